@@ -1,0 +1,239 @@
+//! The receive buffer: in-order bytes the application has not read yet, plus a bounded
+//! set of out-of-order ranges waiting for the hole before them to fill.
+
+use std::collections::VecDeque;
+
+use crate::seq::SeqNum;
+use crate::wire::SackBlocks;
+
+/// What inserting a segment's data did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RxInsert {
+    /// Bytes became readable (RCV.NXT advanced by this much).
+    InOrder(usize),
+    /// Held out of order; `filled_hole` is false.
+    OutOfOrder,
+    /// Nothing new (a duplicate).
+    Duplicate,
+    /// Out of order, but the range limit was reached: dropped.
+    NoRoom,
+}
+
+#[derive(Debug)]
+struct Range {
+    start: SeqNum,
+    data: Vec<u8>,
+}
+
+impl Range {
+    fn end(&self) -> SeqNum {
+        self.start + self.data.len()
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct RxBuffer {
+    readable: VecDeque<u8>,
+    cap: usize,
+    /// Out-of-order data above RCV.NXT, sorted, disjoint and non-adjacent.
+    ooo: Vec<Range>,
+    max_ranges: usize,
+    /// Start of the range holding the most recent out-of-order arrival (RFC 2018 §4: the
+    /// first SACK block reports it).
+    latest: Option<SeqNum>,
+}
+
+impl RxBuffer {
+    pub(crate) fn new(cap: usize, max_ranges: usize) -> Self {
+        RxBuffer { readable: VecDeque::new(), cap, ooo: Vec::new(), max_ranges, latest: None }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.readable.len()
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// Room for more in-order data: the receive window.
+    pub(crate) fn window(&self) -> usize {
+        self.cap - self.readable.len()
+    }
+
+    pub(crate) fn has_out_of_order(&self) -> bool {
+        !self.ooo.is_empty()
+    }
+
+    /// Takes `data` starting at `seq`, with RCV.NXT at `rcv_nxt`. The caller has trimmed it
+    /// to the window, so `seq >= rcv_nxt` and it ends within the window.
+    pub(crate) fn insert(&mut self, rcv_nxt: SeqNum, seq: SeqNum, data: &[u8]) -> RxInsert {
+        if data.is_empty() {
+            return RxInsert::Duplicate;
+        }
+        if seq == rcv_nxt {
+            if self.ooo.is_empty() {
+                // The fast path: an in-order segment with nothing held back.
+                self.readable.extend(data);
+                return RxInsert::InOrder(data.len());
+            }
+            let mut next = rcv_nxt + data.len();
+            self.readable.extend(data);
+            // Pull in every held range the new data reaches.
+            while let Some(r) = self.ooo.first() {
+                if r.start > next {
+                    break;
+                }
+                let r = self.ooo.remove(0);
+                if r.end() > next {
+                    let skip = next - r.start;
+                    self.readable.extend(&r.data[skip..]);
+                    next = r.end();
+                }
+            }
+            if self.ooo.is_empty() {
+                self.latest = None;
+            }
+            return RxInsert::InOrder(next - rcv_nxt);
+        }
+        self.insert_out_of_order(seq, data)
+    }
+
+    fn insert_out_of_order(&mut self, seq: SeqNum, data: &[u8]) -> RxInsert {
+        let end = seq + data.len();
+        // Find the ranges this one touches (overlapping or adjacent) and merge them.
+        let first = self.ooo.iter().position(|r| r.end() >= seq).unwrap_or(self.ooo.len());
+        let mut last = first;
+        while last < self.ooo.len() && self.ooo[last].start <= end {
+            last += 1;
+        }
+        if first == last {
+            if self.ooo.len() >= self.max_ranges {
+                return RxInsert::NoRoom;
+            }
+            self.ooo.insert(first, Range { start: seq, data: data.to_vec() });
+            self.latest = Some(seq);
+            return RxInsert::OutOfOrder;
+        }
+        let covered = self.ooo[first].start <= seq && self.ooo[last - 1].end() >= end && last - first == 1;
+        if covered {
+            return RxInsert::Duplicate;
+        }
+        let start = seq.min(self.ooo[first].start);
+        let stop = end.max(self.ooo[last - 1].end());
+        let mut merged = vec![0u8; stop - start];
+        for r in &self.ooo[first..last] {
+            let off = r.start - start;
+            merged[off..off + r.data.len()].copy_from_slice(&r.data);
+        }
+        // New bytes win where they overlap; both copies are the same data from the peer.
+        let off = seq - start;
+        merged[off..off + data.len()].copy_from_slice(data);
+        self.ooo.splice(first..last, [Range { start, data: merged }]);
+        self.latest = Some(start);
+        RxInsert::OutOfOrder
+    }
+
+    /// Copies up to `out.len()` readable bytes out.
+    pub(crate) fn read(&mut self, out: &mut [u8]) -> usize {
+        let n = self.peek(out);
+        self.readable.drain(..n);
+        if self.readable.is_empty() && self.readable.capacity() > 64 * 1024 {
+            self.readable = VecDeque::new();
+        }
+        n
+    }
+
+    /// Copies up to `out.len()` readable bytes out without consuming them.
+    pub(crate) fn peek(&self, out: &mut [u8]) -> usize {
+        let n = out.len().min(self.readable.len());
+        let (a, b) = self.readable.as_slices();
+        let na = n.min(a.len());
+        out[..na].copy_from_slice(&a[..na]);
+        out[na..n].copy_from_slice(&b[..n - na]);
+        n
+    }
+
+    /// SACK blocks to report (RFC 2018 §4): the most recent range first, then the others
+    /// from the highest down, at most `max`.
+    pub(crate) fn sack_blocks(&self, max: usize) -> SackBlocks {
+        let mut blocks = SackBlocks::default();
+        if let Some(latest) = self.latest
+            && let Some(r) = self.ooo.iter().find(|r| r.start == latest)
+        {
+            blocks.push(r.start, r.end());
+        }
+        for r in self.ooo.iter().rev() {
+            if blocks.len() >= max {
+                break;
+            }
+            if Some(r.start) != self.latest {
+                blocks.push(r.start, r.end());
+            }
+        }
+        blocks.truncate(max);
+        blocks
+    }
+
+    /// Bytes held out of order.
+    pub(crate) fn out_of_order_bytes(&self) -> usize {
+        self.ooo.iter().map(|r| r.data.len()).sum()
+    }
+
+    pub(crate) fn allocated(&self) -> usize {
+        self.readable.capacity() + self.ooo.iter().map(|r| r.data.capacity()).sum::<usize>()
+    }
+
+    /// Drops held out-of-order data (the connection is gone).
+    pub(crate) fn clear_out_of_order(&mut self) {
+        self.ooo = Vec::new();
+        self.latest = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(rx: &mut RxBuffer) -> Vec<u8> {
+        let mut out = vec![0u8; rx.len()];
+        let n = rx.read(&mut out);
+        out.truncate(n);
+        out
+    }
+
+    #[test]
+    fn holes_fill_in_any_order() {
+        let base = SeqNum(u32::MAX - 3);
+        let mut rx = RxBuffer::new(100, 8);
+        assert_eq!(rx.insert(base, base + 6, b"ghi"), RxInsert::OutOfOrder);
+        assert_eq!(rx.insert(base, base + 2, b"cd"), RxInsert::OutOfOrder);
+        assert_eq!(rx.sack_blocks(4).as_slice(), &[(base + 2, base + 4), (base + 6, base + 9)]);
+        assert_eq!(rx.insert(base, base + 3, b"def"), RxInsert::OutOfOrder, "merges across a hole");
+        assert_eq!(rx.sack_blocks(4).as_slice(), &[(base + 2, base + 9)]);
+        assert_eq!(rx.insert(base, base + 2, b"cd"), RxInsert::Duplicate);
+        assert_eq!(rx.insert(base, base, b"ab"), RxInsert::InOrder(9));
+        assert_eq!(read_all(&mut rx), b"abcdefghi");
+        assert!(!rx.has_out_of_order());
+    }
+
+    #[test]
+    fn range_limit_drops_instead_of_growing() {
+        let mut rx = RxBuffer::new(1000, 2);
+        let b = SeqNum(0);
+        assert_eq!(rx.insert(b, b + 10, b"x"), RxInsert::OutOfOrder);
+        assert_eq!(rx.insert(b, b + 20, b"y"), RxInsert::OutOfOrder);
+        assert_eq!(rx.insert(b, b + 30, b"z"), RxInsert::NoRoom);
+        assert_eq!(rx.insert(b, b + 11, b"x"), RxInsert::OutOfOrder, "extending a range is fine");
+        assert_eq!(rx.out_of_order_bytes(), 3);
+    }
+
+    #[test]
+    fn in_order_overlapping_held_range() {
+        let mut rx = RxBuffer::new(100, 8);
+        let b = SeqNum(1000);
+        rx.insert(b, b + 2, b"cdef");
+        assert_eq!(rx.insert(b, b, b"abcd"), RxInsert::InOrder(6));
+        assert_eq!(read_all(&mut rx), b"abcdef");
+    }
+}

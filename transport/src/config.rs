@@ -1,0 +1,131 @@
+//! Per-shard settings. Defaults follow Linux where RFCs leave a choice, so that ringtcp
+//! behaves like the stack it replaces.
+
+use core::time::Duration;
+use std::ops::RangeInclusive;
+
+/// Which congestion controller new connections use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum CongestionAlgorithm {
+    /// RFC 9438 CUBIC, Linux's default.
+    #[default]
+    Cubic,
+    /// RFC 5681 slow start / congestion avoidance with RFC 6582 NewReno recovery.
+    NewReno,
+}
+
+/// TCP keepalive (RFC 9293 §3.8.4): off unless asked for, as on every common stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Idle time before the first probe.
+    pub idle: Duration,
+    /// Time between unanswered probes.
+    pub interval: Duration,
+    /// Unanswered probes before the connection is dropped with `TimedOut`.
+    pub probes: u32,
+}
+
+impl Default for Keepalive {
+    /// Linux's defaults: 7200 s idle, 75 s interval, 9 probes.
+    fn default() -> Self {
+        Keepalive { idle: Duration::from_secs(7200), interval: Duration::from_secs(75), probes: 9 }
+    }
+}
+
+/// Settings for one transport shard.
+///
+/// ```
+/// use ringtcp_transport::{Config, CongestionAlgorithm};
+/// let cfg = Config { congestion: CongestionAlgorithm::NewReno, ..Config::default() };
+/// assert_eq!(cfg.mtu, 1500);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Link MTU; the advertised MSS is this minus 40.
+    pub mtu: u16,
+    /// Receive buffer per connection (also the largest window advertised).
+    pub rx_buffer: usize,
+    /// Send buffer per connection.
+    pub tx_buffer: usize,
+    /// Congestion controller for new connections.
+    pub congestion: CongestionAlgorithm,
+    /// RTO before any RTT sample (RFC 6298 §2.1: 1 s).
+    pub rto_initial: Duration,
+    /// Lower bound of the RTO. RFC 6298 §2.4 says 1 s; Linux uses 200 ms, and so do we.
+    pub rto_min: Duration,
+    /// Upper bound of the RTO (RFC 6298 §2.5 allows 60 s or more).
+    pub rto_max: Duration,
+    /// SYN retransmissions before `connect` fails with `TimedOut` (Linux `tcp_syn_retries`).
+    pub syn_retries: u32,
+    /// SYN-ACK retransmissions before an embryonic connection is dropped.
+    pub synack_retries: u32,
+    /// Data retransmissions before the connection fails with `TimedOut` (`tcp_retries2`).
+    pub max_retries: u32,
+    /// Longest an ACK is delayed (RFC 9293 §3.8.6.3 caps it at 500 ms; Linux uses 40 ms).
+    pub delayed_ack: Duration,
+    /// Maximum segment lifetime; TIME-WAIT lasts twice this (RFC 9293 §3.4.2).
+    pub msl: Duration,
+    /// How long an orphaned connection may sit in FIN-WAIT-2 (Linux `tcp_fin_timeout`).
+    pub fin_wait2_timeout: Duration,
+    /// Keepalive for new connections; `None` is off.
+    pub keepalive: Option<Keepalive>,
+    /// Offer RFC 7323 window scaling.
+    pub window_scaling: bool,
+    /// Offer RFC 7323 timestamps.
+    pub timestamps: bool,
+    /// Offer RFC 2018 selective acknowledgments.
+    pub sack: bool,
+    /// Disable Nagle's algorithm on new connections.
+    pub nodelay: bool,
+    /// Challenge ACKs sent per second at most (RFC 5961 §7).
+    pub challenge_ack_limit: u32,
+    /// Out-of-order ranges held per connection; segments past it are dropped and counted.
+    pub reassembly_ranges: usize,
+    /// Control packets (RSTs, ICMP replies) queued for sending at most.
+    pub control_queue: usize,
+    /// Ports `connect` picks from (Linux's `ip_local_port_range` default).
+    pub ephemeral_ports: RangeInclusive<u16>,
+    /// IP time to live on packets sent.
+    pub ttl: u8,
+    /// Ignore RSTs in TIME-WAIT (RFC 1337). Linux's `tcp_rfc1337` defaults to off; we
+    /// default to on because the FIN cache relies on TIME-WAIT lasting its full term.
+    pub rfc1337: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            mtu: 1500,
+            rx_buffer: 256 * 1024,
+            tx_buffer: 256 * 1024,
+            congestion: CongestionAlgorithm::Cubic,
+            rto_initial: Duration::from_secs(1),
+            rto_min: Duration::from_millis(200),
+            rto_max: Duration::from_secs(60),
+            syn_retries: 6,
+            synack_retries: 5,
+            max_retries: 15,
+            delayed_ack: Duration::from_millis(40),
+            msl: Duration::from_secs(30),
+            fin_wait2_timeout: Duration::from_secs(60),
+            keepalive: None,
+            window_scaling: true,
+            timestamps: true,
+            sack: true,
+            nodelay: false,
+            challenge_ack_limit: 1000,
+            reassembly_ranges: 64,
+            control_queue: 4096,
+            ephemeral_ports: 32768..=60999,
+            ttl: 64,
+            rfc1337: true,
+        }
+    }
+}
+
+impl Config {
+    /// The MSS this stack advertises: MTU minus IPv4 and TCP headers.
+    pub fn advertised_mss(&self) -> u16 {
+        self.mtu.saturating_sub(40).max(88)
+    }
+}

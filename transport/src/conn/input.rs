@@ -1,0 +1,476 @@
+//! Segment arrival (RFC 9293 §3.10.7.3 for SYN-SENT, §3.10.7.4 for the other states), with
+//! RFC 5961's blind-attack checks and RFC 7323's PAWS.
+
+use core::time::Duration;
+
+use super::{AckState, Connection, Ctx, Events, State};
+use crate::buffer::RxInsert;
+use crate::cc::CongestionControl;
+use crate::error::Error;
+use crate::sack::DUP_THRESH;
+use crate::seq::SeqNum;
+use crate::wire::{TcpHeader, TcpSegment};
+
+/// RFC 7323 §5.5: TS.Recent older than this is no longer trusted for PAWS.
+const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
+
+impl Connection {
+    /// Processes one segment addressed to this connection.
+    pub(crate) fn on_segment(&mut self, ctx: &mut Ctx<'_>, seg: &TcpSegment<'_>) {
+        match self.state {
+            State::Closed | State::Listen => {}
+            State::SynSent => self.on_segment_syn_sent(ctx, seg),
+            _ => self.on_segment_open(ctx, seg),
+        }
+    }
+
+    /// RFC 9293 §3.10.7.3.
+    fn on_segment_syn_sent(&mut self, ctx: &mut Ctx<'_>, seg: &TcpSegment<'_>) {
+        let h = &seg.header;
+        if h.flags.ack() && (h.ack <= self.iss || h.ack > self.snd_max) {
+            // An ACK for something we never sent: <SEQ=SEG.ACK><CTL=RST>, unless it is a RST.
+            if !h.flags.rst() {
+                self.rst_reply = Some(h.ack);
+            }
+            ctx.drops.unacceptable_ack += 1;
+            return;
+        }
+        if h.flags.rst() {
+            // Acceptable only with an ACK of our SYN (RFC 5961 §3.2 leaves SYN-SENT to 9293).
+            if h.flags.ack() {
+                ctx.stats.in_rsts += 1;
+                ctx.stats.attempt_fails += 1;
+                self.enter_closed(Some(Error::ConnectionRefused));
+            } else {
+                ctx.drops.stray_rst += 1;
+            }
+            return;
+        }
+        if !h.flags.syn() {
+            ctx.drops.no_ack += 1;
+            return;
+        }
+        self.irs = h.seq;
+        self.rcv_nxt = h.seq + 1;
+        self.rcv_adv = self.rcv_nxt;
+        self.negotiate(ctx.cfg, &h.options, ctx.now);
+        // SYN windows are never scaled (RFC 7323 §2.2).
+        self.snd_wnd = u32::from(h.window);
+        self.max_snd_wnd = self.snd_wnd;
+        self.snd_wl1 = h.seq;
+        self.snd_wl2 = h.ack;
+        if h.flags.ack() {
+            self.snd_una = h.ack;
+            self.sample_rtt(ctx, h.ack);
+            self.rtx_at = None;
+            self.retries = 0;
+            self.rtt.reset_backoff();
+            self.state = State::Established;
+            self.events.set(Events::ESTABLISHED | Events::WRITABLE);
+            self.ack_state = AckState::Now;
+            self.restart_keepalive(ctx.now);
+        } else {
+            // Simultaneous open (RFC 9293 §3.5, figure 8): answer with SYN,ACK on our ISS.
+            self.state = State::SynReceived;
+            self.snd_nxt = self.iss;
+            self.synack_now = true;
+        }
+        self.accept_text_and_fin(ctx, h, h.seq + 1, seg.payload);
+    }
+
+    /// RFC 9293 §3.10.7.4: every state from SYN-RECEIVED on.
+    fn on_segment_open(&mut self, ctx: &mut Ctx<'_>, seg: &TcpSegment<'_>) {
+        let h = &seg.header;
+        let now = ctx.now;
+
+        // RFC 7323 §5.3 R1 (PAWS): an old timestamp marks an old duplicate.
+        if self.opts.timestamps
+            && !h.flags.rst()
+            && let Some(ts) = h.options.timestamps
+            && (ts.val.wrapping_sub(self.ts_recent) as i32) < 0
+            && now - self.ts_recent_at < PAWS_IDLE
+        {
+            ctx.drops.paws += 1;
+            self.ack_state = AckState::Now;
+            return;
+        }
+
+        if h.flags.syn() {
+            if self.state == State::SynReceived && h.seq == self.irs && !h.flags.ack() {
+                // Our SYN-ACK was lost and the peer retransmitted its SYN.
+                self.synack_now = true;
+                return;
+            }
+            if self.state == State::SynReceived && self.listener.is_some() {
+                // RFC 9293 §3.10.7.4 fourth: a passive connection returns to LISTEN.
+                self.enter_closed(None);
+                return;
+            }
+            // RFC 5961 §4.2: a SYN in a synchronized state, whatever its sequence number,
+            // gets a challenge ACK and is dropped.
+            self.challenge_ack(ctx);
+            return;
+        }
+
+        if !self.acceptable(h, seg.payload.len()) {
+            if h.flags.rst() {
+                ctx.drops.out_of_window += 1;
+                return;
+            }
+            if self.state == State::TimeWait && h.flags.fin() {
+                // A retransmitted FIN: our last ACK was lost. ACK again, restart 2·MSL.
+                self.close_at = Some(now + ctx.cfg.msl * 2);
+            }
+            if h.seq + seg.seq_len() <= self.rcv_nxt {
+                ctx.stats.duplicate_segments += 1;
+            } else {
+                ctx.drops.out_of_window += 1;
+            }
+            self.ack_state = AckState::Now;
+            return;
+        }
+
+        if h.flags.rst() {
+            self.on_rst(ctx, h);
+            return;
+        }
+
+        if !h.flags.ack() {
+            ctx.drops.no_ack += 1;
+            return;
+        }
+
+        // RFC 7323 §4.3: remember the timestamp of the segment that our next ACK covers.
+        if self.opts.timestamps
+            && let Some(ts) = h.options.timestamps
+            && h.seq <= self.last_ack_sent
+        {
+            self.ts_recent = ts.val;
+            self.ts_recent_at = now;
+        }
+
+        if self.state == State::SynReceived {
+            if !(self.snd_una < h.ack && h.ack <= self.snd_max) {
+                // RFC 9293: an unacceptable ACK in SYN-RECEIVED gets <SEQ=SEG.ACK><CTL=RST>.
+                self.rst_reply = Some(h.ack);
+                ctx.drops.unacceptable_ack += 1;
+                return;
+            }
+            self.state = State::Established;
+            self.snd_wnd = u32::from(h.window) << self.opts.snd_wscale;
+            self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+            self.snd_wl1 = h.seq;
+            self.snd_wl2 = h.ack;
+            self.events.set(Events::ESTABLISHED | Events::WRITABLE);
+            self.restart_keepalive(now);
+        }
+
+        if !self.on_ack(ctx, h, seg.payload.len()) {
+            return;
+        }
+        if self.state == State::Closed {
+            return;
+        }
+        self.restart_keepalive(now);
+        self.accept_text_and_fin(ctx, h, h.seq, seg.payload);
+    }
+
+    /// RFC 9293 §3.10.7.4 first: the four acceptability cases against RCV.WND.
+    fn acceptable(&self, h: &TcpHeader, payload_len: usize) -> bool {
+        let seg_len = payload_len + usize::from(h.flags.fin());
+        let wnd = self.rcv_adv - self.rcv_nxt;
+        let wnd = wnd.max(self.advertisable_window());
+        let end = self.rcv_nxt + wnd;
+        match (seg_len, wnd) {
+            (0, 0) => h.seq == self.rcv_nxt,
+            (0, _) => h.seq.in_range(self.rcv_nxt, end),
+            (_, 0) => false,
+            (n, _) => h.seq.in_range(self.rcv_nxt, end) || (h.seq + (n - 1)).in_range(self.rcv_nxt, end),
+        }
+    }
+
+    /// RFC 5961 §3.2: only a RST exactly at RCV.NXT resets; one elsewhere in the window gets
+    /// a challenge ACK.
+    fn on_rst(&mut self, ctx: &mut Ctx<'_>, h: &TcpHeader) {
+        if h.seq != self.rcv_nxt {
+            self.challenge_ack(ctx);
+            return;
+        }
+        ctx.stats.in_rsts += 1;
+        match self.state {
+            State::SynReceived => {
+                ctx.stats.attempt_fails += 1;
+                if self.listener.is_some() {
+                    // Back to LISTEN: the embryonic connection goes, the listener stays.
+                    self.enter_closed(None);
+                } else {
+                    self.enter_closed(Some(Error::ConnectionRefused));
+                }
+            }
+            State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
+                ctx.stats.estab_resets += 1;
+                self.enter_closed(Some(Error::ConnectionReset));
+            }
+            State::TimeWait if ctx.cfg.rfc1337 => {
+                // RFC 1337: a RST must not cut TIME-WAIT short (TIME-WAIT assassination).
+            }
+            _ => self.enter_closed(None),
+        }
+    }
+
+    pub(super) fn challenge_ack(&mut self, ctx: &mut Ctx<'_>) {
+        if ctx.challenge.allow(ctx.now, ctx.cfg.challenge_ack_limit) {
+            ctx.stats.challenge_acks += 1;
+            self.ack_state = AckState::Now;
+        } else {
+            ctx.drops.challenge_ack_limited += 1;
+        }
+    }
+
+    /// RFC 9293 §3.10.7.4 fifth, with RFC 5961 §5.2. Returns false if the segment is dropped.
+    fn on_ack(&mut self, ctx: &mut Ctx<'_>, h: &TcpHeader, payload_len: usize) -> bool {
+        let ack = h.ack;
+        if ack > self.snd_max {
+            // Acks data never sent.
+            ctx.drops.unacceptable_ack += 1;
+            self.challenge_ack(ctx);
+            return false;
+        }
+        if ack < self.snd_una - self.max_snd_wnd as usize {
+            // RFC 5961 §5.2: too old to be a real ACK; a blind injection attempt.
+            ctx.drops.unacceptable_ack += 1;
+            self.challenge_ack(ctx);
+            return false;
+        }
+        let window = u32::from(h.window) << self.opts.snd_wscale;
+        let dup_candidate = payload_len == 0
+            && !h.flags.fin()
+            && ack == self.snd_una
+            && window == self.snd_wnd
+            && self.snd_max > self.snd_una;
+
+        let mut newly_sacked = 0;
+        if self.opts.sack {
+            for &(l, r) in h.options.sack.as_slice() {
+                newly_sacked += self.sack.add(self.snd_una, self.snd_max, l, r);
+            }
+        }
+
+        if ack > self.snd_una {
+            self.on_new_ack(ctx, ack);
+        } else if dup_candidate {
+            self.on_dup_ack(ctx, newly_sacked);
+        }
+        if !self.recovery.active
+            && self.opts.sack
+            && self.snd_una >= self.recovery.recover
+            && self.sack.lost_edge(usize::from(self.eff_mss())).is_some()
+        {
+            // RFC 6675 §5: IsLost(HighACK + 1) also starts recovery.
+            self.enter_recovery(ctx);
+        }
+
+        // RFC 9293 §3.10.7.4: update the send window only from a newer segment.
+        if self.snd_wl1 < h.seq || (self.snd_wl1 == h.seq && self.snd_wl2 <= ack) {
+            self.snd_wnd = window;
+            self.max_snd_wnd = self.max_snd_wnd.max(window);
+            self.snd_wl1 = h.seq;
+            self.snd_wl2 = ack;
+            if window > 0 {
+                self.persist_at = None;
+                self.persist_probes = 0;
+            }
+        }
+
+        let fin_acked = self.fin_seq().is_some_and(|f| self.snd_una > f);
+        match self.state {
+            State::FinWait1 if fin_acked => {
+                self.state = State::FinWait2;
+                if !self.owned {
+                    self.close_at = Some(ctx.now + ctx.cfg.fin_wait2_timeout);
+                }
+            }
+            State::Closing if fin_acked => {
+                self.enter_time_wait(ctx);
+                return false;
+            }
+            State::LastAck if fin_acked => {
+                self.enter_closed(None);
+                return false;
+            }
+            _ => {}
+        }
+        true
+    }
+
+    fn sample_rtt(&mut self, ctx: &mut Ctx<'_>, ack: SeqNum) {
+        if let Some((end, sent)) = self.rtt_probe
+            && ack >= end
+        {
+            self.rtt.sample(ctx.now - sent);
+            self.rtt_probe = None;
+        }
+    }
+
+    fn on_new_ack(&mut self, ctx: &mut Ctx<'_>, ack: SeqNum) {
+        let now = ctx.now;
+        let data_acked = if ack > self.tx_seq { (ack - self.tx_seq).min(self.tx.len()) } else { 0 };
+        self.tx.consume(data_acked);
+        self.tx_seq += data_acked;
+        let acked = ack - self.snd_una;
+        self.snd_una = ack;
+        if self.snd_nxt < ack {
+            self.snd_nxt = ack;
+        }
+        self.sack.advance(ack);
+        self.sample_rtt(ctx, ack);
+        self.retries = 0;
+        // Like Linux: forward progress ends the backoff even without a fresh sample.
+        self.rtt.reset_backoff();
+        // RFC 6298 §5.2 / §5.3.
+        self.rtx_at = if self.snd_una == self.snd_max { None } else { Some(now + self.rtt.rto()) };
+        let mss = u32::from(self.eff_mss());
+        if self.recovery.active {
+            if ack >= self.recovery.recover {
+                self.recovery.active = false;
+                self.recovery.inflation = 0;
+                self.cc.on_recovery_exit(now, self.flight_size());
+            } else if !self.opts.sack {
+                // RFC 6582 §3.2 step 5: a partial ACK retransmits the next hole at once and
+                // deflates the window by what it acked, adding back one SMSS.
+                self.rtx_now = Some(self.snd_una);
+                let deflated = self.recovery.inflation.saturating_sub(acked as u32);
+                self.recovery.inflation = if acked as u32 >= mss { deflated + mss } else { deflated };
+            }
+        } else if data_acked > 0 {
+            let flight = self.flight_size();
+            self.cc.on_ack(now, data_acked as u32, self.rtt.srtt(), flight);
+        }
+        self.recovery.dupacks = 0;
+        if data_acked > 0 {
+            self.events.set(Events::WRITABLE);
+        }
+    }
+
+    fn on_dup_ack(&mut self, ctx: &mut Ctx<'_>, newly_sacked: usize) {
+        self.recovery.dupacks += 1;
+        if self.recovery.active {
+            if !self.opts.sack {
+                // RFC 6582 §3.2 step 4: each further duplicate ACK inflates the window.
+                self.recovery.inflation += u32::from(self.eff_mss());
+            }
+            return;
+        }
+        let _ = newly_sacked;
+        // RFC 6582 §3.2 step 2: no second fast retransmit for losses from before `recover`.
+        if self.recovery.dupacks as usize >= DUP_THRESH && self.snd_una >= self.recovery.recover {
+            self.enter_recovery(ctx);
+        }
+    }
+
+    fn enter_recovery(&mut self, ctx: &mut Ctx<'_>) {
+        let flight = self.flight_size();
+        self.recovery.active = true;
+        self.recovery.recover = self.snd_max;
+        self.recovery.high_rxt = self.snd_una;
+        self.cc.on_congestion_event(ctx.now, flight);
+        // RFC 6675 (4.3) / RFC 6582 step 2: retransmit the first unacknowledged segment.
+        self.rtx_now = Some(self.snd_una);
+        self.rtt_probe = None;
+        ctx.stats.fast_retransmits += 1;
+        if self.opts.sack {
+            ctx.stats.sack_recoveries += 1;
+            self.recovery.inflation = 0;
+        } else {
+            ctx.stats.newreno_recoveries += 1;
+            self.recovery.inflation = DUP_THRESH as u32 * u32::from(self.eff_mss());
+        }
+    }
+
+    /// RFC 9293 §3.10.7.4 seventh and eighth: segment text and FIN. `data_seq` is the
+    /// sequence number of the first payload byte.
+    fn accept_text_and_fin(&mut self, ctx: &mut Ctx<'_>, h: &TcpHeader, data_seq: SeqNum, payload: &[u8]) {
+        let mut fin = h.flags.fin();
+        if self.state.can_receive() && !payload.is_empty() {
+            let mut start = data_seq;
+            let mut data = payload;
+            if start < self.rcv_nxt {
+                let skip = (self.rcv_nxt - start).min(data.len());
+                data = &data[skip..];
+                start = self.rcv_nxt;
+            }
+            // Trim to the window; a FIN beyond it is not accepted either.
+            let wnd = (self.rcv_adv - self.rcv_nxt).max(self.advertisable_window());
+            let room = (self.rcv_nxt + wnd) - start;
+            if data.len() > room {
+                data = &data[..room];
+                fin = false;
+            }
+            let had_holes = self.rx.has_out_of_order();
+            match self.rx.insert(self.rcv_nxt, start, data) {
+                RxInsert::InOrder(n) => {
+                    self.rcv_nxt += n;
+                    self.bytes_in += n as u64;
+                    self.unacked_bytes += n;
+                    self.events.set(Events::READABLE);
+                    if had_holes || self.unacked_bytes >= 2 * usize::from(self.rcv_mss) {
+                        // RFC 5681 §4.2: ACK at once when a gap fills, and at least every
+                        // second full-sized segment.
+                        self.ack_state = AckState::Now;
+                    } else if self.ack_state == AckState::Idle {
+                        self.ack_state = AckState::Delayed;
+                        self.delack_at = Some(ctx.now + ctx.cfg.delayed_ack);
+                    }
+                }
+                RxInsert::OutOfOrder => {
+                    ctx.stats.ooo_segments += 1;
+                    // RFC 5681 §4.2: an out-of-order segment gets an immediate duplicate ACK.
+                    self.ack_state = AckState::Now;
+                }
+                RxInsert::Duplicate => {
+                    ctx.stats.duplicate_segments += 1;
+                    self.ack_state = AckState::Now;
+                }
+                RxInsert::NoRoom => {
+                    ctx.drops.reassembly_full += 1;
+                    self.ack_state = AckState::Now;
+                    fin = false;
+                }
+            }
+        }
+        if fin && matches!(self.state, State::SynReceived | State::Established | State::FinWait1 | State::FinWait2) {
+            let fin_seq = data_seq + payload.len();
+            if fin_seq == self.rcv_nxt {
+                self.on_fin(ctx);
+            } else if fin_seq > self.rcv_nxt {
+                self.ooo_fin = Some(fin_seq);
+                self.ack_state = AckState::Now;
+            }
+        } else if self.ooo_fin == Some(self.rcv_nxt) && !self.fin_received {
+            self.on_fin(ctx);
+        }
+        if fin && self.state == State::TimeWait {
+            self.close_at = Some(ctx.now + ctx.cfg.msl * 2);
+            self.ack_state = AckState::Now;
+        }
+    }
+
+    /// RFC 9293 §3.10.7.4 eighth.
+    fn on_fin(&mut self, ctx: &mut Ctx<'_>) {
+        self.ooo_fin = None;
+        self.rcv_nxt += 1;
+        self.fin_received = true;
+        self.ack_state = AckState::Now;
+        self.delack_at = None;
+        self.events.set(Events::READABLE);
+        match self.state {
+            State::SynReceived | State::Established => self.state = State::CloseWait,
+            State::FinWait1 => {
+                // Our FIN is not yet acknowledged (that case moved us to FIN-WAIT-2).
+                self.state = State::Closing;
+            }
+            State::FinWait2 => self.enter_time_wait(ctx),
+            _ => {}
+        }
+    }
+}

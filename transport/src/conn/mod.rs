@@ -1,0 +1,741 @@
+//! One TCP connection: the RFC 9293 transmission control block and everything it owns.
+//!
+//! The connection never does I/O. The shard hands it segments (`input`), asks it for the
+//! next segment to send (`output`) and fires its deadlines (`timers`). Each of those
+//! records what happened in `events`, which the shard reads to move the connection between
+//! its listener, its owner and the FIN cache seam.
+
+mod input;
+mod output;
+mod timers;
+
+use core::time::Duration;
+use std::net::SocketAddr;
+
+use crate::buffer::{RxBuffer, TxBuffer};
+use crate::cc::{CongestionControl, Controller};
+use crate::config::{Config, Keepalive};
+use crate::error::Error;
+use crate::rtt::RttEstimator;
+use crate::sack::Scoreboard;
+use crate::seq::SeqNum;
+use crate::stats::{Drops, Stats};
+
+use crate::time::Instant;
+use crate::wire::TcpOptions;
+
+/// The connection states of RFC 9293 §3.3.2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    /// No connection.
+    Closed,
+    /// Waiting for a SYN (held by a listener, never by a connection).
+    Listen,
+    /// SYN sent, waiting for the peer's SYN.
+    SynSent,
+    /// SYN received and answered, waiting for the ACK of our SYN.
+    SynReceived,
+    /// Open: data flows both ways.
+    Established,
+    /// We sent FIN; waiting for its ACK or the peer's FIN.
+    FinWait1,
+    /// Our FIN is acknowledged; waiting for the peer's FIN.
+    FinWait2,
+    /// The peer sent FIN; we may still send.
+    CloseWait,
+    /// Both sent FIN at once; waiting for the ACK of ours.
+    Closing,
+    /// The peer closed first and we sent FIN; waiting for its ACK.
+    LastAck,
+    /// Both FINs acknowledged; waiting 2·MSL for stray segments to die.
+    TimeWait,
+}
+
+impl State {
+    /// True from ESTABLISHED on: both SYNs have been acknowledged or received.
+    pub fn is_synchronized(self) -> bool {
+        !matches!(self, State::Closed | State::Listen | State::SynSent | State::SynReceived)
+    }
+
+    /// True while our side may still queue data.
+    fn can_send(self) -> bool {
+        matches!(self, State::SynSent | State::SynReceived | State::Established | State::CloseWait)
+    }
+
+    /// True while the peer may still send data.
+    fn can_receive(self) -> bool {
+        matches!(self, State::SynReceived | State::Established | State::FinWait1 | State::FinWait2)
+    }
+}
+
+/// What happened to a connection during one call; the shard acts on these.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Events(u8);
+
+impl Events {
+    pub(crate) const ESTABLISHED: u8 = 1;
+    pub(crate) const CLOSED: u8 = 2;
+    pub(crate) const READABLE: u8 = 4;
+    pub(crate) const WRITABLE: u8 = 8;
+    pub(crate) const TIME_WAIT: u8 = 16;
+
+    pub(crate) fn set(&mut self, bit: u8) {
+        self.0 |= bit;
+    }
+
+    pub(crate) fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+
+    pub(crate) fn take(&mut self) -> Events {
+        core::mem::take(self)
+    }
+
+    pub(crate) fn any(self) -> bool {
+        self.0 != 0
+    }
+}
+
+/// Per-call context the shard lends a connection.
+#[derive(Debug)]
+pub(crate) struct Ctx<'a> {
+    pub(crate) now: Instant,
+    pub(crate) cfg: &'a Config,
+    pub(crate) stats: &'a mut Stats,
+    pub(crate) drops: &'a mut Drops,
+    pub(crate) challenge: &'a mut ChallengeLimiter,
+    pub(crate) ip_ident: &'a mut u16,
+}
+
+/// RFC 5961 §7: challenge ACKs are rate-limited per shard, so an attacker cannot use them
+/// to learn sequence numbers or to amplify.
+#[derive(Debug, Default)]
+pub(crate) struct ChallengeLimiter {
+    window_start: Instant,
+    sent: u32,
+}
+
+impl ChallengeLimiter {
+    pub(crate) fn allow(&mut self, now: Instant, limit: u32) -> bool {
+        if now - self.window_start >= Duration::from_secs(1) {
+            self.window_start = now;
+            self.sent = 0;
+        }
+        if self.sent < limit {
+            self.sent += 1;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// How the ACK for received data is scheduled (RFC 9293 §3.8.6.3, RFC 5681 §4.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AckState {
+    Idle,
+    Delayed,
+    Now,
+}
+
+/// Loss recovery (RFC 6675 with SACK, RFC 6582 without).
+#[derive(Clone, Debug, Default)]
+struct Recovery {
+    active: bool,
+    /// RecoveryPoint / `recover`: SND.MAX when recovery began.
+    recover: SeqNum,
+    /// HighRxt: the highest byte retransmitted in this recovery.
+    high_rxt: SeqNum,
+    /// Duplicate ACKs in a row.
+    dupacks: u32,
+    /// NewReno: extra window from duplicate ACKs (RFC 6582 §3.2 steps 3-5).
+    inflation: u32,
+}
+
+/// Options agreed in the handshake (RFC 7323, RFC 2018, RFC 9293 §3.7.1).
+#[derive(Clone, Copy, Debug, Default)]
+struct Negotiated {
+    /// Largest payload the peer accepts, before our option overhead.
+    snd_mss: u16,
+    /// Shift applied to windows the peer advertises.
+    snd_wscale: u8,
+    /// Shift applied to windows we advertise.
+    rcv_wscale: u8,
+    /// Window scaling is offered (before the handshake) or agreed (after it).
+    wscale_ok: bool,
+    sack: bool,
+    timestamps: bool,
+}
+
+/// A TCP connection.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    pub(crate) state: State,
+    pub(crate) local: SocketAddr,
+    pub(crate) remote: SocketAddr,
+    /// Slot generation, so stale handles and timers never reach a reused slot.
+    pub(crate) generation: u32,
+    /// The listener this passive connection came from, until it is accepted.
+    pub(crate) listener: Option<u32>,
+    /// The application holds a handle (accepted or connected and not yet closed).
+    pub(crate) owned: bool,
+    /// Established and waiting in its listener's accept queue.
+    pub(crate) in_accept_queue: bool,
+    /// Earliest deadline registered with the shard's timer queue.
+    pub(crate) timer_registered: Option<Instant>,
+    /// In the shard's transmit queue.
+    pub(crate) tx_queued: bool,
+    /// In the shard's event queue.
+    pub(crate) event_queued: bool,
+    pub(crate) events: Events,
+    pub(crate) error: Option<Error>,
+
+    // Send sequence space (RFC 9293 §3.3.1).
+    iss: SeqNum,
+    snd_una: SeqNum,
+    snd_nxt: SeqNum,
+    /// Highest sequence number sent + 1; SND.NXT is pulled back below it after an RTO.
+    snd_max: SeqNum,
+    snd_wnd: u32,
+    max_snd_wnd: u32,
+    snd_wl1: SeqNum,
+    snd_wl2: SeqNum,
+    /// Sequence number of `tx`'s first byte.
+    tx_seq: SeqNum,
+    tx: TxBuffer,
+    /// The application shut down writing: a FIN follows the queued data.
+    fin_queued: bool,
+
+    // Receive sequence space.
+    irs: SeqNum,
+    rcv_nxt: SeqNum,
+    /// Right edge of the window last advertised (never moved left: RFC 9293 §3.8.6.2.2).
+    rcv_adv: SeqNum,
+    rx: RxBuffer,
+    /// The peer's FIN has been received (in order).
+    fin_received: bool,
+    /// An out-of-order FIN waiting for the data before it.
+    ooo_fin: Option<SeqNum>,
+
+    opts: Negotiated,
+    /// Our advertised MSS.
+    rcv_mss: u16,
+    ts_offset: u32,
+    /// TS.Recent and when it was set (RFC 7323 §4.3, §5.5).
+    ts_recent: u32,
+    ts_recent_at: Instant,
+    last_ack_sent: SeqNum,
+
+    rtt: RttEstimator,
+    /// Karn's algorithm: the segment end being timed and when it was sent.
+    rtt_probe: Option<(SeqNum, Instant)>,
+    cc: Controller,
+    sack: Scoreboard,
+    recovery: Recovery,
+    /// NewReno / recovery entry: a retransmission of this sequence number is owed now.
+    rtx_now: Option<SeqNum>,
+    /// Consecutive retransmission timeouts (or SYN retries) at the same SND.UNA.
+    retries: u32,
+
+    ack_state: AckState,
+    /// Bytes received in order since the last ACK we sent.
+    unacked_bytes: usize,
+    /// A probe (zero window or keepalive) is owed: <SEQ=SND.UNA−1><ACK>.
+    probe_now: bool,
+    /// Abort: a RST with SEQ = SND.NXT is owed.
+    rst_now: bool,
+    /// A RST <SEQ=x> (no ACK) answering an unacceptable ACK is owed.
+    rst_reply: Option<SeqNum>,
+    /// The persist timer found the window too small for SWS rules: send what fits.
+    sws_override: bool,
+    /// A SYN-ACK retransmission is owed (the peer retransmitted its SYN).
+    synack_now: bool,
+
+    rtx_at: Option<Instant>,
+    delack_at: Option<Instant>,
+    persist_at: Option<Instant>,
+    persist_probes: u32,
+    keepalive: Option<Keepalive>,
+    keepalive_at: Option<Instant>,
+    keepalive_probes: u32,
+    /// TIME-WAIT expiry or the orphaned FIN-WAIT-2 limit.
+    close_at: Option<Instant>,
+
+    nodelay: bool,
+    /// A soft ICMP error, reported if the connection later times out (RFC 1122 §4.2.3.9).
+    soft_error: Option<Error>,
+    /// Bytes moved, for statistics.
+    pub(crate) bytes_in: u64,
+    pub(crate) bytes_out: u64,
+}
+
+/// Parameters for creating a connection.
+pub(crate) struct Open<'a> {
+    pub(crate) local: SocketAddr,
+    pub(crate) remote: SocketAddr,
+    pub(crate) iss: SeqNum,
+    pub(crate) ts_offset: u32,
+    pub(crate) generation: u32,
+    pub(crate) cfg: &'a Config,
+    pub(crate) now: Instant,
+}
+
+impl Connection {
+    fn new(o: Open<'_>, state: State) -> Self {
+        let cfg = o.cfg;
+        let rcv_mss = cfg.advertised_mss();
+        let rcv_wscale = if cfg.window_scaling { window_shift(cfg.rx_buffer) } else { 0 };
+        let snd_mss = 536;
+        Connection {
+            state,
+            local: o.local,
+            remote: o.remote,
+            generation: o.generation,
+            listener: None,
+            owned: false,
+            in_accept_queue: false,
+            timer_registered: None,
+            tx_queued: false,
+            event_queued: false,
+            events: Events::default(),
+            error: None,
+            iss: o.iss,
+            snd_una: o.iss,
+            snd_nxt: o.iss,
+            snd_max: o.iss,
+            snd_wnd: 0,
+            max_snd_wnd: 0,
+            snd_wl1: SeqNum(0),
+            snd_wl2: o.iss,
+            tx_seq: o.iss + 1,
+            tx: TxBuffer::new(cfg.tx_buffer),
+            fin_queued: false,
+            irs: SeqNum(0),
+            rcv_nxt: SeqNum(0),
+            rcv_adv: SeqNum(0),
+            rx: RxBuffer::new(cfg.rx_buffer, cfg.reassembly_ranges),
+            fin_received: false,
+            ooo_fin: None,
+            opts: Negotiated {
+                snd_mss,
+                snd_wscale: 0,
+                rcv_wscale,
+                wscale_ok: cfg.window_scaling,
+                sack: cfg.sack,
+                timestamps: cfg.timestamps,
+            },
+            rcv_mss,
+            ts_offset: o.ts_offset,
+            ts_recent: 0,
+            ts_recent_at: o.now,
+            last_ack_sent: SeqNum(0),
+            rtt: RttEstimator::new(cfg.rto_initial, cfg.rto_min, cfg.rto_max),
+            rtt_probe: None,
+            cc: Controller::new(cfg.congestion, u32::from(snd_mss)),
+            sack: Scoreboard::default(),
+            recovery: Recovery::default(),
+            rtx_now: None,
+            retries: 0,
+            ack_state: AckState::Idle,
+            unacked_bytes: 0,
+            probe_now: false,
+            rst_now: false,
+            rst_reply: None,
+            sws_override: false,
+            synack_now: false,
+            rtx_at: None,
+            delack_at: None,
+            persist_at: None,
+            persist_probes: 0,
+            keepalive: cfg.keepalive,
+            keepalive_at: None,
+            keepalive_probes: 0,
+            close_at: None,
+            nodelay: cfg.nodelay,
+            soft_error: None,
+            bytes_in: 0,
+            bytes_out: 0,
+        }
+    }
+
+    /// An active open (RFC 9293 §3.10.1): SYN-SENT, with the SYN owed.
+    pub(crate) fn connect(o: Open<'_>) -> Self {
+        let mut c = Connection::new(o, State::SynSent);
+        c.owned = true;
+        c
+    }
+
+    /// A passive open from a listener's SYN (RFC 9293 §3.10.7.2): SYN-RECEIVED, SYN-ACK owed.
+    pub(crate) fn accept_syn(o: Open<'_>, seq: SeqNum, window: u16, options: &TcpOptions, listener: u32) -> Self {
+        let cfg = o.cfg;
+        let now = o.now;
+        let mut c = Connection::new(o, State::SynReceived);
+        c.listener = Some(listener);
+        c.irs = seq;
+        c.rcv_nxt = seq + 1;
+        c.rcv_adv = c.rcv_nxt;
+        c.negotiate(cfg, options, now);
+        // SYN windows are never scaled (RFC 7323 §2.2).
+        c.snd_wnd = u32::from(window);
+        c.max_snd_wnd = c.snd_wnd;
+        c.snd_wl1 = seq;
+        c
+    }
+
+    /// Applies the options of the peer's SYN (RFC 9293 §3.7.1, RFC 7323 §1.3, RFC 2018 §2).
+    fn negotiate(&mut self, cfg: &Config, options: &TcpOptions, now: Instant) {
+        // RFC 9293 §3.7.1: without an MSS option, assume 536 (IPv4).
+        let peer_mss = options.mss.unwrap_or(536).max(64);
+        self.opts.snd_mss = peer_mss.min(cfg.advertised_mss());
+        match options.window_scale {
+            Some(ws) if cfg.window_scaling => {
+                // RFC 7323 §2.3: a shift above 14 is used as 14.
+                self.opts.snd_wscale = ws.min(14);
+            }
+            _ => {
+                self.opts.wscale_ok = false;
+                self.opts.snd_wscale = 0;
+                self.opts.rcv_wscale = 0;
+            }
+        }
+        self.opts.sack = cfg.sack && options.sack_permitted;
+        match options.timestamps {
+            Some(ts) if cfg.timestamps => {
+                self.opts.timestamps = true;
+                self.ts_recent = ts.val;
+                self.ts_recent_at = now;
+            }
+            _ => self.opts.timestamps = false,
+        }
+        self.cc = Controller::new(cfg.congestion, u32::from(self.eff_mss()));
+    }
+
+    /// Payload bytes per full segment: the peer's MSS less our per-segment options
+    /// (RFC 6691: the MSS does not count options).
+    pub(crate) fn eff_mss(&self) -> u16 {
+        let ts = if self.opts.timestamps { 12 } else { 0 };
+        self.opts.snd_mss.saturating_sub(ts).max(1)
+    }
+
+    // ----- what the application sees -----
+
+    pub(crate) fn state(&self) -> State {
+        self.state
+    }
+
+    /// Queues data for sending; returns how much was taken (0 when the buffer is full).
+    pub(crate) fn send(&mut self, data: &[u8]) -> Result<usize, Error> {
+        if let Some(e) = self.error {
+            return Err(match e {
+                Error::ConnectionRefused | Error::TimedOut | Error::HostUnreachable => e,
+                _ => Error::BrokenPipe,
+            });
+        }
+        if !self.state.can_send() || self.fin_queued {
+            return Err(match self.state {
+                State::Closed => Error::NotConnected,
+                _ => Error::BrokenPipe,
+            });
+        }
+        let n = self.tx.push(data);
+        if n == 0 && !data.is_empty() {
+            return Err(Error::WouldBlock);
+        }
+        Ok(n)
+    }
+
+    /// Space left in the send buffer.
+    pub(crate) fn send_capacity(&self) -> usize {
+        if self.state.can_send() && !self.fin_queued && self.error.is_none() { self.tx.free() } else { 0 }
+    }
+
+    /// Bytes queued but not yet acknowledged.
+    pub(crate) fn send_queue(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// Reads received data. `Ok(0)` is end of stream (the peer's FIN, after all data).
+    pub(crate) fn recv(&mut self, out: &mut [u8]) -> Result<usize, Error> {
+        if self.rx.len() > 0 {
+            let n = self.rx.read(out);
+            self.maybe_window_update();
+            return Ok(n);
+        }
+        if self.fin_received {
+            return Ok(0);
+        }
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        match self.state {
+            State::Closed => Err(Error::NotConnected),
+            _ => Err(Error::WouldBlock),
+        }
+    }
+
+    /// Copies received data without consuming it.
+    pub(crate) fn peek(&self, out: &mut [u8]) -> Result<usize, Error> {
+        if self.rx.len() > 0 {
+            return Ok(self.rx.peek(out));
+        }
+        if self.fin_received {
+            return Ok(0);
+        }
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        Err(Error::WouldBlock)
+    }
+
+    /// Bytes ready to read.
+    pub(crate) fn recv_queue(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// True once reading would not block: data, end of stream, or an error.
+    pub(crate) fn is_readable(&self) -> bool {
+        self.rx.len() > 0 || self.fin_received || self.error.is_some() || self.state == State::Closed
+    }
+
+    /// True once writing would not block.
+    pub(crate) fn is_writable(&self) -> bool {
+        self.send_capacity() > 0 || self.error.is_some() || !self.state.can_send() || self.fin_queued
+    }
+
+    /// RFC 9293 CLOSE for the sending direction: FIN after the queued data.
+    pub(crate) fn shutdown_write(&mut self) {
+        if self.fin_queued {
+            return;
+        }
+        match self.state {
+            State::SynSent => {
+                // RFC 9293 §3.10.4: CLOSE in SYN-SENT deletes the connection.
+                self.state = State::Closed;
+                self.events.set(Events::CLOSED);
+                self.clear_timers();
+            }
+            State::SynReceived | State::Established => {
+                self.fin_queued = true;
+                self.state = State::FinWait1;
+            }
+            State::CloseWait => {
+                self.fin_queued = true;
+                self.state = State::LastAck;
+            }
+            _ => {}
+        }
+    }
+
+    /// RFC 9293 ABORT: RST if synchronized, then CLOSED at once.
+    pub(crate) fn abort(&mut self) {
+        if matches!(
+            self.state,
+            State::SynReceived | State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait
+        ) {
+            self.rst_now = true;
+        }
+        self.enter_closed(None);
+        self.error.get_or_insert(Error::ConnectionAborted);
+    }
+
+    pub(crate) fn set_nodelay(&mut self, on: bool) {
+        self.nodelay = on;
+    }
+
+    pub(crate) fn nodelay(&self) -> bool {
+        self.nodelay
+    }
+
+    pub(crate) fn set_keepalive(&mut self, ka: Option<Keepalive>, now: Instant) {
+        self.keepalive = ka;
+        self.keepalive_probes = 0;
+        self.keepalive_at = match ka {
+            Some(k) if self.state.is_synchronized() => Some(now + k.idle),
+            _ => None,
+        };
+    }
+
+    /// Allocated bytes: the control block and both buffers.
+    pub(crate) fn memory(&self) -> usize {
+        core::mem::size_of::<Connection>() + self.tx.allocated() + self.rx.allocated()
+    }
+
+    /// SRTT, once measured.
+    pub(crate) fn srtt(&self) -> Option<Duration> {
+        self.rtt.srtt()
+    }
+
+    pub(crate) fn cwnd(&self) -> u32 {
+        self.cc.cwnd()
+    }
+
+    /// Enough to answer for this connection in TIME-WAIT without the control block:
+    /// SND.NXT, RCV.NXT and TS.Recent (when timestamps are in use).
+    pub(crate) fn time_wait_view(&self) -> (SeqNum, SeqNum, Option<u32>) {
+        (self.snd_nxt, self.rcv_nxt, self.opts.timestamps.then_some(self.ts_recent))
+    }
+
+    /// Frees what TIME-WAIT does not need: buffers, SACK state, and every timer but the
+    /// 2·MSL one. Data not yet read stays readable.
+    fn release_for_time_wait(&mut self) {
+        self.tx.release();
+        self.rx.clear_out_of_order();
+        self.sack = Scoreboard::default();
+        self.rtx_at = None;
+        self.persist_at = None;
+        self.keepalive_at = None;
+        self.delack_at = None;
+        self.rtt_probe = None;
+    }
+
+    pub(crate) fn set_ts_offset(&mut self, offset: u32) {
+        self.ts_offset = offset;
+    }
+
+    /// The application let go of the connection. An orphan may not wait in FIN-WAIT-2
+    /// forever (Linux `tcp_fin_timeout`).
+    pub(crate) fn orphaned(&mut self, now: Instant, fin_wait2_timeout: Duration) {
+        if self.state == State::FinWait2 {
+            self.close_at = Some(now + fin_wait2_timeout);
+        }
+    }
+
+    /// A RST is still owed, so the slot must outlive CLOSED a little.
+    pub(crate) fn has_pending_output(&self) -> bool {
+        self.rst_now || self.rst_reply.is_some()
+    }
+
+    /// An ICMP error quoting this connection (RFC 1122 §4.2.3.9, RFC 5927, RFC 1191).
+    /// `code` is the destination-unreachable code, `None` for time exceeded.
+    pub(crate) fn on_icmp_error(&mut self, ctx: &mut Ctx<'_>, code: Option<u8>, next_hop_mtu: u16, seq: SeqNum) {
+        // RFC 5927 §4.1: believe only errors about data actually in flight.
+        if !(seq >= self.snd_una && seq < self.snd_max) {
+            ctx.drops.icmp_unmatched += 1;
+            return;
+        }
+        match code {
+            Some(4) => {
+                // RFC 1191: fragmentation needed; 68 is the smallest legal IPv4 MTU, and we
+                // keep at least the 576-byte datagram every host must accept.
+                let mtu = next_hop_mtu.max(576);
+                let mss = mtu - 40;
+                if mss < self.opts.snd_mss {
+                    self.opts.snd_mss = mss;
+                    self.cc.set_mss(u32::from(self.eff_mss()));
+                    ctx.stats.pmtu_updates += 1;
+                    // Resend what was in flight at the new size, without a congestion
+                    // response: the loss was the path's MTU, not congestion.
+                    self.snd_nxt = self.snd_una;
+                    self.rtt_probe = None;
+                }
+            }
+            // Protocol and port unreachable are hard errors for a connection attempt;
+            // RFC 5461 keeps them soft once synchronized.
+            Some(2 | 3) if self.state == State::SynSent => {
+                ctx.stats.attempt_fails += 1;
+                self.enter_closed(Some(Error::ConnectionRefused));
+            }
+            _ => self.soft_error = Some(Error::HostUnreachable),
+        }
+    }
+
+    // ----- shared state helpers -----
+
+    fn clear_timers(&mut self) {
+        self.rtx_at = None;
+        self.delack_at = None;
+        self.persist_at = None;
+        self.keepalive_at = None;
+        self.close_at = None;
+    }
+
+    /// Moves to CLOSED, recording why (`None`: a normal end).
+    fn enter_closed(&mut self, error: Option<Error>) {
+        if let Some(e) = error {
+            self.error.get_or_insert(e);
+        }
+        self.state = State::Closed;
+        self.clear_timers();
+        self.tx.release();
+        self.rx.clear_out_of_order();
+        self.events.set(Events::CLOSED | Events::READABLE | Events::WRITABLE);
+    }
+
+    fn enter_time_wait(&mut self, ctx: &mut Ctx<'_>) {
+        ctx.stats.time_wait_entered += 1;
+        self.state = State::TimeWait;
+        self.release_for_time_wait();
+        self.close_at = Some(ctx.now + ctx.cfg.msl * 2);
+        self.events.set(Events::TIME_WAIT | Events::WRITABLE);
+    }
+
+    /// The receive window we could advertise now, before SWS rules.
+    fn advertisable_window(&self) -> usize {
+        let max = 65_535usize << self.opts.rcv_wscale;
+        self.rx.window().min(max)
+    }
+
+    /// After the application reads: tell the peer when the window has opened enough to
+    /// matter. Receiver SWS avoidance (RFC 9293 §3.8.6.2.2) wants a step of at least
+    /// min(buffer/2, MSS); like Linux we also wait until what is left of the announced
+    /// window is at most half the buffer and the new one is at least twice it, so a reader
+    /// keeping up with a bulk sender adds no extra ACKs.
+    fn maybe_window_update(&mut self) {
+        if !self.state.can_receive() {
+            return;
+        }
+        let announced = self.rcv_adv - self.rcv_nxt;
+        let free = self.advertisable_window();
+        let step = (self.rx.capacity() / 2).min(usize::from(self.rcv_mss));
+        let max = self.rx.capacity().min(65_535usize << self.opts.rcv_wscale);
+        if 2 * announced <= max && free >= 2 * announced && free >= announced + step {
+            self.ack_state = AckState::Now;
+        }
+    }
+
+    /// Data bytes sent and not yet acknowledged, excluding SYN and FIN.
+    fn flight_size(&self) -> u32 {
+        (self.snd_max - self.snd_una) as u32
+    }
+
+    /// End of queued data in sequence space.
+    fn tx_end(&self) -> SeqNum {
+        self.tx_seq + self.tx.len()
+    }
+
+    /// Sequence number of our FIN, once queued.
+    fn fin_seq(&self) -> Option<SeqNum> {
+        self.fin_queued.then(|| self.tx_end())
+    }
+
+    /// The earliest deadline of this connection.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        [self.rtx_at, self.delack_at, self.persist_at, self.keepalive_at, self.close_at].into_iter().flatten().min()
+    }
+
+    fn ts_now(&self, now: Instant) -> u32 {
+        (now.as_millis() as u32).wrapping_add(self.ts_offset)
+    }
+
+    fn arm_rtx(&mut self, now: Instant) {
+        if self.rtx_at.is_none() {
+            self.rtx_at = Some(now + self.rtt.rto());
+        }
+    }
+
+    fn restart_keepalive(&mut self, now: Instant) {
+        if let Some(k) = self.keepalive {
+            self.keepalive_at = Some(now + k.idle);
+            self.keepalive_probes = 0;
+        }
+    }
+}
+
+/// The smallest shift that lets a window of `buffer` bytes fit the 16-bit field (RFC 7323 §2.3).
+fn window_shift(buffer: usize) -> u8 {
+    let mut shift = 0u8;
+    while shift < 14 && (buffer >> shift) > 65_535 {
+        shift += 1;
+    }
+    shift
+}

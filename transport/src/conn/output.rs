@@ -1,0 +1,307 @@
+//! Deciding and building the next segment: SYN / SYN-ACK, owed retransmissions, RFC 6675
+//! NextSeg in SACK recovery, new data under the congestion and send windows with Nagle and
+//! sender SWS avoidance, FIN, probes, and bare ACKs.
+
+use std::net::SocketAddr;
+
+use super::{AckState, Connection, Ctx, State};
+use crate::cc::CongestionControl;
+use crate::seq::SeqNum;
+use crate::wire::{
+    IPV4_HEADER_LEN, PROTO_TCP, TcpFlags, TcpHeader, TcpOptions, Timestamps, emit_ipv4_header,
+    fill_tcp_checksum_v4,
+};
+
+/// A segment about to be built.
+struct Plan {
+    seq: SeqNum,
+    flags: TcpFlags,
+    /// Offset into the send buffer and length of the payload.
+    data: (usize, usize),
+    syn: bool,
+}
+
+impl Connection {
+    /// Writes the next IPv4 packet this connection wants to send into `buf` and returns its
+    /// length, or `None` if it has nothing to send now.
+    pub(crate) fn poll_segment(&mut self, ctx: &mut Ctx<'_>, buf: &mut [u8]) -> Option<usize> {
+        if self.rst_now {
+            self.rst_now = false;
+            ctx.stats.out_rsts += 1;
+            let plan = Plan { seq: self.snd_nxt, flags: TcpFlags::RST | TcpFlags::ACK, data: (0, 0), syn: false };
+            return self.emit(ctx, buf, plan);
+        }
+        if let Some(seq) = self.rst_reply.take() {
+            ctx.stats.out_rsts += 1;
+            return self.emit(ctx, buf, Plan { seq, flags: TcpFlags::RST, data: (0, 0), syn: false });
+        }
+        match self.state {
+            State::Closed | State::Listen => return None,
+            State::SynSent | State::SynReceived | State::FinWait1 if self.snd_una == self.iss => {
+                // Our SYN is not yet acknowledged: (re)send it and nothing else.
+                if self.snd_nxt == self.iss || self.synack_now {
+                    self.synack_now = false;
+                    let flags = if self.state == State::SynSent { TcpFlags::SYN } else { TcpFlags::SYN | TcpFlags::ACK };
+                    if self.snd_max != self.iss {
+                        ctx.stats.tcp_retrans_segs += 1;
+                    } else {
+                        self.rtt_probe = Some((self.iss + 1, ctx.now));
+                    }
+                    let n = self.emit(ctx, buf, Plan { seq: self.iss, flags, data: (0, 0), syn: true })?;
+                    self.snd_nxt = self.iss + 1;
+                    self.snd_max = self.snd_max.max(self.snd_nxt);
+                    self.arm_rtx(ctx.now);
+                    return Some(n);
+                }
+                if self.ack_state == AckState::Now && self.state != State::SynSent {
+                    return self.emit_ack(ctx, buf);
+                }
+                return None;
+            }
+            State::TimeWait => {
+                return if self.ack_state == AckState::Now { self.emit_ack(ctx, buf) } else { None };
+            }
+            _ => {}
+        }
+        if let Some(n) = self.poll_data(ctx, buf) {
+            return Some(n);
+        }
+        if self.probe_now {
+            self.probe_now = false;
+            // <SEQ=SND.UNA−1><ACK>: outside the peer's window, so it must answer with an ACK
+            // that carries its current window (RFC 9293 §3.8.6.1, §3.8.4).
+            let plan = Plan { seq: self.snd_una - 1, flags: TcpFlags::ACK, data: (0, 0), syn: false };
+            return self.emit(ctx, buf, plan);
+        }
+        if self.ack_state == AckState::Now {
+            return self.emit_ack(ctx, buf);
+        }
+        None
+    }
+
+    fn emit_ack(&mut self, ctx: &mut Ctx<'_>, buf: &mut [u8]) -> Option<usize> {
+        let plan = Plan { seq: self.snd_nxt, flags: TcpFlags::ACK, data: (0, 0), syn: false };
+        self.emit(ctx, buf, plan)
+    }
+
+    /// Data, retransmissions and FIN.
+    fn poll_data(&mut self, ctx: &mut Ctx<'_>, buf: &mut [u8]) -> Option<usize> {
+        if !matches!(
+            self.state,
+            State::Established | State::CloseWait | State::FinWait1 | State::Closing | State::LastAck
+        ) {
+            return None;
+        }
+        let mss = usize::from(self.eff_mss());
+        let max_payload = self.max_payload();
+
+        // Owed retransmission: fast retransmit on entering recovery, NewReno partial ACK.
+        if let Some(seq) = self.rtx_now.take()
+            && seq >= self.snd_una
+            && seq < self.snd_max
+            && let Some((l, r)) = self.sack.next_hole(seq, self.snd_max)
+        {
+            return self.send_range(ctx, buf, l, (r - l).min(max_payload), true);
+        }
+
+        let sack_recovery = self.recovery.active && self.opts.sack;
+        let cwnd_room = if sack_recovery {
+            // RFC 6675 §5 step (C): send while cwnd − pipe ≥ 1 SMSS.
+            let pipe = self.sack.pipe(self.snd_una, self.snd_max, self.recovery.high_rxt, mss);
+            let room = (self.cc.cwnd() as usize).saturating_sub(pipe);
+            if room < mss {
+                return None;
+            }
+            // NextSeg rule 1: a lost hole above HighRxt.
+            if let Some((l, r)) = self.sack.next_lost(self.snd_una, self.snd_max, self.recovery.high_rxt, mss) {
+                return self.send_range(ctx, buf, l, (r - l).min(max_payload), true);
+            }
+            room
+        } else {
+            let cwnd = self.cc.cwnd() as usize + self.recovery.inflation as usize;
+            let flight = (self.snd_nxt - self.snd_una).saturating_sub(self.sack.sacked_bytes());
+            cwnd.saturating_sub(flight)
+        };
+
+        // After an RTO SND.NXT is pulled back: skip what the peer already SACKed.
+        if self.snd_nxt < self.snd_max
+            && let Some((l, _)) = self.sack.next_hole(self.snd_nxt, self.snd_max)
+        {
+            self.snd_nxt = l;
+        }
+        let retransmit = self.snd_nxt < self.snd_max;
+        let data_end = self.tx_end();
+        let avail = data_end - self.snd_nxt;
+        let wnd_room = (self.snd_una + self.snd_wnd as usize) - self.snd_nxt;
+        let mut len = avail.min(max_payload).min(wnd_room).min(cwnd_room);
+        if retransmit && let Some((_, hole_end)) = self.sack.next_hole(self.snd_nxt, self.snd_max) {
+            len = len.min(hole_end - self.snd_nxt);
+        }
+        if len > 0 && len < max_payload && !retransmit && !self.sws_override {
+            // Nagle (RFC 896 / RFC 9293 §3.7.4) for the tail of the queue; sender SWS
+            // avoidance (RFC 9293 §3.8.6.2.1) for a window-limited piece.
+            let ok = if len == avail {
+                self.nodelay || self.snd_max == self.snd_una || self.fin_queued
+            } else {
+                len >= (self.max_snd_wnd as usize) / 2
+            };
+            if !ok {
+                len = 0;
+            }
+        }
+        let fin = self.fin_queued && self.snd_nxt + len == data_end;
+        if len == 0 && !fin {
+            if avail > 0 && self.snd_max == self.snd_una && self.persist_at.is_none() && self.rtx_at.is_none() {
+                // Blocked by the peer's window with nothing in flight: only the persist timer
+                // can get things moving again (RFC 9293 §3.8.6.1).
+                self.persist_at = Some(ctx.now + self.rtt.rto());
+            }
+            return None;
+        }
+        if sack_recovery && retransmit {
+            self.recovery.high_rxt = self.recovery.high_rxt.max(self.snd_nxt + len);
+        }
+        self.sws_override = false;
+        let seq = self.snd_nxt;
+        let mut flags = TcpFlags::ACK;
+        if fin {
+            flags |= TcpFlags::FIN;
+        }
+        if len > 0 && seq + len == data_end {
+            flags |= TcpFlags::PSH;
+        }
+        let offset = seq - self.tx_seq;
+        let n = self.emit(ctx, buf, Plan { seq, flags, data: (offset, len), syn: false })?;
+        self.snd_nxt = seq + len + usize::from(fin);
+        if self.snd_nxt > self.snd_max {
+            if self.rtt_probe.is_none() && !retransmit {
+                self.rtt_probe = Some((self.snd_nxt, ctx.now));
+            }
+            self.snd_max = self.snd_nxt;
+        }
+        if retransmit {
+            ctx.stats.tcp_retrans_segs += 1;
+            self.rtt_probe = None;
+        }
+        self.bytes_out += len as u64;
+        self.arm_rtx(ctx.now);
+        Some(n)
+    }
+
+    /// Retransmits `[seq, seq + len)` (within a hole) without moving SND.NXT.
+    fn send_range(&mut self, ctx: &mut Ctx<'_>, buf: &mut [u8], seq: SeqNum, len: usize, count: bool) -> Option<usize> {
+        let data_end = self.tx_end();
+        let len = len.min(data_end - seq);
+        let fin = self.fin_queued && seq + len == data_end;
+        if len == 0 && !fin {
+            return None;
+        }
+        let mut flags = TcpFlags::ACK;
+        if fin {
+            flags |= TcpFlags::FIN;
+        }
+        let offset = seq - self.tx_seq;
+        let n = self.emit(ctx, buf, Plan { seq, flags, data: (offset, len), syn: false })?;
+        if self.recovery.active {
+            self.recovery.high_rxt = self.recovery.high_rxt.max(seq + len);
+        }
+        if count {
+            ctx.stats.tcp_retrans_segs += 1;
+        }
+        self.rtt_probe = None;
+        self.arm_rtx(ctx.now);
+        Some(n)
+    }
+
+    /// Payload bytes that fit one segment beside the options it will carry.
+    fn max_payload(&self) -> usize {
+        let opts = self.segment_options(false, Default::default());
+        usize::from(self.opts.snd_mss).saturating_sub(opts.wire_len()).max(1)
+    }
+
+    fn segment_options(&self, syn: bool, now: crate::time::Instant) -> TcpOptions {
+        let mut o = TcpOptions::default();
+        if syn {
+            o.mss = Some(self.rcv_mss);
+            if self.opts.wscale_ok {
+                o.window_scale = Some(self.opts.rcv_wscale);
+            }
+            o.sack_permitted = self.opts.sack;
+        }
+        if self.opts.timestamps {
+            let ecr = if syn && self.state == State::SynSent { 0 } else { self.ts_recent };
+            o.timestamps = Some(Timestamps { val: self.ts_now(now), ecr });
+        }
+        if !syn && self.opts.sack && self.rx.has_out_of_order() {
+            // 40 option bytes hold 3 blocks beside timestamps, 4 without (RFC 2018 §3).
+            o.sack = self.rx.sack_blocks(if self.opts.timestamps { 3 } else { 4 });
+        }
+        o
+    }
+
+    /// The window field for a non-SYN segment; moves RCV.ADV (never left).
+    fn window_field(&mut self) -> u16 {
+        let shift = self.opts.rcv_wscale;
+        let announced = self.rcv_adv - self.rcv_nxt;
+        let free = self.advertisable_window();
+        let step = (self.rx.capacity() / 2).min(usize::from(self.rcv_mss));
+        // Receiver SWS avoidance (RFC 9293 §3.8.6.2.2): keep the old right edge unless the
+        // window grows by a meaningful step.
+        let wnd = if free >= announced + step || free < announced { free.max(announced) } else { announced };
+        let field = (wnd >> shift).min(65_535);
+        let edge = self.rcv_nxt + (field << shift);
+        if edge > self.rcv_adv {
+            self.rcv_adv = edge;
+        }
+        field as u16
+    }
+
+    fn emit(&mut self, ctx: &mut Ctx<'_>, buf: &mut [u8], plan: Plan) -> Option<usize> {
+        let (SocketAddr::V4(local), SocketAddr::V4(remote)) = (self.local, self.remote) else {
+            return None;
+        };
+        let options = self.segment_options(plan.syn, ctx.now);
+        let window = if plan.syn {
+            // SYN windows are not scaled (RFC 7323 §2.2).
+            self.rx.window().min(65_535) as u16
+        } else if plan.flags.rst() && !plan.flags.ack() {
+            0
+        } else {
+            self.window_field()
+        };
+        let with_ack = plan.flags.ack();
+        let header = TcpHeader {
+            src_port: local.port(),
+            dst_port: remote.port(),
+            seq: plan.seq,
+            ack: if with_ack { self.rcv_nxt } else { SeqNum(0) },
+            flags: plan.flags,
+            window,
+            urgent: 0,
+            options,
+        };
+        let hlen = header.wire_len();
+        let (offset, len) = plan.data;
+        let total = IPV4_HEADER_LEN + hlen + len;
+        if buf.len() < total {
+            return None;
+        }
+        emit_ipv4_header(buf, *local.ip(), *remote.ip(), PROTO_TCP, hlen + len, ctx.cfg.ttl, *ctx.ip_ident);
+        *ctx.ip_ident = ctx.ip_ident.wrapping_add(1);
+        let seg = &mut buf[IPV4_HEADER_LEN..total];
+        header.emit(seg);
+        if len > 0 {
+            self.tx.copy_out(offset, &mut seg[hlen..]);
+        }
+        fill_tcp_checksum_v4(seg, *local.ip(), *remote.ip());
+        if with_ack {
+            self.last_ack_sent = self.rcv_nxt;
+            self.ack_state = AckState::Idle;
+            self.delack_at = None;
+            self.unacked_bytes = 0;
+        }
+        ctx.stats.tcp_out_segs += 1;
+        ctx.stats.ip_out_requests += 1;
+        Some(total)
+    }
+}

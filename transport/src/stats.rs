@@ -1,0 +1,129 @@
+//! Counters in the spirit of `netstat -s`. Plain integers: a shard is single-threaded, the
+//! runtime publishes snapshots.
+
+macro_rules! counters {
+    ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $field:ident),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Debug, Default, PartialEq, Eq)]
+        pub struct $name {
+            $($(#[$fm])* pub $field: u64,)*
+        }
+
+        impl $name {
+            /// Every counter with its name, in declaration order.
+            pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+                [$((stringify!($field), self.$field)),*].into_iter()
+            }
+
+            /// Adds another shard's counters to these.
+            pub fn add(&mut self, other: &$name) {
+                $(self.$field += other.$field;)*
+            }
+        }
+    };
+}
+
+counters! {
+    /// Packets dropped, by reason.
+    Drops {
+        /// IPv4 header checksum wrong.
+        bad_ip_checksum,
+        /// TCP or ICMP checksum wrong.
+        bad_checksum,
+        /// Shorter than its headers claim.
+        truncated,
+        /// Not IPv4, or a header length field out of range.
+        malformed,
+        /// A TCP option with an impossible length.
+        bad_option,
+        /// IPv4 fragments (never reassembled).
+        fragment,
+        /// Addressed to an address this stack does not own.
+        not_for_us,
+        /// An IP protocol other than TCP and ICMP.
+        unknown_protocol,
+        /// A SYN to a listener whose SYN + accept queues are full.
+        listen_overflow,
+        /// A segment outside the receive window (answered with an ACK unless RST).
+        out_of_window,
+        /// Rejected by PAWS (RFC 7323 §5).
+        paws,
+        /// An ACK for data never sent or far too old (RFC 5961 §5).
+        unacceptable_ack,
+        /// Out-of-order data beyond the reassembly range limit.
+        reassembly_full,
+        /// Challenge ACKs not sent because of the rate limit (RFC 5961 §7).
+        challenge_ack_limited,
+        /// An ICMP error that matched no connection or quoted a sequence number not in
+        /// flight (RFC 5927 §4.1).
+        icmp_unmatched,
+        /// RSTs and replies that did not fit in the control queue.
+        control_queue_full,
+        /// A segment with neither SYN, ACK nor RST where one is required.
+        no_ack,
+        /// RST segments that matched nothing (never answered: RFC 9293 §3.10.7.1).
+        stray_rst,
+        /// A segment for a listener that was not a SYN (answered with RST if it had ACK).
+        listen_non_syn,
+    }
+}
+
+counters! {
+    /// Transport counters for one shard.
+    Stats {
+        /// IPv4 packets received.
+        ip_in_receives,
+        /// IPv4 packets sent.
+        ip_out_requests,
+        /// TCP segments received with a valid checksum.
+        tcp_in_segs,
+        /// TCP segments sent.
+        tcp_out_segs,
+        /// Segments retransmitted.
+        tcp_retrans_segs,
+        /// Connections opened by `connect` (CLOSED → SYN-SENT).
+        active_opens,
+        /// Connections opened from a listener (LISTEN → SYN-RECEIVED).
+        passive_opens,
+        /// Connection attempts that failed (SYN-SENT / SYN-RECEIVED → CLOSED).
+        attempt_fails,
+        /// Established connections reset (by either side).
+        estab_resets,
+        /// RST segments received.
+        in_rsts,
+        /// RST segments sent.
+        out_rsts,
+        /// Fast retransmits (duplicate ACKs or SACK loss detection).
+        fast_retransmits,
+        /// Retransmission timeouts.
+        rto_timeouts,
+        /// Loss recoveries run with SACK (RFC 6675).
+        sack_recoveries,
+        /// Loss recoveries run without SACK (RFC 6582).
+        newreno_recoveries,
+        /// Challenge ACKs sent (RFC 5961).
+        challenge_acks,
+        /// ACKs sent after the delayed-ACK timer.
+        delayed_acks,
+        /// Out-of-order segments held for reassembly.
+        ooo_segments,
+        /// Segments that carried only data already received.
+        duplicate_segments,
+        /// Zero-window probes sent.
+        window_probes,
+        /// Keepalive probes sent.
+        keepalive_probes,
+        /// Connections that timed out.
+        timeouts,
+        /// Connections that entered TIME-WAIT.
+        time_wait_entered,
+        /// Path MTU reductions from ICMP fragmentation-needed.
+        pmtu_updates,
+        /// ICMP messages received.
+        icmp_in,
+        /// ICMP messages sent (echo replies).
+        icmp_out,
+        /// Embryonic connections dropped because their listener closed or they timed out.
+        embryonic_drops,
+    }
+}

@@ -1,0 +1,56 @@
+//! Typed views over packet bytes, validated once at the edge (the smoltcp `wire` style).
+//!
+//! Received bytes become an [`Ipv4Packet`] and then a [`TcpSegment`] or [`IcmpMessage`]
+//! only after every length, version and checksum check has passed; code past this module
+//! never indexes raw packet bytes. Emission goes the other way: a header value writes
+//! itself into a caller's buffer and the checksums are computed there.
+
+pub mod checksum;
+mod icmp;
+mod ipv4;
+mod tcp;
+
+pub use icmp::{IcmpMessage, Unreachable, emit_echo_reply, emit_unreachable};
+pub use ipv4::{IPV4_HEADER_LEN, Ipv4Packet, PROTO_ICMP, PROTO_TCP, emit_ipv4_header};
+pub use tcp::{
+    SackBlocks, TCP_HEADER_LEN, TcpFlags, TcpHeader, TcpOptions, TcpSegment, Timestamps,
+    fill_tcp_checksum_v4,
+};
+
+use std::fmt;
+
+/// Why a packet was rejected at the edge. Each kind has its own drop counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WireError {
+    /// Shorter than its headers or than the length the header claims.
+    Truncated,
+    /// Not IPv4, or a header length below the minimum.
+    Malformed,
+    /// The IP header checksum does not match.
+    BadIpChecksum,
+    /// The TCP or ICMP checksum does not match.
+    BadChecksum,
+    /// An IPv4 fragment; the stack does not reassemble (DF is set on all it sends).
+    Fragment,
+    /// A TCP option whose length runs past the header or is below its minimum.
+    BadOption,
+    /// An IP protocol this stack does not speak.
+    UnknownProtocol,
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            WireError::Truncated => "packet truncated",
+            WireError::Malformed => "malformed header",
+            WireError::BadIpChecksum => "bad IPv4 header checksum",
+            WireError::BadChecksum => "bad transport checksum",
+            WireError::Fragment => "IPv4 fragment",
+            WireError::BadOption => "malformed TCP option",
+            WireError::UnknownProtocol => "unknown IP protocol",
+        };
+        f.write_str(s)
+    }
+}
+
+impl std::error::Error for WireError {}
