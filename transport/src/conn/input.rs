@@ -11,6 +11,9 @@ use crate::sack::DUP_THRESH;
 use crate::seq::SeqNum;
 use crate::wire::{TcpHeader, TcpSegment};
 
+/// Least time between answers to out-of-window segments without data.
+const OOW_ACK_INTERVAL: Duration = Duration::from_millis(500);
+
 /// RFC 7323 §5.5: TS.Recent older than this is no longer trusted for PAWS.
 const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
 
@@ -126,7 +129,11 @@ impl Connection {
             } else {
                 ctx.drops.out_of_window += 1;
             }
-            self.ack_state = AckState::Now;
+            if seg.seq_len() > 0 || self.oow_ack_allowed(now) {
+                self.ack_state = AckState::Now;
+            } else {
+                ctx.drops.challenge_ack_limited += 1;
+            }
             return;
         }
 
@@ -175,6 +182,17 @@ impl Connection {
         self.accept_text_and_fin(ctx, h, h.seq, seg.payload);
     }
 
+    /// Answers to out-of-window segments without data are limited to one per 500 ms per
+    /// connection (Linux's `tcp_invalid_ratelimit`; RFC 5961 §5 and §7 ask for such
+    /// limits), so that two confused ends cannot keep an ACK loop going.
+    fn oow_ack_allowed(&mut self, now: crate::time::Instant) -> bool {
+        if self.last_oow_ack.is_some_and(|t| now - t < OOW_ACK_INTERVAL) {
+            return false;
+        }
+        self.last_oow_ack = Some(now);
+        true
+    }
+
     /// RFC 9293 §3.10.7.4 first: the four acceptability cases against RCV.WND.
     fn acceptable(&self, h: &TcpHeader, payload_len: usize) -> bool {
         let seg_len = payload_len + usize::from(h.flags.fin());
@@ -183,7 +201,9 @@ impl Connection {
         let end = self.rcv_nxt + wnd;
         match (seg_len, wnd) {
             (0, 0) => h.seq == self.rcv_nxt,
-            (0, _) => h.seq.in_range(self.rcv_nxt, end),
+            // Like Linux, a bare ACK exactly at the right edge is accepted: a sender that
+            // filled our window sends its ACKs from there.
+            (0, _) => h.seq.in_range(self.rcv_nxt, end + 1),
             (_, 0) => false,
             (n, _) => h.seq.in_range(self.rcv_nxt, end) || (h.seq + (n - 1)).in_range(self.rcv_nxt, end),
         }

@@ -264,6 +264,8 @@ pub(crate) struct Connection {
     nodelay: bool,
     /// A soft ICMP error, reported if the connection later times out (RFC 1122 §4.2.3.9).
     soft_error: Option<Error>,
+    /// When we last answered an out-of-window segment without data.
+    last_oow_ack: Option<Instant>,
     /// Bytes moved, for statistics.
     pub(crate) bytes_in: u64,
     pub(crate) bytes_out: u64,
@@ -353,6 +355,7 @@ impl Connection {
             close_at: None,
             nodelay: cfg.nodelay,
             soft_error: None,
+            last_oow_ack: None,
             bytes_in: 0,
             bytes_out: 0,
         }

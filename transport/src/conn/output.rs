@@ -28,7 +28,7 @@ impl Connection {
         if self.rst_now {
             self.rst_now = false;
             ctx.stats.out_rsts += 1;
-            let plan = Plan { seq: self.snd_nxt, flags: TcpFlags::RST | TcpFlags::ACK, data: (0, 0), syn: false };
+            let plan = Plan { seq: self.acceptable_seq(), flags: TcpFlags::RST | TcpFlags::ACK, data: (0, 0), syn: false };
             return self.emit(ctx, buf, plan);
         }
         if let Some(seq) = self.rst_reply.take() {
@@ -80,8 +80,18 @@ impl Connection {
     }
 
     fn emit_ack(&mut self, ctx: &mut Ctx<'_>, buf: &mut [u8]) -> Option<usize> {
-        let plan = Plan { seq: self.snd_nxt, flags: TcpFlags::ACK, data: (0, 0), syn: false };
+        let plan = Plan { seq: self.acceptable_seq(), flags: TcpFlags::ACK, data: (0, 0), syn: false };
         self.emit(ctx, buf, plan)
+    }
+
+    /// The sequence number for a segment without data. After an RTO pulls SND.NXT back,
+    /// SND.NXT may lie below the peer's RCV.NXT, and a bare ACK from there would be out of
+    /// the peer's window; if both sides did that they would answer each other's ACKs
+    /// forever. So, like Linux's `tcp_acceptable_seq`, use the highest sequence number sent,
+    /// but never past the right edge of the peer's window.
+    fn acceptable_seq(&self) -> SeqNum {
+        let wnd_end = self.snd_una + self.snd_wnd as usize;
+        if self.snd_max <= wnd_end { self.snd_max } else { wnd_end }
     }
 
     /// Data, retransmissions and FIN.

@@ -186,6 +186,7 @@ pub struct Sim {
     order: u64,
     buf: Vec<u8>,
     stats: SimStats,
+    trace: bool,
 }
 
 impl fmt::Debug for Sim {
@@ -209,6 +210,7 @@ impl Sim {
             order: 0,
             buf: vec![0; MAX_PACKET],
             stats: SimStats::default(),
+            trace: std::env::var_os("RINGTCP_SIM_TRACE").is_some(),
         }
     }
 
@@ -364,6 +366,9 @@ impl Sim {
             }
             let Some(Reverse(p)) = self.in_flight.pop() else { break };
             self.stats.delivered += 1;
+            if self.trace {
+                eprintln!("{:>12.6} -> host {} {}", self.now.as_nanos() as f64 / 1e9, p.to, describe(&p.bytes));
+            }
             self.hosts[p.to].receive(self.now, &p.bytes);
         }
         for h in &mut self.hosts {
@@ -415,6 +420,32 @@ impl Sim {
                 }
             }
         }
+    }
+}
+
+/// One line about a packet, for traces (`RINGTCP_SIM_TRACE=1`).
+pub fn describe(packet: &[u8]) -> String {
+    use crate::wire::{Ipv4Packet, TcpSegment};
+    let Ok(ip) = Ipv4Packet::parse(packet) else { return format!("bad IPv4 ({} bytes)", packet.len()) };
+    match TcpSegment::parse_v4(ip.payload(), ip.src(), ip.dst()) {
+        Ok(s) => {
+            let h = &s.header;
+            format!(
+                "{}:{} > {}:{} {:?} seq={} ack={} len={} win={} {:?}{}",
+                ip.src(),
+                h.src_port,
+                ip.dst(),
+                h.dst_port,
+                h.flags,
+                h.seq,
+                h.ack,
+                s.payload.len(),
+                h.window,
+                h.options.sack,
+                if h.options.timestamps.is_some() { " ts" } else { "" }
+            )
+        }
+        Err(e) => format!("{} > {} proto {} ({e})", ip.src(), ip.dst(), ip.protocol()),
     }
 }
 
