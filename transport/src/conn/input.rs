@@ -9,7 +9,7 @@ use crate::cc::CongestionControl;
 use crate::error::Error;
 use crate::sack::DUP_THRESH;
 use crate::seq::SeqNum;
-use crate::wire::{TcpHeader, TcpSegment};
+use crate::wire::{TcpFlags, TcpHeader, TcpSegment};
 
 /// Least time between answers to out-of-window segments without data.
 const OOW_ACK_INTERVAL: Duration = Duration::from_millis(500);
@@ -83,7 +83,19 @@ impl Connection {
 
     /// RFC 9293 §3.10.7.4: every state from SYN-RECEIVED on.
     fn on_segment_open(&mut self, ctx: &mut Ctx<'_>, seg: &TcpSegment<'_>) {
-        let h = &seg.header;
+        let mut header = seg.header;
+        if self.state == State::SynReceived
+            && self.listener.is_none()
+            && header.flags.syn()
+            && header.flags.ack()
+            && header.seq == self.irs
+        {
+            // Simultaneous open (RFC 9293 §3.5, figure 8): the peer's SYN,ACK crossed ours.
+            // Its SYN is old news; its ACK completes the handshake.
+            header.flags = TcpFlags(header.flags.0 & !TcpFlags::SYN.0);
+            header.seq = self.irs + 1;
+        }
+        let h = &header;
         let now = ctx.now;
 
         // RFC 7323 §5.3 R1 (PAWS): an old timestamp marks an old duplicate.

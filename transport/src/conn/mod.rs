@@ -335,7 +335,9 @@ impl Connection {
             rtt_probe: None,
             cc: Controller::new(cfg.congestion, u32::from(snd_mss)),
             sack: Scoreboard::default(),
-            recovery: Recovery::default(),
+            // RecoveryPoint starts at the ISS: comparisons are modular, so a zero could
+            // lie "ahead" of SND.UNA and block the first fast retransmit.
+            recovery: Recovery { recover: o.iss, high_rxt: o.iss, ..Recovery::default() },
             rtx_now: None,
             retries: 0,
             ack_state: AckState::Idle,

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod peer;
+
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
