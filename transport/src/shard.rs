@@ -29,6 +29,14 @@ pub struct SocketHandle {
     generation: u32,
 }
 
+impl SocketHandle {
+    /// A handle that names no socket (every call with it fails with `InvalidHandle`);
+    /// a placeholder before a real handle is known.
+    pub const fn dangling() -> SocketHandle {
+        SocketHandle { idx: u32::MAX, generation: 0 }
+    }
+}
+
 /// Names a listener of one shard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ListenerHandle {

@@ -1,6 +1,8 @@
-//! The connection table: 4-tuple → connection slot in O(1), with a keyed hasher (std's
-//! SipHash with a per-table random key) so that a peer choosing ports and addresses cannot
-//! force collisions.
+//! The connection table: 4-tuple → connection slot in O(1), with a keyed hasher so that a
+//! peer choosing ports and addresses cannot force collisions.
+//!
+//! The hasher is aHash with a per-table random key: designed to resist HashDoS like std's
+//! SipHash, and measured faster on the per-packet lookup (see the `rx_in_order` bench).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -35,7 +37,7 @@ fn ip_bits(a: SocketAddr) -> u128 {
 
 #[derive(Debug, Default)]
 pub(crate) struct ConnTable {
-    map: HashMap<ConnKey, u32>,
+    map: HashMap<ConnKey, u32, ahash::RandomState>,
 }
 
 impl ConnTable {
