@@ -16,10 +16,6 @@ pub(crate) struct Scoreboard {
 const MAX_RANGES: usize = 32;
 
 impl Scoreboard {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.ranges.is_empty()
-    }
-
     pub(crate) fn clear(&mut self) {
         self.ranges.clear();
     }
@@ -65,10 +61,6 @@ impl Scoreboard {
 
     pub(crate) fn sacked_bytes(&self) -> usize {
         self.ranges.iter().map(|&(l, r)| r - l).sum()
-    }
-
-    pub(crate) fn high_sacked(&self) -> Option<SeqNum> {
-        self.ranges.last().map(|r| r.1)
     }
 
     /// The edge below which every un-SACKed byte is lost by RFC 6675 §4 IsLost: at least

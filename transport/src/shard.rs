@@ -743,10 +743,10 @@ impl Shard {
     /// Writes the next packet to send into `buf` (which should hold at least the MTU) and
     /// returns its length; `None` when there is nothing to send.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
-        if let Some(c) = self.control.pop_front() {
-            if let Some(n) = self.emit_control(&c, buf) {
-                return Some(n);
-            }
+        if let Some(c) = self.control.pop_front()
+            && let Some(n) = self.emit_control(&c, buf)
+        {
+            return Some(n);
         }
         while let Some(&(idx, generation)) = self.tx_queue.front() {
             let (mut ctx, conns) = self.ctx(now);

@@ -59,8 +59,4 @@ impl ConnTable {
     pub(crate) fn contains(&self, key: &ConnKey) -> bool {
         self.map.contains_key(key)
     }
-
-    pub(crate) fn len(&self) -> usize {
-        self.map.len()
-    }
 }

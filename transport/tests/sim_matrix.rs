@@ -54,9 +54,9 @@ fn profile(name: &str) -> LinkConfig {
 fn transfer(profile_name: &str, size: usize, seed: u64) -> Transfer {
     let mut t = Transfer::new(seed, size, profile(profile_name));
     for cfg in [&mut t.client, &mut t.server] {
-        cfg.congestion = if seed % 2 == 0 { CongestionAlgorithm::Cubic } else { CongestionAlgorithm::NewReno };
+        cfg.congestion = if seed.is_multiple_of(2) { CongestionAlgorithm::Cubic } else { CongestionAlgorithm::NewReno };
         cfg.sack = seed % 4 < 2;
-        cfg.timestamps = seed % 3 != 0;
+        cfg.timestamps = !seed.is_multiple_of(3);
         // At 20 % loss each way a handshake attempt fails a third of the time; Linux's six
         // SYN retries would make one run in a thousand fail to connect, which is not what
         // this matrix is about.

@@ -176,6 +176,7 @@ impl RxBuffer {
     }
 
     /// Bytes held out of order.
+    #[cfg(test)]
     pub(crate) fn out_of_order_bytes(&self) -> usize {
         self.ooo.iter().map(|r| r.data.len()).sum()
     }
