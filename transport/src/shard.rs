@@ -83,7 +83,7 @@ enum Control {
 ///     while let Some(n) = server.poll_transmit(now, &mut buf) { client.handle_packet(now, &buf[..n]); moved = true; }
 ///     if !moved { break; }
 /// }
-/// let accepted = server.accept(listener).unwrap();
+/// let accepted = server.accept(listener).unwrap().expect("handshake complete");
 /// let mut got = [0u8; 5];
 /// assert_eq!(server.recv(accepted, &mut got).unwrap(), 5);
 /// assert_eq!(&got, b"hello");

@@ -290,3 +290,23 @@ fn listener_backlog_overflow_is_counted() {
     assert_eq!(p.sent().len(), 4);
     assert_eq!(p.shard.drops().listen_overflow, 2);
 }
+
+#[test]
+fn nagle_holds_a_small_write_until_the_ack_and_nodelay_does_not() {
+    let (mut p, h, iss) = established(plain_config());
+    p.shard.send(h, b"first").unwrap();
+    assert_eq!(p.one().payload, b"first", "nothing in flight: a small segment may go");
+    p.shard.send(h, b"second").unwrap();
+    p.none();
+    p.shard.send(h, b"third").unwrap();
+    p.none();
+    // The ACK of the first releases the rest as one segment.
+    p.inject(Seg::new(flags("ACK"), PEER_ISS + 1, iss + 6));
+    assert_eq!(p.one().payload, b"secondthird");
+    p.shard.set_nodelay(h, true).unwrap();
+    p.shard.send(h, b"a").unwrap();
+    assert_eq!(p.one().payload, b"a", "TCP_NODELAY: a small write goes at once");
+    p.shard.send(h, b"b").unwrap();
+    assert_eq!(p.one().payload, b"b", "even with data in flight");
+    assert!(p.shard.nodelay(h).unwrap());
+}
