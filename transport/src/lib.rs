@@ -21,6 +21,7 @@ mod buffer;
 mod config;
 mod conn;
 mod error;
+pub mod fincache;
 mod isn;
 mod listener;
 mod rtt;

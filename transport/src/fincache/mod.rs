@@ -1,0 +1,575 @@
+//! The FIN cache: TIME-WAIT as a compact record instead of a connection.
+//!
+//! When a connection reaches TIME-WAIT, the shard frees it and keeps here only what
+//! RFC 9293 §3.10.7.4 needs to answer for it: the 4-tuple, SND.NXT, RCV.NXT, the peer's last
+//! timestamp (RFC 7323, when in use), its MSL class and when it was inserted.
+//!
+//! Layout (the NetBSD "vestigial time-wait" idea, DESIGN.md lesson 2):
+//! - one FIFO per MSL class ([`ring::ChunkRing`]): records of a class all live equally
+//!   long, so insertion order is expiry order and expiry pops the head, O(1) each;
+//! - insertion times are kept per run of records inserted at the same instant, not per
+//!   record;
+//! - a hash index of u32 bucket heads, chained through the records themselves, keyed with
+//!   a per-cache random key (aHash) so peers cannot aim collisions;
+//! - a record is 26 bytes: the local address is an index into the shard's addresses.
+//!
+//! Expiry is done a bounded number of records per call (`expiry_budget`), so a second in
+//! which a million records expire never holds up packet processing (DESIGN.md lesson 1).
+
+mod ring;
+
+use core::hash::BuildHasher;
+use core::time::Duration;
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+
+use ring::ChunkRing;
+
+use crate::seq::SeqNum;
+use crate::time::Instant;
+
+/// How far a peer is, which decides how long its TIME-WAIT lasts (MSL truncation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MslClass {
+    /// The peer is one of this stack's own addresses.
+    Loopback = 0,
+    /// The peer is on an on-link prefix of this stack's interface.
+    Local = 1,
+    /// Anything else.
+    Remote = 2,
+}
+
+impl MslClass {
+    /// All classes, in index order.
+    pub const ALL: [MslClass; 3] = [MslClass::Loopback, MslClass::Local, MslClass::Remote];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// FIN cache settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FinCacheConfig {
+    /// Records held at most; when full the oldest is evicted (and counted), so a new
+    /// connection is never refused because TIME-WAIT is full. Linux's `tcp_max_tw_buckets`
+    /// is 262,144 on a large machine; at 30 bytes a record this default costs under 8 MiB.
+    pub capacity: usize,
+    /// Records expired per `handle_timeout` call at most.
+    pub expiry_budget: usize,
+    /// TIME-WAIT duration for each class: loopback, local, remote.
+    pub time_wait: [Duration; 3],
+    /// Give each class its own duration. Off: every record lasts the remote duration.
+    pub msl_truncation: bool,
+    /// Ignore RSTs for records (RFC 1337: no TIME-WAIT assassination).
+    pub rfc1337: bool,
+}
+
+impl Default for FinCacheConfig {
+    fn default() -> Self {
+        FinCacheConfig {
+            capacity: 262_144,
+            expiry_budget: 1024,
+            time_wait: [Duration::from_secs(2), Duration::from_secs(10), Duration::from_secs(60)],
+            msl_truncation: true,
+            rfc1337: true,
+        }
+    }
+}
+
+impl FinCacheConfig {
+    /// The TIME-WAIT duration a record of `class` gets.
+    pub fn duration(&self, class: MslClass) -> Duration {
+        if self.msl_truncation { self.time_wait[class.index()] } else { self.time_wait[MslClass::Remote.index()] }
+    }
+}
+
+/// The 4-tuple of an IPv4 record. The local address is an index into the shard's
+/// address list (a stack has few), which saves 3 bytes a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TwKey {
+    /// Index of the local address in the shard's addresses.
+    pub local_idx: u8,
+    /// Local port.
+    pub local_port: u16,
+    /// Peer address.
+    pub remote_ip: Ipv4Addr,
+    /// Peer port.
+    pub remote_port: u16,
+}
+
+/// What a record knows about the connection it replaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TwState {
+    /// Our SND.NXT (past our FIN).
+    pub snd_nxt: SeqNum,
+    /// Our RCV.NXT (past the peer's FIN).
+    pub rcv_nxt: SeqNum,
+    /// The peer's last timestamp (TS.Recent), when timestamps were in use.
+    pub ts_recent: Option<u32>,
+    /// The record's class.
+    pub class: MslClass,
+}
+
+const LIVE: u8 = 1;
+const HAS_TS: u8 = 2;
+const NIL: u32 = u32::MAX;
+const POS_MASK: u32 = (1 << 30) - 1;
+
+/// One vestigial TIME-WAIT connection: 26 bytes, 2-byte aligned.
+#[derive(Clone, Copy, Default, Debug)]
+#[repr(C, packed(2))]
+struct Record {
+    remote_ip: u32,
+    snd_nxt: u32,
+    rcv_nxt: u32,
+    ts_recent: u32,
+    /// Next record in the same hash bucket (a reference, see `FinCache::resolve`).
+    chain: u32,
+    remote_port: u16,
+    local_port: u16,
+    local_idx: u8,
+    flags: u8,
+}
+
+impl Record {
+    fn key(&self) -> TwKey {
+        TwKey {
+            local_idx: self.local_idx,
+            local_port: self.local_port,
+            remote_ip: Ipv4Addr::from(self.remote_ip),
+            remote_port: self.remote_port,
+        }
+    }
+
+    fn live(&self) -> bool {
+        self.flags & LIVE != 0
+    }
+}
+
+/// The size of one record, for reports.
+pub const RECORD_BYTES: usize = size_of::<Record>();
+
+/// One MSL class: its FIFO and the insertion time of each run of records.
+#[derive(Debug)]
+struct Class {
+    ring: ChunkRing<Record>,
+    /// (time, position of the first record inserted at that time), oldest first.
+    times: VecDeque<(Instant, u32)>,
+    live: usize,
+}
+
+impl Class {
+    fn new() -> Self {
+        Class { ring: ChunkRing::new(), times: VecDeque::new(), live: 0 }
+    }
+
+    /// Insertion time of the front record.
+    fn front_time(&self) -> Option<Instant> {
+        self.ring.front().and(self.times.front().map(|t| t.0))
+    }
+
+    /// After popping the front, drop time runs that no longer cover any record.
+    fn trim_times(&mut self) {
+        let head = self.ring.front_pos();
+        while self.times.len() > 1 && (self.times[1].1.wrapping_sub(head) as i32) <= 0 {
+            self.times.pop_front();
+        }
+        if self.ring.len() == 0 {
+            self.times.clear();
+        }
+    }
+}
+
+/// Counters of the FIN cache.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FinCacheStats {
+    /// Records alive now, per class (loopback, local, remote).
+    pub live: [u64; 3],
+    /// Records inserted.
+    pub inserted: u64,
+    /// Records that lived their full TIME-WAIT.
+    pub expired: u64,
+    /// Records evicted early because the cache was full.
+    pub evicted: u64,
+    /// Records replaced by a new connection from a SYN (RFC 9293 §3.10.7.4, RFC 6191).
+    pub reopened: u64,
+    /// Records reused by an outbound connect (RFC 6191, timestamps in use).
+    pub reused_by_connect: u64,
+    /// Retransmitted FINs answered from a record.
+    pub fins_reacked: u64,
+    /// RSTs ignored (RFC 1337).
+    pub rsts_ignored: u64,
+    /// ACKs sent from records (re-ACKed FINs, old duplicates, the rate-limited rest).
+    pub acks_sent: u64,
+    /// Segments to a record dropped without an answer (rate limit, PAWS on a RST...).
+    pub dropped: u64,
+    /// Bytes the cache holds (records, index, time runs).
+    pub bytes: u64,
+}
+
+/// The FIN cache of one shard.
+#[derive(Debug)]
+pub struct FinCache {
+    cfg: FinCacheConfig,
+    classes: [Class; 3],
+    buckets: Vec<u32>,
+    hasher: ahash::RandomState,
+    stats: FinCacheStats,
+}
+
+impl FinCache {
+    /// An empty cache. Memory is taken as records arrive; the index once, at first insert.
+    pub fn new(cfg: FinCacheConfig) -> FinCache {
+        FinCache {
+            cfg,
+            classes: [Class::new(), Class::new(), Class::new()],
+            buckets: Vec::new(),
+            hasher: ahash::RandomState::new(),
+            stats: FinCacheStats::default(),
+        }
+    }
+
+    /// Settings.
+    pub fn config(&self) -> &FinCacheConfig {
+        &self.cfg
+    }
+
+    /// Live records.
+    pub fn len(&self) -> usize {
+        self.classes.iter().map(|c| c.live).sum()
+    }
+
+    /// True if no record is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Counters, with `live` and `bytes` current.
+    pub fn stats(&self) -> FinCacheStats {
+        let mut s = self.stats.clone();
+        for c in MslClass::ALL {
+            s.live[c.index()] = self.classes[c.index()].live as u64;
+        }
+        s.bytes = self.memory() as u64;
+        s
+    }
+
+    pub(crate) fn stats_mut(&mut self) -> &mut FinCacheStats {
+        &mut self.stats
+    }
+
+    /// Bytes allocated by the cache: record chunks, index, time runs.
+    pub fn memory(&self) -> usize {
+        let classes: usize = self
+            .classes
+            .iter()
+            .map(|c| c.ring.allocated() + c.times.capacity() * size_of::<(Instant, u32)>())
+            .sum();
+        classes + self.buckets.capacity() * size_of::<u32>()
+    }
+
+    fn bucket(&self, key: &TwKey) -> usize {
+        (self.hasher.hash_one(key) as usize) & (self.buckets.len() - 1)
+    }
+
+    fn make_ref(class: usize, pos: u32) -> u32 {
+        ((class as u32) << 30) | (pos & POS_MASK)
+    }
+
+    /// Finds the record a reference names. Positions are stored in 30 bits; a class never
+    /// holds 2^30 records (capacity is far below), so the low bits identify it.
+    fn locate(&self, r: u32) -> Option<(usize, u32)> {
+        let class = (r >> 30) as usize;
+        let c = self.classes.get(class)?;
+        let head = c.ring.front_pos();
+        let off = (r & POS_MASK).wrapping_sub(head & POS_MASK) & POS_MASK;
+        let pos = head.wrapping_add(off);
+        c.ring.get(pos).map(|_| (class, pos))
+    }
+
+    fn record(&self, r: u32) -> Option<&Record> {
+        let (class, pos) = self.locate(r)?;
+        self.classes[class].ring.get(pos)
+    }
+
+    fn record_mut(&mut self, r: u32) -> Option<&mut Record> {
+        let (class, pos) = self.locate(r)?;
+        self.classes[class].ring.get_mut(pos)
+    }
+
+    fn find(&self, key: &TwKey) -> Option<u32> {
+        if self.buckets.is_empty() {
+            return None;
+        }
+        let mut r = self.buckets[self.bucket(key)];
+        while r != NIL {
+            let rec = self.record(r)?;
+            if rec.live() && rec.key() == *key {
+                return Some(r);
+            }
+            r = rec.chain;
+        }
+        None
+    }
+
+    /// The record for `key`, if one is live.
+    pub fn get(&self, key: &TwKey) -> Option<TwState> {
+        let r = self.find(key)?;
+        let rec = self.record(r)?;
+        Some(TwState {
+            snd_nxt: SeqNum(rec.snd_nxt),
+            rcv_nxt: SeqNum(rec.rcv_nxt),
+            ts_recent: (rec.flags & HAS_TS != 0).then_some(rec.ts_recent),
+            class: MslClass::ALL[(r >> 30) as usize],
+        })
+    }
+
+    /// True if `key` has a live record.
+    pub fn contains(&self, key: &TwKey) -> bool {
+        self.find(key).is_some()
+    }
+
+    /// Unlinks reference `r` from its bucket chain and marks it dead.
+    fn unlink(&mut self, r: u32) {
+        let Some(rec) = self.record(r).copied() else { return };
+        let b = self.bucket(&rec.key());
+        if self.buckets[b] == r {
+            self.buckets[b] = rec.chain;
+        } else {
+            let mut at = self.buckets[b];
+            while at != NIL {
+                let Some(next) = self.record(at).map(|x| x.chain) else { break };
+                if next == r {
+                    if let Some(prev) = self.record_mut(at) {
+                        prev.chain = rec.chain;
+                    }
+                    break;
+                }
+                at = next;
+            }
+        }
+        if let Some(x) = self.record_mut(r) {
+            x.flags &= !LIVE;
+            x.chain = NIL;
+        }
+        self.classes[(r >> 30) as usize].live -= 1;
+    }
+
+    fn slots_used(&self) -> usize {
+        self.classes.iter().map(|c| c.ring.len()).sum()
+    }
+
+    /// Adds a record for a connection that just entered TIME-WAIT. If the cache is full
+    /// the oldest record (live or dead) goes first.
+    pub fn insert(&mut self, now: Instant, key: TwKey, state: TwState) {
+        if self.buckets.is_empty() {
+            let n = self.cfg.capacity.max(16).next_power_of_two();
+            self.buckets = vec![NIL; n];
+        }
+        if let Some(old) = self.find(&key) {
+            self.unlink(old);
+        }
+        while self.slots_used() >= self.cfg.capacity.max(1) {
+            self.pop_oldest();
+        }
+        let class = state.class.index();
+        let b = self.bucket(&key);
+        let rec = Record {
+            remote_ip: u32::from(key.remote_ip),
+            snd_nxt: state.snd_nxt.0,
+            rcv_nxt: state.rcv_nxt.0,
+            ts_recent: state.ts_recent.unwrap_or(0),
+            chain: self.buckets[b],
+            remote_port: key.remote_port,
+            local_port: key.local_port,
+            local_idx: key.local_idx,
+            flags: LIVE | if state.ts_recent.is_some() { HAS_TS } else { 0 },
+        };
+        let c = &mut self.classes[class];
+        let pos = c.ring.next_pos();
+        if c.times.back().is_none_or(|t| t.0 != now) {
+            c.times.push_back((now, pos));
+        }
+        c.ring.push_back(rec);
+        c.live += 1;
+        self.buckets[b] = Self::make_ref(class, pos);
+        self.stats.inserted += 1;
+    }
+
+    /// Removes the record for `key` (a new connection takes the 4-tuple).
+    pub fn remove(&mut self, key: &TwKey) -> Option<TwState> {
+        let st = self.get(key)?;
+        let r = self.find(key)?;
+        self.unlink(r);
+        Some(st)
+    }
+
+    /// Restarts the 2·MSL of `key` (RFC 9293 §3.10.7.4: a retransmitted FIN): the record
+    /// moves to the tail of its FIFO with `now` as its time.
+    pub fn restart(&mut self, now: Instant, key: &TwKey) {
+        if let Some(st) = self.remove(key) {
+            self.stats.inserted -= 1;
+            self.insert(now, *key, st);
+        }
+    }
+
+    /// Evicts the oldest record of all classes (dead slots just go).
+    fn pop_oldest(&mut self) {
+        let oldest = (0..3).filter(|&i| self.classes[i].ring.len() > 0).min_by_key(|&i| self.classes[i].front_time());
+        let Some(i) = oldest else { return };
+        if self.pop_front(i) {
+            self.stats.evicted += 1;
+        }
+    }
+
+    /// Pops the front of class `i`; true if it was a live record.
+    fn pop_front(&mut self, i: usize) -> bool {
+        let c = &self.classes[i];
+        let pos = c.ring.front_pos();
+        let live = c.ring.front().is_some_and(|r| r.live());
+        if live {
+            self.unlink(Self::make_ref(i, pos));
+        }
+        let c = &mut self.classes[i];
+        c.ring.pop_front();
+        c.trim_times();
+        live
+    }
+
+    /// Expires records whose TIME-WAIT is over, at most `expiry_budget` of them. Returns
+    /// true if more are due (the caller should come back at once).
+    pub fn expire(&mut self, now: Instant) -> bool {
+        let mut budget = self.cfg.expiry_budget.max(1);
+        for class in MslClass::ALL {
+            let i = class.index();
+            let dur = self.cfg.duration(class);
+            while let Some(t) = self.classes[i].front_time() {
+                if now - t < dur {
+                    break;
+                }
+                if budget == 0 {
+                    return true;
+                }
+                budget -= 1;
+                if self.pop_front(i) {
+                    self.stats.expired += 1;
+                }
+            }
+        }
+        false
+    }
+
+    /// When the oldest record of any class is due.
+    pub fn next_expiry(&self) -> Option<Instant> {
+        MslClass::ALL.iter().filter_map(|&c| self.classes[c.index()].front_time().map(|t| t + self.cfg.duration(c))).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(i: u32) -> TwKey {
+        TwKey { local_idx: 0, local_port: 80, remote_ip: Ipv4Addr::from(0x0a00_0000 | (i >> 16)), remote_port: i as u16 }
+    }
+
+    fn state(i: u32, class: MslClass) -> TwState {
+        TwState { snd_nxt: SeqNum(i), rcv_nxt: SeqNum(i + 1), ts_recent: (i % 2 == 0).then_some(i * 3), class }
+    }
+
+    #[test]
+    fn record_is_26_bytes() {
+        assert_eq!(RECORD_BYTES, 26);
+    }
+
+    #[test]
+    fn insert_get_remove_restart() {
+        let mut fc = FinCache::new(FinCacheConfig::default());
+        let t = Instant::from_millis(5);
+        for i in 0..10_000 {
+            fc.insert(t, key(i), state(i, MslClass::Remote));
+        }
+        assert_eq!(fc.len(), 10_000);
+        assert_eq!(fc.get(&key(4242)), Some(state(4242, MslClass::Remote)));
+        assert_eq!(fc.get(&key(10_001)), None);
+        assert_eq!(fc.remove(&key(4242)), Some(state(4242, MslClass::Remote)));
+        assert_eq!(fc.get(&key(4242)), None);
+        fc.restart(Instant::from_millis(30_000), &key(7));
+        assert_eq!(fc.get(&key(7)), Some(state(7, MslClass::Remote)));
+        assert_eq!(fc.len(), 9_999);
+        // Everything but the restarted record expires 60 s after insertion, 1,024 records
+        // per call at most.
+        let mut calls = 1;
+        while fc.expire(Instant::from_millis(60_005)) {
+            calls += 1;
+        }
+        assert_eq!(calls, 10);
+        assert_eq!(fc.len(), 1);
+        assert_eq!(fc.next_expiry(), Some(Instant::from_millis(90_000)));
+        fc.expire(Instant::from_millis(90_000));
+        assert!(fc.is_empty());
+        assert_eq!(fc.stats().expired, 9_999);
+    }
+
+    #[test]
+    fn full_cache_evicts_oldest_first() {
+        let cfg = FinCacheConfig { capacity: 1000, ..FinCacheConfig::default() };
+        let mut fc = FinCache::new(cfg);
+        for i in 0..1500 {
+            fc.insert(Instant::from_millis(u64::from(i)), key(i), state(i, MslClass::ALL[(i % 3) as usize]));
+        }
+        assert_eq!(fc.len(), 1000);
+        assert_eq!(fc.stats().evicted, 500);
+        assert!((0..500).all(|i| !fc.contains(&key(i))), "the 500 oldest went");
+        assert!((500..1500).all(|i| fc.contains(&key(i))));
+    }
+
+    #[test]
+    fn expiry_is_per_class_and_bounded_per_call() {
+        let cfg = FinCacheConfig { expiry_budget: 100, ..FinCacheConfig::default() };
+        let mut fc = FinCache::new(cfg);
+        let t0 = Instant::from_millis(1);
+        for i in 0..300 {
+            fc.insert(t0, key(i), state(i, MslClass::ALL[(i % 3) as usize]));
+        }
+        assert_eq!(fc.next_expiry(), Some(t0 + Duration::from_secs(2)));
+        let at = |s| t0 + Duration::from_secs(s);
+        assert!(!fc.expire(at(1)));
+        assert_eq!(fc.len(), 300);
+        assert!(fc.expire(at(2)) || fc.len() == 200);
+        assert_eq!(fc.stats().live, [0, 100, 100]);
+        // 200 records due at once: two calls of 100 each.
+        assert!(fc.expire(at(60)), "more due after the first 100");
+        assert_eq!(fc.len(), 100);
+        assert!(!fc.expire(at(60)));
+        assert!(fc.is_empty());
+    }
+
+    #[test]
+    fn truncation_off_gives_every_class_the_remote_duration() {
+        let cfg = FinCacheConfig { msl_truncation: false, ..FinCacheConfig::default() };
+        let mut fc = FinCache::new(cfg);
+        fc.insert(Instant::ZERO, key(1), state(1, MslClass::Loopback));
+        fc.expire(Instant::from_millis(59_999));
+        assert_eq!(fc.len(), 1);
+        fc.expire(Instant::from_millis(60_000));
+        assert_eq!(fc.len(), 0);
+    }
+
+    #[test]
+    fn memory_is_what_is_allocated() {
+        let cfg = FinCacheConfig { capacity: 1 << 16, ..FinCacheConfig::default() };
+        let mut fc = FinCache::new(cfg);
+        for i in 0..5000 {
+            fc.insert(Instant::ZERO, key(i), state(i, MslClass::Remote));
+        }
+        // Two 4,096-record chunks of 26 bytes, the chunk table, 65,536 buckets, one time run.
+        let ring = &fc.classes[2].ring;
+        let expect = 2 * ring::CHUNK * RECORD_BYTES
+            + ring.chunks_table_bytes()
+            + (1 << 16) * 4
+            + fc.classes[2].times.capacity() * size_of::<(Instant, u32)>();
+        assert_eq!(fc.memory(), expect);
+    }
+}
