@@ -51,7 +51,8 @@ fn lifecycle(c: &mut Criterion) {
     g.bench_function("connect_64B_close", |b| {
         // TIME-WAIT of 20 ms of virtual time, with time advancing 20 µs per connection,
         // keeps about a thousand TIME-WAIT connections alive, as a busy server would.
-        let cfg = Config { msl: Duration::from_millis(10), ..Config::default() };
+        let mut cfg = Config::default();
+        cfg.fin_cache.time_wait = [Duration::from_millis(20); 3];
         let mut pair = Pair::new(cfg);
         let req = [1u8; 64];
         let resp = [2u8; 64];

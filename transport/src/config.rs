@@ -2,7 +2,10 @@
 //! behaves like the stack it replaces.
 
 use core::time::Duration;
+use std::net::IpAddr;
 use std::ops::RangeInclusive;
+
+use crate::fincache::FinCacheConfig;
 
 /// Which congestion controller new connections use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -63,8 +66,6 @@ pub struct Config {
     pub max_retries: u32,
     /// Longest an ACK is delayed (RFC 9293 §3.8.6.3 caps it at 500 ms; Linux uses 40 ms).
     pub delayed_ack: Duration,
-    /// Maximum segment lifetime; TIME-WAIT lasts twice this (RFC 9293 §3.4.2).
-    pub msl: Duration,
     /// How long an orphaned connection may sit in FIN-WAIT-2 (Linux `tcp_fin_timeout`).
     pub fin_wait2_timeout: Duration,
     /// Keepalive for new connections; `None` is off.
@@ -87,9 +88,13 @@ pub struct Config {
     pub ephemeral_ports: RangeInclusive<u16>,
     /// IP time to live on packets sent.
     pub ttl: u8,
-    /// Ignore RSTs in TIME-WAIT (RFC 1337). Linux's `tcp_rfc1337` defaults to off; we
-    /// default to on because the FIN cache relies on TIME-WAIT lasting its full term.
-    pub rfc1337: bool,
+    /// TIME-WAIT: the FIN cache's capacity, expiry budget, per-class durations (MSL
+    /// truncation) and RFC 1337.
+    pub fin_cache: FinCacheConfig,
+    /// On-link prefixes of the stack's interface, `(network, prefix length)`: peers inside
+    /// them get the `local` TIME-WAIT class, peers that are the stack's own addresses the
+    /// `loopback` one, and everything else `remote`.
+    pub on_link: Vec<(IpAddr, u8)>,
 }
 
 impl Default for Config {
@@ -106,7 +111,6 @@ impl Default for Config {
             synack_retries: 5,
             max_retries: 15,
             delayed_ack: Duration::from_millis(40),
-            msl: Duration::from_secs(30),
             fin_wait2_timeout: Duration::from_secs(60),
             keepalive: None,
             window_scaling: true,
@@ -118,7 +122,8 @@ impl Default for Config {
             control_queue: 4096,
             ephemeral_ports: 32768..=60999,
             ttl: 64,
-            rfc1337: true,
+            fin_cache: FinCacheConfig::default(),
+            on_link: Vec::new(),
         }
     }
 }

@@ -285,9 +285,12 @@ fn time_wait_answers_a_retransmitted_fin_and_restarts_2msl() {
     p.inject(Seg::new(flags("FIN|ACK"), PEER_ISS + 1, iss + 2));
     let ack = p.one();
     p.advance(Duration::from_secs(50));
-    // Our ACK was lost; the peer retransmits its FIN.
+    assert_eq!(p.shard.connection_count(), 0, "TIME-WAIT is a FIN-cache record now");
+    // Our ACK was lost; the peer retransmits its FIN. The record answers with the same
+    // numbers, and a zero window: there is no buffer behind a record.
     p.inject(Seg::new(flags("FIN|ACK"), PEER_ISS + 1, iss + 2));
-    assert_eq!(p.one(), ack);
+    assert_eq!(p.one(), Seg { win: 0, ..ack });
+    assert_eq!(p.shard.fin_cache().stats().fins_reacked, 1);
     p.advance(Duration::from_secs(50));
     assert_eq!(p.shard.state(h).unwrap(), State::TimeWait, "2·MSL restarted by the FIN");
     p.advance(Duration::from_secs(10));

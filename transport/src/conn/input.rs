@@ -134,7 +134,7 @@ impl Connection {
             }
             if self.state == State::TimeWait && h.flags.fin() {
                 // A retransmitted FIN: our last ACK was lost. ACK again, restart 2·MSL.
-                self.close_at = Some(now + ctx.cfg.msl * 2);
+                self.close_at = Some(now + ctx.cfg.fin_cache.duration(crate::fincache::MslClass::Remote));
             }
             if h.seq + seg.seq_len() <= self.rcv_nxt {
                 ctx.stats.duplicate_segments += 1;
@@ -243,7 +243,7 @@ impl Connection {
                 ctx.stats.estab_resets += 1;
                 self.enter_closed(Some(Error::ConnectionReset));
             }
-            State::TimeWait if ctx.cfg.rfc1337 => {
+            State::TimeWait if ctx.cfg.fin_cache.rfc1337 => {
                 // RFC 1337: a RST must not cut TIME-WAIT short (TIME-WAIT assassination).
             }
             _ => self.enter_closed(None),
@@ -482,7 +482,7 @@ impl Connection {
             self.on_fin(ctx);
         }
         if fin && self.state == State::TimeWait {
-            self.close_at = Some(ctx.now + ctx.cfg.msl * 2);
+            self.close_at = Some(ctx.now + ctx.cfg.fin_cache.duration(crate::fincache::MslClass::Remote));
             self.ack_state = AckState::Now;
         }
     }

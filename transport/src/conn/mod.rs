@@ -7,7 +7,10 @@
 
 mod input;
 mod output;
+mod remnant;
 mod timers;
+
+pub(crate) use remnant::Remnant;
 
 use core::time::Duration;
 use std::net::SocketAddr;
@@ -16,6 +19,7 @@ use crate::buffer::{RxBuffer, TxBuffer};
 use crate::cc::{CongestionControl, Controller};
 use crate::config::{Config, Keepalive};
 use crate::error::Error;
+use crate::fincache::MslClass;
 use crate::rtt::RttEstimator;
 use crate::sack::Scoreboard;
 use crate::seq::SeqNum;
@@ -593,10 +597,6 @@ impl Connection {
         self.rtt_probe = None;
     }
 
-    pub(crate) fn set_ts_offset(&mut self, offset: u32) {
-        self.ts_offset = offset;
-    }
-
     /// The application let go of the connection. An orphan may not wait in FIN-WAIT-2
     /// forever (Linux `tcp_fin_timeout`).
     pub(crate) fn orphaned(&mut self, now: Instant, fin_wait2_timeout: Duration) {
@@ -608,6 +608,12 @@ impl Connection {
     /// A RST is still owed, so the slot must outlive CLOSED a little.
     pub(crate) fn has_pending_output(&self) -> bool {
         self.rst_now || self.rst_reply.is_some()
+    }
+
+    /// An ACK is owed (in TIME-WAIT: the ACK of the peer's FIN, which the connection sends
+    /// itself, with its real window, before it becomes a FIN-cache record).
+    pub(crate) fn owes_ack(&self) -> bool {
+        self.ack_state == AckState::Now
     }
 
     /// An ICMP error quoting this connection (RFC 1122 §4.2.3.9, RFC 5927, RFC 1191).
@@ -670,7 +676,9 @@ impl Connection {
         ctx.stats.time_wait_entered += 1;
         self.state = State::TimeWait;
         self.release_for_time_wait();
-        self.close_at = Some(ctx.now + ctx.cfg.msl * 2);
+        // The shard turns the connection into a FIN-cache record as soon as its last ACK
+        // is out; this timer only matters for a connection that cannot become one.
+        self.close_at = Some(ctx.now + ctx.cfg.fin_cache.duration(MslClass::Remote));
         self.events.set(Events::TIME_WAIT | Events::WRITABLE);
     }
 

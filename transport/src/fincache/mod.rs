@@ -18,7 +18,6 @@
 
 mod ring;
 
-use core::hash::BuildHasher;
 use core::time::Duration;
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;

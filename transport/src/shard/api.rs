@@ -1,0 +1,449 @@
+//! Listeners and the socket operations the application calls.
+
+use core::time::Duration;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use super::{ListenerHandle, Shard, Slot, SocketHandle};
+use crate::config::{Config, Keepalive};
+use crate::conn::{Connection, Open, State};
+use crate::error::Error;
+use crate::listener::Listener;
+use crate::seq::SeqNum;
+use crate::table::ConnKey;
+use crate::time::Instant;
+
+/// A socket as the application sees it: live, or a remnant whose transport state is a
+/// FIN-cache record.
+enum Sock<'a> {
+    Live(&'a Connection),
+    Remnant(&'a crate::conn::Remnant),
+}
+
+impl Shard {
+    // ----- listeners -----
+
+    /// Starts listening on `addr` (an address of this shard or the unspecified address).
+    /// Port 0 picks a free ephemeral port. `backlog` bounds SYN + accept queues together.
+    ///
+    /// ```
+    /// use ringtcp_transport::{Config, Error, Secret, Shard};
+    /// let mut shard = Shard::new(Config::default(), &["10.0.0.1".parse().unwrap()], Secret([0; 16]));
+    /// let l = shard.listen("10.0.0.1:80".parse().unwrap(), 128).unwrap();
+    /// assert_eq!(shard.listen("0.0.0.0:80".parse().unwrap(), 128), Err(Error::AddrInUse));
+    /// assert_eq!(shard.listen("10.9.9.9:81".parse().unwrap(), 128), Err(Error::AddrNotAvailable));
+    /// # let _ = l;
+    /// ```
+    pub fn listen(&mut self, addr: SocketAddr, backlog: usize) -> Result<ListenerHandle, Error> {
+        if !addr.is_ipv4() {
+            return Err(Error::InvalidInput);
+        }
+        if !addr.ip().is_unspecified() && !self.is_local(addr.ip()) {
+            return Err(Error::AddrNotAvailable);
+        }
+        let addr = if addr.port() == 0 { self.free_listen_port(addr)? } else { addr };
+        let wildcard = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), addr.port());
+        let clash = self.listen_map.contains_key(&addr)
+            || self.listen_map.contains_key(&wildcard)
+            || (addr.ip().is_unspecified() && self.listen_map.keys().any(|a| a.port() == addr.port()));
+        if clash {
+            return Err(Error::AddrInUse);
+        }
+        let generation = self.bump_generation();
+        let idx = self.listeners.insert(Listener::new(addr, backlog.max(1), generation)) as u32;
+        self.listen_map.insert(addr, idx);
+        Ok(ListenerHandle { idx, generation })
+    }
+
+    fn free_listen_port(&mut self, addr: SocketAddr) -> Result<SocketAddr, Error> {
+        let range = self.cfg.ephemeral_ports.clone();
+        let span = u32::from(*range.end() - *range.start()) + 1;
+        for i in 0..span {
+            let port = *range.start() + ((self.port_counter.wrapping_add(i)) % span) as u16;
+            if !self.listen_map.keys().any(|a| a.port() == port) {
+                self.port_counter = self.port_counter.wrapping_add(i + 1);
+                return Ok(SocketAddr::new(addr.ip(), port));
+            }
+        }
+        Err(Error::AddrInUse)
+    }
+
+    /// The address a listener is bound to.
+    pub fn listener_addr(&self, l: ListenerHandle) -> Result<SocketAddr, Error> {
+        self.listener(l).map(|l| l.local)
+    }
+
+    fn listener(&self, l: ListenerHandle) -> Result<&Listener, Error> {
+        self.listeners.get(l.idx as usize).filter(|x| x.generation == l.generation).ok_or(Error::InvalidHandle)
+    }
+
+    /// Takes one established connection from the listener's accept queue.
+    pub fn accept(&mut self, l: ListenerHandle) -> Result<Option<SocketHandle>, Error> {
+        self.listener(l)?;
+        let lst = &mut self.listeners[l.idx as usize];
+        while let Some((idx, generation)) = lst.accept_queue.pop_front() {
+            if let Some(Slot::Live(c)) = self.conns.get_mut(idx as usize)
+                && c.generation == generation
+            {
+                c.listener = None;
+                c.in_accept_queue = false;
+                c.owned = true;
+                return Ok(Some(SocketHandle { idx, generation }));
+            }
+        }
+        lst.event_queued = false;
+        Ok(None)
+    }
+
+    /// Connections waiting in a listener's accept queue.
+    pub fn accept_queue_len(&self, l: ListenerHandle) -> Result<usize, Error> {
+        self.listener(l).map(|l| l.accept_queue.len())
+    }
+
+    /// Stops listening. Connections not yet accepted are reset, as closing a listening
+    /// socket does on Linux.
+    pub fn close_listener(&mut self, l: ListenerHandle) -> Result<(), Error> {
+        self.listener(l)?;
+        let lst = self.listeners.remove(l.idx as usize);
+        self.listen_map.remove(&lst.local);
+        let orphans: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, s)| matches!(s, Slot::Live(c) if c.listener == Some(l.idx)))
+            .map(|(i, _)| i)
+            .collect();
+        for idx in orphans {
+            if let Some(Slot::Live(c)) = self.conns.get_mut(idx) {
+                c.listener = None;
+                if c.state == State::SynReceived {
+                    self.stats.embryonic_drops += 1;
+                }
+                c.abort();
+            }
+            self.after(idx as u32);
+        }
+        Ok(())
+    }
+
+    // ----- connections -----
+
+    /// Opens a connection to `remote`. `local` picks the source address and port; `None`
+    /// (or port 0) chooses an ephemeral port by RFC 6056 Algorithm 3, never one whose
+    /// 4-tuple is held by a live connection, nor by a TIME-WAIT record unless RFC 6191
+    /// makes reuse safe (the record used timestamps; the new ISS is then above its SND.NXT).
+    pub fn connect(&mut self, now: Instant, remote: SocketAddr, local: Option<SocketAddr>) -> Result<SocketHandle, Error> {
+        self.last_now = now;
+        if !remote.is_ipv4() || remote.port() == 0 || remote.ip().is_unspecified() {
+            return Err(Error::InvalidInput);
+        }
+        let local_ip = match local {
+            Some(l) if !l.ip().is_unspecified() => {
+                if !self.is_local(l.ip()) {
+                    return Err(Error::AddrNotAvailable);
+                }
+                l.ip()
+            }
+            _ => *self.addrs.iter().find(|a| a.is_ipv4()).ok_or(Error::AddrNotAvailable)?,
+        };
+        let (local, reused) = match local.map(|l| l.port()) {
+            Some(port) if port != 0 => {
+                let l = SocketAddr::new(local_ip, port);
+                match self.tuple_use(l, remote) {
+                    TupleUse::Free => (l, None),
+                    TupleUse::Reusable(old) => (l, Some(old)),
+                    TupleUse::Taken => return Err(Error::AddrInUse),
+                }
+            }
+            _ => self.pick_ephemeral(local_ip, remote)?,
+        };
+        let mut iss = self.isn.isn(&local, &remote, now);
+        if let Some(old_snd_nxt) = reused {
+            self.reuse_record(local, remote);
+            if iss <= old_snd_nxt {
+                iss = old_snd_nxt + 65_536;
+            }
+        }
+        let idx = self.insert_conn(now, local, remote, iss, Connection::connect);
+        self.table.insert(ConnKey::new(local, remote), idx);
+        self.stats.active_opens += 1;
+        self.after(idx);
+        let generation = self.conns[idx as usize].generation();
+        Ok(SocketHandle { idx, generation })
+    }
+
+    /// Whether a 4-tuple can be used for a new outbound connection.
+    fn tuple_use(&self, local: SocketAddr, remote: SocketAddr) -> TupleUse {
+        if self.table.contains(&ConnKey::new(local, remote)) || self.listen_map.contains_key(&local) {
+            return TupleUse::Taken;
+        }
+        match self.record_for(local, remote) {
+            None => TupleUse::Free,
+            // RFC 6191: with timestamps the peer's PAWS tells old segments from new ones.
+            Some(st) if st.ts_recent.is_some() => TupleUse::Reusable(st.snd_nxt),
+            Some(_) => TupleUse::Taken,
+        }
+    }
+
+    /// RFC 6056 §3.3.3 Algorithm 3: start at a keyed hash of the destination, advance a
+    /// counter, skip ports in use. A port whose record may be reused (RFC 6191) is taken
+    /// only if no entirely free port exists.
+    fn pick_ephemeral(&mut self, local_ip: IpAddr, remote: SocketAddr) -> Result<(SocketAddr, Option<SeqNum>), Error> {
+        let range = self.cfg.ephemeral_ports.clone();
+        let span = u32::from(*range.end() - *range.start()) + 1;
+        let offset = self.isn.port_offset(&SocketAddr::new(local_ip, 0), &remote);
+        let mut fallback = None;
+        for i in 0..span {
+            let port = *range.start() + (offset.wrapping_add(self.port_counter).wrapping_add(i) % span) as u16;
+            let local = SocketAddr::new(local_ip, port);
+            match self.tuple_use(local, remote) {
+                TupleUse::Free => {
+                    self.port_counter = self.port_counter.wrapping_add(i + 1);
+                    return Ok((local, None));
+                }
+                TupleUse::Reusable(snd_nxt) if fallback.is_none() => fallback = Some((local, Some(snd_nxt))),
+                _ => {}
+            }
+        }
+        fallback.ok_or(Error::AddrNotAvailable)
+    }
+
+    pub(super) fn bump_generation(&mut self) -> u32 {
+        let g = self.next_generation;
+        self.next_generation = self.next_generation.wrapping_add(1).max(1);
+        g
+    }
+
+    pub(super) fn insert_conn(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss: SeqNum,
+        make: impl FnOnce(Open<'_>) -> Connection,
+    ) -> u32 {
+        let generation = self.bump_generation();
+        let ts_offset = self.isn.ts_offset(&local, &remote);
+        let cfg: &Config = &self.cfg;
+        let conn = make(Open { local, remote, iss, ts_offset, generation, cfg, now });
+        self.conns.insert(Slot::Live(Box::new(conn))) as u32
+    }
+
+    fn sock(&self, h: SocketHandle) -> Result<Sock<'_>, Error> {
+        match self.conns.get(h.idx as usize) {
+            Some(Slot::Live(c)) if c.generation == h.generation && c.owned => Ok(Sock::Live(c)),
+            Some(Slot::Remnant(r)) if r.generation == h.generation => Ok(Sock::Remnant(r)),
+            _ => Err(Error::InvalidHandle),
+        }
+    }
+
+    fn conn_mut(&mut self, h: SocketHandle) -> Result<Option<&mut Connection>, Error> {
+        match self.conns.get_mut(h.idx as usize) {
+            Some(Slot::Live(c)) if c.generation == h.generation && c.owned => Ok(Some(c)),
+            Some(Slot::Remnant(r)) if r.generation == h.generation => Ok(None),
+            _ => Err(Error::InvalidHandle),
+        }
+    }
+
+    /// Queues data; returns how much was taken. `Err(WouldBlock)` when the buffer is full.
+    pub fn send(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize, Error> {
+        let n = self.conn_mut(h)?.ok_or(Error::BrokenPipe)?.send(data)?;
+        self.after(h.idx);
+        Ok(n)
+    }
+
+    /// Reads data. `Ok(0)` is end of stream; `Err(WouldBlock)` means nothing yet.
+    pub fn recv(&mut self, h: SocketHandle, out: &mut [u8]) -> Result<usize, Error> {
+        match self.conns.get_mut(h.idx as usize) {
+            Some(Slot::Remnant(r)) if r.generation == h.generation => return Ok(r.recv(out)),
+            _ => {}
+        }
+        let r = self.conn_mut(h)?.ok_or(Error::InvalidHandle)?.recv(out);
+        self.after(h.idx);
+        r
+    }
+
+    /// Copies data without consuming it.
+    pub fn peek(&self, h: SocketHandle, out: &mut [u8]) -> Result<usize, Error> {
+        match self.sock(h)? {
+            Sock::Live(c) => c.peek(out),
+            Sock::Remnant(r) => Ok(r.peek(out)),
+        }
+    }
+
+    /// Sends FIN after the queued data; reading goes on (half-close).
+    pub fn shutdown_write(&mut self, h: SocketHandle) -> Result<(), Error> {
+        if let Some(c) = self.conn_mut(h)? {
+            c.shutdown_write();
+            self.after(h.idx);
+        }
+        Ok(())
+    }
+
+    /// Gives the handle back. With unread data the connection is reset (as Linux does on
+    /// close); otherwise it closes gracefully in the background and the handle is invalid.
+    pub fn close(&mut self, now: Instant, h: SocketHandle) -> Result<(), Error> {
+        let fin_wait2 = self.cfg.fin_wait2_timeout;
+        match self.conn_mut(h)? {
+            None => {
+                self.conns.remove(h.idx as usize);
+                return Ok(());
+            }
+            Some(c) => {
+                if c.recv_queue() > 0 {
+                    c.abort();
+                } else {
+                    c.shutdown_write();
+                }
+                c.owned = false;
+                c.orphaned(now, fin_wait2);
+            }
+        }
+        self.after(h.idx);
+        Ok(())
+    }
+
+    /// Resets the connection (RST) and gives the handle back.
+    pub fn abort(&mut self, h: SocketHandle) -> Result<(), Error> {
+        match self.conn_mut(h)? {
+            None => {
+                // Already a TIME-WAIT record: nothing to reset, the record stays (RFC 1337).
+                self.conns.remove(h.idx as usize);
+                return Ok(());
+            }
+            Some(c) => {
+                c.abort();
+                c.owned = false;
+            }
+        }
+        self.after(h.idx);
+        Ok(())
+    }
+
+    /// The connection's state. A socket whose transport state went to the FIN cache is in
+    /// TIME-WAIT while its record lives, CLOSED after.
+    pub fn state(&self, h: SocketHandle) -> Result<State, Error> {
+        Ok(match self.sock(h)? {
+            Sock::Live(c) => c.state(),
+            Sock::Remnant(r) if self.record_for(r.local, r.remote).is_some() => State::TimeWait,
+            Sock::Remnant(_) => State::Closed,
+        })
+    }
+
+    /// Local address and port.
+    pub fn local_addr(&self, h: SocketHandle) -> Result<SocketAddr, Error> {
+        Ok(match self.sock(h)? {
+            Sock::Live(c) => c.local,
+            Sock::Remnant(r) => r.local,
+        })
+    }
+
+    /// Remote address and port.
+    pub fn peer_addr(&self, h: SocketHandle) -> Result<SocketAddr, Error> {
+        Ok(match self.sock(h)? {
+            Sock::Live(c) => c.remote,
+            Sock::Remnant(r) => r.remote,
+        })
+    }
+
+    /// True if `recv` would not return `WouldBlock`.
+    pub fn is_readable(&self, h: SocketHandle) -> Result<bool, Error> {
+        Ok(match self.sock(h)? {
+            Sock::Live(c) => c.is_readable(),
+            Sock::Remnant(_) => true,
+        })
+    }
+
+    /// True if `send` would not return `WouldBlock`.
+    pub fn is_writable(&self, h: SocketHandle) -> Result<bool, Error> {
+        Ok(match self.sock(h)? {
+            Sock::Live(c) => c.is_writable(),
+            Sock::Remnant(_) => true,
+        })
+    }
+
+    /// Free space in the send buffer.
+    pub fn send_capacity(&self, h: SocketHandle) -> Result<usize, Error> {
+        Ok(match self.sock(h)? {
+            Sock::Live(c) => c.send_capacity(),
+            Sock::Remnant(_) => 0,
+        })
+    }
+
+    /// Bytes queued for sending and not yet acknowledged.
+    pub fn send_queue(&self, h: SocketHandle) -> Result<usize, Error> {
+        Ok(match self.sock(h)? {
+            Sock::Live(c) => c.send_queue(),
+            Sock::Remnant(_) => 0,
+        })
+    }
+
+    /// Bytes ready to read.
+    pub fn recv_queue(&self, h: SocketHandle) -> Result<usize, Error> {
+        Ok(match self.sock(h)? {
+            Sock::Live(c) => c.recv_queue(),
+            Sock::Remnant(r) => r.recv_queue(),
+        })
+    }
+
+    /// The error that ended the connection, if any (kept until the handle is closed).
+    pub fn error(&self, h: SocketHandle) -> Result<Option<Error>, Error> {
+        Ok(match self.sock(h)? {
+            Sock::Live(c) => c.error,
+            Sock::Remnant(_) => None,
+        })
+    }
+
+    /// Turns Nagle's algorithm off (`true`) or on.
+    pub fn set_nodelay(&mut self, h: SocketHandle, on: bool) -> Result<(), Error> {
+        match self.conns.get_mut(h.idx as usize) {
+            Some(Slot::Remnant(r)) if r.generation == h.generation => {
+                r.nodelay = on;
+                return Ok(());
+            }
+            _ => {}
+        }
+        self.conn_mut(h)?.ok_or(Error::InvalidHandle)?.set_nodelay(on);
+        self.after(h.idx);
+        Ok(())
+    }
+
+    /// Whether Nagle's algorithm is off.
+    pub fn nodelay(&self, h: SocketHandle) -> Result<bool, Error> {
+        Ok(match self.sock(h)? {
+            Sock::Live(c) => c.nodelay(),
+            Sock::Remnant(r) => r.nodelay,
+        })
+    }
+
+    /// Sets or clears keepalive for one connection (no effect once it is in TIME-WAIT).
+    pub fn set_keepalive(&mut self, now: Instant, h: SocketHandle, ka: Option<Keepalive>) -> Result<(), Error> {
+        if let Some(c) = self.conn_mut(h)? {
+            c.set_keepalive(ka, now);
+            self.after(h.idx);
+        }
+        Ok(())
+    }
+
+    /// Smoothed RTT and congestion window, for diagnostics.
+    pub fn path_info(&self, h: SocketHandle) -> Result<(Option<Duration>, u32), Error> {
+        match self.sock(h)? {
+            Sock::Live(c) => Ok((c.srtt(), c.cwnd())),
+            Sock::Remnant(_) => Err(Error::NotConnected),
+        }
+    }
+
+    /// Bytes received and sent on a connection.
+    pub fn bytes_transferred(&self, h: SocketHandle) -> Result<(u64, u64), Error> {
+        Ok(match self.sock(h)? {
+            Sock::Live(c) => (c.bytes_in, c.bytes_out),
+            Sock::Remnant(r) => (r.bytes_in, r.bytes_out),
+        })
+    }
+}
+
+/// Whether a 4-tuple is free for a new outbound connection.
+enum TupleUse {
+    Free,
+    /// A TIME-WAIT record with timestamps holds it; reuse is safe above this SND.NXT.
+    Reusable(SeqNum),
+    Taken,
+}

@@ -1,0 +1,625 @@
+//! A transport shard: every connection, listener and TIME-WAIT record of one shard, the
+//! packet dispatch that joins them, and the queues the runtime drains. Sans-IO: time and
+//! packets come in through `handle_packet` / `handle_timeout`, packets go out through
+//! `poll_transmit`.
+//!
+//! - `mod.rs`: the shard, packet dispatch, transmit / timer / event queues;
+//! - `api.rs`: listeners and the socket operations the application calls;
+//! - `time_wait.rs`: connections becoming FIN-cache records, and what records answer.
+
+mod api;
+mod time_wait;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+
+use slab::Slab;
+
+use crate::config::Config;
+use crate::conn::{ChallengeLimiter, Connection, Ctx, Events, Remnant, State};
+use crate::fincache::FinCache;
+use crate::isn::{IsnGenerator, Secret};
+use crate::listener::Listener;
+use crate::seq::SeqNum;
+use crate::stats::{Drops, Stats};
+use crate::table::{ConnKey, ConnTable};
+use crate::time::Instant;
+use crate::timer::TimerQueue;
+use crate::wire::{
+    IPV4_HEADER_LEN, IcmpMessage, Ipv4Packet, PROTO_ICMP, PROTO_TCP, TcpFlags, TcpHeader, TcpOptions, TcpSegment,
+    Timestamps, WireError, emit_echo_reply, emit_ipv4_header, fill_tcp_checksum_v4,
+};
+
+/// Names a connection of one shard. Stale handles (closed and reused slots) are refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SocketHandle {
+    idx: u32,
+    generation: u32,
+}
+
+impl SocketHandle {
+    /// A handle that names no socket (every call with it fails with `InvalidHandle`);
+    /// a placeholder before a real handle is known.
+    ///
+    /// ```
+    /// use ringtcp_transport::{Config, Error, Secret, Shard, SocketHandle};
+    /// let shard = Shard::new(Config::default(), &["10.0.0.1".parse().unwrap()], Secret([0; 16]));
+    /// assert_eq!(shard.state(SocketHandle::dangling()), Err(Error::InvalidHandle));
+    /// ```
+    pub const fn dangling() -> SocketHandle {
+        SocketHandle { idx: u32::MAX, generation: 0 }
+    }
+}
+
+/// Names a listener of one shard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ListenerHandle {
+    idx: u32,
+    generation: u32,
+}
+
+/// Something the application side may want to wake up for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A socket's readiness, state or error changed.
+    Socket(SocketHandle),
+    /// A listener has connections to accept.
+    Listener(ListenerHandle),
+}
+
+/// A packet not tied to a live connection.
+#[derive(Debug)]
+enum Control {
+    /// A RST for a segment nothing owns (RFC 9293 §3.10.7.1).
+    Rst { local: SocketAddrV4, remote: SocketAddrV4, seq: SeqNum, ack: Option<SeqNum> },
+    /// An ACK from a FIN-cache record: no buffer behind it, so a zero window.
+    TwAck { local: SocketAddrV4, remote: SocketAddrV4, seq: SeqNum, ack: SeqNum, ts: Option<Timestamps> },
+    /// An ICMP echo reply.
+    EchoReply { src: Ipv4Addr, dst: Ipv4Addr, ident: u16, seq: u16, data: Vec<u8> },
+}
+
+/// A connection slot: a live connection, or what its owner still holds of one whose
+/// transport state is now a FIN-cache record.
+#[derive(Debug)]
+enum Slot {
+    Live(Box<Connection>),
+    Remnant(Remnant),
+}
+
+impl Slot {
+    fn generation(&self) -> u32 {
+        match self {
+            Slot::Live(c) => c.generation,
+            Slot::Remnant(r) => r.generation,
+        }
+    }
+}
+
+/// One shard of the TCP/IPv4 stack.
+///
+/// ```
+/// use ringtcp_transport::{Config, Instant, Secret, Shard};
+/// use std::net::{IpAddr, Ipv4Addr};
+///
+/// let server_ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+/// let client_ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+/// let mut server = Shard::new(Config::default(), &[server_ip], Secret([1; 16]));
+/// let mut client = Shard::new(Config::default(), &[client_ip], Secret([2; 16]));
+/// let listener = server.listen("10.0.0.1:80".parse().unwrap(), 128).unwrap();
+/// let now = Instant::ZERO;
+/// let conn = client.connect(now, "10.0.0.1:80".parse().unwrap(), None).unwrap();
+/// client.send(conn, b"hello").unwrap();
+///
+/// // Move packets both ways until nothing is left to send.
+/// let mut buf = [0u8; 1600];
+/// loop {
+///     let mut moved = false;
+///     while let Some(n) = client.poll_transmit(now, &mut buf) { server.handle_packet(now, &buf[..n]); moved = true; }
+///     while let Some(n) = server.poll_transmit(now, &mut buf) { client.handle_packet(now, &buf[..n]); moved = true; }
+///     if !moved { break; }
+/// }
+/// let accepted = server.accept(listener).unwrap().expect("handshake complete");
+/// let mut got = [0u8; 5];
+/// assert_eq!(server.recv(accepted, &mut got).unwrap(), 5);
+/// assert_eq!(&got, b"hello");
+/// ```
+#[derive(Debug)]
+pub struct Shard {
+    cfg: Config,
+    addrs: Vec<IpAddr>,
+    isn: IsnGenerator,
+    conns: Slab<Slot>,
+    next_generation: u32,
+    table: ConnTable,
+    listeners: Slab<Listener>,
+    listen_map: HashMap<SocketAddr, u32>,
+    fin_cache: FinCache,
+    timers: TimerQueue,
+    tx_queue: VecDeque<(u32, u32)>,
+    control: VecDeque<Control>,
+    events: VecDeque<Event>,
+    stats: Stats,
+    drops: Drops,
+    challenge: ChallengeLimiter,
+    ip_ident: u16,
+    port_counter: u32,
+    /// The latest time the caller told us; for work triggered by application calls.
+    last_now: Instant,
+    /// The FIN cache had more records due than its budget allowed at the last expiry.
+    expiry_pending: bool,
+}
+
+impl Shard {
+    /// A shard owning `addrs`, with the secret behind its ISNs and port choice.
+    pub fn new(cfg: Config, addrs: &[IpAddr], secret: Secret) -> Shard {
+        let fin_cache = FinCache::new(cfg.fin_cache.clone());
+        Shard {
+            cfg,
+            addrs: addrs.to_vec(),
+            isn: IsnGenerator::new(secret),
+            conns: Slab::new(),
+            next_generation: 1,
+            table: ConnTable::default(),
+            listeners: Slab::new(),
+            listen_map: HashMap::new(),
+            fin_cache,
+            timers: TimerQueue::default(),
+            tx_queue: VecDeque::new(),
+            control: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+            drops: Drops::default(),
+            challenge: ChallengeLimiter::default(),
+            ip_ident: 0,
+            port_counter: 0,
+            last_now: Instant::ZERO,
+            expiry_pending: false,
+        }
+    }
+
+    /// The settings this shard runs with.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The addresses this shard answers for.
+    pub fn addresses(&self) -> &[IpAddr] {
+        &self.addrs
+    }
+
+    /// Transport counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Drop counters by reason.
+    pub fn drops(&self) -> &Drops {
+        &self.drops
+    }
+
+    /// The TIME-WAIT records.
+    pub fn fin_cache(&self) -> &FinCache {
+        &self.fin_cache
+    }
+
+    /// Live connections (control blocks). TIME-WAIT records are not connections: see
+    /// [`Shard::fin_cache`].
+    pub fn connection_count(&self) -> usize {
+        self.conns.iter().filter(|(_, s)| matches!(s, Slot::Live(_))).count()
+    }
+
+    /// How many connections are in each state; TIME-WAIT counts FIN-cache records too.
+    pub fn state_counts(&self) -> Vec<(State, usize)> {
+        let mut counts: Vec<(State, usize)> = Vec::new();
+        let mut add = |state: State, n: usize| match counts.iter_mut().find(|(s, _)| *s == state) {
+            Some((_, m)) => *m += n,
+            None => counts.push((state, n)),
+        };
+        for (_, s) in &self.conns {
+            if let Slot::Live(c) = s {
+                add(c.state, 1);
+            }
+        }
+        if !self.fin_cache.is_empty() {
+            add(State::TimeWait, self.fin_cache.len());
+        }
+        counts
+    }
+
+    /// Bytes held by connection slots: control blocks, buffers, and remnants' unread data.
+    pub fn connection_memory(&self) -> usize {
+        let slots = self.conns.capacity() * size_of::<Slot>();
+        let heap: usize = self
+            .conns
+            .iter()
+            .map(|(_, s)| match s {
+                Slot::Live(c) => c.memory(),
+                Slot::Remnant(r) => r.memory(),
+            })
+            .sum();
+        slots + heap
+    }
+
+    fn is_local(&self, ip: IpAddr) -> bool {
+        self.addrs.contains(&ip)
+    }
+
+    fn ctx(&mut self, now: Instant) -> (Ctx<'_>, &mut Slab<Slot>) {
+        (
+            Ctx {
+                now,
+                cfg: &self.cfg,
+                stats: &mut self.stats,
+                drops: &mut self.drops,
+                challenge: &mut self.challenge,
+                ip_ident: &mut self.ip_ident,
+            },
+            &mut self.conns,
+        )
+    }
+
+    /// Runs `f` on live connection `idx` with a context, then the bookkeeping.
+    fn with_conn(&mut self, now: Instant, idx: u32, f: impl FnOnce(&mut Connection, &mut Ctx<'_>)) {
+        let (mut ctx, conns) = self.ctx(now);
+        if let Some(Slot::Live(c)) = conns.get_mut(idx as usize) {
+            f(c, &mut ctx);
+        }
+        self.after(idx);
+    }
+
+    /// Bookkeeping after anything touched connection `idx`: hand established connections
+    /// to their listener, note events, queue it for transmit, re-arm its timer, turn it into
+    /// a FIN-cache record or free it when its time has come.
+    fn after(&mut self, idx: u32) {
+        let Some(Slot::Live(c)) = self.conns.get_mut(idx as usize) else { return };
+        let ev = c.events.take();
+        let generation = c.generation;
+        if ev.has(Events::ESTABLISHED)
+            && let Some(l) = c.listener
+            && let Some(lst) = self.listeners.get_mut(l as usize)
+        {
+            lst.syn_pending = lst.syn_pending.saturating_sub(1);
+            lst.accept_queue.push_back((idx, generation));
+            c.in_accept_queue = true;
+            if !lst.event_queued {
+                lst.event_queued = true;
+                self.events.push_back(Event::Listener(ListenerHandle { idx: l, generation: lst.generation }));
+            }
+        }
+        if ev.has(Events::CLOSED) {
+            self.table.remove_if(&ConnKey::new(c.local, c.remote), idx);
+            if let Some(l) = c.listener.take()
+                && let Some(lst) = self.listeners.get_mut(l as usize)
+            {
+                if c.in_accept_queue {
+                    lst.accept_queue.retain(|&(i, _)| i != idx);
+                } else {
+                    lst.syn_pending = lst.syn_pending.saturating_sub(1);
+                }
+            }
+        }
+        if ev.any() && c.owned && !c.event_queued {
+            c.event_queued = true;
+            self.events.push_back(Event::Socket(SocketHandle { idx, generation }));
+        }
+        if !c.tx_queued {
+            c.tx_queued = true;
+            self.tx_queue.push_back((idx, generation));
+        }
+        self.schedule(idx);
+    }
+
+    fn schedule(&mut self, idx: u32) {
+        let Some(Slot::Live(c)) = self.conns.get_mut(idx as usize) else { return };
+        if let Some(d) = c.next_deadline()
+            && c.timer_registered.is_none_or(|r| d < r)
+        {
+            c.timer_registered = Some(d);
+            self.timers.push(d, idx, c.generation);
+        }
+    }
+
+    /// A connection with nothing left to send: free it if it is closed and unowned, make
+    /// it a FIN-cache record if it is in TIME-WAIT.
+    fn retire(&mut self, idx: u32) {
+        let Some(Slot::Live(c)) = self.conns.get(idx as usize) else { return };
+        if c.has_pending_output() {
+            return;
+        }
+        match c.state {
+            State::Closed if !c.owned => {
+                self.table.remove_if(&ConnKey::new(c.local, c.remote), idx);
+                self.conns.remove(idx as usize);
+            }
+            State::TimeWait if !c.owes_ack() => self.to_fin_cache(idx),
+            _ => {}
+        }
+    }
+
+    // ----- packets in -----
+
+    /// Processes one received IPv4 packet. Bad packets are counted and dropped.
+    pub fn handle_packet(&mut self, now: Instant, bytes: &[u8]) {
+        self.last_now = now;
+        self.stats.ip_in_receives += 1;
+        let ip = match Ipv4Packet::parse(bytes) {
+            Ok(p) => p,
+            Err(e) => return self.count_wire_error(e),
+        };
+        let (src, dst) = (ip.src(), ip.dst());
+        if !self.is_local(IpAddr::V4(dst)) {
+            self.drops.not_for_us += 1;
+            return;
+        }
+        match ip.protocol() {
+            PROTO_TCP => match TcpSegment::parse_v4(ip.payload(), src, dst) {
+                Ok(seg) => self.on_tcp(
+                    now,
+                    SocketAddrV4::new(dst, seg.header.dst_port),
+                    SocketAddrV4::new(src, seg.header.src_port),
+                    &seg,
+                ),
+                Err(e) => self.count_wire_error(e),
+            },
+            PROTO_ICMP => match IcmpMessage::parse(ip.payload()) {
+                Ok(m) => self.on_icmp(now, src, dst, m),
+                Err(e) => self.count_wire_error(e),
+            },
+            _ => self.drops.unknown_protocol += 1,
+        }
+    }
+
+    fn count_wire_error(&mut self, e: WireError) {
+        let d = &mut self.drops;
+        match e {
+            WireError::Truncated => d.truncated += 1,
+            WireError::Malformed => d.malformed += 1,
+            WireError::BadIpChecksum => d.bad_ip_checksum += 1,
+            WireError::BadChecksum => d.bad_checksum += 1,
+            WireError::Fragment => d.fragment += 1,
+            WireError::BadOption => d.bad_option += 1,
+            WireError::UnknownProtocol => d.unknown_protocol += 1,
+        }
+    }
+
+    fn on_tcp(&mut self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4, seg: &TcpSegment<'_>) {
+        self.stats.tcp_in_segs += 1;
+        let (local_sa, remote_sa) = (SocketAddr::V4(local), SocketAddr::V4(remote));
+        if let Some(idx) = self.table.get(&ConnKey::new(local_sa, remote_sa)) {
+            self.with_conn(now, idx, |c, ctx| c.on_segment(ctx, seg));
+            return;
+        }
+        if self.on_record_segment(now, local, remote, seg) {
+            return;
+        }
+        let h = &seg.header;
+        if let Some(l) = self.find_listener(local_sa) {
+            if h.flags.rst() {
+                self.drops.stray_rst += 1;
+            } else if h.flags.ack() {
+                // RFC 9293 §3.10.7.2: any ACK to a LISTEN socket is bad: <SEQ=SEG.ACK><RST>.
+                self.drops.listen_non_syn += 1;
+                self.queue_rst(local, remote, h.ack, None);
+            } else if h.flags.syn() {
+                self.on_listener_syn(now, l, local_sa, remote_sa, h, None);
+            } else {
+                self.drops.listen_non_syn += 1;
+            }
+            return;
+        }
+        // RFC 9293 §3.10.7.1: CLOSED. Never answer a RST; otherwise RST.
+        if h.flags.rst() {
+            self.drops.stray_rst += 1;
+        } else if h.flags.ack() {
+            self.queue_rst(local, remote, h.ack, None);
+        } else {
+            self.queue_rst(local, remote, SeqNum(0), Some(h.seq + seg.seq_len()));
+        }
+    }
+
+    fn find_listener(&self, local: SocketAddr) -> Option<u32> {
+        self.listen_map
+            .get(&local)
+            .or_else(|| self.listen_map.get(&SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), local.port())))
+            .copied()
+    }
+
+    /// RFC 9293 §3.10.7.2: a SYN to a listener with room opens an embryonic connection.
+    /// `min_iss` keeps a reopened 4-tuple's new ISS above the old SND.NXT.
+    fn on_listener_syn(&mut self, now: Instant, l: u32, local: SocketAddr, remote: SocketAddr, h: &TcpHeader, min_iss: Option<SeqNum>) {
+        let lst = &self.listeners[l as usize];
+        if !lst.has_room() {
+            self.drops.listen_overflow += 1;
+            return;
+        }
+        let mut iss = self.isn.isn(&local, &remote, now);
+        if let Some(min) = min_iss
+            && iss < min
+        {
+            iss = min;
+        }
+        let (seq, window, options) = (h.seq, h.window, h.options);
+        let idx = self.insert_conn(now, local, remote, iss, |open| Connection::accept_syn(open, seq, window, &options, l));
+        self.listeners[l as usize].syn_pending += 1;
+        self.table.insert(ConnKey::new(local, remote), idx);
+        self.stats.passive_opens += 1;
+        self.after(idx);
+    }
+
+    fn queue_rst(&mut self, local: SocketAddrV4, remote: SocketAddrV4, seq: SeqNum, ack: Option<SeqNum>) {
+        self.push_control(Control::Rst { local, remote, seq, ack });
+    }
+
+    fn push_control(&mut self, c: Control) {
+        if self.control.len() >= self.cfg.control_queue {
+            self.drops.control_queue_full += 1;
+        } else {
+            self.control.push_back(c);
+        }
+    }
+
+    fn on_icmp(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, m: IcmpMessage<'_>) {
+        self.stats.icmp_in += 1;
+        match m {
+            IcmpMessage::EchoRequest { ident, seq, data } => {
+                let data = data[..data.len().min(usize::from(self.cfg.mtu) - 28)].to_vec();
+                self.push_control(Control::EchoReply { src: dst, dst: src, ident, seq, data });
+            }
+            IcmpMessage::Unreachable(u) | IcmpMessage::TimeExceeded(u) => {
+                let hard = matches!(m, IcmpMessage::Unreachable(_));
+                let Some((sport, dport, seq)) = TcpSegment::quoted_ports_seq(u.transport) else {
+                    self.drops.icmp_unmatched += 1;
+                    return;
+                };
+                if u.protocol != PROTO_TCP || u.src != dst {
+                    self.drops.icmp_unmatched += 1;
+                    return;
+                }
+                let key = ConnKey::new(
+                    SocketAddr::V4(SocketAddrV4::new(u.src, sport)),
+                    SocketAddr::V4(SocketAddrV4::new(u.dst, dport)),
+                );
+                let Some(idx) = self.table.get(&key) else {
+                    self.drops.icmp_unmatched += 1;
+                    return;
+                };
+                let code = if hard { Some(u.code) } else { None };
+                self.with_conn(now, idx, |c, ctx| c.on_icmp_error(ctx, code, u.next_hop_mtu, seq));
+            }
+            IcmpMessage::EchoReply { .. } | IcmpMessage::Other { .. } => {}
+        }
+    }
+
+    // ----- packets out -----
+
+    /// Writes the next packet to send into `buf`, which must hold at least the MTU, and
+    /// returns its length; `None` when there is nothing to send.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        self.last_now = now;
+        if let Some(c) = self.control.pop_front()
+            && let Some(n) = self.emit_control(now, &c, buf)
+        {
+            return Some(n);
+        }
+        while let Some(&(idx, generation)) = self.tx_queue.front() {
+            let (mut ctx, conns) = self.ctx(now);
+            let Some(Slot::Live(c)) = conns.get_mut(idx as usize).filter(|s| s.generation() == generation) else {
+                self.tx_queue.pop_front();
+                continue;
+            };
+            if let Some(n) = c.poll_segment(&mut ctx, buf) {
+                self.schedule(idx);
+                return Some(n);
+            }
+            c.tx_queued = false;
+            self.tx_queue.pop_front();
+            self.schedule(idx);
+            self.retire(idx);
+        }
+        None
+    }
+
+    fn emit_control(&mut self, now: Instant, c: &Control, buf: &mut [u8]) -> Option<usize> {
+        let (local, remote, header) = match c {
+            Control::EchoReply { src, dst, ident, seq, data } => {
+                let n = emit_echo_reply(buf, *src, *dst, *ident, *seq, data)?;
+                self.stats.icmp_out += 1;
+                self.stats.ip_out_requests += 1;
+                return Some(n);
+            }
+            Control::Rst { local, remote, seq, ack } => {
+                let flags = if ack.is_some() { TcpFlags::RST | TcpFlags::ACK } else { TcpFlags::RST };
+                self.stats.out_rsts += 1;
+                let h = TcpHeader {
+                    src_port: local.port(),
+                    dst_port: remote.port(),
+                    seq: *seq,
+                    ack: ack.unwrap_or(SeqNum(0)),
+                    flags,
+                    ..TcpHeader::default()
+                };
+                (local, remote, h)
+            }
+            Control::TwAck { local, remote, seq, ack, ts } => {
+                let mut ts = *ts;
+                if let Some(t) = &mut ts {
+                    t.val = self.ts_val(now, *local, *remote);
+                }
+                let h = TcpHeader {
+                    src_port: local.port(),
+                    dst_port: remote.port(),
+                    seq: *seq,
+                    ack: *ack,
+                    flags: TcpFlags::ACK,
+                    options: TcpOptions { timestamps: ts, ..TcpOptions::default() },
+                    ..TcpHeader::default()
+                };
+                (local, remote, h)
+            }
+        };
+        let total = IPV4_HEADER_LEN + header.wire_len();
+        if buf.len() < total {
+            return None;
+        }
+        emit_ipv4_header(buf, *local.ip(), *remote.ip(), PROTO_TCP, header.wire_len(), self.cfg.ttl, self.ip_ident);
+        self.ip_ident = self.ip_ident.wrapping_add(1);
+        header.emit(&mut buf[IPV4_HEADER_LEN..total]);
+        fill_tcp_checksum_v4(&mut buf[IPV4_HEADER_LEN..total], *local.ip(), *remote.ip());
+        self.stats.tcp_out_segs += 1;
+        self.stats.ip_out_requests += 1;
+        Some(total)
+    }
+
+    // ----- time -----
+
+    /// The next instant at which `handle_timeout` has work, if any.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.expiry_pending {
+            return Some(self.last_now);
+        }
+        [self.timers.next_deadline(), self.fin_cache.next_expiry()].into_iter().flatten().min()
+    }
+
+    /// Fires every connection timer due at `now`, and expires due FIN-cache records, at
+    /// most `fin_cache.expiry_budget` of them per call (the rest at the next call).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = now;
+        while let Some((at, idx, generation)) = self.timers.pop_due(now) {
+            let Some(Slot::Live(c)) = self.conns.get_mut(idx as usize).filter(|s| s.generation() == generation)
+            else {
+                continue;
+            };
+            if c.timer_registered != Some(at) {
+                continue;
+            }
+            c.timer_registered = None;
+            self.with_conn(now, idx, |c, ctx| c.on_timeout(ctx));
+        }
+        self.expiry_pending = self.fin_cache.expire(now);
+    }
+
+    /// Timer entries held (for tests of the timer structure).
+    pub fn timer_entries(&self) -> usize {
+        self.timers.len()
+    }
+
+    // ----- events -----
+
+    /// The next readiness event for the application side.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        let e = self.events.pop_front()?;
+        match e {
+            Event::Socket(h) => match self.conns.get_mut(h.idx as usize).filter(|s| s.generation() == h.generation) {
+                Some(Slot::Live(c)) => c.event_queued = false,
+                Some(Slot::Remnant(r)) => r.event_queued = false,
+                None => {}
+            },
+            Event::Listener(l) => {
+                if let Some(x) = self.listeners.get_mut(l.idx as usize).filter(|x| x.generation == l.generation) {
+                    x.event_queued = false;
+                }
+            }
+        }
+        Some(e)
+    }
+}
