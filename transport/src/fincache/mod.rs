@@ -474,7 +474,7 @@ mod tests {
     }
 
     fn state(i: u32, class: MslClass) -> TwState {
-        TwState { snd_nxt: SeqNum(i), rcv_nxt: SeqNum(i + 1), ts_recent: (i % 2 == 0).then_some(i * 3), class }
+        TwState { snd_nxt: SeqNum(i), rcv_nxt: SeqNum(i + 1), ts_recent: i.is_multiple_of(2).then_some(i * 3), class }
     }
 
     #[test]

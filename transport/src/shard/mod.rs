@@ -331,7 +331,7 @@ impl Shard {
                 self.table.remove_if(&ConnKey::new(c.local, c.remote), idx);
                 self.conns.remove(idx as usize);
             }
-            State::TimeWait if !c.owes_ack() => self.to_fin_cache(idx),
+            State::TimeWait if !c.owes_ack() => self.retire_to_fin_cache(idx),
             _ => {}
         }
     }

@@ -53,7 +53,7 @@ impl Shard {
 
     /// Replaces a connection that reached TIME-WAIT (and sent its last ACK) with a record.
     /// Its owner, if it still holds the handle, keeps a remnant with the unread data.
-    pub(super) fn to_fin_cache(&mut self, idx: u32) {
+    pub(super) fn retire_to_fin_cache(&mut self, idx: u32) {
         let Some(Slot::Live(c)) = self.conns.get(idx as usize) else { return };
         let Some(key) = self.tw_key(c.local, c.remote) else {
             // Not representable as a record (not IPv4): it keeps its own 2·MSL timer.
