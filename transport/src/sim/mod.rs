@@ -187,6 +187,7 @@ pub struct Sim {
     buf: Vec<u8>,
     stats: SimStats,
     trace: bool,
+    filter: Option<Box<dyn FnMut(usize, usize, &[u8]) -> bool>>,
 }
 
 impl fmt::Debug for Sim {
@@ -211,6 +212,7 @@ impl Sim {
             buf: vec![0; MAX_PACKET],
             stats: SimStats::default(),
             trace: std::env::var_os("RINGTCP_SIM_TRACE").is_some(),
+            filter: None,
         }
     }
 
@@ -275,6 +277,13 @@ impl Sim {
         self.default_link = cfg;
     }
 
+    /// Drops exactly the packets `f(from, to, packet)` says to, before any random
+    /// impairment: for tests that need one particular segment lost. Dropped packets count
+    /// as lost.
+    pub fn set_drop_filter(&mut self, f: impl FnMut(usize, usize, &[u8]) -> bool + 'static) {
+        self.filter = Some(Box::new(f));
+    }
+
     /// Injects a raw packet to be delivered to whichever host owns its destination, as if
     /// it came off the wire now (for attack and malformed-input tests).
     pub fn inject(&mut self, packet: Vec<u8>) {
@@ -307,6 +316,12 @@ impl Sim {
             self.stats.unroutable += 1;
             return;
         };
+        if let Some(f) = &mut self.filter
+            && f(from, to, &bytes)
+        {
+            self.stats.lost += 1;
+            return;
+        }
         let default = self.default_link.clone();
         let (cfg, state) = self.links.entry((from, to)).or_insert_with(|| (default, LinkState::default()));
         let cfg = cfg.clone();

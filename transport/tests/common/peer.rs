@@ -124,7 +124,7 @@ impl Peer {
         let mut out = Vec::new();
         for raw in self.sent_raw() {
             let ip = Ipv4Packet::parse(&raw).expect("stack sent a bad IPv4 packet");
-            assert_eq!(ip.dst(), PEER, "sent to the wrong host");
+            assert_eq!(ip.src(), US, "sent from an address that is not ours");
             let seg = TcpSegment::parse_v4(ip.payload(), ip.src(), ip.dst()).expect("stack sent a bad TCP segment");
             let h = seg.header;
             out.push(Seg {
