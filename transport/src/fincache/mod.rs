@@ -7,11 +7,14 @@
 //! Layout (the NetBSD "vestigial time-wait" idea, DESIGN.md lesson 2):
 //! - one FIFO per MSL class ([`ring::ChunkRing`]): records of a class all live equally
 //!   long, so insertion order is expiry order and expiry pops the head, O(1) each;
-//! - insertion times are kept per run of records inserted at the same instant, not per
-//!   record;
-//! - a hash index of u32 bucket heads, chained through the records themselves, keyed with
-//!   a per-cache random key (aHash) so peers cannot aim collisions;
-//! - a record is 26 bytes: the local address is an index into the shard's addresses.
+//! - insertion times are kept per run of records inserted in the same millisecond, not
+//!   per record;
+//! - an open-addressing index of 64-byte buckets, each 15 tagged u32 references to records
+//!   and an overflow count (the F14 layout): a miss reads one cache line, a hit one line
+//!   and one record; keyed with a per-cache random key (aHash) so peers cannot aim
+//!   collisions;
+//! - a record is 22 bytes: the local address is an index into the shard's addresses, and
+//!   records never move while they live, so the index refers to them by FIFO position.
 //!
 //! Expiry is done a bounded number of records per call (`expiry_budget`), so a second in
 //! which a million records expire never holds up packet processing (DESIGN.md lesson 1).
@@ -50,8 +53,8 @@ impl MslClass {
 /// FIN cache settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FinCacheConfig {
-    /// Records held at most; when full the oldest is evicted (and counted), so a new
-    /// connection is never refused because TIME-WAIT is full. Linux's `tcp_max_tw_buckets`
+    /// Records held at most (clamped to [`MAX_CAPACITY`]); when full the oldest is evicted
+    /// (and counted), so a new connection is never refused because TIME-WAIT is full. Linux's `tcp_max_tw_buckets`
     /// is 262,144 on a large machine; at 30 bytes a record this default costs under 8 MiB.
     pub capacity: usize,
     /// Records expired per `handle_timeout` call at most.
@@ -112,10 +115,26 @@ pub struct TwState {
 
 const LIVE: u8 = 1;
 const HAS_TS: u8 = 2;
+/// An index entry is `tag:8 | class:2 | position:22`; the tag is 8 bits of the key's hash,
+/// so entries of other keys are passed over without touching their record. Class 3 does
+/// not exist, so `NIL` is never a real entry.
 const NIL: u32 = u32::MAX;
-const POS_MASK: u32 = (1 << 30) - 1;
+const POS_BITS: u32 = 22;
+const POS_MASK: u32 = (1 << POS_BITS) - 1;
+/// Positions are kept in 22 bits, so the cache never holds more than this many records.
+pub const MAX_CAPACITY: usize = 1 << POS_BITS;
+/// Entries per index bucket: 15 entries and an overflow count fill one 64-byte line.
+const SLOTS: usize = 15;
 
-/// One vestigial TIME-WAIT connection: 26 bytes, 2-byte aligned.
+/// Insertion times are kept per run of records inserted in the same millisecond, rounded
+/// up so a record never expires early. A class then holds at most one run per millisecond
+/// of its TIME-WAIT (60,000 for the remote class), however fast records arrive.
+fn time_run(now: Instant) -> Instant {
+    Instant::from_nanos(now.as_nanos().div_ceil(1_000_000).saturating_mul(1_000_000))
+}
+
+/// One vestigial TIME-WAIT connection: 22 bytes, 2-byte aligned. Records never move
+/// while they live, so the index can refer to them by FIFO position.
 #[derive(Clone, Copy, Default, Debug)]
 #[repr(C, packed(2))]
 struct Record {
@@ -123,8 +142,6 @@ struct Record {
     snd_nxt: u32,
     rcv_nxt: u32,
     ts_recent: u32,
-    /// Next record in the same hash bucket (a reference, see `FinCache::resolve`).
-    chain: u32,
     remote_port: u16,
     local_port: u16,
     local_idx: u8,
@@ -148,6 +165,18 @@ impl Record {
 
 /// The size of one record, for reports.
 pub const RECORD_BYTES: usize = size_of::<Record>();
+
+/// One cache line of the index (F14-style open addressing): up to 15 entries, and how many
+/// entries whose home is this bucket or an earlier one were placed past it. A lookup stops
+/// at the first bucket with no overflow, so a miss usually reads exactly one line.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
+struct Bucket {
+    entries: [u32; SLOTS],
+    overflow: u32,
+}
+
+const EMPTY_BUCKET: Bucket = Bucket { entries: [NIL; SLOTS], overflow: 0 };
 
 /// One MSL class: its FIFO and the insertion time of each run of records.
 #[derive(Debug)]
@@ -212,18 +241,30 @@ pub struct FinCacheStats {
 pub struct FinCache {
     cfg: FinCacheConfig,
     classes: [Class; 3],
-    buckets: Vec<u32>,
+    index: Vec<Bucket>,
     hasher: ahash::RandomState,
     stats: FinCacheStats,
 }
 
 impl FinCache {
-    /// An empty cache. Memory is taken as records arrive; the index once, at first insert.
-    pub fn new(cfg: FinCacheConfig) -> FinCache {
+    /// An empty cache. Records take memory as they arrive; the index is allocated once, at
+    /// the first insert, for the full capacity (about 8.4 bytes a record).
+    ///
+    /// ```
+    /// use ringtcp_transport::fincache::{FinCache, FinCacheConfig, MslClass, TwKey, TwState};
+    /// use ringtcp_transport::{Instant, SeqNum};
+    /// let mut fc = FinCache::new(FinCacheConfig::default());
+    /// let key = TwKey { local_idx: 0, local_port: 80, remote_ip: "192.0.2.1".parse().unwrap(), remote_port: 40000 };
+    /// let st = TwState { snd_nxt: SeqNum(10), rcv_nxt: SeqNum(20), ts_recent: None, class: MslClass::Remote };
+    /// fc.insert(Instant::ZERO, key, st);
+    /// assert_eq!(fc.get(&key), Some(st));
+    /// ```
+    pub fn new(mut cfg: FinCacheConfig) -> FinCache {
+        cfg.capacity = cfg.capacity.clamp(1, MAX_CAPACITY);
         FinCache {
             cfg,
             classes: [Class::new(), Class::new(), Class::new()],
-            buckets: Vec::new(),
+            index: Vec::new(),
             hasher: ahash::RandomState::new(),
             stats: FinCacheStats::default(),
         }
@@ -265,21 +306,38 @@ impl FinCache {
             .iter()
             .map(|c| c.ring.allocated() + c.times.capacity() * size_of::<(Instant, u32)>())
             .sum();
-        classes + self.buckets.capacity() * size_of::<u32>()
+        classes + self.index.capacity() * size_of::<Bucket>()
     }
 
-    fn bucket(&self, key: &TwKey) -> usize {
-        (self.hasher.hash_one(key) as usize) & (self.buckets.len() - 1)
+    /// (home bucket, tag) of a key. The key packs into 64 bits; the local address index,
+    /// almost always 0, is folded into the top bits.
+    fn hash(&self, key: &TwKey) -> (usize, u32) {
+        let packed = (u64::from(u32::from(key.remote_ip)) << 32)
+            | (u64::from(key.local_port) << 16)
+            | u64::from(key.remote_port);
+        let h = self.hasher.hash_one(packed ^ (u64::from(key.local_idx) << 56));
+        // Multiply-shift range reduction on the low 32 bits (any bucket count, no modulo);
+        // the tag comes from the top 8 bits, so the two are independent.
+        let home = ((h & 0xffff_ffff) * self.index.len() as u64) >> 32;
+        (home as usize, ((h >> 56) as u32) << 24)
     }
 
-    fn make_ref(class: usize, pos: u32) -> u32 {
-        ((class as u32) << 30) | (pos & POS_MASK)
+    fn next_bucket(&self, b: usize) -> usize {
+        if b + 1 == self.index.len() { 0 } else { b + 1 }
     }
 
-    /// Finds the record a reference names. Positions are stored in 30 bits; a class never
-    /// holds 2^30 records (capacity is far below), so the low bits identify it.
+    fn make_ref(class: usize, pos: u32, tag: u32) -> u32 {
+        tag | ((class as u32) << POS_BITS) | (pos & POS_MASK)
+    }
+
+    fn class_of(r: u32) -> usize {
+        ((r >> POS_BITS) & 3) as usize
+    }
+
+    /// The position a reference names. Positions are stored in 22 bits and a class never
+    /// holds 2^22 records, so the low bits identify the record among those held.
     fn locate(&self, r: u32) -> Option<(usize, u32)> {
-        let class = (r >> 30) as usize;
+        let class = Self::class_of(r);
         let c = self.classes.get(class)?;
         let head = c.ring.front_pos();
         let off = (r & POS_MASK).wrapping_sub(head & POS_MASK) & POS_MASK;
@@ -297,30 +355,61 @@ impl FinCache {
         self.classes[class].ring.get_mut(pos)
     }
 
-    fn find(&self, key: &TwKey) -> Option<u32> {
-        if self.buckets.is_empty() {
+    /// Probes from `home` for an entry with `tag` that `matches` accepts. Returns
+    /// (buckets stepped over, bucket, slot, entry).
+    fn probe_at(&self, home: usize, tag: u32, mut matches: impl FnMut(u32) -> bool) -> Option<(usize, usize, usize, u32)> {
+        if self.index.is_empty() {
             return None;
         }
-        let mut r = self.buckets[self.bucket(key)];
-        while r != NIL {
-            let rec = self.record(r)?;
-            if rec.live() && rec.key() == *key {
-                return Some(r);
+        let mut b = home;
+        for step in 0..self.index.len() {
+            let bucket = &self.index[b];
+            // Branch-free tag comparison over the line (vectorises), then only candidates.
+            let mut candidates = 0u32;
+            for (slot, &e) in bucket.entries.iter().enumerate() {
+                candidates |= u32::from(e & 0xff00_0000 == tag) << slot;
             }
-            r = rec.chain;
+            while candidates != 0 {
+                let slot = candidates.trailing_zeros() as usize;
+                candidates &= candidates - 1;
+                let e = bucket.entries[slot];
+                if e != NIL && matches(e) {
+                    return Some((step, b, slot, e));
+                }
+            }
+            if bucket.overflow == 0 {
+                return None;
+            }
+            b = self.next_bucket(b);
         }
         None
     }
 
+    fn probe(&self, key: &TwKey, matches: impl FnMut(u32) -> bool) -> Option<(usize, usize, usize, u32)> {
+        if self.index.is_empty() {
+            return None;
+        }
+        let (home, tag) = self.hash(key);
+        self.probe_at(home, tag, matches)
+    }
+
+    fn find(&self, key: &TwKey) -> Option<(usize, usize, usize, u32)> {
+        self.probe(key, |e| self.record(e).is_some_and(|r| r.key() == *key))
+    }
+
+    fn find_at(&self, key: &TwKey, home: usize, tag: u32) -> Option<(usize, usize, usize, u32)> {
+        self.probe_at(home, tag, |e| self.record(e).is_some_and(|r| r.key() == *key))
+    }
+
     /// The record for `key`, if one is live.
     pub fn get(&self, key: &TwKey) -> Option<TwState> {
-        let r = self.find(key)?;
+        let (_, _, _, r) = self.find(key)?;
         let rec = self.record(r)?;
         Some(TwState {
             snd_nxt: SeqNum(rec.snd_nxt),
             rcv_nxt: SeqNum(rec.rcv_nxt),
             ts_recent: (rec.flags & HAS_TS != 0).then_some(rec.ts_recent),
-            class: MslClass::ALL[(r >> 30) as usize],
+            class: MslClass::ALL[Self::class_of(r)],
         })
     }
 
@@ -329,30 +418,34 @@ impl FinCache {
         self.find(key).is_some()
     }
 
-    /// Unlinks reference `r` from its bucket chain and marks it dead.
-    fn unlink(&mut self, r: u32) {
-        let Some(rec) = self.record(r).copied() else { return };
-        let b = self.bucket(&rec.key());
-        if self.buckets[b] == r {
-            self.buckets[b] = rec.chain;
-        } else {
-            let mut at = self.buckets[b];
-            while at != NIL {
-                let Some(next) = self.record(at).map(|x| x.chain) else { break };
-                if next == r {
-                    if let Some(prev) = self.record_mut(at) {
-                        prev.chain = rec.chain;
-                    }
-                    break;
-                }
-                at = next;
-            }
+    /// Takes entry (`steps` buckets past the key's home, at `b`/`slot`) out of the index
+    /// and marks its record dead; the record's slot in the FIFO is reclaimed when it
+    /// reaches the head.
+    fn erase(&mut self, home: usize, found: (usize, usize, usize, u32)) {
+        let (steps, b, slot, r) = found;
+        self.index[b].entries[slot] = NIL;
+        let mut at = home;
+        for _ in 0..steps {
+            let over = &mut self.index[at].overflow;
+            *over = over.saturating_sub(1);
+            at = self.next_bucket(at);
         }
         if let Some(x) = self.record_mut(r) {
             x.flags &= !LIVE;
-            x.chain = NIL;
         }
-        self.classes[(r >> 30) as usize].live -= 1;
+        self.classes[Self::class_of(r)].live -= 1;
+    }
+
+    fn place(&mut self, home: usize, entry: u32) {
+        let mut b = home;
+        loop {
+            if let Some(slot) = self.index[b].entries.iter().position(|&e| e == NIL) {
+                self.index[b].entries[slot] = entry;
+                return;
+            }
+            self.index[b].overflow += 1;
+            b = self.next_bucket(b);
+        }
     }
 
     fn slots_used(&self) -> usize {
@@ -362,24 +455,25 @@ impl FinCache {
     /// Adds a record for a connection that just entered TIME-WAIT. If the cache is full
     /// the oldest record (live or dead) goes first.
     pub fn insert(&mut self, now: Instant, key: TwKey, state: TwState) {
-        if self.buckets.is_empty() {
-            let n = self.cfg.capacity.max(16).next_power_of_two();
-            self.buckets = vec![NIL; n];
+        if self.index.is_empty() {
+            // Half the entry slots used at full capacity: overflow is rare, and the index
+            // costs 64 / 7.5 ≈ 8.5 bytes a record.
+            let buckets = (self.cfg.capacity * 2).div_ceil(SLOTS).max(2);
+            self.index = vec![EMPTY_BUCKET; buckets];
         }
-        if let Some(old) = self.find(&key) {
-            self.unlink(old);
+        let (home, tag) = self.hash(&key);
+        if let Some(found) = self.find_at(&key, home, tag) {
+            self.erase(home, found);
         }
-        while self.slots_used() >= self.cfg.capacity.max(1) {
+        while self.slots_used() >= self.cfg.capacity {
             self.pop_oldest();
         }
         let class = state.class.index();
-        let b = self.bucket(&key);
         let rec = Record {
             remote_ip: u32::from(key.remote_ip),
             snd_nxt: state.snd_nxt.0,
             rcv_nxt: state.rcv_nxt.0,
             ts_recent: state.ts_recent.unwrap_or(0),
-            chain: self.buckets[b],
             remote_port: key.remote_port,
             local_port: key.local_port,
             local_idx: key.local_idx,
@@ -387,20 +481,22 @@ impl FinCache {
         };
         let c = &mut self.classes[class];
         let pos = c.ring.next_pos();
-        if c.times.back().is_none_or(|t| t.0 != now) {
-            c.times.push_back((now, pos));
+        let at = time_run(now);
+        if c.times.back().is_none_or(|t| t.0 != at) {
+            c.times.push_back((at, pos));
         }
         c.ring.push_back(rec);
         c.live += 1;
-        self.buckets[b] = Self::make_ref(class, pos);
+        self.place(home, Self::make_ref(class, pos, tag));
         self.stats.inserted += 1;
     }
 
     /// Removes the record for `key` (a new connection takes the 4-tuple).
     pub fn remove(&mut self, key: &TwKey) -> Option<TwState> {
         let st = self.get(key)?;
-        let r = self.find(key)?;
-        self.unlink(r);
+        let (home, tag) = self.hash(key);
+        let found = self.find_at(key, home, tag)?;
+        self.erase(home, found);
         Some(st)
     }
 
@@ -426,9 +522,16 @@ impl FinCache {
     fn pop_front(&mut self, i: usize) -> bool {
         let c = &self.classes[i];
         let pos = c.ring.front_pos();
-        let live = c.ring.front().is_some_and(|r| r.live());
-        if live {
-            self.unlink(Self::make_ref(i, pos));
+        let front = c.ring.front().copied();
+        let live = front.is_some_and(|r| r.live());
+        if let Some(rec) = front
+            && live
+        {
+            let (home, tag) = self.hash(&rec.key());
+            let me = Self::make_ref(i, pos, tag);
+            if let Some(found) = self.probe_at(home, tag, |e| e == me) {
+                self.erase(home, found);
+            }
         }
         let c = &mut self.classes[i];
         c.ring.pop_front();
@@ -478,8 +581,9 @@ mod tests {
     }
 
     #[test]
-    fn record_is_26_bytes() {
-        assert_eq!(RECORD_BYTES, 26);
+    fn record_is_22_bytes_and_a_bucket_one_line() {
+        assert_eq!(RECORD_BYTES, 22);
+        assert_eq!(size_of::<Bucket>(), 64);
     }
 
     #[test]
@@ -563,11 +667,12 @@ mod tests {
         for i in 0..5000 {
             fc.insert(Instant::ZERO, key(i), state(i, MslClass::Remote));
         }
-        // Two 4,096-record chunks of 26 bytes, the chunk table, 65,536 buckets, one time run.
+        // Two 4,096-record chunks of 22 bytes, the chunk table, 2 · 65,536 / 15 = 8,739
+        // buckets of 64 bytes, one time run.
         let ring = &fc.classes[2].ring;
         let expect = 2 * ring::CHUNK * RECORD_BYTES
             + ring.chunks_table_bytes()
-            + (1 << 16) * 4
+            + 8_739 * 64
             + fc.classes[2].times.capacity() * size_of::<(Instant, u32)>();
         assert_eq!(fc.memory(), expect);
     }
