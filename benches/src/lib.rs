@@ -54,8 +54,15 @@ pub struct Pair {
 impl Pair {
     /// Two shards with `cfg`, the server listening on [`SERVER`]:[`PORT`].
     pub fn new(cfg: Config) -> Pair {
-        let client = Shard::new(cfg.clone(), &[IpAddr::V4(CLIENT)], Secret([1; 16]));
-        let mut server = Shard::new(cfg, &[IpAddr::V4(SERVER)], Secret([2; 16]));
+        Pair::with_clients(cfg.clone(), cfg, &[CLIENT])
+    }
+
+    /// A client shard owning `client_ips` (to have more 4-tuples than one address gives)
+    /// and a server shard, each with its own config.
+    pub fn with_clients(client_cfg: Config, server_cfg: Config, client_ips: &[Ipv4Addr]) -> Pair {
+        let ips: Vec<IpAddr> = client_ips.iter().map(|&ip| IpAddr::V4(ip)).collect();
+        let client = Shard::new(client_cfg, &ips, Secret([1; 16]));
+        let mut server = Shard::new(server_cfg, &[IpAddr::V4(SERVER)], Secret([2; 16]));
         let listener = server.listen(SocketAddr::new(IpAddr::V4(SERVER), PORT), 4096).expect("listen");
         Pair { client, server, listener, now: Instant::from_millis(1), buf: vec![0; 2048] }
     }
@@ -76,8 +83,14 @@ impl Pair {
     /// a 64-byte request, a 64-byte response, the server closes first, the client closes.
     /// Returns the packets exchanged.
     pub fn lifecycle(&mut self, request: &[u8], response: &[u8], scratch: &mut [u8]) -> Result<usize, Error> {
+        self.lifecycle_from(None, request, response, scratch)
+    }
+
+    /// [`Pair::lifecycle`] from a chosen client address.
+    pub fn lifecycle_from(&mut self, from: Option<Ipv4Addr>, request: &[u8], response: &[u8], scratch: &mut [u8]) -> Result<usize, Error> {
         let server_addr = SocketAddr::new(IpAddr::V4(SERVER), PORT);
-        let c = self.client.connect(self.now, server_addr, None)?;
+        let local = from.map(|ip| SocketAddr::new(IpAddr::V4(ip), 0));
+        let c = self.client.connect(self.now, server_addr, local)?;
         let mut packets = self.settle();
         self.client.send(c, request)?;
         packets += self.settle();

@@ -82,6 +82,9 @@ pub struct Config {
     pub challenge_ack_limit: u32,
     /// Out-of-order ranges held per connection; segments past it are dropped and counted.
     pub reassembly_ranges: usize,
+    /// Timer entries handled per `handle_timeout` call at most; the rest wait for the next
+    /// call (`poll_timeout` then says "now"), so one call never runs long.
+    pub timer_budget: usize,
     /// Control packets (RSTs, ICMP replies) queued for sending at most.
     pub control_queue: usize,
     /// Ports `connect` picks from (Linux's `ip_local_port_range` default).
@@ -119,6 +122,7 @@ impl Default for Config {
             nodelay: false,
             challenge_ack_limit: 1000,
             reassembly_ranges: 64,
+            timer_budget: 1024,
             control_queue: 4096,
             ephemeral_ports: 32768..=60999,
             ttl: 64,

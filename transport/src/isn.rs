@@ -20,6 +20,9 @@ impl core::fmt::Debug for Secret {
     }
 }
 
+/// Counters of RFC 6056 Algorithm 4 (the RFC suggests a table of this order).
+pub(crate) const PORT_TABLE: usize = 256;
+
 #[derive(Debug, Clone)]
 pub(crate) struct IsnGenerator {
     key: Secret,
@@ -63,12 +66,17 @@ impl IsnGenerator {
         h.finish() as u32
     }
 
-    /// RFC 6056 Algorithm 3: a per-destination starting offset for the port search.
-    pub(crate) fn port_offset(&self, local_ip: &SocketAddr, remote: &SocketAddr) -> u32 {
-        let mut h = self.hasher(2);
-        write_addr(&mut h, local_ip);
-        write_addr(&mut h, remote);
-        h.finish() as u32
+    /// RFC 6056 Algorithm 4 (double-hash): F(local, remote, secret) picks the starting
+    /// offset, G(local, remote, secret2) the counter slot, so each local address and
+    /// destination walks the whole port range before reusing a 4-tuple.
+    pub(crate) fn port_offset(&self, local_ip: &SocketAddr, remote: &SocketAddr) -> (u32, usize) {
+        let mut f = self.hasher(2);
+        write_addr(&mut f, local_ip);
+        write_addr(&mut f, remote);
+        let mut g = self.hasher(3);
+        write_addr(&mut g, local_ip);
+        write_addr(&mut g, remote);
+        (f.finish() as u32, g.finish() as usize % PORT_TABLE)
     }
 }
 

@@ -183,20 +183,21 @@ impl Shard {
         }
     }
 
-    /// RFC 6056 §3.3.3 Algorithm 3: start at a keyed hash of the destination, advance a
-    /// counter, skip ports in use. A port whose record may be reused (RFC 6191) is taken
-    /// only if no entirely free port exists.
+    /// RFC 6056 §3.3.4 Algorithm 4: start at a keyed hash of (local address, destination),
+    /// advance that pair's counter, skip ports in use. A port whose record may be reused
+    /// (RFC 6191) is taken only if no entirely free port exists.
     fn pick_ephemeral(&mut self, local_ip: IpAddr, remote: SocketAddr) -> Result<(SocketAddr, Option<SeqNum>), Error> {
         let range = self.cfg.ephemeral_ports.clone();
         let span = u32::from(*range.end() - *range.start()) + 1;
-        let offset = self.isn.port_offset(&SocketAddr::new(local_ip, 0), &remote);
+        let (offset, slot) = self.isn.port_offset(&SocketAddr::new(local_ip, 0), &remote);
+        let counter = self.port_table[slot];
         let mut fallback = None;
         for i in 0..span {
-            let port = *range.start() + (offset.wrapping_add(self.port_counter).wrapping_add(i) % span) as u16;
+            let port = *range.start() + (offset.wrapping_add(counter).wrapping_add(i) % span) as u16;
             let local = SocketAddr::new(local_ip, port);
             match self.tuple_use(local, remote) {
                 TupleUse::Free => {
-                    self.port_counter = self.port_counter.wrapping_add(i + 1);
+                    self.port_table[slot] = counter.wrapping_add(i + 1);
                     return Ok((local, None));
                 }
                 TupleUse::Reusable(snd_nxt) if fallback.is_none() => fallback = Some((local, Some(snd_nxt))),

@@ -83,7 +83,7 @@ enum Control {
 #[derive(Debug)]
 enum Slot {
     Live(Box<Connection>),
-    Remnant(Remnant),
+    Remnant(Box<Remnant>),
 }
 
 impl Slot {
@@ -142,10 +142,14 @@ pub struct Shard {
     drops: Drops,
     challenge: ChallengeLimiter,
     ip_ident: u16,
+    /// Next port to try for `listen` on port 0.
     port_counter: u32,
+    /// RFC 6056 Algorithm 4 counters for `connect`.
+    port_table: Box<[u32; crate::isn::PORT_TABLE]>,
     /// The latest time the caller told us; for work triggered by application calls.
     last_now: Instant,
-    /// The FIN cache had more records due than its budget allowed at the last expiry.
+    /// More timers or FIN-cache records were due than the budgets allowed at the last
+    /// `handle_timeout`.
     expiry_pending: bool,
 }
 
@@ -172,6 +176,7 @@ impl Shard {
             challenge: ChallengeLimiter::default(),
             ip_ident: 0,
             port_counter: 0,
+            port_table: Box::new([0; crate::isn::PORT_TABLE]),
             last_now: Instant::ZERO,
             expiry_pending: false,
         }
@@ -580,11 +585,16 @@ impl Shard {
         [self.timers.next_deadline(), self.fin_cache.next_expiry()].into_iter().flatten().min()
     }
 
-    /// Fires every connection timer due at `now`, and expires due FIN-cache records, at
-    /// most `fin_cache.expiry_budget` of them per call (the rest at the next call).
+    /// Fires connection timers due at `now` (at most `timer_budget` entries) and expires
+    /// due FIN-cache records (at most `fin_cache.expiry_budget`); what is left waits for the
+    /// next call, which `poll_timeout` then asks for at once.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.last_now = now;
-        while let Some((at, idx, generation)) = self.timers.pop_due(now) {
+        let mut budget = self.cfg.timer_budget.max(1);
+        while budget > 0
+            && let Some((at, idx, generation)) = self.timers.pop_due(now)
+        {
+            budget -= 1;
             let Some(Slot::Live(c)) = self.conns.get_mut(idx as usize).filter(|s| s.generation() == generation)
             else {
                 continue;
@@ -595,7 +605,8 @@ impl Shard {
             c.timer_registered = None;
             self.with_conn(now, idx, |c, ctx| c.on_timeout(ctx));
         }
-        self.expiry_pending = self.fin_cache.expire(now);
+        let timers_left = self.timers.next_deadline().is_some_and(|t| t <= now);
+        self.expiry_pending = self.fin_cache.expire(now) || timers_left;
     }
 
     /// Timer entries held (for tests of the timer structure).

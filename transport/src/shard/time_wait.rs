@@ -73,7 +73,7 @@ impl Shard {
         let queue_event = !remnant.event_queued;
         remnant.event_queued = true;
         // The slot (and so the owner's handle) stays; the control block goes.
-        self.conns[idx as usize] = Slot::Remnant(remnant);
+        self.conns[idx as usize] = Slot::Remnant(Box::new(remnant));
         if queue_event {
             self.events.push_back(Event::Socket(SocketHandle { idx, generation }));
         }
