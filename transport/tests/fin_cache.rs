@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use common::peer::{PEER, Peer, Seg, US, flags, plain_config};
-use ringtcp_transport::fincache::{FinCacheConfig, MslClass};
+use ringtcp_transport::fincache::MslClass;
 use ringtcp_transport::sim::{LinkConfig, Sim};
 use ringtcp_transport::wire::{Ipv4Packet, TcpOptions, TcpSegment, Timestamps};
 use ringtcp_transport::{Config, Error, Instant, Secret, SeqNum, Shard, SocketHandle, State};

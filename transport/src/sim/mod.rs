@@ -35,6 +35,9 @@ use rand_chacha::ChaCha8Rng;
 use crate::shard::Shard;
 use crate::time::Instant;
 
+/// Decides, from (sending host, receiving host, packet), which packets to drop.
+type DropFilter = Box<dyn FnMut(usize, usize, &[u8]) -> bool>;
+
 /// Largest packet a simulated host may emit.
 pub const MAX_PACKET: usize = 9216;
 
@@ -187,7 +190,7 @@ pub struct Sim {
     buf: Vec<u8>,
     stats: SimStats,
     trace: bool,
-    filter: Option<Box<dyn FnMut(usize, usize, &[u8]) -> bool>>,
+    filter: Option<DropFilter>,
 }
 
 impl fmt::Debug for Sim {
