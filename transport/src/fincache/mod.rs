@@ -301,6 +301,11 @@ impl FinCache {
         &mut self.stats
     }
 
+    /// Bytes of the index alone (the rest of [`FinCache::memory`] is records and time runs).
+    pub fn index_bytes(&self) -> usize {
+        self.index.capacity() * size_of::<Bucket>()
+    }
+
     /// Bytes allocated by the cache: record chunks, index, time runs.
     pub fn memory(&self) -> usize {
         let classes: usize = self
@@ -308,7 +313,7 @@ impl FinCache {
             .iter()
             .map(|c| c.ring.allocated() + c.times.capacity() * size_of::<(Instant, u32)>())
             .sum();
-        classes + self.index.capacity() * size_of::<Bucket>()
+        classes + self.index_bytes()
     }
 
     /// (home bucket, tag) of a key. The key packs into 64 bits; the local address index,
