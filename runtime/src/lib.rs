@@ -1,8 +1,17 @@
 //! # ringtcp-runtime
 //!
-//! Will hold the shard threads, the io_uring loop, packet devices (multi-queue TUN, the
-//! in-memory link, the impairment wrapper) and doorbells. Nothing here is implemented
-//! yet; the crate exists so the workspace has the layout of DESIGN.md. It re-exports the
-//! transport so dependants can already name its types.
+//! Shard threads that drive the sans-IO transport with io_uring: each owns one transport
+//! [`ringtcp_transport::Shard`], one io_uring and one packet device (a queue of a
+//! multi-queue TUN device, or one end of an in-memory link), and sleeps in the kernel
+//! when idle. Application threads reach a shard through its [`shared::ShardLink`]: a
+//! command queue and an eventfd doorbell on the shard's ring; bytes move through
+//! per-socket buffers ([`shared::SocketShared`]) under a lock of that socket alone.
+
+pub mod device;
+mod setup;
+pub mod shard;
+pub mod shared;
+pub mod stack;
+mod sys;
 
 pub use ringtcp_transport as transport;

@@ -1,0 +1,77 @@
+//! `TcpListener`: a listener on every shard; accept drains the shards' queues directly.
+
+use std::future::poll_fn;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+
+use ringtcp_runtime::stack::{ListenerPart, close_listener};
+
+use crate::stack::resolve;
+use crate::{Stack, TcpStream};
+
+/// A TCP listener on a ringtcp [`Stack`], with the API of `tokio::net::TcpListener`.
+///
+/// ```no_run
+/// # async fn demo(stack: ringtcp::Stack) -> std::io::Result<()> {
+/// let listener = stack.bind("10.77.0.2:7").await?;
+/// loop {
+///     let (mut stream, _peer) = listener.accept().await?;
+///     tokio::spawn(async move {
+///         let (mut r, mut w) = tokio::io::split(&mut stream);
+///         let _ = tokio::io::copy(&mut r, &mut w).await;
+///     });
+/// }
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct TcpListener {
+    _stack: Stack,
+    parts: Vec<ListenerPart>,
+    local: SocketAddr,
+    next: AtomicUsize,
+}
+
+impl TcpListener {
+    pub(crate) fn bind_on(stack: Stack, addr: SocketAddr) -> io::Result<TcpListener> {
+        let (parts, local) = stack.inner.shards.listen(addr, 1024)?;
+        Ok(TcpListener { _stack: stack, parts, local, next: AtomicUsize::new(0) })
+    }
+
+    /// Listens on `addr` of `stack` (the same as [`Stack::bind`]).
+    pub async fn bind_with<A: ToSocketAddrs>(stack: &Stack, addr: A) -> io::Result<TcpListener> {
+        TcpListener::bind_on(stack.clone(), resolve(addr)?)
+    }
+
+    /// Waits for a connection.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    /// Polls for a connection. Each shard's queue is tried in turn, starting after the last
+    /// one served, so no shard starves the others.
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        let n = self.parts.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        for i in 0..n {
+            let part = &self.parts[(start + i) % n];
+            if let Some(s) = part.queue.take(cx.waker())? {
+                let peer = s.state().peer.unwrap_or(self.local);
+                return Poll::Ready(Ok((TcpStream::from_shared(s), peer)));
+            }
+        }
+        Poll::Pending
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.local)
+    }
+}
+
+impl Drop for TcpListener {
+    fn drop(&mut self) {
+        close_listener(&self.parts);
+    }
+}

@@ -1,0 +1,149 @@
+//! The `Stack`: a set of shard threads over one packet device, and how to build one.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+
+use ringtcp_runtime::device::{link, tun};
+use ringtcp_runtime::shard::ShardSpec;
+use ringtcp_runtime::stack::Shards;
+use ringtcp_runtime::transport::{Config, Secret};
+
+use crate::{TcpListener, TcpStream};
+
+/// A userspace TCP/IP stack: shard threads, each with its own io_uring and device queue.
+/// Cloning is cheap; the threads stop when the last clone (and every socket) is gone.
+///
+/// ```no_run
+/// # async fn demo() -> std::io::Result<()> {
+/// let stack = ringtcp::Stack::builder().tun("ringtcp0", "10.77.0.1".parse().unwrap(), "10.77.0.2".parse().unwrap(), 24).build()?;
+/// let listener = stack.bind("10.77.0.2:8080").await?;
+/// let (stream, peer) = listener.accept().await?;
+/// # let _ = (stream, peer); Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Stack {
+    pub(crate) inner: Arc<StackInner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct StackInner {
+    pub(crate) shards: Shards,
+    pub(crate) addrs: Vec<IpAddr>,
+}
+
+/// Settings for a [`Stack`].
+#[derive(Clone, Debug)]
+pub struct StackBuilder {
+    config: Config,
+    shards: usize,
+    socket_buffer: usize,
+    tun: Option<(String, Ipv4Addr, Ipv4Addr, u8)>,
+}
+
+impl Default for StackBuilder {
+    fn default() -> Self {
+        StackBuilder {
+            config: Config::default(),
+            shards: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            socket_buffer: 256 * 1024,
+            tun: None,
+        }
+    }
+}
+
+impl StackBuilder {
+    /// Use a TUN device `name`: the kernel side gets `kernel_addr`/`prefix`, the stack
+    /// answers for `stack_addr`.
+    pub fn tun(mut self, name: &str, kernel_addr: Ipv4Addr, stack_addr: Ipv4Addr, prefix: u8) -> Self {
+        self.tun = Some((name.to_owned(), kernel_addr, stack_addr, prefix));
+        self
+    }
+
+    /// Number of shard threads (default: one per core).
+    pub fn shards(mut self, n: usize) -> Self {
+        self.shards = n.max(1);
+        self
+    }
+
+    /// Transport settings (MTU, buffers, FIN cache, MSL classes...).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Bytes buffered per direction per socket on the application side.
+    pub fn socket_buffer(mut self, bytes: usize) -> Self {
+        self.socket_buffer = bytes.max(1024);
+        self
+    }
+
+    /// Creates the TUN device and starts the shards.
+    pub fn build(self) -> io::Result<Stack> {
+        let Some((name, kernel, stack_addr, prefix)) = self.tun.clone() else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "no device configured: call StackBuilder::tun(...) first"));
+        };
+        let queues = tun::open(&tun::TunConfig { name, kernel_addr: kernel, prefix, mtu: self.config.mtu, queues: self.shards })?;
+        let mut config = self.config.clone();
+        config.on_link.push((IpAddr::V4(kernel), prefix));
+        Self::start(config, vec![IpAddr::V4(stack_addr)], queues, self.socket_buffer)
+    }
+
+    fn start(config: Config, addrs: Vec<IpAddr>, devices: Vec<std::os::fd::OwnedFd>, socket_buffer: usize) -> io::Result<Stack> {
+        let secret = Secret(rand::random());
+        let specs = devices
+            .into_iter()
+            .enumerate()
+            .map(|(id, device)| ShardSpec { id, config: config.clone(), addrs: addrs.clone(), secret, device, socket_buffer })
+            .collect();
+        let shards = Shards::start(specs)?;
+        Ok(Stack { inner: Arc::new(StackInner { shards, addrs }) })
+    }
+
+    /// Two stacks in this process joined by an in-memory link (one queue per shard), with
+    /// addresses `a` and `b` on a /24: for tests and benchmarks.
+    pub fn memory_pair(self, a: Ipv4Addr, b: Ipv4Addr) -> io::Result<(Stack, Stack)> {
+        let (qa, qb) = link::pair(self.shards)?;
+        let mut config = self.config.clone();
+        config.on_link.push((IpAddr::V4(a), 24));
+        let sa = Self::start(config.clone(), vec![IpAddr::V4(a)], qa, self.socket_buffer)?;
+        let sb = Self::start(config, vec![IpAddr::V4(b)], qb, self.socket_buffer)?;
+        Ok((sa, sb))
+    }
+}
+
+impl Stack {
+    /// Settings for a new stack.
+    pub fn builder() -> StackBuilder {
+        StackBuilder::default()
+    }
+
+    /// The addresses this stack answers for.
+    pub fn addresses(&self) -> &[IpAddr] {
+        &self.inner.addrs
+    }
+
+    /// Number of shard threads.
+    pub fn shard_count(&self) -> usize {
+        self.inner.shards.len()
+    }
+
+    /// Listens on `addr` on every shard.
+    pub async fn bind<A: ToSocketAddrs>(&self, addr: A) -> io::Result<TcpListener> {
+        let addr = resolve(addr)?;
+        TcpListener::bind_on(self.clone(), addr)
+    }
+
+    /// Opens a connection to `addr`.
+    pub async fn connect<A: ToSocketAddrs>(&self, addr: A) -> io::Result<TcpStream> {
+        let addr = resolve(addr)?;
+        TcpStream::connect_on(self, addr, None).await
+    }
+}
+
+/// The first address `addr` resolves to.
+pub(crate) fn resolve<A: ToSocketAddrs>(addr: A) -> io::Result<SocketAddr> {
+    addr.to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "could not resolve to any address"))
+}

@@ -1,0 +1,115 @@
+//! ringtcp ↔ ringtcp over the in-memory link, 2 shards on each side, through the real
+//! shard threads and io_uring: echo, many concurrent connections, half-close, errors.
+
+use std::io;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use ringtcp::{Stack, TcpListener};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const A: Ipv4Addr = Ipv4Addr::new(10, 55, 0, 1);
+const B: Ipv4Addr = Ipv4Addr::new(10, 55, 0, 2);
+
+fn pair() -> (Stack, Stack) {
+    Stack::builder().shards(2).memory_pair(A, B).expect("in-memory stacks")
+}
+
+async fn echo_server(listener: TcpListener) {
+    loop {
+        let Ok((mut s, _)) = listener.accept().await else { return };
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if s.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            let _ = s.shutdown().await;
+        });
+    }
+}
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_one_megabyte_both_ways() {
+    let (client, server) = pair();
+    let listener = server.bind((B, 7)).await.unwrap();
+    tokio::spawn(echo_server(listener));
+    let s = client.connect((B, 7)).await.unwrap();
+    assert_eq!(s.peer_addr().unwrap(), (B, 7).into());
+    let data = pattern(1 << 20, 3);
+    let (mut r, mut w) = tokio::io::split(s);
+    let send = data.clone();
+    let writer = tokio::spawn(async move {
+        w.write_all(&send).await.unwrap();
+        w.shutdown().await.unwrap();
+    });
+    let mut back = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), r.read_to_end(&mut back)).await.expect("echo finished").unwrap();
+    writer.await.unwrap();
+    assert_eq!(back.len(), data.len());
+    assert!(back == data, "every byte intact and in order");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_connections() {
+    let (client, server) = pair();
+    let listener = server.bind((B, 9)).await.unwrap();
+    tokio::spawn(echo_server(listener));
+    let mut tasks = Vec::new();
+    for i in 0..200u32 {
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut s = client.connect((B, 9)).await?;
+            let msg = pattern(1000 + i as usize, i as u8);
+            s.write_all(&msg).await?;
+            s.shutdown().await?;
+            let mut back = Vec::new();
+            s.read_to_end(&mut back).await?;
+            assert_eq!(back, msg);
+            io::Result::Ok(())
+        }));
+    }
+    for t in tasks {
+        tokio::time::timeout(Duration::from_secs(30), t).await.expect("finished").unwrap().unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_to_a_closed_port_is_refused() {
+    let (client, _server) = pair();
+    let err = client.connect((B, 4444)).await.unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn half_close_both_ways_on_a_current_thread_runtime() {
+    let (client, server) = pair();
+    let listener = server.bind((B, 11)).await.unwrap();
+    let srv = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        // Read the whole request (the client shut down its side), then answer.
+        let mut req = Vec::new();
+        s.read_to_end(&mut req).await.unwrap();
+        s.write_all(&req.iter().rev().copied().collect::<Vec<_>>()).await.unwrap();
+        s.shutdown().await.unwrap();
+    });
+    let mut c = client.connect((B, 11)).await.unwrap();
+    c.write_all(b"abcdef").await.unwrap();
+    c.shutdown().await.unwrap();
+    let mut reply = Vec::new();
+    c.read_to_end(&mut reply).await.unwrap();
+    assert_eq!(reply, b"fedcba");
+    srv.await.unwrap();
+    let err = c.write_all(b"late").await.unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+}

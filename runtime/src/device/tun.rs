@@ -1,0 +1,107 @@
+//! A multi-queue TUN device (`IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE`): one queue per
+//! shard, so the kernel's flow steering sends a flow's packets back to the queue (and so
+//! the shard) that transmitted it. The kernel side gets an address on the interface; the
+//! stack answers for other addresses in its prefix.
+
+use std::ffi::CStr;
+use std::io;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use crate::setup::tun_error;
+use crate::sys::cvt;
+
+const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+
+/// How to create and configure the device.
+#[derive(Clone, Debug)]
+pub struct TunConfig {
+    /// Interface name (at most 15 bytes).
+    pub name: String,
+    /// The kernel side's address on the interface.
+    pub kernel_addr: Ipv4Addr,
+    /// Prefix length of the on-link network.
+    pub prefix: u8,
+    /// MTU.
+    pub mtu: u16,
+    /// Number of queues (one per shard).
+    pub queues: usize,
+}
+
+fn ifreq(name: &str) -> io::Result<libc::ifreq> {
+    if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains('\0') {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("TUN name {name:?} must be 1 to 15 bytes")));
+    }
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(name.bytes()) {
+        *d = s as libc::c_char;
+    }
+    Ok(req)
+}
+
+fn open_queue(name: &str) -> io::Result<OwnedFd> {
+    let path = c"/dev/net/tun";
+    // SAFETY: a valid NUL-terminated path.
+    let fd = cvt(unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) })
+        .map_err(|e| tun_error(e, "opening /dev/net/tun"))?;
+    // SAFETY: just opened, owned here.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut req = ifreq(name)?;
+    req.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI | libc::IFF_MULTI_QUEUE) as libc::c_short;
+    // SAFETY: TUNSETIFF reads and writes the ifreq we pass.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF, &mut req) })
+        .map_err(|e| tun_error(e, &format!("creating TUN device {name}")))?;
+    Ok(fd)
+}
+
+fn sockaddr_in(addr: Ipv4Addr) -> libc::sockaddr {
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr { s_addr: u32::from(addr).to_be() },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: sockaddr_in and sockaddr have the same size on Linux; this is how the
+    // SIOCSIF* ioctls take an IPv4 address.
+    unsafe { std::mem::transmute::<libc::sockaddr_in, libc::sockaddr>(sin) }
+}
+
+fn configure(cfg: &TunConfig) -> io::Result<()> {
+    // SAFETY: plain socket(2) call.
+    let sock = cvt(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: just created, owned here.
+    let sock = unsafe { OwnedFd::from_raw_fd(sock) };
+    let what = format!("configuring TUN device {}", cfg.name);
+    let ioctl = |request: libc::c_ulong, req: &mut libc::ifreq| -> io::Result<()> {
+        // SAFETY: each SIOC*IF* request reads or writes the ifreq it is given.
+        cvt(unsafe { libc::ioctl(sock.as_raw_fd(), request, req as *mut libc::ifreq) }).map(|_| ()).map_err(|e| tun_error(e, &what))
+    };
+    let mut req = ifreq(&cfg.name)?;
+    req.ifr_ifru.ifru_addr = sockaddr_in(cfg.kernel_addr);
+    ioctl(libc::SIOCSIFADDR, &mut req)?;
+    let mask = if cfg.prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(cfg.prefix.min(32))) };
+    let mut req = ifreq(&cfg.name)?;
+    req.ifr_ifru.ifru_netmask = sockaddr_in(Ipv4Addr::from(mask));
+    ioctl(libc::SIOCSIFNETMASK, &mut req)?;
+    let mut req = ifreq(&cfg.name)?;
+    req.ifr_ifru.ifru_mtu = i32::from(cfg.mtu);
+    ioctl(libc::SIOCSIFMTU, &mut req)?;
+    let mut req = ifreq(&cfg.name)?;
+    ioctl(libc::SIOCGIFFLAGS, &mut req)?;
+    // SAFETY: SIOCGIFFLAGS filled in the flags member.
+    let flags = unsafe { req.ifr_ifru.ifru_flags };
+    req.ifr_ifru.ifru_flags = flags | (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    ioctl(libc::SIOCSIFFLAGS, &mut req)?;
+    Ok(())
+}
+
+/// Creates (or attaches to) the device, configures it and returns one fd per queue.
+pub fn open(cfg: &TunConfig) -> io::Result<Vec<OwnedFd>> {
+    let queues = (0..cfg.queues.max(1)).map(|_| open_queue(&cfg.name)).collect::<io::Result<Vec<_>>>()?;
+    configure(cfg)?;
+    Ok(queues)
+}
+
+/// The name of `/dev/net/tun` (for messages).
+pub const DEVICE: &CStr = c"/dev/net/tun";

@@ -1,0 +1,522 @@
+//! A shard thread: one transport shard, one io_uring, one packet device, one doorbell.
+//!
+//! The loop: drain application commands, run due timers, hand transport events to the
+//! sockets' shared buffers, queue every packet to send as a write, then sleep in
+//! `io_uring_enter` until a packet, the doorbell or the next deadline. Reads keep
+//! `READS_IN_FLIGHT` buffers posted on the device; writes are batched per wake-up.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant as WallInstant};
+
+use io_uring::{IoUring, opcode, types};
+use ringtcp_transport::{Config, Error, Event, Instant, ListenerHandle, Secret, Shard, SocketHandle, State};
+
+use crate::setup::io_uring_error;
+use crate::shared::{AcceptQueue, Command, Phase, ShardLink, SocketShared, SocketState};
+
+const READS_IN_FLIGHT: usize = 32;
+const MAX_WRITES_IN_FLIGHT: usize = 512;
+const KIND_READ: u64 = 1 << 56;
+const KIND_WRITE: u64 = 2 << 56;
+const KIND_DOORBELL: u64 = 3 << 56;
+const KIND_MASK: u64 = 0xff << 56;
+
+/// Everything a shard thread needs.
+#[derive(Debug)]
+pub struct ShardSpec {
+    /// Index of the shard.
+    pub id: usize,
+    /// Transport settings.
+    pub config: Config,
+    /// Addresses the shard answers for.
+    pub addrs: Vec<IpAddr>,
+    /// ISN / port secret.
+    pub secret: Secret,
+    /// The packet device: a TUN queue or one end of an in-memory link.
+    pub device: OwnedFd,
+    /// Application-side buffer size per direction per socket.
+    pub socket_buffer: usize,
+}
+
+/// A running shard thread.
+#[derive(Debug)]
+pub struct ShardThread {
+    /// The application side's way in.
+    pub link: Arc<ShardLink>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ShardThread {
+    /// Starts the thread; returns once its io_uring is set up (or with the reason it
+    /// could not be).
+    pub fn spawn(spec: ShardSpec) -> io::Result<ShardThread> {
+        let (tx, rx) = mpsc::channel();
+        let link = Arc::new(ShardLink::new(spec.id, tx)?);
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let thread_link = link.clone();
+        let thread = std::thread::Builder::new().name(format!("ringtcp-shard-{}", spec.id)).spawn(move || {
+            match ShardLoop::new(spec, thread_link.clone(), rx) {
+                Ok(mut l) => {
+                    let _ = ready_tx.send(Ok(()));
+                    l.run();
+                }
+                Err(e) => {
+                    thread_link.mark_dead();
+                    let _ = ready_tx.send(Err(e));
+                }
+            }
+        })?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(ShardThread { link, thread: Some(thread) }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(io::Error::other("the ringtcp shard thread died while starting")),
+        }
+    }
+
+    /// Asks the thread to stop and waits for it.
+    pub fn stop(&mut self) {
+        let _ = self.link.send(Command::Shutdown);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for ShardThread {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Counters of the I/O layer of one shard.
+#[derive(Clone, Debug, Default)]
+pub struct IoStats {
+    /// Submission queue entries submitted.
+    pub submissions: u64,
+    /// Completions reaped.
+    pub completions: u64,
+    /// Packets read from the device.
+    pub packets_in: u64,
+    /// Packets written to the device.
+    pub packets_out: u64,
+    /// Packets dropped because every write slot was busy.
+    pub tx_overflow: u64,
+    /// Device reads or writes that failed.
+    pub io_errors: u64,
+}
+
+struct ShardLoop {
+    shard: Shard,
+    ring: IoUring,
+    device: OwnedFd,
+    link: Arc<ShardLink>,
+    commands: Receiver<Command>,
+    epoch: WallInstant,
+    sockets: HashMap<SocketHandle, Arc<SocketShared>>,
+    /// Sockets the application dropped while data was still queued for sending.
+    closing: HashMap<SocketHandle, Arc<SocketShared>>,
+    listeners: HashMap<ListenerHandle, Arc<AcceptQueue>>,
+    rx_bufs: Vec<Box<[u8]>>,
+    tx_slots: Vec<Option<Box<[u8]>>>,
+    tx_free: Vec<usize>,
+    tx_spare: Vec<Box<[u8]>>,
+    doorbell_buf: Box<u64>,
+    scratch: Vec<u8>,
+    mtu: usize,
+    socket_buffer: usize,
+    stats: IoStats,
+    stop: bool,
+}
+
+impl ShardLoop {
+    fn new(spec: ShardSpec, link: Arc<ShardLink>, commands: Receiver<Command>) -> io::Result<ShardLoop> {
+        let mut builder = IoUring::builder();
+        builder.setup_single_issuer().setup_coop_taskrun();
+        let ring = match builder.build(1024) {
+            Ok(r) => r,
+            // Kernels before 6.0 lack SINGLE_ISSUER; try without the flags.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => IoUring::new(1024).map_err(io_uring_error)?,
+            Err(e) => return Err(io_uring_error(e)),
+        };
+        let mtu = usize::from(spec.config.mtu);
+        let shard = Shard::new(spec.config, &spec.addrs, spec.secret);
+        Ok(ShardLoop {
+            shard,
+            ring,
+            device: spec.device,
+            link,
+            commands,
+            epoch: WallInstant::now(),
+            sockets: HashMap::new(),
+            closing: HashMap::new(),
+            listeners: HashMap::new(),
+            rx_bufs: (0..READS_IN_FLIGHT).map(|_| vec![0u8; mtu + 64].into_boxed_slice()).collect(),
+            tx_slots: Vec::new(),
+            tx_free: Vec::new(),
+            tx_spare: Vec::new(),
+            doorbell_buf: Box::new(0),
+            scratch: vec![0u8; 64 * 1024],
+            mtu,
+            socket_buffer: spec.socket_buffer,
+            stats: IoStats::default(),
+            stop: false,
+        })
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_nanos(self.epoch.elapsed().as_nanos() as u64)
+    }
+
+    fn push(&mut self, sqe: io_uring::squeue::Entry) {
+        // SAFETY: every buffer an entry points to is owned by `self` (rx_bufs, tx_slots,
+        // doorbell_buf) and stays put until its completion is reaped.
+        while unsafe { self.ring.submission().push(&sqe) }.is_err() {
+            // Submission queue full: hand what is queued to the kernel and retry.
+            let _ = self.ring.submit();
+        }
+        self.stats.submissions += 1;
+    }
+
+    fn post_read(&mut self, i: usize) {
+        let buf = &mut self.rx_bufs[i];
+        let sqe = opcode::Read::new(types::Fd(self.device.as_raw_fd()), buf.as_mut_ptr(), buf.len() as u32)
+            .build()
+            .user_data(KIND_READ | i as u64);
+        self.push(sqe);
+    }
+
+    fn post_doorbell(&mut self) {
+        let ptr: *mut u64 = &mut *self.doorbell_buf;
+        let sqe = opcode::Read::new(types::Fd(self.link.doorbell_fd()), ptr.cast(), 8).build().user_data(KIND_DOORBELL);
+        self.push(sqe);
+    }
+
+    fn run(&mut self) {
+        for i in 0..READS_IN_FLIGHT {
+            self.post_read(i);
+        }
+        self.post_doorbell();
+        while !self.stop {
+            let now = self.now();
+            self.drain_commands(now);
+            if self.shard.poll_timeout().is_some_and(|t| t <= now) {
+                self.shard.handle_timeout(now);
+            }
+            self.process_events(now);
+            self.flush_tx(now);
+            if self.stop {
+                break;
+            }
+            let wait = self.shard.poll_timeout().map(|t| t.saturating_duration_since(self.now()));
+            if let Err(e) = self.submit_and_wait(wait) {
+                if e.raw_os_error() != Some(libc::EINTR) {
+                    self.stats.io_errors += 1;
+                    break;
+                }
+            }
+            self.reap();
+        }
+    }
+
+    fn submit_and_wait(&mut self, wait: Option<Duration>) -> io::Result<()> {
+        let r = match wait {
+            Some(d) => {
+                let ts = types::Timespec::new().sec(d.as_secs()).nsec(d.subsec_nanos());
+                let args = types::SubmitArgs::new().timespec(&ts);
+                self.ring.submitter().submit_with_args(1, &args)
+            }
+            None => self.ring.submit_and_wait(1),
+        };
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::ETIME) || e.raw_os_error() == Some(libc::EBUSY) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn reap(&mut self) {
+        let mut done: Vec<(u64, i32)> = Vec::with_capacity(64);
+        for cqe in self.ring.completion() {
+            done.push((cqe.user_data(), cqe.result()));
+        }
+        self.stats.completions += done.len() as u64;
+        let now = self.now();
+        for (ud, res) in done {
+            let idx = (ud & !KIND_MASK) as usize;
+            match ud & KIND_MASK {
+                KIND_READ => {
+                    if res > 0 {
+                        self.stats.packets_in += 1;
+                        let n = res as usize;
+                        self.shard.handle_packet(now, &self.rx_bufs[idx][..n]);
+                    } else if res < 0 && res != -libc::EAGAIN && res != -libc::EINTR {
+                        self.stats.io_errors += 1;
+                        if res == -libc::EBADF || res == -libc::EIO {
+                            // The device is gone: nothing more will arrive.
+                            self.stop = true;
+                            continue;
+                        }
+                    }
+                    if res == 0 {
+                        // End of file: the other end of an in-memory link closed.
+                        self.stop = true;
+                        continue;
+                    }
+                    self.post_read(idx);
+                }
+                KIND_WRITE => {
+                    if res < 0 {
+                        self.stats.io_errors += 1;
+                    } else {
+                        self.stats.packets_out += 1;
+                    }
+                    if let Some(buf) = self.tx_slots[idx].take() {
+                        self.tx_spare.push(buf);
+                    }
+                    self.tx_free.push(idx);
+                }
+                KIND_DOORBELL => {
+                    self.link.rearm();
+                    self.post_doorbell();
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn flush_tx(&mut self, now: Instant) {
+        loop {
+            let mut buf = self.tx_spare.pop().unwrap_or_else(|| vec![0u8; self.mtu + 64].into_boxed_slice());
+            let Some(n) = self.shard.poll_transmit(now, &mut buf) else {
+                self.tx_spare.push(buf);
+                return;
+            };
+            let slot = match self.tx_free.pop() {
+                Some(s) => s,
+                None if self.tx_slots.len() < MAX_WRITES_IN_FLIGHT => {
+                    self.tx_slots.push(None);
+                    self.tx_slots.len() - 1
+                }
+                None => {
+                    // Every write slot busy: drop the packet as a full NIC queue would; TCP
+                    // retransmits it.
+                    self.stats.tx_overflow += 1;
+                    self.tx_spare.push(buf);
+                    continue;
+                }
+            };
+            let sqe = opcode::Write::new(types::Fd(self.device.as_raw_fd()), buf.as_ptr(), n as u32)
+                .build()
+                .user_data(KIND_WRITE | slot as u64);
+            self.tx_slots[slot] = Some(buf);
+            self.push(sqe);
+        }
+    }
+
+    fn drain_commands(&mut self, now: Instant) {
+        while let Ok(cmd) = self.commands.try_recv() {
+            match cmd {
+                Command::Listen { addr, backlog, queue, reply } => {
+                    let r = self.shard.listen(addr, backlog).map_err(io::Error::from);
+                    if let Ok(l) = r {
+                        self.listeners.insert(l, queue);
+                    }
+                    let _ = reply.send(r.map(|l| (l, self.shard.listener_addr(l).unwrap_or(addr))));
+                }
+                Command::CloseListener(l) => {
+                    let _ = self.shard.close_listener(l);
+                    self.listeners.remove(&l);
+                }
+                Command::Connect { remote, local, socket } => {
+                    let r = self.shard.connect(now, remote, local);
+                    let mut st = socket.state();
+                    match r {
+                        Ok(h) => {
+                            st.handle = Some(h);
+                            st.local = self.shard.local_addr(h).ok();
+                            st.peer = Some(remote);
+                            drop(st);
+                            self.sockets.insert(h, socket.clone());
+                            self.sync(&socket, now);
+                        }
+                        Err(e) => {
+                            st.error = Some(e.kind());
+                            st.phase = Phase::Failed;
+                            st.wake_all();
+                        }
+                    }
+                }
+                Command::Sync(s) => self.sync(&s, now),
+                Command::Close(s) => self.close(&s, now),
+                Command::Shutdown => self.stop = true,
+            }
+        }
+    }
+
+    fn process_events(&mut self, now: Instant) {
+        while let Some(ev) = self.shard.poll_event() {
+            match ev {
+                Event::Socket(h) => {
+                    if let Some(s) = self.sockets.get(&h).cloned() {
+                        self.sync(&s, now);
+                    } else if let Some(s) = self.closing.get(&h).cloned() {
+                        self.close(&s, now);
+                    }
+                }
+                Event::Listener(l) => self.accept_all(l, now),
+            }
+        }
+    }
+
+    fn accept_all(&mut self, l: ListenerHandle, now: Instant) {
+        let Some(queue) = self.listeners.get(&l).cloned() else { return };
+        while let Ok(Some(h)) = self.shard.accept(l) {
+            let s = SocketShared::new(self.link.clone(), Phase::Open, self.socket_buffer);
+            {
+                let mut st = s.state();
+                st.handle = Some(h);
+                st.local = self.shard.local_addr(h).ok();
+                st.peer = self.shard.peer_addr(h).ok();
+            }
+            self.sockets.insert(h, s.clone());
+            self.sync(&s, now);
+            queue.push(s);
+        }
+    }
+
+    /// Moves bytes both ways between a socket's shared buffers and the transport, and
+    /// reports state and errors to the application side.
+    fn sync(&mut self, s: &Arc<SocketShared>, _now: Instant) {
+        let mut st = s.state();
+        st.sync_queued = false;
+        let Some(h) = st.handle else { return };
+        let _ = self.shard.set_nodelay(h, st.nodelay);
+        let tx_before = st.tx.len();
+        while !st.tx.is_empty() {
+            let (a, _) = st.tx.as_slices();
+            match self.shard.send(h, a) {
+                Ok(0) | Err(Error::WouldBlock) => break,
+                Ok(n) => {
+                    st.tx.drain(..n);
+                }
+                Err(e) => {
+                    fail(&mut st, e);
+                    break;
+                }
+            }
+        }
+        if st.tx_shutdown && st.tx.is_empty() {
+            let _ = self.shard.shutdown_write(h);
+        }
+        let wrote = st.tx.len() < tx_before;
+        let mut got = false;
+        while st.rx.len() < st.cap && !st.rx_eof {
+            let room = (st.cap - st.rx.len()).min(self.scratch.len());
+            match self.shard.recv(h, &mut self.scratch[..room]) {
+                Ok(0) => {
+                    st.rx_eof = true;
+                    got = true;
+                }
+                Ok(n) => {
+                    st.rx.extend(&self.scratch[..n]);
+                    got = true;
+                }
+                Err(Error::WouldBlock) => break,
+                Err(e) => {
+                    fail(&mut st, e);
+                    got = true;
+                    break;
+                }
+            }
+        }
+        match self.shard.state(h) {
+            Ok(State::SynSent | State::SynReceived) => {}
+            Ok(State::Closed) => {
+                if let Ok(Some(e)) = self.shard.error(h) {
+                    fail(&mut st, e);
+                }
+                if st.phase == Phase::Connecting {
+                    st.phase = Phase::Failed;
+                    st.error.get_or_insert(io::ErrorKind::ConnectionRefused);
+                }
+                st.wake_all();
+            }
+            Ok(_) => {
+                if st.phase == Phase::Connecting {
+                    st.phase = Phase::Open;
+                    st.wake_all();
+                }
+            }
+            Err(_) => {}
+        }
+        if got {
+            if let Some(w) = st.read_waker.take() {
+                w.wake();
+            }
+        }
+        if wrote {
+            if let Some(w) = st.write_waker.take() {
+                w.wake();
+            }
+        }
+    }
+
+    /// The application dropped the socket: flush what it wrote, then close (or reset,
+    /// with unread data or SO_LINGER 0, as Linux does).
+    fn close(&mut self, s: &Arc<SocketShared>, now: Instant) {
+        let Some(h) = s.state().handle else { return };
+        self.sync(s, now);
+        let st = s.state();
+        let unread = !st.rx.is_empty() || self.shard.recv_queue(h).unwrap_or(0) > 0;
+        if st.zero_linger || unread {
+            drop(st);
+            let _ = self.shard.abort(h);
+        } else if !st.tx.is_empty() {
+            // Keep it until the transport has taken everything the application wrote.
+            drop(st);
+            self.sockets.remove(&h);
+            self.closing.insert(h, s.clone());
+            return;
+        } else {
+            drop(st);
+            let _ = self.shard.close(now, h);
+        }
+        self.sockets.remove(&h);
+        self.closing.remove(&h);
+    }
+}
+
+fn fail(st: &mut SocketState, e: Error) {
+    st.error.get_or_insert(e.kind());
+    if st.phase == Phase::Connecting {
+        st.phase = Phase::Failed;
+    }
+    st.wake_all();
+}
+
+impl Drop for ShardLoop {
+    /// However the thread ends (stop, device gone, panic), nothing may keep waiting on it.
+    fn drop(&mut self) {
+        self.link.mark_dead();
+        for s in self.sockets.values().chain(self.closing.values()) {
+            let mut st = s.state();
+            st.error.get_or_insert(io::ErrorKind::BrokenPipe);
+            if st.phase == Phase::Connecting {
+                st.phase = Phase::Failed;
+            }
+            st.wake_all();
+        }
+        for q in self.listeners.values() {
+            q.fail(io::ErrorKind::BrokenPipe);
+        }
+    }
+}
+
+/// The address a listener ended up bound to (port 0 resolved).
+pub(crate) type ListenReply = io::Result<(ListenerHandle, SocketAddr)>;

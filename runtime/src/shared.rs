@@ -1,0 +1,273 @@
+//! State shared between application threads and a shard thread: per socket (a lock of
+//! its own, held only to move bytes and wakers) and per listener per shard (so accept
+//! takes no lock shared by all shards). Application threads never touch transport state:
+//! they fill and drain these buffers and ring the shard's doorbell.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
+
+use ringtcp_transport::{ListenerHandle, SocketHandle};
+
+use crate::sys;
+
+/// What an application thread asks of a shard.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Open a listener; the reply carries the shard's listener handle or an error.
+    Listen { addr: SocketAddr, backlog: usize, queue: Arc<AcceptQueue>, reply: Sender<crate::shard::ListenReply> },
+    /// Stop listening.
+    CloseListener(ListenerHandle),
+    /// Open a connection; the socket's state reports progress.
+    Connect { remote: SocketAddr, local: Option<SocketAddr>, socket: Arc<SocketShared> },
+    /// Move bytes between this socket's buffers and the transport (data written, space
+    /// freed by a read, shutdown requested, options changed).
+    Sync(Arc<SocketShared>),
+    /// The application dropped the socket.
+    Close(Arc<SocketShared>),
+    /// Stop the shard thread.
+    Shutdown,
+}
+
+/// The application side's way into one shard: a command queue and a doorbell.
+#[derive(Debug)]
+pub struct ShardLink {
+    pub(crate) id: usize,
+    commands: Mutex<Sender<Command>>,
+    doorbell: std::os::fd::OwnedFd,
+    /// The doorbell has been rung and the shard has not yet drained it: coalesce.
+    rung: AtomicBool,
+    /// The shard thread has stopped; every call fails.
+    dead: AtomicBool,
+}
+
+impl ShardLink {
+    pub(crate) fn new(id: usize, commands: Sender<Command>) -> io::Result<ShardLink> {
+        Ok(ShardLink {
+            id,
+            commands: Mutex::new(commands),
+            doorbell: sys::eventfd()?,
+            rung: AtomicBool::new(false),
+            dead: AtomicBool::new(false),
+        })
+    }
+
+    pub(crate) fn doorbell_fd(&self) -> libc::c_int {
+        use std::os::fd::AsRawFd;
+        self.doorbell.as_raw_fd()
+    }
+
+    /// Queues a command and rings the doorbell (once until the shard drains it).
+    pub(crate) fn send(&self, cmd: Command) -> io::Result<()> {
+        if self.is_dead() {
+            return Err(shard_dead());
+        }
+        let sent = lock(&self.commands).send(cmd);
+        if sent.is_err() {
+            self.dead.store(true, Ordering::Release);
+            return Err(shard_dead());
+        }
+        if !self.rung.swap(true, Ordering::AcqRel) {
+            sys::eventfd_ring(self.doorbell_fd());
+        }
+        Ok(())
+    }
+
+    /// The shard saw the doorbell; later commands must ring again.
+    pub(crate) fn rearm(&self) {
+        self.rung.store(false, Ordering::Release);
+    }
+
+    pub(crate) fn mark_dead(&self) {
+        self.dead.store(true, Ordering::Release);
+    }
+
+    /// True once the shard thread has stopped.
+    pub fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::Acquire)
+    }
+
+    /// This shard's index.
+    pub fn id(&self) -> usize {
+        self.id
+    }
+}
+
+/// The error every call gets once its shard thread is gone.
+pub fn shard_dead_error() -> io::Error {
+    shard_dead()
+}
+
+pub(crate) fn shard_dead() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "the ringtcp shard thread serving this socket has stopped; the stack must be restarted")
+}
+
+/// Locks, recovering the data if another thread panicked while holding the lock: the
+/// buffers stay consistent (every update is a single push or drain).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Where a connection stands, as the application sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Connecting (SYN sent, not yet established).
+    Connecting,
+    /// Established (or past it, still usable for what is left).
+    Open,
+    /// Ended with an error.
+    Failed,
+}
+
+/// Bytes and wakers of one connection.
+#[derive(Debug)]
+pub struct SocketState {
+    /// Received bytes not yet read by the application.
+    pub rx: VecDeque<u8>,
+    /// End of stream: the peer's FIN arrived and everything before it is in `rx`.
+    pub rx_eof: bool,
+    /// Bytes written by the application, not yet taken by the transport.
+    pub tx: VecDeque<u8>,
+    /// The application shut down writing.
+    pub tx_shutdown: bool,
+    /// The first error, kept for every later call.
+    pub error: Option<io::ErrorKind>,
+    /// Connection progress.
+    pub phase: Phase,
+    /// Local and remote addresses, once known.
+    pub local: Option<SocketAddr>,
+    /// Remote address.
+    pub peer: Option<SocketAddr>,
+    /// TCP_NODELAY as the application set it.
+    pub nodelay: bool,
+    /// IP TTL the application set (reported back by `ttl`).
+    pub ttl: u32,
+    /// RST on close (SO_LINGER 0).
+    pub zero_linger: bool,
+    /// A sync is already queued: coalesce further doorbells.
+    pub sync_queued: bool,
+    /// The shard's handle for this socket.
+    pub handle: Option<SocketHandle>,
+    /// Task waiting to read.
+    pub read_waker: Option<Waker>,
+    /// Task waiting to write.
+    pub write_waker: Option<Waker>,
+    /// Capacity of `rx` and of `tx`.
+    pub cap: usize,
+}
+
+impl SocketState {
+    /// Wakes the reader and the writer.
+    pub fn wake_all(&mut self) {
+        if let Some(w) = self.read_waker.take() {
+            w.wake();
+        }
+        if let Some(w) = self.write_waker.take() {
+            w.wake();
+        }
+    }
+}
+
+/// One connection as both sides see it.
+#[derive(Debug)]
+pub struct SocketShared {
+    /// The shard that owns the connection.
+    pub link: Arc<ShardLink>,
+    state: Mutex<SocketState>,
+}
+
+impl SocketShared {
+    pub(crate) fn new(link: Arc<ShardLink>, phase: Phase, cap: usize) -> Arc<SocketShared> {
+        Arc::new(SocketShared {
+            link,
+            state: Mutex::new(SocketState {
+                rx: VecDeque::new(),
+                rx_eof: false,
+                tx: VecDeque::new(),
+                tx_shutdown: false,
+                error: None,
+                phase,
+                local: None,
+                peer: None,
+                nodelay: false,
+                ttl: 64,
+                zero_linger: false,
+                sync_queued: false,
+                handle: None,
+                read_waker: None,
+                write_waker: None,
+                cap,
+            }),
+        })
+    }
+
+    /// The socket's state, locked.
+    pub fn state(&self) -> MutexGuard<'_, SocketState> {
+        lock(&self.state)
+    }
+
+    /// Asks the shard to move bytes for this socket (coalesced while one is queued).
+    pub fn request_sync(self: &Arc<Self>, st: &mut SocketState) -> io::Result<()> {
+        if st.sync_queued {
+            return Ok(());
+        }
+        st.sync_queued = true;
+        self.link.send(Command::Sync(self.clone()))
+    }
+
+    /// Gives the socket back to its shard (dropped by the application).
+    pub fn close(self: &Arc<Self>) {
+        let _ = self.link.send(Command::Close(self.clone()));
+    }
+}
+
+/// One shard's accept queue for one listener. Each shard has its own, so accepting takes
+/// no lock shared by all shards.
+#[derive(Debug, Default)]
+pub struct AcceptQueue {
+    inner: Mutex<AcceptInner>,
+}
+
+#[derive(Debug, Default)]
+struct AcceptInner {
+    ready: VecDeque<Arc<SocketShared>>,
+    waker: Option<Waker>,
+    error: Option<io::ErrorKind>,
+}
+
+impl AcceptQueue {
+    pub(crate) fn push(&self, s: Arc<SocketShared>) {
+        let mut q = lock(&self.inner);
+        q.ready.push_back(s);
+        if let Some(w) = q.waker.take() {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn fail(&self, kind: io::ErrorKind) {
+        let mut q = lock(&self.inner);
+        q.error = Some(kind);
+        if let Some(w) = q.waker.take() {
+            w.wake();
+        }
+    }
+
+    /// Takes one accepted connection, or registers `waker` and returns `Ok(None)`.
+    pub fn take(&self, waker: &Waker) -> io::Result<Option<Arc<SocketShared>>> {
+        let mut q = lock(&self.inner);
+        if let Some(s) = q.ready.pop_front() {
+            return Ok(Some(s));
+        }
+        if let Some(kind) = q.error {
+            return Err(io::Error::new(kind, shard_dead().to_string()));
+        }
+        if !q.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            q.waker = Some(waker.clone());
+        }
+        Ok(None)
+    }
+}

@@ -1,0 +1,108 @@
+//! A set of running shards and the operations that span them: listening on every shard,
+//! and choosing the shard for an outbound connection.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+use ringtcp_transport::ListenerHandle;
+
+use crate::shard::{ShardSpec, ShardThread};
+use crate::shared::{AcceptQueue, Command, Phase, ShardLink, SocketShared};
+
+/// One shard's part of a listener.
+#[derive(Debug, Clone)]
+pub struct ListenerPart {
+    /// The shard.
+    pub link: Arc<ShardLink>,
+    /// Its listener.
+    pub handle: ListenerHandle,
+    /// Its accept queue.
+    pub queue: Arc<AcceptQueue>,
+}
+
+/// Running shard threads.
+#[derive(Debug)]
+pub struct Shards {
+    threads: Vec<ShardThread>,
+    next: AtomicUsize,
+    socket_buffer: usize,
+}
+
+impl Shards {
+    /// Starts one thread per spec.
+    pub fn start(specs: Vec<ShardSpec>) -> io::Result<Shards> {
+        let socket_buffer = specs.first().map_or(256 * 1024, |s| s.socket_buffer);
+        let threads = specs.into_iter().map(ShardThread::spawn).collect::<io::Result<Vec<_>>>()?;
+        Ok(Shards { threads, next: AtomicUsize::new(0), socket_buffer })
+    }
+
+    /// Number of shards.
+    pub fn len(&self) -> usize {
+        self.threads.len()
+    }
+
+    /// True if there are none.
+    pub fn is_empty(&self) -> bool {
+        self.threads.is_empty()
+    }
+
+    /// The shards' links.
+    pub fn links(&self) -> impl Iterator<Item = &Arc<ShardLink>> {
+        self.threads.iter().map(|t| &t.link)
+    }
+
+    /// Listens on `addr` on every shard (port 0: the first shard picks, the others follow).
+    pub fn listen(&self, addr: SocketAddr, backlog: usize) -> io::Result<(Vec<ListenerPart>, SocketAddr)> {
+        let mut parts = Vec::with_capacity(self.threads.len());
+        let mut bound = addr;
+        for t in &self.threads {
+            let (tx, rx) = mpsc::channel();
+            let queue = Arc::new(AcceptQueue::default());
+            let cmd = Command::Listen { addr: bound, backlog, queue: queue.clone(), reply: tx };
+            let r = t.link.send(cmd).and_then(|_| rx.recv().map_err(|_| crate::shared::shard_dead())?);
+            match r {
+                Ok((handle, at)) => {
+                    bound = at;
+                    parts.push(ListenerPart { link: t.link.clone(), handle, queue });
+                }
+                Err(e) => {
+                    for p in parts {
+                        let _ = p.link.send(Command::CloseListener(p.handle));
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok((parts, bound))
+    }
+
+    /// Starts a connection on the next shard (round robin). The socket reports progress;
+    /// see [`crate::shared::Phase`].
+    pub fn connect(&self, remote: SocketAddr, local: Option<SocketAddr>) -> io::Result<Arc<SocketShared>> {
+        if self.threads.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::NotConnected, "the ringtcp stack has no shards"));
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.threads.len();
+        let link = self.threads[i].link.clone();
+        let socket = SocketShared::new(link.clone(), Phase::Connecting, self.socket_buffer);
+        link.send(Command::Connect { remote, local, socket: socket.clone() })?;
+        Ok(socket)
+    }
+
+    /// Stops every shard thread.
+    pub fn stop(&mut self) {
+        for t in &mut self.threads {
+            t.stop();
+        }
+    }
+}
+
+/// Closes a listener on every shard.
+pub fn close_listener(parts: &[ListenerPart]) {
+    for p in parts {
+        let _ = p.link.send(Command::CloseListener(p.handle));
+    }
+}

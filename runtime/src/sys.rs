@@ -1,0 +1,36 @@
+//! Thin, checked wrappers over the few raw system calls the runtime needs besides
+//! io_uring itself: eventfd, socketpair and time. Every failure becomes an `io::Error`.
+
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
+
+/// `-1` from a libc call becomes the errno as an `io::Error`.
+pub(crate) fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r) }
+}
+
+/// A non-blocking eventfd: the doorbell a shard's ring waits on.
+pub(crate) fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: eventfd takes no pointers; a valid fd is returned or -1.
+    let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
+    // SAFETY: `fd` was just created and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Adds one to an eventfd (rings the doorbell). Failure is impossible unless the counter
+/// would overflow, which the reader prevents by draining it.
+pub(crate) fn eventfd_ring(fd: libc::c_int) {
+    let one: u64 = 1;
+    // SAFETY: writes 8 bytes from a valid u64 to an eventfd.
+    unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
+}
+
+/// A pair of connected packet sockets: each `write` is one packet, each `read` returns
+/// one, like a TUN queue. The in-memory link is built from these.
+pub(crate) fn packet_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors socketpair writes.
+    cvt(unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) })?;
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
