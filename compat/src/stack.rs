@@ -86,15 +86,39 @@ impl StackBuilder {
         let queues = tun::open(&tun::TunConfig { name, kernel_addr: kernel, prefix, mtu: self.config.mtu, queues: self.shards })?;
         let mut config = self.config.clone();
         config.on_link.push((IpAddr::V4(kernel), prefix));
-        Self::start(config, vec![IpAddr::V4(stack_addr)], queues, self.socket_buffer)
+        // The device steers by port: each shard opens connections on ports steered to it.
+        Self::start_steered(config, vec![IpAddr::V4(stack_addr)], queues, self.socket_buffer)
+    }
+
+    fn start_steered(config: Config, addrs: Vec<IpAddr>, devices: Vec<std::os::fd::OwnedFd>, socket_buffer: usize) -> io::Result<Stack> {
+        let n = devices.len() as u16;
+        Self::start_with(config, addrs, devices, socket_buffer, |cfg, id| {
+            if n > 1 {
+                cfg.port_steering = Some((n, id as u16));
+            }
+        })
     }
 
     fn start(config: Config, addrs: Vec<IpAddr>, devices: Vec<std::os::fd::OwnedFd>, socket_buffer: usize) -> io::Result<Stack> {
+        Self::start_with(config, addrs, devices, socket_buffer, |_, _| {})
+    }
+
+    fn start_with(
+        config: Config,
+        addrs: Vec<IpAddr>,
+        devices: Vec<std::os::fd::OwnedFd>,
+        socket_buffer: usize,
+        per_shard: impl Fn(&mut Config, usize),
+    ) -> io::Result<Stack> {
         let secret = Secret(rand::random());
         let specs = devices
             .into_iter()
             .enumerate()
-            .map(|(id, device)| ShardSpec { id, config: config.clone(), addrs: addrs.clone(), secret, device, socket_buffer })
+            .map(|(id, device)| {
+                let mut config = config.clone();
+                per_shard(&mut config, id);
+                ShardSpec { id, config, addrs: addrs.clone(), secret, device, socket_buffer }
+            })
             .collect();
         let shards = Shards::start(specs)?;
         Ok(Stack { inner: Arc::new(StackInner { shards, addrs }) })

@@ -214,11 +214,11 @@ impl ShardLoop {
                 break;
             }
             let wait = self.shard.poll_timeout().map(|t| t.saturating_duration_since(self.now()));
-            if let Err(e) = self.submit_and_wait(wait) {
-                if e.raw_os_error() != Some(libc::EINTR) {
-                    self.stats.io_errors += 1;
-                    break;
-                }
+            if let Err(e) = self.submit_and_wait(wait)
+                && e.raw_os_error() != Some(libc::EINTR)
+            {
+                self.stats.io_errors += 1;
+                break;
             }
             self.reap();
         }
@@ -455,15 +455,11 @@ impl ShardLoop {
             }
             Err(_) => {}
         }
-        if got {
-            if let Some(w) = st.read_waker.take() {
-                w.wake();
-            }
+        if got && let Some(w) = st.read_waker.take() {
+            w.wake();
         }
-        if wrote {
-            if let Some(w) = st.write_waker.take() {
-                w.wake();
-            }
+        if wrote && let Some(w) = st.write_waker.take() {
+            w.wake();
         }
     }
 

@@ -91,6 +91,10 @@ pub struct Config {
     pub ephemeral_ports: RangeInclusive<u16>,
     /// IP time to live on packets sent.
     pub ttl: u8,
+    /// When the device steers flows to shards by `(local port XOR remote port) mod shards`
+    /// (`(shards, this shard's index)`), `connect` picks only local ports that steer to
+    /// this shard, so replies come back to the shard that sent the SYN.
+    pub port_steering: Option<(u16, u16)>,
     /// TIME-WAIT: the FIN cache's capacity, expiry budget, per-class durations (MSL
     /// truncation) and RFC 1337.
     pub fin_cache: FinCacheConfig,
@@ -126,6 +130,7 @@ impl Default for Config {
             control_queue: 4096,
             ephemeral_ports: 32768..=60999,
             ttl: 64,
+            port_steering: None,
             fin_cache: FinCacheConfig::default(),
             on_link: Vec::new(),
         }

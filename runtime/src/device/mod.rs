@@ -3,4 +3,5 @@
 //! does not know which.
 
 pub mod link;
+pub mod steering;
 pub mod tun;

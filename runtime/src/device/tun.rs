@@ -99,6 +99,9 @@ fn configure(cfg: &TunConfig) -> io::Result<()> {
 /// Creates (or attaches to) the device, configures it and returns one fd per queue.
 pub fn open(cfg: &TunConfig) -> io::Result<Vec<OwnedFd>> {
     let queues = (0..cfg.queues.max(1)).map(|_| open_queue(&cfg.name)).collect::<io::Result<Vec<_>>>()?;
+    if queues.len() > 1 {
+        super::steering::attach(&queues[0])?;
+    }
     configure(cfg)?;
     Ok(queues)
 }

@@ -194,6 +194,11 @@ impl Shard {
         let mut fallback = None;
         for i in 0..span {
             let port = *range.start() + (offset.wrapping_add(counter).wrapping_add(i) % span) as u16;
+            if let Some((shards, me)) = self.cfg.port_steering
+                && (port ^ remote.port()) % shards.max(1) != me
+            {
+                continue;
+            }
             let local = SocketAddr::new(local_ip, port);
             match self.tuple_use(local, remote) {
                 TupleUse::Free => {

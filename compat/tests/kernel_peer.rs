@@ -1,0 +1,165 @@
+//! The Linux kernel as peer over TUN, inside a network namespace the test creates:
+//! `std::net` sockets on the kernel side against ringtcp, both directions.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr};
+use std::time::Duration;
+
+use common::{Netns, privileged};
+use ringtcp::Stack;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const KERNEL: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+const RING: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| ((i * 7 + i / 251) as u8).wrapping_add(seed)).collect()
+}
+
+/// A ringtcp stack on a TUN device inside `ns` (created from a thread in the namespace).
+fn stack_in(ns: &Netns, shards: usize) -> Stack {
+    ns.spawn(move || Stack::builder().shards(shards).tun("ringtcp0", KERNEL, RING, 24).build())
+        .join()
+        .expect("set-up thread")
+        .expect("TUN stack")
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+async fn echo(listener: ringtcp::TcpListener) {
+    loop {
+        let Ok((mut s, _)) = listener.accept().await else { return };
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if s.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            let _ = s.shutdown().await;
+        });
+    }
+}
+
+/// Kernel client: sends `data`, half-closes, reads the echo to the end.
+fn kernel_echo_client(addr: SocketAddr, data: Vec<u8>) -> Vec<u8> {
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(10)).expect("kernel connect");
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut r = s.try_clone().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut back = Vec::new();
+        r.read_to_end(&mut back).expect("kernel read");
+        back
+    });
+    s.write_all(&data).expect("kernel write");
+    s.shutdown(Shutdown::Write).unwrap();
+    reader.join().unwrap()
+}
+
+#[test]
+fn kernel_client_against_ringtcp_echo_server() {
+    if !privileged("kernel_client_against_ringtcp_echo_server") {
+        return;
+    }
+    let ns = Netns::new("echo");
+    let stack = stack_in(&ns, 2);
+    let rt = runtime();
+    let listener = rt.block_on(stack.bind((RING, 7))).unwrap();
+    rt.spawn(echo(listener));
+    let addr = SocketAddr::from((RING, 7));
+    for size in [1usize, 1000, 1 << 20, 50 << 20] {
+        let data = pattern(size, size as u8);
+        let back = ns.spawn({
+            let data = data.clone();
+            move || kernel_echo_client(addr, data)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(back.len(), size, "echo of {size} bytes");
+        assert!(back == data, "echo of {size} bytes intact");
+    }
+}
+
+#[test]
+fn ringtcp_client_against_kernel_listener() {
+    if !privileged("ringtcp_client_against_kernel_listener") {
+        return;
+    }
+    let ns = Netns::new("client");
+    let stack = stack_in(&ns, 2);
+    let listener = ns.spawn(|| std::net::TcpListener::bind((KERNEL, 9000)).unwrap()).join().unwrap();
+    let size = 20 << 20;
+    let server = std::thread::spawn(move || {
+        // Kernel side: read everything, then send it back reversed in 64 KiB blocks.
+        let (mut s, peer) = listener.accept().unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).unwrap();
+        for chunk in got.chunks(65536).rev() {
+            s.write_all(chunk).unwrap();
+        }
+        s.shutdown(Shutdown::Write).unwrap();
+        (got.len(), peer)
+    });
+    let rt = runtime();
+    let data = pattern(size, 9);
+    let back = rt.block_on(async {
+        let mut c = stack.connect((KERNEL, 9000)).await.unwrap();
+        let (mut r, mut w) = tokio::io::split(c);
+        let send = data.clone();
+        let writer = tokio::spawn(async move {
+            w.write_all(&send).await.unwrap();
+            w.shutdown().await.unwrap();
+            w
+        });
+        let mut back = Vec::new();
+        tokio::time::timeout(Duration::from_secs(60), r.read_to_end(&mut back)).await.unwrap().unwrap();
+        c = r.unsplit(writer.await.unwrap());
+        drop(c);
+        back
+    });
+    let (received, peer) = server.join().unwrap();
+    assert_eq!(received, size);
+    assert_eq!(peer.ip(), RING);
+    let expected: Vec<u8> = data.chunks(65536).rev().flatten().copied().collect();
+    assert!(back == expected, "the kernel's reply arrived intact");
+}
+
+#[test]
+fn sequential_and_concurrent_short_connections_from_the_kernel() {
+    if !privileged("sequential_and_concurrent_short_connections_from_the_kernel") {
+        return;
+    }
+    let ns = Netns::new("churn");
+    let stack = stack_in(&ns, 2);
+    let rt = runtime();
+    let listener = rt.block_on(stack.bind((RING, 80))).unwrap();
+    rt.spawn(echo(listener));
+    let addr = SocketAddr::from((RING, 80));
+    let sequential = ns.spawn(move || {
+        for i in 0..10_000u32 {
+            let msg = i.to_be_bytes();
+            let mut s = std::net::TcpStream::connect(addr).expect("connect");
+            s.write_all(&msg).unwrap();
+            s.shutdown(Shutdown::Write).unwrap();
+            let mut back = Vec::new();
+            s.read_to_end(&mut back).unwrap();
+            assert_eq!(back, msg, "connection {i}");
+        }
+    });
+    sequential.join().expect("10,000 sequential connections");
+    let concurrent: Vec<_> = (0..500u32)
+        .map(|i| ns.spawn(move || kernel_echo_client(addr, pattern(3000, i as u8)) == pattern(3000, i as u8)))
+        .collect();
+    for t in concurrent {
+        assert!(t.join().unwrap(), "every concurrent connection echoed intact");
+    }
+}

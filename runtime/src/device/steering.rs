@@ -1,0 +1,96 @@
+//! Deterministic queue steering for a multi-queue TUN device: a 10-instruction eBPF
+//! program (attached with `TUNSETSTEERINGEBPF`) sends each TCP packet to queue
+//! `(source port XOR destination port) mod queues`. The value is the same in both
+//! directions, so a flow stays on one queue; and a shard opening a connection picks a
+//! local port that lands on its own queue (see `Config::port_steering`). The kernel's
+//! automatic flow steering does not follow flows that userspace opens, so replies to our
+//! SYNs would otherwise reach another shard.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use crate::setup::tun_error;
+use crate::sys::cvt;
+
+const TUNSETSTEERINGEBPF: libc::c_ulong = 0x8004_54e0;
+const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_PROG_TYPE_SOCKET_FILTER: u32 = 1;
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Insn {
+    code: u8,
+    regs: u8,
+    off: i16,
+    imm: i32,
+}
+
+const fn insn(code: u8, dst: u8, src: u8, imm: i32) -> Insn {
+    Insn { code, regs: (src << 4) | dst, off: 0, imm }
+}
+
+/// r6 = ctx; r0 = pkt[0] & 0xf << 2 (IPv4 header length); r7 = r0;
+/// r0 = ntohs(pkt[r7]) (source port); r8 = r0; r0 = ntohs(pkt[r7 + 2]); r0 ^= r8; exit.
+/// A packet too short for the loads ends the program with 0 (queue 0).
+const PROGRAM: [Insn; 10] = [
+    insn(0xbf, 6, 1, 0),    // mov64 r6, r1
+    insn(0x30, 0, 0, 0),    // ld_abs b [0]
+    insn(0x57, 0, 0, 0x0f), // and64 r0, 0xf
+    insn(0x67, 0, 0, 2),    // lsh64 r0, 2
+    insn(0xbf, 7, 0, 0),    // mov64 r7, r0
+    insn(0x48, 0, 7, 0),    // ld_ind h [r7 + 0]
+    insn(0xbf, 8, 0, 0),    // mov64 r8, r0
+    insn(0x48, 0, 7, 2),    // ld_ind h [r7 + 2]
+    insn(0xaf, 0, 8, 0),    // xor64 r0, r8
+    insn(0x95, 0, 0, 0),    // exit
+];
+
+#[repr(C)]
+struct ProgLoadAttr {
+    prog_type: u32,
+    insn_cnt: u32,
+    insns: u64,
+    license: u64,
+    log_level: u32,
+    log_size: u32,
+    log_buf: u64,
+    kern_version: u32,
+    prog_flags: u32,
+    rest: [u8; 64],
+}
+
+/// Attaches the steering program to the TUN device behind `queue`.
+pub fn attach(queue: &OwnedFd) -> io::Result<()> {
+    let license = c"GPL";
+    let attr = ProgLoadAttr {
+        prog_type: BPF_PROG_TYPE_SOCKET_FILTER,
+        insn_cnt: PROGRAM.len() as u32,
+        insns: PROGRAM.as_ptr() as u64,
+        license: license.as_ptr() as u64,
+        log_level: 0,
+        log_size: 0,
+        log_buf: 0,
+        kern_version: 0,
+        prog_flags: 0,
+        rest: [0; 64],
+    };
+    // SAFETY: BPF_PROG_LOAD reads `attr` (size given) and the instructions and license it
+    // points to, all alive for the call.
+    let fd = unsafe { libc::syscall(libc::SYS_bpf, BPF_PROG_LOAD, &attr as *const ProgLoadAttr, size_of::<ProgLoadAttr>()) };
+    if fd < 0 {
+        return Err(tun_error(io::Error::last_os_error(), "loading the TUN queue-steering eBPF program"));
+    }
+    // SAFETY: the syscall returned a new descriptor we own.
+    let prog = unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) };
+    let raw: libc::c_int = prog.as_raw_fd();
+    // SAFETY: TUNSETSTEERINGEBPF reads an int (the program fd); the device keeps its own
+    // reference to the program, so ours may close after.
+    cvt(unsafe { libc::ioctl(queue.as_raw_fd(), TUNSETSTEERINGEBPF, &raw) })
+        .map_err(|e| tun_error(e, "attaching the TUN queue-steering eBPF program"))?;
+    Ok(())
+}
+
+/// The queue the program picks for a flow, computed the same way in userspace.
+pub fn queue_of(local_port: u16, remote_port: u16, queues: u16) -> u16 {
+    (local_port ^ remote_port) % queues.max(1)
+}
