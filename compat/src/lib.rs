@@ -12,6 +12,7 @@ mod stack;
 mod stream;
 
 pub use listener::TcpListener;
+pub use ringtcp_runtime::impair::{ImpairConfig, Impairment};
 pub use ringtcp_runtime::transport;
 pub use stack::{Stack, StackBuilder};
 pub use stream::TcpStream;

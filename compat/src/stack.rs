@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 
 use ringtcp_runtime::device::{link, tun};
+use ringtcp_runtime::impair::ImpairConfig;
 use ringtcp_runtime::shard::ShardSpec;
 use ringtcp_runtime::stack::Shards;
 use ringtcp_runtime::transport::{Config, Secret};
@@ -39,6 +40,7 @@ pub struct StackBuilder {
     shards: usize,
     socket_buffer: usize,
     tun: Option<(String, Ipv4Addr, Ipv4Addr, u8)>,
+    impair: Option<ImpairConfig>,
 }
 
 impl Default for StackBuilder {
@@ -48,6 +50,7 @@ impl Default for StackBuilder {
             shards: std::thread::available_parallelism().map_or(1, |n| n.get()),
             socket_buffer: 256 * 1024,
             tun: None,
+            impair: None,
         }
     }
 }
@@ -78,6 +81,13 @@ impl StackBuilder {
         self
     }
 
+    /// Seeded loss / duplication / reordering / delay in the device path (tests and
+    /// experiments; each shard gets its own seed derived from this one).
+    pub fn impair(mut self, cfg: ImpairConfig) -> Self {
+        self.impair = Some(cfg);
+        self
+    }
+
     /// Creates the TUN device and starts the shards.
     pub fn build(self) -> io::Result<Stack> {
         let Some((name, kernel, stack_addr, prefix)) = self.tun.clone() else {
@@ -87,37 +97,42 @@ impl StackBuilder {
         let mut config = self.config.clone();
         config.on_link.push((IpAddr::V4(kernel), prefix));
         // The device steers by port: each shard opens connections on ports steered to it.
-        Self::start_steered(config, vec![IpAddr::V4(stack_addr)], queues, self.socket_buffer)
+        self.start_steered(config, vec![IpAddr::V4(stack_addr)], queues)
     }
 
-    fn start_steered(config: Config, addrs: Vec<IpAddr>, devices: Vec<std::os::fd::OwnedFd>, socket_buffer: usize) -> io::Result<Stack> {
+    fn start_steered(&self, config: Config, addrs: Vec<IpAddr>, devices: Vec<std::os::fd::OwnedFd>) -> io::Result<Stack> {
         let n = devices.len() as u16;
-        Self::start_with(config, addrs, devices, socket_buffer, |cfg, id| {
+        self.start_with(config, addrs, devices, |cfg, id| {
             if n > 1 {
                 cfg.port_steering = Some((n, id as u16));
             }
         })
     }
 
-    fn start(config: Config, addrs: Vec<IpAddr>, devices: Vec<std::os::fd::OwnedFd>, socket_buffer: usize) -> io::Result<Stack> {
-        Self::start_with(config, addrs, devices, socket_buffer, |_, _| {})
+    fn start(&self, config: Config, addrs: Vec<IpAddr>, devices: Vec<std::os::fd::OwnedFd>) -> io::Result<Stack> {
+        self.start_with(config, addrs, devices, |_, _| {})
     }
 
     fn start_with(
+        &self,
         config: Config,
         addrs: Vec<IpAddr>,
         devices: Vec<std::os::fd::OwnedFd>,
-        socket_buffer: usize,
         per_shard: impl Fn(&mut Config, usize),
     ) -> io::Result<Stack> {
         let secret = Secret(rand::random());
+        let socket_buffer = self.socket_buffer;
         let specs = devices
             .into_iter()
             .enumerate()
             .map(|(id, device)| {
                 let mut config = config.clone();
                 per_shard(&mut config, id);
-                ShardSpec { id, config, addrs: addrs.clone(), secret, device, socket_buffer }
+                let impair = self.impair.clone().map(|mut i| {
+                    i.seed = i.seed.wrapping_add(id as u64 * 0x9e37_79b9);
+                    i
+                });
+                ShardSpec { id, config, addrs: addrs.clone(), secret, device, socket_buffer, impair }
             })
             .collect();
         let shards = Shards::start(specs)?;
@@ -130,8 +145,8 @@ impl StackBuilder {
         let (qa, qb) = link::pair(self.shards)?;
         let mut config = self.config.clone();
         config.on_link.push((IpAddr::V4(a), 24));
-        let sa = Self::start(config.clone(), vec![IpAddr::V4(a)], qa, self.socket_buffer)?;
-        let sb = Self::start(config, vec![IpAddr::V4(b)], qb, self.socket_buffer)?;
+        let sa = self.start(config.clone(), vec![IpAddr::V4(a)], qa)?;
+        let sb = self.start(config, vec![IpAddr::V4(b)], qb)?;
         Ok((sa, sb))
     }
 }

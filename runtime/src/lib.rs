@@ -8,6 +8,7 @@
 //! per-socket buffers ([`shared::SocketShared`]) under a lock of that socket alone.
 
 pub mod device;
+pub mod impair;
 mod setup;
 pub mod shard;
 pub mod shared;

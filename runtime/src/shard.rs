@@ -17,6 +17,7 @@ use std::time::{Duration, Instant as WallInstant};
 use io_uring::{IoUring, opcode, types};
 use ringtcp_transport::{Config, Error, Event, Instant, ListenerHandle, Secret, Shard, SocketHandle, State};
 
+use crate::impair::{Direction, Impairer};
 use crate::setup::io_uring_error;
 use crate::shared::{AcceptQueue, Command, Phase, ShardLink, SocketShared, SocketState};
 
@@ -42,6 +43,8 @@ pub struct ShardSpec {
     pub device: OwnedFd,
     /// Application-side buffer size per direction per socket.
     pub socket_buffer: usize,
+    /// Seeded loss / duplication / reordering / delay in the device path.
+    pub impair: Option<crate::impair::ImpairConfig>,
 }
 
 /// A running shard thread.
@@ -130,6 +133,7 @@ struct ShardLoop {
     scratch: Vec<u8>,
     mtu: usize,
     socket_buffer: usize,
+    impair: Option<Impairer>,
     stats: IoStats,
     stop: bool,
 }
@@ -164,6 +168,7 @@ impl ShardLoop {
             scratch: vec![0u8; 64 * 1024],
             mtu,
             socket_buffer: spec.socket_buffer,
+            impair: spec.impair.map(Impairer::new),
             stats: IoStats::default(),
             stop: false,
         })
@@ -205,6 +210,7 @@ impl ShardLoop {
         while !self.stop {
             let now = self.now();
             self.drain_commands(now);
+            self.release_held(now);
             if self.shard.poll_timeout().is_some_and(|t| t <= now) {
                 self.shard.handle_timeout(now);
             }
@@ -213,7 +219,8 @@ impl ShardLoop {
             if self.stop {
                 break;
             }
-            let wait = self.shard.poll_timeout().map(|t| t.saturating_duration_since(self.now()));
+            let held = self.impair.as_ref().and_then(|i| i.next_due());
+            let wait = [self.shard.poll_timeout(), held].into_iter().flatten().min().map(|t| t.saturating_duration_since(self.now()));
             if let Err(e) = self.submit_and_wait(wait)
                 && e.raw_os_error() != Some(libc::EINTR)
             {
@@ -254,7 +261,13 @@ impl ShardLoop {
                     if res > 0 {
                         self.stats.packets_in += 1;
                         let n = res as usize;
-                        self.shard.handle_packet(now, &self.rx_bufs[idx][..n]);
+                        let copies = match &mut self.impair {
+                            Some(imp) => imp.admit(now, Direction::Inbound, &self.rx_bufs[idx][..n]),
+                            None => 1,
+                        };
+                        for _ in 0..copies {
+                            self.shard.handle_packet(now, &self.rx_bufs[idx][..n]);
+                        }
                     } else if res < 0 && res != -libc::EAGAIN && res != -libc::EINTR {
                         self.stats.io_errors += 1;
                         if res == -libc::EBADF || res == -libc::EIO {
@@ -297,25 +310,59 @@ impl ShardLoop {
                 self.tx_spare.push(buf);
                 return;
             };
-            let slot = match self.tx_free.pop() {
-                Some(s) => s,
-                None if self.tx_slots.len() < MAX_WRITES_IN_FLIGHT => {
-                    self.tx_slots.push(None);
-                    self.tx_slots.len() - 1
-                }
-                None => {
-                    // Every write slot busy: drop the packet as a full NIC queue would; TCP
-                    // retransmits it.
-                    self.stats.tx_overflow += 1;
-                    self.tx_spare.push(buf);
-                    continue;
-                }
+            let copies = match &mut self.impair {
+                Some(imp) => imp.admit(now, Direction::Outbound, &buf[..n]),
+                None => 1,
             };
-            let sqe = opcode::Write::new(types::Fd(self.device.as_raw_fd()), buf.as_ptr(), n as u32)
-                .build()
-                .user_data(KIND_WRITE | slot as u64);
-            self.tx_slots[slot] = Some(buf);
-            self.push(sqe);
+            if copies == 2 {
+                self.write_packet(&buf[..n]);
+            }
+            if copies == 0 {
+                self.tx_spare.push(buf);
+            } else {
+                self.submit_write(buf, n);
+            }
+        }
+    }
+
+    /// Writes a copy of `packet` to the device (held or duplicated packets).
+    fn write_packet(&mut self, packet: &[u8]) {
+        let mut buf = self.tx_spare.pop().unwrap_or_else(|| vec![0u8; self.mtu + 64].into_boxed_slice());
+        let n = packet.len().min(buf.len());
+        buf[..n].copy_from_slice(&packet[..n]);
+        self.submit_write(buf, n);
+    }
+
+    /// Queues a write of `buf[..n]`; the buffer is kept until its completion.
+    fn submit_write(&mut self, buf: Box<[u8]>, n: usize) {
+        let slot = match self.tx_free.pop() {
+            Some(s) => s,
+            None if self.tx_slots.len() < MAX_WRITES_IN_FLIGHT => {
+                self.tx_slots.push(None);
+                self.tx_slots.len() - 1
+            }
+            None => {
+                // Every write slot busy: drop the packet as a full NIC queue would; TCP
+                // retransmits it.
+                self.stats.tx_overflow += 1;
+                self.tx_spare.push(buf);
+                return;
+            }
+        };
+        let sqe = opcode::Write::new(types::Fd(self.device.as_raw_fd()), buf.as_ptr(), n as u32)
+            .build()
+            .user_data(KIND_WRITE | slot as u64);
+        self.tx_slots[slot] = Some(buf);
+        self.push(sqe);
+    }
+
+    /// Delivers or writes the impaired packets whose delay is over.
+    fn release_held(&mut self, now: Instant) {
+        while let Some((dir, bytes)) = self.impair.as_mut().and_then(|i| i.due(now)) {
+            match dir {
+                Direction::Inbound => self.shard.handle_packet(now, &bytes),
+                Direction::Outbound => self.write_packet(&bytes),
+            }
         }
     }
 

@@ -1,0 +1,129 @@
+//! The kernel-peer scenarios again with 5 % loss and 5 % reordering on the TUN path (both
+//! directions, seeded), inside a network namespace the test creates.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr};
+use std::time::Duration;
+
+use common::{Netns, privileged};
+use ringtcp::{ImpairConfig, Impairment, Stack};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const KERNEL: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 1);
+const RING: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 2);
+
+fn impaired_stack(ns: &Netns) -> Stack {
+    let imp = Impairment {
+        loss: 0.05,
+        reorder: 0.05,
+        reorder_delay: Duration::from_millis(3),
+        ..Impairment::default()
+    };
+    ns.spawn(move || {
+        Stack::builder().shards(2).impair(ImpairConfig::symmetric(imp, 42)).tun("ringtcp1", KERNEL, RING, 24).build()
+    })
+    .join()
+    .unwrap()
+    .expect("impaired TUN stack")
+}
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| ((i * 13 + i / 509) as u8).wrapping_add(seed)).collect()
+}
+
+fn kernel_echo_client(addr: SocketAddr, data: Vec<u8>) -> Vec<u8> {
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(30)).expect("kernel connect");
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let mut r = s.try_clone().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut back = Vec::new();
+        r.read_to_end(&mut back).expect("kernel read");
+        back
+    });
+    s.write_all(&data).expect("kernel write");
+    s.shutdown(Shutdown::Write).unwrap();
+    reader.join().unwrap()
+}
+
+#[test]
+fn kernel_and_ringtcp_through_loss_and_reordering() {
+    if !privileged("kernel_and_ringtcp_through_loss_and_reordering") {
+        return;
+    }
+    let ns = Netns::new("impaired");
+    let stack = impaired_stack(&ns);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let listener = rt.block_on(stack.bind((RING, 7))).unwrap();
+    rt.spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else { return };
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 32 * 1024];
+                loop {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if s.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    let addr = SocketAddr::from((RING, 7));
+    // Kernel client, ringtcp server: 1 B to 3 MB.
+    for size in [1usize, 100_000, 3 << 20] {
+        let data = pattern(size, 1);
+        let back = ns.spawn({
+            let d = data.clone();
+            move || kernel_echo_client(addr, d)
+        })
+        .join()
+        .unwrap();
+        assert!(back == data, "echo of {size} bytes intact through loss");
+    }
+    // Short connections, sequential and concurrent.
+    ns.spawn(move || {
+        for i in 0..200u32 {
+            assert_eq!(kernel_echo_client(addr, i.to_be_bytes().to_vec()), i.to_be_bytes());
+        }
+    })
+    .join()
+    .unwrap();
+    let concurrent: Vec<_> = (0..50u8).map(|i| ns.spawn(move || kernel_echo_client(addr, pattern(5000, i)) == pattern(5000, i))).collect();
+    for t in concurrent {
+        assert!(t.join().unwrap());
+    }
+    // ringtcp client, kernel server: 2 MB each way.
+    let kl = ns.spawn(|| std::net::TcpListener::bind((KERNEL, 9100)).unwrap()).join().unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = kl.accept().unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).unwrap();
+        s.write_all(&got).unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+        got.len()
+    });
+    let data = pattern(2 << 20, 5);
+    let back = rt.block_on(async {
+        let c = stack.connect((KERNEL, 9100)).await.unwrap();
+        let (mut r, mut w) = tokio::io::split(c);
+        let send = data.clone();
+        let writer = tokio::spawn(async move {
+            w.write_all(&send).await.unwrap();
+            w.shutdown().await.unwrap();
+            w
+        });
+        let mut back = Vec::new();
+        tokio::time::timeout(Duration::from_secs(120), r.read_to_end(&mut back)).await.unwrap().unwrap();
+        drop(writer.await.unwrap());
+        back
+    });
+    assert_eq!(server.join().unwrap(), data.len());
+    assert!(back == data, "the kernel's echo arrived intact through loss");
+}
