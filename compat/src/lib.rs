@@ -4,15 +4,24 @@
 //! shard threads over a TUN device (or an in-memory link), and [`TcpListener`] /
 //! [`TcpStream`] work like `tokio::net`'s, implementing `AsyncRead` / `AsyncWrite`.
 //!
-//! Not all of tokio's API is here yet (split halves, peek, readiness, the default stack and
-//! the axum integration come next); what is here works.
+//! `TcpListener::bind` and `TcpStream::connect` use a process-wide default stack built on
+//! first use from the environment (see [`Stack::default_stack`]).
 
+mod io;
 mod listener;
+mod socket;
+mod split;
 mod stack;
 mod stream;
 
+/// Owned and borrowed halves, as in `tokio::net::tcp`.
+pub mod tcp {
+    pub use crate::split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
+}
+
 pub use listener::TcpListener;
+pub use socket::TcpSocket;
 pub use ringtcp_runtime::impair::{ImpairConfig, Impairment};
 pub use ringtcp_runtime::transport;
-pub use stack::{Stack, StackBuilder};
+pub use stack::{DEFAULT_KERNEL_ADDR, DEFAULT_STACK_ADDR, DEFAULT_TUN, Stack, StackBuilder};
 pub use stream::TcpStream;

@@ -34,14 +34,20 @@ pub struct TcpListener {
 }
 
 impl TcpListener {
-    pub(crate) fn bind_on(stack: Stack, addr: SocketAddr) -> io::Result<TcpListener> {
-        let (parts, local) = stack.inner.shards.listen(addr, 1024)?;
+    pub(crate) fn bind_on(stack: Stack, addr: SocketAddr, backlog: usize) -> io::Result<TcpListener> {
+        let (parts, local) = stack.inner.shards.listen(addr, backlog)?;
         Ok(TcpListener { _stack: stack, parts, local, next: AtomicUsize::new(0) })
+    }
+
+    /// Listens on `addr` of the default stack (see [`Stack::default_stack`]).
+    pub async fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+        let stack = Stack::default_stack()?;
+        TcpListener::bind_on(stack, resolve(addr)?, 1024)
     }
 
     /// Listens on `addr` of `stack` (the same as [`Stack::bind`]).
     pub async fn bind_with<A: ToSocketAddrs>(stack: &Stack, addr: A) -> io::Result<TcpListener> {
-        TcpListener::bind_on(stack.clone(), resolve(addr)?)
+        TcpListener::bind_on(stack.clone(), resolve(addr)?, 1024)
     }
 
     /// Waits for a connection.

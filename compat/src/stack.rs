@@ -2,7 +2,7 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use ringtcp_runtime::device::{link, tun};
 use ringtcp_runtime::impair::ImpairConfig;
@@ -151,7 +151,55 @@ impl StackBuilder {
     }
 }
 
+/// The embedded default: TUN `ringtcp0`, the kernel side 10.77.0.1/24, the stack 10.77.0.2.
+pub const DEFAULT_TUN: &str = "ringtcp0";
+/// The kernel side's address in the embedded default.
+pub const DEFAULT_KERNEL_ADDR: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+/// The stack's address in the embedded default.
+pub const DEFAULT_STACK_ADDR: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
+
+static DEFAULT: OnceLock<Result<Stack, (io::ErrorKind, String)>> = OnceLock::new();
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> io::Result<T> {
+    match std::env::var(name) {
+        Ok(v) => v.parse().map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("{name}={v:?} is not valid"))),
+        Err(_) => Ok(default),
+    }
+}
+
+impl StackBuilder {
+    /// The settings of the default stack: the embedded default, overridden by
+    /// `RINGTCP_TUN` (device name), `RINGTCP_KERNEL_ADDR` (the kernel side's address),
+    /// `RINGTCP_ADDR` (the stack's address), `RINGTCP_PREFIX` (prefix length),
+    /// `RINGTCP_SHARDS` (shard threads, default one per core) and `RINGTCP_MTU`.
+    pub fn from_env() -> io::Result<StackBuilder> {
+        let b = StackBuilder::default();
+        let shards = env_or("RINGTCP_SHARDS", b.shards)?;
+        let mut config = b.config.clone();
+        config.mtu = env_or("RINGTCP_MTU", config.mtu)?;
+        Ok(b.shards(shards).config(config).tun(
+            &env_or("RINGTCP_TUN", DEFAULT_TUN.to_owned())?,
+            env_or("RINGTCP_KERNEL_ADDR", DEFAULT_KERNEL_ADDR)?,
+            env_or("RINGTCP_ADDR", DEFAULT_STACK_ADDR)?,
+            env_or("RINGTCP_PREFIX", 24u8)?,
+        ))
+    }
+}
+
 impl Stack {
+    /// The process-wide default stack, built on first use from
+    /// [`StackBuilder::from_env`]. A failure (no CAP_NET_ADMIN, no /dev/net/tun, io_uring
+    /// refused) is kept and returned again, with the same message, to every later call.
+    pub fn default_stack() -> io::Result<Stack> {
+        let r = DEFAULT.get_or_init(|| {
+            StackBuilder::from_env().and_then(StackBuilder::build).map_err(|e| (e.kind(), e.to_string()))
+        });
+        match r {
+            Ok(s) => Ok(s.clone()),
+            Err((kind, msg)) => Err(io::Error::new(*kind, msg.clone())),
+        }
+    }
+
     /// Settings for a new stack.
     pub fn builder() -> StackBuilder {
         StackBuilder::default()
@@ -170,7 +218,7 @@ impl Stack {
     /// Listens on `addr` on every shard.
     pub async fn bind<A: ToSocketAddrs>(&self, addr: A) -> io::Result<TcpListener> {
         let addr = resolve(addr)?;
-        TcpListener::bind_on(self.clone(), addr)
+        TcpListener::bind_on(self.clone(), addr, 1024)
     }
 
     /// Opens a connection to `addr`.

@@ -1,31 +1,36 @@
-//! `TcpStream`: a connection, with tokio's `AsyncRead` / `AsyncWrite`.
+//! `TcpStream`: a connection, with tokio's `AsyncRead` / `AsyncWrite` and the rest of
+//! `tokio::net::TcpStream`'s API.
 
 use std::fmt;
 use std::future::poll_fn;
-use std::io;
-use std::net::SocketAddr;
+use std::io::{self, IoSlice, IoSliceMut};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use ringtcp_runtime::shared::{Phase, SocketShared, SocketState};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use ringtcp_runtime::shared::{Phase, SocketShared};
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf, Ready};
 
+use crate::io::{self as sio, error_of};
+use crate::split::{Closer, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
+use crate::stack::resolve;
 use crate::Stack;
 
 /// A TCP connection on a ringtcp [`Stack`], with the API of `tokio::net::TcpStream`.
 ///
 /// ```no_run
 /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
-/// # async fn demo(stack: ringtcp::Stack) -> std::io::Result<()> {
-/// let mut s = stack.connect("10.77.0.1:80").await?;
+/// # async fn demo() -> std::io::Result<()> {
+/// // On the default stack (configured from the environment, see `Stack::default_stack`).
+/// let mut s = ringtcp::TcpStream::connect("10.77.0.1:80").await?;
 /// s.write_all(b"GET / HTTP/1.0\r\n\r\n").await?;
 /// let mut reply = Vec::new();
 /// s.read_to_end(&mut reply).await?;
 /// # Ok(()) }
 /// ```
 pub struct TcpStream {
-    sock: Arc<SocketShared>,
+    pub(crate) sock: Arc<SocketShared>,
 }
 
 impl fmt::Debug for TcpStream {
@@ -35,21 +40,15 @@ impl fmt::Debug for TcpStream {
     }
 }
 
-fn error_of(st: &SocketState) -> io::Error {
-    let kind = st.error.unwrap_or(io::ErrorKind::NotConnected);
-    let msg = match kind {
-        io::ErrorKind::ConnectionRefused => "connection refused: nothing listens on that port",
-        io::ErrorKind::ConnectionReset => "connection reset by peer",
-        io::ErrorKind::TimedOut => "connection timed out",
-        io::ErrorKind::BrokenPipe => "broken pipe",
-        _ => "connection failed",
-    };
-    io::Error::new(kind, msg)
-}
-
 impl TcpStream {
     pub(crate) fn from_shared(sock: Arc<SocketShared>) -> TcpStream {
         TcpStream { sock }
+    }
+
+    /// Opens a connection on the default stack.
+    pub async fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
+        let stack = Stack::default_stack()?;
+        TcpStream::connect_on(&stack, resolve(addr)?, None).await
     }
 
     pub(crate) async fn connect_on(stack: &Stack, addr: SocketAddr, local: Option<SocketAddr>) -> io::Result<TcpStream> {
@@ -91,72 +90,128 @@ impl TcpStream {
         Ok(self.sock.state().nodelay)
     }
 
+    /// Sets the IP time to live of this connection's packets.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        if ttl == 0 || ttl > 255 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "TTL must be between 1 and 255"));
+        }
+        let mut st = self.sock.state();
+        st.ttl = ttl;
+        self.sock.request_sync(&mut st)
+    }
+
+    /// The IP time to live of this connection's packets.
+    pub fn ttl(&self) -> io::Result<u32> {
+        Ok(self.sock.state().ttl)
+    }
+
     /// Reset instead of FIN when dropped (SO_LINGER with a zero timeout).
     pub fn set_zero_linger(&self) -> io::Result<()> {
         self.sock.state().zero_linger = true;
         Ok(())
     }
 
-    /// The error the connection ended with, if any; cleared by reading it, as on Linux.
+    /// The error the connection ended with, if any.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         let st = self.sock.state();
         Ok(st.error.map(|_| error_of(&st)))
+    }
+
+    /// Receives data without consuming it.
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        poll_fn(|cx| {
+            let mut rb = ReadBuf::new(buf);
+            sio::poll_peek(&self.sock, cx, &mut rb)
+        })
+        .await
+    }
+
+    /// Polls for data without consuming it.
+    pub fn poll_peek(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<usize>> {
+        sio::poll_peek(&self.sock, cx, buf)
+    }
+
+    /// Waits for any of `interest`.
+    pub async fn ready(&self, interest: Interest) -> io::Result<Ready> {
+        poll_fn(|cx| sio::poll_ready(&self.sock, cx, interest)).await
+    }
+
+    /// Waits until a read would not block.
+    pub async fn readable(&self) -> io::Result<()> {
+        self.ready(Interest::READABLE).await.map(|_| ())
+    }
+
+    /// Polls for read readiness.
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        sio::poll_ready(&self.sock, cx, Interest::READABLE).map_ok(|_| ())
+    }
+
+    /// Waits until a write would not block.
+    pub async fn writable(&self) -> io::Result<()> {
+        self.ready(Interest::WRITABLE).await.map(|_| ())
+    }
+
+    /// Polls for write readiness.
+    pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        sio::poll_ready(&self.sock, cx, Interest::WRITABLE).map_ok(|_| ())
+    }
+
+    /// Reads what is there now; `WouldBlock` if nothing.
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        sio::try_read(&self.sock, buf)
+    }
+
+    /// Reads what is there now into several buffers; `WouldBlock` if nothing.
+    pub fn try_read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        sio::try_read_vectored(&self.sock, bufs)
+    }
+
+    /// Writes what fits now; `WouldBlock` if the buffer is full.
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        sio::try_write(&self.sock, buf)
+    }
+
+    /// Writes what fits now from several buffers; `WouldBlock` if the buffer is full.
+    pub fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        sio::try_write_vectored(&self.sock, bufs)
+    }
+
+    /// Borrowed read and write halves, usable from one task at a time each.
+    pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
+        (ReadHalf { sock: &self.sock }, WriteHalf { sock: &self.sock })
+    }
+
+    /// Owned halves that can move to different tasks; [`OwnedReadHalf::reunite`] puts
+    /// them back together.
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        let sock = self.sock.clone();
+        // The halves now own the socket's lifetime: the closer closes it when both are gone.
+        std::mem::forget(self);
+        let closer = Closer::new(sock.clone());
+        (
+            OwnedReadHalf { sock: sock.clone(), closer: closer.clone() },
+            OwnedWriteHalf { sock, _closer: closer, shutdown_on_drop: true },
+        )
     }
 }
 
 impl AsyncRead for TcpStream {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        let sock = &self.sock;
-        let mut st = sock.state();
-        if !st.rx.is_empty() {
-            let before = st.rx.len();
-            let n = before.min(buf.remaining());
-            let (a, b) = st.rx.as_slices();
-            let na = n.min(a.len());
-            buf.put_slice(&a[..na]);
-            buf.put_slice(&b[..n - na]);
-            st.rx.drain(..n);
-            // The shard fills the buffer as far as it can; if it was at least half full the
-            // transport may hold more: ask for it now that there is room.
-            if before >= st.cap / 2 {
-                sock.request_sync(&mut st)?;
-            }
-            return Poll::Ready(Ok(()));
-        }
-        if st.rx_eof {
-            return Poll::Ready(Ok(()));
-        }
-        if st.error.is_some() {
-            return Poll::Ready(Err(error_of(&st)));
-        }
-        if sock.link.is_dead() {
-            return Poll::Ready(Err(ringtcp_runtime::shared::shard_dead_error()));
-        }
-        st.read_waker = Some(cx.waker().clone());
-        Poll::Pending
+        sio::poll_read(&self.sock, cx, buf)
     }
 }
 
 impl AsyncWrite for TcpStream {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        let sock = &self.sock;
-        let mut st = sock.state();
-        if st.error.is_some() {
-            return Poll::Ready(Err(error_of(&st)));
-        }
-        if st.tx_shutdown {
-            return Poll::Ready(Err(io::Error::new(io::ErrorKind::BrokenPipe, "write after shutdown")));
-        }
-        let room = st.cap.saturating_sub(st.tx.len());
-        if room == 0 {
-            st.write_waker = Some(cx.waker().clone());
-            sock.request_sync(&mut st)?;
-            return Poll::Pending;
-        }
-        let n = room.min(data.len());
-        st.tx.extend(&data[..n]);
-        sock.request_sync(&mut st)?;
-        Poll::Ready(Ok(n))
+        sio::poll_write(&self.sock, cx, data)
+    }
+
+    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        sio::poll_write_vectored(&self.sock, cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -166,12 +221,7 @@ impl AsyncWrite for TcpStream {
 
     /// Sends FIN after all queued data, as the kernel does; reading goes on.
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut st = self.sock.state();
-        if !st.tx_shutdown {
-            st.tx_shutdown = true;
-            self.sock.request_sync(&mut st)?;
-        }
-        Poll::Ready(Ok(()))
+        sio::poll_shutdown(&self.sock)
     }
 }
 

@@ -444,6 +444,7 @@ impl ShardLoop {
         st.sync_queued = false;
         let Some(h) = st.handle else { return };
         let _ = self.shard.set_nodelay(h, st.nodelay);
+        let _ = self.shard.set_ttl(h, st.ttl.clamp(1, 255) as u8);
         let tx_before = st.tx.len();
         while !st.tx.is_empty() {
             let (a, _) = st.tx.as_slices();

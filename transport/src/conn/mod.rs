@@ -266,6 +266,8 @@ pub(crate) struct Connection {
     close_at: Option<Instant>,
 
     nodelay: bool,
+    /// IP TTL for this connection's packets.
+    pub(crate) ttl: u8,
     /// A soft ICMP error, reported if the connection later times out (RFC 1122 §4.2.3.9).
     soft_error: Option<Error>,
     /// When we last answered an out-of-window segment without data.
@@ -360,6 +362,7 @@ impl Connection {
             keepalive_probes: 0,
             close_at: None,
             nodelay: cfg.nodelay,
+            ttl: cfg.ttl,
             soft_error: None,
             last_oow_ack: None,
             bytes_in: 0,

@@ -296,7 +296,7 @@ impl Connection {
         if buf.len() < total {
             return None;
         }
-        emit_ipv4_header(buf, *local.ip(), *remote.ip(), PROTO_TCP, hlen + len, ctx.cfg.ttl, *ctx.ip_ident);
+        emit_ipv4_header(buf, *local.ip(), *remote.ip(), PROTO_TCP, hlen + len, self.ttl, *ctx.ip_ident);
         *ctx.ip_ident = ctx.ip_ident.wrapping_add(1);
         let seg = &mut buf[IPV4_HEADER_LEN..total];
         header.emit(seg);

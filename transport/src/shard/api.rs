@@ -420,6 +420,22 @@ impl Shard {
         })
     }
 
+    /// Sets the IP time to live of the connection's packets.
+    pub fn set_ttl(&mut self, h: SocketHandle, ttl: u8) -> Result<(), Error> {
+        if let Some(c) = self.conn_mut(h)? {
+            c.ttl = ttl.max(1);
+        }
+        Ok(())
+    }
+
+    /// The IP time to live of the connection's packets.
+    pub fn ttl(&self, h: SocketHandle) -> Result<u8, Error> {
+        match self.sock(h)? {
+            Sock::Live(c) => Ok(c.ttl),
+            Sock::Remnant(_) => Ok(self.cfg.ttl),
+        }
+    }
+
     /// Sets or clears keepalive for one connection (no effect once it is in TIME-WAIT).
     pub fn set_keepalive(&mut self, now: Instant, h: SocketHandle, ka: Option<Keepalive>) -> Result<(), Error> {
         if let Some(c) = self.conn_mut(h)? {

@@ -1,0 +1,166 @@
+//! Read and write halves of a `TcpStream`, borrowed and owned, as in `tokio::net::tcp`.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+
+use ringtcp_runtime::shared::SocketShared;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::TcpStream;
+use crate::io as sio;
+
+/// The read half of [`TcpStream::split`].
+#[derive(Debug)]
+pub struct ReadHalf<'a> {
+    pub(crate) sock: &'a Arc<SocketShared>,
+}
+
+/// The write half of [`TcpStream::split`].
+#[derive(Debug)]
+pub struct WriteHalf<'a> {
+    pub(crate) sock: &'a Arc<SocketShared>,
+}
+
+/// Closes the connection when the last owned half goes, unless `reunite` disarmed it.
+#[derive(Debug)]
+pub(crate) struct Closer {
+    sock: Arc<SocketShared>,
+    armed: AtomicBool,
+}
+
+impl Closer {
+    pub(crate) fn new(sock: Arc<SocketShared>) -> Arc<Closer> {
+        Arc::new(Closer { sock, armed: AtomicBool::new(true) })
+    }
+}
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        if self.armed.load(Ordering::Acquire) {
+            self.sock.close();
+        }
+    }
+}
+
+/// The owned read half of [`TcpStream::into_split`].
+#[derive(Debug)]
+pub struct OwnedReadHalf {
+    pub(crate) sock: Arc<SocketShared>,
+    pub(crate) closer: Arc<Closer>,
+}
+
+/// The owned write half of [`TcpStream::into_split`]. Dropping it shuts down writing (a
+/// FIN), as tokio's does; [`OwnedWriteHalf::forget`] avoids that.
+#[derive(Debug)]
+pub struct OwnedWriteHalf {
+    pub(crate) sock: Arc<SocketShared>,
+    /// Held for its drop: the connection closes when both halves are gone.
+    pub(crate) _closer: Arc<Closer>,
+    pub(crate) shutdown_on_drop: bool,
+}
+
+/// The two halves given to [`OwnedReadHalf::reunite`] came from different streams.
+#[derive(Debug)]
+pub struct ReuniteError(pub OwnedReadHalf, pub OwnedWriteHalf);
+
+impl fmt::Display for ReuniteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("tried to reunite halves that are not from the same socket")
+    }
+}
+
+impl StdError for ReuniteError {}
+
+impl OwnedReadHalf {
+    /// Puts the stream back together.
+    pub fn reunite(self, other: OwnedWriteHalf) -> Result<TcpStream, ReuniteError> {
+        if Arc::ptr_eq(&self.sock, &other.sock) {
+            let mut w = other;
+            w.shutdown_on_drop = false;
+            self.closer.armed.store(false, Ordering::Release);
+            let sock = self.sock.clone();
+            drop(w);
+            drop(self);
+            Ok(TcpStream::from_shared(sock))
+        } else {
+            Err(ReuniteError(self, other))
+        }
+    }
+
+    /// The remote address.
+    pub fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.sock.state().peer.ok_or_else(|| io::ErrorKind::NotConnected.into())
+    }
+
+    /// Receives data without consuming it.
+    pub async fn peek(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        std::future::poll_fn(|cx| {
+            let mut rb = ReadBuf::new(buf);
+            sio::poll_peek(&self.sock, cx, &mut rb)
+        })
+        .await
+    }
+}
+
+impl OwnedWriteHalf {
+    /// Drops the half without shutting down writing.
+    pub fn forget(mut self) {
+        self.shutdown_on_drop = false;
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.sock.state().local.ok_or_else(|| io::ErrorKind::NotConnected.into())
+    }
+}
+
+impl Drop for OwnedWriteHalf {
+    fn drop(&mut self) {
+        if self.shutdown_on_drop {
+            let _ = sio::poll_shutdown(&self.sock);
+        }
+    }
+}
+
+
+macro_rules! read_impl {
+    ($t:ty) => {
+        impl AsyncRead for $t {
+            fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+                sio::poll_read(&self.sock, cx, buf)
+            }
+        }
+    };
+}
+
+macro_rules! write_impl {
+    ($t:ty) => {
+        impl AsyncWrite for $t {
+            fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+                sio::poll_write(&self.sock, cx, data)
+            }
+            fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
+                sio::poll_write_vectored(&self.sock, cx, bufs)
+            }
+            fn is_write_vectored(&self) -> bool {
+                true
+            }
+            fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
+            fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                sio::poll_shutdown(&self.sock)
+            }
+        }
+    };
+}
+
+read_impl!(ReadHalf<'_>);
+read_impl!(OwnedReadHalf);
+write_impl!(WriteHalf<'_>);
+write_impl!(OwnedWriteHalf);
