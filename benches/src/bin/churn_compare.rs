@@ -1,0 +1,127 @@
+//! Short-lived connections per second, side by side in one run: ringtcp ↔ ringtcp over
+//! the in-memory link, and tokio ↔ tokio over the kernel's loopback. Same client logic,
+//! same concurrency: connect, write 64 bytes, read the 64-byte answer, the server closes
+//! first, the client reads end of stream and closes.
+//!
+//! Run: `cargo run --release -p ringtcp-benches --bin churn_compare [seconds] [concurrency]`
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// One client loop; a macro so both stacks run exactly the same code.
+macro_rules! client_loop {
+    ($connect:expr, $stop:expr, $done:expr) => {{
+        let mut req = [0u8; 64];
+        req[0] = 1;
+        let mut resp = [0u8; 64];
+        let mut lat = Vec::new();
+        while !$stop.load(Ordering::Relaxed) {
+            let t = Instant::now();
+            let mut s = match $connect.await {
+                Ok(s) => s,
+                Err(e) => panic!("connect failed: {e}"),
+            };
+            s.write_all(&req).await.expect("write");
+            s.read_exact(&mut resp).await.expect("read");
+            let mut rest = [0u8; 1];
+            assert_eq!(s.read(&mut rest).await.expect("eof"), 0, "the server closes first");
+            drop(s);
+            lat.push(t.elapsed());
+            $done.fetch_add(1, Ordering::Relaxed);
+        }
+        lat
+    }};
+}
+
+macro_rules! server_loop {
+    ($listener:expr) => {{
+        loop {
+            let Ok((mut s, _)) = $listener.accept().await else { break };
+            tokio::spawn(async move {
+                let mut req = [0u8; 64];
+                if s.read_exact(&mut req).await.is_ok() {
+                    let _ = s.write_all(&[2u8; 64]).await;
+                }
+                let _ = s.shutdown().await;
+            });
+        }
+    }};
+}
+
+struct Result {
+    per_sec: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+fn summarize(done: u64, secs: f64, mut lat: Vec<Duration>) -> Result {
+    lat.sort();
+    let pct = |p: f64| lat.get(((lat.len().max(1) - 1) as f64 * p) as usize).copied().unwrap_or_default();
+    Result { per_sec: done as f64 / secs, p50: pct(0.5), p99: pct(0.99) }
+}
+
+async fn run_ringtcp(secs: u64, concurrency: usize) -> Result {
+    let a = Ipv4Addr::new(10, 90, 0, 1);
+    let b = Ipv4Addr::new(10, 90, 0, 2);
+    let (client, server) = ringtcp::Stack::builder().shards(1).memory_pair(a, b).expect("in-memory stacks");
+    let listener = server.bind((b, 80)).await.expect("bind");
+    tokio::spawn(async move { server_loop!(listener) });
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (client, stop, done) = (client.clone(), stop.clone(), done.clone());
+            tokio::spawn(async move { client_loop!(client.connect((b, 80)), stop, done) })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.expect("client task"));
+    }
+    summarize(done.load(Ordering::Relaxed), start.elapsed().as_secs_f64(), lat)
+}
+
+async fn run_kernel(secs: u64, concurrency: usize) -> Result {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    tokio::spawn(async move { server_loop!(listener) });
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (stop, done) = (stop.clone(), done.clone());
+            tokio::spawn(async move { client_loop!(tokio::net::TcpStream::connect(addr), stop, done) })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.expect("client task"));
+    }
+    summarize(done.load(Ordering::Relaxed), start.elapsed().as_secs_f64(), lat)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let secs: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5);
+    let concurrency: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(32);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let kernel = rt.block_on(run_kernel(secs, concurrency));
+    let ring = rt.block_on(run_ringtcp(secs, concurrency));
+    let show = |name: &str, r: &Result| {
+        println!("{name}: {:.0} conn/s, latency p50 {:?} p99 {:?}", r.per_sec, r.p50, r.p99);
+    };
+    println!("concurrency={concurrency} seconds={secs} (each)");
+    show("tokio_kernel_loopback", &kernel);
+    show("ringtcp_memory_link", &ring);
+    println!("ratio_ringtcp_over_kernel={:.2}", ring.per_sec / kernel.per_sec);
+}
