@@ -3,6 +3,8 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::{Stack, TcpListener, TcpStream};
 
@@ -18,8 +20,8 @@ use crate::{Stack, TcpListener, TcpStream};
 #[derive(Debug)]
 pub struct TcpSocket {
     stack: Stack,
-    local: Option<SocketAddr>,
-    nodelay: bool,
+    local: OnceLock<SocketAddr>,
+    nodelay: AtomicBool,
 }
 
 impl TcpSocket {
@@ -30,7 +32,7 @@ impl TcpSocket {
 
     /// A socket on `stack`.
     pub fn new_v4_on(stack: &Stack) -> TcpSocket {
-        TcpSocket { stack: stack.clone(), local: None, nodelay: false }
+        TcpSocket { stack: stack.clone(), local: OnceLock::new(), nodelay: AtomicBool::new(false) }
     }
 
     /// IPv6 is not supported yet.
@@ -38,36 +40,41 @@ impl TcpSocket {
         Err(io::Error::new(io::ErrorKind::Unsupported, "ringtcp does not support IPv6 yet: use new_v4"))
     }
 
-    /// The local address to use (port 0: an ephemeral port).
-    pub fn bind(&mut self, addr: SocketAddr) -> io::Result<()> {
+    /// The local address to use (port 0: an ephemeral port). Binding twice is an error,
+    /// as on Linux.
+    pub fn bind(&self, addr: SocketAddr) -> io::Result<()> {
         if !addr.is_ipv4() {
             return Err(io::Error::new(io::ErrorKind::Unsupported, "ringtcp does not support IPv6 yet"));
         }
-        self.local = Some(addr);
-        Ok(())
+        self.local.set(addr).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "socket is already bound"))
     }
 
     /// The address given to `bind`, if any.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.local.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "socket is not bound"))
+        self.local.get().copied().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "socket is not bound"))
     }
 
     /// TCP_NODELAY for the connection this socket opens.
-    pub fn set_nodelay(&mut self, on: bool) -> io::Result<()> {
-        self.nodelay = on;
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.nodelay.store(on, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Whether TCP_NODELAY will be set.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        Ok(self.nodelay.load(Ordering::Relaxed))
     }
 
     /// Opens a connection.
     pub async fn connect(self, addr: SocketAddr) -> io::Result<TcpStream> {
-        let s = TcpStream::connect_on(&self.stack, addr, self.local).await?;
-        s.set_nodelay(self.nodelay)?;
+        let s = TcpStream::connect_on(&self.stack, addr, self.local.get().copied()).await?;
+        s.set_nodelay(self.nodelay.load(Ordering::Relaxed))?;
         Ok(s)
     }
 
     /// Listens on the bound address.
     pub fn listen(self, backlog: u32) -> io::Result<TcpListener> {
-        let addr = self.local.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bind the socket before listen"))?;
+        let addr = self.local_addr().map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "bind the socket before listen"))?;
         TcpListener::bind_on(self.stack, addr, backlog as usize)
     }
 }

@@ -216,12 +216,13 @@ async fn options_round_trip() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_socket_binds_then_connects_or_listens() {
     let (client, server) = pair();
-    let mut ls = TcpSocket::new_v4_on(&server);
+    let ls = TcpSocket::new_v4_on(&server);
     ls.bind(SocketAddr::from((B, 6000))).unwrap();
     let listener = ls.listen(128).unwrap();
-    let mut cs = TcpSocket::new_v4_on(&client);
+    let cs = TcpSocket::new_v4_on(&client);
     cs.bind(SocketAddr::from((A, 45_000))).unwrap();
     cs.set_nodelay(true).unwrap();
+    assert_eq!(cs.bind(SocketAddr::from((A, 45_001))).unwrap_err().kind(), io::ErrorKind::InvalidInput, "bound twice");
     let (c, accepted) = within(async { tokio::join!(cs.connect(SocketAddr::from((B, 6000))), listener.accept()) }).await;
     let c = c.unwrap();
     assert_eq!(c.local_addr().unwrap(), SocketAddr::from((A, 45_000)));
