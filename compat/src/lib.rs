@@ -22,6 +22,7 @@ pub mod tcp {
 pub use listener::TcpListener;
 pub use socket::TcpSocket;
 pub use ringtcp_runtime::impair::{ImpairConfig, Impairment};
+pub use ringtcp_runtime::shard::ReadMode;
 pub use ringtcp_runtime::transport;
 pub use stack::{DEFAULT_KERNEL_ADDR, DEFAULT_STACK_ADDR, DEFAULT_TUN, Stack, StackBuilder};
 pub use stream::TcpStream;

@@ -41,6 +41,7 @@ pub struct StackBuilder {
     socket_buffer: usize,
     tun: Option<(String, Ipv4Addr, Ipv4Addr, u8)>,
     impair: Option<ImpairConfig>,
+    plain_reads: bool,
 }
 
 impl Default for StackBuilder {
@@ -51,6 +52,7 @@ impl Default for StackBuilder {
             socket_buffer: 256 * 1024,
             tun: None,
             impair: None,
+            plain_reads: false,
         }
     }
 }
@@ -85,6 +87,13 @@ impl StackBuilder {
     /// experiments; each shard gets its own seed derived from this one).
     pub fn impair(mut self, cfg: ImpairConfig) -> Self {
         self.impair = Some(cfg);
+        self
+    }
+
+    /// Read the device with plain reads even where multishot reads into a provided-buffer
+    /// ring are available (they are chosen by probing otherwise).
+    pub fn plain_reads(mut self, on: bool) -> Self {
+        self.plain_reads = on;
         self
     }
 
@@ -132,7 +141,7 @@ impl StackBuilder {
                     i.seed = i.seed.wrapping_add(id as u64 * 0x9e37_79b9);
                     i
                 });
-                ShardSpec { id, config, addrs: addrs.clone(), secret, device, socket_buffer, impair }
+                ShardSpec { id, config, addrs: addrs.clone(), secret, device, socket_buffer, impair, plain_reads: self.plain_reads }
             })
             .collect();
         let shards = Shards::start(specs)?;
@@ -213,6 +222,11 @@ impl Stack {
     /// Number of shard threads.
     pub fn shard_count(&self) -> usize {
         self.inner.shards.len()
+    }
+
+    /// How each shard reads its device (multishot where the kernel allows).
+    pub fn read_modes(&self) -> Vec<ringtcp_runtime::shard::ReadMode> {
+        self.inner.shards.links().map(|l| l.read_mode()).collect()
     }
 
     /// Listens on `addr` on every shard.

@@ -85,6 +85,41 @@ async fn two_hundred_concurrent_connections() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multishot_and_plain_reads_both_carry_data() {
+    use ringtcp_runtime_modes::ReadMode;
+    let (client, server) = pair();
+    // Linux 6.7+ has multishot reads and the probe picks them; older kernels read plainly.
+    let expected = if kernel_at_least(6, 7) { ReadMode::Multishot } else { ReadMode::Plain };
+    assert_eq!(client.read_modes(), vec![expected; 2]);
+    let (pc, ps) = Stack::builder().shards(2).plain_reads(true).memory_pair(A, B).unwrap();
+    assert_eq!(pc.read_modes(), vec![ReadMode::Plain; 2]);
+    let used = client.clone();
+    for (c, s) in [(client, server), (pc, ps)] {
+        let listener = s.bind((B, 21)).await.unwrap();
+        tokio::spawn(echo_server(listener));
+        let mut conn = c.connect((B, 21)).await.unwrap();
+        let data = pattern(200_000, 9);
+        conn.write_all(&data).await.unwrap();
+        conn.shutdown().await.unwrap();
+        let mut back = Vec::new();
+        tokio::time::timeout(Duration::from_secs(20), conn.read_to_end(&mut back)).await.unwrap().unwrap();
+        assert!(back == data);
+    }
+    assert_eq!(used.read_modes(), vec![expected; 2], "no shard fell back to plain reads during the run");
+}
+
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release.trim().split(['.', '-']).map(|p| p.parse::<u32>().unwrap_or(0));
+    let (a, b) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (a, b) >= (major, minor)
+}
+
+mod ringtcp_runtime_modes {
+    pub use ringtcp::ReadMode;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_to_a_closed_port_is_refused() {
     let (client, _server) = pair();
     let err = client.connect((B, 4444)).await.unwrap_err();

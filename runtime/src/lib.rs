@@ -7,6 +7,7 @@
 //! command queue and an eventfd doorbell on the shard's ring; bytes move through
 //! per-socket buffers ([`shared::SocketShared`]) under a lock of that socket alone.
 
+mod bufring;
 pub mod device;
 pub mod impair;
 mod setup;

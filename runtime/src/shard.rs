@@ -17,6 +17,7 @@ use std::time::{Duration, Instant as WallInstant};
 use io_uring::{IoUring, opcode, types};
 use ringtcp_transport::{Config, Error, Event, Instant, ListenerHandle, Secret, Shard, SocketHandle, State};
 
+use crate::bufring::{self, BufRing};
 use crate::impair::{Direction, Impairer};
 use crate::setup::io_uring_error;
 use crate::shared::{AcceptQueue, Command, Phase, ShardLink, SocketShared, SocketState};
@@ -26,6 +27,9 @@ const MAX_WRITES_IN_FLIGHT: usize = 512;
 const KIND_READ: u64 = 1 << 56;
 const KIND_WRITE: u64 = 2 << 56;
 const KIND_DOORBELL: u64 = 3 << 56;
+const KIND_READ_MULTI: u64 = 4 << 56;
+/// Buffers in the provided-buffer ring for multishot reads.
+const RING_BUFFERS: u16 = 512;
 const KIND_MASK: u64 = 0xff << 56;
 
 /// Everything a shard thread needs.
@@ -45,6 +49,8 @@ pub struct ShardSpec {
     pub socket_buffer: usize,
     /// Seeded loss / duplication / reordering / delay in the device path.
     pub impair: Option<crate::impair::ImpairConfig>,
+    /// Use plain reads even where multishot reads are available (to test both paths).
+    pub plain_reads: bool,
 }
 
 /// A running shard thread.
@@ -114,9 +120,20 @@ pub struct IoStats {
     pub io_errors: u64,
 }
 
+/// How a shard reads from its device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadMode {
+    /// One multishot read into a provided-buffer ring (Linux 6.7+).
+    Multishot,
+    /// A set of plain reads, re-posted as they complete.
+    Plain,
+}
+
 struct ShardLoop {
     shard: Shard,
     ring: IoUring,
+    /// Multishot reads into provided buffers, when the kernel has them.
+    bufring: Option<BufRing>,
     device: OwnedFd,
     link: Arc<ShardLink>,
     commands: Receiver<Command>,
@@ -150,9 +167,18 @@ impl ShardLoop {
         };
         let mtu = usize::from(spec.config.mtu);
         let shard = Shard::new(spec.config, &spec.addrs, spec.secret);
+        // Multishot reads into a provided-buffer ring where the kernel supports them (6.7+);
+        // otherwise a set of plain reads.
+        let mut probe = io_uring::Probe::new();
+        let multishot = !spec.plain_reads
+            && ring.submitter().register_probe(&mut probe).is_ok()
+            && probe.is_supported(opcode::ReadMulti::CODE);
+        let bufring = if multishot { BufRing::new(&ring, RING_BUFFERS, mtu + 64).ok() } else { None };
+        link.set_read_mode(if bufring.is_some() { ReadMode::Multishot } else { ReadMode::Plain });
         Ok(ShardLoop {
             shard,
             ring,
+            bufring,
             device: spec.device,
             link,
             commands,
@@ -202,9 +228,22 @@ impl ShardLoop {
         self.push(sqe);
     }
 
+    fn post_read_multi(&mut self) {
+        if self.bufring.is_none() {
+            return;
+        }
+        // Length 0: each read fills one buffer of the ring, whatever its size.
+        let sqe = opcode::ReadMulti::new(types::Fd(self.device.as_raw_fd()), 0, bufring::GROUP).build().user_data(KIND_READ_MULTI);
+        self.push(sqe);
+    }
+
     fn run(&mut self) {
-        for i in 0..READS_IN_FLIGHT {
-            self.post_read(i);
+        if self.bufring.is_some() {
+            self.post_read_multi();
+        } else {
+            for i in 0..READS_IN_FLIGHT {
+                self.post_read(i);
+            }
         }
         self.post_doorbell();
         while !self.stop {
@@ -248,15 +287,43 @@ impl ShardLoop {
     }
 
     fn reap(&mut self) {
-        let mut done: Vec<(u64, i32)> = Vec::with_capacity(64);
+        let mut done: Vec<(u64, i32, u32)> = Vec::with_capacity(64);
         for cqe in self.ring.completion() {
-            done.push((cqe.user_data(), cqe.result()));
+            done.push((cqe.user_data(), cqe.result(), cqe.flags()));
         }
         self.stats.completions += done.len() as u64;
         let now = self.now();
-        for (ud, res) in done {
+        for (ud, res, flags) in done {
             let idx = (ud & !KIND_MASK) as usize;
             match ud & KIND_MASK {
+                KIND_READ_MULTI => {
+                    if let Some(bid) = io_uring::cqueue::buffer_select(flags) {
+                        if res > 0 {
+                            self.deliver_from_ring(now, bid, res as usize);
+                        }
+                        if let Some(br) = &mut self.bufring {
+                            br.recycle(bid);
+                        }
+                    } else if res < 0 && res != -libc::ENOBUFS && res != -libc::EINTR && res != -libc::EAGAIN {
+                        self.stats.io_errors += 1;
+                        if res == -libc::EBADF || res == -libc::EIO {
+                            self.stop = true;
+                            continue;
+                        }
+                        // The kernel refuses multishot reads on this device: plain reads.
+                        self.fall_back_to_plain_reads();
+                        continue;
+                    }
+                    if res == 0 {
+                        self.stop = true;
+                        continue;
+                    }
+                    // The kernel ends a multishot read when it runs out of buffers or on
+                    // an error; start another.
+                    if !io_uring::cqueue::more(flags) {
+                        self.post_read_multi();
+                    }
+                }
                 KIND_READ => {
                     if res > 0 {
                         self.stats.packets_in += 1;
@@ -322,6 +389,30 @@ impl ShardLoop {
             } else {
                 self.submit_write(buf, n);
             }
+        }
+    }
+
+    fn fall_back_to_plain_reads(&mut self) {
+        if self.bufring.take().is_some() {
+            let _ = self.ring.submitter().unregister_buf_ring(bufring::GROUP);
+        }
+        self.link.set_read_mode(ReadMode::Plain);
+        for i in 0..READS_IN_FLIGHT {
+            self.post_read(i);
+        }
+    }
+
+    /// Hands a packet the kernel read into ring buffer `bid` to the transport.
+    fn deliver_from_ring(&mut self, now: Instant, bid: u16, n: usize) {
+        self.stats.packets_in += 1;
+        let Some(br) = &self.bufring else { return };
+        let packet = br.data(bid, n);
+        let copies = match &mut self.impair {
+            Some(imp) => imp.admit(now, Direction::Inbound, packet),
+            None => 1,
+        };
+        for _ in 0..copies {
+            self.shard.handle_packet(now, packet);
         }
     }
 
@@ -547,6 +638,9 @@ fn fail(st: &mut SocketState, e: Error) {
 impl Drop for ShardLoop {
     /// However the thread ends (stop, device gone, panic), nothing may keep waiting on it.
     fn drop(&mut self) {
+        if self.bufring.is_some() {
+            let _ = self.ring.submitter().unregister_buf_ring(bufring::GROUP);
+        }
         self.link.mark_dead();
         for s in self.sockets.values().chain(self.closing.values()) {
             let mut st = s.state();

@@ -43,6 +43,8 @@ pub struct ShardLink {
     rung: AtomicBool,
     /// The shard thread has stopped; every call fails.
     dead: AtomicBool,
+    /// The shard reads its device with multishot reads (else plain reads).
+    multishot: AtomicBool,
 }
 
 impl ShardLink {
@@ -53,6 +55,7 @@ impl ShardLink {
             doorbell: sys::eventfd()?,
             rung: AtomicBool::new(false),
             dead: AtomicBool::new(false),
+            multishot: AtomicBool::new(false),
         })
     }
 
@@ -94,6 +97,15 @@ impl ShardLink {
     /// This shard's index.
     pub fn id(&self) -> usize {
         self.id
+    }
+
+    pub(crate) fn set_read_mode(&self, mode: crate::shard::ReadMode) {
+        self.multishot.store(mode == crate::shard::ReadMode::Multishot, Ordering::Release);
+    }
+
+    /// How the shard reads its device.
+    pub fn read_mode(&self) -> crate::shard::ReadMode {
+        if self.multishot.load(Ordering::Acquire) { crate::shard::ReadMode::Multishot } else { crate::shard::ReadMode::Plain }
     }
 }
 
