@@ -86,7 +86,7 @@ async fn two_hundred_concurrent_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multishot_and_plain_reads_both_carry_data() {
-    use ringtcp_runtime_modes::ReadMode;
+    use ringtcp::ReadMode;
     let (client, server) = pair();
     // Linux 6.7+ has multishot reads and the probe picks them; older kernels read plainly.
     let expected = if kernel_at_least(6, 7) { ReadMode::Multishot } else { ReadMode::Plain };
@@ -113,10 +113,6 @@ fn kernel_at_least(major: u32, minor: u32) -> bool {
     let mut parts = release.trim().split(['.', '-']).map(|p| p.parse::<u32>().unwrap_or(0));
     let (a, b) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
     (a, b) >= (major, minor)
-}
-
-mod ringtcp_runtime_modes {
-    pub use ringtcp::ReadMode;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
