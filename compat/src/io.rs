@@ -220,3 +220,54 @@ pub(crate) fn poll_ready(sock: &Arc<SocketShared>, cx: &mut Context<'_>, interes
     }
     Poll::Pending
 }
+
+/// `AsyncRead` for a handle type with a `sock` field.
+macro_rules! read_impl {
+    ($t:ty) => {
+        impl tokio::io::AsyncRead for $t {
+            fn poll_read(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut tokio::io::ReadBuf<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                $crate::io::poll_read(&self.sock, cx, buf)
+            }
+        }
+    };
+}
+
+/// `AsyncWrite` for a handle type with a `sock` field.
+macro_rules! write_impl {
+    ($t:ty) => {
+        impl tokio::io::AsyncWrite for $t {
+            fn poll_write(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                data: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                $crate::io::poll_write(&self.sock, cx, data)
+            }
+            fn poll_write_vectored(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                $crate::io::poll_write_vectored(&self.sock, cx, bufs)
+            }
+            fn is_write_vectored(&self) -> bool {
+                true
+            }
+            /// As with the kernel's sockets, written data is already on its way.
+            fn poll_flush(self: std::pin::Pin<&mut Self>, _cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+                std::task::Poll::Ready(Ok(()))
+            }
+            /// Sends FIN after all queued data, as the kernel does; reading goes on.
+            fn poll_shutdown(self: std::pin::Pin<&mut Self>, _cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+                $crate::io::poll_shutdown(&self.sock)
+            }
+        }
+    };
+}
+
+pub(crate) use read_impl;
+pub(crate) use write_impl;

@@ -2,14 +2,12 @@
 
 use std::error::Error as StdError;
 use std::fmt;
-use std::io::{self, IoSlice};
-use std::pin::Pin;
+use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
 
 use ringtcp_runtime::shared::SocketShared;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::ReadBuf;
 
 use crate::TcpStream;
 use crate::io as sio;
@@ -128,39 +126,7 @@ impl Drop for OwnedWriteHalf {
 }
 
 
-macro_rules! read_impl {
-    ($t:ty) => {
-        impl AsyncRead for $t {
-            fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-                sio::poll_read(&self.sock, cx, buf)
-            }
-        }
-    };
-}
-
-macro_rules! write_impl {
-    ($t:ty) => {
-        impl AsyncWrite for $t {
-            fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-                sio::poll_write(&self.sock, cx, data)
-            }
-            fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
-                sio::poll_write_vectored(&self.sock, cx, bufs)
-            }
-            fn is_write_vectored(&self) -> bool {
-                true
-            }
-            fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                Poll::Ready(Ok(()))
-            }
-            fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                sio::poll_shutdown(&self.sock)
-            }
-        }
-    };
-}
-
-read_impl!(ReadHalf<'_>);
-read_impl!(OwnedReadHalf);
-write_impl!(WriteHalf<'_>);
-write_impl!(OwnedWriteHalf);
+sio::read_impl!(ReadHalf<'_>);
+sio::read_impl!(OwnedReadHalf);
+sio::write_impl!(WriteHalf<'_>);
+sio::write_impl!(OwnedWriteHalf);

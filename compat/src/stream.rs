@@ -5,12 +5,11 @@ use std::fmt;
 use std::future::poll_fn;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use ringtcp_runtime::shared::{Phase, SocketShared};
-use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf, Ready};
+use tokio::io::{Interest, ReadBuf, Ready};
 
 use crate::io::{self as sio, error_of};
 use crate::split::{Closer, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
@@ -195,35 +194,8 @@ impl TcpStream {
     }
 }
 
-impl AsyncRead for TcpStream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        sio::poll_read(&self.sock, cx, buf)
-    }
-}
-
-impl AsyncWrite for TcpStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        sio::poll_write(&self.sock, cx, data)
-    }
-
-    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
-        sio::poll_write_vectored(&self.sock, cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        true
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        // As with the kernel's sockets, written data is already on its way.
-        Poll::Ready(Ok(()))
-    }
-
-    /// Sends FIN after all queued data, as the kernel does; reading goes on.
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        sio::poll_shutdown(&self.sock)
-    }
-}
+sio::read_impl!(TcpStream);
+sio::write_impl!(TcpStream);
 
 impl Drop for TcpStream {
     fn drop(&mut self) {

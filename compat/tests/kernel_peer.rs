@@ -7,16 +7,13 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr};
 use std::time::Duration;
 
-use common::{Netns, privileged};
+use common::{Netns, echo_server, kernel_echo_client, pattern, privileged};
 use ringtcp::Stack;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+
 const KERNEL: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 const RING: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
-
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| ((i * 7 + i / 251) as u8).wrapping_add(seed)).collect()
-}
 
 /// A ringtcp stack on a TUN device inside `ns` (created from a thread in the namespace).
 fn stack_in(ns: &Netns, shards: usize) -> Stack {
@@ -30,41 +27,6 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
-async fn echo(listener: ringtcp::TcpListener) {
-    loop {
-        let Ok((mut s, _)) = listener.accept().await else { return };
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                match s.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        if s.write_all(&buf[..n]).await.is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
-            let _ = s.shutdown().await;
-        });
-    }
-}
-
-/// Kernel client: sends `data`, half-closes, reads the echo to the end.
-fn kernel_echo_client(addr: SocketAddr, data: Vec<u8>) -> Vec<u8> {
-    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(10)).expect("kernel connect");
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut r = s.try_clone().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut back = Vec::new();
-        r.read_to_end(&mut back).expect("kernel read");
-        back
-    });
-    s.write_all(&data).expect("kernel write");
-    s.shutdown(Shutdown::Write).unwrap();
-    reader.join().unwrap()
-}
-
 #[test]
 fn kernel_client_against_ringtcp_echo_server() {
     if !privileged("kernel_client_against_ringtcp_echo_server") {
@@ -74,7 +36,7 @@ fn kernel_client_against_ringtcp_echo_server() {
     let stack = stack_in(&ns, 2);
     let rt = runtime();
     let listener = rt.block_on(stack.bind((RING, 7))).unwrap();
-    rt.spawn(echo(listener));
+    rt.spawn(echo_server(listener));
     let addr = SocketAddr::from((RING, 7));
     for size in [1usize, 1000, 1 << 20, 50 << 20] {
         let data = pattern(size, size as u8);
@@ -142,7 +104,7 @@ fn sequential_and_concurrent_short_connections_from_the_kernel() {
     let stack = stack_in(&ns, 2);
     let rt = runtime();
     let listener = rt.block_on(stack.bind((RING, 80))).unwrap();
-    rt.spawn(echo(listener));
+    rt.spawn(echo_server(listener));
     let addr = SocketAddr::from((RING, 80));
     let sequential = ns.spawn(move || {
         for i in 0..10_000u32 {

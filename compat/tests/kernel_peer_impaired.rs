@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr};
 use std::time::Duration;
 
-use common::{Netns, privileged};
+use common::{Netns, echo_server, kernel_echo_client, pattern, privileged};
 use ringtcp::{ImpairConfig, Impairment, Stack};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -29,24 +29,6 @@ fn impaired_stack(ns: &Netns) -> Stack {
     .expect("impaired TUN stack")
 }
 
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| ((i * 13 + i / 509) as u8).wrapping_add(seed)).collect()
-}
-
-fn kernel_echo_client(addr: SocketAddr, data: Vec<u8>) -> Vec<u8> {
-    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(30)).expect("kernel connect");
-    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-    let mut r = s.try_clone().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut back = Vec::new();
-        r.read_to_end(&mut back).expect("kernel read");
-        back
-    });
-    s.write_all(&data).expect("kernel write");
-    s.shutdown(Shutdown::Write).unwrap();
-    reader.join().unwrap()
-}
-
 #[test]
 fn kernel_and_ringtcp_through_loss_and_reordering() {
     if !privileged("kernel_and_ringtcp_through_loss_and_reordering") {
@@ -56,25 +38,7 @@ fn kernel_and_ringtcp_through_loss_and_reordering() {
     let stack = impaired_stack(&ns);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let listener = rt.block_on(stack.bind((RING, 7))).unwrap();
-    rt.spawn(async move {
-        loop {
-            let Ok((mut s, _)) = listener.accept().await else { return };
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 32 * 1024];
-                loop {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            if s.write_all(&buf[..n]).await.is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-                let _ = s.shutdown().await;
-            });
-        }
-    });
+    rt.spawn(echo_server(listener));
     let addr = SocketAddr::from((RING, 7));
     // Kernel client, ringtcp server: 1 B to 3 MB.
     for size in [1usize, 100_000, 3 << 20] {

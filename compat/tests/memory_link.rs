@@ -5,7 +5,10 @@ use std::io;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use ringtcp::{Stack, TcpListener};
+mod common;
+
+use common::{echo_server, pattern};
+use ringtcp::Stack;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const A: Ipv4Addr = Ipv4Addr::new(10, 55, 0, 1);
@@ -13,30 +16,6 @@ const B: Ipv4Addr = Ipv4Addr::new(10, 55, 0, 2);
 
 fn pair() -> (Stack, Stack) {
     Stack::builder().shards(2).memory_pair(A, B).expect("in-memory stacks")
-}
-
-async fn echo_server(listener: TcpListener) {
-    loop {
-        let Ok((mut s, _)) = listener.accept().await else { return };
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                match s.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        if s.write_all(&buf[..n]).await.is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
-            let _ = s.shutdown().await;
-        });
-    }
-}
-
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

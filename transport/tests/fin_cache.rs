@@ -207,6 +207,18 @@ fn a_full_cache_evicts_exactly_the_oldest() {
     assert!(ports[500..].iter().all(|&a| fc.contains(&key(a))), "the 1,000 newest remain");
 }
 
+/// A connection from `from` that we close first and that ends in TIME-WAIT (a record).
+fn close_from(p: &mut Peer, l: ringtcp_transport::ListenerHandle, from: SocketAddr) {
+    p.inject_from(from, Seg::new(flags("SYN"), PEER_ISS, 0));
+    let iss = p.one().seq;
+    p.inject_from(from, Seg::new(flags("ACK"), PEER_ISS + 1, iss + 1));
+    let h = p.shard.accept(l).unwrap().unwrap();
+    p.shard.close(p.now, h).unwrap();
+    p.sent();
+    p.inject_from(from, Seg::new(flags("FIN|ACK"), PEER_ISS + 1, iss + 2));
+    p.sent();
+}
+
 #[test]
 fn expiry_follows_the_class_durations() {
     let mut cfg = plain_config();
@@ -221,14 +233,7 @@ fn expiry_follows_the_class_durations() {
     let l = p.shard.listen(p.us, 8).unwrap();
     let peers: [SocketAddr; 3] = ["10.9.0.1:5000".parse().unwrap(), "10.9.0.2:5000".parse().unwrap(), "192.0.2.7:5000".parse().unwrap()];
     for from in peers {
-        p.inject_from(from, Seg::new(flags("SYN"), PEER_ISS, 0));
-        let iss = p.one().seq;
-        p.inject_from(from, Seg::new(flags("ACK"), PEER_ISS + 1, iss + 1));
-        let h = p.shard.accept(l).unwrap().unwrap();
-        p.shard.close(p.now, h).unwrap();
-        p.sent();
-        p.inject_from(from, Seg::new(flags("FIN|ACK"), PEER_ISS + 1, iss + 2));
-        p.sent();
+        close_from(&mut p, l, from);
     }
     assert_eq!(p.shard.fin_cache().stats().live, [1, 1, 1]);
     let start = p.now;
@@ -252,16 +257,8 @@ fn without_truncation_every_class_waits_the_remote_duration() {
     let mut cfg = plain_config();
     cfg.fin_cache.msl_truncation = false;
     let mut p = Peer::new(cfg);
-    let from: SocketAddr = "10.9.0.1:5000".parse().unwrap();
     let l = p.shard.listen(p.us, 8).unwrap();
-    p.inject_from(from, Seg::new(flags("SYN"), PEER_ISS, 0));
-    let iss = p.one().seq;
-    p.inject_from(from, Seg::new(flags("ACK"), PEER_ISS + 1, iss + 1));
-    let h = p.shard.accept(l).unwrap().unwrap();
-    p.shard.close(p.now, h).unwrap();
-    p.sent();
-    p.inject_from(from, Seg::new(flags("FIN|ACK"), PEER_ISS + 1, iss + 2));
-    p.sent();
+    close_from(&mut p, l, "10.9.0.1:5000".parse().unwrap());
     p.advance(Duration::from_secs(59));
     assert_eq!(p.shard.fin_cache().len(), 1);
     p.advance(Duration::from_secs(1));

@@ -64,21 +64,16 @@ fn summarize(done: u64, secs: f64, mut lat: Vec<Duration>) -> Result {
     Result { per_sec: done as f64 / secs, p50: pct(0.5), p99: pct(0.99) }
 }
 
-async fn run_ringtcp(secs: u64, concurrency: usize) -> Result {
-    let a = Ipv4Addr::new(10, 90, 0, 1);
-    let b = Ipv4Addr::new(10, 90, 0, 2);
-    let (client, server) = ringtcp::Stack::builder().shards(1).memory_pair(a, b).expect("in-memory stacks");
-    let listener = server.bind((b, 80)).await.expect("bind");
-    tokio::spawn(async move { server_loop!(listener) });
+/// Runs `concurrency` client tasks for `secs` seconds and collects their latencies.
+async fn drive(
+    secs: u64,
+    concurrency: usize,
+    spawn: impl Fn(Arc<AtomicBool>, Arc<AtomicU64>) -> tokio::task::JoinHandle<Vec<Duration>>,
+) -> Result {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
-    let tasks: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let (client, stop, done) = (client.clone(), stop.clone(), done.clone());
-            tokio::spawn(async move { client_loop!(client.connect((b, 80)), stop, done) })
-        })
-        .collect();
+    let tasks: Vec<_> = (0..concurrency).map(|_| spawn(stop.clone(), done.clone())).collect();
     tokio::time::sleep(Duration::from_secs(secs)).await;
     stop.store(true, Ordering::Relaxed);
     let mut lat = Vec::new();
@@ -88,26 +83,25 @@ async fn run_ringtcp(secs: u64, concurrency: usize) -> Result {
     summarize(done.load(Ordering::Relaxed), start.elapsed().as_secs_f64(), lat)
 }
 
+async fn run_ringtcp(secs: u64, concurrency: usize) -> Result {
+    let a = Ipv4Addr::new(10, 90, 0, 1);
+    let b = Ipv4Addr::new(10, 90, 0, 2);
+    let (client, server) = ringtcp::Stack::builder().shards(1).memory_pair(a, b).expect("in-memory stacks");
+    let listener = server.bind((b, 80)).await.expect("bind");
+    tokio::spawn(async move { server_loop!(listener) });
+    drive(secs, concurrency, |stop, done| {
+        let client = client.clone();
+        tokio::spawn(async move { client_loop!(client.connect((b, 80)), stop, done) })
+    })
+    .await
+}
+
 async fn run_kernel(secs: u64, concurrency: usize) -> Result {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr: SocketAddr = listener.local_addr().unwrap();
     tokio::spawn(async move { server_loop!(listener) });
-    let stop = Arc::new(AtomicBool::new(false));
-    let done = Arc::new(AtomicU64::new(0));
-    let start = Instant::now();
-    let tasks: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let (stop, done) = (stop.clone(), done.clone());
-            tokio::spawn(async move { client_loop!(tokio::net::TcpStream::connect(addr), stop, done) })
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_secs(secs)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut lat = Vec::new();
-    for t in tasks {
-        lat.extend(t.await.expect("client task"));
-    }
-    summarize(done.load(Ordering::Relaxed), start.elapsed().as_secs_f64(), lat)
+    drive(secs, concurrency, |stop, done| tokio::spawn(async move { client_loop!(tokio::net::TcpStream::connect(addr), stop, done) }))
+        .await
 }
 
 fn main() {
