@@ -7,6 +7,8 @@
 //! `TcpListener::bind` and `TcpStream::connect` use a process-wide default stack built on
 //! first use from the environment (see [`Stack::default_stack`]).
 
+#[cfg(feature = "axum")]
+mod axum;
 mod io;
 mod listener;
 mod socket;
