@@ -481,7 +481,7 @@ impl ShardLoop {
                             st.peer = Some(remote);
                             drop(st);
                             self.sockets.insert(h, socket.clone());
-                            self.sync(&socket, now);
+                            self.sync(&socket);
                         }
                         Err(e) => {
                             st.error = Some(e.kind());
@@ -490,7 +490,7 @@ impl ShardLoop {
                         }
                     }
                 }
-                Command::Sync(s) => self.sync(&s, now),
+                Command::Sync(s) => self.sync(&s),
                 Command::Close(s) => self.close(&s, now),
                 Command::Shutdown => self.stop = true,
             }
@@ -502,17 +502,17 @@ impl ShardLoop {
             match ev {
                 Event::Socket(h) => {
                     if let Some(s) = self.sockets.get(&h).cloned() {
-                        self.sync(&s, now);
+                        self.sync(&s);
                     } else if let Some(s) = self.closing.get(&h).cloned() {
                         self.close(&s, now);
                     }
                 }
-                Event::Listener(l) => self.accept_all(l, now),
+                Event::Listener(l) => self.accept_all(l),
             }
         }
     }
 
-    fn accept_all(&mut self, l: ListenerHandle, now: Instant) {
+    fn accept_all(&mut self, l: ListenerHandle) {
         let Some(queue) = self.listeners.get(&l).cloned() else { return };
         while let Ok(Some(h)) = self.shard.accept(l) {
             let s = SocketShared::new(self.link.clone(), Phase::Open, self.socket_buffer);
@@ -523,14 +523,14 @@ impl ShardLoop {
                 st.peer = self.shard.peer_addr(h).ok();
             }
             self.sockets.insert(h, s.clone());
-            self.sync(&s, now);
+            self.sync(&s);
             queue.push(s);
         }
     }
 
     /// Moves bytes both ways between a socket's shared buffers and the transport, and
     /// reports state and errors to the application side.
-    fn sync(&mut self, s: &Arc<SocketShared>, _now: Instant) {
+    fn sync(&mut self, s: &Arc<SocketShared>) {
         let mut st = s.state();
         st.sync_queued = false;
         let Some(h) = st.handle else { return };
@@ -594,10 +594,14 @@ impl ShardLoop {
             }
             Err(_) => {}
         }
-        if got && let Some(w) = st.read_waker.take() {
+        // Wake after unlocking, so the woken task does not find the lock held.
+        let reader = if got { st.read_waker.take() } else { None };
+        let writer = if wrote { st.write_waker.take() } else { None };
+        drop(st);
+        if let Some(w) = reader {
             w.wake();
         }
-        if wrote && let Some(w) = st.write_waker.take() {
+        if let Some(w) = writer {
             w.wake();
         }
     }
@@ -606,13 +610,13 @@ impl ShardLoop {
     /// with unread data or SO_LINGER 0, as Linux does).
     fn close(&mut self, s: &Arc<SocketShared>, now: Instant) {
         let Some(h) = s.state().handle else { return };
-        self.sync(s, now);
+        self.sync(s);
         let st = s.state();
         let unread = !st.rx.is_empty() || self.shard.recv_queue(h).unwrap_or(0) > 0;
         if st.zero_linger || unread {
             drop(st);
             let _ = self.shard.abort(h);
-        } else if !st.tx.is_empty() {
+        } else if !st.tx.is_empty() && st.error.is_none() {
             // Keep it until the transport has taken everything the application wrote.
             drop(st);
             self.sockets.remove(&h);
