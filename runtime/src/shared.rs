@@ -37,7 +37,8 @@ pub(crate) enum Command {
 #[derive(Debug)]
 pub struct ShardLink {
     pub(crate) id: usize,
-    commands: Mutex<Sender<Command>>,
+    /// `Sender` is `Sync`: application threads send without a lock of ours.
+    commands: Sender<Command>,
     doorbell: std::os::fd::OwnedFd,
     /// The doorbell has been rung and the shard has not yet drained it: coalesce.
     rung: AtomicBool,
@@ -51,7 +52,7 @@ impl ShardLink {
     pub(crate) fn new(id: usize, commands: Sender<Command>) -> io::Result<ShardLink> {
         Ok(ShardLink {
             id,
-            commands: Mutex::new(commands),
+            commands,
             doorbell: sys::eventfd()?,
             rung: AtomicBool::new(false),
             dead: AtomicBool::new(false),
@@ -69,7 +70,7 @@ impl ShardLink {
         if self.is_dead() {
             return Err(shard_dead());
         }
-        let sent = lock(&self.commands).send(cmd);
+        let sent = self.commands.send(cmd);
         if sent.is_err() {
             self.dead.store(true, Ordering::Release);
             return Err(shard_dead());
