@@ -11,6 +11,7 @@
 mod axum;
 mod io;
 mod listener;
+pub mod net;
 mod socket;
 mod split;
 mod stack;

@@ -15,5 +15,7 @@ pub mod shard;
 pub mod shared;
 pub mod stack;
 mod sys;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use ringtcp_transport as transport;
