@@ -30,9 +30,12 @@ fn start(ns: &Netns, backend: &str) -> Server {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start feature_flag");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    out.read_line(&mut line).unwrap();
     assert!(line.contains("serving on"), "feature_flag said: {line}");
+    // Keep reading what it prints: a closed pipe would kill it at its next line.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
     let expected = if backend == "kernel" { "Kernel" } else { "Ringtcp" };
     assert!(line.contains(expected), "runs on the {backend} stack: {line}");
     Server { child }

@@ -9,8 +9,45 @@
 use std::net::SocketAddr;
 
 use axum::Router;
-use axum::extract::ConnectInfo;
-use axum::routing::get;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{StatusCode, header};
+use axum::response::Response;
+use axum::routing::{get, post};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// `POST /echo`: the request body back.
+async fn echo(body: Bytes) -> Bytes {
+    body
+}
+
+/// `GET /stream`: a chunked response, ten lines sent as they are made.
+async fn stream() -> Body {
+    let lines = (0..10).map(|i| Ok::<_, std::convert::Infallible>(format!("line {i}\n")));
+    Body::from_stream(futures_util::stream::iter(lines))
+}
+
+/// `GET /upgrade` with `Upgrade: echo`: an HTTP upgrade, then a raw byte echo.
+async fn upgrade(mut req: Request) -> Response {
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        if let Ok(upgraded) = on_upgrade.await {
+            let mut io = hyper_util::rt::TokioIo::new(upgraded);
+            let mut buf = vec![0u8; 4096];
+            while let Ok(n) = io.read(&mut buf).await {
+                if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::UPGRADE, "echo")
+        .header(header::CONNECTION, "upgrade")
+        .body(Body::empty())
+        .unwrap_or_default()
+}
 
 #[tokio::main]
 async fn main() {
@@ -28,7 +65,10 @@ async fn main() {
         .route(
             "/whoami",
             get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { format!("you are {peer}\n") }),
-        );
+        )
+        .route("/echo", post(echo))
+        .route("/stream", get(stream))
+        .route("/upgrade", get(upgrade));
     let listener = match ringtcp::TcpListener::bind(addr).await {
         Ok(l) => l.with_connect_info(),
         Err(e) => {

@@ -1,0 +1,148 @@
+//! Real HTTP clients from Debian packages (curl, wrk, h2load) against the axum and hyper
+//! examples on the userspace stack over TUN, inside a network namespace of the test's own.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Output, Stdio};
+use std::time::Duration;
+
+use ringtcp_runtime::testing::{Netns, privileged};
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(ns: &Netns, exe: &str, port: u16) -> Server {
+    let mut child = ns
+        .command(exe)
+        .env("PORT", port.to_string())
+        .env("RINGTCP_SHARDS", "2")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the example");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.contains("serving"), "the example said: {line}");
+    // Keep reading what it prints: a closed pipe would kill it at its next line.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    Server(child)
+}
+
+fn run(ns: &Netns, program: &str, args: &[&str]) -> Output {
+    let out = ns.command(program).args(args).output().unwrap_or_else(|e| panic!("{program} is needed (apt-get install it): {e}"));
+    assert!(out.status.success(), "{program} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn curl_against_the_axum_app() {
+    if !privileged("curl_against_the_axum_app") {
+        return;
+    }
+    let ns = Netns::new("curl");
+    let _server = start(&ns, env!("CARGO_BIN_EXE_axum_hello"), 3000);
+    let base = "http://10.77.0.2:3000";
+
+    let get = run(&ns, "curl", &["-s", "--max-time", "10", &format!("{base}/")]);
+    assert_eq!(text(&get), "Hello from axum on ringtcp!\n");
+
+    // POST with a 1 MB body, echoed back whole.
+    let body: Vec<u8> = (0..1_048_576u32).map(|i| (i % 251) as u8).collect();
+    let path = std::env::temp_dir().join(format!("ringtcp-post-{}", std::process::id()));
+    std::fs::write(&path, &body).unwrap();
+    let post = run(&ns, "curl", &["-s", "--max-time", "20", "--data-binary", &format!("@{}", path.display()), &format!("{base}/echo")]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(post.stdout.len(), body.len());
+    assert!(post.stdout == body, "the 1 MB body came back intact");
+
+    // A chunked response.
+    let chunked = text(&run(&ns, "curl", &["-s", "--max-time", "10", "-D", "-", &format!("{base}/stream")]));
+    assert!(chunked.to_lowercase().contains("transfer-encoding: chunked"), "{chunked}");
+    assert_eq!(chunked.matches("line ").count(), 10, "{chunked}");
+
+    // Keep-alive: 100 requests reuse one connection.
+    let url = format!("{base}/");
+    // Each URL gets its own `-o` (curl pairs them), so only the -w line reaches stdout.
+    let mut args = vec!["-s", "--max-time", "30", "-w", "%{num_connects}\\n"];
+    for _ in 0..100 {
+        args.extend(["-o", "/dev/null", url.as_str()]);
+    }
+    let connects = text(&run(&ns, "curl", &args));
+    let counts: Vec<u32> = connects.lines().map(|l| l.trim().parse().unwrap()).collect();
+    assert_eq!(counts.len(), 100);
+    assert_eq!(counts.iter().sum::<u32>(), 1, "one connection for 100 requests: {counts:?}");
+}
+
+#[test]
+fn http_upgrade_round_trip_through_axum() {
+    if !privileged("http_upgrade_round_trip_through_axum") {
+        return;
+    }
+    let ns = Netns::new("upgrade");
+    let _server = start(&ns, env!("CARGO_BIN_EXE_axum_hello"), 3000);
+    ns.spawn(|| {
+        let mut s = std::net::TcpStream::connect("10.77.0.2:3000").expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n").unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            s.read_exact(&mut byte).unwrap();
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head).to_lowercase();
+        assert!(head.starts_with("http/1.1 101"), "{head}");
+        assert!(head.contains("upgrade: echo"), "{head}");
+        s.write_all(b"ping over the upgraded connection").unwrap();
+        let mut back = [0u8; 33];
+        s.read_exact(&mut back).unwrap();
+        assert_eq!(&back, b"ping over the upgraded connection");
+    })
+    .join()
+    .expect("upgrade round trip");
+}
+
+#[test]
+fn wrk_with_connection_close_sees_no_socket_errors() {
+    if !privileged("wrk_with_connection_close_sees_no_socket_errors") {
+        return;
+    }
+    let ns = Netns::new("wrk");
+    let _server = start(&ns, env!("CARGO_BIN_EXE_axum_hello"), 3000);
+    let out = text(&run(&ns, "wrk", &["-t2", "-c20", "-d5s", "-H", "Connection: close", "http://10.77.0.2:3000/"]));
+    assert!(!out.contains("Socket errors"), "wrk reported socket errors:\n{out}");
+    assert!(!out.contains("Non-2xx"), "wrk saw failed responses:\n{out}");
+    let requests: u64 = out
+        .lines()
+        .find(|l| l.contains("requests in"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(requests > 1000, "wrk completed only {requests} requests:\n{out}");
+    eprintln!("{out}");
+}
+
+#[test]
+fn h2load_against_the_hyper_example() {
+    if !privileged("h2load_against_the_hyper_example") {
+        return;
+    }
+    let ns = Netns::new("h2load");
+    let _server = start(&ns, env!("CARGO_BIN_EXE_hyper_echo"), 3001);
+    let out = text(&run(&ns, "h2load", &["-n", "2000", "-c", "10", "-m", "10", "http://10.77.0.2:3001/"]));
+    assert!(out.contains("requests: 2000 total, 2000 started, 2000 done, 2000 succeeded, 0 failed"), "{out}");
+    assert!(out.contains("h2c"), "HTTP/2 was used:\n{out}");
+    // HTTP/1 on the same port, with a body.
+    let echo = run(&ns, "curl", &["-s", "--max-time", "10", "--data", "hello hyper", "http://10.77.0.2:3001/"]);
+    assert_eq!(text(&echo), "hello hyper");
+}
