@@ -199,6 +199,17 @@ impl AsyncWrite for TcpStream {
 }
 
 #[cfg(feature = "axum")]
+impl TcpListener {
+    /// Wraps the listener so that axum's `ConnectInfo<SocketAddr>` works with it (see
+    /// [`crate::TcpListener::with_connect_info`]).
+    pub fn with_connect_info(self) -> axum::serve::TapIo<TcpListener, fn(&mut TcpStream)> {
+        use axum::serve::ListenerExt;
+        fn nothing(_: &mut TcpStream) {}
+        self.tap_io(nothing as fn(&mut TcpStream))
+    }
+}
+
+#[cfg(feature = "axum")]
 impl axum::serve::Listener for TcpListener {
     type Io = TcpStream;
     type Addr = SocketAddr;

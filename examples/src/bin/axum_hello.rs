@@ -2,7 +2,8 @@
 //! device `ringtcp0`, the kernel side 10.77.0.1/24, the stack at 10.77.0.2 (override with
 //! the `RINGTCP_*` variables, see the README). Needs root or CAP_NET_ADMIN for the TUN
 //! device. `PORT` picks the port (default 3000). Stops on Ctrl-C, finishing requests in
-//! flight.
+//! flight. `RINGTCP_STACK=kernel` runs the same app on the kernel's stack (through
+//! `ringtcp::net`), listening on `LISTEN` (default 0.0.0.0:<PORT>), for comparisons.
 //!
 //! Run: `sudo -E env "PATH=$PATH" cargo run --release -p ringtcp-examples --bin axum_hello`
 
@@ -52,14 +53,25 @@ async fn upgrade(mut req: Request) -> Response {
 #[tokio::main]
 async fn main() {
     let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
-    let stack = match ringtcp::Stack::default_stack() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("axum_hello: {e}");
-            std::process::exit(1);
+    let (addr, shards) = match ringtcp::net::backend() {
+        ringtcp::net::Backend::Ringtcp => match ringtcp::Stack::default_stack() {
+            Ok(s) => (SocketAddr::new(s.addresses()[0], port), s.shard_count()),
+            Err(e) => {
+                eprintln!("axum_hello: {e}");
+                std::process::exit(1);
+            }
+        },
+        ringtcp::net::Backend::Kernel => {
+            let listen = std::env::var("LISTEN").unwrap_or_else(|_| format!("0.0.0.0:{port}"));
+            match listen.parse() {
+                Ok(a) => (a, 0),
+                Err(_) => {
+                    eprintln!("axum_hello: LISTEN={listen:?} is not an address:port");
+                    std::process::exit(1);
+                }
+            }
         }
     };
-    let addr = SocketAddr::new(stack.addresses()[0], port);
     let app = Router::new()
         .route("/", get(|| async { "Hello from axum on ringtcp!\n" }))
         .route(
@@ -69,14 +81,17 @@ async fn main() {
         .route("/echo", post(echo))
         .route("/stream", get(stream))
         .route("/upgrade", get(upgrade));
-    let listener = match ringtcp::TcpListener::bind(addr).await {
+    let listener = match ringtcp::net::TcpListener::bind(addr).await {
         Ok(l) => l.with_connect_info(),
         Err(e) => {
             eprintln!("axum_hello: cannot listen on {addr}: {e}");
             std::process::exit(1);
         }
     };
-    println!("axum_hello: serving on {addr} over ringtcp ({} shards)", stack.shard_count());
+    match ringtcp::net::backend() {
+        ringtcp::net::Backend::Ringtcp => println!("axum_hello: serving on {addr} over ringtcp ({shards} shards)"),
+        ringtcp::net::Backend::Kernel => println!("axum_hello: serving on {addr} over the kernel's stack"),
+    }
     println!("try: curl http://{addr}/");
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async {

@@ -6,6 +6,13 @@
 //! Run: `churn <target> [seconds] [concurrency] [request bytes]`, e.g. against the echo
 //! example from the kernel side: `RINGTCP_STACK=kernel cargo run --release -p
 //! ringtcp-examples --bin churn -- 10.77.0.2:7 5 32`.
+//!
+//! On the kernel stack the client closes first, so each connection leaves a full
+//! TIME-WAIT socket in the client's kernel; once thousands pile up, every connect pays a
+//! long ephemeral-port search (Linux reuses TIME-WAIT ports for non-loopback peers only
+//! with `net.ipv4.tcp_tw_reuse=1`). Measured here: 5.8k conn/s with a 26 ms p90 after
+//! ~16k connections, 14k conn/s and a 5 ms p90 with `tcp_tw_reuse=1`. Set it on the client
+//! side for long runs, or the client, not the server, is what gets measured.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
