@@ -32,28 +32,28 @@ use axum::serve::{Listener, ListenerExt, TapIo};
 
 use crate::{TcpListener, TcpStream};
 
-/// An accept error worth retrying at once: the connection went away before we took it.
-fn is_connection_error(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset)
+/// Accepts until it succeeds, retrying as axum's own listener does: connection errors (the
+/// peer went away first) at once, anything else (a stopped shard, say) after logging it and
+/// waiting a second.
+pub(crate) async fn accept_retrying<T, F: Future<Output = io::Result<T>>>(mut accept: impl FnMut() -> F) -> T {
+    loop {
+        match accept().await {
+            Ok(conn) => return conn,
+            Err(e) if matches!(e.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset) => {}
+            Err(e) => {
+                tracing::error!("accept error: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
 }
 
 impl Listener for TcpListener {
     type Io = TcpStream;
     type Addr = SocketAddr;
 
-    /// Retries errors as axum's own listener does: connection errors at once, anything else
-    /// (a stopped shard, say) after logging it and waiting a second.
     async fn accept(&mut self) -> (TcpStream, SocketAddr) {
-        loop {
-            match TcpListener::accept(self).await {
-                Ok(conn) => return conn,
-                Err(e) if is_connection_error(&e) => continue,
-                Err(e) => {
-                    tracing::error!("accept error: {e}");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        }
+        accept_retrying(|| TcpListener::accept(self)).await
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {

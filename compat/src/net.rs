@@ -215,16 +215,7 @@ impl axum::serve::Listener for TcpListener {
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (TcpStream, SocketAddr) {
-        loop {
-            match TcpListener::accept(self).await {
-                Ok(conn) => return conn,
-                Err(e) if matches!(e.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset) => {}
-                Err(e) => {
-                    tracing::error!("accept error: {e}");
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                }
-            }
-        }
+        crate::axum::accept_retrying(|| TcpListener::accept(self)).await
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {

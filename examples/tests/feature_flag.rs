@@ -2,43 +2,20 @@
 //! network namespace of the test's own, once with `RINGTCP_STACK=kernel` and once with
 //! `RINGTCP_STACK=ringtcp` (its default stack then makes its TUN device in that namespace).
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{Server, start};
 use ringtcp_runtime::testing::{Netns, privileged};
 
-struct Server {
-    child: Child,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(ns: &Netns, backend: &str) -> Server {
-    let mut child = ns
-        .command(env!("CARGO_BIN_EXE_feature_flag"))
-        .env("RINGTCP_STACK", backend)
-        .env("LISTEN", "0.0.0.0:4000")
-        .env("RINGTCP_SHARDS", "2")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start feature_flag");
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert!(line.contains("serving on"), "feature_flag said: {line}");
-    // Keep reading what it prints: a closed pipe would kill it at its next line.
-    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+fn start_app(ns: &Netns, backend: &str) -> Server {
+    let (server, line) = start(ns, env!("CARGO_BIN_EXE_feature_flag"), &[("RINGTCP_STACK", backend), ("LISTEN", "0.0.0.0:4000")], "serving on");
     let expected = if backend == "kernel" { "Kernel" } else { "Ringtcp" };
     assert!(line.contains(expected), "runs on the {backend} stack: {line}");
-    Server { child }
+    server
 }
 
 fn connect(addr: SocketAddr) -> TcpStream {
@@ -103,7 +80,7 @@ fn the_same_suite_passes_on_both_stacks() {
     }
     for (backend, addr) in [("kernel", "127.0.0.1:4000"), ("ringtcp", "10.77.0.2:4000")] {
         let ns = Netns::new("ff");
-        let _server = start(&ns, backend);
+        let _server = start_app(&ns, backend);
         let addr: SocketAddr = addr.parse().unwrap();
         ns.spawn(move || suite(addr)).join().unwrap_or_else(|_| panic!("the suite failed on the {backend} stack"));
     }

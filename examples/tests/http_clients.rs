@@ -1,37 +1,17 @@
 //! Real HTTP clients from Debian packages (curl, wrk, h2load) against the axum and hyper
 //! examples on the userspace stack over TUN, inside a network namespace of the test's own.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Output, Stdio};
+mod common;
+
+use std::io::{Read, Write};
+use std::process::Output;
 use std::time::Duration;
 
+use common::{Server, start};
 use ringtcp_runtime::testing::{Netns, privileged};
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(ns: &Netns, exe: &str, port: u16) -> Server {
-    let mut child = ns
-        .command(exe)
-        .env("PORT", port.to_string())
-        .env("RINGTCP_SHARDS", "2")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the example");
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert!(line.contains("serving"), "the example said: {line}");
-    // Keep reading what it prints: a closed pipe would kill it at its next line.
-    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-    Server(child)
+fn start_example(ns: &Netns, exe: &str, port: u16) -> Server {
+    start(ns, exe, &[("PORT", &port.to_string())], "serving").0
 }
 
 fn run(ns: &Netns, program: &str, args: &[&str]) -> Output {
@@ -50,7 +30,7 @@ fn curl_against_the_axum_app() {
         return;
     }
     let ns = Netns::new("curl");
-    let _server = start(&ns, env!("CARGO_BIN_EXE_axum_hello"), 3000);
+    let _server = start_example(&ns, env!("CARGO_BIN_EXE_axum_hello"), 3000);
     let base = "http://10.77.0.2:3000";
 
     let get = run(&ns, "curl", &["-s", "--max-time", "10", &format!("{base}/")]);
@@ -89,7 +69,7 @@ fn http_upgrade_round_trip_through_axum() {
         return;
     }
     let ns = Netns::new("upgrade");
-    let _server = start(&ns, env!("CARGO_BIN_EXE_axum_hello"), 3000);
+    let _server = start_example(&ns, env!("CARGO_BIN_EXE_axum_hello"), 3000);
     ns.spawn(|| {
         let mut s = std::net::TcpStream::connect("10.77.0.2:3000").expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -118,7 +98,7 @@ fn wrk_with_connection_close_sees_no_socket_errors() {
         return;
     }
     let ns = Netns::new("wrk");
-    let _server = start(&ns, env!("CARGO_BIN_EXE_axum_hello"), 3000);
+    let _server = start_example(&ns, env!("CARGO_BIN_EXE_axum_hello"), 3000);
     let out = text(&run(&ns, "wrk", &["-t2", "-c20", "-d5s", "-H", "Connection: close", "http://10.77.0.2:3000/"]));
     assert!(!out.contains("Socket errors"), "wrk reported socket errors:\n{out}");
     assert!(!out.contains("Non-2xx"), "wrk saw failed responses:\n{out}");
@@ -138,7 +118,7 @@ fn h2load_against_the_hyper_example() {
         return;
     }
     let ns = Netns::new("h2load");
-    let _server = start(&ns, env!("CARGO_BIN_EXE_hyper_echo"), 3001);
+    let _server = start_example(&ns, env!("CARGO_BIN_EXE_hyper_echo"), 3001);
     let out = text(&run(&ns, "h2load", &["-n", "2000", "-c", "10", "-m", "10", "http://10.77.0.2:3001/"]));
     assert!(out.contains("requests: 2000 total, 2000 started, 2000 done, 2000 succeeded, 0 failed"), "{out}");
     assert!(out.contains("h2c"), "HTTP/2 was used:\n{out}");

@@ -1,0 +1,36 @@
+//! Starting an example as a process inside a test-made namespace.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+
+use ringtcp_runtime::testing::Netns;
+
+/// A running example, killed on drop.
+pub struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `exe` in `ns` with `env`, waits for its first line (which must contain
+/// `ready`), and returns it with that line.
+pub fn start(ns: &Netns, exe: &str, env: &[(&str, &str)], ready: &str) -> (Server, String) {
+    let mut cmd = ns.command(exe);
+    cmd.env("RINGTCP_SHARDS", "2").stdout(Stdio::piped()).stderr(Stdio::inherit());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start the example");
+    let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("first line");
+    assert!(line.contains(ready), "the example said: {line}");
+    // Keep reading what it prints: a closed pipe would kill it at its next line.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    (Server(child), line)
+}
