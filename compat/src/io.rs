@@ -75,13 +75,28 @@ fn read_into(sock: &Arc<SocketShared>, cx: Option<&mut Context<'_>>, out: &mut [
 }
 
 pub(crate) fn poll_read(sock: &Arc<SocketShared>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-    let unfilled = buf.initialize_unfilled();
-    match read_into(sock, Some(cx), unfilled, true) {
-        Ok(Some(n)) => {
-            buf.advance(n);
-            Poll::Ready(Ok(()))
-        }
-        Ok(None) => Poll::Pending,
+    let mut st = sock.state();
+    if st.rx.is_empty() {
+        return match empty_outcome(sock, &st) {
+            Ok(Some(_)) => Poll::Ready(Ok(())),
+            Ok(None) => {
+                st.read_waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+            Err(e) => Poll::Ready(Err(e)),
+        };
+    }
+    // Copy straight into the caller's buffer: `put_slice` writes only what it copies, so a
+    // large, uninitialised read buffer is not zeroed first.
+    let before = st.rx.len();
+    let n = before.min(buf.remaining());
+    let (a, b) = st.rx.as_slices();
+    let na = n.min(a.len());
+    buf.put_slice(&a[..na]);
+    buf.put_slice(&b[..n - na]);
+    st.rx.drain(..n);
+    match refill(sock, &mut st, before) {
+        Ok(()) => Poll::Ready(Ok(())),
         Err(e) => Poll::Ready(Err(e)),
     }
 }

@@ -147,6 +147,8 @@ struct ShardLoop {
     tx_free: Vec<usize>,
     tx_spare: Vec<Box<[u8]>>,
     doorbell_buf: Box<u64>,
+    /// Completions of one wake-up, reused so reaping allocates nothing.
+    completions: Vec<(u64, i32, u32)>,
     scratch: Vec<u8>,
     mtu: usize,
     socket_buffer: usize,
@@ -191,6 +193,7 @@ impl ShardLoop {
             tx_free: Vec::new(),
             tx_spare: Vec::new(),
             doorbell_buf: Box::new(0),
+            completions: Vec::with_capacity(256),
             scratch: vec![0u8; 64 * 1024],
             mtu,
             socket_buffer: spec.socket_buffer,
@@ -287,13 +290,14 @@ impl ShardLoop {
     }
 
     fn reap(&mut self) {
-        let mut done: Vec<(u64, i32, u32)> = Vec::with_capacity(64);
+        let mut done = std::mem::take(&mut self.completions);
+        done.clear();
         for cqe in self.ring.completion() {
             done.push((cqe.user_data(), cqe.result(), cqe.flags()));
         }
         self.stats.completions += done.len() as u64;
         let now = self.now();
-        for (ud, res, flags) in done {
+        for &(ud, res, flags) in &done {
             let idx = (ud & !KIND_MASK) as usize;
             match ud & KIND_MASK {
                 KIND_READ_MULTI => {
@@ -368,6 +372,7 @@ impl ShardLoop {
                 _ => {}
             }
         }
+        self.completions = done;
     }
 
     fn flush_tx(&mut self, now: Instant) {
