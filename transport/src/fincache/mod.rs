@@ -243,6 +243,8 @@ pub struct FinCacheStats {
 pub struct FinCache {
     cfg: FinCacheConfig,
     classes: [Class; 3],
+    /// FIFO slots in use, live and dead, over all classes.
+    slots: usize,
     index: Vec<Bucket>,
     hasher: ahash::RandomState,
     stats: FinCacheStats,
@@ -266,6 +268,7 @@ impl FinCache {
         FinCache {
             cfg,
             classes: [Class::new(), Class::new(), Class::new()],
+            slots: 0,
             index: Vec::new(),
             hasher: ahash::RandomState::new(),
             stats: FinCacheStats::default(),
@@ -408,6 +411,23 @@ impl FinCache {
         self.probe_at(home, tag, |e| self.record(e).is_some_and(|r| r.key() == *key))
     }
 
+    /// The first free slot on `key`'s probe path, if one lies within the buckets a lookup
+    /// would read: (buckets stepped over, bucket, slot).
+    fn free_slot_at(&self, home: usize) -> Option<(usize, usize, usize)> {
+        let mut b = home;
+        for step in 0..self.index.len() {
+            let bucket = &self.index[b];
+            if let Some(slot) = bucket.entries.iter().position(|&e| e == NIL) {
+                return Some((step, b, slot));
+            }
+            if bucket.overflow == 0 {
+                return None;
+            }
+            b = self.next_bucket(b);
+        }
+        None
+    }
+
     /// The record for `key`, if one is live.
     pub fn get(&self, key: &TwKey) -> Option<TwState> {
         let (_, _, _, r) = self.find(key)?;
@@ -444,6 +464,16 @@ impl FinCache {
     }
 
     fn place(&mut self, home: usize, entry: u32) {
+        // Usually the home bucket, which the duplicate check has just read.
+        if let Some((steps, b, slot)) = self.free_slot_at(home) {
+            self.index[b].entries[slot] = entry;
+            let mut at = home;
+            for _ in 0..steps {
+                self.index[at].overflow += 1;
+                at = self.next_bucket(at);
+            }
+            return;
+        }
         let mut b = home;
         loop {
             if let Some(slot) = self.index[b].entries.iter().position(|&e| e == NIL) {
@@ -453,10 +483,6 @@ impl FinCache {
             self.index[b].overflow += 1;
             b = self.next_bucket(b);
         }
-    }
-
-    fn slots_used(&self) -> usize {
-        self.classes.iter().map(|c| c.ring.len()).sum()
     }
 
     /// Adds a record for a connection that just entered TIME-WAIT. If the cache is full
@@ -472,7 +498,7 @@ impl FinCache {
         if let Some(found) = self.find_at(&key, home, tag) {
             self.erase(home, found);
         }
-        while self.slots_used() >= self.cfg.capacity {
+        while self.slots >= self.cfg.capacity {
             self.pop_oldest();
         }
         let class = state.class.index();
@@ -494,6 +520,7 @@ impl FinCache {
         }
         c.ring.push_back(rec);
         c.live += 1;
+        self.slots += 1;
         self.place(home, Self::make_ref(class, pos, tag));
         self.stats.inserted += 1;
     }
@@ -541,7 +568,9 @@ impl FinCache {
             }
         }
         let c = &mut self.classes[i];
-        c.ring.pop_front();
+        if c.ring.pop_front().is_some() {
+            self.slots -= 1;
+        }
         c.trim_times();
         live
     }
