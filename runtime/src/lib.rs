@@ -10,6 +10,7 @@
 mod bufring;
 pub mod device;
 pub mod impair;
+pub mod lock;
 mod setup;
 pub mod shard;
 pub mod shared;

@@ -8,12 +8,18 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, MutexGuard};
 use std::task::Waker;
 
 use ringtcp_transport::{ListenerHandle, SocketHandle};
 
+use crate::lock::{LockStats, TracedMutex};
 use crate::sys;
+
+/// The per-socket lock (bytes and wakers shared by an application task and its shard).
+pub static SOCKET_LOCK: LockStats = LockStats::new("socket");
+/// The per-listener, per-shard accept-queue lock.
+pub static ACCEPT_LOCK: LockStats = LockStats::new("accept_queue");
 
 /// What an application thread asks of a shard.
 #[derive(Debug)]
@@ -119,11 +125,6 @@ pub(crate) fn shard_dead() -> io::Error {
     io::Error::new(io::ErrorKind::BrokenPipe, "the ringtcp shard thread serving this socket has stopped; the stack must be restarted")
 }
 
-/// Locks, recovering the data if another thread panicked while holding the lock: the
-/// buffers stay consistent (every update is a single push or drain).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// Where a connection stands, as the application sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -190,14 +191,15 @@ impl SocketState {
 pub struct SocketShared {
     /// The shard that owns the connection.
     pub link: Arc<ShardLink>,
-    state: Mutex<SocketState>,
+    state: TracedMutex<SocketState>,
 }
 
 impl SocketShared {
     pub(crate) fn new(link: Arc<ShardLink>, phase: Phase, cap: usize) -> Arc<SocketShared> {
+        let shard = link.id as u32;
         Arc::new(SocketShared {
             link,
-            state: Mutex::new(SocketState {
+            state: TracedMutex::new(SocketState {
                 rx: VecDeque::new(),
                 rx_eof: false,
                 tx: VecDeque::new(),
@@ -214,13 +216,13 @@ impl SocketShared {
                 read_waker: None,
                 write_waker: None,
                 cap,
-            }),
+            }, &SOCKET_LOCK, shard),
         })
     }
 
     /// The socket's state, locked.
     pub fn state(&self) -> MutexGuard<'_, SocketState> {
-        lock(&self.state)
+        self.state.lock()
     }
 
     /// Asks the shard to move bytes for this socket (coalesced while one is queued).
@@ -240,9 +242,16 @@ impl SocketShared {
 
 /// One shard's accept queue for one listener. Each shard has its own, so accepting takes
 /// no lock shared by all shards.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AcceptQueue {
-    inner: Mutex<AcceptInner>,
+    inner: TracedMutex<AcceptInner>,
+}
+
+impl AcceptQueue {
+    /// An empty queue of shard `shard`.
+    pub fn new(shard: usize) -> AcceptQueue {
+        AcceptQueue { inner: TracedMutex::new(AcceptInner::default(), &ACCEPT_LOCK, shard as u32) }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -254,7 +263,7 @@ struct AcceptInner {
 
 impl AcceptQueue {
     pub(crate) fn push(&self, s: Arc<SocketShared>) {
-        let mut q = lock(&self.inner);
+        let mut q = self.inner.lock();
         q.ready.push_back(s);
         if let Some(w) = q.waker.take() {
             w.wake();
@@ -262,7 +271,7 @@ impl AcceptQueue {
     }
 
     pub(crate) fn fail(&self, kind: io::ErrorKind) {
-        let mut q = lock(&self.inner);
+        let mut q = self.inner.lock();
         q.error = Some(kind);
         if let Some(w) = q.waker.take() {
             w.wake();
@@ -271,7 +280,7 @@ impl AcceptQueue {
 
     /// Takes one accepted connection, or registers `waker` and returns `Ok(None)`.
     pub fn take(&self, waker: &Waker) -> io::Result<Option<Arc<SocketShared>>> {
-        let mut q = lock(&self.inner);
+        let mut q = self.inner.lock();
         if let Some(s) = q.ready.pop_front() {
             return Ok(Some(s));
         }

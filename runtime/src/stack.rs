@@ -60,7 +60,7 @@ impl Shards {
         let mut bound = addr;
         for t in &self.threads {
             let (tx, rx) = mpsc::channel();
-            let queue = Arc::new(AcceptQueue::default());
+            let queue = Arc::new(AcceptQueue::new(t.link.id()));
             let cmd = Command::Listen { addr: bound, backlog, queue: queue.clone(), reply: tx };
             let r = t.link.send(cmd).and_then(|_| rx.recv().map_err(|_| crate::shared::shard_dead())?);
             match r {

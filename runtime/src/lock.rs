@@ -1,0 +1,156 @@
+//! Traced locks: every lock in `runtime/` and `compat/` is one of these (a test keeps it
+//! so). Uncontended, a lock costs a `try_lock` and creates nothing. Contended, the wait is
+//! timed: it always goes into the lock's histogram, and when it is at least the threshold
+//! ([`set_span_threshold`], default 1 µs) it is also recorded as a `tracing` span, target
+//! `ringtcp::lock`, name `lock_wait`, with fields `lock`, `shard` and `wait_ns`, so a user
+//! sees in their own subscriber where time went.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::time::Instant;
+
+/// Wait-time statistics of one lock (all instances sharing a name share one).
+#[derive(Debug)]
+pub struct LockStats {
+    name: &'static str,
+    waits: AtomicU64,
+    total_ns: AtomicU64,
+    max_ns: AtomicU64,
+    /// Waits by power of two of nanoseconds: bucket k holds waits in [2^k, 2^(k+1)).
+    buckets: [AtomicU64; 40],
+}
+
+impl LockStats {
+    /// Statistics for the lock called `name`.
+    pub const fn new(name: &'static str) -> LockStats {
+        LockStats {
+            name,
+            waits: AtomicU64::new(0),
+            total_ns: AtomicU64::new(0),
+            max_ns: AtomicU64::new(0),
+            buckets: [const { AtomicU64::new(0) }; 40],
+        }
+    }
+
+    fn record(&self, ns: u64) {
+        self.waits.fetch_add(1, Ordering::Relaxed);
+        self.total_ns.fetch_add(ns, Ordering::Relaxed);
+        self.max_ns.fetch_max(ns, Ordering::Relaxed);
+        let k = (64 - ns.max(1).leading_zeros() as usize - 1).min(39);
+        self.buckets[k].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A snapshot: count, p50 and p99 (upper bound of their power-of-two bucket), max.
+    pub fn snapshot(&self) -> LockSnapshot {
+        let counts: Vec<u64> = self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect();
+        let total: u64 = counts.iter().sum();
+        let quantile = |q: f64| {
+            if total == 0 {
+                return 0;
+            }
+            let want = ((total as f64) * q).ceil().max(1.0) as u64;
+            let mut seen = 0;
+            for (k, c) in counts.iter().enumerate() {
+                seen += c;
+                if seen >= want {
+                    return (1u64 << (k + 1)) - 1;
+                }
+            }
+            u64::MAX
+        };
+        LockSnapshot {
+            name: self.name,
+            waits: self.waits.load(Ordering::Relaxed),
+            total_wait_ns: self.total_ns.load(Ordering::Relaxed),
+            p50_ns: quantile(0.5),
+            p99_ns: quantile(0.99),
+            max_ns: self.max_ns.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// What [`LockStats::snapshot`] returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockSnapshot {
+    /// The lock's name.
+    pub name: &'static str,
+    /// Contended acquisitions.
+    pub waits: u64,
+    /// Nanoseconds waited in all.
+    pub total_wait_ns: u64,
+    /// Median wait (bucket upper bound).
+    pub p50_ns: u64,
+    /// 99th-percentile wait (bucket upper bound).
+    pub p99_ns: u64,
+    /// Longest wait.
+    pub max_ns: u64,
+}
+
+static SPAN_THRESHOLD_NS: AtomicU64 = AtomicU64::new(1_000);
+
+/// Waits shorter than this go into the histograms only, not into spans.
+pub fn set_span_threshold(ns: u64) {
+    SPAN_THRESHOLD_NS.store(ns, Ordering::Relaxed);
+}
+
+/// A mutex whose contended waits are measured and traced.
+#[derive(Debug)]
+pub struct TracedMutex<T> {
+    inner: Mutex<T>,
+    stats: &'static LockStats,
+    shard: u32,
+}
+
+impl<T> TracedMutex<T> {
+    /// A mutex named by `stats`, belonging to shard `shard`.
+    pub const fn new(value: T, stats: &'static LockStats, shard: u32) -> TracedMutex<T> {
+        TracedMutex { inner: Mutex::new(value), stats, shard }
+    }
+
+    /// Locks. A poisoned lock is recovered: the data it guards is kept consistent by
+    /// single-step updates, so a panic elsewhere does not make it unusable.
+    pub fn lock(&self) -> MutexGuard<'_, T> {
+        match self.inner.try_lock() {
+            Ok(g) => return g,
+            Err(TryLockError::Poisoned(p)) => return p.into_inner(),
+            Err(TryLockError::WouldBlock) => {}
+        }
+        let start = Instant::now();
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let waited = start.elapsed().as_nanos() as u64;
+        self.stats.record(waited);
+        if waited >= SPAN_THRESHOLD_NS.load(Ordering::Relaxed) {
+            let span = tracing::info_span!(target: "ringtcp::lock", "lock_wait", lock = self.stats.name, shard = self.shard, wait_ns = waited);
+            drop(span.enter());
+        }
+        g
+    }
+
+    /// The statistics of this lock's name.
+    pub fn stats(&self) -> &'static LockStats {
+        self.stats
+    }
+}
+
+/// The statistics of every traced lock in the runtime.
+pub fn all_stats() -> Vec<LockSnapshot> {
+    [&crate::shared::SOCKET_LOCK, &crate::shared::ACCEPT_LOCK].iter().map(|s| s.snapshot()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_quantiles_bound_the_waits() {
+        static S: LockStats = LockStats::new("test");
+        for ns in [100u64, 200, 300, 5_000, 1_000_000] {
+            S.record(ns);
+        }
+        let snap = S.snapshot();
+        assert_eq!(snap.waits, 5);
+        assert_eq!(snap.max_ns, 1_000_000);
+        assert!(snap.p50_ns >= 300 && snap.p50_ns < 1024, "{snap:?}");
+        assert!(snap.p99_ns >= 1_000_000, "{snap:?}");
+    }
+}
