@@ -7,9 +7,9 @@ use std::hint::black_box;
 use std::sync::Mutex;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use ringtcp_runtime::lock::{LockStats, TracedMutex};
+use ringtcp_runtime::lock::{LockScope, LockStats, TracedMutex};
 
-static STATS: LockStats = LockStats::new("bench");
+static STATS: LockStats = LockStats::new("bench", LockScope::Shard);
 
 fn lock(c: &mut Criterion) {
     let mut g = c.benchmark_group("uncontended_lock");

@@ -15,6 +15,7 @@ pub mod net;
 mod socket;
 mod split;
 mod stack;
+mod stats;
 mod stream;
 
 /// Owned and borrowed halves, as in `tokio::net::tcp`.
@@ -25,7 +26,10 @@ pub mod tcp {
 pub use listener::TcpListener;
 pub use socket::TcpSocket;
 pub use ringtcp_runtime::impair::{ImpairConfig, Impairment};
-pub use ringtcp_runtime::shard::ReadMode;
+pub use ringtcp_runtime::lock::{LockScope, LockSnapshot};
+pub use ringtcp_runtime::shard::{IoStats, ReadMode};
+pub use ringtcp_runtime::stats::ShardStats;
 pub use ringtcp_runtime::transport;
 pub use stack::{DEFAULT_KERNEL_ADDR, DEFAULT_STACK_ADDR, DEFAULT_TUN, Stack, StackBuilder};
+pub use stats::StackStats;
 pub use stream::TcpStream;

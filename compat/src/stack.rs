@@ -229,6 +229,21 @@ impl Stack {
         self.inner.shards.links().map(|l| l.read_mode()).collect()
     }
 
+    /// A snapshot of every shard's counters and of the lock-wait histograms. Each shard
+    /// thread is asked in turn and answers between two batches of packets, so the call
+    /// blocks for about one event-loop turn per shard (microseconds when busy).
+    ///
+    /// ```no_run
+    /// # fn demo() -> std::io::Result<()> {
+    /// let stack = ringtcp::Stack::default_stack()?;
+    /// let stats = stack.stats()?;
+    /// println!("{stats}");
+    /// # Ok(()) }
+    /// ```
+    pub fn stats(&self) -> io::Result<crate::StackStats> {
+        Ok(crate::StackStats { shards: self.inner.shards.stats()?, locks: ringtcp_runtime::lock::all_stats() })
+    }
+
     /// Listens on `addr` on every shard.
     pub async fn bind<A: ToSocketAddrs>(&self, addr: A) -> io::Result<TcpListener> {
         let addr = resolve(addr)?;

@@ -15,6 +15,7 @@ mod setup;
 pub mod shard;
 pub mod shared;
 pub mod stack;
+pub mod stats;
 mod sys;
 #[cfg(feature = "testing")]
 pub mod testing;

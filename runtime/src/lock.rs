@@ -9,10 +9,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::Instant;
 
+/// Which threads can contend for one instance of a lock: what tells a user whether a wait
+/// can grow with the number of shards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockScope {
+    /// One socket's state: its shard and the task using it.
+    Socket,
+    /// One shard's structure: that shard and application tasks.
+    Shard,
+    /// Shared by every shard of a stack. The runtime has none; the scope exists so that a
+    /// lock of this kind, were one added, shows up as such in the statistics.
+    Stack,
+}
+
 /// Wait-time statistics of one lock (all instances sharing a name share one).
 #[derive(Debug)]
 pub struct LockStats {
     name: &'static str,
+    scope: LockScope,
     waits: AtomicU64,
     total_ns: AtomicU64,
     max_ns: AtomicU64,
@@ -21,10 +35,12 @@ pub struct LockStats {
 }
 
 impl LockStats {
-    /// Statistics for the lock called `name`.
-    pub const fn new(name: &'static str) -> LockStats {
+    /// Statistics for the lock called `name`, whose instances are each contended within
+    /// `scope`.
+    pub const fn new(name: &'static str, scope: LockScope) -> LockStats {
         LockStats {
             name,
+            scope,
             waits: AtomicU64::new(0),
             total_ns: AtomicU64::new(0),
             max_ns: AtomicU64::new(0),
@@ -60,6 +76,7 @@ impl LockStats {
         };
         LockSnapshot {
             name: self.name,
+            scope: self.scope,
             waits: self.waits.load(Ordering::Relaxed),
             total_wait_ns: self.total_ns.load(Ordering::Relaxed),
             p50_ns: quantile(0.5),
@@ -74,6 +91,8 @@ impl LockStats {
 pub struct LockSnapshot {
     /// The lock's name.
     pub name: &'static str,
+    /// Who contends for one instance of it.
+    pub scope: LockScope,
     /// Contended acquisitions.
     pub waits: u64,
     /// Nanoseconds waited in all.
@@ -143,7 +162,7 @@ mod tests {
 
     #[test]
     fn histogram_quantiles_bound_the_waits() {
-        static S: LockStats = LockStats::new("test");
+        static S: LockStats = LockStats::new("test", LockScope::Shard);
         for ns in [100u64, 200, 300, 5_000, 1_000_000] {
             S.record(ns);
         }

@@ -21,6 +21,7 @@ use crate::bufring::{self, BufRing};
 use crate::impair::{Direction, Impairer};
 use crate::setup::io_uring_error;
 use crate::shared::{AcceptQueue, Command, Phase, ShardLink, SocketShared, SocketState};
+use crate::stats::ShardStats;
 
 const READS_IN_FLIGHT: usize = 32;
 const MAX_WRITES_IN_FLIGHT: usize = 512;
@@ -497,8 +498,23 @@ impl ShardLoop {
                 }
                 Command::Sync(s) => self.sync(&s),
                 Command::Close(s) => self.close(&s, now),
+                Command::Stats(reply) => {
+                    let _ = reply.send(self.snapshot());
+                }
                 Command::Shutdown => self.stop = true,
             }
+        }
+    }
+
+    fn snapshot(&self) -> ShardStats {
+        ShardStats {
+            shard: self.link.id(),
+            transport: self.shard.stats().clone(),
+            drops: self.shard.drops().clone(),
+            fin_cache: self.shard.fin_cache().stats(),
+            states: self.shard.state_counts(),
+            accept_queued: self.listeners.values().map(|q| q.len()).sum(),
+            io: self.stats.clone(),
         }
     }
 

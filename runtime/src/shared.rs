@@ -13,13 +13,13 @@ use std::task::Waker;
 
 use ringtcp_transport::{ListenerHandle, SocketHandle};
 
-use crate::lock::{LockStats, TracedMutex};
+use crate::lock::{LockScope, LockStats, TracedMutex};
 use crate::sys;
 
 /// The per-socket lock (bytes and wakers shared by an application task and its shard).
-pub static SOCKET_LOCK: LockStats = LockStats::new("socket");
+pub static SOCKET_LOCK: LockStats = LockStats::new("socket", LockScope::Socket);
 /// The per-listener, per-shard accept-queue lock.
-pub static ACCEPT_LOCK: LockStats = LockStats::new("accept_queue");
+pub static ACCEPT_LOCK: LockStats = LockStats::new("accept_queue", LockScope::Shard);
 
 /// What an application thread asks of a shard.
 #[derive(Debug)]
@@ -35,6 +35,8 @@ pub(crate) enum Command {
     Sync(Arc<SocketShared>),
     /// The application dropped the socket.
     Close(Arc<SocketShared>),
+    /// Report the shard's counters.
+    Stats(Sender<crate::stats::ShardStats>),
     /// Stop the shard thread.
     Shutdown,
 }
@@ -276,6 +278,16 @@ impl AcceptQueue {
         if let Some(w) = q.waker.take() {
             w.wake();
         }
+    }
+
+    /// Connections waiting to be accepted.
+    pub fn len(&self) -> usize {
+        self.inner.lock().ready.len()
+    }
+
+    /// True if none is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Takes one accepted connection, or registers `waker` and returns `Ok(None)`.

@@ -10,6 +10,7 @@ use std::sync::mpsc;
 use ringtcp_transport::ListenerHandle;
 
 use crate::shard::{ShardSpec, ShardThread};
+use crate::stats::ShardStats;
 use crate::shared::{AcceptQueue, Command, Phase, ShardLink, SocketShared};
 
 /// One shard's part of a listener.
@@ -90,6 +91,18 @@ impl Shards {
         let socket = SocketShared::new(link.clone(), Phase::Connecting, self.socket_buffer);
         link.send(Command::Connect { remote, local, socket: socket.clone() })?;
         Ok(socket)
+    }
+
+    /// Every shard's counters, asked of each shard thread in turn.
+    pub fn stats(&self) -> io::Result<Vec<ShardStats>> {
+        self.threads
+            .iter()
+            .map(|t| {
+                let (tx, rx) = mpsc::channel();
+                t.link.send(Command::Stats(tx))?;
+                rx.recv().map_err(|_| crate::shared::shard_dead())
+            })
+            .collect()
     }
 
     /// Stops every shard thread.

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
-use ringtcp_runtime::lock::{LockStats, TracedMutex};
+use ringtcp_runtime::lock::{LockScope, LockStats, TracedMutex};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
@@ -56,7 +56,7 @@ fn capture<T>(f: impl FnOnce() -> T) -> (T, Vec<Seen>) {
 
 #[test]
 fn contention_is_recorded_as_a_lock_wait_span_with_the_wait() {
-    static STATS: LockStats = LockStats::new("test_contended");
+    static STATS: LockStats = LockStats::new("test_contended", LockScope::Shard);
     let m = Arc::new(TracedMutex::new(0u32, &STATS, 3));
     let held = Arc::new(Barrier::new(2));
     let holder = {
@@ -85,7 +85,7 @@ fn contention_is_recorded_as_a_lock_wait_span_with_the_wait() {
 
 #[test]
 fn no_contention_no_spans() {
-    static STATS: LockStats = LockStats::new("test_quiet");
+    static STATS: LockStats = LockStats::new("test_quiet", LockScope::Shard);
     let m = TracedMutex::new(Vec::<u32>::new(), &STATS, 0);
     let (_, spans) = capture(|| {
         for i in 0..10_000 {

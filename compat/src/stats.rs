@@ -1,0 +1,169 @@
+//! [`StackStats`]: what [`Stack::stats`](crate::Stack::stats) returns, and its renderings
+//! (a plain table and the Prometheus text format).
+
+use std::fmt::{self, Write as _};
+
+use ringtcp_runtime::lock::LockSnapshot;
+use ringtcp_runtime::stats::ShardStats;
+use ringtcp_runtime::transport::{Drops, State, Stats};
+
+/// One per-shard metric: name, Prometheus type, help text, how to read it.
+type Metric = (&'static str, &'static str, &'static str, fn(&ShardStats) -> u64);
+
+/// A snapshot of a whole stack: every shard's counters and every traced lock's waits.
+///
+/// ```no_run
+/// # fn demo(stack: ringtcp::Stack) -> std::io::Result<()> {
+/// let stats = stack.stats()?;
+/// println!("{} segments in, {} connections established", stats.transport().tcp_in_segs, stats.connections(ringtcp::transport::State::Established));
+/// print!("{stats}");
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct StackStats {
+    /// One entry per shard, in shard order.
+    pub shards: Vec<ShardStats>,
+    /// Wait statistics of every traced lock (process-wide: locks are named by role).
+    pub locks: Vec<LockSnapshot>,
+}
+
+impl StackStats {
+    /// The transport counters summed over all shards.
+    ///
+    /// ```no_run
+    /// # fn demo(stack: ringtcp::Stack) -> std::io::Result<()> {
+    /// let retrans = stack.stats()?.transport().tcp_retrans_segs;
+    /// # let _ = retrans; Ok(()) }
+    /// ```
+    pub fn transport(&self) -> Stats {
+        let mut sum = Stats::default();
+        self.shards.iter().for_each(|s| sum.add(&s.transport));
+        sum
+    }
+
+    /// The drop counters summed over all shards.
+    ///
+    /// ```no_run
+    /// # fn demo(stack: ringtcp::Stack) -> std::io::Result<()> {
+    /// let bad = stack.stats()?.drops().bad_checksum;
+    /// # let _ = bad; Ok(()) }
+    /// ```
+    pub fn drops(&self) -> Drops {
+        let mut sum = Drops::default();
+        self.shards.iter().for_each(|s| sum.add(&s.drops));
+        sum
+    }
+
+    /// Connections in `state` over all shards (TIME-WAIT counts FIN-cache records).
+    ///
+    /// ```no_run
+    /// # fn demo(stack: ringtcp::Stack) -> std::io::Result<()> {
+    /// let tw = stack.stats()?.connections(ringtcp::transport::State::TimeWait);
+    /// # let _ = tw; Ok(()) }
+    /// ```
+    pub fn connections(&self, state: State) -> usize {
+        self.shards.iter().map(|s| s.in_state(state)).sum()
+    }
+
+    /// The snapshot in the Prometheus text exposition format (version 0.0.4), ready to be
+    /// served from any route, e.g. an axum handler returning this string.
+    ///
+    /// ```no_run
+    /// # fn demo(stack: ringtcp::Stack) -> std::io::Result<()> {
+    /// let body = stack.stats()?.to_prometheus();
+    /// assert!(body.contains("ringtcp_tcp_in_segs"));
+    /// # Ok(()) }
+    /// ```
+    pub fn to_prometheus(&self) -> String {
+        let mut out = String::new();
+        let per_shard = |out: &mut String, name: &str, kind: &str, help: &str, value: &dyn Fn(&ShardStats) -> u64| {
+            let _ = writeln!(out, "# HELP ringtcp_{name} {help}\n# TYPE ringtcp_{name} {kind}");
+            for s in &self.shards {
+                let _ = writeln!(out, "ringtcp_{name}{{shard=\"{}\"}} {}", s.shard, value(s));
+            }
+        };
+        for (i, (name, _)) in Stats::default().iter().enumerate() {
+            per_shard(&mut out, name, "counter", "Transport counter (netstat -s style).", &|s| {
+                s.transport.iter().nth(i).map_or(0, |(_, v)| v)
+            });
+        }
+        let _ = writeln!(out, "# HELP ringtcp_drops Packets dropped, by reason.\n# TYPE ringtcp_drops counter");
+        for s in &self.shards {
+            for (reason, v) in s.drops.iter() {
+                let _ = writeln!(out, "ringtcp_drops{{shard=\"{}\",reason=\"{reason}\"}} {v}", s.shard);
+            }
+        }
+        let _ = writeln!(out, "# HELP ringtcp_connections Connections by state.\n# TYPE ringtcp_connections gauge");
+        for s in &self.shards {
+            for (state, n) in &s.states {
+                let _ = writeln!(out, "ringtcp_connections{{shard=\"{}\",state=\"{state:?}\"}} {n}", s.shard);
+            }
+        }
+        per_shard(&mut out, "accept_queued", "gauge", "Established connections waiting to be accepted.", &|s| s.accept_queued as u64);
+        let fin: [Metric; 11] = [
+            ("fin_cache_records", "gauge", "TIME-WAIT records held.", |s| s.fin_cache.live.iter().sum()),
+            ("fin_cache_bytes", "gauge", "Bytes the FIN cache holds.", |s| s.fin_cache.bytes),
+            ("fin_cache_inserted", "counter", "TIME-WAIT records inserted.", |s| s.fin_cache.inserted),
+            ("fin_cache_expired", "counter", "Records that lived their full TIME-WAIT.", |s| s.fin_cache.expired),
+            ("fin_cache_evicted", "counter", "Records evicted early (cache full).", |s| s.fin_cache.evicted),
+            ("fin_cache_reopened", "counter", "Records replaced by a new SYN.", |s| s.fin_cache.reopened),
+            ("fin_cache_reused_by_connect", "counter", "Records reused by connect.", |s| s.fin_cache.reused_by_connect),
+            ("fin_cache_fins_reacked", "counter", "Retransmitted FINs answered.", |s| s.fin_cache.fins_reacked),
+            ("fin_cache_rsts_ignored", "counter", "RSTs ignored (RFC 1337).", |s| s.fin_cache.rsts_ignored),
+            ("fin_cache_acks_sent", "counter", "ACKs sent from records.", |s| s.fin_cache.acks_sent),
+            ("fin_cache_dropped", "counter", "Segments to a record dropped.", |s| s.fin_cache.dropped),
+        ];
+        let io: [Metric; 6] = [
+            ("io_submissions", "counter", "io_uring submission queue entries submitted.", |s| s.io.submissions),
+            ("io_completions", "counter", "io_uring completions reaped.", |s| s.io.completions),
+            ("io_packets_in", "counter", "Packets read from the device.", |s| s.io.packets_in),
+            ("io_packets_out", "counter", "Packets written to the device.", |s| s.io.packets_out),
+            ("io_tx_overflow", "counter", "Packets dropped because every write slot was busy.", |s| s.io.tx_overflow),
+            ("io_errors", "counter", "Device reads or writes that failed.", |s| s.io.io_errors),
+        ];
+        for (name, kind, help, f) in fin.into_iter().chain(io) {
+            per_shard(&mut out, name, kind, help, &f);
+        }
+        let _ = writeln!(out, "# HELP ringtcp_lock_wait_seconds Contended lock waits.\n# TYPE ringtcp_lock_wait_seconds summary");
+        for l in &self.locks {
+            let secs = |ns: u64| ns as f64 / 1e9;
+            let _ = writeln!(out, "ringtcp_lock_wait_seconds{{lock=\"{}\",quantile=\"0.5\"}} {}", l.name, secs(l.p50_ns));
+            let _ = writeln!(out, "ringtcp_lock_wait_seconds{{lock=\"{}\",quantile=\"0.99\"}} {}", l.name, secs(l.p99_ns));
+            let _ = writeln!(out, "ringtcp_lock_wait_seconds_sum{{lock=\"{}\"}} {}", l.name, secs(l.total_wait_ns));
+            let _ = writeln!(out, "ringtcp_lock_wait_seconds_count{{lock=\"{}\"}} {}", l.name, l.waits);
+        }
+        out
+    }
+}
+
+/// A plain table: nonzero transport counters and drops summed over shards, connections by
+/// state, the FIN cache, the I/O counters per shard and the lock waits.
+impl fmt::Display for StackStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{:<28} {:>14}", "transport (all shards)", "count")?;
+        for (name, v) in self.transport().iter().chain(self.drops().iter()).filter(|(_, v)| *v != 0) {
+            writeln!(f, "  {name:<26} {v:>14}")?;
+        }
+        writeln!(f, "{:<8} {:>10} {:>10} {:>10} {:>10} {:>12} {:>12} {:>12}", "shard", "estab", "time_wait", "accept_q", "fin_bytes", "sqes", "cqes", "pkts_in")?;
+        for s in &self.shards {
+            writeln!(
+                f,
+                "{:<8} {:>10} {:>10} {:>10} {:>10} {:>12} {:>12} {:>12}",
+                s.shard,
+                s.in_state(State::Established),
+                s.in_state(State::TimeWait),
+                s.accept_queued,
+                s.fin_cache.bytes,
+                s.io.submissions,
+                s.io.completions,
+                s.io.packets_in
+            )?;
+        }
+        writeln!(f, "{:<16} {:<8} {:>10} {:>12} {:>12} {:>12}", "lock", "scope", "waits", "p50_ns", "p99_ns", "max_ns")?;
+        for l in &self.locks {
+            let scope = format!("{:?}", l.scope);
+            writeln!(f, "{:<16} {:<8} {:>10} {:>12} {:>12} {:>12}", l.name, scope, l.waits, l.p50_ns, l.p99_ns, l.max_ns)?;
+        }
+        Ok(())
+    }
+}
