@@ -8,6 +8,7 @@
 //! per-socket buffers ([`shared::SocketShared`]) under a lock of that socket alone.
 
 mod bufring;
+mod conn_trace;
 pub mod device;
 pub mod impair;
 pub mod lock;

@@ -18,6 +18,7 @@ use io_uring::{IoUring, opcode, types};
 use ringtcp_transport::{Config, Error, Event, Instant, ListenerHandle, Secret, Shard, SocketHandle, State};
 
 use crate::bufring::{self, BufRing};
+use crate::conn_trace::ConnTrace;
 use crate::impair::{Direction, Impairer};
 use crate::setup::io_uring_error;
 use crate::shared::{AcceptQueue, Command, Phase, ShardLink, SocketShared, SocketState};
@@ -485,6 +486,7 @@ impl ShardLoop {
                             st.handle = Some(h);
                             st.local = self.shard.local_addr(h).ok();
                             st.peer = Some(remote);
+                            st.trace = ConnTrace::start(self.link.id(), st.local, st.peer);
                             drop(st);
                             self.sockets.insert(h, socket.clone());
                             self.sync(&socket);
@@ -542,6 +544,7 @@ impl ShardLoop {
                 st.handle = Some(h);
                 st.local = self.shard.local_addr(h).ok();
                 st.peer = self.shard.peer_addr(h).ok();
+                st.trace = ConnTrace::start(self.link.id(), st.local, st.peer);
             }
             self.sockets.insert(h, s.clone());
             self.sync(&s);
@@ -564,6 +567,9 @@ impl ShardLoop {
                 Ok(0) | Err(Error::WouldBlock) => break,
                 Ok(n) => {
                     st.tx.drain(..n);
+                    if let Some(t) = st.trace.as_deref_mut() {
+                        t.sent(n);
+                    }
                 }
                 Err(e) => {
                     fail(&mut st, e);
@@ -585,6 +591,9 @@ impl ShardLoop {
                 }
                 Ok(n) => {
                     st.rx.extend(&self.scratch[..n]);
+                    if let Some(t) = st.trace.as_deref_mut() {
+                        t.received(n);
+                    }
                     got = true;
                 }
                 Err(Error::WouldBlock) => break,
@@ -632,8 +641,15 @@ impl ShardLoop {
     fn close(&mut self, s: &Arc<SocketShared>, now: Instant) {
         let Some(h) = s.state().handle else { return };
         self.sync(s);
-        let st = s.state();
+        let mut st = s.state();
         let unread = !st.rx.is_empty() || self.shard.recv_queue(h).unwrap_or(0) > 0;
+        if let Some(t) = st.trace.take() {
+            match st.error {
+                Some(kind) => t.finish(&format!("{kind:?}")),
+                None if st.zero_linger || unread => t.finish("aborted"),
+                None => t.finish("closed"),
+            }
+        }
         if st.zero_linger || unread {
             drop(st);
             let _ = self.shard.abort(h);
@@ -669,6 +685,9 @@ impl Drop for ShardLoop {
         self.link.mark_dead();
         for s in self.sockets.values().chain(self.closing.values()) {
             let mut st = s.state();
+            if let Some(t) = st.trace.take() {
+                t.finish("shard_stopped");
+            }
             st.error.get_or_insert(io::ErrorKind::BrokenPipe);
             if st.phase == Phase::Connecting {
                 st.phase = Phase::Failed;

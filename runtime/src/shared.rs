@@ -174,6 +174,8 @@ pub struct SocketState {
     pub write_waker: Option<Waker>,
     /// Capacity of `rx` and of `tx`.
     pub cap: usize,
+    /// The connection's DEBUG span, when one is being recorded.
+    pub(crate) trace: Option<Box<crate::conn_trace::ConnTrace>>,
 }
 
 impl SocketState {
@@ -218,6 +220,7 @@ impl SocketShared {
                 read_waker: None,
                 write_waker: None,
                 cap,
+                trace: None,
             }, &SOCKET_LOCK, shard),
         })
     }
