@@ -6,7 +6,7 @@
 //! sees in their own subscriber where time went.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 use std::time::Instant;
 
 /// Which threads can contend for one instance of a lock: what tells a user whether a wait
@@ -134,15 +134,59 @@ impl<T> TracedMutex<T> {
             Err(TryLockError::Poisoned(p)) => return p.into_inner(),
             Err(TryLockError::WouldBlock) => {}
         }
-        let start = Instant::now();
-        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let waited = start.elapsed().as_nanos() as u64;
-        self.stats.record(waited);
-        if waited >= SPAN_THRESHOLD_NS.load(Ordering::Relaxed) {
-            let span = tracing::info_span!(target: "ringtcp::lock", "lock_wait", lock = self.stats.name, shard = self.shard, wait_ns = waited);
-            drop(span.enter());
+        wait_for(self.stats, self.shard, || self.inner.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The statistics of this lock's name.
+    pub fn stats(&self) -> &'static LockStats {
+        self.stats
+    }
+}
+
+/// Times a blocking acquisition that `try_lock` could not make, and records it.
+fn wait_for<G>(stats: &'static LockStats, shard: u32, acquire: impl FnOnce() -> G) -> G {
+    let start = Instant::now();
+    let g = acquire();
+    let waited = start.elapsed().as_nanos() as u64;
+    stats.record(waited);
+    if waited >= SPAN_THRESHOLD_NS.load(Ordering::Relaxed) {
+        let span = tracing::info_span!(target: "ringtcp::lock", "lock_wait", lock = stats.name, shard, wait_ns = waited);
+        drop(span.enter());
+    }
+    g
+}
+
+/// A reader-writer lock whose contended waits are measured and traced like
+/// [`TracedMutex`]'s (readers waiting for a writer, writers waiting for anyone).
+#[derive(Debug)]
+pub struct TracedRwLock<T> {
+    inner: RwLock<T>,
+    stats: &'static LockStats,
+    shard: u32,
+}
+
+impl<T> TracedRwLock<T> {
+    /// A lock named by `stats`, belonging to shard `shard`.
+    pub const fn new(value: T, stats: &'static LockStats, shard: u32) -> TracedRwLock<T> {
+        TracedRwLock { inner: RwLock::new(value), stats, shard }
+    }
+
+    /// Shared access. Poisoning is recovered as for [`TracedMutex::lock`].
+    pub fn read(&self) -> RwLockReadGuard<'_, T> {
+        match self.inner.try_read() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => wait_for(self.stats, self.shard, || self.inner.read().unwrap_or_else(|p| p.into_inner())),
         }
-        g
+    }
+
+    /// Exclusive access.
+    pub fn write(&self) -> RwLockWriteGuard<'_, T> {
+        match self.inner.try_write() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => wait_for(self.stats, self.shard, || self.inner.write().unwrap_or_else(|p| p.into_inner())),
+        }
     }
 
     /// The statistics of this lock's name.
