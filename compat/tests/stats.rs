@@ -134,3 +134,41 @@ async fn accept_churn_on_two_shards_waits_on_no_lock_shared_by_all_shards() {
     assert!(s.locks.iter().any(|l| l.name == "accept_queue"), "the accept queue lock is listed: {s}");
     println!("{s}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_connect_counts_the_rst_on_both_sides() {
+    let (client, server) = Stack::builder().shards(1).memory_pair(A, B).unwrap();
+    let err = client.connect((B, 9)).await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+    let c = stats_until(&client, |s| s.transport().attempt_fails == 1).await;
+    let s = server.stats().unwrap();
+    assert_eq!((c.transport().active_opens, c.transport().in_rsts, c.transport().attempt_fails), (1, 1, 1), "{c}");
+    assert_eq!((s.transport().out_rsts, s.transport().passive_opens), (1, 0), "{s}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loss_shows_as_retransmissions_and_out_of_order_arrivals() {
+    use ringtcp::{ImpairConfig, Impairment};
+    let lossy = ImpairConfig::symmetric(Impairment { loss: 0.05, ..Impairment::default() }, 11);
+    let (client, server) = Stack::builder().shards(1).impair(lossy).memory_pair(A, B).unwrap();
+    let listener = server.bind((B, 83)).await.unwrap();
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let expect = data.clone();
+    let receiving = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await.unwrap();
+        got
+    });
+    let mut c = client.connect((B, 83)).await.unwrap();
+    c.write_all(&data).await.unwrap();
+    c.shutdown().await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(60), receiving).await.unwrap().unwrap();
+    assert!(got == expect, "bytes arrived intact and in order");
+    let cs = client.stats().unwrap().transport();
+    let ss = server.stats().unwrap().transport();
+    assert!(cs.tcp_retrans_segs > 0, "{cs:?}");
+    assert!(cs.fast_retransmits + cs.rto_timeouts > 0, "{cs:?}");
+    assert!(cs.sack_recoveries > 0, "SACK is negotiated between two ringtcp stacks: {cs:?}");
+    assert!(ss.ooo_segments > 0, "{ss:?}");
+}
