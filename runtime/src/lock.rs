@@ -113,6 +113,16 @@ pub fn set_span_threshold(ns: u64) {
 }
 
 /// A mutex whose contended waits are measured and traced.
+///
+/// ```
+/// use ringtcp_runtime::lock::{LockScope, LockStats, TracedMutex};
+///
+/// static QUEUE: LockStats = LockStats::new("queue", LockScope::Shard);
+/// let q = TracedMutex::new(Vec::new(), &QUEUE, 0);
+/// q.lock().push(1);
+/// assert_eq!(*q.lock(), [1]);
+/// assert_eq!(q.stats().snapshot().name, "queue");
+/// ```
 #[derive(Debug)]
 pub struct TracedMutex<T> {
     inner: Mutex<T>,
@@ -158,6 +168,16 @@ fn wait_for<G>(stats: &'static LockStats, shard: u32, acquire: impl FnOnce() -> 
 
 /// A reader-writer lock whose contended waits are measured and traced like
 /// [`TracedMutex`]'s (readers waiting for a writer, writers waiting for anyone).
+///
+/// ```
+/// use ringtcp_runtime::lock::{LockScope, LockStats, TracedRwLock};
+///
+/// static ROUTES: LockStats = LockStats::new("routes", LockScope::Stack);
+/// let table = TracedRwLock::new(vec!["10.0.0.0/8"], &ROUTES, 0);
+/// table.write().push("192.168.0.0/16");
+/// assert_eq!(table.read().len(), 2);
+/// assert_eq!(ROUTES.snapshot().waits, 0, "nobody waited");
+/// ```
 #[derive(Debug)]
 pub struct TracedRwLock<T> {
     inner: RwLock<T>,

@@ -644,11 +644,15 @@ impl ShardLoop {
         let mut st = s.state();
         let unread = !st.rx.is_empty() || self.shard.recv_queue(h).unwrap_or(0) > 0;
         if let Some(t) = st.trace.take() {
-            match st.error {
-                Some(kind) => t.finish(&format!("{kind:?}")),
-                None if st.zero_linger || unread => t.finish("aborted"),
-                None => t.finish("closed"),
-            }
+            let ended = match st.error {
+                Some(kind) => format!("{kind:?}"),
+                None if st.zero_linger || unread => "aborted".to_owned(),
+                None => "closed".to_owned(),
+            };
+            // The subscriber runs outside the socket lock: its time is not the app's wait.
+            drop(st);
+            t.finish(&ended);
+            st = s.state();
         }
         if st.zero_linger || unread {
             drop(st);

@@ -28,6 +28,15 @@ pub struct ShardStats {
 
 impl ShardStats {
     /// Connections in `state` on this shard.
+    ///
+    /// ```
+    /// use ringtcp_runtime::stats::ShardStats;
+    /// use ringtcp_runtime::transport::State;
+    ///
+    /// let s = ShardStats { states: vec![(State::Established, 3), (State::TimeWait, 9)], ..ShardStats::default() };
+    /// assert_eq!(s.in_state(State::TimeWait), 9);
+    /// assert_eq!(s.in_state(State::SynSent), 0);
+    /// ```
     pub fn in_state(&self, state: State) -> usize {
         self.states.iter().filter(|(s, _)| *s == state).map(|(_, n)| n).sum()
     }
