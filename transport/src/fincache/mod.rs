@@ -141,13 +141,13 @@ fn time_run(now: Instant) -> Instant {
 #[repr(C, packed(2))]
 struct Record {
     remote_ip: u32,
-    snd_nxt: u32,
-    rcv_nxt: u32,
-    ts_recent: u32,
     remote_port: u16,
     local_port: u16,
     local_idx: u8,
     flags: u8,
+    snd_nxt: u32,
+    rcv_nxt: u32,
+    ts_recent: u32,
 }
 
 impl Record {
@@ -162,6 +162,22 @@ impl Record {
 
     fn live(&self) -> bool {
         self.flags & LIVE != 0
+    }
+
+    /// True if this record is for `key`. Field by field, without building a `TwKey`: the
+    /// comparison sits between the two cache misses of a lookup hit.
+    fn is_for(&self, key: &TwKey) -> bool {
+        let (ip, rp, lp, idx) = (self.remote_ip, self.remote_port, self.local_port, self.local_idx);
+        ip == key.remote_ip.to_bits() && rp == key.remote_port && lp == key.local_port && idx == key.local_idx
+    }
+
+    fn state(&self, class: usize) -> TwState {
+        TwState {
+            snd_nxt: SeqNum(self.snd_nxt),
+            rcv_nxt: SeqNum(self.rcv_nxt),
+            ts_recent: (self.flags & HAS_TS != 0).then_some(self.ts_recent),
+            class: MslClass::ALL[class],
+        }
     }
 }
 
@@ -404,11 +420,11 @@ impl FinCache {
     }
 
     fn find(&self, key: &TwKey) -> Option<(usize, usize, usize, u32)> {
-        self.probe(key, |e| self.record(e).is_some_and(|r| r.key() == *key))
+        self.probe(key, |e| self.record(e).is_some_and(|r| r.is_for(key)))
     }
 
     fn find_at(&self, key: &TwKey, home: usize, tag: u32) -> Option<(usize, usize, usize, u32)> {
-        self.probe_at(home, tag, |e| self.record(e).is_some_and(|r| r.key() == *key))
+        self.probe_at(home, tag, |e| self.record(e).is_some_and(|r| r.is_for(key)))
     }
 
     /// The first free slot on `key`'s probe path, if one lies within the buckets a lookup
@@ -417,8 +433,13 @@ impl FinCache {
         let mut b = home;
         for step in 0..self.index.len() {
             let bucket = &self.index[b];
-            if let Some(slot) = bucket.entries.iter().position(|&e| e == NIL) {
-                return Some((step, b, slot));
+            // Branch-free over the line, like the tag comparison in `probe_at`.
+            let mut free = 0u32;
+            for (slot, &e) in bucket.entries.iter().enumerate() {
+                free |= u32::from(e == NIL) << slot;
+            }
+            if free != 0 {
+                return Some((step, b, free.trailing_zeros() as usize));
             }
             if bucket.overflow == 0 {
                 return None;
@@ -430,14 +451,17 @@ impl FinCache {
 
     /// The record for `key`, if one is live.
     pub fn get(&self, key: &TwKey) -> Option<TwState> {
-        let (_, _, _, r) = self.find(key)?;
-        let rec = self.record(r)?;
-        Some(TwState {
-            snd_nxt: SeqNum(rec.snd_nxt),
-            rcv_nxt: SeqNum(rec.rcv_nxt),
-            ts_recent: (rec.flags & HAS_TS != 0).then_some(rec.ts_recent),
-            class: MslClass::ALL[Self::class_of(r)],
-        })
+        // The state is taken from the record the probe has just compared, so a hit reads
+        // the record once.
+        let mut state = None;
+        self.probe(key, |e| match self.record(e) {
+            Some(r) if r.is_for(key) => {
+                state = Some(r.state(Self::class_of(e)));
+                true
+            }
+            _ => false,
+        })?;
+        state
     }
 
     /// True if `key` has a live record.
@@ -514,9 +538,16 @@ impl FinCache {
         };
         let c = &mut self.classes[class];
         let pos = c.ring.next_pos();
-        let at = time_run(now);
-        if c.times.back().is_none_or(|t| t.0 != at) {
-            c.times.push_back((at, pos));
+        // Most inserts fall in the newest run; only a new run pays for the division.
+        let in_newest_run = c.times.back().is_some_and(|&(t, _)| {
+            let (run, n) = (t.as_nanos(), now.as_nanos());
+            n <= run && run - n < 1_000_000
+        });
+        if !in_newest_run {
+            let at = time_run(now);
+            if c.times.back().is_none_or(|t| t.0 != at) {
+                c.times.push_back((at, pos));
+            }
         }
         c.ring.push_back(rec);
         c.live += 1;
