@@ -84,6 +84,29 @@ fn rst_is_ignored_and_an_old_duplicate_is_acked_without_change() {
     assert_eq!(p.one(), Seg::new(flags("ACK"), iss + 2, PEER_ISS + 7).win(0));
     assert_eq!(p.shard.fin_cache().len(), 1);
     assert_eq!(p.shard.connection_count(), 0);
+    assert_eq!(p.shard.fin_cache().stats().acks_sent, 1);
+}
+
+#[test]
+fn old_syns_get_rate_limited_acks_and_the_rest_are_counted_drops() {
+    let cfg = Config { challenge_ack_limit: 2, ..plain_config() };
+    let mut p = Peer::new(cfg);
+    let (iss, _, _) = into_time_wait(&mut p, None, true);
+    // SYNs at or below RCV.NXT are not provably new (RFC 9293 §3.10.7.4): ACK, within the
+    // RFC 5961 §7 rate, and drop.
+    for _ in 0..5 {
+        p.inject(Seg::new(flags("SYN"), PEER_ISS + 2, 0));
+    }
+    let acks = p.sent();
+    assert_eq!(acks.len(), 2, "{acks:?}");
+    assert!(acks.iter().all(|a| (a.flags, a.seq, a.ack) == (flags("ACK"), iss + 2, PEER_ISS + 7)));
+    let st = p.shard.fin_cache().stats();
+    assert_eq!((st.acks_sent, st.dropped), (2, 3), "{st:?}");
+    // A second later the rate allows ACKs again.
+    p.advance(Duration::from_secs(1));
+    p.inject(Seg::new(flags("SYN"), PEER_ISS + 2, 0));
+    assert_eq!(p.one().flags, flags("ACK"));
+    assert_eq!(p.shard.fin_cache().len(), 1, "the record stays throughout");
 }
 
 #[test]
@@ -92,6 +115,10 @@ fn rst_ends_time_wait_when_rfc1337_is_off() {
     cfg.fin_cache.rfc1337 = false;
     let mut p = Peer::new(cfg);
     into_time_wait(&mut p, None, true);
+    // Only a RST exactly at RCV.NXT ends it (RFC 5961 §3.2); another one is dropped.
+    p.inject(Seg::new(flags("RST"), PEER_ISS + 9, 0));
+    assert_eq!(p.shard.fin_cache().len(), 1);
+    assert_eq!(p.shard.fin_cache().stats().dropped, 1);
     p.inject(Seg::new(flags("RST"), PEER_ISS + 7, 0));
     assert!(p.shard.fin_cache().is_empty());
 }

@@ -36,7 +36,10 @@ struct Poll {
 
 /// Builds the million records, expires them, and returns every poll of the expiry second.
 fn run_once(slow_polls: bool) -> (Vec<Poll>, usize) {
-    let client_cfg = Config { ephemeral_ports: 1024..=65535, ..Config::default() };
+    let client_cfg = Config {
+        ephemeral_ports: 1024..=65535,
+        ..Config::default()
+    };
     let mut server_cfg = Config::default();
     server_cfg.fin_cache.capacity = CONNECTIONS;
     // 64 client addresses: each needs only ~15,600 of its 64,512 ports, so no 4-tuple
@@ -47,12 +50,19 @@ fn run_once(slow_polls: bool) -> (Vec<Poll>, usize) {
     let mut scratch = vec![0u8; 4096];
     let built = WallInstant::now();
     for i in 0..CONNECTIONS {
-        pair.lifecycle_from(Some(ips[i % ips.len()]), &req, &resp, &mut scratch).expect("lifecycle");
+        pair.lifecycle_from(Some(ips[i % ips.len()]), &req, &resp, &mut scratch)
+            .expect("lifecycle");
         pair.advance(Duration::from_nanos(900));
     }
     let records = pair.server.fin_cache().len();
-    println!("connections={CONNECTIONS} built_in_s={:.2}", built.elapsed().as_secs_f64());
-    println!("records={records} server_control_blocks={}", pair.server.connection_count());
+    println!(
+        "connections={CONNECTIONS} built_in_s={:.2}",
+        built.elapsed().as_secs_f64()
+    );
+    println!(
+        "records={records} server_control_blocks={}",
+        pair.server.connection_count()
+    );
     assert_eq!(records, CONNECTIONS);
 
     // Time goes on as under a runtime: a poll every millisecond (stale timers of the
@@ -74,7 +84,11 @@ fn run_once(slow_polls: bool) -> (Vec<Poll>, usize) {
             }
             all_polls += 1;
             if pair.now >= first_due {
-                polls.push(Poll { at: pair.now, expired, took });
+                polls.push(Poll {
+                    at: pair.now,
+                    expired,
+                    took,
+                });
             }
             // A backlog beyond the budgets: the shard asks to be polled again at once.
             if pair.server.poll_timeout().is_none_or(|t| t > pair.now) {
@@ -113,7 +127,11 @@ fn machine_stalls(span: Duration) -> (usize, Duration) {
 }
 
 fn main() {
-    let runs: usize = std::env::var("RINGTCP_EXPIRY_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3).max(1);
+    let runs: usize = std::env::var("RINGTCP_EXPIRY_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+        .max(1);
     let slow_polls = std::env::var_os("RINGTCP_SLOW_POLLS").is_some();
     let budget = Config::default().fin_cache.expiry_budget;
     let mut fastest: Vec<Duration> = Vec::new();
@@ -133,21 +151,30 @@ fn main() {
             fastest = polls.iter().map(|p| p.took).collect();
         } else {
             // Same virtual times, same records per poll: the runs are comparable poll by poll.
-            assert!(shape == reference, "run {run} made different polls than run 0");
+            assert!(
+                shape == reference,
+                "run {run} made different polls than run 0"
+            );
             for (f, p) in fastest.iter_mut().zip(&polls) {
                 *f = (*f).min(p.took);
             }
         }
     }
     let (stalls, worst_stall) = machine_stalls(Duration::from_secs(1));
-    println!("machine_stalls_over_50us_per_s={stalls} machine_worst_stall_us={:.1} (a loop doing no work)", micros(worst_stall));
+    println!(
+        "machine_stalls_over_50us_per_s={stalls} machine_worst_stall_us={:.1} (a loop doing no work)",
+        micros(worst_stall)
+    );
     let most = reference.iter().map(|p| p.1).max().unwrap_or(0);
     println!("expiry_budget={budget} most_records_in_one_poll={most}");
     if slow_polls {
         let mut order: Vec<usize> = (0..fastest.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(fastest[i]));
         for &i in order.iter().take(20) {
-            eprintln!("slowest work: poll {i} at {:?} expired {} fastest {:?}", reference[i].0, reference[i].1, fastest[i]);
+            eprintln!(
+                "slowest work: poll {i} at {:?} expired {} fastest {:?}",
+                reference[i].0, reference[i].1, fastest[i]
+            );
         }
     }
     let (median, p99, max) = summary(fastest);

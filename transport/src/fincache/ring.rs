@@ -28,7 +28,12 @@ pub(super) struct ChunkRing<T> {
 
 impl<T: Copy + Default> ChunkRing<T> {
     pub(super) fn new() -> Self {
-        ChunkRing { table: Vec::new(), len: 0, base: 0, spare: None }
+        ChunkRing {
+            table: Vec::new(),
+            len: 0,
+            base: 0,
+            spare: None,
+        }
     }
 
     pub(super) fn len(&self) -> usize {
@@ -85,7 +90,10 @@ impl<T: Copy + Default> ChunkRing<T> {
             let slot = self.chunk_slot(pos);
             if self.table[slot].is_none() {
                 let chunk = self.spare.take().unwrap_or_else(|| {
-                    vec![T::default(); CHUNK].into_boxed_slice().try_into().unwrap_or_else(|_| unreachable!("CHUNK long"))
+                    vec![T::default(); CHUNK]
+                        .into_boxed_slice()
+                        .try_into()
+                        .unwrap_or_else(|_| unreachable!("CHUNK long"))
                 });
                 self.table[slot] = Some(chunk);
             }
@@ -137,7 +145,8 @@ impl<T: Copy + Default> ChunkRing<T> {
 
     /// Bytes allocated: chunks (the spare included) and the chunk table.
     pub(super) fn allocated(&self) -> usize {
-        let chunks = self.table.iter().filter(|c| c.is_some()).count() + usize::from(self.spare.is_some());
+        let chunks =
+            self.table.iter().filter(|c| c.is_some()).count() + usize::from(self.spare.is_some());
         chunks * CHUNK * size_of::<T>() + self.chunks_table_bytes()
     }
 
@@ -189,7 +198,11 @@ mod tests {
             next_out += 1;
         }
         let held = r.table.iter().filter(|c| c.is_some()).count();
-        assert!(held <= r.chunks_in_use(), "held {held} chunks for {} in use", r.chunks_in_use());
+        assert!(
+            held <= r.chunks_in_use(),
+            "held {held} chunks for {} in use",
+            r.chunks_in_use()
+        );
         for _ in 0..5 * CHUNK {
             r.push_back(next_in);
             next_in += 1;

@@ -27,7 +27,9 @@ pub fn server_addr() -> SocketAddr {
 pub fn fill(seed: u64, stream: u64, offset: usize, out: &mut [u8]) {
     for (i, b) in out.iter_mut().enumerate() {
         let x = (offset + i) as u64;
-        let mut h = x.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seed.rotate_left(17) ^ stream.wrapping_mul(0xD6E8_FEB8_6659_FD93);
+        let mut h = x.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ seed.rotate_left(17)
+            ^ stream.wrapping_mul(0xD6E8_FEB8_6659_FD93);
         h ^= h >> 29;
         h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
         h ^= h >> 32;
@@ -100,8 +102,15 @@ impl Side {
                 Ok(n) => {
                     fill(seed, self.stream_in, self.received, &mut expect[..n]);
                     if scratch[..n] != expect[..n] {
-                        let at = scratch[..n].iter().zip(&expect[..n]).position(|(a, b)| a != b).unwrap_or(0);
-                        self.error = Some(format!("corrupt data at stream offset {}", self.received + at));
+                        let at = scratch[..n]
+                            .iter()
+                            .zip(&expect[..n])
+                            .position(|(a, b)| a != b)
+                            .unwrap_or(0);
+                        self.error = Some(format!(
+                            "corrupt data at stream offset {}",
+                            self.received + at
+                        ));
                         return;
                     }
                     self.received += n;
@@ -115,7 +124,10 @@ impl Side {
         }
         if self.eof && self.shut {
             if self.received != self.size {
-                self.error = Some(format!("EOF after {} of {} bytes", self.received, self.size));
+                self.error = Some(format!(
+                    "EOF after {} of {} bytes",
+                    self.received, self.size
+                ));
             }
             shard.close(now, h).unwrap();
             self.closed = true;
@@ -144,7 +156,14 @@ pub struct Transfer {
 
 impl Transfer {
     pub fn new(seed: u64, size: usize, link: LinkConfig) -> Transfer {
-        Transfer { seed, size, link, client: Config::default(), server: Config::default(), bound: Duration::from_secs(3600) }
+        Transfer {
+            seed,
+            size,
+            link,
+            client: Config::default(),
+            server: Config::default(),
+            bound: Duration::from_secs(3600),
+        }
     }
 }
 
@@ -152,12 +171,26 @@ impl Transfer {
 /// every byte, and that both ends finish in CLOSED or TIME-WAIT.
 pub fn run_transfer(t: &Transfer) -> Result<Outcome, String> {
     let mut sim = Sim::new(t.seed);
-    let c = sim.add_host(Shard::new(t.client.clone(), &[ip(CLIENT_IP)], Secret(seed_bytes(t.seed, 1))));
-    let s = sim.add_host(Shard::new(t.server.clone(), &[ip(SERVER_IP)], Secret(seed_bytes(t.seed, 2))));
+    let c = sim.add_host(Shard::new(
+        t.client.clone(),
+        &[ip(CLIENT_IP)],
+        Secret(seed_bytes(t.seed, 1)),
+    ));
+    let s = sim.add_host(Shard::new(
+        t.server.clone(),
+        &[ip(SERVER_IP)],
+        Secret(seed_bytes(t.seed, 2)),
+    ));
     sim.set_links(t.link.clone());
-    let listener = sim.host_mut::<Shard>(s).listen(server_addr(), 16).map_err(|e| e.to_string())?;
+    let listener = sim
+        .host_mut::<Shard>(s)
+        .listen(server_addr(), 16)
+        .map_err(|e| e.to_string())?;
     let now = sim.now();
-    let ch = sim.host_mut::<Shard>(c).connect(now, server_addr(), None).map_err(|e| e.to_string())?;
+    let ch = sim
+        .host_mut::<Shard>(c)
+        .connect(now, server_addr(), None)
+        .map_err(|e| e.to_string())?;
     let mut client = Side::new(c, 0, t.size);
     client.handle = Some(ch);
     let mut server = Side::new(s, 1, t.size);
@@ -171,11 +204,19 @@ pub fn run_transfer(t: &Transfer) -> Result<Outcome, String> {
         }
         client.drive(sim, t.seed, &mut scratch, &mut expect);
         server.drive(sim, t.seed, &mut scratch, &mut expect);
-        if let Some(e) = client.error.take().map(|e| format!("client: {e}")).or_else(|| server.error.take().map(|e| format!("server: {e}"))) {
+        if let Some(e) = client
+            .error
+            .take()
+            .map(|e| format!("client: {e}"))
+            .or_else(|| server.error.take().map(|e| format!("server: {e}")))
+        {
             failure = Some(e);
             return true;
         }
-        client.closed && server.closed && settled(sim.host::<Shard>(c)) && settled(sim.host::<Shard>(s))
+        client.closed
+            && server.closed
+            && settled(sim.host::<Shard>(c))
+            && settled(sim.host::<Shard>(s))
     });
     if let Some(f) = failure {
         return Err(f);
@@ -195,21 +236,35 @@ pub fn run_transfer(t: &Transfer) -> Result<Outcome, String> {
             sim.host::<Shard>(s).state_counts()
         ));
     }
-    let tw = count_state(sim.host::<Shard>(c), State::TimeWait) + count_state(sim.host::<Shard>(s), State::TimeWait);
+    let tw = count_state(sim.host::<Shard>(c), State::TimeWait)
+        + count_state(sim.host::<Shard>(s), State::TimeWait);
     if tw == 0 {
         return Err("neither side went through TIME-WAIT".into());
     }
-    let retransmits = sim.host::<Shard>(c).stats().tcp_retrans_segs + sim.host::<Shard>(s).stats().tcp_retrans_segs;
-    Ok(Outcome { virtual_time: sim.now() - Instant::ZERO, time_wait: tw, retransmits })
+    let retransmits = sim.host::<Shard>(c).stats().tcp_retrans_segs
+        + sim.host::<Shard>(s).stats().tcp_retrans_segs;
+    Ok(Outcome {
+        virtual_time: sim.now() - Instant::ZERO,
+        time_wait: tw,
+        retransmits,
+    })
 }
 
 /// Every connection left is in TIME-WAIT (the others reached CLOSED and were freed).
 pub fn settled(shard: &Shard) -> bool {
-    shard.state_counts().iter().all(|(s, _)| *s == State::TimeWait)
+    shard
+        .state_counts()
+        .iter()
+        .all(|(s, _)| *s == State::TimeWait)
 }
 
 pub fn count_state(shard: &Shard, state: State) -> usize {
-    shard.state_counts().iter().filter(|(s, _)| *s == state).map(|(_, n)| *n).sum()
+    shard
+        .state_counts()
+        .iter()
+        .filter(|(s, _)| *s == state)
+        .map(|(_, n)| *n)
+        .sum()
 }
 
 pub fn seed_bytes(seed: u64, salt: u8) -> [u8; 16] {

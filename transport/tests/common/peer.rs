@@ -5,8 +5,8 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use ringtcp_transport::wire::{
-    IPV4_HEADER_LEN, Ipv4Packet, PROTO_TCP, TcpFlags, TcpHeader, TcpOptions, TcpSegment, emit_ipv4_header,
-    fill_tcp_checksum_v4,
+    IPV4_HEADER_LEN, Ipv4Packet, PROTO_TCP, TcpFlags, TcpHeader, TcpOptions, TcpSegment,
+    emit_ipv4_header, fill_tcp_checksum_v4,
 };
 use ringtcp_transport::{Config, Instant, Secret, SeqNum, Shard};
 
@@ -28,7 +28,14 @@ pub struct Seg {
 
 impl Seg {
     pub fn new(flags: TcpFlags, seq: u32, ack: u32) -> Seg {
-        Seg { flags, seq, ack, win: 65_535, payload: Vec::new(), opts: TcpOptions::default() }
+        Seg {
+            flags,
+            seq,
+            ack,
+            win: 65_535,
+            payload: Vec::new(),
+            opts: TcpOptions::default(),
+        }
     }
     pub fn win(mut self, w: u16) -> Seg {
         self.win = w;
@@ -62,7 +69,14 @@ pub fn flags(names: &str) -> TcpFlags {
 /// Config for exact-number tests: a 65,535-byte buffer (window field = free space, shift
 /// 0), no timestamps or SACK unless a test turns them on.
 pub fn plain_config() -> Config {
-    Config { rx_buffer: 65_535, tx_buffer: 65_535, timestamps: false, sack: false, window_scaling: false, ..Config::default() }
+    Config {
+        rx_buffer: 65_535,
+        tx_buffer: 65_535,
+        timestamps: false,
+        sack: false,
+        window_scaling: false,
+        ..Config::default()
+    }
 }
 
 pub struct Peer {
@@ -88,7 +102,9 @@ impl Peer {
     }
 
     pub fn inject_from(&mut self, from: SocketAddr, s: Seg) {
-        let (SocketAddr::V4(src), SocketAddr::V4(dst)) = (from, self.us) else { unreachable!() };
+        let (SocketAddr::V4(src), SocketAddr::V4(dst)) = (from, self.us) else {
+            unreachable!()
+        };
         let h = TcpHeader {
             src_port: src.port(),
             dst_port: dst.port(),
@@ -102,7 +118,15 @@ impl Peer {
         let hlen = h.wire_len();
         let total = IPV4_HEADER_LEN + hlen + s.payload.len();
         let mut buf = vec![0u8; total];
-        emit_ipv4_header(&mut buf, *src.ip(), *dst.ip(), PROTO_TCP, hlen + s.payload.len(), 64, 0);
+        emit_ipv4_header(
+            &mut buf,
+            *src.ip(),
+            *dst.ip(),
+            PROTO_TCP,
+            hlen + s.payload.len(),
+            64,
+            0,
+        );
         h.emit(&mut buf[IPV4_HEADER_LEN..]);
         buf[IPV4_HEADER_LEN + hlen..].copy_from_slice(&s.payload);
         fill_tcp_checksum_v4(&mut buf[IPV4_HEADER_LEN..], *src.ip(), *dst.ip());
@@ -125,7 +149,8 @@ impl Peer {
         for raw in self.sent_raw() {
             let ip = Ipv4Packet::parse(&raw).expect("stack sent a bad IPv4 packet");
             assert_eq!(ip.src(), US, "sent from an address that is not ours");
-            let seg = TcpSegment::parse_v4(ip.payload(), ip.src(), ip.dst()).expect("stack sent a bad TCP segment");
+            let seg = TcpSegment::parse_v4(ip.payload(), ip.src(), ip.dst())
+                .expect("stack sent a bad TCP segment");
             let h = seg.header;
             out.push(Seg {
                 flags: h.flags,

@@ -1,0 +1,145 @@
+//! The I/O counters of a shard (`IoStats`), moved by a peer on the other end of an
+//! in-memory link that pings the stack: a peer that stops reading makes writes wait and,
+//! past the write slots, counted overflow drops; a peer that shuts its read side makes
+//! writes fail, counted as I/O errors, while the shard carries on.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Shutdown};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use ringtcp_runtime::device::link;
+use ringtcp_runtime::shard::ShardSpec;
+use ringtcp_runtime::stack::Shards;
+use ringtcp_runtime::stats::ShardStats;
+use ringtcp_runtime::transport::{Config, Secret};
+
+const STACK: Ipv4Addr = Ipv4Addr::new(10, 58, 0, 2);
+const PEER: Ipv4Addr = Ipv4Addr::new(10, 58, 0, 1);
+
+fn internet_checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = data
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// An ICMP echo request from the peer to the stack, sequence number `seq`.
+fn ping(seq: u16) -> [u8; 32] {
+    let mut p = [0u8; 32];
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&32u16.to_be_bytes());
+    p[8] = 64;
+    p[9] = 1;
+    p[12..16].copy_from_slice(&PEER.octets());
+    p[16..20].copy_from_slice(&STACK.octets());
+    let c = internet_checksum(&p[..20]);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p[20] = 8;
+    p[24..26].copy_from_slice(&0x77u16.to_be_bytes());
+    p[26..28].copy_from_slice(&seq.to_be_bytes());
+    p[28..32].copy_from_slice(b"ping");
+    let c = internet_checksum(&p[20..]);
+    p[22..24].copy_from_slice(&c.to_be_bytes());
+    p
+}
+
+fn start() -> (Shards, UnixStream) {
+    let (ours, theirs) = link::pair(1).unwrap();
+    let spec = ShardSpec {
+        id: 0,
+        config: Config::default(),
+        addrs: vec![IpAddr::V4(STACK)],
+        secret: Secret([9; 16]),
+        device: ours.into_iter().next().unwrap(),
+        socket_buffer: 64 * 1024,
+        impair: None,
+        plain_reads: false,
+    };
+    let shards = Shards::start(vec![spec]).unwrap();
+    (shards, UnixStream::from(theirs.into_iter().next().unwrap()))
+}
+
+fn stats_until(shards: &Shards, done: impl Fn(&ShardStats) -> bool) -> ShardStats {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let s = shards.stats().unwrap().remove(0);
+        if done(&s) || Instant::now() > deadline {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_peer_that_stops_reading_fills_the_write_slots_and_the_rest_are_counted_overflow() {
+    let (shards, mut peer) = start();
+    const PINGS: u16 = 3000;
+    for seq in 0..PINGS {
+        peer.write_all(&ping(seq)).unwrap();
+    }
+    // Every ping is handled and answered, but the peer reads nothing: replies wait in
+    // the link until its buffer is full, then in the ring's write slots, then are dropped.
+    let all = u64::from(PINGS);
+    let s = stats_until(&shards, |s| {
+        s.transport.icmp_in == all && s.transport.icmp_out == all
+    });
+    assert_eq!(
+        (s.transport.icmp_in, s.transport.icmp_out),
+        (all, all),
+        "{s:?}"
+    );
+    assert!(
+        s.io.tx_overflow > 0,
+        "3,000 replies cannot all wait: {:?}",
+        s.io
+    );
+    assert!(s.io.packets_out < u64::from(PINGS), "{:?}", s.io);
+    assert_eq!(s.io.io_errors, 0, "{:?}", s.io);
+
+    // The peer reads again: every reply that was not dropped arrives, intact.
+    peer.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    let mut replies = 0u64;
+    while let Ok(n) = peer.read(&mut buf) {
+        assert_eq!(n, 32, "a whole echo reply");
+        assert_eq!((buf[9], buf[20]), (1, 0), "ICMP echo reply");
+        assert_eq!(&buf[28..32], b"ping", "its data echoed");
+        replies += 1;
+    }
+    let s = stats_until(&shards, |s| s.io.packets_out == replies);
+    assert_eq!(s.io.packets_out, replies, "{:?}", s.io);
+    assert_eq!(
+        s.io.packets_out + s.io.tx_overflow,
+        u64::from(PINGS),
+        "every reply written or counted: {:?}",
+        s.io
+    );
+    assert_eq!(s.io.packets_in, u64::from(PINGS));
+    assert!(
+        s.io.submissions > 0 && s.io.completions >= s.io.packets_out,
+        "{:?}",
+        s.io
+    );
+}
+
+#[test]
+fn writes_to_a_peer_that_shut_its_read_side_are_counted_io_errors_and_the_shard_carries_on() {
+    let (shards, mut peer) = start();
+    peer.shutdown(Shutdown::Read).unwrap();
+    for seq in 0..3 {
+        peer.write_all(&ping(seq)).unwrap();
+    }
+    let s = stats_until(&shards, |s| s.io.io_errors >= 3);
+    assert_eq!(s.io.io_errors, 3, "each reply's write failed: {:?}", s.io);
+    assert_eq!(s.io.packets_out, 0);
+    // Still alive: it reads, handles and counts what comes next.
+    peer.write_all(&ping(3)).unwrap();
+    let s = stats_until(&shards, |s| s.transport.icmp_in == 4);
+    assert_eq!((s.transport.icmp_in, s.io.packets_in), (4, 4), "{s:?}");
+}
