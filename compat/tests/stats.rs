@@ -81,7 +81,7 @@ async fn churn_moves_opens_segments_time_wait_and_io_counters() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn accept_queue_depth_counts_connections_not_yet_accepted() {
+async fn accept_queue_depth_and_state_counts_follow_the_connections() {
     let (client, server) = Stack::builder().shards(2).memory_pair(A, B).unwrap();
     let listener = server.bind((B, 81)).await.unwrap();
     let mut clients = Vec::new();
@@ -90,11 +90,23 @@ async fn accept_queue_depth_counts_connections_not_yet_accepted() {
     }
     let s = stats_until(&server, |s| s.shards.iter().map(|x| x.accept_queued).sum::<usize>() == 6).await;
     assert_eq!(s.shards.iter().map(|x| x.accept_queued).sum::<usize>(), 6, "{s}");
+    assert_eq!(s.connections(State::Established), 6, "queued connections are established: {s}");
+    let mut accepted = Vec::new();
     for _ in 0..6 {
-        listener.accept().await.unwrap();
+        accepted.push(listener.accept().await.unwrap().0);
     }
     let s = server.stats().unwrap();
     assert_eq!(s.shards.iter().map(|x| x.accept_queued).sum::<usize>(), 0, "{s}");
+    // Per-state counts follow the connections: two clients close, their server sides
+    // wait in CLOSE-WAIT and the clients in FIN-WAIT-2.
+    for c in clients.iter_mut().take(2) {
+        c.shutdown().await.unwrap();
+    }
+    let s = stats_until(&server, |s| s.connections(State::CloseWait) == 2).await;
+    assert_eq!((s.connections(State::CloseWait), s.connections(State::Established)), (2, 4), "{s}");
+    let c = stats_until(&client, |s| s.connections(State::FinWait2) == 2).await;
+    assert_eq!((c.connections(State::FinWait2), c.connections(State::Established)), (2, 4), "{c}");
+    drop((accepted, clients));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
