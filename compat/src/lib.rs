@@ -30,6 +30,6 @@ pub use ringtcp_runtime::lock::{LockScope, LockSnapshot};
 pub use ringtcp_runtime::shard::{IoStats, ReadMode};
 pub use ringtcp_runtime::stats::ShardStats;
 pub use ringtcp_runtime::transport;
-pub use stack::{DEFAULT_KERNEL_ADDR, DEFAULT_STACK_ADDR, DEFAULT_TUN, Stack, StackBuilder};
+pub use stack::{DEFAULT_KERNEL_ADDR, DEFAULT_STACK_ADDR, DEFAULT_TUN, ShardTasks, Stack, StackBuilder};
 pub use stats::StackStats;
 pub use stream::TcpStream;

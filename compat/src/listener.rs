@@ -3,6 +3,7 @@
 use std::future::poll_fn;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
@@ -28,15 +29,40 @@ use crate::{Stack, TcpStream};
 #[derive(Debug)]
 pub struct TcpListener {
     _stack: Stack,
-    parts: Vec<ListenerPart>,
+    parts: Arc<Parts>,
     local: SocketAddr,
     next: AtomicUsize,
+}
+
+/// The listener's part on every shard; closed when the last handle goes.
+#[derive(Debug)]
+struct Parts(Vec<ListenerPart>);
+
+impl Drop for Parts {
+    fn drop(&mut self) {
+        close_listener(&self.0);
+    }
 }
 
 impl TcpListener {
     pub(crate) fn bind_on(stack: Stack, addr: SocketAddr, backlog: usize) -> io::Result<TcpListener> {
         let (parts, local) = stack.inner.shards.listen(addr, backlog)?;
-        Ok(TcpListener { _stack: stack, parts, local, next: AtomicUsize::new(0) })
+        Ok(TcpListener { _stack: stack, parts: Arc::new(Parts(parts)), local, next: AtomicUsize::new(0) })
+    }
+
+    /// Another handle to the same listener (as `std::net::TcpListener::try_clone`); the
+    /// listener closes when the last handle is dropped. In thread-per-core mode each
+    /// shard's task accepts through its own handle.
+    ///
+    /// ```no_run
+    /// # async fn demo(stack: ringtcp::Stack) -> std::io::Result<()> {
+    /// let listener = stack.bind("10.77.0.2:80").await?;
+    /// let second = listener.try_clone();
+    /// assert_eq!(second.local_addr()?, listener.local_addr()?);
+    /// # Ok(()) }
+    /// ```
+    pub fn try_clone(&self) -> TcpListener {
+        TcpListener { _stack: self._stack.clone(), parts: self.parts.clone(), local: self.local, next: AtomicUsize::new(0) }
     }
 
     /// Listens on `addr` of the default stack (see [`Stack::default_stack`]).
@@ -56,12 +82,24 @@ impl TcpListener {
     }
 
     /// Polls for a connection. Each shard's queue is tried in turn, starting after the last
-    /// one served, so no shard starves the others.
+    /// one served, so no shard starves the others. On a shard's own thread
+    /// (thread-per-core mode) only that shard's queue is served: its connections stay on
+    /// its thread, and every shard runs an accept loop of its own.
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
-        let n = self.parts.len();
+        let parts = &self.parts.0;
+        if ringtcp_runtime::local::on_shard_thread()
+            && let Some(part) = parts.iter().find(|p| ringtcp_runtime::local::is_current(&p.link))
+        {
+            if let Some(s) = part.queue.take(cx.waker())? {
+                let peer = s.state().peer.unwrap_or(self.local);
+                return Poll::Ready(Ok((TcpStream::from_shared(s), peer)));
+            }
+            return Poll::Pending;
+        }
+        let n = parts.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         for i in 0..n {
-            let part = &self.parts[(start + i) % n];
+            let part = &parts[(start + i) % n];
             if let Some(s) = part.queue.take(cx.waker())? {
                 let peer = s.state().peer.unwrap_or(self.local);
                 return Poll::Ready(Ok((TcpStream::from_shared(s), peer)));
@@ -76,8 +114,3 @@ impl TcpListener {
     }
 }
 
-impl Drop for TcpListener {
-    fn drop(&mut self) {
-        close_listener(&self.parts);
-    }
-}

@@ -42,6 +42,7 @@ pub struct StackBuilder {
     tun: Option<(String, Ipv4Addr, Ipv4Addr, u8)>,
     impair: Option<ImpairConfig>,
     plain_reads: bool,
+    thread_per_core: bool,
 }
 
 impl Default for StackBuilder {
@@ -53,6 +54,7 @@ impl Default for StackBuilder {
             tun: None,
             impair: None,
             plain_reads: false,
+            thread_per_core: false,
         }
     }
 }
@@ -94,6 +96,22 @@ impl StackBuilder {
     /// ring are available (they are chosen by probing otherwise).
     pub fn plain_reads(mut self, on: bool) -> Self {
         self.plain_reads = on;
+        self
+    }
+
+    /// Thread-per-core mode: each shard thread also runs a current-thread tokio runtime,
+    /// and [`Stack::spawn_on_shards`] puts application tasks there. A task on a shard
+    /// thread reaches its sockets without crossing threads (no doorbell system call, no
+    /// cross-thread wake-up), connects from its own shard, and accepts only the
+    /// connections that shard received. Off by default.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> std::io::Result<()> {
+    /// let stack = ringtcp::Stack::builder().thread_per_core(true).tun("ringtcp0", "10.77.0.1".parse().unwrap(), "10.77.0.2".parse().unwrap(), 24).build()?;
+    /// # let _ = stack; Ok(()) }
+    /// ```
+    pub fn thread_per_core(mut self, on: bool) -> Self {
+        self.thread_per_core = on;
         self
     }
 
@@ -141,7 +159,17 @@ impl StackBuilder {
                     i.seed = i.seed.wrapping_add(id as u64 * 0x9e37_79b9);
                     i
                 });
-                ShardSpec { id, config, addrs: addrs.clone(), secret, device, socket_buffer, impair, plain_reads: self.plain_reads }
+                ShardSpec {
+                    id,
+                    config,
+                    addrs: addrs.clone(),
+                    secret,
+                    device,
+                    socket_buffer,
+                    impair,
+                    plain_reads: self.plain_reads,
+                    thread_per_core: self.thread_per_core,
+                }
             })
             .collect();
         let shards = Shards::start(specs)?;
@@ -180,10 +208,19 @@ impl StackBuilder {
     /// The settings of the default stack: the embedded default, overridden by
     /// `RINGTCP_TUN` (device name), `RINGTCP_KERNEL_ADDR` (the kernel side's address),
     /// `RINGTCP_ADDR` (the stack's address), `RINGTCP_PREFIX` (prefix length),
-    /// `RINGTCP_SHARDS` (shard threads, default one per core) and `RINGTCP_MTU`.
+    /// `RINGTCP_SHARDS` (shard threads, default one per core), `RINGTCP_MTU` and
+    /// `RINGTCP_THREAD_PER_CORE` (`1` or `true`: see [`StackBuilder::thread_per_core`]).
     pub fn from_env() -> io::Result<StackBuilder> {
         let b = StackBuilder::default();
         let shards = env_or("RINGTCP_SHARDS", b.shards)?;
+        let tpc = match std::env::var("RINGTCP_THREAD_PER_CORE").as_deref() {
+            Ok("1" | "true") => true,
+            Ok("0" | "false" | "") | Err(_) => false,
+            Ok(v) => {
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("RINGTCP_THREAD_PER_CORE={v:?} is not valid: use 1 or 0")));
+            }
+        };
+        let b = b.thread_per_core(tpc);
         let mut config = b.config.clone();
         config.mtu = env_or("RINGTCP_MTU", config.mtu)?;
         Ok(b.shards(shards).config(config).tun(
@@ -244,6 +281,53 @@ impl Stack {
         Ok(crate::StackStats { shards: self.inner.shards.stats()?, locks: ringtcp_runtime::lock::all_stats() })
     }
 
+    /// True if the stack was built with [`StackBuilder::thread_per_core`].
+    pub fn is_thread_per_core(&self) -> bool {
+        self.inner.shards.links().next().is_some_and(|l| l.is_thread_per_core())
+    }
+
+    /// Runs one task per shard, on the shard's own thread (thread-per-core mode): `make`
+    /// is called with each shard's index and the future it returns is spawned there. The
+    /// tasks keep whatever they hold (the stack included) until they finish.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> std::io::Result<()> {
+    /// use tokio::io::AsyncWriteExt;
+    /// let stack = ringtcp::Stack::builder()
+    ///     .thread_per_core(true)
+    ///     .tun("ringtcp0", "10.77.0.1".parse().unwrap(), "10.77.0.2".parse().unwrap(), 24)
+    ///     .build()?;
+    /// // Bind first (binding waits for every shard), then serve on every shard.
+    /// let listener = stack.bind("10.77.0.2:7").await?;
+    /// let tasks = stack.spawn_on_shards(|_shard| {
+    ///     let listener = listener.try_clone();
+    ///     async move {
+    ///         while let Ok((mut s, _)) = listener.accept().await {
+    ///             tokio::spawn(async move { let _ = s.write_all(b"hello").await; });
+    ///         }
+    ///     }
+    /// })?;
+    /// tasks.join().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn spawn_on_shards<F, Fut>(&self, mut make: F) -> io::Result<ShardTasks>
+    where
+        F: FnMut(usize) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let mut done = Vec::with_capacity(self.shard_count());
+        for shard in 0..self.shard_count() {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let task = make(shard);
+            self.inner.shards.spawn_on(shard, async move {
+                task.await;
+                let _ = tx.send(());
+            })?;
+            done.push(rx);
+        }
+        Ok(ShardTasks { done })
+    }
+
     /// Listens on `addr` on every shard.
     pub async fn bind<A: ToSocketAddrs>(&self, addr: A) -> io::Result<TcpListener> {
         let addr = resolve(addr)?;
@@ -254,6 +338,29 @@ impl Stack {
     pub async fn connect<A: ToSocketAddrs>(&self, addr: A) -> io::Result<TcpStream> {
         let addr = resolve(addr)?;
         TcpStream::connect_on(self, addr, None).await
+    }
+}
+
+/// The tasks [`Stack::spawn_on_shards`] started, one per shard.
+#[derive(Debug)]
+pub struct ShardTasks {
+    done: Vec<tokio::sync::oneshot::Receiver<()>>,
+}
+
+impl ShardTasks {
+    /// Waits until every task has finished. A task that panicked, or whose shard stopped
+    /// before it finished, makes this return an error.
+    ///
+    /// ```no_run
+    /// # async fn demo(stack: ringtcp::Stack) -> std::io::Result<()> {
+    /// stack.spawn_on_shards(|shard| async move { println!("hello from shard {shard}") })?.join().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn join(self) -> io::Result<()> {
+        for (shard, rx) in self.done.into_iter().enumerate() {
+            rx.await.map_err(|_| io::Error::other(format!("the task on shard {shard} panicked or its shard stopped before it finished")))?;
+        }
+        Ok(())
     }
 }
 

@@ -11,6 +11,7 @@ mod bufring;
 mod conn_trace;
 pub mod device;
 pub mod impair;
+pub mod local;
 pub mod lock;
 mod setup;
 pub mod shard;

@@ -53,6 +53,10 @@ pub struct ShardSpec {
     pub impair: Option<crate::impair::ImpairConfig>,
     /// Use plain reads even where multishot reads are available (to test both paths).
     pub plain_reads: bool,
+    /// Run the shard loop as a task of a current-thread tokio runtime on the shard thread,
+    /// so that application tasks spawned there reach it without crossing threads (see
+    /// [`crate::local`]).
+    pub thread_per_core: bool,
 }
 
 /// A running shard thread.
@@ -69,15 +73,26 @@ impl ShardThread {
     pub fn spawn(spec: ShardSpec) -> io::Result<ShardThread> {
         let (tx, rx) = mpsc::channel();
         let link = Arc::new(ShardLink::new(spec.id, tx)?);
+        let local = spec.thread_per_core.then(|| Arc::new(tokio::sync::Notify::new()));
+        if let Some(n) = &local {
+            link.set_local_notify(n.clone());
+        }
         let (ready_tx, ready_rx) = mpsc::channel();
         let thread_link = link.clone();
         let thread = std::thread::Builder::new().name(format!("ringtcp-shard-{}", spec.id)).spawn(move || {
-            match ShardLoop::new(spec, thread_link.clone(), rx) {
-                Ok(mut l) => {
+            match (ShardLoop::new(spec, thread_link.clone(), rx), local) {
+                (Ok(l), Some(notify)) => {
+                    let _ = ready_tx.send(Ok(()));
+                    if let Err(e) = crate::local::run(l, thread_link.clone(), notify) {
+                        // The loop was dropped on the way out, failing every socket.
+                        tracing::error!(shard = thread_link.id(), error = %e, "a thread-per-core shard could not start its runtime");
+                    }
+                }
+                (Ok(mut l), None) => {
                     let _ = ready_tx.send(Ok(()));
                     l.run();
                 }
-                Err(e) => {
+                (Err(e), _) => {
                     thread_link.mark_dead();
                     let _ = ready_tx.send(Err(e));
                 }
@@ -90,10 +105,14 @@ impl ShardThread {
         }
     }
 
-    /// Asks the thread to stop and waits for it.
+    /// Asks the thread to stop and waits for it (unless called on that very thread, as
+    /// when a task on a thread-per-core shard drops the last handle to its stack: then
+    /// the thread ends once the call returns to its loop).
     pub fn stop(&mut self) {
         let _ = self.link.send(Command::Shutdown);
-        if let Some(t) = self.thread.take() {
+        if let Some(t) = self.thread.take()
+            && !crate::local::is_current(&self.link)
+        {
             let _ = t.join();
         }
     }
@@ -131,7 +150,7 @@ pub enum ReadMode {
     Plain,
 }
 
-struct ShardLoop {
+pub(crate) struct ShardLoop {
     shard: Shard,
     ring: IoUring,
     /// Multishot reads into provided buffers, when the kernel has them.
@@ -205,7 +224,7 @@ impl ShardLoop {
         })
     }
 
-    fn now(&self) -> Instant {
+    pub(crate) fn now(&self) -> Instant {
         Instant::from_nanos(self.epoch.elapsed().as_nanos() as u64)
     }
 
@@ -242,7 +261,8 @@ impl ShardLoop {
         self.push(sqe);
     }
 
-    fn run(&mut self) {
+    /// Posts the device reads (and, with `doorbell`, the doorbell read) the loop lives on.
+    pub(crate) fn start_reads(&mut self, doorbell: bool) {
         if self.bufring.is_some() {
             self.post_read_multi();
         } else {
@@ -250,21 +270,39 @@ impl ShardLoop {
                 self.post_read(i);
             }
         }
-        self.post_doorbell();
+        if doorbell {
+            self.post_doorbell();
+        }
+    }
+
+    /// One pass over everything but I/O: commands, due timers, events for the sockets,
+    /// packets to send queued as writes.
+    pub(crate) fn turn(&mut self) {
+        let now = self.now();
+        self.drain_commands(now);
+        self.release_held(now);
+        if self.shard.poll_timeout().is_some_and(|t| t <= now) {
+            self.shard.handle_timeout(now);
+        }
+        self.process_events(now);
+        self.flush_tx(now);
+    }
+
+    /// When the loop must run again if nothing else happens: a transport timer or a
+    /// packet the impairment layer holds back.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        let held = self.impair.as_ref().and_then(|i| i.next_due());
+        [self.shard.poll_timeout(), held].into_iter().flatten().min()
+    }
+
+    fn run(&mut self) {
+        self.start_reads(true);
         while !self.stop {
-            let now = self.now();
-            self.drain_commands(now);
-            self.release_held(now);
-            if self.shard.poll_timeout().is_some_and(|t| t <= now) {
-                self.shard.handle_timeout(now);
-            }
-            self.process_events(now);
-            self.flush_tx(now);
+            self.turn();
             if self.stop {
                 break;
             }
-            let held = self.impair.as_ref().and_then(|i| i.next_due());
-            let wait = [self.shard.poll_timeout(), held].into_iter().flatten().min().map(|t| t.saturating_duration_since(self.now()));
+            let wait = self.next_deadline().map(|t| t.saturating_duration_since(self.now()));
             if let Err(e) = self.submit_and_wait(wait)
                 && e.raw_os_error() != Some(libc::EINTR)
             {
@@ -273,6 +311,34 @@ impl ShardLoop {
             }
             self.reap();
         }
+    }
+
+    pub(crate) fn stopped(&self) -> bool {
+        self.stop
+    }
+
+    /// Hands queued entries to the kernel without waiting.
+    pub(crate) fn submit(&mut self) -> io::Result<()> {
+        match self.ring.submit() {
+            Ok(_) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) || e.raw_os_error() == Some(libc::EINTR) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(crate) fn count_io_error(&mut self, _e: &io::Error) {
+        self.stats.io_errors += 1;
+    }
+
+    /// The wall-clock (tokio) instant of transport time `t`.
+    pub(crate) fn wall_instant(&self, t: Instant) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(self.epoch + Duration::from_nanos(t.as_nanos()))
+    }
+
+    /// Has the kernel signal `fd` whenever it posts a completion (thread-per-core mode
+    /// waits on it through tokio's reactor instead of in `io_uring_enter`).
+    pub(crate) fn register_completion_eventfd(&self, fd: libc::c_int) -> io::Result<()> {
+        self.ring.submitter().register_eventfd(fd)
     }
 
     fn submit_and_wait(&mut self, wait: Option<Duration>) -> io::Result<()> {
@@ -291,7 +357,8 @@ impl ShardLoop {
         }
     }
 
-    fn reap(&mut self) {
+    /// Handles every completion the ring holds; returns how many there were.
+    pub(crate) fn reap(&mut self) -> usize {
         let mut done = std::mem::take(&mut self.completions);
         done.clear();
         for cqe in self.ring.completion() {
@@ -374,7 +441,9 @@ impl ShardLoop {
                 _ => {}
             }
         }
+        let n = done.len();
         self.completions = done;
+        n
     }
 
     fn flush_tx(&mut self, now: Instant) {
@@ -504,6 +573,13 @@ impl ShardLoop {
                     let _ = reply.send(self.snapshot());
                 }
                 Command::Shutdown => self.stop = true,
+                Command::Spawn(task) => {
+                    // Only thread-per-core shards run a runtime; elsewhere the task is
+                    // dropped, which its spawner sees as a task that never finished.
+                    if tokio::runtime::Handle::try_current().is_ok() {
+                        tokio::spawn(task);
+                    }
+                }
             }
         }
     }

@@ -22,7 +22,6 @@ pub static SOCKET_LOCK: LockStats = LockStats::new("socket", LockScope::Socket);
 pub static ACCEPT_LOCK: LockStats = LockStats::new("accept_queue", LockScope::Shard);
 
 /// What an application thread asks of a shard.
-#[derive(Debug)]
 pub(crate) enum Command {
     /// Open a listener; the reply carries the shard's listener handle or an error.
     Listen { addr: SocketAddr, backlog: usize, queue: Arc<AcceptQueue>, reply: Sender<crate::shard::ListenReply> },
@@ -39,6 +38,8 @@ pub(crate) enum Command {
     Stats(Sender<crate::stats::ShardStats>),
     /// Stop the shard thread.
     Shutdown,
+    /// Run an application task on the shard thread (thread-per-core mode).
+    Spawn(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>),
 }
 
 /// The application side's way into one shard: a command queue and a doorbell.
@@ -54,6 +55,23 @@ pub struct ShardLink {
     dead: AtomicBool,
     /// The shard reads its device with multishot reads (else plain reads).
     multishot: AtomicBool,
+    /// Thread-per-core mode: the shard loop waits on this instead of the eventfd.
+    local: std::sync::OnceLock<Arc<tokio::sync::Notify>>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Command::Listen { .. } => "Listen",
+            Command::CloseListener(_) => "CloseListener",
+            Command::Connect { .. } => "Connect",
+            Command::Sync(_) => "Sync",
+            Command::Close(_) => "Close",
+            Command::Stats(_) => "Stats",
+            Command::Shutdown => "Shutdown",
+            Command::Spawn(_) => "Spawn",
+        })
+    }
 }
 
 impl ShardLink {
@@ -65,6 +83,7 @@ impl ShardLink {
             rung: AtomicBool::new(false),
             dead: AtomicBool::new(false),
             multishot: AtomicBool::new(false),
+            local: std::sync::OnceLock::new(),
         })
     }
 
@@ -83,10 +102,23 @@ impl ShardLink {
             self.dead.store(true, Ordering::Release);
             return Err(shard_dead());
         }
-        if !self.rung.swap(true, Ordering::AcqRel) {
+        if let Some(n) = self.local.get() {
+            // A permit is stored if the loop is busy, so the wake-up is never lost; from
+            // the shard's own thread this is a flag and a local wake, no system call.
+            n.notify_one();
+        } else if !self.rung.swap(true, Ordering::AcqRel) {
             sys::eventfd_ring(self.doorbell_fd());
         }
         Ok(())
+    }
+
+    pub(crate) fn set_local_notify(&self, n: Arc<tokio::sync::Notify>) {
+        let _ = self.local.set(n);
+    }
+
+    /// True if this shard runs in thread-per-core mode.
+    pub fn is_thread_per_core(&self) -> bool {
+        self.local.get().is_some()
     }
 
     /// The shard saw the doorbell; later commands must ring again.

@@ -55,8 +55,25 @@ impl Shards {
         self.threads.iter().map(|t| &t.link)
     }
 
+    /// True if the calling thread is one of these shards' threads (thread-per-core mode).
+    fn called_from_own_shard(&self) -> bool {
+        crate::local::on_shard_thread() && self.threads.iter().any(|t| crate::local::is_current(&t.link))
+    }
+
+    /// Calls that wait for every shard's answer would wait forever on a shard's own thread.
+    fn refuse_on_own_shard(&self, what: &str) -> io::Result<()> {
+        if self.called_from_own_shard() {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!("{what} waits for every shard of the stack, so it cannot run on one of the stack's own shard threads: call it before spawning onto the shards, or from another thread"),
+            ));
+        }
+        Ok(())
+    }
+
     /// Listens on `addr` on every shard (port 0: the first shard picks, the others follow).
     pub fn listen(&self, addr: SocketAddr, backlog: usize) -> io::Result<(Vec<ListenerPart>, SocketAddr)> {
+        self.refuse_on_own_shard("bind")?;
         let mut parts = Vec::with_capacity(self.threads.len());
         let mut bound = addr;
         for t in &self.threads {
@@ -86,15 +103,34 @@ impl Shards {
         if self.threads.is_empty() {
             return Err(io::Error::new(io::ErrorKind::NotConnected, "the ringtcp stack has no shards"));
         }
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.threads.len();
+        // On a shard's own thread (thread-per-core), the connection stays on that shard:
+        // its packets come back there (port steering) and no call crosses threads.
+        let here = self.threads.iter().position(|t| crate::local::is_current(&t.link));
+        let i = here.unwrap_or_else(|| self.next.fetch_add(1, Ordering::Relaxed) % self.threads.len());
         let link = self.threads[i].link.clone();
         let socket = SocketShared::new(link.clone(), Phase::Connecting, self.socket_buffer);
         link.send(Command::Connect { remote, local, socket: socket.clone() })?;
         Ok(socket)
     }
 
+    /// Runs `task` on shard `shard`'s thread, beside the shard loop (thread-per-core mode
+    /// only).
+    pub fn spawn_on(&self, shard: usize, task: impl std::future::Future<Output = ()> + Send + 'static) -> io::Result<()> {
+        let t = self.threads.get(shard).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, format!("the stack has {} shards, there is no shard {shard}", self.threads.len()))
+        })?;
+        if !t.link.is_thread_per_core() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "tasks run on shard threads only in thread-per-core mode: build the stack with thread_per_core(true)",
+            ));
+        }
+        t.link.send(Command::Spawn(Box::pin(task)))
+    }
+
     /// Every shard's counters, asked of each shard thread in turn.
     pub fn stats(&self) -> io::Result<Vec<ShardStats>> {
+        self.refuse_on_own_shard("stats")?;
         self.threads
             .iter()
             .map(|t| {

@@ -25,6 +25,13 @@ pub(crate) fn eventfd_ring(fd: libc::c_int) {
     unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
 }
 
+/// Resets a non-blocking eventfd's counter (nothing happens if it is already zero).
+pub(crate) fn eventfd_drain(fd: libc::c_int) {
+    let mut v: u64 = 0;
+    // SAFETY: reads at most 8 bytes into a valid u64.
+    unsafe { libc::read(fd, (&mut v as *mut u64).cast(), 8) };
+}
+
 /// A pair of connected packet sockets: each `write` is one packet, each `read` returns
 /// one, like a TUN queue. The in-memory link is built from these.
 pub(crate) fn packet_pair() -> io::Result<(OwnedFd, OwnedFd)> {

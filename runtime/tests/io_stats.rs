@@ -59,6 +59,7 @@ fn start() -> (Shards, UnixStream) {
         socket_buffer: 64 * 1024,
         impair: None,
         plain_reads: false,
+        thread_per_core: false,
     };
     let shards = Shards::start(vec![spec]).unwrap();
     (shards, UnixStream::from(theirs.into_iter().next().unwrap()))

@@ -1,0 +1,122 @@
+//! Thread-per-core mode: application tasks on the shard threads serve and open
+//! connections through their own shard; tasks elsewhere still work; calls that would wait
+//! on their own thread fail with a clear error instead of hanging.
+
+use std::io::ErrorKind;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ringtcp::Stack;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const A: Ipv4Addr = Ipv4Addr::new(10, 61, 0, 1);
+const B: Ipv4Addr = Ipv4Addr::new(10, 61, 0, 2);
+
+/// Request `i`: 64 bytes that name it, so a mixed-up answer is caught.
+fn request(shard: usize, i: u64) -> [u8; 64] {
+    let mut r = [0u8; 64];
+    for (k, b) in r.iter_mut().enumerate() {
+        *b = (shard as u64 * 7919 + i * 31 + k as u64) as u8;
+    }
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_on_every_shard_serve_and_connect_through_their_own_shard() {
+    let (client, server) = Stack::builder().shards(2).thread_per_core(true).memory_pair(A, B).unwrap();
+    assert!(client.is_thread_per_core() && server.is_thread_per_core());
+    let listener = server.bind((B, 7)).await.unwrap();
+    let served = Arc::new(AtomicU64::new(0));
+    let per_shard_served: Vec<Arc<AtomicU64>> = (0..2).map(|_| Arc::new(AtomicU64::new(0))).collect();
+    let _servers = server
+        .spawn_on_shards(|shard| {
+            let listener = listener.try_clone();
+            let (served, mine) = (served.clone(), per_shard_served[shard].clone());
+            async move {
+                while let Ok((mut s, _)) = listener.accept().await {
+                    let (served, mine) = (served.clone(), mine.clone());
+                    tokio::spawn(async move {
+                        let mut req = [0u8; 64];
+                        s.read_exact(&mut req).await.unwrap();
+                        s.write_all(&req).await.unwrap();
+                        s.shutdown().await.unwrap();
+                        served.fetch_add(1, Ordering::Relaxed);
+                        mine.fetch_add(1, Ordering::Relaxed);
+                    });
+                }
+            }
+        })
+        .unwrap();
+
+    const PER_SHARD: u64 = 300;
+    let clients = client
+        .spawn_on_shards(|shard| {
+            let client = client.clone();
+            async move {
+                for i in 0..PER_SHARD {
+                    let mut c = client.connect((B, 7)).await.unwrap();
+                    let req = request(shard, i);
+                    c.write_all(&req).await.unwrap();
+                    let mut back = Vec::new();
+                    c.read_to_end(&mut back).await.unwrap();
+                    assert_eq!(back, req, "connection {i} of shard {shard}: the answer is its own request");
+                }
+            }
+        })
+        .unwrap();
+    clients.join().await.expect("every client task finished");
+    // Connections from a thread that is not a shard's still work (through the doorbells).
+    let mut c = client.connect((B, 7)).await.unwrap();
+    c.write_all(&request(9, 9)).await.unwrap();
+    let mut back = Vec::new();
+    c.read_to_end(&mut back).await.unwrap();
+    assert_eq!(back, request(9, 9));
+
+    let total = 2 * PER_SHARD + 1;
+    for _ in 0..200 {
+        if served.load(Ordering::Relaxed) == total {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(served.load(Ordering::Relaxed), total);
+    // Each client shard connects from ports steered to its twin on the server side, so
+    // both server shards served.
+    assert!(per_shard_served.iter().all(|n| n.load(Ordering::Relaxed) >= PER_SHARD), "{per_shard_served:?}");
+    let s = server.stats().unwrap();
+    assert_eq!(s.transport().passive_opens, total, "{s}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocking_calls_on_a_shard_thread_fail_clearly_instead_of_hanging() {
+    let (client, _server) = Stack::builder().shards(1).thread_per_core(true).memory_pair(A, B).unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let mut tx = Some(tx);
+    client
+        .spawn_on_shards(|_| {
+            let (stack, tx) = (client.clone(), tx.take());
+            async move {
+                let bind = stack.bind((A, 9)).await.map(|_| ());
+                let stats = stack.stats().map(|_| ());
+                if let Some(tx) = tx {
+                    let _ = tx.send((bind, stats));
+                }
+            }
+        })
+        .unwrap();
+    let (bind, stats) = rx.await.unwrap();
+    let e = bind.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::WouldBlock);
+    assert!(e.to_string().contains("before spawning onto the shards"), "{e}");
+    assert_eq!(stats.unwrap_err().kind(), ErrorKind::WouldBlock);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawning_on_shards_needs_thread_per_core_mode() {
+    let (client, _server) = Stack::builder().shards(1).memory_pair(A, B).unwrap();
+    assert!(!client.is_thread_per_core());
+    let e = client.spawn_on_shards(|_| async {}).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    assert!(e.to_string().contains("thread_per_core(true)"), "{e}");
+}
