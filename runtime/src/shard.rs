@@ -111,7 +111,7 @@ impl ShardThread {
     pub fn stop(&mut self) {
         let _ = self.link.send(Command::Shutdown);
         if let Some(t) = self.thread.take()
-            && !crate::local::is_current(&self.link)
+            && t.thread().id() != std::thread::current().id()
         {
             let _ = t.join();
         }

@@ -3,6 +3,9 @@
 //! same concurrency: connect, write 64 bytes, read the 64-byte answer, the server closes
 //! first, the client reads end of stream and closes.
 //!
+//! A third run puts ringtcp's client and server tasks on the shard threads themselves
+//! (thread-per-core mode).
+//!
 //! Run: `cargo run --release -p ringtcp-benches --bin churn_compare [seconds] [concurrency]`
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -96,6 +99,53 @@ async fn run_ringtcp(secs: u64, concurrency: usize) -> Result {
     .await
 }
 
+/// The same on thread-per-core stacks: the server's accept loop and the client loops run
+/// on the shard threads themselves (one shard per stack, so the two stacks' threads are
+/// all there is, as the kernel's run has its two tokio workers).
+async fn run_ringtcp_thread_per_core(secs: u64, concurrency: usize) -> Result {
+    let a = Ipv4Addr::new(10, 91, 0, 1);
+    let b = Ipv4Addr::new(10, 91, 0, 2);
+    let (client, server) =
+        ringtcp::Stack::builder().shards(1).thread_per_core(true).memory_pair(a, b).expect("in-memory stacks");
+    let listener = server.bind((b, 80)).await.expect("bind");
+    server
+        .spawn_on_shards(|_| {
+            let listener = listener.try_clone();
+            async move { server_loop!(listener) }
+        })
+        .expect("server task");
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let start = Instant::now();
+    let tasks = client
+        .spawn_on_shards(|_| {
+            let (client, stop, done, tx) = (client.clone(), stop.clone(), done.clone(), tx.clone());
+            async move {
+                let loops: Vec<_> = (0..concurrency)
+                    .map(|_| {
+                        let (client, stop, done) = (client.clone(), stop.clone(), done.clone());
+                        tokio::spawn(async move { client_loop!(client.connect((b, 80)), stop, done) })
+                    })
+                    .collect();
+                for l in loops {
+                    let _ = tx.send(l.await.expect("client task"));
+                }
+            }
+        })
+        .expect("client tasks");
+    drop(tx);
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    tasks.join().await.expect("client tasks finished");
+    let elapsed = start.elapsed().as_secs_f64();
+    let mut lat = Vec::new();
+    while let Some(l) = rx.recv().await {
+        lat.extend(l);
+    }
+    summarize(done.load(Ordering::Relaxed), elapsed, lat)
+}
+
 async fn run_kernel(secs: u64, concurrency: usize) -> Result {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr: SocketAddr = listener.local_addr().unwrap();
@@ -111,11 +161,14 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let kernel = rt.block_on(run_kernel(secs, concurrency));
     let ring = rt.block_on(run_ringtcp(secs, concurrency));
+    let tpc = rt.block_on(run_ringtcp_thread_per_core(secs, concurrency));
     let show = |name: &str, r: &Result| {
         println!("{name}: {:.0} conn/s, latency p50 {:?} p99 {:?}", r.per_sec, r.p50, r.p99);
     };
     println!("concurrency={concurrency} seconds={secs} (each)");
     show("tokio_kernel_loopback", &kernel);
     show("ringtcp_memory_link", &ring);
+    show("ringtcp_memory_link_thread_per_core", &tpc);
     println!("ratio_ringtcp_over_kernel={:.2}", ring.per_sec / kernel.per_sec);
+    println!("ratio_ringtcp_thread_per_core_over_kernel={:.2}", tpc.per_sec / kernel.per_sec);
 }
