@@ -126,3 +126,38 @@ fn h2load_against_the_hyper_example() {
     let echo = run(&ns, "curl", &["-s", "--max-time", "10", "--data", "hello hyper", "http://10.77.0.2:3001/"]);
     assert_eq!(text(&echo), "hello hyper");
 }
+
+#[test]
+fn the_axum_app_served_from_the_shard_threads_answers_curl_and_wrk() {
+    if !privileged("the_axum_app_served_from_the_shard_threads_answers_curl_and_wrk") {
+        return;
+    }
+    let ns = Netns::new("tpc");
+    let (_server, banner) = start(
+        &ns,
+        env!("CARGO_BIN_EXE_axum_hello"),
+        &[("PORT", "3000"), ("RINGTCP_SHARDS", "2"), ("RINGTCP_THREAD_PER_CORE", "1")],
+        "serving",
+    );
+    assert!(banner.contains("thread-per-core"), "{banner}");
+    let base = "http://10.77.0.2:3000";
+    assert_eq!(text(&run(&ns, "curl", &["-s", "--max-time", "10", &format!("{base}/")])), "Hello from axum on ringtcp!\n");
+    let whoami = text(&run(&ns, "curl", &["-s", "--max-time", "10", &format!("{base}/whoami")]));
+    assert!(whoami.starts_with("you are 10.77.0.1:"), "{whoami}");
+    let body: Vec<u8> = (0..1_048_576u32).map(|i| (i % 253) as u8).collect();
+    let path = std::env::temp_dir().join(format!("ringtcp-tpc-post-{}", std::process::id()));
+    std::fs::write(&path, &body).unwrap();
+    let post = run(&ns, "curl", &["-s", "--max-time", "20", "--data-binary", &format!("@{}", path.display()), &format!("{base}/echo")]);
+    let _ = std::fs::remove_file(&path);
+    assert!(post.stdout == body, "the 1 MB body came back intact ({} bytes)", post.stdout.len());
+    for extra in [&[][..], &["-H", "Connection: close"][..]] {
+        let mut args = vec!["-t2", "-c20", "-d3s"];
+        args.extend_from_slice(extra);
+        args.push("http://10.77.0.2:3000/");
+        let out = text(&run(&ns, "wrk", &args));
+        assert!(!out.contains("Socket errors") && !out.contains("Non-2xx"), "wrk {extra:?}:\n{out}");
+        let requests: u64 =
+            out.lines().find(|l| l.contains("requests in")).and_then(|l| l.split_whitespace().next()).and_then(|n| n.parse().ok()).unwrap_or(0);
+        assert!(requests > 1000, "wrk {extra:?} completed only {requests} requests:\n{out}");
+    }
+}

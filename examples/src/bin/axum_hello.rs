@@ -4,6 +4,8 @@
 //! device. `PORT` picks the port (default 3000). Stops on Ctrl-C, finishing requests in
 //! flight. `RINGTCP_STACK=kernel` runs the same app on the kernel's stack (through
 //! `ringtcp::net`), listening on `LISTEN` (default 0.0.0.0:<PORT>), for comparisons.
+//! `RINGTCP_THREAD_PER_CORE=1` serves from the shard threads themselves: one
+//! `axum::serve` per shard, each accepting what its shard receives.
 //!
 //! Run: `sudo -E env "PATH=$PATH" cargo run --release -p ringtcp-examples --bin axum_hello`
 
@@ -72,7 +74,7 @@ async fn main() {
             }
         }
     };
-    let app = Router::new()
+    let app: Router = Router::new()
         .route("/", get(|| async { "Hello from axum on ringtcp!\n" }))
         .route(
             "/whoami",
@@ -81,6 +83,13 @@ async fn main() {
         .route("/echo", post(echo))
         .route("/stream", get(stream))
         .route("/upgrade", get(upgrade));
+    if let ringtcp::net::Backend::Ringtcp = ringtcp::net::backend()
+        && let Ok(stack) = ringtcp::Stack::default_stack()
+        && stack.is_thread_per_core()
+    {
+        serve_on_shards(stack, addr, app).await;
+        return;
+    }
     let listener = match ringtcp::net::TcpListener::bind(addr).await {
         Ok(l) => l.with_connect_info(),
         Err(e) => {
@@ -99,6 +108,49 @@ async fn main() {
         })
         .await;
     if let Err(e) = served {
+        eprintln!("axum_hello: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Thread-per-core: one `axum::serve` on every shard thread, all stopped together on
+/// Ctrl-C (each finishes its requests in flight).
+async fn serve_on_shards(stack: ringtcp::Stack, addr: SocketAddr, app: Router) {
+    let listener = match stack.bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("axum_hello: cannot listen on {addr}: {e}");
+            std::process::exit(1);
+        }
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let tasks = stack.spawn_on_shards(|_| {
+        let listener = listener.try_clone().with_connect_info();
+        let (app, mut stop) = (app.clone(), stop_rx.clone());
+        async move {
+            let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await;
+            if let Err(e) = served {
+                eprintln!("axum_hello: {e}");
+            }
+        }
+    });
+    let tasks = match tasks {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("axum_hello: {e}");
+            std::process::exit(1);
+        }
+    };
+    drop(listener);
+    println!("axum_hello: serving on {addr} over ringtcp ({} shards, thread-per-core)", stack.shard_count());
+    println!("try: curl http://{addr}/");
+    let _ = tokio::signal::ctrl_c().await;
+    let _ = stop_tx.send(true);
+    if let Err(e) = tasks.join().await {
         eprintln!("axum_hello: {e}");
         std::process::exit(1);
     }
