@@ -4,7 +4,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, OnceLock};
 
-use ringtcp_runtime::device::{link, tun};
+use ringtcp_runtime::device::{Device, link, queue, tun};
 use ringtcp_runtime::impair::ImpairConfig;
 use ringtcp_runtime::shard::ShardSpec;
 use ringtcp_runtime::stack::Shards;
@@ -43,6 +43,7 @@ pub struct StackBuilder {
     impair: Option<ImpairConfig>,
     plain_reads: bool,
     thread_per_core: bool,
+    socket_pair_link: bool,
 }
 
 impl Default for StackBuilder {
@@ -55,6 +56,7 @@ impl Default for StackBuilder {
             impair: None,
             plain_reads: false,
             thread_per_core: false,
+            socket_pair_link: false,
         }
     }
 }
@@ -99,6 +101,22 @@ impl StackBuilder {
         self
     }
 
+    /// Join a [`memory_pair`](StackBuilder::memory_pair) through kernel socket pairs read
+    /// and written with io_uring (the code path of a TUN device) instead of the default
+    /// in-process queues, which move packets between the two stacks with no system call.
+    ///
+    /// ```
+    /// # fn demo() -> std::io::Result<()> {
+    /// let (a, b) = ringtcp::Stack::builder().shards(1).socket_pair_link(true).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// assert_ne!(a.read_modes()[0], ringtcp::ReadMode::InProcess);
+    /// # drop(b); Ok(()) }
+    /// # demo().unwrap();
+    /// ```
+    pub fn socket_pair_link(mut self, on: bool) -> Self {
+        self.socket_pair_link = on;
+        self
+    }
+
     /// Thread-per-core mode: each shard thread also runs a current-thread tokio runtime,
     /// and [`Stack::spawn_on_shards`] puts application tasks there. A task on a shard
     /// thread reaches its sockets without crossing threads (no doorbell system call, no
@@ -124,10 +142,10 @@ impl StackBuilder {
         let mut config = self.config.clone();
         config.on_link.push((IpAddr::V4(kernel), prefix));
         // The device steers by port: each shard opens connections on ports steered to it.
-        self.start_steered(config, vec![IpAddr::V4(stack_addr)], queues)
+        self.start_steered(config, vec![IpAddr::V4(stack_addr)], queues.into_iter().map(Device::from).collect())
     }
 
-    fn start_steered(&self, config: Config, addrs: Vec<IpAddr>, devices: Vec<std::os::fd::OwnedFd>) -> io::Result<Stack> {
+    fn start_steered(&self, config: Config, addrs: Vec<IpAddr>, devices: Vec<Device>) -> io::Result<Stack> {
         let n = devices.len() as u16;
         self.start_with(config, addrs, devices, |cfg, id| {
             if n > 1 {
@@ -136,7 +154,7 @@ impl StackBuilder {
         })
     }
 
-    fn start(&self, config: Config, addrs: Vec<IpAddr>, devices: Vec<std::os::fd::OwnedFd>) -> io::Result<Stack> {
+    fn start(&self, config: Config, addrs: Vec<IpAddr>, devices: Vec<Device>) -> io::Result<Stack> {
         self.start_with(config, addrs, devices, |_, _| {})
     }
 
@@ -144,7 +162,7 @@ impl StackBuilder {
         &self,
         config: Config,
         addrs: Vec<IpAddr>,
-        devices: Vec<std::os::fd::OwnedFd>,
+        devices: Vec<Device>,
         per_shard: impl Fn(&mut Config, usize),
     ) -> io::Result<Stack> {
         let secret = Secret(rand::random());
@@ -177,9 +195,17 @@ impl StackBuilder {
     }
 
     /// Two stacks in this process joined by an in-memory link (one queue per shard), with
-    /// addresses `a` and `b` on a /24: for tests and benchmarks.
+    /// addresses `a` and `b` on a /24: for tests and benchmarks. The link is a pair of
+    /// in-process packet queues per shard, or kernel socket pairs with
+    /// [`socket_pair_link`](StackBuilder::socket_pair_link).
     pub fn memory_pair(self, a: Ipv4Addr, b: Ipv4Addr) -> io::Result<(Stack, Stack)> {
-        let (qa, qb) = link::pair(self.shards)?;
+        let (qa, qb): (Vec<Device>, Vec<Device>) = if self.socket_pair_link {
+            let (x, y) = link::pair(self.shards)?;
+            (x.into_iter().map(Device::from).collect(), y.into_iter().map(Device::from).collect())
+        } else {
+            let (x, y) = queue::pair(self.shards);
+            (x.into_iter().map(Device::from).collect(), y.into_iter().map(Device::from).collect())
+        };
         let mut config = self.config.clone();
         config.on_link.push((IpAddr::V4(a), 24));
         let sa = self.start(config.clone(), vec![IpAddr::V4(a)], qa)?;

@@ -64,16 +64,18 @@ async fn two_hundred_concurrent_connections() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn multishot_and_plain_reads_both_carry_data() {
+async fn multishot_plain_and_in_process_links_all_carry_data() {
     use ringtcp::ReadMode;
-    let (client, server) = pair();
+    let (qc, qs) = pair();
+    assert_eq!(qc.read_modes(), vec![ReadMode::InProcess; 2], "the default in-memory link is in-process queues");
+    let (client, server) = Stack::builder().shards(2).socket_pair_link(true).memory_pair(A, B).unwrap();
     // Linux 6.7+ has multishot reads and the probe picks them; older kernels read plainly.
     let expected = if kernel_at_least(6, 7) { ReadMode::Multishot } else { ReadMode::Plain };
     assert_eq!(client.read_modes(), vec![expected; 2]);
-    let (pc, ps) = Stack::builder().shards(2).plain_reads(true).memory_pair(A, B).unwrap();
+    let (pc, ps) = Stack::builder().shards(2).socket_pair_link(true).plain_reads(true).memory_pair(A, B).unwrap();
     assert_eq!(pc.read_modes(), vec![ReadMode::Plain; 2]);
     let used = client.clone();
-    for (c, s) in [(client, server), (pc, ps)] {
+    for (c, s) in [(qc, qs), (client, server), (pc, ps)] {
         let listener = s.bind((B, 21)).await.unwrap();
         tokio::spawn(echo_server(listener));
         let mut conn = c.connect((B, 21)).await.unwrap();

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver};
 use std::thread::JoinHandle;
@@ -19,6 +19,7 @@ use ringtcp_transport::{Config, Error, Event, Instant, ListenerHandle, Secret, S
 
 use crate::bufring::{self, BufRing};
 use crate::conn_trace::ConnTrace;
+use crate::device::Device;
 use crate::impair::{Direction, Impairer};
 use crate::setup::io_uring_error;
 use crate::shared::{AcceptQueue, Command, Phase, ShardLink, SocketShared, SocketState};
@@ -45,8 +46,9 @@ pub struct ShardSpec {
     pub addrs: Vec<IpAddr>,
     /// ISN / port secret.
     pub secret: Secret,
-    /// The packet device: a TUN queue or one end of an in-memory link.
-    pub device: OwnedFd,
+    /// The packet device: a TUN queue, one end of a socket-pair link, or a port of an
+    /// in-process link.
+    pub device: Device,
     /// Application-side buffer size per direction per socket.
     pub socket_buffer: usize,
     /// Seeded loss / duplication / reordering / delay in the device path.
@@ -148,6 +150,8 @@ pub enum ReadMode {
     Multishot,
     /// A set of plain reads, re-posted as they complete.
     Plain,
+    /// No reads: an in-process link's queue, taken once per turn of the loop.
+    InProcess,
 }
 
 pub(crate) struct ShardLoop {
@@ -155,7 +159,9 @@ pub(crate) struct ShardLoop {
     ring: IoUring,
     /// Multishot reads into provided buffers, when the kernel has them.
     bufring: Option<BufRing>,
-    device: OwnedFd,
+    device: Device,
+    /// Packets taken from an in-process link, reused between turns.
+    inbound: std::collections::VecDeque<Vec<u8>>,
     link: Arc<ShardLink>,
     commands: Receiver<Command>,
     epoch: WallInstant,
@@ -193,16 +199,28 @@ impl ShardLoop {
         // Multishot reads into a provided-buffer ring where the kernel supports them (6.7+);
         // otherwise a set of plain reads.
         let mut probe = io_uring::Probe::new();
-        let multishot = !spec.plain_reads
+        let in_process = matches!(spec.device, Device::Queue(_));
+        if let Device::Queue(port) = &spec.device {
+            port.attach(link.clone());
+        }
+        let multishot = !in_process
+            && !spec.plain_reads
             && ring.submitter().register_probe(&mut probe).is_ok()
             && probe.is_supported(opcode::ReadMulti::CODE);
         let bufring = if multishot { BufRing::new(&ring, RING_BUFFERS, mtu + 64).ok() } else { None };
-        link.set_read_mode(if bufring.is_some() { ReadMode::Multishot } else { ReadMode::Plain });
+        link.set_read_mode(if in_process {
+            ReadMode::InProcess
+        } else if bufring.is_some() {
+            ReadMode::Multishot
+        } else {
+            ReadMode::Plain
+        });
         Ok(ShardLoop {
             shard,
             ring,
             bufring,
             device: spec.device,
+            inbound: std::collections::VecDeque::new(),
             link,
             commands,
             epoch: WallInstant::now(),
@@ -239,8 +257,9 @@ impl ShardLoop {
     }
 
     fn post_read(&mut self, i: usize) {
+        let fd = self.device_fd();
         let buf = &mut self.rx_bufs[i];
-        let sqe = opcode::Read::new(types::Fd(self.device.as_raw_fd()), buf.as_mut_ptr(), buf.len() as u32)
+        let sqe = opcode::Read::new(types::Fd(fd), buf.as_mut_ptr(), buf.len() as u32)
             .build()
             .user_data(KIND_READ | i as u64);
         self.push(sqe);
@@ -257,12 +276,47 @@ impl ShardLoop {
             return;
         }
         // Length 0: each read fills one buffer of the ring, whatever its size.
-        let sqe = opcode::ReadMulti::new(types::Fd(self.device.as_raw_fd()), 0, bufring::GROUP).build().user_data(KIND_READ_MULTI);
+        let sqe = opcode::ReadMulti::new(types::Fd(self.device_fd()), 0, bufring::GROUP).build().user_data(KIND_READ_MULTI);
         self.push(sqe);
+    }
+
+    /// The device's descriptor (-1 for an in-process link, whose I/O never reaches the ring).
+    fn device_fd(&self) -> libc::c_int {
+        match &self.device {
+            Device::Fd(fd) => fd.as_raw_fd(),
+            Device::Queue(_) => -1,
+        }
+    }
+
+    /// Hands every packet waiting on an in-process link to the transport; a link whose
+    /// other end is gone stops the loop, as end of file on a socket-pair link does.
+    fn receive_in_process(&mut self, now: Instant) {
+        let Device::Queue(port) = &self.device else { return };
+        let mut packets = std::mem::take(&mut self.inbound);
+        if !port.receive(&mut packets) {
+            self.stop = true;
+        }
+        for p in &packets {
+            self.stats.packets_in += 1;
+            let copies = match &mut self.impair {
+                Some(imp) => imp.admit(now, Direction::Inbound, p),
+                None => 1,
+            };
+            for _ in 0..copies {
+                self.shard.handle_packet(now, p);
+            }
+        }
+        self.inbound = packets;
     }
 
     /// Posts the device reads (and, with `doorbell`, the doorbell read) the loop lives on.
     pub(crate) fn start_reads(&mut self, doorbell: bool) {
+        if matches!(self.device, Device::Queue(_)) {
+            if doorbell {
+                self.post_doorbell();
+            }
+            return;
+        }
         if self.bufring.is_some() {
             self.post_read_multi();
         } else {
@@ -280,6 +334,7 @@ impl ShardLoop {
     pub(crate) fn turn(&mut self) {
         let now = self.now();
         self.drain_commands(now);
+        self.receive_in_process(now);
         self.release_held(now);
         if self.shard.poll_timeout().is_some_and(|t| t <= now) {
             self.shard.handle_timeout(now);
@@ -502,6 +557,15 @@ impl ShardLoop {
 
     /// Queues a write of `buf[..n]`; the buffer is kept until its completion.
     fn submit_write(&mut self, buf: Box<[u8]>, n: usize) {
+        if let Device::Queue(port) = &self.device {
+            match port.send(&buf[..n]) {
+                Ok(()) => self.stats.packets_out += 1,
+                Err(crate::device::queue::SendError::Full) => self.stats.tx_overflow += 1,
+                Err(crate::device::queue::SendError::Closed) => self.stats.io_errors += 1,
+            }
+            self.tx_spare.push(buf);
+            return;
+        }
         let slot = match self.tx_free.pop() {
             Some(s) => s,
             None if self.tx_slots.len() < MAX_WRITES_IN_FLIGHT => {
@@ -516,7 +580,7 @@ impl ShardLoop {
                 return;
             }
         };
-        let sqe = opcode::Write::new(types::Fd(self.device.as_raw_fd()), buf.as_ptr(), n as u32)
+        let sqe = opcode::Write::new(types::Fd(self.device_fd()), buf.as_ptr(), n as u32)
             .build()
             .user_data(KIND_WRITE | slot as u64);
         self.tx_slots[slot] = Some(buf);

@@ -53,8 +53,8 @@ pub struct ShardLink {
     rung: AtomicBool,
     /// The shard thread has stopped; every call fails.
     dead: AtomicBool,
-    /// The shard reads its device with multishot reads (else plain reads).
-    multishot: AtomicBool,
+    /// How the shard reads its device (`ReadMode` as 0 plain, 1 multishot, 2 in-process).
+    read_mode: std::sync::atomic::AtomicU8,
     /// Thread-per-core mode: the shard loop waits on this instead of the eventfd.
     local: std::sync::OnceLock<Arc<tokio::sync::Notify>>,
 }
@@ -82,7 +82,7 @@ impl ShardLink {
             doorbell: sys::eventfd()?,
             rung: AtomicBool::new(false),
             dead: AtomicBool::new(false),
-            multishot: AtomicBool::new(false),
+            read_mode: std::sync::atomic::AtomicU8::new(0),
             local: std::sync::OnceLock::new(),
         })
     }
@@ -102,6 +102,12 @@ impl ShardLink {
             self.dead.store(true, Ordering::Release);
             return Err(shard_dead());
         }
+        self.wake();
+        Ok(())
+    }
+
+    /// Rings the doorbell without a command (packets arrived on an in-process link).
+    pub(crate) fn wake(&self) {
         if let Some(n) = self.local.get() {
             // A permit is stored if the loop is busy, so the wake-up is never lost; from
             // the shard's own thread this is a flag and a local wake, no system call.
@@ -109,7 +115,6 @@ impl ShardLink {
         } else if !self.rung.swap(true, Ordering::AcqRel) {
             sys::eventfd_ring(self.doorbell_fd());
         }
-        Ok(())
     }
 
     pub(crate) fn set_local_notify(&self, n: Arc<tokio::sync::Notify>) {
@@ -141,12 +146,21 @@ impl ShardLink {
     }
 
     pub(crate) fn set_read_mode(&self, mode: crate::shard::ReadMode) {
-        self.multishot.store(mode == crate::shard::ReadMode::Multishot, Ordering::Release);
+        let code = match mode {
+            crate::shard::ReadMode::Plain => 0,
+            crate::shard::ReadMode::Multishot => 1,
+            crate::shard::ReadMode::InProcess => 2,
+        };
+        self.read_mode.store(code, Ordering::Release);
     }
 
     /// How the shard reads its device.
     pub fn read_mode(&self) -> crate::shard::ReadMode {
-        if self.multishot.load(Ordering::Acquire) { crate::shard::ReadMode::Multishot } else { crate::shard::ReadMode::Plain }
+        match self.read_mode.load(Ordering::Acquire) {
+            1 => crate::shard::ReadMode::Multishot,
+            2 => crate::shard::ReadMode::InProcess,
+            _ => crate::shard::ReadMode::Plain,
+        }
     }
 }
 

@@ -55,7 +55,7 @@ fn start() -> (Shards, UnixStream) {
         config: Config::default(),
         addrs: vec![IpAddr::V4(STACK)],
         secret: Secret([9; 16]),
-        device: ours.into_iter().next().unwrap(),
+        device: ours.into_iter().next().unwrap().into(),
         socket_buffer: 64 * 1024,
         impair: None,
         plain_reads: false,

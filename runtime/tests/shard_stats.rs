@@ -40,7 +40,7 @@ fn malformed_packets_are_counted_by_reason_and_as_packets_in() {
         config: Config::default(),
         addrs: vec![IpAddr::V4(STACK)],
         secret: Secret([7; 16]),
-        device: ours.into_iter().next().unwrap(),
+        device: ours.into_iter().next().unwrap().into(),
         socket_buffer: 64 * 1024,
         impair: None,
         plain_reads: false,
