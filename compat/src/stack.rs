@@ -44,6 +44,7 @@ pub struct StackBuilder {
     plain_reads: bool,
     thread_per_core: bool,
     socket_pair_link: bool,
+    busy_poll: std::time::Duration,
 }
 
 impl Default for StackBuilder {
@@ -57,6 +58,7 @@ impl Default for StackBuilder {
             plain_reads: false,
             thread_per_core: false,
             socket_pair_link: false,
+            busy_poll: std::time::Duration::ZERO,
         }
     }
 }
@@ -114,6 +116,24 @@ impl StackBuilder {
     /// ```
     pub fn socket_pair_link(mut self, on: bool) -> Self {
         self.socket_pair_link = on;
+        self
+    }
+
+    /// Before a shard sleeps, it keeps looking for work this long (default zero: an idle
+    /// shard sleeps in the kernel at once). Like Linux's `SO_BUSY_POLL`, this spends a core
+    /// to save the latency of waking a sleeping thread; it pays when shards exchange many
+    /// small batches (two stacks over an in-memory link, request/response traffic).
+    ///
+    /// ```no_run
+    /// # fn demo() -> std::io::Result<()> {
+    /// let stack = ringtcp::Stack::builder()
+    ///     .busy_poll(std::time::Duration::from_micros(50))
+    ///     .tun("ringtcp0", "10.77.0.1".parse().unwrap(), "10.77.0.2".parse().unwrap(), 24)
+    ///     .build()?;
+    /// # let _ = stack; Ok(()) }
+    /// ```
+    pub fn busy_poll(mut self, d: std::time::Duration) -> Self {
+        self.busy_poll = d;
         self
     }
 
@@ -187,6 +207,7 @@ impl StackBuilder {
                     impair,
                     plain_reads: self.plain_reads,
                     thread_per_core: self.thread_per_core,
+                    busy_poll: self.busy_poll,
                 }
             })
             .collect();
@@ -235,7 +256,8 @@ impl StackBuilder {
     /// `RINGTCP_TUN` (device name), `RINGTCP_KERNEL_ADDR` (the kernel side's address),
     /// `RINGTCP_ADDR` (the stack's address), `RINGTCP_PREFIX` (prefix length),
     /// `RINGTCP_SHARDS` (shard threads, default one per core), `RINGTCP_MTU` and
-    /// `RINGTCP_THREAD_PER_CORE` (`1` or `true`: see [`StackBuilder::thread_per_core`]).
+    /// `RINGTCP_THREAD_PER_CORE` (`1` or `true`: see [`StackBuilder::thread_per_core`])
+    /// and `RINGTCP_BUSY_POLL_US` (see [`StackBuilder::busy_poll`]).
     pub fn from_env() -> io::Result<StackBuilder> {
         let b = StackBuilder::default();
         let shards = env_or("RINGTCP_SHARDS", b.shards)?;
@@ -246,7 +268,8 @@ impl StackBuilder {
                 return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("RINGTCP_THREAD_PER_CORE={v:?} is not valid: use 1 or 0")));
             }
         };
-        let b = b.thread_per_core(tpc);
+        let busy_us: u64 = env_or("RINGTCP_BUSY_POLL_US", 0)?;
+        let b = b.thread_per_core(tpc).busy_poll(std::time::Duration::from_micros(busy_us));
         let mut config = b.config.clone();
         config.mtu = env_or("RINGTCP_MTU", config.mtu)?;
         Ok(b.shards(shards).config(config).tun(

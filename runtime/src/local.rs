@@ -75,6 +75,29 @@ async fn drive(l: &mut ShardLoop, notify: &Notify, completions: &AsyncFd<OwnedFd
             tokio::task::yield_now().await;
             continue;
         }
+        if !l.busy_poll().is_zero() {
+            // Asked to busy-poll: let the other tasks run and look again, until work shows
+            // up or the budget is spent, before paying for a sleep and a wake-up.
+            let until = std::time::Instant::now() + l.busy_poll();
+            let mut found = false;
+            let mut spins = 0u32;
+            while std::time::Instant::now() < until {
+                tokio::task::yield_now().await;
+                spins += 1;
+                if spins.is_multiple_of(32) {
+                    // Completions of device I/O are posted when this thread enters the
+                    // kernel (cooperative task running): enter it now and then.
+                    let _ = l.submit();
+                }
+                if l.has_work() {
+                    found = true;
+                    break;
+                }
+            }
+            if found {
+                continue;
+            }
+        }
         let deadline = l.next_deadline().map(|t| l.wall_instant(t));
         tokio::select! {
             biased;

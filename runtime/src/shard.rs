@@ -59,6 +59,9 @@ pub struct ShardSpec {
     /// so that application tasks spawned there reach it without crossing threads (see
     /// [`crate::local`]).
     pub thread_per_core: bool,
+    /// Before sleeping, keep looking for work this long (zero: never busy-poll). Trades
+    /// a core's idle time for the wake-up latency of a sleeping thread.
+    pub busy_poll: Duration,
 }
 
 /// A running shard thread.
@@ -182,6 +185,7 @@ pub(crate) struct ShardLoop {
     impair: Option<Impairer>,
     stats: IoStats,
     stop: bool,
+    busy_poll: Duration,
 }
 
 impl ShardLoop {
@@ -239,6 +243,7 @@ impl ShardLoop {
             impair: spec.impair.map(Impairer::new),
             stats: IoStats::default(),
             stop: false,
+            busy_poll: spec.busy_poll,
         })
     }
 
@@ -357,7 +362,26 @@ impl ShardLoop {
             if self.stop {
                 break;
             }
-            let wait = self.next_deadline().map(|t| t.saturating_duration_since(self.now()));
+            let mut wait = self.next_deadline().map(|t| t.saturating_duration_since(self.now()));
+            if !self.busy_poll.is_zero() {
+                if let Err(e) = self.submit() {
+                    self.count_io_error(&e);
+                    break;
+                }
+                let until = WallInstant::now() + self.busy_poll;
+                let mut spins = 0u32;
+                while !self.has_work() && WallInstant::now() < until {
+                    spins += 1;
+                    if spins.is_multiple_of(32) {
+                        // Device completions are posted when this thread enters the kernel.
+                        let _ = self.submit();
+                    }
+                    std::hint::spin_loop();
+                }
+                if self.has_work() {
+                    wait = Some(Duration::ZERO);
+                }
+            }
             if let Err(e) = self.submit_and_wait(wait)
                 && e.raw_os_error() != Some(libc::EINTR)
             {
@@ -370,6 +394,19 @@ impl ShardLoop {
 
     pub(crate) fn stopped(&self) -> bool {
         self.stop
+    }
+
+    /// True if a turn of the loop would find something to do now: completions, commands,
+    /// packets on an in-process link, or a deadline passed.
+    pub(crate) fn has_work(&mut self) -> bool {
+        self.link.has_queued()
+            || matches!(&self.device, Device::Queue(p) if p.has_inbound())
+            || !self.ring.completion().is_empty()
+            || self.next_deadline().is_some_and(|t| t <= self.now())
+    }
+
+    pub(crate) fn busy_poll(&self) -> Duration {
+        self.busy_poll
     }
 
     /// Hands queued entries to the kernel without waiting.
@@ -598,6 +635,7 @@ impl ShardLoop {
     }
 
     fn drain_commands(&mut self, now: Instant) {
+        self.link.take_queued();
         while let Ok(cmd) = self.commands.try_recv() {
             match cmd {
                 Command::Listen { addr, backlog, queue, reply } => {

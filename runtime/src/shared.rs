@@ -57,6 +57,8 @@ pub struct ShardLink {
     read_mode: std::sync::atomic::AtomicU8,
     /// Thread-per-core mode: the shard loop waits on this instead of the eventfd.
     local: std::sync::OnceLock<Arc<tokio::sync::Notify>>,
+    /// Commands were queued since the shard last drained them (read by busy polling).
+    queued: AtomicBool,
 }
 
 impl std::fmt::Debug for Command {
@@ -84,6 +86,7 @@ impl ShardLink {
             dead: AtomicBool::new(false),
             read_mode: std::sync::atomic::AtomicU8::new(0),
             local: std::sync::OnceLock::new(),
+            queued: AtomicBool::new(false),
         })
     }
 
@@ -102,8 +105,19 @@ impl ShardLink {
             self.dead.store(true, Ordering::Release);
             return Err(shard_dead());
         }
+        self.queued.store(true, Ordering::Release);
         self.wake();
         Ok(())
+    }
+
+    /// Clears and returns the commands-queued flag (the shard is about to drain them).
+    pub(crate) fn take_queued(&self) -> bool {
+        self.queued.swap(false, Ordering::AcqRel)
+    }
+
+    /// True if commands wait (no lock taken).
+    pub(crate) fn has_queued(&self) -> bool {
+        self.queued.load(Ordering::Acquire)
     }
 
     /// Rings the doorbell without a command (packets arrived on an in-process link).

@@ -60,6 +60,7 @@ fn start() -> (Shards, UnixStream) {
         impair: None,
         plain_reads: false,
         thread_per_core: false,
+        busy_poll: std::time::Duration::ZERO,
     };
     let shards = Shards::start(vec![spec]).unwrap();
     (shards, UnixStream::from(theirs.into_iter().next().unwrap()))

@@ -45,6 +45,7 @@ fn malformed_packets_are_counted_by_reason_and_as_packets_in() {
         impair: None,
         plain_reads: false,
         thread_per_core: false,
+        busy_poll: std::time::Duration::ZERO,
     };
     let shards = Shards::start(vec![spec]).unwrap();
     let mut peer = std::fs::File::from(theirs.into_iter().next().unwrap());

@@ -4,7 +4,8 @@
 //! first, the client reads end of stream and closes.
 //!
 //! A third run puts ringtcp's client and server tasks on the shard threads themselves
-//! (thread-per-core mode).
+//! (thread-per-core mode), a fourth does the same with 50 µs of busy polling before a
+//! shard sleeps (`StackBuilder::busy_poll`; off by default).
 //!
 //! Run: `cargo run --release -p ringtcp-benches --bin churn_compare [seconds] [concurrency]`
 
@@ -102,11 +103,15 @@ async fn run_ringtcp(secs: u64, concurrency: usize) -> Result {
 /// The same on thread-per-core stacks: the server's accept loop and the client loops run
 /// on the shard threads themselves (one shard per stack, so the two stacks' threads are
 /// all there is, as the kernel's run has its two tokio workers).
-async fn run_ringtcp_thread_per_core(secs: u64, concurrency: usize) -> Result {
+async fn run_ringtcp_thread_per_core(secs: u64, concurrency: usize, busy_poll: Duration) -> Result {
     let a = Ipv4Addr::new(10, 91, 0, 1);
     let b = Ipv4Addr::new(10, 91, 0, 2);
-    let (client, server) =
-        ringtcp::Stack::builder().shards(1).thread_per_core(true).memory_pair(a, b).expect("in-memory stacks");
+    let (client, server) = ringtcp::Stack::builder()
+        .shards(1)
+        .thread_per_core(true)
+        .busy_poll(busy_poll)
+        .memory_pair(a, b)
+        .expect("in-memory stacks");
     let listener = server.bind((b, 80)).await.expect("bind");
     server
         .spawn_on_shards(|_| {
@@ -161,7 +166,9 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let kernel = rt.block_on(run_kernel(secs, concurrency));
     let ring = rt.block_on(run_ringtcp(secs, concurrency));
-    let tpc = rt.block_on(run_ringtcp_thread_per_core(secs, concurrency));
+    let tpc = rt.block_on(run_ringtcp_thread_per_core(secs, concurrency, Duration::ZERO));
+    let spin = Duration::from_micros(50);
+    let tpc_spin = rt.block_on(run_ringtcp_thread_per_core(secs, concurrency, spin));
     let show = |name: &str, r: &Result| {
         println!("{name}: {:.0} conn/s, latency p50 {:?} p99 {:?}", r.per_sec, r.p50, r.p99);
     };
@@ -169,6 +176,8 @@ fn main() {
     show("tokio_kernel_loopback", &kernel);
     show("ringtcp_memory_link", &ring);
     show("ringtcp_memory_link_thread_per_core", &tpc);
+    show("ringtcp_memory_link_thread_per_core_busy_poll_50us", &tpc_spin);
     println!("ratio_ringtcp_over_kernel={:.2}", ring.per_sec / kernel.per_sec);
     println!("ratio_ringtcp_thread_per_core_over_kernel={:.2}", tpc.per_sec / kernel.per_sec);
+    println!("ratio_ringtcp_thread_per_core_busy_poll_over_kernel={:.2}", tpc_spin.per_sec / kernel.per_sec);
 }

@@ -28,6 +28,8 @@ struct Queue {
     reader: OnceLock<Arc<ShardLink>>,
     /// One end of the link is gone: sends fail, and the reader stops once it is empty.
     closed: AtomicBool,
+    /// Packets are waiting (a hint for a busy-polling reader, read without the lock).
+    waiting: AtomicBool,
 }
 
 impl Queue {
@@ -36,6 +38,7 @@ impl Queue {
             packets: TracedMutex::new(VecDeque::new(), &QUEUE_LOCK, shard as u32),
             reader: OnceLock::new(),
             closed: AtomicBool::new(false),
+            waiting: AtomicBool::new(false),
         })
     }
 }
@@ -90,6 +93,7 @@ impl QueuePort {
                 return Err(SendError::Full);
             }
             packets.push_back(packet.to_vec());
+            q.waiting.store(true, Ordering::Release);
             packets.len() == 1
         };
         if was_empty && let Some(reader) = q.reader.get() {
@@ -102,8 +106,19 @@ impl QueuePort {
     /// side is gone and nothing more will come.
     pub(crate) fn receive(&self, into: &mut VecDeque<Vec<u8>>) -> bool {
         into.clear();
-        std::mem::swap(&mut *self.inbound.packets.lock(), into);
+        {
+            let mut packets = self.inbound.packets.lock();
+            std::mem::swap(&mut *packets, into);
+            self.inbound.waiting.store(false, Ordering::Release);
+        }
         !(into.is_empty() && self.inbound.closed.load(Ordering::Acquire))
+    }
+}
+
+impl QueuePort {
+    /// True if packets are waiting to be received (no lock taken).
+    pub(crate) fn has_inbound(&self) -> bool {
+        self.inbound.waiting.load(Ordering::Acquire)
     }
 }
 
