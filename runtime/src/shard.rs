@@ -164,7 +164,7 @@ pub(crate) struct ShardLoop {
     bufring: Option<BufRing>,
     device: Device,
     /// Packets taken from an in-process link, reused between turns.
-    inbound: std::collections::VecDeque<Vec<u8>>,
+    inbound: crate::device::queue::Batch,
     link: Arc<ShardLink>,
     commands: Receiver<Command>,
     epoch: WallInstant,
@@ -224,7 +224,7 @@ impl ShardLoop {
             ring,
             bufring,
             device: spec.device,
-            inbound: std::collections::VecDeque::new(),
+            inbound: crate::device::queue::Batch::default(),
             link,
             commands,
             epoch: WallInstant::now(),
@@ -301,7 +301,7 @@ impl ShardLoop {
         if !port.receive(&mut packets) {
             self.stop = true;
         }
-        for p in &packets {
+        for p in packets.iter() {
             self.stats.packets_in += 1;
             let copies = match &mut self.impair {
                 Some(imp) => imp.admit(now, Direction::Inbound, p),
