@@ -120,3 +120,49 @@ async fn spawning_on_shards_needs_thread_per_core_mode() {
     assert_eq!(e.kind(), ErrorKind::Unsupported);
     assert!(e.to_string().contains("thread_per_core(true)"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_polling_shards_carry_the_same_traffic_in_both_modes() {
+    for tpc in [false, true] {
+        let (client, server) = Stack::builder()
+            .shards(2)
+            .thread_per_core(tpc)
+            .busy_poll(std::time::Duration::from_micros(30))
+            .memory_pair(A, B)
+            .unwrap();
+        let listener = server.bind((B, 11)).await.unwrap();
+        let serve = |listener: ringtcp::TcpListener| async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut req = [0u8; 64];
+                    if s.read_exact(&mut req).await.is_ok() {
+                        let _ = s.write_all(&req).await;
+                    }
+                });
+            }
+        };
+        if tpc {
+            server.spawn_on_shards(|_| serve(listener.try_clone())).unwrap();
+        } else {
+            tokio::spawn(serve(listener.try_clone()));
+        }
+        let mut tasks = Vec::new();
+        for t in 0..8u64 {
+            let client = client.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..50 {
+                    let mut c = client.connect((B, 11)).await.unwrap();
+                    let req = request(t as usize, i);
+                    c.write_all(&req).await.unwrap();
+                    let mut back = [0u8; 64];
+                    c.read_exact(&mut back).await.unwrap();
+                    assert_eq!(back, req, "thread_per_core={tpc}");
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        drop(listener);
+    }
+}
