@@ -1,6 +1,8 @@
 //! Shared set-up for the benchmarks in `benches/`: two transport shards wired back to
 //! back with no impairment, driven directly (no simulator bookkeeping in the timed path).
 
+pub mod churn;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 

@@ -11,13 +11,10 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use common::peer::{PEER, Peer, Seg, US, US_PORT, flags, plain_config};
+use common::peer::{PEER, Peer, Seg, US, flags, plain_config};
 use ringtcp_transport::fincache::FinCacheStats;
-use ringtcp_transport::wire::{
-    IPV4_HEADER_LEN, PROTO_ICMP, PROTO_TCP, TcpHeader, TcpOptions, checksum, emit_ipv4_header,
-    fill_tcp_checksum_v4,
-};
-use ringtcp_transport::{Config, Drops, Error, SeqNum, SocketHandle, State, Stats};
+use ringtcp_transport::wire::{IPV4_HEADER_LEN, PROTO_ICMP, TcpOptions, checksum, emit_ipv4_header, fill_tcp_checksum_v4};
+use ringtcp_transport::{Config, Drops, Error, SocketHandle, State, Stats};
 
 const PEER_ISS: u32 = 1000;
 
@@ -33,23 +30,8 @@ fn established(cfg: Config) -> (Peer, SocketHandle, u32) {
 
 /// An IPv4 packet carrying `s` from the peer to us, as `Peer::inject` would send it.
 fn tcp_packet(s: &Seg) -> Vec<u8> {
-    let h = TcpHeader {
-        src_port: common::peer::PEER_PORT,
-        dst_port: US_PORT,
-        seq: SeqNum(s.seq),
-        ack: SeqNum(s.ack),
-        flags: s.flags,
-        window: s.win,
-        urgent: 0,
-        options: s.opts,
-    };
-    let hlen = h.wire_len();
-    let mut buf = vec![0u8; IPV4_HEADER_LEN + hlen + s.payload.len()];
-    emit_ipv4_header(&mut buf, PEER, US, PROTO_TCP, hlen + s.payload.len(), 64, 0);
-    h.emit(&mut buf[IPV4_HEADER_LEN..]);
-    buf[IPV4_HEADER_LEN + hlen..].copy_from_slice(&s.payload);
-    fill_tcp_checksum_v4(&mut buf[IPV4_HEADER_LEN..], PEER, US);
-    buf
+    let p = Peer::new(plain_config());
+    common::peer::packet(p.peer, p.us, s)
 }
 
 fn echo_request(ident: u16) -> Vec<u8> {

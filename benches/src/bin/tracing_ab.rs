@@ -14,50 +14,14 @@
 //! Run: `cargo run --release -p ringtcp-benches --bin tracing_ab [rounds] [connections_per_round]`
 
 use std::net::Ipv4Addr;
-use std::time::{Duration, Instant};
 
-use ringtcp::{Stack, TcpListener};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use ringtcp::Stack;
+use ringtcp_benches::churn::{IN_FLIGHT, churn, serve_echo};
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 97, 0, 1);
 const SERVER: Ipv4Addr = Ipv4Addr::new(10, 97, 0, 2);
-const IN_FLIGHT: u64 = 16;
-
-fn serve(listener: TcpListener) {
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut req = [0u8; 64];
-                if s.read_exact(&mut req).await.is_ok() {
-                    let _ = s.write_all(&req).await;
-                }
-            });
-        }
-    });
-}
-
-async fn churn(client: &Stack, n: u64) -> Duration {
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for k in 0..IN_FLIGHT {
-        let client = client.clone();
-        let share = n / IN_FLIGHT + u64::from(k < n % IN_FLIGHT);
-        tasks.push(tokio::spawn(async move {
-            for _ in 0..share {
-                let mut c = client.connect((SERVER, 80)).await.expect("connect");
-                c.write_all(&[1u8; 64]).await.expect("write");
-                let mut resp = [0u8; 64];
-                c.read_exact(&mut resp).await.expect("read");
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.expect("client task");
-    }
-    start.elapsed()
-}
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -77,16 +41,16 @@ fn main() {
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let (client, server) = Stack::builder().shards(2).memory_pair(CLIENT, SERVER).unwrap();
-    rt.block_on(async { serve(server.bind((SERVER, 80)).await.unwrap()) });
+    rt.block_on(async { serve_echo(server.bind((SERVER, 80)).await.unwrap()) });
     // Warm-up: the FIN cache and every buffer pool reach their working size.
-    rt.block_on(churn(&client, per_round));
+    rt.block_on(churn(&client, SERVER, per_round));
 
     let (mut off, mut info) = (Vec::new(), Vec::new());
     for r in 0..rounds * 2 {
         // A B B A A B B A ...: each arm is as often first as second in a pair.
         let info_now = matches!(r % 4, 1 | 2);
         handle.reload(if info_now { LevelFilter::INFO } else { LevelFilter::OFF }).expect("reload");
-        let us = rt.block_on(churn(&client, per_round)).as_secs_f64() * 1e6 / per_round as f64;
+        let us = rt.block_on(churn(&client, SERVER, per_round)).as_secs_f64() * 1e6 / per_round as f64;
         if info_now { info.push(us) } else { off.push(us) }
     }
     let (first_half, second_half) = off.split_at(off.len() / 2);

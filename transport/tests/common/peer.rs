@@ -79,6 +79,30 @@ pub fn plain_config() -> Config {
     }
 }
 
+/// The IPv4 packet carrying `s` from `from` to `to`, checksums filled in.
+pub fn packet(from: SocketAddr, to: SocketAddr, s: &Seg) -> Vec<u8> {
+    let (SocketAddr::V4(src), SocketAddr::V4(dst)) = (from, to) else {
+        unreachable!("IPv4 only")
+    };
+    let h = TcpHeader {
+        src_port: src.port(),
+        dst_port: dst.port(),
+        seq: SeqNum(s.seq),
+        ack: SeqNum(s.ack),
+        flags: s.flags,
+        window: s.win,
+        urgent: 0,
+        options: s.opts,
+    };
+    let hlen = h.wire_len();
+    let mut buf = vec![0u8; IPV4_HEADER_LEN + hlen + s.payload.len()];
+    emit_ipv4_header(&mut buf, *src.ip(), *dst.ip(), PROTO_TCP, hlen + s.payload.len(), 64, 0);
+    h.emit(&mut buf[IPV4_HEADER_LEN..]);
+    buf[IPV4_HEADER_LEN + hlen..].copy_from_slice(&s.payload);
+    fill_tcp_checksum_v4(&mut buf[IPV4_HEADER_LEN..], *src.ip(), *dst.ip());
+    buf
+}
+
 pub struct Peer {
     pub shard: Shard,
     pub now: Instant,
@@ -102,34 +126,7 @@ impl Peer {
     }
 
     pub fn inject_from(&mut self, from: SocketAddr, s: Seg) {
-        let (SocketAddr::V4(src), SocketAddr::V4(dst)) = (from, self.us) else {
-            unreachable!()
-        };
-        let h = TcpHeader {
-            src_port: src.port(),
-            dst_port: dst.port(),
-            seq: SeqNum(s.seq),
-            ack: SeqNum(s.ack),
-            flags: s.flags,
-            window: s.win,
-            urgent: 0,
-            options: s.opts,
-        };
-        let hlen = h.wire_len();
-        let total = IPV4_HEADER_LEN + hlen + s.payload.len();
-        let mut buf = vec![0u8; total];
-        emit_ipv4_header(
-            &mut buf,
-            *src.ip(),
-            *dst.ip(),
-            PROTO_TCP,
-            hlen + s.payload.len(),
-            64,
-            0,
-        );
-        h.emit(&mut buf[IPV4_HEADER_LEN..]);
-        buf[IPV4_HEADER_LEN + hlen..].copy_from_slice(&s.payload);
-        fill_tcp_checksum_v4(&mut buf[IPV4_HEADER_LEN..], *src.ip(), *dst.ip());
+        let buf = packet(from, self.us, &s);
         self.shard.handle_packet(self.now, &buf);
     }
 
