@@ -161,3 +161,33 @@ fn the_axum_app_served_from_the_shard_threads_answers_curl_and_wrk() {
         assert!(requests > 1000, "wrk {extra:?} completed only {requests} requests:\n{out}");
     }
 }
+
+#[test]
+fn graceful_shutdown_lets_a_request_in_flight_finish_then_closes_the_listener() {
+    if !privileged("graceful_shutdown_lets_a_request_in_flight_finish_then_closes_the_listener") {
+        return;
+    }
+    let ns = Netns::new("grace");
+    let mut server = start_example(&ns, env!("CARGO_BIN_EXE_axum_hello"), 3000);
+    assert_eq!(text(&run(&ns, "curl", &["-s", "--max-time", "10", "http://10.77.0.2:3000/"])), "Hello from axum on ringtcp!\n");
+    // A request that takes 2 s, in flight when the server is told to stop.
+    let slow = ns
+        .command("curl")
+        .args(["-s", "--max-time", "20", "http://10.77.0.2:3000/sleep/2000"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("curl is needed (apt-get install curl)");
+    std::thread::sleep(Duration::from_millis(500));
+    let interrupted = std::process::Command::new("kill").args(["-INT", &server.pid().to_string()]).status().unwrap();
+    assert!(interrupted.success(), "Ctrl-C (SIGINT) delivered");
+    std::thread::sleep(Duration::from_millis(300));
+    // The listener is closed: a new connection is refused (curl exit code 7) while the
+    // request in flight goes on.
+    let late = ns.command("curl").args(["-s", "--max-time", "5", "http://10.77.0.2:3000/"]).output().unwrap();
+    assert_eq!(late.status.code(), Some(7), "a new connection after shutdown began: {late:?}");
+    let slow = slow.wait_with_output().unwrap();
+    assert!(slow.status.success(), "the request in flight failed: {slow:?}");
+    assert_eq!(String::from_utf8_lossy(&slow.stdout), "slept 2000 ms\n");
+    let status = server.wait_exit(Duration::from_secs(10)).expect("the server exits once its last request is done");
+    assert!(status.success(), "{status:?}");
+}

@@ -24,6 +24,14 @@ async fn echo(body: Bytes) -> Bytes {
     body
 }
 
+/// `GET /sleep/{ms}`: answers after `ms` milliseconds (at most a minute), to watch
+/// graceful shutdown let a request in flight finish.
+async fn sleep(axum::extract::Path(ms): axum::extract::Path<u64>) -> String {
+    let ms = ms.min(60_000);
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    format!("slept {ms} ms\n")
+}
+
 /// `GET /stream`: a chunked response, ten lines sent as they are made.
 async fn stream() -> Body {
     let lines = (0..10).map(|i| Ok::<_, std::convert::Infallible>(format!("line {i}\n")));
@@ -82,6 +90,7 @@ async fn main() {
         )
         .route("/echo", post(echo))
         .route("/stream", get(stream))
+        .route("/sleep/{ms}", get(sleep))
         .route("/upgrade", get(upgrade));
     if let ringtcp::net::Backend::Ringtcp = ringtcp::net::backend()
         && let Ok(stack) = ringtcp::Stack::default_stack()
