@@ -66,8 +66,8 @@ async fn drive(l: &mut ShardLoop, notify: &Notify, completions: &AsyncFd<OwnedFd
         if l.stopped() {
             break;
         }
-        if let Err(e) = l.submit() {
-            l.count_io_error(&e);
+        if l.submit().is_err() {
+            l.count_io_error();
             break;
         }
         if l.reap() > 0 {
