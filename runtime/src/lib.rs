@@ -5,7 +5,9 @@
 //! multi-queue TUN device, or one end of an in-memory link), and sleeps in the kernel
 //! when idle. Application threads reach a shard through its [`shared::ShardLink`]: a
 //! command queue and an eventfd doorbell on the shard's ring; bytes move through
-//! per-socket buffers ([`shared::SocketShared`]) under a lock of that socket alone.
+//! per-socket buffers ([`shared::SocketShared`]) under a lock of that socket alone. In
+//! thread-per-core mode ([`local`]) application tasks run on the shard threads
+//! themselves and reach their shard without crossing threads.
 
 mod bufring;
 mod conn_trace;
