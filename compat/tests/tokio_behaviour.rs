@@ -200,6 +200,36 @@ async fn dropping_a_stream_with_unread_data_resets_the_peer() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_a_listener_resets_connections_never_accepted() {
+    let (client, server) = pair();
+    let listener = server.bind((B, 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut waiting = Vec::new();
+    for _ in 0..3 {
+        waiting.push(client.connect(addr).await.unwrap());
+    }
+    // Established on both sides, queued, never accepted; then the listener goes.
+    let queued = within(async {
+        loop {
+            let n: usize = server.stats().unwrap().shards.iter().map(|s| s.accept_queued).sum();
+            if n == 3 {
+                break n;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert_eq!(queued, 3);
+    drop(listener);
+    for mut c in waiting {
+        let mut buf = [0u8; 8];
+        let r = within(c.read(&mut buf)).await;
+        assert_eq!(r.map_err(|e| e.kind()), Err(io::ErrorKind::ConnectionReset), "as Linux resets its accept queue");
+    }
+    assert!(client.connect(addr).await.is_err(), "nobody listens any more");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn options_round_trip() {
     let (client, server) = pair();
     let listener = server.bind((B, 0)).await.unwrap();

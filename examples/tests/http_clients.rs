@@ -177,14 +177,22 @@ fn graceful_shutdown_lets_a_request_in_flight_finish_then_closes_the_listener() 
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("curl is needed (apt-get install curl)");
-    std::thread::sleep(Duration::from_millis(500));
+    // Only once the server is handling it is the request in flight.
+    assert!(server.wait_for_line("/sleep/2000 started", Duration::from_secs(15)), "the slow request reached the app");
     let interrupted = std::process::Command::new("kill").args(["-INT", &server.pid().to_string()]).status().unwrap();
     assert!(interrupted.success(), "Ctrl-C (SIGINT) delivered");
-    std::thread::sleep(Duration::from_millis(300));
-    // The listener is closed: a new connection is refused (curl exit code 7) while the
+    // The listener closes: soon a new connection is refused (curl exit code 7) while the
     // request in flight goes on.
-    let late = ns.command("curl").args(["-s", "--max-time", "5", "http://10.77.0.2:3000/"]).output().unwrap();
-    assert_eq!(late.status.code(), Some(7), "a new connection after shutdown began: {late:?}");
+    let mut refused = None;
+    for _ in 0..25 {
+        let late = ns.command("curl").args(["-s", "--max-time", "2", "http://10.77.0.2:3000/"]).output().unwrap();
+        if late.status.code() == Some(7) {
+            refused = Some(late);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(refused.is_some(), "new connections are refused once shutdown began");
     let slow = slow.wait_with_output().unwrap();
     assert!(slow.status.success(), "the request in flight failed: {slow:?}");
     assert_eq!(String::from_utf8_lossy(&slow.stdout), "slept 2000 ms\n");

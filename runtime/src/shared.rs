@@ -343,6 +343,11 @@ impl AcceptQueue {
         }
     }
 
+    /// Takes every connection still waiting (its listener is closing).
+    pub(crate) fn take_all(&self) -> Vec<Arc<SocketShared>> {
+        self.inner.lock().ready.drain(..).collect()
+    }
+
     /// Connections waiting to be accepted.
     pub fn len(&self) -> usize {
         self.inner.lock().ready.len()

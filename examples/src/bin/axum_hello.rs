@@ -28,6 +28,7 @@ async fn echo(body: Bytes) -> Bytes {
 /// graceful shutdown let a request in flight finish.
 async fn sleep(axum::extract::Path(ms): axum::extract::Path<u64>) -> String {
     let ms = ms.min(60_000);
+    println!("axum_hello: /sleep/{ms} started");
     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     format!("slept {ms} ms\n")
 }

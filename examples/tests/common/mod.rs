@@ -7,13 +7,26 @@ use std::process::{Child, Stdio};
 
 use ringtcp_runtime::testing::Netns;
 
-/// A running example, killed on drop.
-pub struct Server(Child);
+/// A running example, killed on drop, and the lines it prints after its first.
+pub struct Server(Child, std::sync::mpsc::Receiver<String>);
 
 impl Server {
     /// The example's process id.
     pub fn pid(&self) -> u32 {
         self.0.id()
+    }
+
+    /// Waits up to `limit` for the example to print a line containing `needle`.
+    pub fn wait_for_line(&self, needle: &str, limit: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match self.1.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+        false
     }
 
     /// Waits up to `limit` for the example to exit by itself; its exit status if it did.
@@ -49,7 +62,14 @@ pub fn start(ns: &Netns, exe: &str, env: &[(&str, &str)], ready: &str) -> (Serve
     let mut line = String::new();
     out.read_line(&mut line).expect("first line");
     assert!(line.contains(ready), "the example said: {line}");
-    // Keep reading what it prints: a closed pipe would kill it at its next line.
-    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-    (Server(child), line)
+    // Keep reading what it prints (a closed pipe would kill it at its next line), and
+    // hand the lines to whoever waits for one.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in out.lines() {
+            let Ok(l) = l else { break };
+            let _ = tx.send(l);
+        }
+    });
+    (Server(child, rx), line)
 }

@@ -336,7 +336,15 @@ impl ShardLoop {
                 }
                 Command::CloseListener(l) => {
                     let _ = self.shard.close_listener(l);
-                    self.listeners.remove(&l);
+                    if let Some(queue) = self.listeners.remove(&l) {
+                        // Connections the application never accepted go with their
+                        // listener, reset as Linux resets its accept queue on close;
+                        // otherwise their peers would wait on them forever.
+                        for s in queue.take_all() {
+                            s.state().zero_linger = true;
+                            self.close(&s, now);
+                        }
+                    }
                 }
                 Command::Connect { remote, local, socket } => {
                     let r = self.shard.connect(now, remote, local);
