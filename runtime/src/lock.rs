@@ -217,7 +217,7 @@ impl<T> TracedRwLock<T> {
 
 /// The statistics of every traced lock in the runtime.
 pub fn all_stats() -> Vec<LockSnapshot> {
-    [&crate::shared::SOCKET_LOCK, &crate::shared::ACCEPT_LOCK].iter().map(|s| s.snapshot()).collect()
+    [&crate::shared::SOCKET_LOCK, &crate::shared::ACCEPT_LOCK, &crate::device::queue::QUEUE_LOCK].iter().map(|s| s.snapshot()).collect()
 }
 
 #[cfg(test)]

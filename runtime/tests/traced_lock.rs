@@ -147,6 +147,13 @@ fn every_lock_in_runtime_and_compat_is_traced() {
                     continue;
                 }
                 let text = std::fs::read_to_string(&path).unwrap();
+                // Every lock's statistics must reach Stack::stats() through all_stats().
+                for decl in text.split("LockStats::new(\"").skip(1) {
+                    let name = decl.split('"').next().unwrap_or_default();
+                    if !ringtcp_runtime::lock::all_stats().iter().any(|s| s.name == name) {
+                        offenders.push(format!("{}: lock {name:?} is missing from lock::all_stats()", path.display()));
+                    }
+                }
                 for (n, line) in text.lines().enumerate() {
                     let code = line.split("//").next().unwrap_or("").replace("TracedMutex", "").replace("TracedRwLock", "");
                     if ["Mutex<", "Mutex::new", "RwLock", "parking_lot"].iter().any(|p| code.contains(p)) {
@@ -156,5 +163,9 @@ fn every_lock_in_runtime_and_compat_is_traced() {
             }
         }
     }
-    assert!(offenders.is_empty(), "untraced locks (use ringtcp_runtime::lock::TracedMutex or TracedRwLock):\n{}", offenders.join("\n"));
+    assert!(
+        offenders.is_empty(),
+        "untraced or unlisted locks (use ringtcp_runtime::lock::TracedMutex or TracedRwLock, list its LockStats in all_stats):\n{}",
+        offenders.join("\n")
+    );
 }
