@@ -255,9 +255,9 @@ impl StackBuilder {
     /// The settings of the default stack: the embedded default, overridden by
     /// `RINGTCP_TUN` (device name), `RINGTCP_KERNEL_ADDR` (the kernel side's address),
     /// `RINGTCP_ADDR` (the stack's address), `RINGTCP_PREFIX` (prefix length),
-    /// `RINGTCP_SHARDS` (shard threads, default one per core), `RINGTCP_MTU` and
-    /// `RINGTCP_THREAD_PER_CORE` (`1` or `true`: see [`StackBuilder::thread_per_core`])
-    /// and `RINGTCP_BUSY_POLL_US` (see [`StackBuilder::busy_poll`]).
+    /// `RINGTCP_SHARDS` (shard threads, default one per core), `RINGTCP_MTU`,
+    /// `RINGTCP_THREAD_PER_CORE` (`1` or `true`: see [`StackBuilder::thread_per_core`]) and
+    /// `RINGTCP_BUSY_POLL_US` (see [`StackBuilder::busy_poll`]).
     pub fn from_env() -> io::Result<StackBuilder> {
         let b = StackBuilder::default();
         let shards = env_or("RINGTCP_SHARDS", b.shards)?;
