@@ -166,3 +166,59 @@ async fn busy_polling_shards_carry_the_same_traffic_in_both_modes() {
         drop(listener);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thread_per_core_shards_recover_from_loss_delay_and_reordering() {
+    use ringtcp::{ImpairConfig, Impairment};
+    // Retransmission and delayed-ACK timers run through the shard task's sleep_until here.
+    let lossy = ImpairConfig::symmetric(
+        Impairment { loss: 0.05, reorder: 0.05, delay: std::time::Duration::from_millis(2), ..Impairment::default() },
+        23,
+    );
+    let (client, server) = Stack::builder().shards(2).thread_per_core(true).impair(lossy).memory_pair(A, B).unwrap();
+    let listener = server.bind((B, 13)).await.unwrap();
+    server
+        .spawn_on_shards(|_| {
+            let listener = listener.try_clone();
+            async move {
+                while let Ok((mut s, _)) = listener.accept().await {
+                    tokio::spawn(async move {
+                        let (mut r, mut w) = s.split();
+                        let _ = tokio::io::copy(&mut r, &mut w).await;
+                    });
+                }
+            }
+        })
+        .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    client
+        .spawn_on_shards(|shard| {
+            let (client, tx) = (client.clone(), tx.clone());
+            async move {
+                for i in 0..4u64 {
+                    let data: Vec<u8> = (0..100_000u64).map(|k| (k * 7 + i * 13 + shard as u64) as u8).collect();
+                    let mut c = client.connect((B, 13)).await.unwrap();
+                    let (mut r, mut w) = c.split();
+                    let send = async {
+                        w.write_all(&data).await.unwrap();
+                        w.shutdown().await.unwrap();
+                    };
+                    let mut back = Vec::new();
+                    let recv = r.read_to_end(&mut back);
+                    let ((), got) = tokio::join!(send, recv);
+                    got.unwrap();
+                    let _ = tx.send(back == data);
+                }
+            }
+        })
+        .unwrap();
+    drop(tx);
+    let mut ok = 0;
+    while let Some(intact) = tokio::time::timeout(std::time::Duration::from_secs(60), rx.recv()).await.expect("progress") {
+        assert!(intact, "an echo came back different");
+        ok += 1;
+    }
+    assert_eq!(ok, 8, "every transfer finished");
+    let s = client.stats().unwrap();
+    assert!(s.transport().tcp_retrans_segs > 0, "loss was there and was repaired: {s}");
+}
