@@ -39,7 +39,13 @@ fn works_on_a_current_thread_runtime_and_a_multi_thread_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_shard_fails_pending_and_later_calls() {
-    let (client, server) = Stack::builder().shards(1).memory_pair(A, B).unwrap();
+    for thread_per_core in [false, true] {
+        a_stopped_shard_fails_calls(thread_per_core).await;
+    }
+}
+
+async fn a_stopped_shard_fails_calls(thread_per_core: bool) {
+    let (client, server) = Stack::builder().shards(1).thread_per_core(thread_per_core).memory_pair(A, B).unwrap();
     let listener = server.bind((B, 10)).await.unwrap();
     let (c, s) = tokio::join!(client.connect((B, 10)), listener.accept());
     let (mut c, _s) = (c.unwrap(), s.unwrap());
@@ -53,7 +59,7 @@ async fn a_stopped_shard_fails_pending_and_later_calls() {
     // ...then the client's shard thread stops (the last handle on its stack goes).
     drop(client);
     let (r, mut c) = tokio::time::timeout(Duration::from_secs(10), pending).await.expect("no hang").unwrap();
-    assert_eq!(r, Err(io::ErrorKind::BrokenPipe));
+    assert_eq!(r, Err(io::ErrorKind::BrokenPipe), "thread_per_core={thread_per_core}");
     let later = tokio::time::timeout(Duration::from_secs(10), c.write_all(b"x")).await.expect("no hang");
     assert_eq!(later.unwrap_err().kind(), io::ErrorKind::BrokenPipe);
 }
