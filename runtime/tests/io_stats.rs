@@ -3,16 +3,15 @@
 //! past the write slots, counted overflow drops; a peer that shuts its read side makes
 //! writes fail, counted as I/O errors, while the shard carries on.
 
+mod common;
+
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Shutdown};
+use std::net::{Ipv4Addr, Shutdown};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use ringtcp_runtime::device::link;
-use ringtcp_runtime::shard::ShardSpec;
 use ringtcp_runtime::stack::Shards;
 use ringtcp_runtime::stats::ShardStats;
-use ringtcp_runtime::transport::{Config, Secret};
 
 const STACK: Ipv4Addr = Ipv4Addr::new(10, 58, 0, 2);
 const PEER: Ipv4Addr = Ipv4Addr::new(10, 58, 0, 1);
@@ -49,21 +48,8 @@ fn ping(seq: u16) -> [u8; 32] {
 }
 
 fn start() -> (Shards, UnixStream) {
-    let (ours, theirs) = link::pair(1).unwrap();
-    let spec = ShardSpec {
-        id: 0,
-        config: Config::default(),
-        addrs: vec![IpAddr::V4(STACK)],
-        secret: Secret([9; 16]),
-        device: ours.into_iter().next().unwrap().into(),
-        socket_buffer: 64 * 1024,
-        impair: None,
-        plain_reads: false,
-        thread_per_core: false,
-        busy_poll: std::time::Duration::ZERO,
-    };
-    let shards = Shards::start(vec![spec]).unwrap();
-    (shards, UnixStream::from(theirs.into_iter().next().unwrap()))
+    let (shards, theirs) = common::one_shard(STACK);
+    (shards, UnixStream::from(theirs))
 }
 
 fn stats_until(shards: &Shards, done: impl Fn(&ShardStats) -> bool) -> ShardStats {

@@ -1,14 +1,11 @@
 //! A shard's statistics, read from its own thread: bad packets written into its device are
 //! counted under the right drop reason and as packets read.
 
-use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr};
-use std::time::{Duration, Instant};
+mod common;
 
-use ringtcp_runtime::device::link;
-use ringtcp_runtime::shard::ShardSpec;
-use ringtcp_runtime::stack::Shards;
-use ringtcp_runtime::transport::{Config, Secret};
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
 
 const STACK: Ipv4Addr = Ipv4Addr::new(10, 57, 0, 2);
 const PEER: Ipv4Addr = Ipv4Addr::new(10, 57, 0, 1);
@@ -34,21 +31,8 @@ fn ipv4_header(right_checksum: bool) -> [u8; 20] {
 
 #[test]
 fn malformed_packets_are_counted_by_reason_and_as_packets_in() {
-    let (ours, theirs) = link::pair(1).unwrap();
-    let spec = ShardSpec {
-        id: 0,
-        config: Config::default(),
-        addrs: vec![IpAddr::V4(STACK)],
-        secret: Secret([7; 16]),
-        device: ours.into_iter().next().unwrap().into(),
-        socket_buffer: 64 * 1024,
-        impair: None,
-        plain_reads: false,
-        thread_per_core: false,
-        busy_poll: std::time::Duration::ZERO,
-    };
-    let shards = Shards::start(vec![spec]).unwrap();
-    let mut peer = std::fs::File::from(theirs.into_iter().next().unwrap());
+    let (shards, theirs) = common::one_shard(STACK);
+    let mut peer = std::fs::File::from(theirs);
     let before = shards.stats().unwrap().remove(0);
     assert_eq!(before.io.packets_in, 0);
 
