@@ -2,8 +2,10 @@
 //!
 //! The loop: drain application commands, run due timers, hand transport events to the
 //! sockets' shared buffers, queue every packet to send as a write, then sleep in
-//! `io_uring_enter` until a packet, the doorbell or the next deadline. Reads keep
-//! `READS_IN_FLIGHT` buffers posted on the device; writes are batched per wake-up.
+//! `io_uring_enter` until a packet, the doorbell or the next deadline (optionally after
+//! busy polling). Reads keep `READS_IN_FLIGHT` buffers posted on the device; writes are
+//! batched per wake-up. In thread-per-core mode the same turn runs as a tokio task and
+//! waits in tokio's reactor instead (`crate::local`). The device side is `device_io.rs`.
 
 use std::collections::HashMap;
 use std::io;
