@@ -179,7 +179,8 @@ fn graceful_shutdown_lets_a_request_in_flight_finish_then_closes_the_listener() 
         .expect("curl is needed (apt-get install curl)");
     // Only once the server is handling it is the request in flight.
     assert!(server.wait_for_line("/sleep/2000 started", Duration::from_secs(15)), "the slow request reached the app");
-    let interrupted = std::process::Command::new("kill").args(["-INT", &server.pid().to_string()]).status().unwrap();
+    // The shell's own `kill`, so no procps package is needed.
+    let interrupted = std::process::Command::new("sh").args(["-c", &format!("kill -INT {}", server.pid())]).status().unwrap();
     assert!(interrupted.success(), "Ctrl-C (SIGINT) delivered");
     // The listener closes: soon a new connection is refused (curl exit code 7) while the
     // request in flight goes on.
