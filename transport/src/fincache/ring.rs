@@ -41,6 +41,7 @@ impl<T: Copy + Default> ChunkRing<T> {
     }
 
     /// Absolute position of the front record.
+    #[inline(always)]
     pub(super) fn front_pos(&self) -> u32 {
         self.base
     }
@@ -50,6 +51,7 @@ impl<T: Copy + Default> ChunkRing<T> {
         self.base.wrapping_add(self.len as u32)
     }
 
+    #[inline(always)]
     fn chunk_slot(&self, pos: u32) -> usize {
         (pos as usize / CHUNK) & (self.table.len() - 1)
     }
@@ -126,6 +128,7 @@ impl<T: Copy + Default> ChunkRing<T> {
         Some(v)
     }
 
+    #[inline(always)]
     pub(super) fn get(&self, pos: u32) -> Option<&T> {
         if pos.wrapping_sub(self.base) as usize >= self.len {
             return None;
