@@ -5,8 +5,9 @@
 //! timestamp (RFC 7323, when in use), its MSL class and when it was inserted.
 //!
 //! Layout (the NetBSD "vestigial time-wait" idea, DESIGN.md lesson 2):
-//! - one FIFO per MSL class ([`ring::ChunkRing`]): records of a class all live equally
-//!   long, so insertion order is expiry order and expiry pops the head, O(1) each;
+//! - one FIFO per MSL class ([`pool::Fifo`]) over 4,096-record chunks shared by the
+//!   classes ([`pool::ChunkPool`]): records of a class all live equally long, so insertion
+//!   order is expiry order and expiry pops the head, O(1) each;
 //! - insertion times are kept per run of records inserted in the same millisecond, not
 //!   per record;
 //! - an open-addressing index of 64-byte buckets, each 15 tagged u32 references to records
@@ -14,18 +15,19 @@
 //!   and one record; keyed with a per-cache random key (aHash) so peers cannot aim
 //!   collisions;
 //! - a record is 22 bytes: the local address is an index into the shard's addresses, and
-//!   records never move while they live, so the index refers to them by FIFO position.
+//!   records never move while they live, so the index refers to them by chunk id and
+//!   offset.
 //!
 //! Expiry is done a bounded number of records per call (`expiry_budget`), so a second in
 //! which a million records expire never holds up packet processing (DESIGN.md lesson 1).
 
-mod ring;
+mod pool;
 
 use core::time::Duration;
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 
-use ring::ChunkRing;
+use pool::{ChunkPool, Fifo, Loc};
 
 use crate::seq::SeqNum;
 use crate::time::Instant;
@@ -117,14 +119,16 @@ pub struct TwState {
 
 const LIVE: u8 = 1;
 const HAS_TS: u8 = 2;
-/// An index entry is `tag:8 | class:2 | position:22`; the tag is 8 bits of the key's hash,
-/// so entries of other keys are passed over without touching their record. Class 3 does
-/// not exist, so `NIL` is never a real entry.
+/// The record's class sits in flags bits 2-3.
+const CLASS_SHIFT: u8 = 2;
+/// An index entry is `tag:8 | chunk:12 | offset:12`; the tag is 8 bits of the key's hash,
+/// so entries of other keys are passed over without touching their record. The last chunk
+/// id is never handed out, so `NIL` is never a real entry.
 const NIL: u32 = u32::MAX;
-const POS_BITS: u32 = 22;
-const POS_MASK: u32 = (1 << POS_BITS) - 1;
-/// Positions are kept in 22 bits, so the cache never holds more than this many records.
-pub const MAX_CAPACITY: usize = 1 << POS_BITS;
+const LOC_MASK: u32 = 0x00ff_ffff;
+/// The most records the cache holds: 4,094 chunks of 4,096 leave room for each class's
+/// partly filled first and last chunks and a spare within the 12-bit chunk ids.
+pub const MAX_CAPACITY: usize = 1 << 22;
 /// Entries per index bucket: 15 entries and an overflow count fill one 64-byte line.
 const SLOTS: usize = 15;
 /// How many records ahead of the one leaving the FIFO have their index line prefetched.
@@ -151,7 +155,7 @@ fn time_run(now: Instant) -> Instant {
 }
 
 /// One vestigial TIME-WAIT connection: 22 bytes, 2-byte aligned. Records never move
-/// while they live, so the index can refer to them by FIFO position.
+/// while they live, so the index can refer to them by where they are.
 #[derive(Clone, Copy, Default, Debug)]
 #[repr(C, packed(2))]
 struct Record {
@@ -190,12 +194,16 @@ impl Record {
         mine == theirs && self.local_idx == key.local_idx
     }
 
-    fn state(&self, class: usize) -> TwState {
+    fn class(&self) -> usize {
+        usize::from((self.flags >> CLASS_SHIFT) & 3).min(2)
+    }
+
+    fn state(&self) -> TwState {
         TwState {
             snd_nxt: SeqNum(self.snd_nxt),
             rcv_nxt: SeqNum(self.rcv_nxt),
             ts_recent: (self.flags & HAS_TS != 0).then_some(self.ts_recent),
-            class: MslClass::ALL[class],
+            class: MslClass::ALL[self.class()],
         }
     }
 }
@@ -259,7 +267,7 @@ fn tag_matches_portable(bucket: &Bucket, tag: u32) -> u32 {
 /// One MSL class: its FIFO and the insertion time of each run of records.
 #[derive(Debug)]
 struct Class {
-    ring: ChunkRing<Record>,
+    fifo: Fifo,
     /// (time, position of the first record inserted at that time), oldest first.
     times: VecDeque<(Instant, u32)>,
     live: usize,
@@ -267,21 +275,21 @@ struct Class {
 
 impl Class {
     fn new() -> Self {
-        Class { ring: ChunkRing::new(), times: VecDeque::new(), live: 0 }
+        Class { fifo: Fifo::new(), times: VecDeque::new(), live: 0 }
     }
 
     /// Insertion time of the front record.
     fn front_time(&self) -> Option<Instant> {
-        self.ring.front().and(self.times.front().map(|t| t.0))
+        self.fifo.front().and(self.times.front().map(|t| t.0))
     }
 
     /// After popping the front, drop time runs that no longer cover any record.
     fn trim_times(&mut self) {
-        let head = self.ring.front_pos();
+        let head = self.fifo.front_pos();
         while self.times.len() > 1 && (self.times[1].1.wrapping_sub(head) as i32) <= 0 {
             self.times.pop_front();
         }
-        if self.ring.len() == 0 {
+        if self.fifo.len() == 0 {
             self.times.clear();
         }
     }
@@ -318,6 +326,8 @@ pub struct FinCacheStats {
 #[derive(Debug)]
 pub struct FinCache {
     cfg: FinCacheConfig,
+    /// Where every record is, for all three classes.
+    pool: ChunkPool<Record>,
     classes: [Class; 3],
     /// FIFO slots in use, live and dead, over all classes.
     slots: usize,
@@ -343,6 +353,7 @@ impl FinCache {
         cfg.capacity = cfg.capacity.clamp(1, MAX_CAPACITY);
         FinCache {
             cfg,
+            pool: ChunkPool::new(),
             classes: [Class::new(), Class::new(), Class::new()],
             slots: 0,
             index: Vec::new(),
@@ -385,14 +396,11 @@ impl FinCache {
         self.index.capacity() * size_of::<Bucket>()
     }
 
-    /// Bytes allocated by the cache: record chunks, index, time runs.
+    /// Bytes allocated by the cache: record chunks, index, FIFOs' chunk ids, time runs.
     pub fn memory(&self) -> usize {
-        let classes: usize = self
-            .classes
-            .iter()
-            .map(|c| c.ring.allocated() + c.times.capacity() * size_of::<(Instant, u32)>())
-            .sum();
-        classes + self.index_bytes()
+        let classes: usize =
+            self.classes.iter().map(|c| c.fifo.ids_bytes() + c.times.capacity() * size_of::<(Instant, u32)>()).sum();
+        self.pool.allocated() + classes + self.index_bytes()
     }
 
     /// (home bucket, tag) of a key. The key packs into 64 bits; the local address index,
@@ -414,39 +422,19 @@ impl FinCache {
         if b + 1 == self.index.len() { 0 } else { b + 1 }
     }
 
-    fn make_ref(class: usize, pos: u32, tag: u32) -> u32 {
-        tag | ((class as u32) << POS_BITS) | (pos & POS_MASK)
+    fn make_ref(at: Loc, tag: u32) -> u32 {
+        tag | at.bits()
     }
 
-    #[inline(always)]
-    fn class_of(r: u32) -> usize {
-        ((r >> POS_BITS) & 3) as usize
-    }
-
-    /// The position a reference names. Positions are stored in 22 bits and a class never
-    /// holds 2^22 records, so the low bits identify the record among those held.
-    #[inline(always)]
-    fn locate(&self, r: u32) -> Option<(usize, u32)> {
-        let class = Self::class_of(r);
-        let c = self.classes.get(class)?;
-        let head = c.ring.front_pos();
-        let off = (r & POS_MASK).wrapping_sub(head & POS_MASK) & POS_MASK;
-        let pos = head.wrapping_add(off);
-        c.ring.get(pos).map(|_| (class, pos))
-    }
-
-    /// The record a reference names (what `locate` finds, in one pass: this is on the
-    /// lookup path).
+    /// The record an index entry names: one load from the pool's chunk table and the
+    /// record (this is on the lookup path, between its two cache misses).
     #[inline(always)]
     fn record(&self, r: u32) -> Option<&Record> {
-        let c = self.classes.get(Self::class_of(r))?;
-        let head = c.ring.front_pos();
-        c.ring.get(head.wrapping_add((r & POS_MASK).wrapping_sub(head & POS_MASK) & POS_MASK))
+        self.pool.get(Loc::from_bits(r & LOC_MASK))
     }
 
     fn record_mut(&mut self, r: u32) -> Option<&mut Record> {
-        let (class, pos) = self.locate(r)?;
-        self.classes[class].ring.get_mut(pos)
+        self.pool.get_mut(Loc::from_bits(r & LOC_MASK))
     }
 
     /// Probes from `home` for an entry with `tag` that `matches` accepts. Returns
@@ -514,7 +502,7 @@ impl FinCache {
     }
 
     /// The record for `key`, if one is live.
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, key: &TwKey) -> Option<TwState> {
         // The probe loop written out (not `probe` with a closure): this is the shard's
         // per-segment question, and the fewer instructions between its two cache misses,
@@ -533,7 +521,7 @@ impl FinCache {
                 if let Some(r) = self.record(e)
                     && r.is_for(key)
                 {
-                    return Some(r.state(Self::class_of(e)));
+                    return Some(r.state());
                 }
             }
             if bucket.overflow == 0 {
@@ -563,8 +551,9 @@ impl FinCache {
         }
         if let Some(x) = self.record_mut(r) {
             x.flags &= !LIVE;
+            let class = x.class();
+            self.classes[class].live -= 1;
         }
-        self.classes[Self::class_of(r)].live -= 1;
     }
 
     fn place(&mut self, home: usize, entry: u32) {
@@ -614,10 +603,10 @@ impl FinCache {
             remote_port: key.remote_port,
             local_port: key.local_port,
             local_idx: key.local_idx,
-            flags: LIVE | if state.ts_recent.is_some() { HAS_TS } else { 0 },
+            flags: LIVE | if state.ts_recent.is_some() { HAS_TS } else { 0 } | ((class as u8) << CLASS_SHIFT),
         };
         let c = &mut self.classes[class];
-        let pos = c.ring.next_pos();
+        let (pos, at) = c.fifo.push_back(&mut self.pool, rec);
         // Most inserts fall in the newest run; only a new run pays for the division.
         let in_newest_run = c.times.back().is_some_and(|&(t, _)| {
             let (run, n) = (t.as_nanos(), now.as_nanos());
@@ -629,10 +618,9 @@ impl FinCache {
                 c.times.push_back((at, pos));
             }
         }
-        c.ring.push_back(rec);
         c.live += 1;
         self.slots += 1;
-        self.place(home, Self::make_ref(class, pos, tag));
+        self.place(home, Self::make_ref(at, tag));
         self.stats.inserted += 1;
     }
 
@@ -656,7 +644,7 @@ impl FinCache {
 
     /// Evicts the oldest record of all classes (dead slots just go).
     fn pop_oldest(&mut self) {
-        let oldest = (0..3).filter(|&i| self.classes[i].ring.len() > 0).min_by_key(|&i| self.classes[i].front_time());
+        let oldest = (0..3).filter(|&i| self.classes[i].fifo.len() > 0).min_by_key(|&i| self.classes[i].front_time());
         let Some(i) = oldest else { return };
         if self.pop_front(i) {
             self.stats.evicted += 1;
@@ -665,31 +653,30 @@ impl FinCache {
 
     /// Pops the front of class `i`; true if it was a live record.
     fn pop_front(&mut self, i: usize) -> bool {
-        let c = &self.classes[i];
-        let pos = c.ring.front_pos();
+        let fifo = &self.classes[i].fifo;
         // Records leave in FIFO order but their index lines are scattered: ask for the
         // line of a record a few places back now, so that by its turn the line is in cache
         // and a run of expiries overlaps its misses instead of paying them one by one.
-        if let Some(ahead) = c.ring.get(pos.wrapping_add(PREFETCH_AHEAD))
+        if let Some(ahead) = fifo.at(fifo.front_pos().wrapping_add(PREFETCH_AHEAD)).and_then(|at| self.pool.get(at))
             && ahead.live()
         {
             prefetch(&self.index[self.hash(&ahead.key()).0]);
         }
-        let front = c.ring.front().copied();
+        let Some(at) = fifo.front() else { return false };
+        let front = self.pool.get(at).copied();
         let live = front.is_some_and(|r| r.live());
         if let Some(rec) = front
             && live
         {
             let (home, tag) = self.hash(&rec.key());
-            let me = Self::make_ref(i, pos, tag);
+            let me = Self::make_ref(at, tag);
             if let Some(found) = self.probe_at(home, tag, |e| e == me) {
                 self.erase(home, found);
             }
         }
         let c = &mut self.classes[i];
-        if c.ring.pop_front().is_some() {
-            self.slots -= 1;
-        }
+        c.fifo.pop_front(&mut self.pool);
+        self.slots -= 1;
         c.trim_times();
         live
     }
@@ -844,11 +831,11 @@ mod tests {
         for i in 0..5000 {
             fc.insert(Instant::ZERO, key(i), state(i, MslClass::Remote));
         }
-        // Two 4,096-record chunks of 22 bytes, the chunk table, 2 · 65,536 / 15 = 8,739
-        // buckets of 64 bytes, one time run.
-        let ring = &fc.classes[2].ring;
-        let expect = 2 * ring::CHUNK * RECORD_BYTES
-            + ring.chunks_table_bytes()
+        // Two 4,096-record chunks of 22 bytes, the pool's chunk table, the class's queue of
+        // chunk ids, 2 · 65,536 / 15 = 8,739 buckets of 64 bytes, one time run.
+        let expect = 2 * pool::CHUNK * RECORD_BYTES
+            + fc.pool.table_bytes()
+            + fc.classes[2].fifo.ids_bytes()
             + 8_739 * 64
             + fc.classes[2].times.capacity() * size_of::<(Instant, u32)>();
         assert_eq!(fc.memory(), expect);

@@ -1,0 +1,241 @@
+//! Record storage: 4,096-record chunks in one pool shared by the three MSL classes, and
+//! each class's FIFO as a queue of chunk ids.
+//!
+//! Chunks keep memory proportional to what is held (no doubling slack beyond one chunk,
+//! no copying on growth), and a record never moves while it lives, so the hash index can
+//! name it by (chunk id, offset) in 24 bits. Finding a record from its index entry is then
+//! one load from the pool's chunk table and the record itself: nothing per class sits
+//! between the two cache misses of a lookup hit.
+
+use std::collections::VecDeque;
+
+/// Records per chunk.
+pub(super) const CHUNK: usize = 4096;
+/// Bits of an offset within a chunk.
+pub(super) const OFFSET_BITS: u32 = CHUNK.trailing_zeros();
+/// Chunk ids are 12 bits; the last one is never handed out, so an all-ones location is
+/// never a record's.
+pub(super) const MAX_CHUNKS: usize = (1 << 12) - 1;
+
+type Chunk<T> = Box<[T; CHUNK]>;
+
+/// Where a record lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Loc {
+    pub(super) chunk: u16,
+    pub(super) off: u16,
+}
+
+impl Loc {
+    /// The location as 24 bits: chunk id, then offset.
+    pub(super) fn bits(self) -> u32 {
+        (u32::from(self.chunk) << OFFSET_BITS) | u32::from(self.off)
+    }
+
+    pub(super) fn from_bits(bits: u32) -> Loc {
+        Loc { chunk: ((bits >> OFFSET_BITS) & 0xfff) as u16, off: (bits & (CHUNK as u32 - 1)) as u16 }
+    }
+}
+
+/// Chunks by id.
+#[derive(Debug)]
+pub(super) struct ChunkPool<T> {
+    chunks: Vec<Option<Chunk<T>>>,
+    free_ids: Vec<u16>,
+    /// One emptied chunk kept back, so a FIFO that hovers around a chunk boundary does not
+    /// allocate and free on every record.
+    spare: Option<Chunk<T>>,
+}
+
+impl<T: Copy + Default> ChunkPool<T> {
+    pub(super) fn new() -> Self {
+        ChunkPool { chunks: Vec::new(), free_ids: Vec::new(), spare: None }
+    }
+
+    /// A chunk for a FIFO to fill, by id.
+    fn take(&mut self) -> u16 {
+        let chunk = self.spare.take().unwrap_or_else(|| {
+            vec![T::default(); CHUNK].into_boxed_slice().try_into().unwrap_or_else(|_| unreachable!("CHUNK long"))
+        });
+        let id = self.free_ids.pop().unwrap_or_else(|| {
+            self.chunks.push(None);
+            (self.chunks.len() - 1) as u16
+        });
+        debug_assert!(usize::from(id) < MAX_CHUNKS, "more chunks than the capacity allows");
+        self.chunks[usize::from(id)] = Some(chunk);
+        id
+    }
+
+    /// A chunk a FIFO is done with.
+    fn give_back(&mut self, id: u16) {
+        if let Some(chunk) = self.chunks.get_mut(usize::from(id)).and_then(Option::take) {
+            if self.spare.is_none() {
+                self.spare = Some(chunk);
+            }
+            self.free_ids.push(id);
+        }
+    }
+
+    #[inline(always)]
+    pub(super) fn get(&self, at: Loc) -> Option<&T> {
+        let chunk = self.chunks.get(usize::from(at.chunk))?.as_deref()?;
+        chunk.get(usize::from(at.off))
+    }
+
+    pub(super) fn get_mut(&mut self, at: Loc) -> Option<&mut T> {
+        let chunk = self.chunks.get_mut(usize::from(at.chunk))?.as_deref_mut()?;
+        chunk.get_mut(usize::from(at.off))
+    }
+
+    /// Bytes allocated: chunks (the spare included), the chunk table and the free ids.
+    pub(super) fn allocated(&self) -> usize {
+        let chunks = self.chunks.iter().filter(|c| c.is_some()).count() + usize::from(self.spare.is_some());
+        chunks * CHUNK * size_of::<T>() + self.table_bytes()
+    }
+
+    /// Bytes of the chunk table and the free-id list.
+    pub(super) fn table_bytes(&self) -> usize {
+        self.chunks.capacity() * size_of::<Option<Chunk<T>>>() + self.free_ids.capacity() * size_of::<u16>()
+    }
+}
+
+/// One FIFO of records in pool chunks, addressed by absolute position (u32, wrapping).
+/// Chunk boundaries fall on multiples of `CHUNK` in position space, so the chunk of a
+/// position is found by a shift.
+#[derive(Debug)]
+pub(super) struct Fifo {
+    /// Ids of the chunks holding `[base, base + len)`, front first.
+    ids: VecDeque<u16>,
+    base: u32,
+    len: usize,
+}
+
+impl Fifo {
+    pub(super) fn new() -> Self {
+        Fifo { ids: VecDeque::new(), base: 0, len: 0 }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Absolute position of the front record.
+    pub(super) fn front_pos(&self) -> u32 {
+        self.base
+    }
+
+    /// Where the record at absolute position `pos` lives, if it is in the FIFO.
+    pub(super) fn at(&self, pos: u32) -> Option<Loc> {
+        if pos.wrapping_sub(self.base) as usize >= self.len {
+            return None;
+        }
+        // Chunk numbers are 20 bits (positions wrap at 2^32, a whole number of chunks).
+        let nth = ((pos >> OFFSET_BITS).wrapping_sub(self.base >> OFFSET_BITS) & (u32::MAX >> OFFSET_BITS)) as usize;
+        Some(Loc { chunk: *self.ids.get(nth)?, off: (pos as usize % CHUNK) as u16 })
+    }
+
+    pub(super) fn front(&self) -> Option<Loc> {
+        self.at(self.base)
+    }
+
+    /// Appends `v`; returns its position and location.
+    pub(super) fn push_back<T: Copy + Default>(&mut self, pool: &mut ChunkPool<T>, v: T) -> (u32, Loc) {
+        let pos = self.base.wrapping_add(self.len as u32);
+        if self.len == 0 || (pos as usize).is_multiple_of(CHUNK) {
+            // A chunk starts here (or the FIFO is empty and holds none).
+            self.ids.push_back(pool.take());
+        }
+        self.len += 1;
+        // The newest chunk holds the new position.
+        let chunk = self.ids.back().copied().unwrap_or_else(|| unreachable!("a chunk was just ensured"));
+        let at = Loc { chunk, off: (pos as usize % CHUNK) as u16 };
+        if let Some(slot) = pool.get_mut(at) {
+            *slot = v;
+        }
+        (pos, at)
+    }
+
+    /// Drops the front record, giving its chunk back once the chunk is done with.
+    pub(super) fn pop_front<T: Copy + Default>(&mut self, pool: &mut ChunkPool<T>) {
+        if self.len == 0 {
+            return;
+        }
+        self.base = self.base.wrapping_add(1);
+        self.len -= 1;
+        if ((self.base as usize).is_multiple_of(CHUNK) || self.len == 0)
+            && let Some(id) = self.ids.pop_front()
+        {
+            pool.give_back(id);
+        }
+    }
+
+    /// Bytes of the chunk-id queue.
+    pub(super) fn ids_bytes(&self) -> usize {
+        self.ids.capacity() * size_of::<u16>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_stay_valid_across_chunks_and_wrap() {
+        let mut pool: ChunkPool<u32> = ChunkPool::new();
+        let mut f = Fifo::new();
+        f.base = u32::MAX - 10;
+        let mut at = Vec::new();
+        for i in 0..(CHUNK as u32 * 2 + 7) {
+            at.push(f.push_back(&mut pool, i));
+        }
+        assert_eq!(pool.get(at[5000].1), Some(&5000));
+        assert_eq!(f.at(at[5000].0), Some(at[5000].1));
+        for i in 0..CHUNK as u32 + 3 {
+            assert_eq!(f.front().and_then(|l| pool.get(l)), Some(&i));
+            f.pop_front(&mut pool);
+        }
+        assert_eq!(f.at(at[0].0), None, "popped records are gone");
+        assert_eq!(pool.get(at[CHUNK + 3].1), Some(&(CHUNK as u32 + 3)));
+        assert_eq!(f.len(), CHUNK + 4);
+        assert_eq!(f.front_pos(), at[CHUNK + 3].0);
+        assert_eq!(Loc::from_bits(at[CHUNK + 3].1.bits()), at[CHUNK + 3].1);
+    }
+
+    #[test]
+    fn three_fifos_share_chunks_and_keep_their_order() {
+        // Steady state (push one, pop one) on three FIFOs over one pool: every value comes
+        // back in order, chunks are reused by id, and memory stays what is in use + spare.
+        let mut pool: ChunkPool<u32> = ChunkPool::new();
+        let mut fifos = [Fifo::new(), Fifo::new(), Fifo::new()];
+        let (mut next_in, mut next_out) = ([0u32; 3], [0u32; 3]);
+        for (k, f) in fifos.iter_mut().enumerate() {
+            for _ in 0..(k + 1) * CHUNK + 17 {
+                f.push_back(&mut pool, next_in[k]);
+                next_in[k] += 1;
+            }
+        }
+        for round in 0..10 * CHUNK {
+            let k = round % 3;
+            fifos[k].push_back(&mut pool, next_in[k]);
+            next_in[k] += 1;
+            assert_eq!(fifos[k].front().and_then(|l| pool.get(l)), Some(&next_out[k]));
+            fifos[k].pop_front(&mut pool);
+            next_out[k] += 1;
+        }
+        let in_use: usize = fifos.iter().map(|f| f.ids.len()).sum();
+        let held = pool.chunks.iter().filter(|c| c.is_some()).count();
+        assert_eq!(held, in_use);
+        assert!(pool.chunks.len() <= in_use + 3, "ids are reused: {} for {in_use}", pool.chunks.len());
+        for (k, f) in fifos.iter_mut().enumerate() {
+            while let Some(l) = f.front() {
+                assert_eq!(pool.get(l), Some(&next_out[k]));
+                f.pop_front(&mut pool);
+                next_out[k] += 1;
+            }
+            assert_eq!(next_out[k], next_in[k]);
+        }
+        assert_eq!(pool.chunks.iter().filter(|c| c.is_some()).count(), 0);
+        assert!(pool.spare.is_some());
+        assert_eq!(pool.allocated(), CHUNK * 4 + pool.table_bytes(), "only the spare is left");
+    }
+}
