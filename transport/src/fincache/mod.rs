@@ -223,13 +223,13 @@ struct Bucket {
 
 const EMPTY_BUCKET: Bucket = Bucket { entries: [NIL; SLOTS], overflow: 0 };
 
-/// Bit `i` set where entry `i` of `bucket` carries `tag` (in its top byte). On x86_64 with
-/// SSE2 (every x86_64): four compares of four entries, packed to bytes, one mask
-/// extraction; this sits between the two cache misses of a lookup hit, where every
-/// instruction saved lets the CPU overlap more lookups.
+/// Bit `i` set where entry `i` of `bucket`, masked with `mask`, equals `want`. On x86_64
+/// (SSE2 is part of every x86_64): four compares of four entries, packed to bytes, one
+/// mask extraction. It sits between the two cache misses of a lookup hit and on every
+/// insert, where each instruction saved lets the CPU overlap more of them.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn tag_matches(bucket: &Bucket, tag: u32) -> u32 {
+fn lanes_equal(bucket: &Bucket, mask: u32, want: u32) -> u32 {
     use core::arch::x86_64::{
         _mm_and_si128, _mm_cmpeq_epi32, _mm_movemask_epi8, _mm_packs_epi16, _mm_packs_epi32, _mm_set_epi32, _mm_set1_epi32,
     };
@@ -238,30 +238,42 @@ fn tag_matches(bucket: &Bucket, tag: u32) -> u32 {
     let w = |i: usize| e.get(i).map_or(bucket.overflow, |&x| x) as i32;
     // SAFETY: SSE2 is part of every x86_64 target, and these intrinsics only compute on
     // values (no pointers).
-    let mask = unsafe {
-        let tags = _mm_set1_epi32(0xff00_0000u32 as i32);
-        let want = _mm_set1_epi32(tag as i32);
-        let quad = |i: usize| _mm_cmpeq_epi32(_mm_and_si128(_mm_set_epi32(w(i + 3), w(i + 2), w(i + 1), w(i)), tags), want);
+    let bits = unsafe {
+        let mask = _mm_set1_epi32(mask as i32);
+        let want = _mm_set1_epi32(want as i32);
+        let quad = |i: usize| _mm_cmpeq_epi32(_mm_and_si128(_mm_set_epi32(w(i + 3), w(i + 2), w(i + 1), w(i)), mask), want);
         let lo = _mm_packs_epi32(quad(0), quad(4));
         let hi = _mm_packs_epi32(quad(8), quad(12));
         _mm_movemask_epi8(_mm_packs_epi16(lo, hi))
     };
-    mask as u32 & ((1 << SLOTS) - 1)
+    bits as u32 & ((1 << SLOTS) - 1)
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn tag_matches(bucket: &Bucket, tag: u32) -> u32 {
-    tag_matches_portable(bucket, tag)
+fn lanes_equal(bucket: &Bucket, mask: u32, want: u32) -> u32 {
+    lanes_equal_portable(bucket, mask, want)
 }
 
-/// [`tag_matches`] entry by entry, for other architectures (and to check the SSE2 one).
+/// [`lanes_equal`] entry by entry, for other architectures (and to check the SSE2 one).
 #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
-fn tag_matches_portable(bucket: &Bucket, tag: u32) -> u32 {
+fn lanes_equal_portable(bucket: &Bucket, mask: u32, want: u32) -> u32 {
     let mut m = 0;
     for (slot, &e) in bucket.entries.iter().enumerate() {
-        m |= u32::from(e & 0xff00_0000 == tag) << slot;
+        m |= u32::from(e & mask == want) << slot;
     }
     m
+}
+
+/// Entries of `bucket` carrying `tag` (in their top byte).
+#[inline(always)]
+fn tag_matches(bucket: &Bucket, tag: u32) -> u32 {
+    lanes_equal(bucket, 0xff00_0000, tag)
+}
+
+/// Free entries of `bucket`.
+#[inline(always)]
+fn free_entries(bucket: &Bucket) -> u32 {
+    lanes_equal(bucket, u32::MAX, NIL)
 }
 
 /// One MSL class: its FIFO and the insertion time of each run of records.
@@ -439,6 +451,7 @@ impl FinCache {
 
     /// Probes from `home` for an entry with `tag` that `matches` accepts. Returns
     /// (buckets stepped over, bucket, slot, entry).
+    #[inline(always)]
     fn probe_at(&self, home: usize, tag: u32, mut matches: impl FnMut(u32) -> bool) -> Option<(usize, usize, usize, u32)> {
         if self.index.is_empty() {
             return None;
@@ -475,21 +488,19 @@ impl FinCache {
         self.probe(key, |e| self.record(e).is_some_and(|r| r.is_for(key)))
     }
 
+    #[inline(always)]
     fn find_at(&self, key: &TwKey, home: usize, tag: u32) -> Option<(usize, usize, usize, u32)> {
         self.probe_at(home, tag, |e| self.record(e).is_some_and(|r| r.is_for(key)))
     }
 
     /// The first free slot on `key`'s probe path, if one lies within the buckets a lookup
     /// would read: (buckets stepped over, bucket, slot).
+    #[inline(always)]
     fn free_slot_at(&self, home: usize) -> Option<(usize, usize, usize)> {
         let mut b = home;
         for step in 0..self.index.len() {
             let bucket = &self.index[b];
-            // Branch-free over the line, like the tag comparison in `probe_at`.
-            let mut free = 0u32;
-            for (slot, &e) in bucket.entries.iter().enumerate() {
-                free |= u32::from(e == NIL) << slot;
-            }
+            let free = free_entries(bucket);
             if free != 0 {
                 return Some((step, b, free.trailing_zeros() as usize));
             }
@@ -729,7 +740,7 @@ mod tests {
     }
 
     #[test]
-    fn sse2_and_portable_tag_matching_agree() {
+    fn sse2_and_portable_entry_matching_agree() {
         // Entries with few distinct tags (so matches are common), NIL entries, and the
         // overflow count carrying a matching top byte: it must never count as a slot.
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
@@ -742,8 +753,9 @@ mod tests {
                 *e = if x.is_multiple_of(7) { NIL } else { ((x % 4) as u32) << 24 | (x >> 40) as u32 & 0xff_ffff };
             }
             for t in 0..4u32 {
-                assert_eq!(tag_matches(&b, t << 24), tag_matches_portable(&b, t << 24), "{b:?} tag {t}");
+                assert_eq!(tag_matches(&b, t << 24), lanes_equal_portable(&b, 0xff00_0000, t << 24), "{b:?} tag {t}");
             }
+            assert_eq!(free_entries(&b), lanes_equal_portable(&b, u32::MAX, NIL), "{b:?}");
         }
         let b = Bucket { entries: [0x0500_0001; SLOTS], overflow: 0x0500_0000 };
         assert_eq!(tag_matches(&b, 0x0500_0000), (1 << SLOTS) - 1, "the overflow count is never a slot");

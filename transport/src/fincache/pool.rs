@@ -138,7 +138,10 @@ impl Fifo {
         self.at(self.base)
     }
 
-    /// Appends `v`; returns its position and location.
+    /// Appends `v`; returns its position and location. Inlined so the caller's record is
+    /// stored straight into the chunk: built on the stack and copied, its piecewise stores
+    /// and the copy's wide loads missed store forwarding on every insert.
+    #[inline(always)]
     pub(super) fn push_back<T: Copy + Default>(&mut self, pool: &mut ChunkPool<T>, v: T) -> (u32, Loc) {
         let pos = self.base.wrapping_add(self.len as u32);
         if self.len == 0 || (pos as usize).is_multiple_of(CHUNK) {
