@@ -126,8 +126,8 @@ const CLASS_SHIFT: u8 = 2;
 /// id is never handed out, so `NIL` is never a real entry.
 const NIL: u32 = u32::MAX;
 const LOC_MASK: u32 = 0x00ff_ffff;
-/// The most records the cache holds: 4,094 chunks of 4,096 leave room for each class's
-/// partly filled first and last chunks and a spare within the 12-bit chunk ids.
+/// The most records the cache holds: 1,024 chunks of 4,096, and with each class's partly
+/// filled first and last chunks and a spare still far below the 4,095 12-bit chunk ids.
 pub const MAX_CAPACITY: usize = 1 << 22;
 /// Entries per index bucket: 15 entries and an overflow count fill one 64-byte line.
 const SLOTS: usize = 15;
@@ -239,9 +239,8 @@ fn lanes_equal(bucket: &Bucket, mask: u32, want: u32) -> u32 {
     // SAFETY: SSE2 is part of every x86_64 target, and these intrinsics only compute on
     // values (no pointers).
     let bits = unsafe {
-        let mask = _mm_set1_epi32(mask as i32);
-        let want = _mm_set1_epi32(want as i32);
-        let quad = |i: usize| _mm_cmpeq_epi32(_mm_and_si128(_mm_set_epi32(w(i + 3), w(i + 2), w(i + 1), w(i)), mask), want);
+        let (m, v) = (_mm_set1_epi32(mask as i32), _mm_set1_epi32(want as i32));
+        let quad = |i: usize| _mm_cmpeq_epi32(_mm_and_si128(_mm_set_epi32(w(i + 3), w(i + 2), w(i + 1), w(i)), m), v);
         let lo = _mm_packs_epi32(quad(0), quad(4));
         let hi = _mm_packs_epi32(quad(8), quad(12));
         _mm_movemask_epi8(_mm_packs_epi16(lo, hi))
@@ -624,9 +623,9 @@ impl FinCache {
             n <= run && run - n < 1_000_000
         });
         if !in_newest_run {
-            let at = time_run(now);
-            if c.times.back().is_none_or(|t| t.0 != at) {
-                c.times.push_back((at, pos));
+            let run = time_run(now);
+            if c.times.back().is_none_or(|t| t.0 != run) {
+                c.times.push_back((run, pos));
             }
         }
         c.live += 1;
