@@ -35,6 +35,54 @@ impl Default for Keepalive {
     }
 }
 
+/// When a listener answers SYNs with SYN cookies (RFC 4987 §3.6) instead of keeping state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SynCookies {
+    /// Never: a SYN that finds the SYN queue full is dropped (and counted).
+    Off,
+    /// When the SYN queue is full, as Linux's default `tcp_syncookies=1`.
+    #[default]
+    WhenFull,
+    /// For every SYN (Linux's `tcp_syncookies=2`): no SYN-RECEIVED state at all.
+    Always,
+}
+
+/// Bounds on the memory of connection buffers in one shard, in the spirit of Linux's
+/// `tcp_mem`: past `pressure` receive windows are clamped to four segments; at `limit`
+/// buffers stop growing (each keeps at least [`BufferMemory::MIN_BUFFER`] per direction so
+/// that every connection can still make progress), data that needs more is dropped and
+/// counted, and sends take only what fits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BufferMemory {
+    /// Bytes above which windows shrink.
+    pub pressure: usize,
+    /// Bytes at which buffers stop growing.
+    pub limit: usize,
+}
+
+impl BufferMemory {
+    /// What a buffer may always hold, however tight memory is (Linux's `tcp_rmem[0]`).
+    pub const MIN_BUFFER: usize = 4096;
+
+    /// A limit with pressure starting at three quarters of it.
+    ///
+    /// ```
+    /// use ringtcp_transport::BufferMemory;
+    /// let m = BufferMemory::with_limit(64 << 20);
+    /// assert_eq!(m.pressure, 48 << 20);
+    /// ```
+    pub fn with_limit(limit: usize) -> BufferMemory {
+        BufferMemory { pressure: limit / 4 * 3, limit }
+    }
+}
+
+impl Default for BufferMemory {
+    /// 1 GiB per shard, pressure from 768 MiB.
+    fn default() -> Self {
+        BufferMemory::with_limit(1 << 30)
+    }
+}
+
 /// Settings for one transport shard.
 ///
 /// ```
@@ -85,8 +133,21 @@ pub struct Config {
     /// Timer entries handled per `handle_timeout` call at most; the rest wait for the next
     /// call (`poll_timeout` then says "now"), so one call never runs long.
     pub timer_budget: usize,
-    /// Control packets (RSTs, ICMP replies) queued for sending at most.
+    /// Control packets (RSTs, ICMP replies, cookie SYN-ACKs) queued for sending at most.
     pub control_queue: usize,
+    /// RSTs sent per second at most for segments that match nothing (closed ports, ACKs
+    /// to listeners): a spoofed flood is never amplified or reflected at full rate. Like
+    /// FreeBSD's `icmplim` for RSTs; Linux does not limit these.
+    pub rst_limit: u32,
+    /// SYN cookies: off, when the SYN queue is full (default), or always.
+    pub syn_cookies: SynCookies,
+    /// How often the cookie secret rotates; a cookie is accepted for one to two periods.
+    pub syn_cookie_period: Duration,
+    /// Live connections (control blocks, not TIME-WAIT records) at most. Past it SYNs are
+    /// dropped and `connect` fails, each counted.
+    pub max_connections: usize,
+    /// Bounds on buffer memory.
+    pub buffer_memory: BufferMemory,
     /// Ports `connect` picks from (Linux's `ip_local_port_range` default).
     pub ephemeral_ports: RangeInclusive<u16>,
     /// IP time to live on packets sent.
@@ -128,6 +189,11 @@ impl Default for Config {
             reassembly_ranges: 64,
             timer_budget: 1024,
             control_queue: 4096,
+            rst_limit: 1000,
+            syn_cookies: SynCookies::WhenFull,
+            syn_cookie_period: Duration::from_secs(64),
+            max_connections: 1 << 20,
+            buffer_memory: BufferMemory::default(),
             ephemeral_ports: 32768..=60999,
             ttl: 64,
             port_steering: None,

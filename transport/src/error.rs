@@ -31,6 +31,8 @@ pub enum Error {
     InvalidInput,
     /// The operation cannot complete now (no buffer space, nothing to read).
     WouldBlock,
+    /// The shard already holds `Config::max_connections` live connections.
+    ConnectionLimit,
 }
 
 impl Error {
@@ -48,6 +50,7 @@ impl Error {
             Error::AddrNotAvailable => io::ErrorKind::AddrNotAvailable,
             Error::InvalidHandle | Error::InvalidInput => io::ErrorKind::InvalidInput,
             Error::WouldBlock => io::ErrorKind::WouldBlock,
+            Error::ConnectionLimit => io::ErrorKind::OutOfMemory,
         }
     }
 }
@@ -67,6 +70,9 @@ impl fmt::Display for Error {
             Error::InvalidHandle => "invalid socket handle: the socket was closed or belongs to another shard",
             Error::InvalidInput => "invalid argument",
             Error::WouldBlock => "operation would block",
+            Error::ConnectionLimit => {
+                "connection limit reached: the stack holds its maximum of live connections; close some or raise max_connections"
+            }
         };
         f.write_str(s)
     }

@@ -28,7 +28,7 @@ pub(crate) struct IsnGenerator {
     key: Secret,
 }
 
-fn write_addr(h: &mut SipHasher24, a: &SocketAddr) {
+pub(crate) fn write_addr(h: &mut impl Hasher, a: &SocketAddr) {
     match a {
         SocketAddr::V4(v4) => h.write(&v4.ip().octets()),
         SocketAddr::V6(v6) => h.write(&v6.ip().octets()),

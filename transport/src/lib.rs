@@ -24,6 +24,7 @@ mod error;
 pub mod fincache;
 mod isn;
 mod listener;
+mod memory;
 mod rtt;
 mod sack;
 mod seq;
@@ -37,7 +38,7 @@ pub mod wire;
 #[cfg(feature = "sim")]
 pub mod sim;
 
-pub use config::{CongestionAlgorithm, Config, Keepalive};
+pub use config::{BufferMemory, CongestionAlgorithm, Config, Keepalive, SynCookies};
 pub use conn::State;
 pub use error::Error;
 pub use isn::Secret;

@@ -42,8 +42,20 @@ counters! {
         not_for_us,
         /// An IP protocol other than TCP and ICMP.
         unknown_protocol,
-        /// A SYN to a listener whose SYN + accept queues are full.
+        /// A SYN to a listener whose SYN queue is full, with SYN cookies off.
         listen_overflow,
+        /// A SYN, third ACK or cookie ACK dropped because the listener's accept queue is
+        /// full (Linux's ListenOverflows): the peer retries.
+        accept_queue_full,
+        /// An ACK to a listener that carried no valid SYN cookie while cookies were out
+        /// (forged, stale, or for another 4-tuple).
+        syncookies_failed,
+        /// RSTs for segments that matched nothing, not sent because of `rst_limit`.
+        rst_rate_limited,
+        /// A SYN or cookie ACK dropped because the shard holds `max_connections`.
+        connection_limit,
+        /// Received data dropped because buffer memory reached its limit.
+        memory_limit,
         /// A segment outside the receive window (answered with an ACK unless RST).
         out_of_window,
         /// Rejected by PAWS (RFC 7323 §5).
@@ -125,5 +137,15 @@ counters! {
         icmp_out,
         /// Embryonic connections dropped because their listener closed or they timed out.
         embryonic_drops,
+        /// SYN-ACKs sent with a SYN cookie (RFC 4987).
+        syncookies_sent,
+        /// Connections opened by a valid SYN cookie.
+        syncookies_recv,
+        /// `connect` calls refused because the shard holds `max_connections`.
+        connect_limited,
+        /// Times buffer memory crossed into pressure (windows clamped).
+        memory_pressure,
+        /// Sends cut short because buffer memory reached its limit.
+        send_memory_limited,
     }
 }

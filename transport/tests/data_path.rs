@@ -11,7 +11,7 @@ use common::peer::{PEER, Peer, Seg, US, flags, plain_config};
 use ringtcp_transport::wire::{
     IcmpMessage, Ipv4Packet, PROTO_ICMP, TcpOptions, Timestamps, checksum, emit_ipv4_header, emit_unreachable,
 };
-use ringtcp_transport::{Config, CongestionAlgorithm, Error, Keepalive, SocketHandle, State};
+use ringtcp_transport::{Config, CongestionAlgorithm, Error, Keepalive, SocketHandle, State, SynCookies};
 
 const PEER_ISS: u32 = 1000;
 
@@ -281,7 +281,7 @@ fn bad_packets_are_counted_and_dropped() {
 
 #[test]
 fn listener_backlog_overflow_is_counted() {
-    let mut p = Peer::new(plain_config());
+    let mut p = Peer::new(Config { syn_cookies: SynCookies::Off, ..plain_config() });
     p.shard.listen(p.us, 4).unwrap();
     for i in 0..6u16 {
         let from = std::net::SocketAddr::new(PEER.into(), 50_000 + i);

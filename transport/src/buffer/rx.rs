@@ -61,6 +61,13 @@ impl RxBuffer {
         self.cap - self.readable.len()
     }
 
+    /// Room for in-order data that needs no allocation, or up to `floor` readable bytes in
+    /// all; never more than the window.
+    pub(crate) fn window_without_growth(&self, floor: usize) -> usize {
+        let room = (self.readable.capacity() - self.readable.len()).max(floor.saturating_sub(self.readable.len()));
+        room.min(self.window())
+    }
+
     pub(crate) fn has_out_of_order(&self) -> bool {
         !self.ooo.is_empty()
     }
@@ -142,6 +149,13 @@ impl RxBuffer {
             self.readable = VecDeque::new();
         }
         n
+    }
+
+    /// Frees the in-order buffer's allocation if nothing is left in it.
+    pub(crate) fn release_if_empty(&mut self) {
+        if self.readable.is_empty() {
+            self.readable = VecDeque::new();
+        }
     }
 
     /// Copies up to `out.len()` readable bytes out without consuming them.

@@ -23,9 +23,16 @@ impl TxBuffer {
         self.cap - self.data.len()
     }
 
-    /// Appends as much of `bytes` as fits; returns how much.
-    pub(crate) fn push(&mut self, bytes: &[u8]) -> usize {
-        let n = bytes.len().min(self.free());
+    /// Free space that needs no allocation: what the buffer already holds room for, or
+    /// up to `floor` bytes in all (a guaranteed minimum however tight memory is).
+    pub(crate) fn free_without_growth(&self, floor: usize) -> usize {
+        let room = (self.data.capacity() - self.data.len()).max(floor.saturating_sub(self.data.len()));
+        room.min(self.free())
+    }
+
+    /// Appends as much of `bytes` as fits (within `limit` bytes); returns how much.
+    pub(crate) fn push(&mut self, bytes: &[u8], limit: usize) -> usize {
+        let n = bytes.len().min(self.free()).min(limit);
         self.data.extend(&bytes[..n]);
         n
     }
@@ -36,6 +43,13 @@ impl TxBuffer {
         self.data.drain(..n);
         if self.data.is_empty() && self.data.capacity() > 64 * 1024 {
             // Give back a large buffer once drained; idle connections stay small.
+            self.data = VecDeque::new();
+        }
+    }
+
+    /// Frees the allocation if nothing is left in it.
+    pub(crate) fn release_if_empty(&mut self) {
+        if self.data.is_empty() {
             self.data = VecDeque::new();
         }
     }
@@ -75,9 +89,9 @@ mod tests {
     #[test]
     fn bounded_push_and_copy_across_wrap() {
         let mut t = TxBuffer::new(10);
-        assert_eq!(t.push(b"abcdefgh"), 8);
+        assert_eq!(t.push(b"abcdefgh", usize::MAX), 8);
         t.consume(6);
-        assert_eq!(t.push(b"ijklmnop"), 8, "only the free space is taken");
+        assert_eq!(t.push(b"ijklmnop", usize::MAX), 8, "only the free space is taken");
         assert_eq!(t.len(), 10);
         let mut out = [0u8; 7];
         t.copy_out(2, &mut out);

@@ -7,6 +7,7 @@ use super::{AckState, Connection, Ctx, Events, State};
 use crate::buffer::RxInsert;
 use crate::cc::CongestionControl;
 use crate::error::Error;
+use crate::memory::MemoryState;
 use crate::sack::DUP_THRESH;
 use crate::seq::SeqNum;
 use crate::wire::{TcpFlags, TcpHeader, TcpSegment};
@@ -348,6 +349,9 @@ impl Connection {
         let now = ctx.now;
         let data_acked = if ack > self.tx_seq { (ack - self.tx_seq).min(self.tx.len()) } else { 0 };
         self.tx.consume(data_acked);
+        if self.mem != MemoryState::Normal {
+            self.tx.release_if_empty();
+        }
         self.tx_seq += data_acked;
         let acked = ack - self.snd_una;
         self.snd_una = ack;
@@ -438,9 +442,26 @@ impl Connection {
                 data = &data[..room];
                 fin = false;
             }
+            if self.mem == MemoryState::Exhausted {
+                // At the memory limit: keep only what needs no allocation, hold nothing out
+                // of order; the peer retransmits the rest once memory frees up.
+                let fit = if start == self.rcv_nxt {
+                    self.rx.window_without_growth(crate::config::BufferMemory::MIN_BUFFER)
+                } else {
+                    0
+                };
+                if data.len() > fit {
+                    data = &data[..fit];
+                    fin = false;
+                    ctx.drops.memory_limit += 1;
+                    self.ack_state = AckState::Now;
+                }
+            }
             let had_holes = self.rx.has_out_of_order();
-            match self.rx.insert(self.rcv_nxt, start, data) {
-                RxInsert::InOrder(n) => {
+            let inserted = if data.is_empty() { None } else { Some(self.rx.insert(self.rcv_nxt, start, data)) };
+            match inserted {
+                None => {}
+                Some(RxInsert::InOrder(n)) => {
                     self.rcv_nxt += n;
                     self.bytes_in += n as u64;
                     self.unacked_bytes += n;
@@ -454,16 +475,16 @@ impl Connection {
                         self.delack_at = Some(ctx.now + ctx.cfg.delayed_ack);
                     }
                 }
-                RxInsert::OutOfOrder => {
+                Some(RxInsert::OutOfOrder) => {
                     ctx.stats.ooo_segments += 1;
                     // RFC 5681 §4.2: an out-of-order segment gets an immediate duplicate ACK.
                     self.ack_state = AckState::Now;
                 }
-                RxInsert::Duplicate => {
+                Some(RxInsert::Duplicate) => {
                     ctx.stats.duplicate_segments += 1;
                     self.ack_state = AckState::Now;
                 }
-                RxInsert::NoRoom => {
+                Some(RxInsert::NoRoom) => {
                     ctx.drops.reassembly_full += 1;
                     self.ack_state = AckState::Now;
                     fin = false;

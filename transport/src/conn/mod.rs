@@ -20,13 +20,15 @@ use crate::cc::{CongestionControl, Controller};
 use crate::config::{Config, Keepalive};
 use crate::error::Error;
 use crate::fincache::MslClass;
+use crate::listener::cookie::CookieOptions;
+use crate::memory::MemoryState;
 use crate::rtt::RttEstimator;
 use crate::sack::Scoreboard;
 use crate::seq::SeqNum;
 use crate::stats::{Drops, Stats};
 
 use crate::time::Instant;
-use crate::wire::TcpOptions;
+use crate::wire::{TcpOptions, Timestamps};
 
 /// The connection states of RFC 9293 §3.3.2.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -183,8 +185,15 @@ pub(crate) struct Connection {
     pub(crate) listener: Option<u32>,
     /// The application holds a handle (accepted or connected and not yet closed).
     pub(crate) owned: bool,
+    /// Counted in its listener's SYN queue (a SYN-RECEIVED connection kept as state, not
+    /// one a cookie opened).
+    pub(crate) in_syn_queue: bool,
     /// Established and waiting in its listener's accept queue.
     pub(crate) in_accept_queue: bool,
+    /// How tight the shard's buffer memory is; the shard sets it before every call.
+    pub(crate) mem: MemoryState,
+    /// Buffer bytes the shard has counted for this connection.
+    pub(crate) accounted: usize,
     /// Earliest deadline registered with the shard's timer queue.
     pub(crate) timer_registered: Option<Instant>,
     /// In the shard's transmit queue.
@@ -301,7 +310,10 @@ impl Connection {
             generation: o.generation,
             listener: None,
             owned: false,
+            in_syn_queue: false,
             in_accept_queue: false,
+            mem: MemoryState::Normal,
+            accounted: 0,
             timer_registered: None,
             tx_queued: false,
             event_queued: false,
@@ -394,6 +406,34 @@ impl Connection {
         c
     }
 
+    /// A connection whose handshake a SYN cookie carried (RFC 4987 §3.6): SYN-RECEIVED as
+    /// if its SYN-ACK (ISS `o.iss`) had just gone out, with the options the cookie kept and
+    /// the peer's TSval `peer_ts` when timestamps are in use. The ACK that returned the
+    /// cookie is then processed as any third ACK.
+    pub(crate) fn from_cookie(o: Open<'_>, peer_isn: SeqNum, opts: &CookieOptions, peer_ts: Option<u32>, listener: u32) -> Self {
+        let cfg = o.cfg;
+        let now = o.now;
+        let mut c = Connection::new(o, State::SynReceived);
+        c.listener = Some(listener);
+        c.irs = peer_isn;
+        c.rcv_nxt = peer_isn + 1;
+        // The cookie SYN-ACK advertised the unscaled buffer (RFC 7323 §2.2).
+        c.rcv_adv = c.rcv_nxt + c.rx.window().min(65_535);
+        c.last_ack_sent = c.rcv_nxt;
+        let options = TcpOptions {
+            mss: Some(opts.mss),
+            window_scale: opts.wscale,
+            sack_permitted: opts.sack,
+            timestamps: peer_ts.map(|val| Timestamps { val, ecr: 0 }),
+            ..TcpOptions::default()
+        };
+        c.negotiate(cfg, &options, now);
+        c.snd_nxt = c.iss + 1;
+        c.snd_max = c.snd_nxt;
+        c.snd_wl1 = peer_isn;
+        c
+    }
+
     /// Applies the options of the peer's SYN (RFC 9293 §3.7.1, RFC 7323 §1.3, RFC 2018 §2).
     fn negotiate(&mut self, cfg: &Config, options: &TcpOptions, now: Instant) {
         // RFC 9293 §3.7.1: without an MSS option, assume 536 (IPv4).
@@ -449,16 +489,27 @@ impl Connection {
                 _ => Error::BrokenPipe,
             });
         }
-        let n = self.tx.push(data);
+        let n = self.tx.push(data, self.send_capacity());
         if n == 0 && !data.is_empty() {
             return Err(Error::WouldBlock);
         }
         Ok(n)
     }
 
-    /// Space left in the send buffer.
-    pub(crate) fn send_capacity(&self) -> usize {
+    /// Space left in the send buffer whatever the memory state.
+    pub(crate) fn unlimited_send_capacity(&self) -> usize {
         if self.state.can_send() && !self.fin_queued && self.error.is_none() { self.tx.free() } else { 0 }
+    }
+
+    /// Space left in the send buffer; at the memory limit, only what needs no allocation.
+    pub(crate) fn send_capacity(&self) -> usize {
+        if !self.state.can_send() || self.fin_queued || self.error.is_some() {
+            return 0;
+        }
+        match self.mem {
+            MemoryState::Exhausted => self.tx.free_without_growth(crate::config::BufferMemory::MIN_BUFFER),
+            _ => self.tx.free(),
+        }
     }
 
     /// Bytes queued but not yet acknowledged.
@@ -470,6 +521,10 @@ impl Connection {
     pub(crate) fn recv(&mut self, out: &mut [u8]) -> Result<usize, Error> {
         if self.rx.len() > 0 {
             let n = self.rx.read(out);
+            if self.mem != MemoryState::Normal {
+                // Memory is tight: a drained buffer gives its allocation back at once.
+                self.rx.release_if_empty();
+            }
             self.maybe_window_update();
             return Ok(n);
         }
@@ -550,6 +605,11 @@ impl Connection {
         self.error.get_or_insert(Error::ConnectionAborted);
     }
 
+    /// Ends the connection without a word to the peer (a handshake that went nowhere).
+    pub(crate) fn discard(&mut self) {
+        self.enter_closed(None);
+    }
+
     pub(crate) fn set_nodelay(&mut self, on: bool) {
         self.nodelay = on;
     }
@@ -569,7 +629,12 @@ impl Connection {
 
     /// Allocated bytes: the control block and both buffers.
     pub(crate) fn memory(&self) -> usize {
-        core::mem::size_of::<Connection>() + self.tx.allocated() + self.rx.allocated()
+        core::mem::size_of::<Connection>() + self.buffer_bytes()
+    }
+
+    /// Bytes allocated for the send and receive buffers.
+    pub(crate) fn buffer_bytes(&self) -> usize {
+        self.tx.allocated() + self.rx.allocated()
     }
 
     /// SRTT, once measured.
@@ -685,10 +750,17 @@ impl Connection {
         self.events.set(Events::TIME_WAIT | Events::WRITABLE);
     }
 
-    /// The receive window we could advertise now, before SWS rules.
+    /// The receive window we could advertise now, before SWS rules. Under memory pressure
+    /// it is clamped to four segments (Linux's `tcp_clamp_window`); at the limit, to what
+    /// the buffer holds room for without growing.
     fn advertisable_window(&self) -> usize {
         let max = 65_535usize << self.opts.rcv_wscale;
-        self.rx.window().min(max)
+        let wnd = self.rx.window().min(max);
+        match self.mem {
+            MemoryState::Normal => wnd,
+            MemoryState::Pressure => wnd.min(4 * usize::from(self.rcv_mss)),
+            MemoryState::Exhausted => wnd.min(self.rx.window_without_growth(crate::config::BufferMemory::MIN_BUFFER)),
+        }
     }
 
     /// After the application reads: tell the peer when the window has opened enough to
@@ -748,7 +820,7 @@ impl Connection {
 }
 
 /// The smallest shift that lets a window of `buffer` bytes fit the 16-bit field (RFC 7323 §2.3).
-fn window_shift(buffer: usize) -> u8 {
+pub(crate) fn window_shift(buffer: usize) -> u8 {
     let mut shift = 0u8;
     while shift < 14 && (buffer >> shift) > 65_535 {
         shift += 1;

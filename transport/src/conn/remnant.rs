@@ -17,6 +17,8 @@ pub(crate) struct Remnant {
     pub(crate) nodelay: bool,
     pub(crate) bytes_in: u64,
     pub(crate) bytes_out: u64,
+    /// Buffer bytes the shard has counted for this remnant.
+    pub(crate) accounted: usize,
     rx: RxBuffer,
 }
 
@@ -34,7 +36,12 @@ impl Remnant {
     }
 
     pub(crate) fn memory(&self) -> usize {
-        size_of::<Remnant>() + self.rx.allocated()
+        size_of::<Remnant>() + self.buffer_bytes()
+    }
+
+    /// Bytes allocated for the unread data.
+    pub(crate) fn buffer_bytes(&self) -> usize {
+        self.rx.allocated()
     }
 }
 
@@ -49,6 +56,7 @@ impl Connection {
             nodelay: self.nodelay,
             bytes_in: self.bytes_in,
             bytes_out: self.bytes_out,
+            accounted: 0,
             rx: core::mem::replace(&mut self.rx, RxBuffer::new(0, 0)),
         }
     }

@@ -1,13 +1,13 @@
-//! Listeners and the socket operations the application calls.
+//! The socket operations the application calls.
 
 use core::time::Duration;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
-use super::{ListenerHandle, Shard, Slot, SocketHandle};
+use super::{Shard, Slot, SocketHandle};
 use crate::config::{Config, Keepalive};
 use crate::conn::{Connection, Open, State};
 use crate::error::Error;
-use crate::listener::Listener;
+use crate::memory::MemoryState;
 use crate::seq::SeqNum;
 use crate::table::ConnKey;
 use crate::time::Instant;
@@ -20,110 +20,6 @@ enum Sock<'a> {
 }
 
 impl Shard {
-    // ----- listeners -----
-
-    /// Starts listening on `addr` (an address of this shard or the unspecified address).
-    /// Port 0 picks a free ephemeral port. `backlog` bounds SYN + accept queues together.
-    ///
-    /// ```
-    /// use ringtcp_transport::{Config, Error, Secret, Shard};
-    /// let mut shard = Shard::new(Config::default(), &["10.0.0.1".parse().unwrap()], Secret([0; 16]));
-    /// let l = shard.listen("10.0.0.1:80".parse().unwrap(), 128).unwrap();
-    /// assert_eq!(shard.listen("0.0.0.0:80".parse().unwrap(), 128), Err(Error::AddrInUse));
-    /// assert_eq!(shard.listen("10.9.9.9:81".parse().unwrap(), 128), Err(Error::AddrNotAvailable));
-    /// # let _ = l;
-    /// ```
-    pub fn listen(&mut self, addr: SocketAddr, backlog: usize) -> Result<ListenerHandle, Error> {
-        if !addr.is_ipv4() {
-            return Err(Error::InvalidInput);
-        }
-        if !addr.ip().is_unspecified() && !self.is_local(addr.ip()) {
-            return Err(Error::AddrNotAvailable);
-        }
-        let addr = if addr.port() == 0 { self.free_listen_port(addr)? } else { addr };
-        let wildcard = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), addr.port());
-        let clash = self.listen_map.contains_key(&addr)
-            || self.listen_map.contains_key(&wildcard)
-            || (addr.ip().is_unspecified() && self.listen_map.keys().any(|a| a.port() == addr.port()));
-        if clash {
-            return Err(Error::AddrInUse);
-        }
-        let generation = self.bump_generation();
-        let idx = self.listeners.insert(Listener::new(addr, backlog.max(1), generation)) as u32;
-        self.listen_map.insert(addr, idx);
-        Ok(ListenerHandle { idx, generation })
-    }
-
-    fn free_listen_port(&mut self, addr: SocketAddr) -> Result<SocketAddr, Error> {
-        let range = self.cfg.ephemeral_ports.clone();
-        let span = u32::from(*range.end() - *range.start()) + 1;
-        for i in 0..span {
-            let port = *range.start() + ((self.port_counter.wrapping_add(i)) % span) as u16;
-            if !self.listen_map.keys().any(|a| a.port() == port) {
-                self.port_counter = self.port_counter.wrapping_add(i + 1);
-                return Ok(SocketAddr::new(addr.ip(), port));
-            }
-        }
-        Err(Error::AddrInUse)
-    }
-
-    /// The address a listener is bound to.
-    pub fn listener_addr(&self, l: ListenerHandle) -> Result<SocketAddr, Error> {
-        self.listener(l).map(|l| l.local)
-    }
-
-    fn listener(&self, l: ListenerHandle) -> Result<&Listener, Error> {
-        self.listeners.get(l.idx as usize).filter(|x| x.generation == l.generation).ok_or(Error::InvalidHandle)
-    }
-
-    /// Takes one established connection from the listener's accept queue.
-    pub fn accept(&mut self, l: ListenerHandle) -> Result<Option<SocketHandle>, Error> {
-        self.listener(l)?;
-        let lst = &mut self.listeners[l.idx as usize];
-        while let Some((idx, generation)) = lst.accept_queue.pop_front() {
-            if let Some(Slot::Live(c)) = self.conns.get_mut(idx as usize)
-                && c.generation == generation
-            {
-                c.listener = None;
-                c.in_accept_queue = false;
-                c.owned = true;
-                return Ok(Some(SocketHandle { idx, generation }));
-            }
-        }
-        lst.event_queued = false;
-        Ok(None)
-    }
-
-    /// Connections waiting in a listener's accept queue.
-    pub fn accept_queue_len(&self, l: ListenerHandle) -> Result<usize, Error> {
-        self.listener(l).map(|l| l.accept_queue.len())
-    }
-
-    /// Stops listening. Connections not yet accepted are reset, as closing a listening
-    /// socket does on Linux.
-    pub fn close_listener(&mut self, l: ListenerHandle) -> Result<(), Error> {
-        self.listener(l)?;
-        let lst = self.listeners.remove(l.idx as usize);
-        self.listen_map.remove(&lst.local);
-        let orphans: Vec<usize> = self
-            .conns
-            .iter()
-            .filter(|(_, s)| matches!(s, Slot::Live(c) if c.listener == Some(l.idx)))
-            .map(|(i, _)| i)
-            .collect();
-        for idx in orphans {
-            if let Some(Slot::Live(c)) = self.conns.get_mut(idx) {
-                c.listener = None;
-                if c.state == State::SynReceived {
-                    self.stats.embryonic_drops += 1;
-                }
-                c.abort();
-            }
-            self.after(idx as u32);
-        }
-        Ok(())
-    }
-
     // ----- connections -----
 
     /// Opens a connection to `remote`. `local` picks the source address and port; `None`
@@ -134,6 +30,10 @@ impl Shard {
         self.last_now = now;
         if !remote.is_ipv4() || remote.port() == 0 || remote.ip().is_unspecified() {
             return Err(Error::InvalidInput);
+        }
+        if self.live >= self.cfg.max_connections {
+            self.stats.connect_limited += 1;
+            return Err(Error::ConnectionLimit);
         }
         let local_ip = match local {
             Some(l) if !l.ip().is_unspecified() => {
@@ -230,7 +130,7 @@ impl Shard {
         let ts_offset = self.isn.ts_offset(&local, &remote);
         let cfg: &Config = &self.cfg;
         let conn = make(Open { local, remote, iss, ts_offset, generation, cfg, now });
-        self.conns.insert(Slot::Live(Box::new(conn))) as u32
+        self.insert_slot(conn)
     }
 
     fn sock(&self, h: SocketHandle) -> Result<Sock<'_>, Error> {
@@ -249,11 +149,20 @@ impl Shard {
         }
     }
 
-    /// Queues data; returns how much was taken. `Err(WouldBlock)` when the buffer is full.
+    /// Queues data; returns how much was taken. `Err(WouldBlock)` when the buffer is full
+    /// (or, at the buffer memory limit, when it has no room left without growing).
     pub fn send(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize, Error> {
-        let n = self.conn_mut(h)?.ok_or(Error::BrokenPipe)?.send(data)?;
+        let mem = self.memory.state();
+        let c = self.conn_mut(h)?.ok_or(Error::BrokenPipe)?;
+        c.mem = mem;
+        let unlimited = if mem == MemoryState::Exhausted { c.unlimited_send_capacity() } else { 0 };
+        let r = c.send(data);
+        let taken = *r.as_ref().unwrap_or(&0);
+        if mem == MemoryState::Exhausted && taken < data.len().min(unlimited) {
+            self.stats.send_memory_limited += 1;
+        }
         self.after(h.idx);
-        Ok(n)
+        r
     }
 
     /// Reads data. `Ok(0)` is end of stream; `Err(WouldBlock)` means nothing yet.
@@ -262,7 +171,10 @@ impl Shard {
             Some(Slot::Remnant(r)) if r.generation == h.generation => return Ok(r.recv(out)),
             _ => {}
         }
-        let r = self.conn_mut(h)?.ok_or(Error::InvalidHandle)?.recv(out);
+        let mem = self.memory.state();
+        let c = self.conn_mut(h)?.ok_or(Error::InvalidHandle)?;
+        c.mem = mem;
+        let r = c.recv(out);
         self.after(h.idx);
         r
     }
@@ -290,7 +202,7 @@ impl Shard {
         let fin_wait2 = self.cfg.fin_wait2_timeout;
         match self.conn_mut(h)? {
             None => {
-                self.conns.remove(h.idx as usize);
+                self.remove_slot(h.idx);
                 return Ok(());
             }
             Some(c) => {
@@ -312,7 +224,7 @@ impl Shard {
         match self.conn_mut(h)? {
             None => {
                 // Already a TIME-WAIT record: nothing to reset, the record stays (RFC 1337).
-                self.conns.remove(h.idx as usize);
+                self.remove_slot(h.idx);
                 return Ok(());
             }
             Some(c) => {

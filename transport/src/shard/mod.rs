@@ -4,10 +4,16 @@
 //! `poll_transmit`.
 //!
 //! - `mod.rs`: the shard, packet dispatch, transmit / timer / event queues;
-//! - `api.rs`: listeners and the socket operations the application calls;
+//! - `listen.rs`: listeners: SYNs, SYN cookies, accept queues (the decisions are
+//!   [`crate::listener`]'s);
+//! - `api.rs`: the socket operations the application calls;
 //! - `time_wait.rs`: connections becoming FIN-cache records, and what records answer.
+//!
+//! The shard also keeps the books that bound it: live connections against
+//! `max_connections`, buffer bytes against `buffer_memory` ([`crate::memory`]).
 
 mod api;
+mod listen;
 mod time_wait;
 
 use std::collections::{HashMap, VecDeque};
@@ -20,6 +26,8 @@ use crate::conn::{ChallengeLimiter, Connection, Ctx, Events, Remnant, State};
 use crate::fincache::FinCache;
 use crate::isn::{IsnGenerator, Secret};
 use crate::listener::Listener;
+use crate::listener::cookie::{CookieJar, cookie_tsval};
+use crate::memory::MemoryAccount;
 use crate::seq::SeqNum;
 use crate::stats::{Drops, Stats};
 use crate::table::{ConnKey, ConnTable};
@@ -74,6 +82,17 @@ enum Control {
     Rst { local: SocketAddrV4, remote: SocketAddrV4, seq: SeqNum, ack: Option<SeqNum> },
     /// An ACK from a FIN-cache record: no buffer behind it, so a zero window.
     TwAck { local: SocketAddrV4, remote: SocketAddrV4, seq: SeqNum, ack: SeqNum, ts: Option<Timestamps> },
+    /// A SYN-ACK carrying a SYN cookie (RFC 4987 §3.6); `ts_bits` are the option bits
+    /// TSval carries, `ts_ecr` the peer's TSval, both present only with timestamps.
+    CookieSynAck {
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        iss: SeqNum,
+        ack: SeqNum,
+        wscale: Option<u8>,
+        sack: bool,
+        ts: Option<(u32, u32)>,
+    },
     /// An ICMP echo reply.
     EchoReply { src: Ipv4Addr, dst: Ipv4Addr, ident: u16, seq: u16, data: Vec<u8> },
 }
@@ -141,6 +160,14 @@ pub struct Shard {
     stats: Stats,
     drops: Drops,
     challenge: ChallengeLimiter,
+    /// RSTs for segments that match nothing, per second (`Config::rst_limit`).
+    rst_limiter: ChallengeLimiter,
+    /// SYN cookie secrets.
+    cookies: CookieJar,
+    /// Live connections (not remnants), against `Config::max_connections`.
+    live: usize,
+    /// Buffer bytes against `Config::buffer_memory`.
+    memory: MemoryAccount,
     ip_ident: u16,
     /// Next port to try for `listen` on port 0.
     port_counter: u32,
@@ -157,6 +184,8 @@ impl Shard {
     /// A shard owning `addrs`, with the secret behind its ISNs and port choice.
     pub fn new(cfg: Config, addrs: &[IpAddr], secret: Secret) -> Shard {
         let fin_cache = FinCache::new(cfg.fin_cache.clone());
+        let cookies = CookieJar::new(secret, cfg.syn_cookie_period);
+        let memory = MemoryAccount::new(cfg.buffer_memory);
         Shard {
             cfg,
             addrs: addrs.to_vec(),
@@ -174,6 +203,10 @@ impl Shard {
             stats: Stats::default(),
             drops: Drops::default(),
             challenge: ChallengeLimiter::default(),
+            rst_limiter: ChallengeLimiter::default(),
+            cookies,
+            live: 0,
+            memory,
             ip_ident: 0,
             port_counter: 0,
             port_table: Box::new([0; crate::isn::PORT_TABLE]),
@@ -210,7 +243,27 @@ impl Shard {
     /// Live connections (control blocks). TIME-WAIT records are not connections: see
     /// [`Shard::fin_cache`].
     pub fn connection_count(&self) -> usize {
-        self.conns.iter().filter(|(_, s)| matches!(s, Slot::Live(_))).count()
+        self.live
+    }
+
+    /// Buffer bytes counted against `Config::buffer_memory`: connection buffers, unread
+    /// data of remnants, and what [`Shard::set_external_memory`] reported.
+    pub fn buffer_memory(&self) -> usize {
+        self.memory.used()
+    }
+
+    /// The runtime reports the bytes it holds for this shard's sockets on the application
+    /// side, so they count against `Config::buffer_memory` too.
+    pub fn set_external_memory(&mut self, bytes: usize) {
+        if self.memory.set_external(bytes) {
+            self.stats.memory_pressure += 1;
+        }
+    }
+
+    /// True when buffer memory is at its limit (buffers no longer grow): the runtime then
+    /// stops growing its own side too.
+    pub fn memory_exhausted(&self) -> bool {
+        self.memory.state() == crate::memory::MemoryState::Exhausted
     }
 
     /// How many connections are in each state; TIME-WAIT counts FIN-cache records too.
@@ -265,17 +318,71 @@ impl Shard {
 
     /// Runs `f` on live connection `idx` with a context, then the bookkeeping.
     fn with_conn(&mut self, now: Instant, idx: u32, f: impl FnOnce(&mut Connection, &mut Ctx<'_>)) {
+        let mem = self.memory.state();
         let (mut ctx, conns) = self.ctx(now);
         if let Some(Slot::Live(c)) = conns.get_mut(idx as usize) {
+            c.mem = mem;
             f(c, &mut ctx);
         }
         self.after(idx);
+    }
+
+    /// Counts slot `idx`'s buffer bytes again after anything may have changed them.
+    fn account(&mut self, idx: u32) {
+        let (old, new) = match self.conns.get_mut(idx as usize) {
+            Some(Slot::Live(c)) => {
+                let new = c.buffer_bytes();
+                (core::mem::replace(&mut c.accounted, new), new)
+            }
+            Some(Slot::Remnant(r)) => {
+                let new = r.buffer_bytes();
+                (core::mem::replace(&mut r.accounted, new), new)
+            }
+            None => return,
+        };
+        if old != new && self.memory.update(old, new) {
+            self.stats.memory_pressure += 1;
+        }
+    }
+
+    /// Adds a connection to the slab, counted as live.
+    fn insert_slot(&mut self, conn: Connection) -> u32 {
+        self.live += 1;
+        self.conns.insert(Slot::Live(Box::new(conn))) as u32
+    }
+
+    /// Frees slot `idx` and everything it counted.
+    fn remove_slot(&mut self, idx: u32) {
+        let accounted = match self.conns.try_remove(idx as usize) {
+            Some(Slot::Live(c)) => {
+                self.live -= 1;
+                c.accounted
+            }
+            Some(Slot::Remnant(r)) => r.accounted,
+            None => return,
+        };
+        self.memory.update(accounted, 0);
+    }
+
+    /// Replaces live connection `idx` with what its owner keeps of it.
+    fn make_remnant(&mut self, idx: u32, remnant: Remnant) {
+        if let Some(Slot::Live(_)) = self.conns.get(idx as usize) {
+            self.live -= 1;
+        }
+        let old = match self.conns.get(idx as usize) {
+            Some(Slot::Live(c)) => c.accounted,
+            _ => 0,
+        };
+        self.conns[idx as usize] = Slot::Remnant(Box::new(remnant));
+        self.memory.update(old, 0);
+        self.account(idx);
     }
 
     /// Bookkeeping after anything touched connection `idx`: hand established connections
     /// to their listener, note events, queue it for transmit, re-arm its timer, turn it into
     /// a FIN-cache record or free it when its time has come.
     fn after(&mut self, idx: u32) {
+        self.account(idx);
         let Some(Slot::Live(c)) = self.conns.get_mut(idx as usize) else { return };
         let ev = c.events.take();
         let generation = c.generation;
@@ -283,11 +390,10 @@ impl Shard {
             && let Some(l) = c.listener
             && let Some(lst) = self.listeners.get_mut(l as usize)
         {
-            lst.syn_pending = lst.syn_pending.saturating_sub(1);
-            lst.accept_queue.push_back((idx, generation));
+            let first_event = lst.established((idx, generation), c.in_syn_queue);
+            c.in_syn_queue = false;
             c.in_accept_queue = true;
-            if !lst.event_queued {
-                lst.event_queued = true;
+            if first_event {
                 self.events.push_back(Event::Listener(ListenerHandle { idx: l, generation: lst.generation }));
             }
         }
@@ -296,12 +402,10 @@ impl Shard {
             if let Some(l) = c.listener.take()
                 && let Some(lst) = self.listeners.get_mut(l as usize)
             {
-                if c.in_accept_queue {
-                    lst.accept_queue.retain(|&(i, _)| i != idx);
-                } else {
-                    lst.syn_pending = lst.syn_pending.saturating_sub(1);
-                }
+                lst.forget(idx, c.in_accept_queue, c.in_syn_queue);
             }
+            c.in_syn_queue = false;
+            c.in_accept_queue = false;
         }
         if ev.any() && c.owned && !c.event_queued {
             c.event_queued = true;
@@ -334,7 +438,7 @@ impl Shard {
         match c.state {
             State::Closed if !c.owned => {
                 self.table.remove_if(&ConnKey::new(c.local, c.remote), idx);
-                self.conns.remove(idx as usize);
+                self.remove_slot(idx);
             }
             State::TimeWait if !c.owes_ack() => self.retire_to_fin_cache(idx),
             _ => {}
@@ -391,6 +495,13 @@ impl Shard {
         self.stats.tcp_in_segs += 1;
         let (local_sa, remote_sa) = (SocketAddr::V4(local), SocketAddr::V4(remote));
         if let Some(idx) = self.table.get(&ConnKey::new(local_sa, remote_sa)) {
+            if let Some(l) = self.third_ack_blocked(idx, &seg.header) {
+                // Linux's `tcp_check_req` on a full accept queue: drop the ACK and keep the
+                // embryonic connection; its SYN-ACK retransmission asks the peer again.
+                self.drops.accept_queue_full += 1;
+                self.listener_event(l);
+                return;
+            }
             self.with_conn(now, idx, |c, ctx| c.on_segment(ctx, seg));
             return;
         }
@@ -399,17 +510,7 @@ impl Shard {
         }
         let h = &seg.header;
         if let Some(l) = self.find_listener(local_sa) {
-            if h.flags.rst() {
-                self.drops.stray_rst += 1;
-            } else if h.flags.ack() {
-                // RFC 9293 §3.10.7.2: any ACK to a LISTEN socket is bad: <SEQ=SEG.ACK><RST>.
-                self.drops.listen_non_syn += 1;
-                self.queue_rst(local, remote, h.ack, None);
-            } else if h.flags.syn() {
-                self.on_listener_syn(now, l, local_sa, remote_sa, h, None);
-            } else {
-                self.drops.listen_non_syn += 1;
-            }
+            self.on_listener_segment(now, l, local, remote, seg);
             return;
         }
         // RFC 9293 §3.10.7.1: CLOSED. Never answer a RST; otherwise RST.
@@ -422,37 +523,14 @@ impl Shard {
         }
     }
 
-    fn find_listener(&self, local: SocketAddr) -> Option<u32> {
-        self.listen_map
-            .get(&local)
-            .or_else(|| self.listen_map.get(&SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), local.port())))
-            .copied()
-    }
-
-    /// RFC 9293 §3.10.7.2: a SYN to a listener with room opens an embryonic connection.
-    /// `min_iss` keeps a reopened 4-tuple's new ISS above the old SND.NXT.
-    fn on_listener_syn(&mut self, now: Instant, l: u32, local: SocketAddr, remote: SocketAddr, h: &TcpHeader, min_iss: Option<SeqNum>) {
-        let lst = &self.listeners[l as usize];
-        if !lst.has_room() {
-            self.drops.listen_overflow += 1;
-            return;
-        }
-        let mut iss = self.isn.isn(&local, &remote, now);
-        if let Some(min) = min_iss
-            && iss < min
-        {
-            iss = min;
-        }
-        let (seq, window, options) = (h.seq, h.window, h.options);
-        let idx = self.insert_conn(now, local, remote, iss, |open| Connection::accept_syn(open, seq, window, &options, l));
-        self.listeners[l as usize].syn_pending += 1;
-        self.table.insert(ConnKey::new(local, remote), idx);
-        self.stats.passive_opens += 1;
-        self.after(idx);
-    }
-
+    /// A RST for a segment nothing owns, within the shard's `rst_limit` per second: a
+    /// spoofed flood is neither amplified nor reflected at its own rate.
     fn queue_rst(&mut self, local: SocketAddrV4, remote: SocketAddrV4, seq: SeqNum, ack: Option<SeqNum>) {
-        self.push_control(Control::Rst { local, remote, seq, ack });
+        if self.rst_limiter.allow(self.last_now, self.cfg.rst_limit) {
+            self.push_control(Control::Rst { local, remote, seq, ack });
+        } else {
+            self.drops.rst_rate_limited += 1;
+        }
     }
 
     fn push_control(&mut self, c: Control) {
@@ -506,12 +584,14 @@ impl Shard {
         {
             return Some(n);
         }
+        let mem = self.memory.state();
         while let Some(&(idx, generation)) = self.tx_queue.front() {
             let (mut ctx, conns) = self.ctx(now);
             let Some(Slot::Live(c)) = conns.get_mut(idx as usize).filter(|s| s.generation() == generation) else {
                 self.tx_queue.pop_front();
                 continue;
             };
+            c.mem = mem;
             if let Some(n) = c.poll_segment(&mut ctx, buf) {
                 self.schedule(idx);
                 return Some(n);
@@ -543,6 +623,31 @@ impl Shard {
                     flags,
                     ..TcpHeader::default()
                 };
+                (local, remote, h)
+            }
+            Control::CookieSynAck { local, remote, iss, ack, wscale, sack, ts } => {
+                let timestamps = ts.map(|(bits, ecr)| {
+                    let clock = self.ts_val(now, *local, *remote);
+                    Timestamps { val: cookie_tsval(clock, bits), ecr }
+                });
+                let h = TcpHeader {
+                    src_port: local.port(),
+                    dst_port: remote.port(),
+                    seq: *iss,
+                    ack: *ack,
+                    flags: TcpFlags::SYN | TcpFlags::ACK,
+                    // SYN windows are not scaled (RFC 7323 §2.2).
+                    window: self.cfg.rx_buffer.min(65_535) as u16,
+                    options: TcpOptions {
+                        mss: Some(self.cfg.advertised_mss()),
+                        window_scale: *wscale,
+                        sack_permitted: *sack,
+                        timestamps,
+                        ..TcpOptions::default()
+                    },
+                    ..TcpHeader::default()
+                };
+                self.stats.syncookies_sent += 1;
                 (local, remote, h)
             }
             Control::TwAck { local, remote, seq, ack, ts } => {

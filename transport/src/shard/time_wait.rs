@@ -65,7 +65,7 @@ impl Shard {
         self.table.remove_if(&ConnKey::new(c.local, c.remote), idx);
         let Some(Slot::Live(conn)) = self.conns.get_mut(idx as usize) else { return };
         if !conn.owned {
-            self.conns.remove(idx as usize);
+            self.remove_slot(idx);
             return;
         }
         let generation = conn.generation;
@@ -73,7 +73,7 @@ impl Shard {
         let queue_event = !remnant.event_queued;
         remnant.event_queued = true;
         // The slot (and so the owner's handle) stays; the control block goes.
-        self.conns[idx as usize] = Slot::Remnant(Box::new(remnant));
+        self.make_remnant(idx, remnant);
         if queue_event {
             self.events.push_back(Event::Socket(SocketHandle { idx, generation }));
         }

@@ -1,0 +1,290 @@
+//! The shard's side of listeners: opening and closing them, accepting, and the segments
+//! that reach a listener (SYNs, cookie ACKs, stray ACKs). What to do with each is the
+//! [`crate::listener`] module's decision; this file carries it out.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+
+use super::{Control, Event, ListenerHandle, Shard, Slot, SocketHandle};
+use crate::conn::{Connection, State, window_shift};
+use crate::error::Error;
+use crate::listener::cookie::{CookieCheck, CookieOptions};
+use crate::listener::{Listener, SynVerdict};
+use crate::seq::SeqNum;
+use crate::table::ConnKey;
+use crate::time::Instant;
+use crate::wire::{TcpHeader, TcpSegment};
+
+impl Shard {
+    /// Starts listening on `addr` (an address of this shard or the unspecified address).
+    /// Port 0 picks a free ephemeral port. `backlog` bounds the SYN queue and the accept
+    /// queue each (see [`crate::listener`]).
+    ///
+    /// ```
+    /// use ringtcp_transport::{Config, Error, Secret, Shard};
+    /// let mut shard = Shard::new(Config::default(), &["10.0.0.1".parse().unwrap()], Secret([0; 16]));
+    /// let l = shard.listen("10.0.0.1:80".parse().unwrap(), 128).unwrap();
+    /// assert_eq!(shard.listen("0.0.0.0:80".parse().unwrap(), 128), Err(Error::AddrInUse));
+    /// assert_eq!(shard.listen("10.9.9.9:81".parse().unwrap(), 128), Err(Error::AddrNotAvailable));
+    /// # let _ = l;
+    /// ```
+    pub fn listen(&mut self, addr: SocketAddr, backlog: usize) -> Result<ListenerHandle, Error> {
+        if !addr.is_ipv4() {
+            return Err(Error::InvalidInput);
+        }
+        if !addr.ip().is_unspecified() && !self.is_local(addr.ip()) {
+            return Err(Error::AddrNotAvailable);
+        }
+        let addr = if addr.port() == 0 { self.free_listen_port(addr)? } else { addr };
+        let wildcard = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), addr.port());
+        let clash = self.listen_map.contains_key(&addr)
+            || self.listen_map.contains_key(&wildcard)
+            || (addr.ip().is_unspecified() && self.listen_map.keys().any(|a| a.port() == addr.port()));
+        if clash {
+            return Err(Error::AddrInUse);
+        }
+        let generation = self.bump_generation();
+        let idx = self.listeners.insert(Listener::new(addr, backlog.max(1), generation)) as u32;
+        self.listen_map.insert(addr, idx);
+        Ok(ListenerHandle { idx, generation })
+    }
+
+    fn free_listen_port(&mut self, addr: SocketAddr) -> Result<SocketAddr, Error> {
+        let range = self.cfg.ephemeral_ports.clone();
+        let span = u32::from(*range.end() - *range.start()) + 1;
+        for i in 0..span {
+            let port = *range.start() + ((self.port_counter.wrapping_add(i)) % span) as u16;
+            if !self.listen_map.keys().any(|a| a.port() == port) {
+                self.port_counter = self.port_counter.wrapping_add(i + 1);
+                return Ok(SocketAddr::new(addr.ip(), port));
+            }
+        }
+        Err(Error::AddrInUse)
+    }
+
+    /// The address a listener is bound to.
+    pub fn listener_addr(&self, l: ListenerHandle) -> Result<SocketAddr, Error> {
+        self.listener(l).map(|l| l.local)
+    }
+
+    fn listener(&self, l: ListenerHandle) -> Result<&Listener, Error> {
+        self.listeners.get(l.idx as usize).filter(|x| x.generation == l.generation).ok_or(Error::InvalidHandle)
+    }
+
+    /// Takes one established connection from the listener's accept queue.
+    pub fn accept(&mut self, l: ListenerHandle) -> Result<Option<SocketHandle>, Error> {
+        self.listener(l)?;
+        let lst = &mut self.listeners[l.idx as usize];
+        while let Some((idx, generation)) = lst.pop() {
+            if let Some(Slot::Live(c)) = self.conns.get_mut(idx as usize)
+                && c.generation == generation
+            {
+                c.listener = None;
+                c.in_accept_queue = false;
+                c.owned = true;
+                return Ok(Some(SocketHandle { idx, generation }));
+            }
+        }
+        lst.event_queued = false;
+        Ok(None)
+    }
+
+    /// Connections waiting in a listener's accept queue.
+    pub fn accept_queue_len(&self, l: ListenerHandle) -> Result<usize, Error> {
+        self.listener(l).map(|l| l.accept_queue_len())
+    }
+
+    /// Stops listening. Connections not yet accepted are reset, as closing a listening
+    /// socket does on Linux.
+    pub fn close_listener(&mut self, l: ListenerHandle) -> Result<(), Error> {
+        self.listener(l)?;
+        let lst = self.listeners.remove(l.idx as usize);
+        self.listen_map.remove(&lst.local);
+        let orphans: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, s)| matches!(s, Slot::Live(c) if c.listener == Some(l.idx)))
+            .map(|(i, _)| i)
+            .collect();
+        for idx in orphans {
+            if let Some(Slot::Live(c)) = self.conns.get_mut(idx) {
+                c.listener = None;
+                if c.state == State::SynReceived {
+                    self.stats.embryonic_drops += 1;
+                }
+                c.abort();
+            }
+            self.after(idx as u32);
+        }
+        Ok(())
+    }
+
+    /// The runtime reports how many connections it took with [`Shard::accept`] still wait
+    /// on its side for the application: they count against the backlog, so the backlog
+    /// bounds established connections end to end. When the accept queue overflows, the
+    /// listener gets an event, so the runtime reports again once the application made room.
+    pub fn set_handed_out(&mut self, l: ListenerHandle, waiting: usize) -> Result<(), Error> {
+        self.listener(l)?;
+        self.listeners[l.idx as usize].set_handed_out(waiting);
+        Ok(())
+    }
+
+    /// Embryonic connections (SYN-RECEIVED) held for a listener.
+    pub fn syn_queue_len(&self, l: ListenerHandle) -> Result<usize, Error> {
+        self.listener(l).map(|l| l.syn_queue_len())
+    }
+
+    pub(super) fn find_listener(&self, local: SocketAddr) -> Option<u32> {
+        self.listen_map
+            .get(&local)
+            .or_else(|| self.listen_map.get(&SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), local.port())))
+            .copied()
+    }
+
+    /// A segment for listener `l` that matched no connection and no record.
+    pub(super) fn on_listener_segment(&mut self, now: Instant, l: u32, local: SocketAddrV4, remote: SocketAddrV4, seg: &TcpSegment<'_>) {
+        let h = &seg.header;
+        let (local_sa, remote_sa) = (SocketAddr::V4(local), SocketAddr::V4(remote));
+        if h.flags.rst() {
+            self.drops.stray_rst += 1;
+        } else if h.flags.ack() {
+            if !h.flags.syn() && self.listeners[l as usize].cookies_outstanding(now, self.cookies.lifetime()) {
+                // RFC 4987 §3.6: the third ACK of a cookie handshake. Linux discards a
+                // failed one silently; so do we (it may be one of a flood).
+                let tsecr = h.options.timestamps.map(|t| t.ecr);
+                match self.cookies.check(now, &local_sa, &remote_sa, h.seq, h.ack, tsecr) {
+                    CookieCheck::Valid(opts) => self.open_from_cookie(now, l, local_sa, remote_sa, seg, &opts),
+                    CookieCheck::Invalid => self.drops.syncookies_failed += 1,
+                }
+                return;
+            }
+            // RFC 9293 §3.10.7.2: any ACK to a LISTEN socket is bad: <SEQ=SEG.ACK><RST>.
+            self.drops.listen_non_syn += 1;
+            self.queue_rst(local, remote, h.ack, None);
+        } else if h.flags.syn() {
+            self.on_listener_syn(now, l, local_sa, remote_sa, h, None);
+        } else {
+            self.drops.listen_non_syn += 1;
+        }
+    }
+
+    /// RFC 9293 §3.10.7.2: a SYN to a listener opens an embryonic connection, or is
+    /// answered with a cookie, or dropped, as the listener decides. `min_iss` keeps a
+    /// reopened 4-tuple's new ISS above the old SND.NXT (such a SYN is never answered with
+    /// a cookie, whose ISS cannot be chosen).
+    pub(super) fn on_listener_syn(&mut self, now: Instant, l: u32, local: SocketAddr, remote: SocketAddr, h: &TcpHeader, min_iss: Option<SeqNum>) {
+        let mut verdict = self.listeners[l as usize].syn_verdict(self.cfg.syn_cookies);
+        if verdict == SynVerdict::Cookie && min_iss.is_some() {
+            verdict = SynVerdict::DropSynQueueFull;
+        }
+        match verdict {
+            SynVerdict::DropAcceptQueueFull => {
+                self.drops.accept_queue_full += 1;
+                self.listener_event(l);
+                return;
+            }
+            SynVerdict::DropSynQueueFull => {
+                self.drops.listen_overflow += 1;
+                return;
+            }
+            SynVerdict::Cookie => return self.send_cookie(now, l, local, remote, h),
+            SynVerdict::Open => {}
+        }
+        if self.live >= self.cfg.max_connections {
+            self.drops.connection_limit += 1;
+            return;
+        }
+        let mut iss = self.isn.isn(&local, &remote, now);
+        if let Some(min) = min_iss
+            && iss < min
+        {
+            iss = min;
+        }
+        let (seq, window, options) = (h.seq, h.window, h.options);
+        let idx = self.insert_conn(now, local, remote, iss, |open| Connection::accept_syn(open, seq, window, &options, l));
+        if let Some(Slot::Live(c)) = self.conns.get_mut(idx as usize) {
+            c.in_syn_queue = true;
+        }
+        self.listeners[l as usize].syn_queued();
+        self.table.insert(ConnKey::new(local, remote), idx);
+        self.stats.passive_opens += 1;
+        self.after(idx);
+    }
+
+    /// Answers a SYN statelessly (RFC 4987 §3.6): the SYN-ACK's ISS is the cookie and,
+    /// with timestamps, TSval carries window scale and SACK-permitted.
+    fn send_cookie(&mut self, now: Instant, l: u32, local: SocketAddr, remote: SocketAddr, h: &TcpHeader) {
+        let (SocketAddr::V4(local4), SocketAddr::V4(remote4)) = (local, remote) else { return };
+        let cfg = &self.cfg;
+        let peer_ts = h.options.timestamps.filter(|_| cfg.timestamps);
+        // Without timestamps there is nowhere to keep window scale and SACK: offer neither.
+        let kept = peer_ts.map(|_| CookieOptions {
+            mss: 0,
+            wscale: h.options.window_scale.filter(|_| cfg.window_scaling),
+            sack: cfg.sack && h.options.sack_permitted,
+        });
+        // RFC 9293 §3.7.1: without an MSS option, 536.
+        let peer_mss = h.options.mss.unwrap_or(536);
+        let (iss, bits) = self.cookies.issue(now, &local, &remote, h.seq, peer_mss, kept);
+        let our_shift = window_shift(self.cfg.rx_buffer);
+        self.push_control(Control::CookieSynAck {
+            local: local4,
+            remote: remote4,
+            iss,
+            ack: h.seq + 1,
+            wscale: kept.and_then(|k| k.wscale).map(|_| our_shift),
+            sack: kept.is_some_and(|k| k.sack),
+            ts: bits.zip(peer_ts.map(|t| t.val)),
+        });
+        self.listeners[l as usize].cookie_sent(now);
+    }
+
+    /// A valid cookie came back: the connection is created straight into the accept
+    /// queue and the ACK (with any data it carries) processed as its third step.
+    fn open_from_cookie(&mut self, now: Instant, l: u32, local: SocketAddr, remote: SocketAddr, seg: &TcpSegment<'_>, opts: &CookieOptions) {
+        if self.listeners[l as usize].accept_full() {
+            self.drops.accept_queue_full += 1;
+            self.listener_event(l);
+            return;
+        }
+        if self.live >= self.cfg.max_connections {
+            self.drops.connection_limit += 1;
+            return;
+        }
+        self.stats.syncookies_recv += 1;
+        let h = &seg.header;
+        let peer_ts = h.options.timestamps.map(|t| t.val).filter(|_| self.cfg.timestamps);
+        let iss = h.ack - 1;
+        let peer_isn = h.seq - 1;
+        let idx = self.insert_conn(now, local, remote, iss, |open| Connection::from_cookie(open, peer_isn, opts, peer_ts, l));
+        self.table.insert(ConnKey::new(local, remote), idx);
+        self.stats.passive_opens += 1;
+        self.with_conn(now, idx, |c, ctx| c.on_segment(ctx, seg));
+        // The cookie proved the handshake, so the ACK always completes it; anything else
+        // would leave a connection that no timer owns.
+        if let Some(Slot::Live(c)) = self.conns.get_mut(idx as usize)
+            && c.state == State::SynReceived
+        {
+            c.discard();
+            self.after(idx);
+        }
+    }
+
+    /// The listener of embryonic connection `idx`, if `h` would complete its handshake
+    /// while that listener's accept queue is full.
+    pub(super) fn third_ack_blocked(&self, idx: u32, h: &TcpHeader) -> Option<u32> {
+        let Some(Slot::Live(c)) = self.conns.get(idx as usize) else { return None };
+        if c.state != State::SynReceived || !h.flags.ack() || h.flags.rst() || h.flags.syn() {
+            return None;
+        }
+        let l = c.listener?;
+        self.listeners.get(l as usize).filter(|x| x.accept_full()).map(|_| l)
+    }
+
+    /// Queues an event for listener `l`, so the runtime looks at it again.
+    pub(super) fn listener_event(&mut self, l: u32) {
+        let lst = &mut self.listeners[l as usize];
+        if lst.want_event() {
+            self.events.push_back(Event::Listener(ListenerHandle { idx: l, generation: lst.generation }));
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Resource limits: a bound on live connections, a bound on buffer memory (windows shrink
+//! under pressure, buffers stop growing at the limit, every connection keeps making
+//! progress), slow readers by the thousand in bounded memory, and a peer that keeps its
+//! window shut for ever meeting a clear error instead of holding the connection for ever.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::peer::{PEER, Peer, Seg, flags, plain_config};
+use ringtcp_transport::{BufferMemory, Config, Error, ListenerHandle, SocketHandle, State};
+
+fn from_port(port: u16) -> SocketAddr {
+    SocketAddr::new(PEER.into(), port)
+}
+
+/// Opens a connection from `port` and accepts it; returns the handle and our ISS.
+fn open(p: &mut Peer, l: ListenerHandle, port: u16) -> (SocketHandle, u32) {
+    p.inject_from(from_port(port), Seg::new(flags("SYN"), 1000, 0));
+    let iss = p.sent().last().expect("a SYN-ACK").seq;
+    p.inject_from(from_port(port), Seg::new(flags("ACK"), 1001, iss + 1));
+    (p.shard.accept(l).unwrap().expect("established"), iss)
+}
+
+#[test]
+fn the_connection_limit_drops_syns_and_refuses_connect() {
+    let mut p = Peer::new(Config { max_connections: 2, ..plain_config() });
+    let l = p.shard.listen(p.us, 8).unwrap();
+    open(&mut p, l, 1);
+    p.inject_from(from_port(2), Seg::new(flags("SYN"), 1, 0));
+    assert_eq!(p.one().flags, flags("SYN|ACK"));
+    p.inject_from(from_port(3), Seg::new(flags("SYN"), 1, 0));
+    p.none();
+    assert_eq!(p.shard.drops().connection_limit, 1);
+    let err = p.shard.connect(p.now, from_port(80), None).unwrap_err();
+    assert_eq!(err, Error::ConnectionLimit);
+    assert_eq!(err.kind(), std::io::ErrorKind::OutOfMemory);
+    assert_eq!(p.shard.stats().connect_limited, 1);
+    assert_eq!(p.shard.connection_count(), 2);
+}
+
+fn memory_config(limit: usize) -> Config {
+    Config { buffer_memory: BufferMemory::with_limit(limit), rx_buffer: 64 * 1024, tx_buffer: 64 * 1024, ..plain_config() }
+}
+
+/// Pushes `n` bytes of in-order data from `port`, as fast as the advertised window lets
+/// a sender go, without the application reading. Returns how much was accepted.
+fn flood_data(p: &mut Peer, port: u16, iss: u32, n: usize) -> usize {
+    let mut seq = 1001u32;
+    let mut acked = 0usize;
+    while (seq - 1001) as usize <= n {
+        p.inject_from(from_port(port), Seg::new(flags("ACK"), seq, iss + 1).data(&[0xab; 1460]));
+        seq += 1460;
+        // What the stack acknowledged is what it took.
+        if let Some(last) = p.sent().last() {
+            acked = (last.ack - 1001) as usize;
+        }
+    }
+    acked
+}
+
+#[test]
+fn windows_shrink_under_pressure_and_buffers_stop_at_the_limit() {
+    // 256 KiB for everything, pressure from 192 KiB: four readers of 64 KiB fill it.
+    let mut p = Peer::new(memory_config(256 * 1024));
+    let l = p.shard.listen(p.us, 64).unwrap();
+    let conns: Vec<(SocketHandle, u32)> = (0..8).map(|i| open(&mut p, l, 100 + i)).collect();
+    let mut taken = Vec::new();
+    for (i, &(_, iss)) in conns.iter().enumerate() {
+        taken.push(flood_data(&mut p, 100 + i as u16, iss, 80 * 1024));
+    }
+    let used = p.shard.buffer_memory();
+    // The limit is checked before each growth, so one growth step (at most one buffer)
+    // may pass it; past it every connection keeps only its minimum.
+    assert!(used <= 256 * 1024 + 64 * 1024 + 8 * 2 * BufferMemory::MIN_BUFFER, "buffer memory {used} over the limit");
+    assert!(p.shard.memory_exhausted());
+    assert_eq!(p.shard.stats().memory_pressure, 1);
+    assert!(p.shard.drops().memory_limit > 0, "data past the limit dropped and counted");
+    assert!(taken.iter().all(|&t| t >= BufferMemory::MIN_BUFFER), "every connection took its minimum: {taken:?}");
+    assert!(taken[7] < taken[0], "later connections met the limit: {taken:?}");
+
+    // Sends past the limit take only what needs no allocation.
+    let (h7, _) = conns[7];
+    let sent = p.shard.send(h7, &vec![1u8; 32 * 1024]).unwrap();
+    assert!(sent <= BufferMemory::MIN_BUFFER, "sent {sent}");
+    assert_eq!(p.shard.stats().send_memory_limited, 1);
+
+    // Reading the first connection frees its buffer (memory is tight, so a drained buffer
+    // goes at once), which leaves the shard under pressure: its window update offers four
+    // segments, not the 64 KiB it would offer otherwise.
+    let (h0, iss0) = conns[0];
+    let mut buf = vec![0u8; 128 * 1024];
+    let n = p.shard.recv(h0, &mut buf).unwrap();
+    assert_eq!(n, taken[0], "everything taken is readable, intact");
+    assert!(buf[..n].iter().all(|&b| b == 0xab));
+    assert!(!p.shard.memory_exhausted());
+    let update = p.sent().pop().expect("a window update");
+    assert_eq!(usize::from(update.win), 4 * 1460, "window clamped under pressure");
+
+    // Readers drain: memory falls, pressure lifts, full windows come back.
+    for &(h, _) in &conns[1..] {
+        while p.shard.recv(h, &mut buf).is_ok_and(|n| n > 0) {}
+    }
+    assert!(p.shard.buffer_memory() < 64 * 1024, "{}", p.shard.buffer_memory());
+    p.sent();
+    p.inject_from(from_port(100), Seg::new(flags("ACK"), 1001 + taken[0] as u32, iss0 + 1).data(&[1; 1460]));
+    p.inject_from(from_port(100), Seg::new(flags("ACK"), 1001 + taken[0] as u32 + 1460, iss0 + 1).data(&[1; 1460]));
+    let ack = p.sent().pop().unwrap();
+    assert!(usize::from(ack.win) > 32 * 1024, "window reopened: {}", ack.win);
+}
+
+#[test]
+fn a_thousand_slow_readers_stay_within_the_memory_bound() {
+    let limit = 8 << 20;
+    let mut p = Peer::new(Config { buffer_memory: BufferMemory::with_limit(limit), ..plain_config() });
+    let l = p.shard.listen(p.us, 1024).unwrap();
+    let mut conns = Vec::new();
+    for i in 0..1000u16 {
+        conns.push(open(&mut p, l, 2000 + i));
+    }
+    for round in 0..4u32 {
+        for (i, &(_, iss)) in conns.iter().enumerate() {
+            let seq = 1001 + round * 16 * 1460;
+            for k in 0..16u32 {
+                p.inject_from(from_port(2000 + i as u16), Seg::new(flags("ACK"), seq + k * 1460, iss + 1).data(&[7; 1460]));
+            }
+            p.sent();
+        }
+    }
+    let used = p.shard.buffer_memory();
+    assert!(used <= limit + 1000 * 2 * BufferMemory::MIN_BUFFER, "{used} bytes for 1,000 slow readers");
+    assert!(p.shard.connection_memory() < 48 << 20, "{} bytes in all", p.shard.connection_memory());
+    // Every connection is still open and readable: nothing was reset or corrupted.
+    let mut buf = vec![0u8; 64 * 1024];
+    for &(h, _) in &conns {
+        assert_eq!(p.shard.state(h), Ok(State::Established));
+        let n = p.shard.recv(h, &mut buf).unwrap();
+        assert!(n >= BufferMemory::MIN_BUFFER.min(4 * 16 * 1460));
+        assert!(buf[..n].iter().all(|&b| b == 7));
+    }
+}
+
+#[test]
+fn a_peer_that_never_opens_its_window_gets_a_timeout_not_a_connection_for_ever() {
+    let mut p = Peer::new(Config { tx_buffer: 16 * 1024, ..plain_config() });
+    let l = p.shard.listen(p.us, 8).unwrap();
+    let (h, iss) = open(&mut p, l, 5);
+    p.inject_from(from_port(5), Seg::new(flags("ACK"), 1001, iss + 1).win(0));
+    assert_eq!(p.shard.send(h, &[1u8; 64 * 1024]), Ok(16 * 1024), "the send buffer bounds what waits");
+    assert_eq!(p.shard.send(h, b"x"), Err(Error::WouldBlock));
+    // The peer answers every probe, always with a zero window.
+    let mut probes = 0;
+    for _ in 0..200 {
+        p.advance(Duration::from_secs(60));
+        for s in p.sent() {
+            if s.seq == iss && s.payload.is_empty() {
+                probes += 1;
+                p.inject_from(from_port(5), Seg::new(flags("ACK"), 1001, iss + 1).win(0));
+            }
+        }
+        if p.shard.state(h) == Ok(State::Closed) {
+            break;
+        }
+    }
+    assert_eq!(p.shard.error(h).unwrap(), Some(Error::TimedOut));
+    assert_eq!(probes, 15, "tcp_retries2 probes, then the clear error");
+    assert_eq!(p.shard.send(h, b"y"), Err(Error::TimedOut));
+}
