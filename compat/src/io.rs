@@ -30,8 +30,16 @@ fn take(st: &mut SocketState, out: &mut [u8], consume: bool) -> usize {
     out[na..n].copy_from_slice(&b[..n - na]);
     if consume {
         st.rx.drain(..n);
+        release_if_drained(st);
     }
     n
+}
+
+/// A large receive buffer is freed once drained, so an idle connection stays small.
+fn release_if_drained(st: &mut SocketState) {
+    if st.rx.is_empty() && st.rx.capacity() > ringtcp_runtime::shard::RELEASE_ABOVE {
+        st.rx = Default::default();
+    }
 }
 
 /// Nothing to read: end of stream (`Ok(Some(0))`), an error, or not yet (`Ok(None)`).
@@ -95,6 +103,7 @@ pub(crate) fn poll_read(sock: &Arc<SocketShared>, cx: &mut Context<'_>, buf: &mu
     buf.put_slice(&a[..na]);
     buf.put_slice(&b[..n - na]);
     st.rx.drain(..n);
+    release_if_drained(&mut st);
     match refill(sock, &mut st, before) {
         Ok(()) => Poll::Ready(Ok(())),
         Err(e) => Poll::Ready(Err(e)),

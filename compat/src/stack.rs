@@ -8,7 +8,7 @@ use ringtcp_runtime::device::{Device, link, queue, tun};
 use ringtcp_runtime::impair::ImpairConfig;
 use ringtcp_runtime::shard::ShardSpec;
 use ringtcp_runtime::stack::Shards;
-use ringtcp_runtime::transport::{Config, Secret};
+use ringtcp_runtime::transport::{BufferMemory, Config, Secret, SynCookies};
 
 use crate::{TcpListener, TcpStream};
 
@@ -45,6 +45,8 @@ pub struct StackBuilder {
     thread_per_core: bool,
     socket_pair_link: bool,
     busy_poll: std::time::Duration,
+    max_connections: usize,
+    buffer_memory: usize,
 }
 
 impl Default for StackBuilder {
@@ -59,6 +61,8 @@ impl Default for StackBuilder {
             thread_per_core: false,
             socket_pair_link: false,
             busy_poll: std::time::Duration::ZERO,
+            max_connections: 1 << 20,
+            buffer_memory: ringtcp_runtime::stack::default_buffer_memory(),
         }
     }
 }
@@ -153,6 +157,51 @@ impl StackBuilder {
         self
     }
 
+    /// Live connections the whole stack holds at most (default 1,048,576), shared evenly by
+    /// the shards. Past it a shard drops SYNs and `connect` fails with
+    /// `ErrorKind::OutOfMemory`, each counted in [`Stack::stats`]. TIME-WAIT records do not
+    /// count: they live in the FIN cache, which has its own bound. This overrides
+    /// `Config::max_connections`.
+    ///
+    /// ```
+    /// let b = ringtcp::Stack::builder().shards(2).max_connections(100_000);
+    /// # let _ = b;
+    /// ```
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
+    /// Bytes the whole stack's connection buffers may hold (default: an eighth of physical
+    /// memory, see [`ringtcp_runtime::stack::default_buffer_memory`]), shared evenly by the
+    /// shards and counting both the transport's buffers and the sockets' own. From three
+    /// quarters of it receive windows shrink; at the limit buffers stop growing, received
+    /// data that needs more is dropped (the peer retransmits) and writes take only what
+    /// fits, each counted in [`Stack::stats`]. Every connection always keeps a few
+    /// kilobytes, so none stalls for good. This overrides `Config::buffer_memory`.
+    ///
+    /// ```
+    /// let b = ringtcp::Stack::builder().buffer_memory(512 << 20);
+    /// # let _ = b;
+    /// ```
+    pub fn buffer_memory(mut self, bytes: usize) -> Self {
+        self.buffer_memory = bytes;
+        self
+    }
+
+    /// When listeners answer SYNs with SYN cookies (default: when a SYN queue is full, as
+    /// Linux's `tcp_syncookies=1`). Shorthand for setting `Config::syn_cookies`.
+    ///
+    /// ```
+    /// use ringtcp::transport::SynCookies;
+    /// let b = ringtcp::Stack::builder().syn_cookies(SynCookies::Always);
+    /// # let _ = b;
+    /// ```
+    pub fn syn_cookies(mut self, mode: SynCookies) -> Self {
+        self.config.syn_cookies = mode;
+        self
+    }
+
     /// Creates the TUN device and starts the shards.
     pub fn build(self) -> io::Result<Stack> {
         let Some((name, kernel, stack_addr, prefix)) = self.tun.clone() else {
@@ -187,6 +236,10 @@ impl StackBuilder {
     ) -> io::Result<Stack> {
         let secret = Secret(rand::random());
         let socket_buffer = self.socket_buffer;
+        let shards = devices.len().max(1);
+        let mut config = config;
+        config.max_connections = self.max_connections.div_ceil(shards);
+        config.buffer_memory = BufferMemory::with_limit(self.buffer_memory / shards);
         let specs = devices
             .into_iter()
             .enumerate()
@@ -256,8 +309,11 @@ impl StackBuilder {
     /// `RINGTCP_TUN` (device name), `RINGTCP_KERNEL_ADDR` (the kernel side's address),
     /// `RINGTCP_ADDR` (the stack's address), `RINGTCP_PREFIX` (prefix length),
     /// `RINGTCP_SHARDS` (shard threads, default one per core), `RINGTCP_MTU`,
-    /// `RINGTCP_THREAD_PER_CORE` (`1` or `true`: see [`StackBuilder::thread_per_core`]) and
-    /// `RINGTCP_BUSY_POLL_US` (see [`StackBuilder::busy_poll`]).
+    /// `RINGTCP_THREAD_PER_CORE` (`1` or `true`: see [`StackBuilder::thread_per_core`]),
+    /// `RINGTCP_BUSY_POLL_US` (see [`StackBuilder::busy_poll`]), `RINGTCP_MAX_CONNECTIONS`
+    /// (see [`StackBuilder::max_connections`]), `RINGTCP_BUFFER_MEMORY_MB` (see
+    /// [`StackBuilder::buffer_memory`]) and `RINGTCP_SYN_COOKIES` (`off`, `when-full` or
+    /// `always`: see [`StackBuilder::syn_cookies`]).
     pub fn from_env() -> io::Result<StackBuilder> {
         let b = StackBuilder::default();
         let shards = env_or("RINGTCP_SHARDS", b.shards)?;
@@ -270,6 +326,17 @@ impl StackBuilder {
         };
         let busy_us: u64 = env_or("RINGTCP_BUSY_POLL_US", 0)?;
         let b = b.thread_per_core(tpc).busy_poll(std::time::Duration::from_micros(busy_us));
+        let max_conns = env_or("RINGTCP_MAX_CONNECTIONS", b.max_connections)?;
+        let memory_mb = env_or("RINGTCP_BUFFER_MEMORY_MB", b.buffer_memory >> 20)?;
+        let cookies = match std::env::var("RINGTCP_SYN_COOKIES").as_deref() {
+            Ok("off") => SynCookies::Off,
+            Ok("when-full") | Err(_) => SynCookies::WhenFull,
+            Ok("always") => SynCookies::Always,
+            Ok(v) => {
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("RINGTCP_SYN_COOKIES={v:?} is not valid: use off, when-full or always")));
+            }
+        };
+        let b = b.max_connections(max_conns).buffer_memory(memory_mb << 20).syn_cookies(cookies);
         let mut config = b.config.clone();
         config.mtu = env_or("RINGTCP_MTU", config.mtu)?;
         Ok(b.shards(shards).config(config).tun(

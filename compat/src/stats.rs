@@ -100,6 +100,9 @@ impl StackStats {
             }
         }
         per_shard(&mut out, "accept_queued", "gauge", "Established connections waiting to be accepted.", &|s| s.accept_queued as u64);
+        per_shard(&mut out, "syn_queued", "gauge", "Embryonic connections in SYN queues.", &|s| s.syn_queued as u64);
+        per_shard(&mut out, "live_connections", "gauge", "Live connections (control blocks).", &|s| s.live_connections as u64);
+        per_shard(&mut out, "buffer_memory_bytes", "gauge", "Buffer bytes counted against the memory bound.", &|s| s.buffer_memory as u64);
         let fin: [Metric; 11] = [
             ("fin_cache_records", "gauge", "TIME-WAIT records held.", |s| s.fin_cache.live.iter().sum()),
             ("fin_cache_bytes", "gauge", "Bytes the FIN cache holds.", |s| s.fin_cache.bytes),
@@ -144,15 +147,17 @@ impl fmt::Display for StackStats {
         for (name, v) in self.transport().iter().chain(self.drops().iter()).filter(|(_, v)| *v != 0) {
             writeln!(f, "  {name:<26} {v:>14}")?;
         }
-        writeln!(f, "{:<8} {:>10} {:>10} {:>10} {:>10} {:>12} {:>12} {:>12}", "shard", "estab", "time_wait", "accept_q", "fin_bytes", "sqes", "cqes", "pkts_in")?;
+        writeln!(f, "{:<8} {:>10} {:>10} {:>10} {:>10} {:>12} {:>10} {:>12} {:>12} {:>12}", "shard", "estab", "time_wait", "syn_q", "accept_q", "buf_bytes", "fin_bytes", "sqes", "cqes", "pkts_in")?;
         for s in &self.shards {
             writeln!(
                 f,
-                "{:<8} {:>10} {:>10} {:>10} {:>10} {:>12} {:>12} {:>12}",
+                "{:<8} {:>10} {:>10} {:>10} {:>10} {:>12} {:>10} {:>12} {:>12} {:>12}",
                 s.shard,
                 s.in_state(State::Established),
                 s.in_state(State::TimeWait),
+                s.syn_queued,
                 s.accept_queued,
+                s.buffer_memory,
                 s.fin_cache.bytes,
                 s.io.submissions,
                 s.io.completions,

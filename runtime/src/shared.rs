@@ -27,6 +27,9 @@ pub(crate) enum Command {
     Listen { addr: SocketAddr, backlog: usize, queue: Arc<AcceptQueue>, reply: Sender<crate::shard::ListenReply> },
     /// Stop listening.
     CloseListener(ListenerHandle),
+    /// The application took a connection from a listener's accept queue that was full:
+    /// the shard may move more connections there (and tell the transport how many wait).
+    AcceptRoom(ListenerHandle),
     /// Open a connection; the socket's state reports progress.
     Connect { remote: SocketAddr, local: Option<SocketAddr>, socket: Arc<SocketShared> },
     /// Move bytes between this socket's buffers and the transport (data written, space
@@ -66,6 +69,7 @@ impl std::fmt::Debug for Command {
         f.write_str(match self {
             Command::Listen { .. } => "Listen",
             Command::CloseListener(_) => "CloseListener",
+            Command::AcceptRoom(_) => "AcceptRoom",
             Command::Connect { .. } => "Connect",
             Command::Sync(_) => "Sync",
             Command::Close(_) => "Close",
@@ -234,6 +238,8 @@ pub struct SocketState {
     pub write_waker: Option<Waker>,
     /// Capacity of `rx` and of `tx`.
     pub cap: usize,
+    /// Bytes of `rx` and `tx` the shard last counted against its buffer memory.
+    pub(crate) accounted: usize,
     /// The connection's DEBUG span, when one is being recorded.
     pub(crate) trace: Option<Box<crate::conn_trace::ConnTrace>>,
 }
@@ -280,6 +286,7 @@ impl SocketShared {
                 read_waker: None,
                 write_waker: None,
                 cap,
+                accounted: 0,
                 trace: None,
             }, &SOCKET_LOCK, shard),
         })
@@ -305,17 +312,31 @@ impl SocketShared {
     }
 }
 
-/// One shard's accept queue for one listener. Each shard has its own, so accepting takes
-/// no lock shared by all shards.
+/// One shard's accept queue for one listener, bounded by the listener's backlog. Each
+/// shard has its own, so accepting takes no lock shared by all shards. The connections
+/// waiting here still count against the backlog in the transport (the shard reports how
+/// many), so the backlog bounds established connections end to end; when the queue is
+/// full the shard stops moving connections into it, and the application's next accept
+/// asks the shard for more.
 #[derive(Debug)]
 pub struct AcceptQueue {
     inner: TracedMutex<AcceptInner>,
+    link: Arc<ShardLink>,
+    backlog: usize,
+    /// The shard's listener, once it exists.
+    handle: std::sync::OnceLock<ListenerHandle>,
 }
 
 impl AcceptQueue {
-    /// An empty queue of shard `shard`.
-    pub fn new(shard: usize) -> AcceptQueue {
-        AcceptQueue { inner: TracedMutex::new(AcceptInner::default(), &ACCEPT_LOCK, shard as u32) }
+    /// An empty queue of `link`'s shard for a listener with `backlog`.
+    pub fn new(link: Arc<ShardLink>, backlog: usize) -> AcceptQueue {
+        let shard = link.id as u32;
+        AcceptQueue {
+            inner: TracedMutex::new(AcceptInner::default(), &ACCEPT_LOCK, shard),
+            link,
+            backlog: backlog.max(1),
+            handle: std::sync::OnceLock::new(),
+        }
     }
 }
 
@@ -324,15 +345,34 @@ struct AcceptInner {
     ready: VecDeque<Arc<SocketShared>>,
     waker: Option<Waker>,
     error: Option<io::ErrorKind>,
+    /// The queue was full when the shard last filled it: the next take tells the shard.
+    notify_on_take: bool,
 }
 
 impl AcceptQueue {
-    pub(crate) fn push(&self, s: Arc<SocketShared>) {
+    pub(crate) fn set_handle(&self, h: ListenerHandle) {
+        let _ = self.handle.set(h);
+    }
+
+    /// Room for more connections (the shard fills at most this many).
+    pub(crate) fn room(&self) -> usize {
+        self.backlog.saturating_sub(self.inner.lock().ready.len())
+    }
+
+    /// Adds connections, wakes the acceptor, and returns how many now wait. A full queue
+    /// asks the next `take` to tell the shard.
+    pub(crate) fn push_all(&self, fresh: Vec<Arc<SocketShared>>) -> usize {
         let mut q = self.inner.lock();
-        q.ready.push_back(s);
-        if let Some(w) = q.waker.take() {
+        let woke = !fresh.is_empty();
+        q.ready.extend(fresh);
+        let waiting = q.ready.len();
+        q.notify_on_take = waiting >= self.backlog;
+        let waker = if woke { q.waker.take() } else { None };
+        drop(q);
+        if let Some(w) = waker {
             w.wake();
         }
+        waiting
     }
 
     pub(crate) fn fail(&self, kind: io::ErrorKind) {
@@ -358,10 +398,21 @@ impl AcceptQueue {
         self.len() == 0
     }
 
+    /// The listener's backlog: the most connections this queue holds.
+    pub fn backlog(&self) -> usize {
+        self.backlog
+    }
+
     /// Takes one accepted connection, or registers `waker` and returns `Ok(None)`.
     pub fn take(&self, waker: &Waker) -> io::Result<Option<Arc<SocketShared>>> {
         let mut q = self.inner.lock();
         if let Some(s) = q.ready.pop_front() {
+            let tell = std::mem::take(&mut q.notify_on_take);
+            drop(q);
+            if tell && let Some(&h) = self.handle.get() {
+                // The shard stopped filling a full queue; a dead shard fails the next take.
+                let _ = self.link.send(Command::AcceptRoom(h));
+            }
             return Ok(Some(s));
         }
         if let Some(kind) = q.error {

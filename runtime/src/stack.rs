@@ -78,7 +78,7 @@ impl Shards {
         let mut bound = addr;
         for t in &self.threads {
             let (tx, rx) = mpsc::channel();
-            let queue = Arc::new(AcceptQueue::new(t.link.id()));
+            let queue = Arc::new(AcceptQueue::new(t.link.clone(), backlog));
             let cmd = Command::Listen { addr: bound, backlog, queue: queue.clone(), reply: tx };
             let r = t.link.send(cmd).and_then(|_| rx.recv().map_err(|_| crate::shared::shard_dead())?);
             match r {
@@ -147,6 +147,17 @@ impl Shards {
             t.stop();
         }
     }
+}
+
+/// The default bound on a stack's buffer memory: an eighth of physical memory (Linux
+/// sizes `tcp_mem` from free memory in the same spirit), at least 64 MiB, at most 16 GiB.
+///
+/// ```
+/// let b = ringtcp_runtime::stack::default_buffer_memory();
+/// assert!(b >= 64 << 20);
+/// ```
+pub fn default_buffer_memory() -> usize {
+    crate::sys::physical_memory().map_or(1 << 30, |m| m / 8).clamp(64 << 20, 16 << 30)
 }
 
 /// Closes a listener on every shard.

@@ -22,6 +22,13 @@ pub struct ShardStats {
     pub states: Vec<(State, usize)>,
     /// Connections established and waiting in this shard's accept queues.
     pub accept_queued: usize,
+    /// Embryonic connections (SYN-RECEIVED) held in this shard's SYN queues.
+    pub syn_queued: usize,
+    /// Live connections (control blocks; TIME-WAIT records are not counted).
+    pub live_connections: usize,
+    /// Buffer bytes counted against the shard's memory bound (transport buffers and the
+    /// sockets' application-side buffers).
+    pub buffer_memory: usize,
     /// io_uring and device counters.
     pub io: IoStats,
 }

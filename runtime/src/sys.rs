@@ -41,3 +41,10 @@ pub(crate) fn packet_pair() -> io::Result<(OwnedFd, OwnedFd)> {
     // SAFETY: both descriptors were just created and are owned by nobody else.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
+
+/// Bytes of physical memory, if the system says.
+pub(crate) fn physical_memory() -> Option<usize> {
+    // SAFETY: sysconf takes no pointers.
+    let (pages, size) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
+    (pages > 0 && size > 0).then(|| (pages as usize).saturating_mul(size as usize))
+}

@@ -37,6 +37,9 @@ const KIND_READ_MULTI: u64 = 4 << 56;
 /// Buffers in the provided-buffer ring for multishot reads.
 const RING_BUFFERS: u16 = 512;
 const KIND_MASK: u64 = 0xff << 56;
+/// An application-side buffer larger than this is freed once drained (as the transport
+/// does with its own), so idle connections stay small.
+pub const RELEASE_ABOVE: usize = 64 * 1024;
 
 /// Everything a shard thread needs.
 #[derive(Debug)]
@@ -189,6 +192,10 @@ pub(crate) struct ShardLoop {
     stats: IoStats,
     stop: bool,
     busy_poll: Duration,
+    /// Bytes of the sockets' application-side buffers, counted against the transport's
+    /// buffer memory (reported when it changes).
+    app_bytes: usize,
+    app_bytes_reported: usize,
 }
 
 impl ShardLoop {
@@ -247,6 +254,8 @@ impl ShardLoop {
             stats: IoStats::default(),
             stop: false,
             busy_poll: spec.busy_poll,
+            app_bytes: 0,
+            app_bytes_reported: 0,
         })
     }
 
@@ -265,6 +274,10 @@ impl ShardLoop {
             self.shard.handle_timeout(now);
         }
         self.process_events(now);
+        if self.app_bytes != self.app_bytes_reported {
+            self.app_bytes_reported = self.app_bytes;
+            self.shard.set_external_memory(self.app_bytes);
+        }
         self.flush_tx(now);
     }
 
@@ -332,6 +345,7 @@ impl ShardLoop {
                 Command::Listen { addr, backlog, queue, reply } => {
                     let r = self.shard.listen(addr, backlog).map_err(io::Error::from);
                     if let Ok(l) = r {
+                        queue.set_handle(l);
                         self.listeners.insert(l, queue);
                     }
                     let _ = reply.send(r.map(|l| (l, self.shard.listener_addr(l).unwrap_or(addr))));
@@ -368,6 +382,7 @@ impl ShardLoop {
                         }
                     }
                 }
+                Command::AcceptRoom(l) => self.accept_all(l),
                 Command::Sync(s) => self.sync(&s),
                 Command::Close(s) => self.close(&s, now),
                 Command::Stats(reply) => {
@@ -393,6 +408,9 @@ impl ShardLoop {
             fin_cache: self.shard.fin_cache().stats(),
             states: self.shard.state_counts(),
             accept_queued: self.listeners.values().map(|q| q.len()).sum(),
+            syn_queued: self.listeners.keys().map(|&l| self.shard.syn_queue_len(l).unwrap_or(0)).sum(),
+            live_connections: self.shard.connection_count(),
+            buffer_memory: self.shard.buffer_memory(),
             io: self.stats.clone(),
         }
     }
@@ -412,9 +430,14 @@ impl ShardLoop {
         }
     }
 
+    /// Moves established connections from the transport to the listener's accept queue
+    /// while it has room, and tells the transport how many wait there for the application
+    /// (they count against the backlog until the application takes them).
     fn accept_all(&mut self, l: ListenerHandle) {
         let Some(queue) = self.listeners.get(&l).cloned() else { return };
-        while let Ok(Some(h)) = self.shard.accept(l) {
+        let mut fresh = Vec::new();
+        for _ in 0..queue.room() {
+            let Ok(Some(h)) = self.shard.accept(l) else { break };
             let s = SocketShared::new(self.link.clone(), Phase::Open, self.socket_buffer);
             {
                 let mut st = s.state();
@@ -425,8 +448,10 @@ impl ShardLoop {
             }
             self.sockets.insert(h, s.clone());
             self.sync(&s);
-            queue.push(s);
+            fresh.push(s);
         }
+        let waiting = queue.push_all(fresh);
+        let _ = self.shard.set_handed_out(l, waiting);
     }
 
     /// Moves bytes both ways between a socket's shared buffers and the transport, and
@@ -458,9 +483,19 @@ impl ShardLoop {
             let _ = self.shard.shutdown_write(h);
         }
         let wrote = st.tx.len() < tx_before;
+        if st.tx.is_empty() && st.tx.capacity() > RELEASE_ABOVE {
+            st.tx = Default::default();
+        }
         let mut got = false;
-        while st.rx.len() < st.cap && !st.rx_eof {
-            let room = (st.cap - st.rx.len()).min(self.scratch.len());
+        // At the memory limit the application side grows no more either (beyond a floor,
+        // so that every connection can still be read).
+        let cap = if self.shard.memory_exhausted() {
+            st.cap.min(st.rx.capacity().max(ringtcp_transport::BufferMemory::MIN_BUFFER))
+        } else {
+            st.cap
+        };
+        while st.rx.len() < cap && !st.rx_eof {
+            let room = (cap - st.rx.len()).min(self.scratch.len());
             match self.shard.recv(h, &mut self.scratch[..room]) {
                 Ok(0) => {
                     st.rx_eof = true;
@@ -501,6 +536,9 @@ impl ShardLoop {
             }
             Err(_) => {}
         }
+        let held = st.rx.capacity() + st.tx.capacity();
+        self.app_bytes = self.app_bytes - st.accounted.min(self.app_bytes) + held;
+        st.accounted = held;
         // Wake after unlocking, so the woken task does not find the lock held.
         let reader = if got { st.read_waker.take() } else { None };
         let writer = if wrote { st.write_waker.take() } else { None };
@@ -546,6 +584,8 @@ impl ShardLoop {
         }
         self.sockets.remove(&h);
         self.closing.remove(&h);
+        let mut st = s.state();
+        self.app_bytes -= std::mem::take(&mut st.accounted).min(self.app_bytes);
     }
 }
 

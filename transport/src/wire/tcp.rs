@@ -112,8 +112,9 @@ pub struct Timestamps {
     pub ecr: u32,
 }
 
-/// Up to four SACK blocks (RFC 2018 §3), each `[left, right)`.
-#[derive(Clone, Copy, PartialEq, Eq, Default)]
+/// Up to four SACK blocks (RFC 2018 §3), each `[left, right)`. Two values are equal when
+/// they hold the same blocks in the same order.
+#[derive(Clone, Copy, Default)]
 pub struct SackBlocks {
     blocks: [(SeqNum, SeqNum); 4],
     len: u8,
@@ -148,6 +149,14 @@ impl SackBlocks {
         self.len = self.len.min(n as u8);
     }
 }
+
+impl PartialEq for SackBlocks {
+    fn eq(&self, other: &SackBlocks) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for SackBlocks {}
 
 impl fmt::Debug for SackBlocks {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -214,8 +223,16 @@ impl TcpOptions {
         Ok(out)
     }
 
-    /// Bytes these options take on the wire, padded to a multiple of four.
+    /// Bytes these options take on the wire, padded to a multiple of four. SACK blocks
+    /// that would take the options past 40 bytes are left out (see `emit`).
     pub fn wire_len(&self) -> usize {
+        let n = self.fixed_len();
+        let blocks = self.sack_blocks_that_fit();
+        if blocks > 0 { n + 4 + 8 * blocks } else { n }
+    }
+
+    /// Bytes of every option but the SACK blocks.
+    fn fixed_len(&self) -> usize {
         let mut n = 0;
         if self.mss.is_some() {
             n += 4;
@@ -229,10 +246,14 @@ impl TcpOptions {
         if self.window_scale.is_some() {
             n += 4;
         }
-        if !self.sack.is_empty() {
-            n += 4 + 8 * self.sack.len();
-        }
         n
+    }
+
+    /// SACK blocks that fit beside the other options: RFC 2018 §3 lets the sender include
+    /// fewer than it has (the first, most recent, are kept).
+    fn sack_blocks_that_fit(&self) -> usize {
+        let room = MAX_OPTIONS_LEN.saturating_sub(self.fixed_len() + 4) / 8;
+        self.sack.len().min(room)
     }
 
     fn emit(&self, buf: &mut [u8]) -> usize {
@@ -263,9 +284,10 @@ impl TcpOptions {
         if let Some(ws) = self.window_scale {
             put(&[1, 3, 3, ws]);
         }
-        if !self.sack.is_empty() {
-            put(&[1, 1, 5, 2 + 8 * self.sack.len() as u8]);
-            for &(l, r) in self.sack.as_slice() {
+        let blocks = self.sack_blocks_that_fit();
+        if blocks > 0 {
+            put(&[1, 1, 5, 2 + 8 * blocks as u8]);
+            for &(l, r) in &self.sack.as_slice()[..blocks] {
                 put(&l.0.to_be_bytes());
                 put(&r.0.to_be_bytes());
             }
@@ -302,13 +324,13 @@ impl TcpHeader {
     }
 
     /// Writes the header into `buf` (checksum zero, see [`fill_tcp_checksum_v4`]) and
-    /// returns its length. The payload goes right after it.
+    /// returns its length. The payload goes right after it. Options never exceed 40 bytes:
+    /// SACK blocks that do not fit are left out.
     ///
     /// # Panics
-    /// If `buf` is shorter than [`TcpHeader::wire_len`] or the options exceed 40 bytes.
+    /// If `buf` is shorter than [`TcpHeader::wire_len`].
     pub fn emit(&self, buf: &mut [u8]) -> usize {
         let hlen = self.wire_len();
-        assert!(hlen - TCP_HEADER_LEN <= MAX_OPTIONS_LEN, "TCP options over 40 bytes");
         let h = &mut buf[..hlen];
         h[0..2].copy_from_slice(&self.src_port.to_be_bytes());
         h[2..4].copy_from_slice(&self.dst_port.to_be_bytes());
@@ -467,6 +489,23 @@ mod tests {
         let (back, payload) = roundtrip(h, b"data");
         assert_eq!(back, h);
         assert_eq!(payload, b"data");
+    }
+
+    #[test]
+    fn sack_blocks_that_do_not_fit_are_left_out_and_equality_ignores_them() {
+        let mut sack = SackBlocks::default();
+        for i in 0..4u32 {
+            sack.push(SeqNum(i * 100), SeqNum(i * 100 + 50));
+        }
+        let options = TcpOptions { mss: Some(1460), timestamps: Some(Timestamps { val: 1, ecr: 2 }), sack, ..Default::default() };
+        // MSS 4 + timestamps 12 leave room for two blocks (4 + 16) within 40 bytes.
+        assert_eq!(options.wire_len(), 36);
+        let h = TcpHeader { flags: TcpFlags::ACK, options, ..Default::default() };
+        let (back, _) = roundtrip(h, b"");
+        let mut want = sack;
+        want.truncate(2);
+        assert_eq!(back.options.sack, want);
+        assert_eq!(back.options.sack.as_slice(), &sack.as_slice()[..2], "the first, most recent, are kept");
     }
 
     #[test]
