@@ -40,6 +40,10 @@ impl MemoryAccount {
         self.transport + self.external
     }
 
+    pub(crate) fn external(&self) -> usize {
+        self.external
+    }
+
     /// Replaces `old` counted bytes by `new`; returns true if this crossed into pressure.
     pub(crate) fn update(&mut self, old: usize, new: usize) -> bool {
         self.transport = self.transport - old.min(self.transport) + new;

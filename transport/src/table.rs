@@ -59,4 +59,9 @@ impl ConnTable {
     pub(crate) fn contains(&self, key: &ConnKey) -> bool {
         self.map.contains_key(key)
     }
+
+    /// Every entry (for invariant checks).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&ConnKey, u32)> + '_ {
+        self.map.iter().map(|(k, &v)| (k, v))
+    }
 }

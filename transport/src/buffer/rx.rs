@@ -68,6 +68,15 @@ impl RxBuffer {
         room.min(self.window())
     }
 
+    /// Out-of-order ranges held, and the most that may be.
+    pub(crate) fn ranges(&self) -> usize {
+        self.ooo.len()
+    }
+
+    pub(crate) fn max_ranges(&self) -> usize {
+        self.max_ranges
+    }
+
     pub(crate) fn has_out_of_order(&self) -> bool {
         !self.ooo.is_empty()
     }

@@ -19,6 +19,11 @@ impl TxBuffer {
         self.data.len()
     }
 
+    /// The most bytes the buffer may hold.
+    pub(crate) fn bound(&self) -> usize {
+        self.cap
+    }
+
     pub(crate) fn free(&self) -> usize {
         self.cap - self.data.len()
     }

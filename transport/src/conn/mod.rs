@@ -6,6 +6,7 @@
 //! its listener, its owner and the FIN cache seam.
 
 mod input;
+mod invariants;
 mod output;
 mod remnant;
 mod timers;

@@ -134,6 +134,11 @@ impl Listener {
         }
     }
 
+    /// The connections waiting in the accept queue.
+    pub(crate) fn queued(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.accept_queue.iter().copied()
+    }
+
     /// The next connection to hand to the application.
     pub(crate) fn pop(&mut self) -> Option<(u32, u32)> {
         self.accept_queue.pop_front()

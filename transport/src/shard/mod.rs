@@ -13,6 +13,7 @@
 //! `max_connections`, buffer bytes against `buffer_memory` ([`crate::memory`]).
 
 mod api;
+mod invariants;
 mod listen;
 mod time_wait;
 

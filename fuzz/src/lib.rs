@@ -1,0 +1,26 @@
+//! Fuzz targets for ringtcp. Each target is a function of the input bytes that panics
+//! when something a user would notice goes wrong: a panic in the stack, a broken
+//! invariant, a malformed packet sent, data corrupted on the way.
+//!
+//! - [`wire`]: the wire parsers on raw bytes, and parse → emit → parse round trips;
+//! - [`packet`]: one packet into a shard that holds listeners, half-open and established
+//!   connections and TIME-WAIT records;
+//! - [`script`]: sequences of packets, time steps and application calls, with the shard's
+//!   invariants checked after every step;
+//! - [`middlebox`]: two shards joined by a link that drops, duplicates, delays and mutates
+//!   bytes; what arrives must be intact, or the connection must fail cleanly.
+//!
+//! `libfuzzer/` runs them coverage-guided (`cargo +nightly fuzz run --fuzz-dir
+//! fuzz/libfuzzer <target> fuzz/corpus/<target>`); `tests/corpus.rs` replays the corpus
+//! in `cargo test` on stable, so every input that ever found a bug stays a regression test.
+
+mod emit;
+pub mod middlebox;
+pub mod packet;
+pub mod script;
+pub mod wire;
+mod world;
+
+/// Every target, by the name of its corpus folder.
+pub const TARGETS: [(&str, fn(&[u8])); 4] =
+    [("wire", wire::run), ("packet", packet::run), ("script", script::run), ("middlebox", middlebox::run)];

@@ -1,0 +1,213 @@
+//! A shard with something of everything a packet can meet: two listeners (one whose SYN
+//! queue is full, so cookies are out; one with cookies off), an established connection
+//! with data in flight both ways, embryonic connections, a TIME-WAIT record, and an
+//! outbound connection in SYN-SENT. Built the same way for every input, so runs are
+//! deterministic.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::Duration;
+
+use ringtcp_transport::fincache::FinCacheConfig;
+use ringtcp_transport::wire::{TcpFlags, TcpHeader, TcpOptions, Timestamps};
+use ringtcp_transport::{BufferMemory, Config, Instant, ListenerHandle, Secret, SeqNum, Shard, SocketHandle};
+
+use crate::emit::{Expect, SegSpec, Sent, check_sent, tcp_packet};
+
+pub(crate) const US: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 1);
+pub(crate) const PEER: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 2);
+
+/// One 4-tuple the peer side plays, and what it expects next.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Tuple {
+    pub(crate) peer: SocketAddrV4,
+    pub(crate) local: SocketAddrV4,
+    pub(crate) expect: Expect,
+}
+
+pub(crate) struct World {
+    pub(crate) shard: Shard,
+    pub(crate) now: Instant,
+    pub(crate) tuples: Vec<Tuple>,
+    pub(crate) sockets: Vec<SocketHandle>,
+    pub(crate) listeners: Vec<ListenerHandle>,
+}
+
+pub(crate) fn config() -> Config {
+    Config {
+        rx_buffer: 16 * 1024,
+        tx_buffer: 16 * 1024,
+        max_connections: 48,
+        buffer_memory: BufferMemory { pressure: 48 * 1024, limit: 96 * 1024 },
+        reassembly_ranges: 4,
+        control_queue: 64,
+        rst_limit: 50,
+        challenge_ack_limit: 50,
+        syn_cookie_period: Duration::from_secs(8),
+        fin_cache: FinCacheConfig { capacity: 8, ..FinCacheConfig::default() },
+        on_link: vec![(PEER.into(), 24)],
+        ..Config::default()
+    }
+}
+
+fn ts(val: u32, ecr: u32) -> TcpOptions {
+    TcpOptions { timestamps: Some(Timestamps { val, ecr }), ..TcpOptions::default() }
+}
+
+impl World {
+    pub(crate) fn new() -> World {
+        let shard = Shard::new(config(), &[US.into()], Secret([0x5a; 16]));
+        let mut w = World { shard, now: Instant::from_millis(1_000), tuples: Vec::new(), sockets: Vec::new(), listeners: Vec::new() };
+        let l80 = w.shard.listen(SocketAddr::new(US.into(), 80), 2).expect("listen 80");
+        let l81 = w.shard.listen(SocketAddr::new(US.into(), 81), 1).expect("listen 81");
+        w.listeners = vec![l80, l81];
+        let syn_opts = TcpOptions {
+            mss: Some(1460),
+            window_scale: Some(7),
+            sack_permitted: true,
+            timestamps: Some(Timestamps { val: 100, ecr: 0 }),
+            ..TcpOptions::default()
+        };
+        // 0: established on port 80, data in flight both ways.
+        let t = w.handshake(40_000, 80, syn_opts);
+        if let Some(h) = w.shard.accept(l80).ok().flatten() {
+            w.sockets.push(h);
+            let _ = w.shard.set_nodelay(h, true);
+            let _ = w.shard.send(h, &[0x11; 3000]);
+        }
+        w.deliver(t, TcpFlags::ACK | TcpFlags::PSH, &[0x22; 100], Some(ts(101, 0)));
+        w.drain();
+        // 1: TIME-WAIT: established, we close first, the peer ACKs and closes.
+        let t2 = w.handshake(40_002, 80, syn_opts);
+        if let Some(h) = w.shard.accept(l80).ok().flatten() {
+            let _ = w.shard.close(w.now, h);
+        }
+        w.drain();
+        w.deliver(t2, TcpFlags::ACK | TcpFlags::FIN, &[], Some(ts(102, 0)));
+        w.drain();
+        // 2, 3: embryonic on port 80, filling its SYN queue; 4: a cookie handed out.
+        for port in [40_001, 40_005, 40_006] {
+            w.syn(port, 80, syn_opts);
+        }
+        // 5: embryonic on port 81 (backlog 1, cookies off).
+        w.syn(40_007, 81, TcpOptions::default());
+        // 6: an outbound connection in SYN-SENT.
+        if let Ok(h) = w.shard.connect(w.now, SocketAddr::new(PEER.into(), 9_000), None) {
+            w.sockets.push(h);
+            let local = match w.shard.local_addr(h) {
+                Ok(SocketAddr::V4(a)) => a,
+                _ => SocketAddrV4::new(US, 1),
+            };
+            let expect = Expect { peer_nxt: 5_000, our_nxt: 0, peer_ts: 300, our_ts: 0 };
+            w.tuples.push(Tuple { peer: SocketAddrV4::new(PEER, 9_000), local, expect });
+            w.drain();
+        }
+        // 7: nobody: a closed port.
+        w.tuples.push(Tuple {
+            peer: SocketAddrV4::new(PEER, 40_009),
+            local: SocketAddrV4::new(US, 82),
+            expect: Expect { peer_nxt: 1, our_nxt: 1, peer_ts: 1, our_ts: 0 },
+        });
+        w.shard.check_invariants().unwrap_or_else(|e| panic!("the fuzz world itself is broken: {e}"));
+        w
+    }
+
+    fn syn(&mut self, peer_port: u16, port: u16, opts: TcpOptions) -> usize {
+        let t = Tuple {
+            peer: SocketAddrV4::new(PEER, peer_port),
+            local: SocketAddrV4::new(US, port),
+            expect: Expect { peer_nxt: 1_000, our_nxt: 0, peer_ts: 100, our_ts: 0 },
+        };
+        self.tuples.push(t);
+        let i = self.tuples.len() - 1;
+        let h = TcpHeader { src_port: peer_port, dst_port: port, seq: SeqNum(1_000), flags: TcpFlags::SYN, window: 65_535, options: opts, ..TcpHeader::default() };
+        self.shard.handle_packet(self.now, &tcp_packet(t.peer, t.local, &h, &[]));
+        self.tuples[i].expect.peer_nxt = 1_001;
+        self.drain();
+        i
+    }
+
+    fn handshake(&mut self, peer_port: u16, port: u16, opts: TcpOptions) -> usize {
+        let i = self.syn(peer_port, port, opts);
+        self.deliver(i, TcpFlags::ACK, &[], Some(ts(100, 0)));
+        self.drain();
+        i
+    }
+
+    /// Sends an in-sequence segment from tuple `i`'s peer.
+    fn deliver(&mut self, i: usize, flags: TcpFlags, payload: &[u8], opts: Option<TcpOptions>) {
+        let t = self.tuples[i];
+        let mut options = opts.unwrap_or_default();
+        if let Some(ts) = &mut options.timestamps {
+            ts.ecr = t.expect.our_ts;
+        }
+        let h = TcpHeader {
+            src_port: t.peer.port(),
+            dst_port: t.local.port(),
+            seq: SeqNum(t.expect.peer_nxt),
+            ack: SeqNum(t.expect.our_nxt),
+            flags,
+            window: 1024,
+            options,
+            ..TcpHeader::default()
+        };
+        self.shard.handle_packet(self.now, &tcp_packet(t.peer, t.local, &h, payload));
+        let e = &mut self.tuples[i].expect;
+        e.peer_nxt = e.peer_nxt.wrapping_add(payload.len() as u32 + u32::from(flags.fin()));
+    }
+
+    /// Injects a generated segment for tuple `i`.
+    pub(crate) fn inject(&mut self, i: usize, spec: &SegSpec) {
+        let t = self.tuples[i % self.tuples.len()];
+        let (h, payload) = spec.header(t.peer, t.local, &t.expect);
+        self.shard.handle_packet(self.now, &tcp_packet(t.peer, t.local, &h, &payload));
+    }
+
+    /// Takes everything the shard sends, checks it, and learns from it what each tuple's
+    /// peer should expect next.
+    pub(crate) fn drain(&mut self) -> Vec<Sent> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 2048];
+        let mut guard = 0;
+        while let Some(n) = self.shard.poll_transmit(self.now, &mut buf) {
+            guard += 1;
+            assert!(guard < 100_000, "poll_transmit never runs dry");
+            assert!(n <= usize::from(self.shard.config().mtu), "a {n}-byte packet over the MTU");
+            let Some(s) = check_sent(&buf[..n], &[US]) else { continue };
+            for t in &mut self.tuples {
+                if t.local == s.src && t.peer == s.dst {
+                    t.expect.our_nxt = s.header.seq.0.wrapping_add(s.len as u32);
+                    if s.header.flags.ack() {
+                        t.expect.peer_nxt = s.header.ack.0;
+                    }
+                    if let Some(ts) = s.header.options.timestamps {
+                        t.expect.our_ts = ts.val;
+                    }
+                }
+            }
+            out.push(s);
+        }
+        out
+    }
+
+    /// Moves time on and fires what is due.
+    pub(crate) fn advance(&mut self, d: Duration) {
+        self.now += d;
+        self.shard.handle_timeout(self.now);
+        // Budgeted work left over asks for another call at once.
+        let mut guard = 0;
+        while self.shard.poll_timeout().is_some_and(|t| t <= self.now) {
+            guard += 1;
+            assert!(guard < 10_000, "poll_timeout keeps saying now");
+            self.shard.handle_timeout(self.now);
+        }
+        for t in &mut self.tuples {
+            t.expect.peer_ts = t.expect.peer_ts.wrapping_add(d.as_millis() as u32);
+        }
+    }
+
+    pub(crate) fn check(&self) {
+        if let Err(e) = self.shard.check_invariants() {
+            panic!("invariant broken: {e}");
+        }
+    }
+}
