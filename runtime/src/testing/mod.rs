@@ -1,6 +1,8 @@
 //! Helpers for tests that need privileges (feature `testing`): network namespaces of
 //! their own and the root check with `RINGTCP_REQUIRE_PRIVILEGED`.
 
+pub mod flood;
+
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::process::Command;
