@@ -24,3 +24,10 @@ mod world;
 /// Every target, by the name of its corpus folder.
 pub const TARGETS: [(&str, fn(&[u8])); 4] =
     [("wire", wire::run), ("packet", packet::run), ("script", script::run), ("middlebox", middlebox::run)];
+
+/// With `RINGTCP_FUZZ_DEBUG` set, prints a decoded input (to see what a crash is made of).
+fn debug(input: &dyn std::fmt::Debug) {
+    if std::env::var_os("RINGTCP_FUZZ_DEBUG").is_some() {
+        eprintln!("{input:#?}");
+    }
+}

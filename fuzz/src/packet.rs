@@ -19,6 +19,7 @@ enum Input {
 /// Runs one input.
 pub fn run(data: &[u8]) {
     let Ok(input) = Input::arbitrary_take_rest(Unstructured::new(data)) else { return };
+    crate::debug(&input);
     let mut w = World::new();
     match &input {
         Input::Segment { tuple, spec } => w.inject(usize::from(*tuple), spec),

@@ -96,6 +96,25 @@ fn syn_sent_to_syn_received_on_simultaneous_syn() {
 }
 
 #[test]
+fn a_simultaneous_syn_with_data_and_fin_leaves_them_for_after_the_handshake() {
+    // Found by the packet fuzz target: taking the FIN moved the connection to CLOSE-WAIT
+    // with its SYN unacknowledged, and the sender then read past its buffer.
+    let mut p = Peer::new(plain_config());
+    let h = p.shard.connect(p.now, p.peer, Some(p.us)).unwrap();
+    let iss = p.one().seq;
+    p.inject(Seg::new(flags("SYN|FIN"), PEER_ISS, 0).opts(mss_only()).data(b"early"));
+    assert_eq!(p.one(), Seg::new(flags("SYN|ACK"), iss, PEER_ISS + 1).opts(mss_only()), "text and FIN not acknowledged");
+    assert_eq!(p.shard.state(h).unwrap(), State::SynReceived);
+    assert_eq!(p.shard.recv_queue(h).unwrap(), 0);
+    // Once our SYN is acknowledged, the peer's retransmission is taken.
+    p.inject(Seg::new(flags("ACK|FIN"), PEER_ISS + 1, iss + 1).data(b"early"));
+    assert_eq!(p.shard.state(h).unwrap(), State::CloseWait);
+    let mut buf = [0u8; 8];
+    assert_eq!(p.shard.recv(h, &mut buf).unwrap(), 5);
+    assert_eq!(&buf[..5], b"early");
+}
+
+#[test]
 fn syn_sent_close_deletes_without_a_segment() {
     let mut p = Peer::new(plain_config());
     let h = p.shard.connect(p.now, p.peer, Some(p.us)).unwrap();

@@ -75,9 +75,14 @@ impl Connection {
             self.restart_keepalive(ctx.now);
         } else {
             // Simultaneous open (RFC 9293 §3.5, figure 8): answer with SYN,ACK on our ISS.
+            // Text and FIN wait until ESTABLISHED (RFC 9293 §3.10.7.3); like Linux we drop
+            // them rather than queue them, and the peer sends them again once its SYN is
+            // acknowledged. Taken now, a FIN would move us to CLOSE-WAIT with our SYN
+            // still unacknowledged.
             self.state = State::SynReceived;
             self.snd_nxt = self.iss;
             self.synack_now = true;
+            return;
         }
         self.accept_text_and_fin(ctx, h, h.seq + 1, seg.payload);
     }
