@@ -16,8 +16,11 @@ cargo build --release -q -p ringtcp-examples --bin axum_hello
 bin=target/release/axum_hello
 tag=$$
 R=rt-ax-r-$tag; T=rt-ax-t-$tag; S=rt-ax-s-$tag; C=rt-ax-c-$tag
+pids=()
 cleanup() {
-    pkill -f "$bin" 2>/dev/null || true
+    # Stop what this run started, by process id (another run may be going on beside it).
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
     for n in $R $T $S $C; do ip netns del $n 2>/dev/null || true; done
 }
 trap cleanup EXIT
@@ -36,9 +39,9 @@ wrk_rate() { # namespace url extra-args...
     ip netns exec "$ns" wrk -t2 -c"$conns" -d"${secs}s" "$@" "$url" | tee /dev/stderr | awk '/Requests\/sec/ {print $2}'
 }
 
-ip netns exec $R env RINGTCP_SHARDS=2 PORT=3000 $bin >/dev/null &
-ip netns exec $T env RINGTCP_SHARDS=2 RINGTCP_THREAD_PER_CORE=1 PORT=3000 $bin >/dev/null &
-ip netns exec $S env RINGTCP_STACK=kernel LISTEN=10.88.0.2:3000 $bin >/dev/null &
+ip netns exec $R env RINGTCP_SHARDS=2 PORT=3000 $bin >/dev/null & pids+=($!)
+ip netns exec $T env RINGTCP_SHARDS=2 RINGTCP_THREAD_PER_CORE=1 PORT=3000 $bin >/dev/null & pids+=($!)
+ip netns exec $S env RINGTCP_STACK=kernel LISTEN=10.88.0.2:3000 $bin >/dev/null & pids+=($!)
 sleep 1
 
 ring_ka=$(wrk_rate $R http://10.77.0.2:3000/)

@@ -2,6 +2,8 @@
 //! back with no impairment, driven directly (no simulator bookkeeping in the timed path).
 
 pub mod churn;
+pub mod netlab;
+pub mod soak;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;

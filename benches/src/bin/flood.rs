@@ -1,0 +1,243 @@
+//! Spoofed floods against an HTTP server, ringtcp over TUN and the kernel over a veth pair
+//! side by side in one run (issue 11's harness). Needs root; everything happens in
+//! namespaces made here.
+//!
+//! For each stack and each flood kind (SYN, ACK, RST at the listener, from random sources
+//! in 198.18.0.0/15, as fast as one thread sends): closed-loop clients make requests on
+//! fresh connections before, during and after the flood; the report gives the success rate
+//! and latency of each phase, the latency of the first request after the flood, the flood
+//! rate, and how much the server process's memory grew. The kernel's server namespace
+//! routes the spoofed sources through a gateway with a static neighbour entry, so its
+//! SYN-ACKs really leave and its SYN queue and cookies are exercised (without a route the
+//! kernel would drop the SYNs before its SYN queue and the comparison would mean nothing).
+//!
+//! Run: `sudo -E env "PATH=$PATH" cargo run --release -p ringtcp-benches --bin flood --
+//! [--seconds 30] [--kinds syn,ack,rst] [--clients 4]`
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use ringtcp_benches::netlab::{self, Netns, Sample, Server, quantile};
+use ringtcp_runtime::testing::flood::{FloodConfig, FloodKind, Flooder};
+
+const PORT: u16 = 3000;
+const TUN_STACK: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
+const VETH_CLIENT: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 1);
+const VETH_SERVER: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 2);
+/// A gateway that does not exist, whose neighbour entry points at the client's veth.
+const VETH_GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 9);
+const BASELINE: Duration = Duration::from_secs(3);
+const AFTER: Duration = Duration::from_secs(3);
+
+struct Args {
+    seconds: u64,
+    kinds: Vec<FloodKind>,
+    clients: usize,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args { seconds: 30, kinds: vec![FloodKind::Syn, FloodKind::Ack, FloodKind::Rst], clients: 4 };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--seconds" => a.seconds = value()?.parse().map_err(|_| "--seconds takes a number")?,
+            "--clients" => a.clients = value()?.parse().map_err(|_| "--clients takes a number")?,
+            "--kinds" => {
+                a.kinds = value()?
+                    .split(',')
+                    .map(|k| match k {
+                        "syn" => Ok(FloodKind::Syn),
+                        "ack" => Ok(FloodKind::Ack),
+                        "rst" => Ok(FloodKind::Rst),
+                        other => Err(format!("unknown flood kind {other}: use syn, ack, rst")),
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            "--serve" => {
+                serve(&value()?);
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(a)
+}
+
+/// Server mode (a child process in its namespace): axum `GET /` on ringtcp's default
+/// stack (TUN from the `RINGTCP_*` variables) or on the kernel; prints `ready`, and when
+/// stdin closes prints its counters and exits.
+fn serve(stack: &str) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let app = axum::Router::new().route("/", axum::routing::get(|| async { "hello\n" }));
+    let ringtcp = stack == "ringtcp";
+    let stats_stack = rt.block_on(async move {
+        if ringtcp {
+            let listener = ringtcp::TcpListener::bind((TUN_STACK, PORT)).await.expect("bind on ringtcp");
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            Some(ringtcp::Stack::default_stack().expect("default stack"))
+        } else {
+            let listener = tokio::net::TcpListener::bind((VETH_SERVER, PORT)).await.expect("bind on the kernel");
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            None
+        }
+    });
+    println!("ready");
+    let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
+    if let Some(stack) = stats_stack
+        && let Ok(s) = stack.stats()
+    {
+        let (t, d) = (s.transport(), s.drops());
+        println!("syncookies_sent {}", t.syncookies_sent);
+        println!("syncookies_recv {}", t.syncookies_recv);
+        println!("syncookies_failed {}", d.syncookies_failed);
+        println!("rst_rate_limited {}", d.rst_rate_limited);
+        println!("out_rsts {}", t.out_rsts);
+        println!("tx_overflow {}", s.shards.iter().map(|x| x.io.tx_overflow).sum::<u64>());
+        println!("control_queue_full {}", d.control_queue_full);
+    }
+    std::process::exit(0);
+}
+
+/// What one flood did to one stack.
+struct Outcome {
+    kind: FloodKind,
+    rate: f64,
+    before: Vec<Sample>,
+    during: Vec<Sample>,
+    after: Vec<Sample>,
+    first_after: Sample,
+    rss_growth: i64,
+}
+
+fn success(s: &[Sample]) -> f64 {
+    if s.is_empty() { 0.0 } else { 100.0 * s.iter().filter(|x| x.ok).count() as f64 / s.len() as f64 }
+}
+
+/// Runs the phases (before, flood, after) against `target` from `client_ns`.
+fn measure(client_ns: &Netns, server: &Server, target: SocketAddrV4, kind: FloodKind, secs: u64, workers: usize) -> Outcome {
+    let epoch = Instant::now();
+    let phase = |d: Duration| -> Vec<Sample> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let hs = netlab::clients(client_ns, SocketAddr::V4(target), workers, epoch, stop.clone());
+        std::thread::sleep(d);
+        stop.store(true, Ordering::Relaxed);
+        hs.into_iter().flat_map(|h| h.join().expect("client thread")).collect()
+    };
+    let before = phase(BASELINE);
+    let rss0 = server.rss() as i64;
+    let flood = Flooder::start(Some(client_ns), FloodConfig { kind, ..FloodConfig::syn(target) }).expect("raw socket");
+    let stop = Arc::new(AtomicBool::new(false));
+    let hs = netlab::clients(client_ns, SocketAddr::V4(target), workers, epoch, stop.clone());
+    let mut rss_max = rss0;
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(250));
+        rss_max = rss_max.max(server.rss() as i64);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (_, rate) = flood.stop().expect("flood");
+    let during: Vec<Sample> = hs.into_iter().flat_map(|h| h.join().expect("client thread")).collect();
+    let t = Instant::now();
+    let ok = client_ns.spawn(move || netlab::http_get(SocketAddr::V4(target), Duration::from_secs(5))).join().expect("first request");
+    let first_after = Sample { at: t - epoch, latency: t.elapsed(), ok };
+    let after = phase(AFTER);
+    Outcome { kind, rate, before, during, after, first_after, rss_growth: rss_max - rss0 }
+}
+
+fn report(stack: &str, o: &Outcome) {
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "{stack:<8} {:<4} {:>9.0}/s  before {:>6} {:>6.2}% p50 {:>6.2} p99 {:>7.2} ms | during {:>6} {:>6.2}% p50 {:>6.2} p99 {:>7.2} ms | first after {} {:>6.2} ms | after {:>6.2}% p99 {:>6.2} ms | RSS +{:.1} MB",
+        format!("{:?}", o.kind).to_lowercase(),
+        o.rate,
+        o.before.len(),
+        success(&o.before),
+        ms(quantile(&o.before, 0.5)),
+        ms(quantile(&o.before, 0.99)),
+        o.during.len(),
+        success(&o.during),
+        ms(quantile(&o.during, 0.5)),
+        ms(quantile(&o.during, 0.99)),
+        if o.first_after.ok { "ok  " } else { "FAIL" },
+        ms(o.first_after.latency),
+        success(&o.after),
+        ms(quantile(&o.after, 0.99)),
+        o.rss_growth as f64 / (1 << 20) as f64,
+    );
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("flood: {e}");
+            std::process::exit(2);
+        }
+    };
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("flood: needs root (network namespaces, TUN, raw sockets): run it with sudo");
+        std::process::exit(1);
+    }
+    let exe = std::env::current_exe().expect("own path");
+    let exe = exe.to_str().expect("path");
+    let mut results: Vec<(&str, Outcome)> = Vec::new();
+
+    // ringtcp: the TUN device and its kernel side in one namespace with the clients.
+    let r = Netns::new("flood-r");
+    let server = Server::start(&r, exe, &["--serve", "ringtcp"], &[("RINGTCP_SHARDS", "2")]);
+    let target = SocketAddrV4::new(TUN_STACK, PORT);
+    for &kind in &args.kinds {
+        results.push(("ringtcp", measure(&r, &server, target, kind, args.seconds, args.clients)));
+        report("ringtcp", &results.last().expect("just pushed").1);
+    }
+    let ring_stats = server.finish();
+
+    // The kernel: tokio::net in S, clients and flooder in C, a veth pair between; S routes
+    // the spoofed sources through a gateway pinned to C's MAC address.
+    let (s, c) = (Netns::new("flood-s"), Netns::new("flood-c"));
+    let mac = netlab::veth(&format!("f{}", std::process::id() % 100_000), &c, VETH_CLIENT, &s, VETH_SERVER);
+    let dev = format!("vbf{}", std::process::id() % 100_000);
+    let run = |ns: &Netns, args: &[&str]| {
+        let ok = ns.command(args[0]).args(&args[1..]).status().map(|s| s.success()).unwrap_or(false);
+        assert!(ok, "{args:?} in {} failed", ns.name);
+    };
+    run(&s, &["ip", "neigh", "add", &VETH_GATEWAY.to_string(), "lladdr", &mac, "dev", &dev, "nud", "permanent"]);
+    run(&s, &["ip", "route", "add", "198.18.0.0/15", "via", &VETH_GATEWAY.to_string(), "dev", &dev]);
+    for ns in [&s, &c] {
+        netlab::sysctl(ns, "net.ipv4.conf.all.rp_filter=0");
+        netlab::sysctl(ns, "net.ipv4.conf.default.rp_filter=0");
+    }
+    netlab::sysctl(&s, "net.ipv4.tcp_syncookies=1");
+    netlab::sysctl(&c, "net.ipv4.tcp_tw_reuse=1");
+    let server = Server::start(&s, exe, &["--serve", "kernel"], &[]);
+    let target = SocketAddrV4::new(VETH_SERVER, PORT);
+    for &kind in &args.kinds {
+        results.push(("kernel", measure(&c, &server, target, kind, args.seconds, args.clients)));
+        report("kernel", &results.last().expect("just pushed").1);
+    }
+    let cookies = (netlab::netstat(&s, "TcpExt", "SyncookiesSent"), netlab::netstat(&s, "TcpExt", "SyncookiesRecv"));
+    drop(server);
+
+    println!("\nside by side ({} s per flood, {} closed-loop clients on fresh connections):", args.seconds, args.clients);
+    for (stack, o) in &results {
+        report(stack, o);
+    }
+    println!("\nringtcp server counters:\n{}", ring_stats.trim_end());
+    println!("kernel server: SyncookiesSent {} SyncookiesRecv {}", cookies.0, cookies.1);
+    for (stack, o) in &results {
+        let base = quantile(&o.before, 0.99);
+        let during = quantile(&o.during, 0.99);
+        let goals = [
+            ("99 % served during", success(&o.during) >= 99.0),
+            ("p99 at most 2x", during <= base * 2),
+            ("first after", o.first_after.ok),
+            ("memory < 16 MB", o.rss_growth < 16 << 20),
+        ];
+        let line: Vec<String> = goals.iter().map(|(n, ok)| format!("{n}: {}", if *ok { "yes" } else { "NO" })).collect();
+        println!("goals {stack:<8} {:<4} {}", format!("{:?}", o.kind).to_lowercase(), line.join(", "));
+    }
+}

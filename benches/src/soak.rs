@@ -1,0 +1,376 @@
+//! The soak: short connections, bulk transfers and HTTP (axum) at once between two stacks
+//! joined by the in-memory link through the impairment layer (loss, duplication,
+//! reordering, delay), for a set time. It samples the process's memory and the stacks'
+//! counters as it goes, checks every byte that comes back, and at the end lets everything
+//! close and expire and checks that no connection and no TIME-WAIT record is left.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use ringtcp::Stack;
+use ringtcp::transport::Config;
+use ringtcp::transport::fincache::FinCacheConfig;
+use ringtcp_runtime::impair::{ImpairConfig, Impairment};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 66, 0, 1);
+const SERVER: Ipv4Addr = Ipv4Addr::new(10, 66, 0, 2);
+/// Longest any one operation may take before it counts as an error.
+const OP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What to run and for how long.
+#[derive(Clone, Debug)]
+pub struct SoakConfig {
+    /// How long the load runs.
+    pub duration: Duration,
+    /// How often memory and counters are sampled.
+    pub sample_every: Duration,
+    /// Samples before this are warm-up (not part of the flatness check).
+    pub warm_up: Duration,
+    /// Tasks running short connections (64 bytes each way, the server closes).
+    pub churn: usize,
+    /// Tasks running bulk transfers (echoed and checked byte for byte).
+    pub bulk: usize,
+    /// Bytes per bulk transfer.
+    pub bulk_bytes: usize,
+    /// Tasks making HTTP requests to an axum app (keep-alive, 10 per connection).
+    pub http: usize,
+    /// The impairment both ways.
+    pub impair: Impairment,
+}
+
+impl SoakConfig {
+    /// The CI mode: 20 seconds.
+    pub fn short() -> SoakConfig {
+        SoakConfig {
+            duration: Duration::from_secs(20),
+            sample_every: Duration::from_secs(1),
+            warm_up: Duration::from_secs(8),
+            churn: 8,
+            bulk: 2,
+            bulk_bytes: 1 << 20,
+            http: 4,
+            impair: Impairment {
+                loss: 0.01,
+                duplicate: 0.005,
+                reorder: 0.01,
+                reorder_delay: Duration::from_millis(2),
+                delay: Duration::from_micros(200),
+                jitter: Duration::from_micros(100),
+            },
+        }
+    }
+}
+
+/// One sample.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample {
+    /// Since the start.
+    pub at: Duration,
+    /// Resident memory of the process.
+    pub rss: u64,
+    /// Live connections on both stacks.
+    pub connections: usize,
+    /// TIME-WAIT records on both stacks.
+    pub records: usize,
+    /// Buffer bytes both stacks count.
+    pub buffer_memory: usize,
+    /// Operations completed so far.
+    pub ops: u64,
+}
+
+/// What a soak found.
+#[derive(Debug, Default)]
+pub struct SoakReport {
+    /// Samples, in time order.
+    pub samples: Vec<Sample>,
+    /// Short connections completed.
+    pub churned: u64,
+    /// Bulk bytes echoed and checked.
+    pub bulk_bytes: u64,
+    /// HTTP responses received and checked.
+    pub http_responses: u64,
+    /// Every error, with what it hit.
+    pub errors: Vec<String>,
+    /// Connections left once everything closed (should be none).
+    pub leaked_connections: usize,
+    /// TIME-WAIT records left once their time passed (should be none).
+    pub leaked_records: usize,
+    /// Packets the impairment layer and the stacks retransmitted, for the record.
+    pub retransmissions: u64,
+}
+
+impl SoakReport {
+    /// Largest resident memory after the warm-up, relative to the first sample after it
+    /// (0.05 is 5 % above).
+    pub fn rss_growth(&self, warm_up: Duration) -> f64 {
+        let after: Vec<&Sample> = self.samples.iter().filter(|s| s.at >= warm_up).collect();
+        let Some(first) = after.first() else { return 0.0 };
+        let max = after.iter().map(|s| s.rss).max().unwrap_or(first.rss);
+        (max as f64 - first.rss as f64) / first.rss.max(1) as f64
+    }
+}
+
+fn rss() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+    pages * 4096
+}
+
+fn pattern(stream: u64, offset: usize) -> u8 {
+    ((offset as u64).wrapping_mul(31).wrapping_add(stream.wrapping_mul(17)) % 251) as u8
+}
+
+struct Shared {
+    stop: AtomicBool,
+    ops: AtomicU64,
+    churned: AtomicU64,
+    bulk: AtomicU64,
+    http: AtomicU64,
+    errors: std::sync::Mutex<Vec<String>>,
+}
+
+impl Shared {
+    fn error(&self, what: String) {
+        self.errors.lock().expect("errors").push(what);
+    }
+}
+
+async fn timed<T>(what: &str, f: impl Future<Output = std::io::Result<T>>) -> Result<T, String> {
+    match tokio::time::timeout(OP_TIMEOUT, f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(format!("{what}: {e}")),
+        Err(_) => Err(format!("{what}: no progress for {OP_TIMEOUT:?}")),
+    }
+}
+
+async fn churn_task(client: Stack, sh: Arc<Shared>) {
+    while !sh.stop.load(Ordering::Relaxed) {
+        let r = timed("churn", async {
+            let mut c = client.connect((SERVER, 80)).await?;
+            c.write_all(&[7u8; 64]).await?;
+            let mut back = [0u8; 64];
+            c.read_exact(&mut back).await?;
+            if back != [7u8; 64] {
+                return Err(std::io::Error::other("wrong echo"));
+            }
+            Ok(())
+        })
+        .await;
+        match r {
+            Ok(()) => {
+                sh.churned.fetch_add(1, Ordering::Relaxed);
+                sh.ops.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => sh.error(e),
+        }
+    }
+}
+
+async fn bulk_task(client: Stack, sh: Arc<Shared>, id: u64, bytes: usize) {
+    let mut round = 0u64;
+    while !sh.stop.load(Ordering::Relaxed) {
+        let stream = id << 32 | round;
+        round += 1;
+        let r = timed("bulk", async {
+            let c = client.connect((SERVER, 81)).await?;
+            let (mut r, mut w) = c.into_split();
+            let writer = tokio::spawn(async move {
+                let mut buf = vec![0u8; 16 * 1024];
+                let mut sent = 0;
+                while sent < bytes {
+                    let n = buf.len().min(bytes - sent);
+                    for (i, b) in buf[..n].iter_mut().enumerate() {
+                        *b = pattern(stream, sent + i);
+                    }
+                    w.write_all(&buf[..n]).await?;
+                    sent += n;
+                }
+                w.shutdown().await
+            });
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut got = 0;
+            loop {
+                let n = r.read(&mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                if buf[..n].iter().enumerate().any(|(i, &b)| b != pattern(stream, got + i)) {
+                    return Err(std::io::Error::other(format!("corrupt echo near offset {got}")));
+                }
+                got += n;
+            }
+            writer.await.map_err(std::io::Error::other)??;
+            if got != bytes {
+                return Err(std::io::Error::other(format!("echo ended after {got} of {bytes} bytes")));
+            }
+            Ok(got)
+        })
+        .await;
+        match r {
+            Ok(n) => {
+                sh.bulk.fetch_add(n as u64, Ordering::Relaxed);
+                sh.ops.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => sh.error(e),
+        }
+    }
+}
+
+async fn http_task(client: Stack, sh: Arc<Shared>) {
+    while !sh.stop.load(Ordering::Relaxed) {
+        let r = timed("http", async {
+            let mut c = client.connect((SERVER, 82)).await?;
+            let mut n = 0;
+            for _ in 0..10 {
+                c.write_all(b"GET /hello HTTP/1.1\r\nHost: soak\r\n\r\n").await?;
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if c.read(&mut byte).await? == 0 {
+                        return Err(std::io::Error::other("connection closed mid-response"));
+                    }
+                    head.push(byte[0]);
+                }
+                let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                if !text.starts_with("http/1.1 200") {
+                    return Err(std::io::Error::other(format!("status: {}", text.lines().next().unwrap_or(""))));
+                }
+                let len: usize = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .ok_or_else(|| std::io::Error::other("no content-length"))?;
+                let mut body = vec![0u8; len];
+                c.read_exact(&mut body).await?;
+                if body != b"hello soak\n" {
+                    return Err(std::io::Error::other("wrong body"));
+                }
+                n += 1;
+            }
+            Ok(n)
+        })
+        .await;
+        match r {
+            Ok(n) => {
+                sh.http.fetch_add(n, Ordering::Relaxed);
+                sh.ops.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => sh.error(e),
+        }
+    }
+}
+
+fn serve(server: &Stack) {
+    let s = server.clone();
+    tokio::spawn(async move {
+        let l = s.bind((SERVER, 80)).await.expect("bind 80");
+        crate::churn::serve_echo(l);
+    });
+    let s = server.clone();
+    tokio::spawn(async move {
+        let l = s.bind((SERVER, 81)).await.expect("bind 81");
+        while let Ok((c, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = c.into_split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+                let _ = w.shutdown().await;
+            });
+        }
+    });
+    let s = server.clone();
+    tokio::spawn(async move {
+        let l = s.bind((SERVER, 82)).await.expect("bind 82");
+        let app = axum::Router::new().route("/hello", axum::routing::get(|| async { "hello soak\n" }));
+        let _ = axum::serve(l, app).await;
+    });
+}
+
+fn stack_totals(stacks: &[&Stack]) -> (usize, usize, usize, u64) {
+    let mut t = (0, 0, 0, 0);
+    for s in stacks {
+        if let Ok(st) = s.stats() {
+            t.0 += st.shards.iter().map(|x| x.live_connections).sum::<usize>();
+            t.1 += st.shards.iter().map(|x| x.fin_cache.live.iter().sum::<u64>() as usize).sum::<usize>();
+            t.2 += st.shards.iter().map(|x| x.buffer_memory).sum::<usize>();
+            t.3 += st.transport().tcp_retrans_segs;
+        }
+    }
+    t
+}
+
+/// Runs a soak; `progress` sees each sample as it is taken.
+pub fn run(cfg: &SoakConfig, mut progress: impl FnMut(&Sample)) -> SoakReport {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let mut config = Config::default();
+    // TIME-WAIT of a second, so that the end-of-run check sees every record expire soon.
+    config.fin_cache = FinCacheConfig { time_wait: [Duration::from_secs(1); 3], ..FinCacheConfig::default() };
+    let (client, server) = Stack::builder()
+        .shards(2)
+        .config(config)
+        .impair(ImpairConfig::symmetric(cfg.impair.clone(), 0x50a4))
+        .memory_pair(CLIENT, SERVER)
+        .expect("in-memory stacks");
+    let sh = Arc::new(Shared {
+        stop: AtomicBool::new(false),
+        ops: AtomicU64::new(0),
+        churned: AtomicU64::new(0),
+        bulk: AtomicU64::new(0),
+        http: AtomicU64::new(0),
+        errors: std::sync::Mutex::new(Vec::new()),
+    });
+    let mut report = SoakReport::default();
+    let tasks = rt.block_on(async {
+        serve(&server);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut tasks = Vec::new();
+        for _ in 0..cfg.churn {
+            tasks.push(tokio::spawn(churn_task(client.clone(), sh.clone())));
+        }
+        for id in 0..cfg.bulk {
+            tasks.push(tokio::spawn(bulk_task(client.clone(), sh.clone(), id as u64, cfg.bulk_bytes)));
+        }
+        for _ in 0..cfg.http {
+            tasks.push(tokio::spawn(http_task(client.clone(), sh.clone())));
+        }
+        tasks
+    });
+    let start = Instant::now();
+    while start.elapsed() < cfg.duration {
+        std::thread::sleep(cfg.sample_every.min(cfg.duration.saturating_sub(start.elapsed())).max(Duration::from_millis(10)));
+        let (connections, records, buffer_memory, _) = stack_totals(&[&client, &server]);
+        let s = Sample { at: start.elapsed(), rss: rss(), connections, records, buffer_memory, ops: sh.ops.load(Ordering::Relaxed) };
+        progress(&s);
+        report.samples.push(s);
+    }
+    sh.stop.store(true, Ordering::Relaxed);
+    rt.block_on(async {
+        for t in tasks {
+            if let Err(e) = t.await {
+                sh.error(format!("a load task panicked: {e}"));
+            }
+        }
+    });
+    // Everything the load opened closes; TIME-WAIT (1 s) expires; nothing must be left
+    // but the listeners.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (connections, records, _, retrans) = stack_totals(&[&client, &server]);
+        report.leaked_connections = connections;
+        report.leaked_records = records;
+        report.retransmissions = retrans;
+        if (connections == 0 && records == 0) || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    report.churned = sh.churned.load(Ordering::Relaxed);
+    report.bulk_bytes = sh.bulk.load(Ordering::Relaxed);
+    report.http_responses = sh.http.load(Ordering::Relaxed);
+    report.errors = std::mem::take(&mut *sh.errors.lock().expect("errors"));
+    drop((client, server));
+    drop(rt);
+    report
+}
