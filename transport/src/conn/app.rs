@@ -1,0 +1,189 @@
+//! What the application side does with a connection: send, receive, peek, shut down,
+//! abort, and the options and readings it may ask for. The shard calls these for
+//! `Shard::send`, `Shard::recv` and the rest.
+
+use core::time::Duration;
+
+use super::{Connection, Events, State};
+use crate::cc::CongestionControl;
+use crate::config::{BufferMemory, Keepalive};
+use crate::error::Error;
+use crate::memory::MemoryState;
+use crate::time::Instant;
+
+impl Connection {
+    pub(crate) fn state(&self) -> State {
+        self.state
+    }
+
+    /// Queues data for sending; returns how much was taken (0 when the buffer is full).
+    pub(crate) fn send(&mut self, data: &[u8]) -> Result<usize, Error> {
+        if let Some(e) = self.error {
+            return Err(match e {
+                Error::ConnectionRefused | Error::TimedOut | Error::HostUnreachable => e,
+                _ => Error::BrokenPipe,
+            });
+        }
+        if !self.state.can_send() || self.fin_queued {
+            return Err(match self.state {
+                State::Closed => Error::NotConnected,
+                _ => Error::BrokenPipe,
+            });
+        }
+        let n = self.tx.push(data, self.send_capacity());
+        if n == 0 && !data.is_empty() {
+            return Err(Error::WouldBlock);
+        }
+        Ok(n)
+    }
+
+    /// Space left in the send buffer whatever the memory state.
+    pub(crate) fn unlimited_send_capacity(&self) -> usize {
+        if self.state.can_send() && !self.fin_queued && self.error.is_none() { self.tx.free() } else { 0 }
+    }
+
+    /// Space left in the send buffer; at the memory limit, only what needs no allocation.
+    pub(crate) fn send_capacity(&self) -> usize {
+        if !self.state.can_send() || self.fin_queued || self.error.is_some() {
+            return 0;
+        }
+        match self.mem {
+            MemoryState::Exhausted => self.tx.free_without_growth(BufferMemory::MIN_BUFFER),
+            _ => self.tx.free(),
+        }
+    }
+
+    /// Bytes queued but not yet acknowledged.
+    pub(crate) fn send_queue(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// Reads received data. `Ok(0)` is end of stream (the peer's FIN, after all data).
+    pub(crate) fn recv(&mut self, out: &mut [u8]) -> Result<usize, Error> {
+        if self.rx.len() > 0 {
+            let n = self.rx.read(out);
+            if self.mem != MemoryState::Normal {
+                // Memory is tight: a drained buffer gives its allocation back at once.
+                self.rx.release_if_empty();
+            }
+            self.maybe_window_update();
+            return Ok(n);
+        }
+        if self.fin_received {
+            return Ok(0);
+        }
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        match self.state {
+            State::Closed => Err(Error::NotConnected),
+            _ => Err(Error::WouldBlock),
+        }
+    }
+
+    /// Copies received data without consuming it.
+    pub(crate) fn peek(&self, out: &mut [u8]) -> Result<usize, Error> {
+        if self.rx.len() > 0 {
+            return Ok(self.rx.peek(out));
+        }
+        if self.fin_received {
+            return Ok(0);
+        }
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        Err(Error::WouldBlock)
+    }
+
+    /// Bytes ready to read.
+    pub(crate) fn recv_queue(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// True once reading would not block: data, end of stream, or an error.
+    pub(crate) fn is_readable(&self) -> bool {
+        self.rx.len() > 0 || self.fin_received || self.error.is_some() || self.state == State::Closed
+    }
+
+    /// True once writing would not block.
+    pub(crate) fn is_writable(&self) -> bool {
+        self.send_capacity() > 0 || self.error.is_some() || !self.state.can_send() || self.fin_queued
+    }
+
+    /// RFC 9293 CLOSE for the sending direction: FIN after the queued data.
+    pub(crate) fn shutdown_write(&mut self) {
+        if self.fin_queued {
+            return;
+        }
+        match self.state {
+            State::SynSent => {
+                // RFC 9293 §3.10.4: CLOSE in SYN-SENT deletes the connection.
+                self.state = State::Closed;
+                self.events.set(Events::CLOSED);
+                self.clear_timers();
+            }
+            State::SynReceived | State::Established => {
+                self.fin_queued = true;
+                self.state = State::FinWait1;
+            }
+            State::CloseWait => {
+                self.fin_queued = true;
+                self.state = State::LastAck;
+            }
+            _ => {}
+        }
+    }
+
+    /// RFC 9293 ABORT: RST if synchronized, then CLOSED at once.
+    pub(crate) fn abort(&mut self) {
+        if matches!(
+            self.state,
+            State::SynReceived | State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait
+        ) {
+            self.rst_now = true;
+        }
+        self.enter_closed(None);
+        self.error.get_or_insert(Error::ConnectionAborted);
+    }
+
+    /// Ends the connection without a word to the peer (a handshake that went nowhere).
+    pub(crate) fn discard(&mut self) {
+        self.enter_closed(None);
+    }
+
+    pub(crate) fn set_nodelay(&mut self, on: bool) {
+        self.nodelay = on;
+    }
+
+    pub(crate) fn nodelay(&self) -> bool {
+        self.nodelay
+    }
+
+    pub(crate) fn set_keepalive(&mut self, ka: Option<Keepalive>, now: Instant) {
+        self.keepalive = ka;
+        self.keepalive_probes = 0;
+        self.keepalive_at = match ka {
+            Some(k) if self.state.is_synchronized() => Some(now + k.idle),
+            _ => None,
+        };
+    }
+
+    /// Allocated bytes: the control block and both buffers.
+    pub(crate) fn memory(&self) -> usize {
+        core::mem::size_of::<Connection>() + self.buffer_bytes()
+    }
+
+    /// Bytes allocated for the send and receive buffers.
+    pub(crate) fn buffer_bytes(&self) -> usize {
+        self.tx.allocated() + self.rx.allocated()
+    }
+
+    /// SRTT, once measured.
+    pub(crate) fn srtt(&self) -> Option<Duration> {
+        self.rtt.srtt()
+    }
+
+    pub(crate) fn cwnd(&self) -> u32 {
+        self.cc.cwnd()
+    }
+}
