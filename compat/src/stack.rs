@@ -207,7 +207,14 @@ impl StackBuilder {
         let Some((name, kernel, stack_addr, prefix)) = self.tun.clone() else {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "no device configured: call StackBuilder::tun(...) first"));
         };
-        let queues = tun::open(&tun::TunConfig { name, kernel_addr: kernel, prefix, mtu: self.config.mtu, queues: self.shards })?;
+        let queues = tun::open(&tun::TunConfig {
+            name,
+            kernel_addr: kernel,
+            prefix,
+            mtu: self.config.mtu,
+            queues: self.shards,
+            queue_len: tun::TunConfig::DEFAULT_QUEUE_LEN,
+        })?;
         let mut config = self.config.clone();
         config.on_link.push((IpAddr::V4(kernel), prefix));
         // The device steers by port: each shard opens connections on ports steered to it.

@@ -116,12 +116,13 @@ impl StackStats {
             ("fin_cache_acks_sent", "counter", "ACKs sent from records.", |s| s.fin_cache.acks_sent),
             ("fin_cache_dropped", "counter", "Segments to a record dropped.", |s| s.fin_cache.dropped),
         ];
-        let io: [Metric; 6] = [
+        let io: [Metric; 7] = [
             ("io_submissions", "counter", "io_uring submission queue entries submitted.", |s| s.io.submissions),
             ("io_completions", "counter", "io_uring completions reaped.", |s| s.io.completions),
             ("io_packets_in", "counter", "Packets read from the device.", |s| s.io.packets_in),
             ("io_packets_out", "counter", "Packets written to the device.", |s| s.io.packets_out),
             ("io_tx_overflow", "counter", "Packets dropped because every write slot was busy.", |s| s.io.tx_overflow),
+            ("io_tx_deferred", "counter", "Times packets waited in the transport for a free write slot.", |s| s.io.tx_deferred),
             ("io_errors", "counter", "Device reads or writes that failed.", |s| s.io.io_errors),
         ];
         for (name, kind, help, f) in fin.into_iter().chain(io) {

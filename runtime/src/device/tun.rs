@@ -26,6 +26,14 @@ pub struct TunConfig {
     pub mtu: u16,
     /// Number of queues (one per shard).
     pub queues: usize,
+    /// Packets each queue holds for the stack before the kernel drops (the device's
+    /// `txqueuelen`): a burst, or a flood, waits here while a shard catches up.
+    pub queue_len: u32,
+}
+
+impl TunConfig {
+    /// Linux gives a TUN device 500; a stack that may be flooded wants more slack.
+    pub const DEFAULT_QUEUE_LEN: u32 = 4096;
 }
 
 fn ifreq(name: &str) -> io::Result<libc::ifreq> {
@@ -87,6 +95,10 @@ fn configure(cfg: &TunConfig) -> io::Result<()> {
     let mut req = ifreq(&cfg.name)?;
     req.ifr_ifru.ifru_mtu = i32::from(cfg.mtu);
     ioctl(libc::SIOCSIFMTU, &mut req)?;
+    let mut req = ifreq(&cfg.name)?;
+    // `ifr_qlen` is the union's int member, which libc names `ifru_metric` (as `ifr_mtu`).
+    req.ifr_ifru.ifru_metric = cfg.queue_len.min(i32::MAX as u32) as libc::c_int;
+    ioctl(libc::SIOCSIFTXQLEN, &mut req)?;
     let mut req = ifreq(&cfg.name)?;
     ioctl(libc::SIOCGIFFLAGS, &mut req)?;
     // SAFETY: SIOCGIFFLAGS filled in the flags member.

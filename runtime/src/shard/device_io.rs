@@ -233,8 +233,16 @@ impl ShardLoop {
         n
     }
 
+    /// Hands the transport's packets to the device while there are write slots; what does
+    /// not fit stays queued in the transport (its control queue and its connections), and
+    /// the completions of the writes in flight bring the loop back for it. Dropping here
+    /// instead would cost a retransmission timeout for a data segment under load.
     pub(super) fn flush_tx(&mut self, now: Instant) {
         loop {
+            if !self.write_slot_available() {
+                self.stats.tx_deferred += 1;
+                return;
+            }
             let mut buf = self.tx_spare.pop().unwrap_or_else(|| vec![0u8; self.mtu + 64].into_boxed_slice());
             let Some(n) = self.shard.poll_transmit(now, &mut buf) else {
                 self.tx_spare.push(buf);
@@ -285,6 +293,11 @@ impl ShardLoop {
         let n = packet.len().min(buf.len());
         buf[..n].copy_from_slice(&packet[..n]);
         self.submit_write(buf, n);
+    }
+
+    /// True if a write can be queued now (an in-process link takes every packet).
+    fn write_slot_available(&self) -> bool {
+        matches!(self.device, Device::Queue(_)) || !self.tx_free.is_empty() || self.tx_slots.len() < MAX_WRITES_IN_FLIGHT
     }
 
     /// Queues a write of `buf[..n]`; the buffer is kept until its completion.

@@ -146,8 +146,11 @@ pub struct IoStats {
     pub packets_in: u64,
     /// Packets written to the device.
     pub packets_out: u64,
-    /// Packets dropped because every write slot was busy.
+    /// Packets dropped because every write slot was busy (held packets and duplicates
+    /// made by the impairment layer; the transport's own wait, see `tx_deferred`).
     pub tx_overflow: u64,
+    /// Times the loop left packets in the transport because every write slot was busy.
+    pub tx_deferred: u64,
     /// Device reads or writes that failed.
     pub io_errors: u64,
 }

@@ -179,6 +179,8 @@ pub struct Shard {
     /// More timers or FIN-cache records were due than the budgets allowed at the last
     /// `handle_timeout`.
     expiry_pending: bool,
+    /// Whose turn it is in `poll_transmit`: the control queue's or the connections'.
+    control_turn: bool,
 }
 
 impl Shard {
@@ -213,6 +215,7 @@ impl Shard {
             port_table: Box::new([0; crate::isn::PORT_TABLE]),
             last_now: Instant::ZERO,
             expiry_pending: false,
+            control_turn: false,
         }
     }
 
@@ -580,11 +583,27 @@ impl Shard {
     /// returns its length; `None` when there is nothing to send.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         self.last_now = now;
-        if let Some(c) = self.control.pop_front()
-            && let Some(n) = self.emit_control(now, &c, buf)
-        {
-            return Some(n);
+        // Control packets (cookie SYN-ACKs, RSTs, answers from records) and connections'
+        // segments take turns: when the runtime can write only so many packets, neither a
+        // flood's replies nor one busy connection holds up the other.
+        self.control_turn = !self.control_turn;
+        if self.control_turn {
+            self.poll_control(now, buf).or_else(|| self.poll_connections(now, buf))
+        } else {
+            self.poll_connections(now, buf).or_else(|| self.poll_control(now, buf))
         }
+    }
+
+    fn poll_control(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        while let Some(c) = self.control.pop_front() {
+            if let Some(n) = self.emit_control(now, &c, buf) {
+                return Some(n);
+            }
+        }
+        None
+    }
+
+    fn poll_connections(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         let mem = self.memory.state();
         while let Some(&(idx, generation)) = self.tx_queue.front() {
             let (mut ctx, conns) = self.ctx(now);
