@@ -286,3 +286,32 @@ fn cookies_always_mode_keeps_no_syn_state_and_off_mode_drops() {
     assert_eq!(p.shard.drops().listen_overflow, 1);
     assert_eq!(p.shard.stats().syncookies_sent, 0);
 }
+
+#[test]
+fn a_syn_reopening_a_time_wait_record_keeps_state_even_with_the_syn_queue_full() {
+    let mut p = Peer::new(cookie_config());
+    let l = p.shard.listen(p.us, 1).unwrap();
+    // A connection from port 1 that we close first: it leaves a TIME-WAIT record.
+    p.inject_from(from_port(1), Seg::new(flags("SYN"), 100, 0).opts(ts(10, 0)));
+    let iss = p.one().seq;
+    p.inject_from(from_port(1), Seg::new(flags("ACK"), 101, iss + 1).opts(ts(11, 0)));
+    let h = p.shard.accept(l).unwrap().unwrap();
+    p.shard.close(p.now, h).unwrap();
+    let fin = p.one();
+    p.inject_from(from_port(1), Seg::new(flags("ACK|FIN"), 101, fin.seq + 1).opts(ts(12, 0)));
+    p.sent();
+    assert_eq!(p.shard.fin_cache().len(), 1);
+    // The SYN queue fills with an embryonic connection from port 2.
+    p.inject_from(from_port(2), Seg::new(flags("SYN"), 1, 0));
+    p.sent();
+    assert_eq!(p.shard.syn_queue_len(l).unwrap(), 1);
+    // A new incarnation from port 1 (newer timestamp): state, and an ISS above the old
+    // SND.NXT, which a cookie could not give (RFC 9293 §3.10.7.4, RFC 6191).
+    p.inject_from(from_port(1), Seg::new(flags("SYN"), 5_000, 0).opts(ts(20, 0)));
+    let sa = p.one();
+    assert_eq!(sa.flags, flags("SYN|ACK"));
+    assert!(SeqNum(sa.seq) > SeqNum(fin.seq + 1), "new ISS {} above the old SND.NXT {}", sa.seq, fin.seq + 1);
+    assert_eq!(p.shard.stats().syncookies_sent, 0);
+    assert_eq!(p.shard.syn_queue_len(l).unwrap(), 2);
+    assert_eq!(p.shard.fin_cache().stats().reopened, 1);
+}

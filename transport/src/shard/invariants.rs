@@ -59,9 +59,6 @@ impl Shard {
             if held != lst.syn_queue_len() {
                 return Err(format!("listener {l}: {held} embryonic connections, {} counted", lst.syn_queue_len()));
             }
-            if lst.syn_queue_len() > lst.backlog {
-                return Err(format!("listener {l}: SYN queue over the backlog"));
-            }
             for (idx, generation) in lst.queued() {
                 match self.conns.get(idx as usize) {
                     Some(Slot::Live(c)) if c.generation != generation || (c.listener == Some(l as u32) && c.in_accept_queue) => {}

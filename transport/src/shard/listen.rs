@@ -169,12 +169,15 @@ impl Shard {
 
     /// RFC 9293 §3.10.7.2: a SYN to a listener opens an embryonic connection, or is
     /// answered with a cookie, or dropped, as the listener decides. `min_iss` keeps a
-    /// reopened 4-tuple's new ISS above the old SND.NXT (such a SYN is never answered with
-    /// a cookie, whose ISS cannot be chosen).
+    /// reopened 4-tuple's new ISS above the old SND.NXT.
     pub(super) fn on_listener_syn(&mut self, now: Instant, l: u32, local: SocketAddr, remote: SocketAddr, h: &TcpHeader, min_iss: Option<SeqNum>) {
         let mut verdict = self.listeners[l as usize].syn_verdict(self.cfg.syn_cookies);
         if verdict == SynVerdict::Cookie && min_iss.is_some() {
-            verdict = SynVerdict::DropSynQueueFull;
+            // A SYN that reopens a TIME-WAIT 4-tuple needs an ISS above the old SND.NXT,
+            // which a cookie cannot give; like Linux (`tcp_conn_request` with an ISN), keep
+            // state for it even past the SYN queue's bound. Each one used up a record
+            // of a real connection, and the connection limit still applies.
+            verdict = SynVerdict::Open;
         }
         match verdict {
             SynVerdict::DropAcceptQueueFull => {
@@ -186,12 +189,14 @@ impl Shard {
                 self.drops.listen_overflow += 1;
                 return;
             }
+            // At the connection limit neither a SYN-RECEIVED connection nor a cookie could
+            // become a connection: the peer retries later.
+            SynVerdict::Open | SynVerdict::Cookie if self.live >= self.cfg.max_connections => {
+                self.drops.connection_limit += 1;
+                return;
+            }
             SynVerdict::Cookie => return self.send_cookie(now, l, local, remote, h),
             SynVerdict::Open => {}
-        }
-        if self.live >= self.cfg.max_connections {
-            self.drops.connection_limit += 1;
-            return;
         }
         let mut iss = self.isn.isn(&local, &remote, now);
         if let Some(min) = min_iss
