@@ -239,6 +239,7 @@ fn config(s: &Setup) -> Config {
 pub fn run(data: &[u8]) {
     let mut u = Unstructured::new(data);
     let Ok(setup) = Setup::arbitrary(&mut u) else { return };
+    crate::debug(&setup);
     let cfg = config(&setup);
     let mut client = Shard::new(cfg.clone(), &[IpAddr::V4(CLIENT)], Secret([1; 16]));
     let mut server = Shard::new(cfg, &[IpAddr::V4(SERVER)], Secret([2; 16]));
@@ -291,6 +292,7 @@ pub fn run(data: &[u8]) {
         }
         let done = pairs.iter().all(|(c, s)| c.finished() && (s.finished() || s.handle.is_none() && c.failed.is_some()));
         if done {
+            crate::debug(&(now, &pairs));
             break;
         }
         // Next event: a packet arriving or a timer.
