@@ -83,8 +83,9 @@ enum Control {
     Rst { local: SocketAddrV4, remote: SocketAddrV4, seq: SeqNum, ack: Option<SeqNum> },
     /// An ACK from a FIN-cache record: no buffer behind it, so a zero window.
     TwAck { local: SocketAddrV4, remote: SocketAddrV4, seq: SeqNum, ack: SeqNum, ts: Option<Timestamps> },
-    /// A SYN-ACK carrying a SYN cookie (RFC 4987 §3.6); `ts_bits` are the option bits
-    /// TSval carries, `ts_ecr` the peer's TSval, both present only with timestamps.
+    /// A SYN-ACK carrying a SYN cookie (RFC 4987 §3.6): `wscale` is our own shift (offered
+    /// when the peer offered one), `ts` the option bits our TSval carries and the peer's
+    /// TSval to echo, with timestamps only.
     CookieSynAck {
         local: SocketAddrV4,
         remote: SocketAddrV4,
