@@ -24,9 +24,9 @@ pub fn sysctl(ns: &Netns, kv: &str) {
     assert!(ok, "sysctl {kv} in {} failed", ns.name);
 }
 
-/// A veth pair: `a` in namespace `na` with `addr_a/24`, `b` in `nb` with `addr_b/24`.
-/// Returns the MAC address of `a`.
-pub fn veth(tag: &str, na: &Netns, addr_a: Ipv4Addr, nb: &Netns, addr_b: Ipv4Addr) -> String {
+/// A veth pair: `va<tag>` in namespace `na` with `addr_a/24`, `vb<tag>` in `nb` with
+/// `addr_b/24`. Returns the MAC addresses of both ends.
+pub fn veth(tag: &str, na: &Netns, addr_a: Ipv4Addr, nb: &Netns, addr_b: Ipv4Addr) -> ([u8; 6], [u8; 6]) {
     let (a, b) = (format!("va{tag}"), format!("vb{tag}"));
     ip(&["link", "add", &a, "type", "veth", "peer", "name", &b]);
     ip(&["link", "set", &a, "netns", &na.name]);
@@ -37,8 +37,26 @@ pub fn veth(tag: &str, na: &Netns, addr_a: Ipv4Addr, nb: &Netns, addr_b: Ipv4Add
         let ok = ns.command("ip").args(["link", "set", dev, "up"]).status().unwrap().success();
         assert!(ok, "{dev} up");
     }
-    let out = na.command("cat").arg(format!("/sys/class/net/{a}/address")).output().expect("read MAC");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    let mac = |ns: &Netns, dev: &str| {
+        let out = ns.command("cat").arg(format!("/sys/class/net/{dev}/address")).output().expect("read MAC");
+        parse_mac(String::from_utf8_lossy(&out.stdout).trim()).unwrap_or_else(|| panic!("MAC of {dev}"))
+    };
+    (mac(na, &a), mac(nb, &b))
+}
+
+/// `aa:bb:cc:dd:ee:ff` as bytes.
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut m = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in &mut m {
+        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    parts.next().is_none().then_some(m)
+}
+
+/// `aa:bb:cc:dd:ee:ff` from bytes.
+pub fn format_mac(m: &[u8; 6]) -> String {
+    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 
 /// A server process started inside a namespace; it prints `ready` when it serves, and

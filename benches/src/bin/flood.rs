@@ -11,8 +11,13 @@
 //! SYN-ACKs really leave and its SYN queue and cookies are exercised (without a route the
 //! kernel would drop the SYNs before its SYN queue and the comparison would mean nothing).
 //!
+//! The flood leaves through a packet socket on the client side's interface (the TUN device,
+//! or the veth end) with the queueing discipline bypassed, as a traffic generator sends:
+//! the kernel's routing of the flooder's own packets is not part of the measurement.
+//! `--rate` caps it (packets per second), to compare both stacks at one rate.
+//!
 //! Run: `sudo -E env "PATH=$PATH" cargo run --release -p ringtcp-benches --bin flood --
-//! [--seconds 30] [--kinds syn,ack,rst] [--clients 4]`
+//! [--seconds 30] [--kinds syn,ack,rst] [--clients 4] [--rate N]`
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
@@ -35,16 +40,18 @@ struct Args {
     seconds: u64,
     kinds: Vec<FloodKind>,
     clients: usize,
+    rate: Option<u64>,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut a = Args { seconds: 30, kinds: vec![FloodKind::Syn, FloodKind::Ack, FloodKind::Rst], clients: 4 };
+    let mut a = Args { seconds: 30, kinds: vec![FloodKind::Syn, FloodKind::Ack, FloodKind::Rst], clients: 4, rate: None };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
             "--seconds" => a.seconds = value()?.parse().map_err(|_| "--seconds takes a number")?,
             "--clients" => a.clients = value()?.parse().map_err(|_| "--clients takes a number")?,
+            "--rate" => a.rate = Some(value()?.parse().map_err(|_| "--rate takes packets per second")?),
             "--kinds" => {
                 a.kinds = value()?
                     .split(',')
@@ -116,8 +123,19 @@ fn success(s: &[Sample]) -> f64 {
     if s.is_empty() { 0.0 } else { 100.0 * s.iter().filter(|x| x.ok).count() as f64 / s.len() as f64 }
 }
 
-/// Runs the phases (before, flood, after) against `target` from `client_ns`.
-fn measure(client_ns: &Netns, server: &Server, target: SocketAddrV4, kind: FloodKind, secs: u64, workers: usize) -> Outcome {
+/// Runs the phases (before, flood, after) against `target` from `client_ns`; the flood
+/// goes out of `device` (to `mac`, on Ethernet) without the kernel's routing and queueing.
+#[allow(clippy::too_many_arguments)]
+fn measure(
+    client_ns: &Netns,
+    server: &Server,
+    target: SocketAddrV4,
+    device: (&str, Option<[u8; 6]>),
+    kind: FloodKind,
+    secs: u64,
+    workers: usize,
+    rate: Option<u64>,
+) -> Outcome {
     let epoch = Instant::now();
     let phase = |d: Duration| -> Vec<Sample> {
         let stop = Arc::new(AtomicBool::new(false));
@@ -128,7 +146,8 @@ fn measure(client_ns: &Netns, server: &Server, target: SocketAddrV4, kind: Flood
     };
     let before = phase(BASELINE);
     let rss0 = server.rss() as i64;
-    let flood = Flooder::start(Some(client_ns), FloodConfig { kind, ..FloodConfig::syn(target) }).expect("raw socket");
+    let cfg = FloodConfig { kind, rate, device: Some((device.0.to_owned(), device.1)), ..FloodConfig::syn(target) };
+    let flood = Flooder::start(Some(client_ns), cfg).expect("packet socket");
     let stop = Arc::new(AtomicBool::new(false));
     let hs = netlab::clients(client_ns, SocketAddr::V4(target), workers, epoch, stop.clone());
     let mut rss_max = rss0;
@@ -191,7 +210,7 @@ fn main() {
     let server = Server::start(&r, exe, &["--serve", "ringtcp"], &[("RINGTCP_SHARDS", "2")]);
     let target = SocketAddrV4::new(TUN_STACK, PORT);
     for &kind in &args.kinds {
-        results.push(("ringtcp", measure(&r, &server, target, kind, args.seconds, args.clients)));
+        results.push(("ringtcp", measure(&r, &server, target, ("ringtcp0", None), kind, args.seconds, args.clients, args.rate)));
         report("ringtcp", &results.last().expect("just pushed").1);
     }
     let ring_stats = server.finish();
@@ -199,8 +218,10 @@ fn main() {
     // The kernel: tokio::net in S, clients and flooder in C, a veth pair between; S routes
     // the spoofed sources through a gateway pinned to C's MAC address.
     let (s, c) = (Netns::new("flood-s"), Netns::new("flood-c"));
-    let mac = netlab::veth(&format!("f{}", std::process::id() % 100_000), &c, VETH_CLIENT, &s, VETH_SERVER);
-    let dev = format!("vbf{}", std::process::id() % 100_000);
+    let tag = format!("f{}", std::process::id() % 100_000);
+    let (mac, server_mac) = netlab::veth(&tag, &c, VETH_CLIENT, &s, VETH_SERVER);
+    let (client_dev, dev) = (format!("va{tag}"), format!("vb{tag}"));
+    let mac = netlab::format_mac(&mac);
     let run = |ns: &Netns, args: &[&str]| {
         let ok = ns.command(args[0]).args(&args[1..]).status().map(|s| s.success()).unwrap_or(false);
         assert!(ok, "{args:?} in {} failed", ns.name);
@@ -216,7 +237,7 @@ fn main() {
     let server = Server::start(&s, exe, &["--serve", "kernel"], &[]);
     let target = SocketAddrV4::new(VETH_SERVER, PORT);
     for &kind in &args.kinds {
-        results.push(("kernel", measure(&c, &server, target, kind, args.seconds, args.clients)));
+        results.push(("kernel", measure(&c, &server, target, (&client_dev, Some(server_mac)), kind, args.seconds, args.clients, args.rate)));
         report("kernel", &results.last().expect("just pushed").1);
     }
     let cookies = (netlab::netstat(&s, "TcpExt", "SyncookiesSent"), netlab::netstat(&s, "TcpExt", "SyncookiesRecv"));

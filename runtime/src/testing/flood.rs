@@ -1,6 +1,8 @@
 //! A spoofed-packet flooder for flood tests and benchmarks: one thread writing TCP
-//! segments from random source addresses through a raw socket (`IPPROTO_RAW`, so the IP
-//! header is ours), batched with `sendmmsg`, as fast as it can or at a given rate. It runs
+//! segments from random source addresses, batched with `sendmmsg`, as fast as it can or at
+//! a given rate, through a raw socket (`IPPROTO_RAW`: routed by the kernel) or, faster,
+//! through a packet socket on a given interface that bypasses the queueing discipline
+//! (`PACKET_QDISC_BYPASS`: straight to the device, as a traffic generator sends). It runs
 //! in a namespace the caller made, so the flood never leaves it.
 
 use std::io;
@@ -39,7 +41,7 @@ pub enum FloodKind {
 }
 
 /// A flood's settings.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct FloodConfig {
     /// Where the packets go.
     pub target: SocketAddrV4,
@@ -51,13 +53,16 @@ pub struct FloodConfig {
     pub rate: Option<u64>,
     /// Seed of the addresses, ports and numbers.
     pub seed: u64,
+    /// Send through a packet socket on this interface (and, for an Ethernet device, to
+    /// this MAC address) instead of a routed raw socket.
+    pub device: Option<(String, Option<[u8; 6]>)>,
 }
 
 impl FloodConfig {
     /// A SYN flood at `target` from 198.18.0.0/15 (the benchmarking range of RFC 2544),
     /// as fast as possible.
     pub fn syn(target: SocketAddrV4) -> FloodConfig {
-        FloodConfig { target, kind: FloodKind::Syn, sources: (Ipv4Addr::new(198, 18, 0, 0), 15), rate: None, seed: 1 }
+        FloodConfig { target, kind: FloodKind::Syn, sources: (Ipv4Addr::new(198, 18, 0, 0), 15), rate: None, seed: 1, device: None }
     }
 }
 
@@ -81,8 +86,13 @@ impl Flooder {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let body = {
             let (stop, sent) = (stop.clone(), sent.clone());
+            let cfg = cfg.clone();
             move || -> io::Result<()> {
-                let socket = match raw_socket() {
+                let opened = match &cfg.device {
+                    Some((ifname, mac)) => packet_socket(ifname, *mac),
+                    None => raw_socket().map(|s| (s, Destination::Ip)),
+                };
+                let (socket, dst) = match opened {
                     Ok(s) => {
                         let _ = ready_tx.send(Ok(()));
                         s
@@ -92,7 +102,7 @@ impl Flooder {
                         return Err(e);
                     }
                 };
-                flood(&socket, &cfg, &stop, &sent)
+                flood(&socket, &dst, &cfg, &stop, &sent)
             }
         };
         let thread = match ns {
@@ -130,6 +140,48 @@ impl Drop for Flooder {
             let _ = t.join();
         }
     }
+}
+
+/// Where `sendmmsg` sends: an IP destination (raw socket) or a link-layer one.
+enum Destination {
+    Ip,
+    Link(libc::sockaddr_ll),
+}
+
+/// A packet socket bound to `ifname` that hands IPv4 packets straight to the device.
+fn packet_socket(ifname: &str, mac: Option<[u8; 6]>) -> io::Result<(OwnedFd, Destination)> {
+    let proto = (libc::ETH_P_IP as u16).to_be();
+    // SAFETY: socket takes no pointers.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, i32::from(proto)) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just created and is owned by nobody else.
+    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    let name = std::ffi::CString::new(ifname).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name"))?;
+    // SAFETY: a valid NUL-terminated name.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    if index == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt reads one int.
+    let r = unsafe {
+        libc::setsockopt(socket.as_raw_fd(), libc::SOL_PACKET, 20 /* PACKET_QDISC_BYPASS */, (&one as *const libc::c_int).cast(), 4)
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: sockaddr_ll is plain old data; all-zero is valid.
+    let mut ll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    ll.sll_family = libc::AF_PACKET as u16;
+    ll.sll_protocol = proto;
+    ll.sll_ifindex = index as i32;
+    if let Some(m) = mac {
+        ll.sll_halen = 6;
+        ll.sll_addr[..6].copy_from_slice(&m);
+    }
+    Ok((socket, Destination::Link(ll)))
 }
 
 fn raw_socket() -> io::Result<OwnedFd> {
@@ -206,22 +258,26 @@ fn build(cfg: &FloodConfig, rng: &mut Rng, i: u64, buf: &mut [u8]) -> usize {
     total
 }
 
-fn flood(socket: &OwnedFd, cfg: &FloodConfig, stop: &AtomicBool, sent: &AtomicU64) -> io::Result<()> {
+fn flood(socket: &OwnedFd, link: &Destination, cfg: &FloodConfig, stop: &AtomicBool, sent: &AtomicU64) -> io::Result<()> {
     let mut rng = Rng(cfg.seed | 1);
     let mut bufs = vec![[0u8; 128]; BATCH];
-    let dst = libc::sockaddr_in {
+    let ip_dst = libc::sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,
         sin_port: 0,
         sin_addr: libc::in_addr { s_addr: u32::from(*cfg.target.ip()).to_be() },
         sin_zero: [0; 8],
+    };
+    let (name, namelen): (*const libc::c_void, u32) = match link {
+        Destination::Ip => ((&ip_dst as *const libc::sockaddr_in).cast(), size_of::<libc::sockaddr_in>() as u32),
+        Destination::Link(ll) => ((ll as *const libc::sockaddr_ll).cast(), size_of::<libc::sockaddr_ll>() as u32),
     };
     let mut iovs: Vec<libc::iovec> = bufs.iter_mut().map(|b| libc::iovec { iov_base: b.as_mut_ptr().cast(), iov_len: 0 }).collect();
     let mut msgs: Vec<libc::mmsghdr> = iovs
         .iter_mut()
         .map(|iov| libc::mmsghdr {
             msg_hdr: libc::msghdr {
-                msg_name: (&dst as *const libc::sockaddr_in).cast_mut().cast(),
-                msg_namelen: size_of::<libc::sockaddr_in>() as u32,
+                msg_name: name.cast_mut(),
+                msg_namelen: namelen,
                 msg_iov: iov,
                 msg_iovlen: 1,
                 msg_control: std::ptr::null_mut(),
