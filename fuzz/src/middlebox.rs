@@ -290,8 +290,10 @@ pub fn run(data: &[u8]) {
                 panic!("invariant broken: {e}");
             }
         }
-        let done = pairs.iter().all(|(c, s)| c.finished() && (s.finished() || s.handle.is_none() && c.failed.is_some()));
-        if done {
+        // A server end that never got its connection (the handshake was mangled, or the
+        // client gave up) has nothing to finish; every end that has a connection must end.
+        let unfinished = pairs.iter().flat_map(|(c, s)| [c, s]).any(|e| e.handle.is_some() && !e.finished());
+        if !unfinished && link.queue.is_empty() {
             crate::debug(&(now, &pairs));
             break;
         }
