@@ -183,9 +183,12 @@ impl TcpStream {
     /// Owned halves that can move to different tasks; [`OwnedReadHalf::reunite`] puts
     /// them back together.
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
-        let sock = self.sock.clone();
         // The halves now own the socket's lifetime: the closer closes it when both are gone.
-        std::mem::forget(self);
+        // The stream's own reference moves into them (forgetting a clone's original kept
+        // every split socket, its buffers included, alive for ever).
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again, so the Arc is moved out once.
+        let sock = unsafe { std::ptr::read(&this.sock) };
         let closer = Closer::new(sock.clone());
         (
             OwnedReadHalf { sock: sock.clone(), closer: closer.clone() },
