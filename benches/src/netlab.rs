@@ -86,7 +86,8 @@ impl Server {
             }
             line.clear();
         }
-        panic!("{exe} exited before it was ready");
+        let status = child.wait();
+        panic!("{exe} exited before it was ready: {status:?}");
     }
 
     /// The process id: `ip netns exec` execs the program, so it is the server's own.

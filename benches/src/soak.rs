@@ -304,9 +304,11 @@ fn stack_totals(stacks: &[&Stack]) -> (usize, usize, usize, u64) {
 /// Runs a soak; `progress` sees each sample as it is taken.
 pub fn run(cfg: &SoakConfig, mut progress: impl FnMut(&Sample)) -> SoakReport {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    let mut config = Config::default();
     // TIME-WAIT of a second, so that the end-of-run check sees every record expire soon.
-    config.fin_cache = FinCacheConfig { time_wait: [Duration::from_secs(1); 3], ..FinCacheConfig::default() };
+    let config = Config {
+        fin_cache: FinCacheConfig { time_wait: [Duration::from_secs(1); 3], ..FinCacheConfig::default() },
+        ..Config::default()
+    };
     let (client, server) = Stack::builder()
         .shards(2)
         .config(config)

@@ -16,6 +16,9 @@ pub(crate) fn error_of(st: &SocketState) -> io::Error {
         io::ErrorKind::TimedOut => "connection timed out: the peer stopped answering",
         io::ErrorKind::BrokenPipe => "broken pipe: the connection is closed for writing",
         io::ErrorKind::HostUnreachable => "host unreachable",
+        io::ErrorKind::OutOfMemory => {
+            "the stack holds its maximum of live connections (max_connections): close some or raise the limit"
+        }
         _ => "connection failed",
     };
     io::Error::new(kind, msg)
@@ -30,16 +33,25 @@ fn take(st: &mut SocketState, out: &mut [u8], consume: bool) -> usize {
     out[na..n].copy_from_slice(&b[..n - na]);
     if consume {
         st.rx.drain(..n);
-        release_if_drained(st);
     }
     n
 }
 
-/// A large receive buffer is freed once drained, so an idle connection stays small.
-fn release_if_drained(st: &mut SocketState) {
-    if st.rx.is_empty() && st.rx.capacity() > ringtcp_runtime::shard::RELEASE_ABOVE {
+/// A large receive buffer is freed once drained, so an idle connection stays small; when
+/// buffer memory is tight any drained one is, and the shard is asked to count it as given
+/// back (it counts the sockets' buffers when it syncs them).
+fn release_if_drained(sock: &Arc<SocketShared>, st: &mut SocketState) -> io::Result<()> {
+    if !st.rx.is_empty() || st.rx.capacity() == 0 {
+        return Ok(());
+    }
+    if st.memory_tight {
+        st.rx = Default::default();
+        return sock.request_sync(st);
+    }
+    if st.rx.capacity() > ringtcp_runtime::shard::RELEASE_ABOVE {
         st.rx = Default::default();
     }
+    Ok(())
 }
 
 /// Nothing to read: end of stream (`Ok(Some(0))`), an error, or not yet (`Ok(None)`).
@@ -56,10 +68,17 @@ fn empty_outcome(sock: &SocketShared, st: &SocketState) -> io::Result<Option<usi
     Ok(None)
 }
 
+/// After a read consumed bytes that were `before` in the buffer.
+fn after_consuming(sock: &Arc<SocketShared>, st: &mut SocketState, before: usize) -> io::Result<()> {
+    release_if_drained(sock, st)?;
+    refill(sock, st, before)
+}
+
 /// After consuming: the shard fills the buffer as far as it can, so if it was at least
-/// half full the transport may hold more: ask for it now that there is room.
+/// half full, or the shard said the transport holds more (it fills less when buffer memory
+/// is at its limit), ask for more now that there is room.
 fn refill(sock: &Arc<SocketShared>, st: &mut SocketState, before: usize) -> io::Result<()> {
-    if before >= st.cap / 2 { sock.request_sync(st) } else { Ok(()) }
+    if before >= st.cap / 2 || st.rx_more { sock.request_sync(st) } else { Ok(()) }
 }
 
 /// Copies up to `out` bytes; `consume` false peeks. `Ok(None)`: nothing yet (waker set).
@@ -77,7 +96,7 @@ fn read_into(sock: &Arc<SocketShared>, cx: Option<&mut Context<'_>>, out: &mut [
     let before = st.rx.len();
     let n = take(&mut st, out, consume);
     if consume {
-        refill(sock, &mut st, before)?;
+        after_consuming(sock, &mut st, before)?;
     }
     Ok(Some(n))
 }
@@ -103,8 +122,7 @@ pub(crate) fn poll_read(sock: &Arc<SocketShared>, cx: &mut Context<'_>, buf: &mu
     buf.put_slice(&a[..na]);
     buf.put_slice(&b[..n - na]);
     st.rx.drain(..n);
-    release_if_drained(&mut st);
-    match refill(sock, &mut st, before) {
+    match after_consuming(sock, &mut st, before) {
         Ok(()) => Poll::Ready(Ok(())),
         Err(e) => Poll::Ready(Err(e)),
     }
@@ -139,7 +157,7 @@ pub(crate) fn try_read_vectored(sock: &Arc<SocketShared>, bufs: &mut [IoSliceMut
             break;
         }
     }
-    refill(sock, &mut st, before)?;
+    after_consuming(sock, &mut st, before)?;
     Ok(total)
 }
 

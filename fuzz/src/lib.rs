@@ -21,8 +21,11 @@ pub mod script;
 pub mod wire;
 mod world;
 
+/// A fuzz target: a function of the input bytes that panics on a finding.
+pub type Target = fn(&[u8]);
+
 /// Every target, by the name of its corpus folder.
-pub const TARGETS: [(&str, fn(&[u8])); 4] =
+pub const TARGETS: [(&str, Target); 4] =
     [("wire", wire::run), ("packet", packet::run), ("script", script::run), ("middlebox", middlebox::run)];
 
 /// With `RINGTCP_FUZZ_DEBUG` set, prints a decoded input (to see what a crash is made of).

@@ -17,6 +17,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
+use ringtcp_transport::fincache::FinCacheConfig;
 use ringtcp_transport::wire::{Ipv4Packet, TcpFlags, TcpSegment, Timestamps};
 use ringtcp_transport::{Config, Error, Instant, Keepalive, ListenerHandle, Secret, Shard, SocketHandle, State};
 
@@ -231,6 +232,9 @@ fn config(s: &Setup) -> Config {
         syn_retries: 4,
         synack_retries: 3,
         rto_max: Duration::from_secs(10),
+        // A small FIN cache: its index is allocated whole at the first record, and a big
+        // one would cost every run more than the transfer itself.
+        fin_cache: FinCacheConfig { capacity: 256, ..FinCacheConfig::default() },
         ..Config::default()
     }
 }

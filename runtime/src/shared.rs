@@ -210,6 +210,12 @@ pub struct SocketState {
     pub rx: VecDeque<u8>,
     /// End of stream: the peer's FIN arrived and everything before it is in `rx`.
     pub rx_eof: bool,
+    /// The transport holds more received bytes than `rx` had room for: a read that makes
+    /// room must ask the shard for them.
+    pub rx_more: bool,
+    /// Buffer memory is tight: a drained `rx` is freed at once, and the shard is told (so
+    /// that it counts the bytes as given back).
+    pub memory_tight: bool,
     /// Bytes written by the application, not yet taken by the transport.
     pub tx: VecDeque<u8>,
     /// The application shut down writing.
@@ -272,6 +278,8 @@ impl SocketShared {
             state: TracedMutex::new(SocketState {
                 rx: VecDeque::new(),
                 rx_eof: false,
+                rx_more: false,
+                memory_tight: false,
                 tx: VecDeque::new(),
                 tx_shutdown: false,
                 error: None,

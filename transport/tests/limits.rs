@@ -75,7 +75,7 @@ fn windows_shrink_under_pressure_and_buffers_stop_at_the_limit() {
     // may pass it; past it every connection keeps only its minimum.
     assert!(used <= 256 * 1024 + 64 * 1024 + 8 * 2 * BufferMemory::MIN_BUFFER, "buffer memory {used} over the limit");
     assert!(p.shard.memory_exhausted());
-    assert_eq!(p.shard.stats().memory_pressure, 1);
+    assert!(p.shard.stats().memory_pressure >= 1);
     assert!(p.shard.drops().memory_limit > 0, "data past the limit dropped and counted");
     assert!(taken.iter().all(|&t| t >= BufferMemory::MIN_BUFFER), "every connection took its minimum: {taken:?}");
     assert!(taken[7] < taken[0], "later connections met the limit: {taken:?}");
@@ -87,22 +87,26 @@ fn windows_shrink_under_pressure_and_buffers_stop_at_the_limit() {
     assert_eq!(p.shard.stats().send_memory_limited, 1);
 
     // Reading the first connection frees its buffer (memory is tight, so a drained buffer
-    // goes at once), which leaves the shard under pressure: its window update offers four
-    // segments, not the 64 KiB it would offer otherwise.
+    // goes at once), but the other connections' windows still count: its window update
+    // offers at most four segments, not the 64 KiB it would offer otherwise.
     let (h0, iss0) = conns[0];
     let mut buf = vec![0u8; 128 * 1024];
     let n = p.shard.recv(h0, &mut buf).unwrap();
     assert_eq!(n, taken[0], "everything taken is readable, intact");
     assert!(buf[..n].iter().all(|&b| b == 0xab));
-    assert!(!p.shard.memory_exhausted());
     let update = p.sent().pop().expect("a window update");
-    assert_eq!(usize::from(update.win), 4 * 1460, "window clamped under pressure");
+    assert!(usize::from(update.win) <= 4 * 1460 && update.win > 0, "window clamped: {}", update.win);
 
-    // Readers drain: memory falls, pressure lifts, full windows come back.
+    // Readers drain and most connections go: memory and promises fall, pressure lifts,
+    // full windows come back (eight windows of 64 KiB would not fit in 256 KiB: windows
+    // promised count as memory, so while they all live each gets less).
     for &(h, _) in &conns[1..] {
         while p.shard.recv(h, &mut buf).is_ok_and(|n| n > 0) {}
     }
     assert!(p.shard.buffer_memory() < 64 * 1024, "{}", p.shard.buffer_memory());
+    for &(h, _) in &conns[2..] {
+        p.shard.abort(h).unwrap();
+    }
     p.sent();
     p.inject_from(from_port(100), Seg::new(flags("ACK"), 1001 + taken[0] as u32, iss0 + 1).data(&[1; 1460]));
     p.inject_from(from_port(100), Seg::new(flags("ACK"), 1001 + taken[0] as u32 + 1460, iss0 + 1).data(&[1; 1460]));
@@ -166,4 +170,64 @@ fn a_peer_that_never_opens_its_window_gets_a_timeout_not_a_connection_for_ever()
     assert_eq!(p.shard.error(h).unwrap(), Some(Error::TimedOut));
     assert_eq!(probes, 15, "tcp_retries2 probes, then the clear error");
     assert_eq!(p.shard.send(h, b"y"), Err(Error::TimedOut));
+}
+
+#[test]
+fn slow_readers_that_start_reading_get_every_byte_at_the_memory_limit() {
+    use ringtcp_transport::sim::{LinkConfig, Sim};
+    use ringtcp_transport::{Instant, Secret, Shard};
+    const CONNS: usize = 100;
+    const BYTES: usize = 64 * 1024;
+    let client_ip: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+    let server_ip: std::net::IpAddr = "10.0.0.2".parse().unwrap();
+    let server_cfg = Config { buffer_memory: BufferMemory::with_limit(512 * 1024), ..Config::default() };
+    let mut sim = Sim::new(7);
+    let c = sim.add_host(Shard::new(Config::default(), &[client_ip], Secret([1; 16])));
+    let s = sim.add_host(Shard::new(server_cfg, &[server_ip], Secret([2; 16])));
+    sim.set_links(LinkConfig { delay: Duration::from_millis(1), ..LinkConfig::default() });
+    let addr = SocketAddr::new(server_ip, 80);
+    let l = sim.host_mut::<Shard>(s).listen(addr, 1024).unwrap();
+    let now = sim.now();
+    let clients: Vec<SocketHandle> = (0..CONNS).map(|_| sim.host_mut::<Shard>(c).connect(now, addr, None).unwrap()).collect();
+    let mut sent = vec![0usize; CONNS];
+    let mut accepted = Vec::new();
+    let mut got = vec![0usize; CONNS];
+    let data = vec![0x5a; BYTES];
+    let deadline = Instant::ZERO + Duration::from_secs(600);
+    let mut reading = false;
+    while sim.now() < deadline {
+        sim.run_for(Duration::from_millis(20));
+        for (i, &h) in clients.iter().enumerate() {
+            let shard = sim.host_mut::<Shard>(c);
+            if sent[i] < BYTES
+                && let Ok(n) = shard.send(h, &data[sent[i]..])
+            {
+                sent[i] += n;
+            }
+        }
+        while let Ok(Some(h)) = sim.host_mut::<Shard>(s).accept(l) {
+            accepted.push(h);
+        }
+        // The server reads nothing for the first ten seconds, then everything it can.
+        reading |= sim.now() > Instant::ZERO + Duration::from_secs(10);
+        if reading {
+            let mut buf = vec![0u8; 16 * 1024];
+            for (k, &h) in accepted.iter().enumerate() {
+                while let Ok(n) = sim.host_mut::<Shard>(s).recv(h, &mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    assert!(buf[..n].iter().all(|&b| b == 0x5a));
+                    got[k] += n;
+                }
+            }
+        }
+        if got.iter().sum::<usize>() == CONNS * BYTES {
+            break;
+        }
+    }
+    let server = sim.host::<Shard>(s);
+    assert!(server.stats().memory_pressure > 0 && server.drops().memory_limit > 0, "the limit was reached");
+    let stuck: Vec<(usize, usize)> = got.iter().copied().enumerate().filter(|&(_, n)| n < BYTES).collect();
+    assert!(stuck.is_empty(), "after {:?} {} connections still short: {:?}", sim.now(), stuck.len(), &stuck[..stuck.len().min(8)]);
 }

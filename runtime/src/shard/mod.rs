@@ -486,7 +486,8 @@ impl ShardLoop {
             let _ = self.shard.shutdown_write(h);
         }
         let wrote = st.tx.len() < tx_before;
-        if st.tx.is_empty() && st.tx.capacity() > RELEASE_ABOVE {
+        st.memory_tight = self.shard.memory_tight();
+        if st.tx.is_empty() && (st.tx.capacity() > RELEASE_ABOVE || st.memory_tight) {
             st.tx = Default::default();
         }
         let mut got = false;
@@ -539,6 +540,7 @@ impl ShardLoop {
             }
             Err(_) => {}
         }
+        st.rx_more = !st.rx_eof && self.shard.recv_queue(h).is_ok_and(|n| n > 0);
         let held = st.rx.capacity() + st.tx.capacity();
         self.app_bytes = self.app_bytes - st.accounted.min(self.app_bytes) + held;
         st.accounted = held;

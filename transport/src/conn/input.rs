@@ -447,9 +447,11 @@ impl Connection {
                 data = &data[..room];
                 fin = false;
             }
-            if self.mem == MemoryState::Exhausted {
-                // At the memory limit: keep only what needs no allocation, hold nothing out
-                // of order; the peer retransmits the rest once memory frees up.
+            if self.mem_hard {
+                // Held memory at its limit (windows are offered from what is left once
+                // promises are counted, so data inside one rarely gets here): keep only
+                // what needs no allocation, hold nothing out of order; the peer
+                // retransmits the rest once memory frees up.
                 let fit = if start == self.rcv_nxt {
                     self.rx.window_without_growth(crate::config::BufferMemory::MIN_BUFFER)
                 } else {

@@ -192,10 +192,13 @@ pub(crate) struct Connection {
     pub(crate) in_syn_queue: bool,
     /// Established and waiting in its listener's accept queue.
     pub(crate) in_accept_queue: bool,
-    /// How tight the shard's buffer memory is; the shard sets it before every call.
+    /// How tight the shard's buffer memory is (committed: held and promised); the shard
+    /// sets it before every call.
     pub(crate) mem: MemoryState,
-    /// Buffer bytes the shard has counted for this connection.
-    pub(crate) accounted: usize,
+    /// Held memory is at its limit: received data that needs more is dropped.
+    pub(crate) mem_hard: bool,
+    /// Buffer bytes and receive-window promise the shard has counted for this connection.
+    pub(crate) accounted: (usize, usize),
     /// Earliest deadline registered with the shard's timer queue.
     pub(crate) timer_registered: Option<Instant>,
     /// In the shard's transmit queue.
@@ -315,7 +318,8 @@ impl Connection {
             in_syn_queue: false,
             in_accept_queue: false,
             mem: MemoryState::Normal,
-            accounted: 0,
+            mem_hard: false,
+            accounted: (0, 0),
             timer_registered: None,
             tx_queued: false,
             event_queued: false,
@@ -619,6 +623,11 @@ impl Connection {
     /// Sequence number of our FIN, once queued.
     fn fin_seq(&self) -> Option<SeqNum> {
         self.fin_queued.then(|| self.tx_end())
+    }
+
+    /// Receive window advertised and not yet filled: memory the peer may claim at once.
+    pub(crate) fn promise(&self) -> usize {
+        if self.state.can_receive() { self.rcv_adv - self.rcv_nxt } else { 0 }
     }
 
     /// The earliest deadline of this connection.

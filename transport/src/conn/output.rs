@@ -272,8 +272,13 @@ impl Connection {
         };
         let options = self.segment_options(plan.syn, ctx.now);
         let window = if plan.syn {
-            // SYN windows are not scaled (RFC 7323 §2.2).
-            self.rx.window().min(65_535) as u16
+            // SYN windows are not scaled (RFC 7323 §2.2). A SYN-ACK's window is a promise
+            // like any other: it sets the right edge (and so counts against memory).
+            let w = self.advertisable_window().min(65_535);
+            if self.state == State::SynReceived && self.rcv_adv < self.rcv_nxt + w {
+                self.rcv_adv = self.rcv_nxt + w;
+            }
+            w as u16
         } else if plan.flags.rst() && !plan.flags.ack() {
             0
         } else {

@@ -152,9 +152,10 @@ impl Shard {
     /// Queues data; returns how much was taken. `Err(WouldBlock)` when the buffer is full
     /// (or, at the buffer memory limit, when it has no room left without growing).
     pub fn send(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize, Error> {
-        let mem = self.memory.state();
+        let (mem, hard) = (self.memory.state(), self.memory.hard_limit());
         let c = self.conn_mut(h)?.ok_or(Error::BrokenPipe)?;
         c.mem = mem;
+        c.mem_hard = hard;
         let unlimited = if mem == MemoryState::Exhausted { c.unlimited_send_capacity() } else { 0 };
         let r = c.send(data);
         let taken = *r.as_ref().unwrap_or(&0);
@@ -171,9 +172,10 @@ impl Shard {
             Some(Slot::Remnant(r)) if r.generation == h.generation => return Ok(r.recv(out)),
             _ => {}
         }
-        let mem = self.memory.state();
+        let (mem, hard) = (self.memory.state(), self.memory.hard_limit());
         let c = self.conn_mut(h)?.ok_or(Error::InvalidHandle)?;
         c.mem = mem;
+        c.mem_hard = hard;
         let r = c.recv(out);
         self.after(h.idx);
         r

@@ -22,14 +22,16 @@ impl Shard {
     pub fn check_invariants(&self) -> Result<(), String> {
         let mut live = 0;
         let mut accounted = 0;
+        let mut promised = 0;
         let mut syn_queued: HashMap<u32, usize> = HashMap::new();
         for (idx, slot) in &self.conns {
             match slot {
                 Slot::Live(c) => {
                     live += 1;
-                    accounted += c.accounted;
-                    if c.accounted != c.buffer_bytes() {
-                        return Err(format!("slot {idx}: {} buffer bytes counted, {} held", c.accounted, c.buffer_bytes()));
+                    accounted += c.accounted.0;
+                    promised += c.accounted.1;
+                    if c.accounted != (c.buffer_bytes(), c.promise()) {
+                        return Err(format!("slot {idx}: {:?} bytes and promise counted, {:?} held", c.accounted, (c.buffer_bytes(), c.promise())));
                     }
                     c.check_invariants()?;
                     if let Some(d) = c.next_deadline()
@@ -53,6 +55,9 @@ impl Shard {
         }
         if accounted + self.memory.external() != self.memory.used() {
             return Err(format!("{accounted} buffer bytes held, {} counted", self.memory.used()));
+        }
+        if promised != self.memory.promised() {
+            return Err(format!("{promised} bytes of window promised, {} counted", self.memory.promised()));
         }
         for (l, lst) in &self.listeners {
             let held = syn_queued.get(&(l as u32)).copied().unwrap_or(0);

@@ -271,6 +271,12 @@ impl Shard {
         self.memory.state() == crate::memory::MemoryState::Exhausted
     }
 
+    /// True when buffer memory is under pressure or at its limit: drained buffers should
+    /// give their allocation back at once (the transport's do).
+    pub fn memory_tight(&self) -> bool {
+        self.memory.state() != crate::memory::MemoryState::Normal
+    }
+
     /// How many connections are in each state; TIME-WAIT counts FIN-cache records too.
     pub fn state_counts(&self) -> Vec<(State, usize)> {
         let mut counts: Vec<(State, usize)> = Vec::new();
@@ -323,25 +329,27 @@ impl Shard {
 
     /// Runs `f` on live connection `idx` with a context, then the bookkeeping.
     fn with_conn(&mut self, now: Instant, idx: u32, f: impl FnOnce(&mut Connection, &mut Ctx<'_>)) {
-        let mem = self.memory.state();
+        let (mem, hard) = (self.memory.state(), self.memory.hard_limit());
         let (mut ctx, conns) = self.ctx(now);
         if let Some(Slot::Live(c)) = conns.get_mut(idx as usize) {
             c.mem = mem;
+            c.mem_hard = hard;
             f(c, &mut ctx);
         }
         self.after(idx);
     }
 
-    /// Counts slot `idx`'s buffer bytes again after anything may have changed them.
+    /// Counts slot `idx`'s buffer bytes and window promise again after anything may have
+    /// changed them.
     fn account(&mut self, idx: u32) {
         let (old, new) = match self.conns.get_mut(idx as usize) {
             Some(Slot::Live(c)) => {
-                let new = c.buffer_bytes();
+                let new = (c.buffer_bytes(), c.promise());
                 (core::mem::replace(&mut c.accounted, new), new)
             }
             Some(Slot::Remnant(r)) => {
                 let new = r.buffer_bytes();
-                (core::mem::replace(&mut r.accounted, new), new)
+                ((core::mem::replace(&mut r.accounted, new), 0), (new, 0))
             }
             None => return,
         };
@@ -363,10 +371,10 @@ impl Shard {
                 self.live -= 1;
                 c.accounted
             }
-            Some(Slot::Remnant(r)) => r.accounted,
+            Some(Slot::Remnant(r)) => (r.accounted, 0),
             None => return,
         };
-        self.memory.update(accounted, 0);
+        self.memory.update(accounted, (0, 0));
     }
 
     /// Replaces live connection `idx` with what its owner keeps of it.
@@ -376,10 +384,10 @@ impl Shard {
         }
         let old = match self.conns.get(idx as usize) {
             Some(Slot::Live(c)) => c.accounted,
-            _ => 0,
+            _ => (0, 0),
         };
         self.conns[idx as usize] = Slot::Remnant(Box::new(remnant));
-        self.memory.update(old, 0);
+        self.memory.update(old, (0, 0));
         self.account(idx);
     }
 
@@ -605,7 +613,7 @@ impl Shard {
     }
 
     fn poll_connections(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
-        let mem = self.memory.state();
+        let (mem, hard) = (self.memory.state(), self.memory.hard_limit());
         while let Some(&(idx, generation)) = self.tx_queue.front() {
             let (mut ctx, conns) = self.ctx(now);
             let Some(Slot::Live(c)) = conns.get_mut(idx as usize).filter(|s| s.generation() == generation) else {
@@ -613,7 +621,10 @@ impl Shard {
                 continue;
             };
             c.mem = mem;
+            c.mem_hard = hard;
             if let Some(n) = c.poll_segment(&mut ctx, buf) {
+                // The segment may have advertised a new window: a new promise.
+                self.account(idx);
                 self.schedule(idx);
                 return Some(n);
             }
