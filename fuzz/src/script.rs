@@ -42,6 +42,7 @@ pub fn run(data: &[u8]) {
     let mut w = World::new();
     for _ in 0..256 {
         let Ok(op) = Op::arbitrary(&mut u) else { break };
+        crate::debug(&op);
         step(&mut w, &op);
         w.drain();
         w.check();

@@ -115,6 +115,31 @@ fn a_simultaneous_syn_with_data_and_fin_leaves_them_for_after_the_handshake() {
 }
 
 #[test]
+fn fin_wait_1_before_the_syn_is_acknowledged_takes_only_an_ack_of_it() {
+    // Found by the script fuzz target: a CLOSE in SYN-RECEIVED moves to FIN-WAIT-1 with
+    // the SYN unacknowledged; a FIN whose ACK did not cover the SYN then led to CLOSING,
+    // and the retransmission read past the send buffer.
+    let mut p = Peer::new(plain_config());
+    let h = p.shard.connect(p.now, p.peer, Some(p.us)).unwrap();
+    let iss = p.one().seq;
+    p.inject(Seg::new(flags("SYN"), PEER_ISS, 0).opts(mss_only()));
+    p.one();
+    p.shard.shutdown_write(h).unwrap();
+    assert_eq!(p.shard.state(h).unwrap(), State::FinWait1);
+    p.inject(Seg::new(flags("ACK|FIN"), PEER_ISS + 1, iss));
+    assert_eq!(p.one(), Seg::new(flags("RST"), iss, 0).win(0), "<SEQ=SEG.ACK><CTL=RST>");
+    assert_eq!(p.shard.state(h).unwrap(), State::FinWait1, "the FIN was not taken");
+    // With an ACK of the SYN the FIN is taken (CLOSING: ours is not yet acknowledged);
+    // our FIN follows, and its ACK ends in TIME-WAIT.
+    p.inject(Seg::new(flags("ACK|FIN"), PEER_ISS + 1, iss + 1));
+    assert_eq!(p.shard.state(h).unwrap(), State::Closing);
+    let fin = p.sent().into_iter().find(|s| s.flags.fin()).expect("our FIN");
+    assert_eq!((fin.seq, fin.ack), (iss + 1, PEER_ISS + 2));
+    p.inject(Seg::new(flags("ACK"), PEER_ISS + 2, iss + 2));
+    assert_eq!(p.shard.state(h).unwrap(), State::TimeWait);
+}
+
+#[test]
 fn syn_sent_close_deletes_without_a_segment() {
     let mut p = Peer::new(plain_config());
     let h = p.shard.connect(p.now, p.peer, Some(p.us)).unwrap();

@@ -174,13 +174,17 @@ impl Connection {
             self.ts_recent_at = now;
         }
 
+        // Until our SYN is acknowledged (SYN-RECEIVED, or FIN-WAIT-1 entered from it by a
+        // CLOSE, RFC 9293 §3.10.4), only an ACK of it is acceptable; any other gets
+        // <SEQ=SEG.ACK><CTL=RST> (§3.10.7.4). Taking a FIN without it led to CLOSING with
+        // the SYN unacknowledged (found by the script fuzz target).
+        let syn_unacked = self.snd_una == self.iss && matches!(self.state, State::SynReceived | State::FinWait1);
+        if syn_unacked && !(self.snd_una < h.ack && h.ack <= self.snd_max) {
+            self.rst_reply = Some(h.ack);
+            ctx.drops.unacceptable_ack += 1;
+            return;
+        }
         if self.state == State::SynReceived {
-            if !(self.snd_una < h.ack && h.ack <= self.snd_max) {
-                // RFC 9293: an unacceptable ACK in SYN-RECEIVED gets <SEQ=SEG.ACK><CTL=RST>.
-                self.rst_reply = Some(h.ack);
-                ctx.drops.unacceptable_ack += 1;
-                return;
-            }
             self.state = State::Established;
             self.snd_wnd = u32::from(h.window) << self.opts.snd_wscale;
             self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);

@@ -34,6 +34,12 @@ impl Connection {
                 return fail("acknowledged bytes still in the send buffer");
             }
         }
+        // Every state past SYN-RECEIVED but FIN-WAIT-1 is reached only once our SYN is
+        // acknowledged.
+        let past_handshake = matches!(self.state, State::Established | State::CloseWait | State::Closing | State::LastAck | State::FinWait2 | State::TimeWait);
+        if past_handshake && self.snd_una == self.iss && self.snd_max != self.iss {
+            return fail("past the handshake with our SYN unacknowledged");
+        }
         if self.sack.sacked_bytes() > self.snd_max - self.snd_una {
             return fail("more SACKed than in flight");
         }
