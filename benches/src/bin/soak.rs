@@ -3,7 +3,7 @@
 //! every connection and TIME-WAIT record must be gone, and no operation may have failed.
 //! No root needed (two stacks in this process, joined by the in-memory link).
 //!
-//! Run: `cargo run --release -p ringtcp-benches --bin soak -- [--seconds 600]`
+//! Run: `cargo run --release -p ringtcp-benches --bin soak -- [--seconds 600] [--warm-up 60]`
 //! (`--short` is the 20-second mode CI runs as a test).
 
 use std::time::Duration;
@@ -21,6 +21,13 @@ fn main() {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--short" => cfg = SoakConfig::short(),
+            "--warm-up" => {
+                let secs: u64 = args.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
+                    eprintln!("soak: --warm-up takes a number of seconds");
+                    std::process::exit(2)
+                });
+                cfg.warm_up = Duration::from_secs(secs);
+            }
             "--seconds" => {
                 let secs: u64 = args.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
                     eprintln!("soak: --seconds takes a number");
