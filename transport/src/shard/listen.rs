@@ -17,7 +17,7 @@ use crate::wire::{TcpHeader, TcpSegment};
 impl Shard {
     /// Starts listening on `addr` (an address of this shard or the unspecified address).
     /// Port 0 picks a free ephemeral port. `backlog` bounds the SYN queue and the accept
-    /// queue each (see [`crate::listener`]).
+    /// queue each, as on Linux.
     ///
     /// ```
     /// use ringtcp_transport::{Config, Error, Secret, Shard};
