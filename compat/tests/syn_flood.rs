@@ -20,11 +20,19 @@ const KERNEL: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 const RING: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
 const PORT: u16 = 80;
 
-fn stack_in(ns: &Netns) -> Stack {
-    ns.spawn(|| Stack::builder().shards(2).tun("ringtcp0", KERNEL, RING, 24).build())
+/// A two-shard stack on a TUN device in a namespace made for `tag`, serving an echo on
+/// `RING:PORT` from a runtime of its own (kept alive by the caller).
+fn echo_stack(tag: &str) -> (Netns, Stack, tokio::runtime::Runtime) {
+    let ns = Netns::new(tag);
+    let stack = ns
+        .spawn(|| Stack::builder().shards(2).tun("ringtcp0", KERNEL, RING, 24).build())
         .join()
         .expect("set-up thread")
-        .expect("TUN stack")
+        .expect("TUN stack");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let listener = rt.block_on(stack.bind((RING, PORT))).unwrap();
+    rt.spawn(echo_server(listener));
+    (ns, stack, rt)
 }
 
 /// One request over a fresh kernel-side connection: connect, send, read the echo.
@@ -47,11 +55,7 @@ fn legitimate_clients_are_served_during_and_after_a_syn_flood() {
     if !privileged("legitimate_clients_are_served_during_and_after_a_syn_flood") {
         return;
     }
-    let ns = Netns::new("synflood");
-    let stack = stack_in(&ns);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let listener = rt.block_on(stack.bind((RING, PORT))).unwrap();
-    rt.spawn(echo_server(listener));
+    let (ns, stack, _rt) = echo_stack("synflood");
 
     let flood = Flooder::start(Some(&ns), FloodConfig::syn(SocketAddrV4::new(RING, PORT))).expect("raw socket");
     std::thread::sleep(Duration::from_millis(500));
@@ -81,11 +85,7 @@ fn a_blind_in_window_attack_neither_resets_nor_corrupts_a_connection() {
     if !privileged("a_blind_in_window_attack_neither_resets_nor_corrupts_a_connection") {
         return;
     }
-    let ns = Netns::new("blind");
-    let stack = stack_in(&ns);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let listener = rt.block_on(stack.bind((RING, PORT))).unwrap();
-    rt.spawn(echo_server(listener));
+    let (ns, stack, _rt) = echo_stack("blind");
     let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
     let (back_tx, back_rx) = std::sync::mpsc::channel::<Result<Vec<u8>, String>>();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
@@ -133,11 +133,7 @@ fn ack_and_rst_floods_at_a_listener_are_not_reflected() {
     if !privileged("ack_and_rst_floods_at_a_listener_are_not_reflected") {
         return;
     }
-    let ns = Netns::new("ackflood");
-    let stack = stack_in(&ns);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let listener = rt.block_on(stack.bind((RING, PORT))).unwrap();
-    rt.spawn(echo_server(listener));
+    let (ns, stack, _rt) = echo_stack("ackflood");
     let mut total = 0;
     let start = Instant::now();
     for kind in [FloodKind::Ack, FloodKind::Rst] {
