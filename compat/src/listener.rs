@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use ringtcp_runtime::stack::{ListenerPart, close_listener};
+use ringtcp_runtime::thread_per_core;
 
 use crate::stack::resolve;
 use crate::{Stack, TcpStream};
@@ -87,11 +88,11 @@ impl TcpListener {
     /// its thread, and every shard runs an accept loop of its own.
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         let parts = &self.parts.0;
-        if ringtcp_runtime::local::on_shard_thread()
-            && let Some(part) = parts.iter().find(|p| ringtcp_runtime::local::is_current(&p.link))
+        if thread_per_core::on_shard_thread()
+            && let Some(part) = parts.iter().find(|p| thread_per_core::is_current(&p.shard))
         {
             if let Some(s) = part.queue.take(cx.waker())? {
-                let peer = s.state().peer.unwrap_or(self.local);
+                let peer = s.peer_addr().unwrap_or(self.local);
                 return Poll::Ready(Ok((TcpStream::from_shared(s), peer)));
             }
             return Poll::Pending;
@@ -101,7 +102,7 @@ impl TcpListener {
         for i in 0..n {
             let part = &parts[(start + i) % n];
             if let Some(s) = part.queue.take(cx.waker())? {
-                let peer = s.state().peer.unwrap_or(self.local);
+                let peer = s.peer_addr().unwrap_or(self.local);
                 return Poll::Ready(Ok((TcpStream::from_shared(s), peer)));
             }
         }

@@ -6,7 +6,7 @@ use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use ringtcp_runtime::shared::SocketShared;
+use ringtcp_runtime::socket::SocketShared;
 use tokio::io::ReadBuf;
 
 use crate::TcpStream;
@@ -92,14 +92,14 @@ impl OwnedReadHalf {
 
     /// The remote address.
     pub fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
-        self.sock.state().peer.ok_or_else(|| io::ErrorKind::NotConnected.into())
+        self.sock.peer_addr()
     }
 
     /// Receives data without consuming it.
     pub async fn peek(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         std::future::poll_fn(|cx| {
             let mut rb = ReadBuf::new(buf);
-            sio::poll_peek(&self.sock, cx, &mut rb)
+            self.sock.poll_peek(cx, &mut rb)
         })
         .await
     }
@@ -113,14 +113,14 @@ impl OwnedWriteHalf {
 
     /// The local address.
     pub fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
-        self.sock.state().local.ok_or_else(|| io::ErrorKind::NotConnected.into())
+        self.sock.local_addr()
     }
 }
 
 impl Drop for OwnedWriteHalf {
     fn drop(&mut self) {
         if self.shutdown_on_drop {
-            let _ = sio::poll_shutdown(&self.sock);
+            let _ = self.sock.shutdown_write();
         }
     }
 }

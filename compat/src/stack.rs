@@ -4,11 +4,9 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, OnceLock};
 
-use ringtcp_runtime::device::{Device, link, queue, tun};
 use ringtcp_runtime::impair::ImpairConfig;
-use ringtcp_runtime::shard::ShardSpec;
-use ringtcp_runtime::stack::Shards;
-use ringtcp_runtime::transport::{BufferMemory, Config, Secret, SynCookies};
+use ringtcp_runtime::stack::{PairLink, Shards, StackConfig, TunAddrs};
+use ringtcp_runtime::transport::{Config, SynCookies};
 
 use crate::{TcpListener, TcpStream};
 
@@ -30,80 +28,54 @@ pub struct Stack {
 #[derive(Debug)]
 pub(crate) struct StackInner {
     pub(crate) shards: Shards,
-    pub(crate) addrs: Vec<IpAddr>,
 }
 
-/// Settings for a [`Stack`].
-#[derive(Clone, Debug)]
+/// Settings for a [`Stack`]: what [`ringtcp_runtime::stack::StackConfig`] assembles, and
+/// the device.
+#[derive(Clone, Debug, Default)]
 pub struct StackBuilder {
-    config: Config,
-    shards: usize,
-    socket_buffer: usize,
-    tun: Option<(String, Ipv4Addr, Ipv4Addr, u8)>,
-    impair: Option<ImpairConfig>,
-    plain_reads: bool,
-    thread_per_core: bool,
+    cfg: StackConfig,
+    tun: Option<TunAddrs>,
     socket_pair_link: bool,
-    busy_poll: std::time::Duration,
-    max_connections: usize,
-    buffer_memory: usize,
-}
-
-impl Default for StackBuilder {
-    fn default() -> Self {
-        StackBuilder {
-            config: Config::default(),
-            shards: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            socket_buffer: 256 * 1024,
-            tun: None,
-            impair: None,
-            plain_reads: false,
-            thread_per_core: false,
-            socket_pair_link: false,
-            busy_poll: std::time::Duration::ZERO,
-            max_connections: 1 << 20,
-            buffer_memory: ringtcp_runtime::stack::default_buffer_memory(),
-        }
-    }
 }
 
 impl StackBuilder {
     /// Use a TUN device `name`: the kernel side gets `kernel_addr`/`prefix`, the stack
     /// answers for `stack_addr`.
     pub fn tun(mut self, name: &str, kernel_addr: Ipv4Addr, stack_addr: Ipv4Addr, prefix: u8) -> Self {
-        self.tun = Some((name.to_owned(), kernel_addr, stack_addr, prefix));
+        self.tun = Some(TunAddrs { name: name.to_owned(), kernel_addr, stack_addr, prefix });
         self
     }
 
     /// Number of shard threads (default: one per core).
     pub fn shards(mut self, n: usize) -> Self {
-        self.shards = n.max(1);
+        self.cfg.shards = n.max(1);
         self
     }
 
     /// Transport settings (MTU, buffers, FIN cache, MSL classes...).
     pub fn config(mut self, config: Config) -> Self {
-        self.config = config;
+        self.cfg.config = config;
         self
     }
 
     /// Bytes buffered per direction per socket on the application side.
     pub fn socket_buffer(mut self, bytes: usize) -> Self {
-        self.socket_buffer = bytes.max(1024);
+        self.cfg.socket_buffer = bytes.max(1024);
         self
     }
 
     /// Seeded loss / duplication / reordering / delay in the device path (tests and
     /// experiments; each shard gets its own seed derived from this one).
     pub fn impair(mut self, cfg: ImpairConfig) -> Self {
-        self.impair = Some(cfg);
+        self.cfg.impair = Some(cfg);
         self
     }
 
     /// Read the device with plain reads even where multishot reads into a provided-buffer
     /// ring are available (they are chosen by probing otherwise).
     pub fn plain_reads(mut self, on: bool) -> Self {
-        self.plain_reads = on;
+        self.cfg.plain_reads = on;
         self
     }
 
@@ -137,7 +109,7 @@ impl StackBuilder {
     /// # let _ = stack; Ok(()) }
     /// ```
     pub fn busy_poll(mut self, d: std::time::Duration) -> Self {
-        self.busy_poll = d;
+        self.cfg.busy_poll = d;
         self
     }
 
@@ -153,7 +125,7 @@ impl StackBuilder {
     /// # let _ = stack; Ok(()) }
     /// ```
     pub fn thread_per_core(mut self, on: bool) -> Self {
-        self.thread_per_core = on;
+        self.cfg.thread_per_core = on;
         self
     }
 
@@ -168,7 +140,7 @@ impl StackBuilder {
     /// # let _ = b;
     /// ```
     pub fn max_connections(mut self, n: usize) -> Self {
-        self.max_connections = n.max(1);
+        self.cfg.max_connections = n.max(1);
         self
     }
 
@@ -185,7 +157,7 @@ impl StackBuilder {
     /// # let _ = b;
     /// ```
     pub fn buffer_memory(mut self, bytes: usize) -> Self {
-        self.buffer_memory = bytes;
+        self.cfg.buffer_memory = bytes;
         self
     }
 
@@ -198,100 +170,50 @@ impl StackBuilder {
     /// # let _ = b;
     /// ```
     pub fn syn_cookies(mut self, mode: SynCookies) -> Self {
-        self.config.syn_cookies = mode;
+        self.cfg.config.syn_cookies = mode;
         self
     }
 
     /// Creates the TUN device and starts the shards.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if no device was configured (call [`tun`](StackBuilder::tun));
+    /// `PermissionDenied` without CAP_NET_ADMIN; `NotFound` without `/dev/net/tun`; or why
+    /// io_uring could not be set up. Each message names the fix.
     pub fn build(self) -> io::Result<Stack> {
-        let Some((name, kernel, stack_addr, prefix)) = self.tun.clone() else {
+        let Some(tun) = &self.tun else {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "no device configured: call StackBuilder::tun(...) first"));
         };
-        let queues = tun::open(&tun::TunConfig {
-            name,
-            kernel_addr: kernel,
-            prefix,
-            mtu: self.config.mtu,
-            queues: self.shards,
-            queue_len: tun::TunConfig::DEFAULT_QUEUE_LEN,
-        })?;
-        let mut config = self.config.clone();
-        config.on_link.push((IpAddr::V4(kernel), prefix));
-        // The device steers by port: each shard opens connections on ports steered to it.
-        self.start_steered(config, vec![IpAddr::V4(stack_addr)], queues.into_iter().map(Device::from).collect())
-    }
-
-    fn start_steered(&self, config: Config, addrs: Vec<IpAddr>, devices: Vec<Device>) -> io::Result<Stack> {
-        let n = devices.len() as u16;
-        self.start_with(config, addrs, devices, |cfg, id| {
-            if n > 1 {
-                cfg.port_steering = Some((n, id as u16));
-            }
-        })
-    }
-
-    fn start(&self, config: Config, addrs: Vec<IpAddr>, devices: Vec<Device>) -> io::Result<Stack> {
-        self.start_with(config, addrs, devices, |_, _| {})
-    }
-
-    fn start_with(
-        &self,
-        config: Config,
-        addrs: Vec<IpAddr>,
-        devices: Vec<Device>,
-        per_shard: impl Fn(&mut Config, usize),
-    ) -> io::Result<Stack> {
-        let secret = Secret(rand::random());
-        let socket_buffer = self.socket_buffer;
-        let shards = devices.len().max(1);
-        let mut config = config;
-        config.max_connections = self.max_connections.div_ceil(shards);
-        config.buffer_memory = BufferMemory::with_limit(self.buffer_memory / shards);
-        let specs = devices
-            .into_iter()
-            .enumerate()
-            .map(|(id, device)| {
-                let mut config = config.clone();
-                per_shard(&mut config, id);
-                let impair = self.impair.clone().map(|mut i| {
-                    i.seed = i.seed.wrapping_add(id as u64 * 0x9e37_79b9);
-                    i
-                });
-                ShardSpec {
-                    id,
-                    config,
-                    addrs: addrs.clone(),
-                    secret,
-                    device,
-                    socket_buffer,
-                    impair,
-                    plain_reads: self.plain_reads,
-                    thread_per_core: self.thread_per_core,
-                    busy_poll: self.busy_poll,
-                }
-            })
-            .collect();
-        let shards = Shards::start(specs)?;
-        Ok(Stack { inner: Arc::new(StackInner { shards, addrs }) })
+        Ok(Stack::from_shards(self.cfg.start_tun(tun)?))
     }
 
     /// Two stacks in this process joined by an in-memory link (one queue per shard), with
     /// addresses `a` and `b` on a /24: for tests and benchmarks. The link is a pair of
     /// in-process packet queues per shard, or kernel socket pairs with
     /// [`socket_pair_link`](StackBuilder::socket_pair_link).
+    ///
+    /// ```
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// let listener = server.bind("10.9.0.1:7").await?;
+    /// let mut c = client.connect("10.9.0.1:7").await?;
+    /// let (mut s, _) = listener.accept().await?;
+    /// c.write_all(b"ping").await?;
+    /// let mut got = [0u8; 4];
+    /// s.read_exact(&mut got).await?;
+    /// assert_eq!(&got, b"ping");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Why a socket pair or io_uring could not be set up.
     pub fn memory_pair(self, a: Ipv4Addr, b: Ipv4Addr) -> io::Result<(Stack, Stack)> {
-        let (qa, qb): (Vec<Device>, Vec<Device>) = if self.socket_pair_link {
-            let (x, y) = link::pair(self.shards)?;
-            (x.into_iter().map(Device::from).collect(), y.into_iter().map(Device::from).collect())
-        } else {
-            let (x, y) = queue::pair(self.shards);
-            (x.into_iter().map(Device::from).collect(), y.into_iter().map(Device::from).collect())
-        };
-        let mut config = self.config.clone();
-        config.on_link.push((IpAddr::V4(a), 24));
-        let sa = self.start(config.clone(), vec![IpAddr::V4(a)], qa)?;
-        let sb = self.start(config, vec![IpAddr::V4(b)], qb)?;
-        Ok((sa, sb))
+        let link = if self.socket_pair_link { PairLink::SocketPair } else { PairLink::InProcess };
+        let (sa, sb) = self.cfg.start_pair(a, b, link)?;
+        Ok((Stack::from_shards(sa), Stack::from_shards(sb)))
     }
 }
 
@@ -323,7 +245,7 @@ impl StackBuilder {
     /// `always`: see [`StackBuilder::syn_cookies`]).
     pub fn from_env() -> io::Result<StackBuilder> {
         let b = StackBuilder::default();
-        let shards = env_or("RINGTCP_SHARDS", b.shards)?;
+        let shards = env_or("RINGTCP_SHARDS", b.cfg.shards)?;
         let tpc = match std::env::var("RINGTCP_THREAD_PER_CORE").as_deref() {
             Ok("1" | "true") => true,
             Ok("0" | "false" | "") | Err(_) => false,
@@ -333,8 +255,8 @@ impl StackBuilder {
         };
         let busy_us: u64 = env_or("RINGTCP_BUSY_POLL_US", 0)?;
         let b = b.thread_per_core(tpc).busy_poll(std::time::Duration::from_micros(busy_us));
-        let max_conns = env_or("RINGTCP_MAX_CONNECTIONS", b.max_connections)?;
-        let memory_mb = env_or("RINGTCP_BUFFER_MEMORY_MB", b.buffer_memory >> 20)?;
+        let max_conns = env_or("RINGTCP_MAX_CONNECTIONS", b.cfg.max_connections)?;
+        let memory_mb = env_or("RINGTCP_BUFFER_MEMORY_MB", b.cfg.buffer_memory >> 20)?;
         let cookies = match std::env::var("RINGTCP_SYN_COOKIES").as_deref() {
             Ok("off") => SynCookies::Off,
             Ok("when-full") | Err(_) => SynCookies::WhenFull,
@@ -344,7 +266,7 @@ impl StackBuilder {
             }
         };
         let b = b.max_connections(max_conns).buffer_memory(memory_mb << 20).syn_cookies(cookies);
-        let mut config = b.config.clone();
+        let mut config = b.cfg.config.clone();
         config.mtu = env_or("RINGTCP_MTU", config.mtu)?;
         Ok(b.shards(shards).config(config).tun(
             &env_or("RINGTCP_TUN", DEFAULT_TUN.to_owned())?,
@@ -374,9 +296,13 @@ impl Stack {
         StackBuilder::default()
     }
 
+    fn from_shards(shards: Shards) -> Stack {
+        Stack { inner: Arc::new(StackInner { shards }) }
+    }
+
     /// The addresses this stack answers for.
     pub fn addresses(&self) -> &[IpAddr] {
-        &self.inner.addrs
+        self.inner.shards.addresses()
     }
 
     /// Number of shard threads.
@@ -385,8 +311,8 @@ impl Stack {
     }
 
     /// How each shard reads its device (multishot where the kernel allows).
-    pub fn read_modes(&self) -> Vec<ringtcp_runtime::shard::ReadMode> {
-        self.inner.shards.links().map(|l| l.read_mode()).collect()
+    pub fn read_modes(&self) -> Vec<ringtcp_runtime::device::ReadMode> {
+        self.inner.shards.handles().map(|h| h.read_mode()).collect()
     }
 
     /// A snapshot of every shard's counters and of the lock-wait histograms. Each shard
@@ -406,7 +332,7 @@ impl Stack {
 
     /// True if the stack was built with [`StackBuilder::thread_per_core`].
     pub fn is_thread_per_core(&self) -> bool {
-        self.inner.shards.links().next().is_some_and(|l| l.is_thread_per_core())
+        self.inner.shards.handles().next().is_some_and(|h| h.is_thread_per_core())
     }
 
     /// Runs one task per shard, on the shard's own thread (thread-per-core mode): `make`

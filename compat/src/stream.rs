@@ -8,10 +8,10 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use ringtcp_runtime::shared::{Phase, SocketShared};
+use ringtcp_runtime::socket::SocketShared;
 use tokio::io::{Interest, ReadBuf, Ready};
 
-use crate::io::{self as sio, error_of};
+use crate::io as sio;
 use crate::split::{Closer, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 use crate::stack::resolve;
 use crate::Stack;
@@ -34,8 +34,7 @@ pub struct TcpStream {
 
 impl fmt::Debug for TcpStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let st = self.sock.state();
-        f.debug_struct("TcpStream").field("local", &st.local).field("peer", &st.peer).finish()
+        f.debug_struct("TcpStream").field("local", &self.sock.local_addr().ok()).field("peer", &self.sock.peer_addr().ok()).finish()
     }
 }
 
@@ -52,87 +51,68 @@ impl TcpStream {
 
     pub(crate) async fn connect_on(stack: &Stack, addr: SocketAddr, local: Option<SocketAddr>) -> io::Result<TcpStream> {
         let sock = stack.inner.shards.connect(addr, local)?;
-        poll_fn(|cx| {
-            let mut st = sock.state();
-            match st.phase {
-                Phase::Open => Poll::Ready(Ok(())),
-                Phase::Failed => Poll::Ready(Err(error_of(&st))),
-                Phase::Connecting => {
-                    st.write_waker = Some(cx.waker().clone());
-                    Poll::Pending
-                }
-            }
-        })
-        .await?;
+        poll_fn(|cx| sock.poll_connected(cx)).await?;
         Ok(TcpStream { sock })
     }
 
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.sock.state().local.ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "socket is not connected"))
+        self.sock.local_addr()
     }
 
     /// The remote address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.sock.state().peer.ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "socket is not connected"))
+        self.sock.peer_addr()
     }
 
     /// Turns Nagle's algorithm off (`true`) or on.
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        let mut st = self.sock.state();
-        st.nodelay = nodelay;
-        self.sock.request_sync(&mut st)
+        self.sock.set_nodelay(nodelay)
     }
 
     /// Whether Nagle's algorithm is off.
     pub fn nodelay(&self) -> io::Result<bool> {
-        Ok(self.sock.state().nodelay)
+        Ok(self.sock.nodelay())
     }
 
     /// Sets the IP time to live of this connection's packets.
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        if ttl == 0 || ttl > 255 {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "TTL must be between 1 and 255"));
-        }
-        let mut st = self.sock.state();
-        st.ttl = ttl;
-        self.sock.request_sync(&mut st)
+        self.sock.set_ttl(ttl)
     }
 
     /// The IP time to live of this connection's packets.
     pub fn ttl(&self) -> io::Result<u32> {
-        Ok(self.sock.state().ttl)
+        Ok(self.sock.ttl())
     }
 
     /// Reset instead of FIN when dropped (SO_LINGER with a zero timeout).
     pub fn set_zero_linger(&self) -> io::Result<()> {
-        self.sock.state().zero_linger = true;
+        self.sock.set_zero_linger();
         Ok(())
     }
 
     /// The error the connection ended with, if any.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        let st = self.sock.state();
-        Ok(st.error.map(|_| error_of(&st)))
+        Ok(self.sock.take_error())
     }
 
     /// Receives data without consuming it.
     pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         poll_fn(|cx| {
             let mut rb = ReadBuf::new(buf);
-            sio::poll_peek(&self.sock, cx, &mut rb)
+            self.sock.poll_peek(cx, &mut rb)
         })
         .await
     }
 
     /// Polls for data without consuming it.
     pub fn poll_peek(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<usize>> {
-        sio::poll_peek(&self.sock, cx, buf)
+        self.sock.poll_peek(cx, buf)
     }
 
     /// Waits for any of `interest`.
     pub async fn ready(&self, interest: Interest) -> io::Result<Ready> {
-        poll_fn(|cx| sio::poll_ready(&self.sock, cx, interest)).await
+        poll_fn(|cx| self.sock.poll_ready(cx, interest)).await
     }
 
     /// Waits until a read would not block.
@@ -142,7 +122,7 @@ impl TcpStream {
 
     /// Polls for read readiness.
     pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        sio::poll_ready(&self.sock, cx, Interest::READABLE).map_ok(|_| ())
+        self.sock.poll_ready(cx, Interest::READABLE).map_ok(|_| ())
     }
 
     /// Waits until a write would not block.
@@ -152,27 +132,28 @@ impl TcpStream {
 
     /// Polls for write readiness.
     pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        sio::poll_ready(&self.sock, cx, Interest::WRITABLE).map_ok(|_| ())
+        self.sock.poll_ready(cx, Interest::WRITABLE).map_ok(|_| ())
     }
 
     /// Reads what is there now; `WouldBlock` if nothing.
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        sio::try_read(&self.sock, buf)
+        self.sock.try_read(buf)
     }
 
     /// Reads what is there now into several buffers; `WouldBlock` if nothing.
     pub fn try_read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        sio::try_read_vectored(&self.sock, bufs)
+        self.sock.try_read_vectored(bufs)
     }
 
     /// Writes what fits now; `WouldBlock` if the buffer is full.
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        sio::try_write(&self.sock, buf)
+        self.sock.try_write(&[buf])
     }
 
     /// Writes what fits now from several buffers; `WouldBlock` if the buffer is full.
     pub fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        sio::try_write_vectored(&self.sock, bufs)
+        let slices: Vec<&[u8]> = bufs.iter().map(|b| &**b).collect();
+        self.sock.try_write(&slices)
     }
 
     /// Borrowed read and write halves, usable from one task at a time each.

@@ -5,8 +5,8 @@
 //! `ringtcp::lock`, name `lock_wait`, with fields `lock`, `shard` and `wait_ns`, so a user
 //! sees in their own subscriber where time went.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::Instant;
 
 /// Which threads can contend for one instance of a lock: what tells a user whether a wait
@@ -30,6 +30,8 @@ pub struct LockStats {
     waits: AtomicU64,
     total_ns: AtomicU64,
     max_ns: AtomicU64,
+    /// Listed in [`all_stats`] (done by the first lock made with these statistics).
+    registered: AtomicBool,
     /// Waits by power of two of nanoseconds: bucket k holds waits in [2^k, 2^(k+1)).
     buckets: [AtomicU64; 40],
 }
@@ -44,6 +46,7 @@ impl LockStats {
             waits: AtomicU64::new(0),
             total_ns: AtomicU64::new(0),
             max_ns: AtomicU64::new(0),
+            registered: AtomicBool::new(false),
             buckets: [const { AtomicU64::new(0) }; 40],
         }
     }
@@ -131,8 +134,9 @@ pub struct TracedMutex<T> {
 }
 
 impl<T> TracedMutex<T> {
-    /// A mutex named by `stats`, belonging to shard `shard`.
-    pub const fn new(value: T, stats: &'static LockStats, shard: u32) -> TracedMutex<T> {
+    /// A mutex named by `stats`, belonging to shard `shard`; `stats` joins [`all_stats`].
+    pub fn new(value: T, stats: &'static LockStats, shard: u32) -> TracedMutex<T> {
+        register(stats);
         TracedMutex { inner: Mutex::new(value), stats, shard }
     }
 
@@ -166,58 +170,28 @@ fn wait_for<G>(stats: &'static LockStats, shard: u32, acquire: impl FnOnce() -> 
     g
 }
 
-/// A reader-writer lock whose contended waits are measured and traced like
-/// [`TracedMutex`]'s (readers waiting for a writer, writers waiting for anyone).
-///
-/// ```
-/// use ringtcp_runtime::lock::{LockScope, LockStats, TracedRwLock};
-///
-/// static ROUTES: LockStats = LockStats::new("routes", LockScope::Stack);
-/// let table = TracedRwLock::new(vec!["10.0.0.0/8"], &ROUTES, 0);
-/// table.write().push("192.168.0.0/16");
-/// assert_eq!(table.read().len(), 2);
-/// assert_eq!(ROUTES.snapshot().waits, 0, "nobody waited");
-/// ```
-#[derive(Debug)]
-pub struct TracedRwLock<T> {
-    inner: RwLock<T>,
-    stats: &'static LockStats,
-    shard: u32,
+/// The statistics of every lock name in use in this process: each registers itself when
+/// its first lock is made, so this module needs to know none of its users.
+static REGISTRY: Mutex<Vec<&'static LockStats>> = Mutex::new(Vec::new());
+
+fn register(stats: &'static LockStats) {
+    if stats.registered.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    REGISTRY.lock().unwrap_or_else(|p| p.into_inner()).push(stats);
 }
 
-impl<T> TracedRwLock<T> {
-    /// A lock named by `stats`, belonging to shard `shard`.
-    pub const fn new(value: T, stats: &'static LockStats, shard: u32) -> TracedRwLock<T> {
-        TracedRwLock { inner: RwLock::new(value), stats, shard }
-    }
-
-    /// Shared access. Poisoning is recovered as for [`TracedMutex::lock`].
-    pub fn read(&self) -> RwLockReadGuard<'_, T> {
-        match self.inner.try_read() {
-            Ok(g) => g,
-            Err(TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(TryLockError::WouldBlock) => wait_for(self.stats, self.shard, || self.inner.read().unwrap_or_else(|p| p.into_inner())),
-        }
-    }
-
-    /// Exclusive access.
-    pub fn write(&self) -> RwLockWriteGuard<'_, T> {
-        match self.inner.try_write() {
-            Ok(g) => g,
-            Err(TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(TryLockError::WouldBlock) => wait_for(self.stats, self.shard, || self.inner.write().unwrap_or_else(|p| p.into_inner())),
-        }
-    }
-
-    /// The statistics of this lock's name.
-    pub fn stats(&self) -> &'static LockStats {
-        self.stats
-    }
-}
-
-/// The statistics of every traced lock in the runtime.
+/// A snapshot of every traced lock made so far in this process, by name.
+///
+/// ```
+/// use ringtcp_runtime::lock::{LockScope, LockStats, TracedMutex};
+///
+/// static TABLE: LockStats = LockStats::new("table", LockScope::Shard);
+/// let _t = TracedMutex::new((), &TABLE, 0);
+/// assert!(ringtcp_runtime::lock::all_stats().iter().any(|s| s.name == "table"));
+/// ```
 pub fn all_stats() -> Vec<LockSnapshot> {
-    [&crate::shared::SOCKET_LOCK, &crate::shared::ACCEPT_LOCK, &crate::device::queue::QUEUE_LOCK].iter().map(|s| s.snapshot()).collect()
+    REGISTRY.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|s| s.snapshot()).collect()
 }
 
 #[cfg(test)]

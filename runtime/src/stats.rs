@@ -5,7 +5,6 @@
 use ringtcp_transport::fincache::FinCacheStats;
 use ringtcp_transport::{Drops, State, Stats};
 
-use crate::shard::IoStats;
 
 /// What one shard reports when asked for its statistics.
 #[derive(Clone, Debug, Default)]
@@ -47,4 +46,24 @@ impl ShardStats {
     pub fn in_state(&self, state: State) -> usize {
         self.states.iter().filter(|(s, _)| *s == state).map(|(_, n)| n).sum()
     }
+}
+
+/// Counters of the I/O layer of one shard.
+#[derive(Clone, Debug, Default)]
+pub struct IoStats {
+    /// Submission queue entries submitted.
+    pub submissions: u64,
+    /// Completions reaped.
+    pub completions: u64,
+    /// Packets read from the device.
+    pub packets_in: u64,
+    /// Packets written to the device.
+    pub packets_out: u64,
+    /// Packets dropped because every write slot was busy (held packets and duplicates
+    /// made by the impairment layer; the transport's own wait, see `tx_deferred`).
+    pub tx_overflow: u64,
+    /// Times the loop left packets in the transport because every write slot was busy.
+    pub tx_deferred: u64,
+    /// Device reads or writes that failed.
+    pub io_errors: u64,
 }

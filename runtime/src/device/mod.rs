@@ -1,11 +1,12 @@
 //! Packet devices. Each shard reads and writes whole IPv4 packets on one device: a file
 //! descriptor (a queue of a multi-queue TUN device, or one end of a socket-pair link),
-//! read and written through io_uring, or one port of an in-process link (`queue.rs`).
+//! read and written through io_uring, or one port of an in-process link
+//! (`in_process.rs`).
 
 use std::os::fd::OwnedFd;
 
-pub mod link;
-pub mod queue;
+pub mod in_process;
+pub mod socket_pair;
 pub mod steering;
 pub mod tun;
 
@@ -15,7 +16,7 @@ pub enum Device {
     /// A packet file descriptor (TUN queue, socket-pair link): I/O through io_uring.
     Fd(OwnedFd),
     /// A port of an in-process link: queues in memory, no system call per packet.
-    Queue(queue::QueuePort),
+    InProcess(in_process::InProcessPort),
 }
 
 impl From<OwnedFd> for Device {
@@ -24,8 +25,19 @@ impl From<OwnedFd> for Device {
     }
 }
 
-impl From<queue::QueuePort> for Device {
-    fn from(port: queue::QueuePort) -> Device {
-        Device::Queue(port)
+impl From<in_process::InProcessPort> for Device {
+    fn from(port: in_process::InProcessPort) -> Device {
+        Device::InProcess(port)
     }
+}
+
+/// How a shard reads from its device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadMode {
+    /// One multishot read into a provided-buffer ring (Linux 6.7+).
+    Multishot,
+    /// A set of plain reads, re-posted as they complete.
+    Plain,
+    /// No reads: an in-process link's queue, taken once per turn of the loop.
+    InProcess,
 }

@@ -1,25 +1,149 @@
-//! The shard loop's device side: posting reads, reaping completions, batching writes,
-//! the in-process link, and looking for work while busy polling.
+//! A shard's I/O: its io_uring, its packet device and its doorbell read. Packets read
+//! from the device (or taken from an in-process link) pass the impairment layer, when one
+//! is configured, and go to the transport in one place ([`DeviceIo::deliver`]); packets
+//! the transport emits are written in batches while write slots are free.
+//!
+//! Reads are one multishot read into a provided-buffer ring where the kernel has it
+//! (6.7+), otherwise [`PLAIN_READS`] plain reads kept posted; an in-process link is read
+//! once per turn of the loop, with no system call.
 
 use std::io;
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::time::Duration;
 
-use io_uring::{opcode, types};
-use ringtcp_transport::Instant;
+use io_uring::{IoUring, opcode, types};
+use ringtcp_transport::{Instant, Shard};
 
-use super::{
-    KIND_DOORBELL, KIND_MASK, KIND_READ, KIND_READ_MULTI, KIND_WRITE, MAX_WRITES_IN_FLIGHT, READS_IN_FLIGHT, ReadMode,
-    ShardLoop,
-};
-use crate::bufring;
-use crate::device::Device;
-use crate::impair::Direction;
+use crate::bufring::{self, BufRing};
+use crate::device::{Device, ReadMode, in_process};
+use crate::doorbell::Doorbell;
+use crate::impair::{Direction, ImpairConfig, Impairer};
+use crate::setup::io_uring_error;
+use crate::stats::IoStats;
 
-impl ShardLoop {
-    pub(super) fn push(&mut self, sqe: io_uring::squeue::Entry) {
+/// Plain reads kept posted on a device without multishot reads.
+const PLAIN_READS: usize = 32;
+const MAX_WRITES_IN_FLIGHT: usize = 512;
+/// Buffers in the provided-buffer ring for multishot reads.
+const RING_BUFFERS: u16 = 512;
+const KIND_READ: u64 = 1 << 56;
+const KIND_WRITE: u64 = 2 << 56;
+const KIND_DOORBELL: u64 = 3 << 56;
+const KIND_READ_MULTI: u64 = 4 << 56;
+const KIND_MASK: u64 = 0xff << 56;
+
+/// The ring, the device and the buffers their I/O uses.
+pub(super) struct DeviceIo {
+    ring: IoUring,
+    /// Multishot reads into provided buffers, when the kernel has them.
+    bufring: Option<BufRing>,
+    device: Device,
+    doorbell: Arc<Doorbell>,
+    /// Packets taken from an in-process link, reused between turns.
+    inbound: in_process::Batch,
+    rx_bufs: Vec<Box<[u8]>>,
+    tx_slots: Vec<Option<Box<[u8]>>>,
+    tx_free: Vec<usize>,
+    tx_spare: Vec<Box<[u8]>>,
+    doorbell_buf: Box<u64>,
+    /// Completions of one wake-up, reused so reaping allocates nothing.
+    completions: Vec<(u64, i32, u32)>,
+    mtu: usize,
+    impair: Option<Impairer>,
+    stats: IoStats,
+    /// The device is gone (end of file, a closed link, a failed descriptor).
+    gone: bool,
+}
+
+impl DeviceIo {
+    /// Sets up the ring for `device` and chooses how to read it (reported through
+    /// `read_mode`).
+    pub(super) fn new(
+        device: Device,
+        doorbell: Arc<Doorbell>,
+        mtu: usize,
+        impair: Option<ImpairConfig>,
+        plain_reads: bool,
+        read_mode: impl FnOnce(ReadMode),
+    ) -> io::Result<DeviceIo> {
+        let mut builder = IoUring::builder();
+        builder.setup_single_issuer().setup_coop_taskrun();
+        let ring = match builder.build(1024) {
+            Ok(r) => r,
+            // Kernels before 6.0 lack SINGLE_ISSUER; try without the flags.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => IoUring::new(1024).map_err(io_uring_error)?,
+            Err(e) => return Err(io_uring_error(e)),
+        };
+        let in_process = matches!(device, Device::InProcess(_));
+        if let Device::InProcess(port) = &device {
+            port.attach(doorbell.clone());
+        }
+        let mut probe = io_uring::Probe::new();
+        let multishot = !in_process
+            && !plain_reads
+            && ring.submitter().register_probe(&mut probe).is_ok()
+            && probe.is_supported(opcode::ReadMulti::CODE);
+        let bufring = if multishot { BufRing::new(&ring, RING_BUFFERS, mtu + 64).ok() } else { None };
+        read_mode(if in_process {
+            ReadMode::InProcess
+        } else if bufring.is_some() {
+            ReadMode::Multishot
+        } else {
+            ReadMode::Plain
+        });
+        Ok(DeviceIo {
+            ring,
+            bufring,
+            device,
+            doorbell,
+            inbound: in_process::Batch::default(),
+            rx_bufs: (0..PLAIN_READS).map(|_| vec![0u8; mtu + 64].into_boxed_slice()).collect(),
+            tx_slots: Vec::new(),
+            tx_free: Vec::new(),
+            tx_spare: Vec::new(),
+            doorbell_buf: Box::new(0),
+            completions: Vec::with_capacity(256),
+            mtu,
+            impair: impair.map(Impairer::new),
+            stats: IoStats::default(),
+            gone: false,
+        })
+    }
+
+    pub(super) fn stats(&self) -> &IoStats {
+        &self.stats
+    }
+
+    /// True once the device is gone: the shard stops.
+    pub(super) fn is_gone(&self) -> bool {
+        self.gone
+    }
+
+    pub(super) fn count_io_error(&mut self) {
+        self.stats.io_errors += 1;
+    }
+
+    /// When a packet the impairment layer holds back is due.
+    pub(super) fn next_due(&self) -> Option<Instant> {
+        self.impair.as_ref().and_then(|i| i.next_due())
+    }
+
+    /// Hands one received packet to the transport, through the impairment layer: the one
+    /// place every read path delivers.
+    fn deliver(impair: &mut Option<Impairer>, shard: &mut Shard, now: Instant, packet: &[u8]) {
+        let copies = match impair {
+            Some(imp) => imp.admit(now, Direction::Inbound, packet),
+            None => 1,
+        };
+        for _ in 0..copies {
+            shard.handle_packet(now, packet);
+        }
+    }
+
+    fn push(&mut self, sqe: io_uring::squeue::Entry) {
         // SAFETY: every buffer an entry points to is owned by `self` (rx_bufs, tx_slots,
-        // doorbell_buf) and stays put until its completion is reaped.
+        // doorbell_buf, the buffer ring) and stays put until its completion is reaped.
         while unsafe { self.ring.submission().push(&sqe) }.is_err() {
             // Submission queue full: hand what is queued to the kernel and retry.
             let _ = self.ring.submit();
@@ -27,22 +151,28 @@ impl ShardLoop {
         self.stats.submissions += 1;
     }
 
-    pub(super) fn post_read(&mut self, i: usize) {
+    /// The device's descriptor (-1 for an in-process link, whose I/O never reaches the ring).
+    fn device_fd(&self) -> libc::c_int {
+        match &self.device {
+            Device::Fd(fd) => fd.as_raw_fd(),
+            Device::InProcess(_) => -1,
+        }
+    }
+
+    fn post_read(&mut self, i: usize) {
         let fd = self.device_fd();
         let buf = &mut self.rx_bufs[i];
-        let sqe = opcode::Read::new(types::Fd(fd), buf.as_mut_ptr(), buf.len() as u32)
-            .build()
-            .user_data(KIND_READ | i as u64);
+        let sqe = opcode::Read::new(types::Fd(fd), buf.as_mut_ptr(), buf.len() as u32).build().user_data(KIND_READ | i as u64);
         self.push(sqe);
     }
 
-    pub(super) fn post_doorbell(&mut self) {
+    fn post_doorbell(&mut self) {
         let ptr: *mut u64 = &mut *self.doorbell_buf;
-        let sqe = opcode::Read::new(types::Fd(self.link.doorbell_fd()), ptr.cast(), 8).build().user_data(KIND_DOORBELL);
+        let sqe = opcode::Read::new(types::Fd(self.doorbell.fd()), ptr.cast(), 8).build().user_data(KIND_DOORBELL);
         self.push(sqe);
     }
 
-    pub(super) fn post_read_multi(&mut self) {
+    fn post_read_multi(&mut self) {
         if self.bufring.is_none() {
             return;
         }
@@ -51,48 +181,15 @@ impl ShardLoop {
         self.push(sqe);
     }
 
-    /// The device's descriptor (-1 for an in-process link, whose I/O never reaches the ring).
-    pub(super) fn device_fd(&self) -> libc::c_int {
-        match &self.device {
-            Device::Fd(fd) => fd.as_raw_fd(),
-            Device::Queue(_) => -1,
-        }
-    }
-
-    /// Hands every packet waiting on an in-process link to the transport; a link whose
-    /// other end is gone stops the loop, as end of file on a socket-pair link does.
-    pub(super) fn receive_in_process(&mut self, now: Instant) {
-        let Device::Queue(port) = &self.device else { return };
-        let mut packets = std::mem::take(&mut self.inbound);
-        if !port.receive(&mut packets) {
-            self.stop = true;
-        }
-        for p in packets.iter() {
-            self.stats.packets_in += 1;
-            let copies = match &mut self.impair {
-                Some(imp) => imp.admit(now, Direction::Inbound, p),
-                None => 1,
-            };
-            for _ in 0..copies {
-                self.shard.handle_packet(now, p);
-            }
-        }
-        self.inbound = packets;
-    }
-
     /// Posts the device reads (and, with `doorbell`, the doorbell read) the loop lives on.
-    pub(crate) fn start_reads(&mut self, doorbell: bool) {
-        if matches!(self.device, Device::Queue(_)) {
-            if doorbell {
-                self.post_doorbell();
-            }
-            return;
-        }
-        if self.bufring.is_some() {
-            self.post_read_multi();
-        } else {
-            for i in 0..READS_IN_FLIGHT {
-                self.post_read(i);
+    pub(super) fn start_reads(&mut self, doorbell: bool) {
+        if !matches!(self.device, Device::InProcess(_)) {
+            if self.bufring.is_some() {
+                self.post_read_multi();
+            } else {
+                for i in 0..PLAIN_READS {
+                    self.post_read(i);
+                }
             }
         }
         if doorbell {
@@ -100,17 +197,38 @@ impl ShardLoop {
         }
     }
 
-    /// True if a turn of the loop would find something to do now: completions, commands,
-    /// packets on an in-process link, or a deadline passed.
-    pub(crate) fn has_work(&mut self) -> bool {
-        self.link.has_queued()
-            || matches!(&self.device, Device::Queue(p) if p.has_inbound())
-            || !self.ring.completion().is_empty()
-            || self.next_deadline().is_some_and(|t| t <= self.now())
+    fn fall_back_to_plain_reads(&mut self, read_mode: impl FnOnce(ReadMode)) {
+        if self.bufring.take().is_some() {
+            let _ = self.ring.submitter().unregister_buf_ring(bufring::GROUP);
+        }
+        read_mode(ReadMode::Plain);
+        for i in 0..PLAIN_READS {
+            self.post_read(i);
+        }
+    }
+
+    /// Hands every packet waiting on an in-process link to the transport; a link whose
+    /// other end is gone ends the device, as end of file on a socket-pair link does.
+    pub(super) fn receive_in_process(&mut self, shard: &mut Shard, now: Instant) {
+        let Device::InProcess(port) = &self.device else { return };
+        let mut packets = std::mem::take(&mut self.inbound);
+        if !port.receive(&mut packets) {
+            self.gone = true;
+        }
+        for p in packets.iter() {
+            self.stats.packets_in += 1;
+            Self::deliver(&mut self.impair, shard, now, p);
+        }
+        self.inbound = packets;
+    }
+
+    /// True if packets wait on an in-process link or completions in the ring.
+    pub(super) fn has_input(&mut self) -> bool {
+        matches!(&self.device, Device::InProcess(p) if p.has_inbound()) || !self.ring.completion().is_empty()
     }
 
     /// Hands queued entries to the kernel without waiting.
-    pub(crate) fn submit(&mut self) -> io::Result<()> {
+    pub(super) fn submit(&mut self) -> io::Result<()> {
         match self.ring.submit() {
             Ok(_) => Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) || e.raw_os_error() == Some(libc::EINTR) => Ok(()),
@@ -118,16 +236,13 @@ impl ShardLoop {
         }
     }
 
-    pub(crate) fn count_io_error(&mut self) {
-        self.stats.io_errors += 1;
-    }
-
-    /// Has the kernel signal `fd` whenever it posts a completion (thread-per-core mode
+    /// Has the kernel signal `fd` whenever it posts a completion (a thread-per-core shard
     /// waits on it through tokio's reactor instead of in `io_uring_enter`).
-    pub(crate) fn register_completion_eventfd(&self, fd: libc::c_int) -> io::Result<()> {
+    pub(super) fn register_completion_eventfd(&self, fd: libc::c_int) -> io::Result<()> {
         self.ring.submitter().register_eventfd(fd)
     }
 
+    /// Submits and sleeps in the kernel until a completion or `wait` has passed.
     pub(super) fn submit_and_wait(&mut self, wait: Option<Duration>) -> io::Result<()> {
         let r = match wait {
             Some(d) => {
@@ -139,73 +254,30 @@ impl ShardLoop {
         };
         match r {
             Ok(_) => Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::ETIME) || e.raw_os_error() == Some(libc::EBUSY) => Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EBUSY | libc::EINTR)) => Ok(()),
             Err(e) => Err(e),
         }
     }
 
-    /// Handles every completion the ring holds; returns how many there were.
-    pub(crate) fn reap(&mut self) -> usize {
+    /// Handles every completion the ring holds, delivering packets to `shard`; returns
+    /// how many there were.
+    pub(super) fn reap(&mut self, shard: &mut Shard, now: Instant, read_mode: impl Fn(ReadMode)) -> usize {
         let mut done = std::mem::take(&mut self.completions);
         done.clear();
         for cqe in self.ring.completion() {
             done.push((cqe.user_data(), cqe.result(), cqe.flags()));
         }
         self.stats.completions += done.len() as u64;
-        let now = self.now();
         for &(ud, res, flags) in &done {
             let idx = (ud & !KIND_MASK) as usize;
             match ud & KIND_MASK {
-                KIND_READ_MULTI => {
-                    if let Some(bid) = io_uring::cqueue::buffer_select(flags) {
-                        if res > 0 {
-                            self.deliver_from_ring(now, bid, res as usize);
-                        }
-                        if let Some(br) = &mut self.bufring {
-                            br.recycle(bid);
-                        }
-                    } else if res < 0 && res != -libc::ENOBUFS && res != -libc::EINTR && res != -libc::EAGAIN {
-                        self.stats.io_errors += 1;
-                        if res == -libc::EBADF || res == -libc::EIO {
-                            self.stop = true;
-                            continue;
-                        }
-                        // The kernel refuses multishot reads on this device: plain reads.
-                        self.fall_back_to_plain_reads();
-                        continue;
-                    }
-                    if res == 0 {
-                        self.stop = true;
-                        continue;
-                    }
-                    // The kernel ends a multishot read when it runs out of buffers or on
-                    // an error; start another.
-                    if !io_uring::cqueue::more(flags) {
-                        self.post_read_multi();
-                    }
-                }
+                KIND_READ_MULTI => self.multishot_read_done(shard, now, res, flags, &read_mode),
                 KIND_READ => {
                     if res > 0 {
                         self.stats.packets_in += 1;
-                        let n = res as usize;
-                        let copies = match &mut self.impair {
-                            Some(imp) => imp.admit(now, Direction::Inbound, &self.rx_bufs[idx][..n]),
-                            None => 1,
-                        };
-                        for _ in 0..copies {
-                            self.shard.handle_packet(now, &self.rx_bufs[idx][..n]);
-                        }
-                    } else if res < 0 && res != -libc::EAGAIN && res != -libc::EINTR {
-                        self.stats.io_errors += 1;
-                        if res == -libc::EBADF || res == -libc::EIO {
-                            // The device is gone: nothing more will arrive.
-                            self.stop = true;
-                            continue;
-                        }
-                    }
-                    if res == 0 {
-                        // End of file: the other end of an in-memory link closed.
-                        self.stop = true;
+                        let packet = &self.rx_bufs[idx][..res as usize];
+                        Self::deliver(&mut self.impair, shard, now, packet);
+                    } else if self.read_failed(res) {
                         continue;
                     }
                     self.post_read(idx);
@@ -222,7 +294,7 @@ impl ShardLoop {
                     self.tx_free.push(idx);
                 }
                 KIND_DOORBELL => {
-                    self.link.rearm();
+                    self.doorbell.rearm();
                     self.post_doorbell();
                 }
                 _ => {}
@@ -233,18 +305,67 @@ impl ShardLoop {
         n
     }
 
+    /// A read returned `res <= 0`: true if the device is gone (end of file: the other end
+    /// of a socket-pair link closed; or a dead descriptor), counting real errors.
+    fn read_failed(&mut self, res: i32) -> bool {
+        if res == 0 {
+            self.gone = true;
+            return true;
+        }
+        if res != -libc::EAGAIN && res != -libc::EINTR {
+            self.stats.io_errors += 1;
+            if res == -libc::EBADF || res == -libc::EIO {
+                self.gone = true;
+                return true;
+            }
+        }
+        false
+    }
+
+    fn multishot_read_done(&mut self, shard: &mut Shard, now: Instant, res: i32, flags: u32, read_mode: &impl Fn(ReadMode)) {
+        if let Some(bid) = io_uring::cqueue::buffer_select(flags) {
+            if res > 0
+                && let Some(br) = &self.bufring
+            {
+                self.stats.packets_in += 1;
+                Self::deliver(&mut self.impair, shard, now, br.data(bid, res as usize));
+            }
+            if let Some(br) = &mut self.bufring {
+                br.recycle(bid);
+            }
+        } else if res < 0 && res != -libc::ENOBUFS && res != -libc::EINTR && res != -libc::EAGAIN {
+            self.stats.io_errors += 1;
+            if res == -libc::EBADF || res == -libc::EIO {
+                self.gone = true;
+            } else {
+                // The kernel refuses multishot reads on this device: plain reads.
+                self.fall_back_to_plain_reads(read_mode);
+            }
+            return;
+        }
+        if res == 0 {
+            self.gone = true;
+            return;
+        }
+        // The kernel ends a multishot read when it runs out of buffers or on an error;
+        // start another.
+        if !io_uring::cqueue::more(flags) {
+            self.post_read_multi();
+        }
+    }
+
     /// Hands the transport's packets to the device while there are write slots; what does
     /// not fit stays queued in the transport (its control queue and its connections), and
     /// the completions of the writes in flight bring the loop back for it. Dropping here
     /// instead would cost a retransmission timeout for a data segment under load.
-    pub(super) fn flush_tx(&mut self, now: Instant) {
+    pub(super) fn flush(&mut self, shard: &mut Shard, now: Instant) {
         loop {
             if !self.write_slot_available() {
                 self.stats.tx_deferred += 1;
                 return;
             }
             let mut buf = self.tx_spare.pop().unwrap_or_else(|| vec![0u8; self.mtu + 64].into_boxed_slice());
-            let Some(n) = self.shard.poll_transmit(now, &mut buf) else {
+            let Some(n) = shard.poll_transmit(now, &mut buf) else {
                 self.tx_spare.push(buf);
                 return;
             };
@@ -253,7 +374,7 @@ impl ShardLoop {
                 None => 1,
             };
             if copies == 2 {
-                self.write_packet(&buf[..n]);
+                self.write_copy(&buf[..n]);
             }
             if copies == 0 {
                 self.tx_spare.push(buf);
@@ -263,32 +384,18 @@ impl ShardLoop {
         }
     }
 
-    pub(super) fn fall_back_to_plain_reads(&mut self) {
-        if self.bufring.take().is_some() {
-            let _ = self.ring.submitter().unregister_buf_ring(bufring::GROUP);
-        }
-        self.link.set_read_mode(ReadMode::Plain);
-        for i in 0..READS_IN_FLIGHT {
-            self.post_read(i);
-        }
-    }
-
-    /// Hands a packet the kernel read into ring buffer `bid` to the transport.
-    pub(super) fn deliver_from_ring(&mut self, now: Instant, bid: u16, n: usize) {
-        self.stats.packets_in += 1;
-        let Some(br) = &self.bufring else { return };
-        let packet = br.data(bid, n);
-        let copies = match &mut self.impair {
-            Some(imp) => imp.admit(now, Direction::Inbound, packet),
-            None => 1,
-        };
-        for _ in 0..copies {
-            self.shard.handle_packet(now, packet);
+    /// Delivers or writes the impaired packets whose delay is over.
+    pub(super) fn release_held(&mut self, shard: &mut Shard, now: Instant) {
+        while let Some((dir, bytes)) = self.impair.as_mut().and_then(|i| i.due(now)) {
+            match dir {
+                Direction::Inbound => shard.handle_packet(now, &bytes),
+                Direction::Outbound => self.write_copy(&bytes),
+            }
         }
     }
 
-    /// Writes a copy of `packet` to the device (held or duplicated packets).
-    pub(super) fn write_packet(&mut self, packet: &[u8]) {
+    /// Writes a copy of `packet` (held or duplicated by the impairment layer).
+    fn write_copy(&mut self, packet: &[u8]) {
         let mut buf = self.tx_spare.pop().unwrap_or_else(|| vec![0u8; self.mtu + 64].into_boxed_slice());
         let n = packet.len().min(buf.len());
         buf[..n].copy_from_slice(&packet[..n]);
@@ -297,16 +404,16 @@ impl ShardLoop {
 
     /// True if a write can be queued now (an in-process link takes every packet).
     fn write_slot_available(&self) -> bool {
-        matches!(self.device, Device::Queue(_)) || !self.tx_free.is_empty() || self.tx_slots.len() < MAX_WRITES_IN_FLIGHT
+        matches!(self.device, Device::InProcess(_)) || !self.tx_free.is_empty() || self.tx_slots.len() < MAX_WRITES_IN_FLIGHT
     }
 
     /// Queues a write of `buf[..n]`; the buffer is kept until its completion.
-    pub(super) fn submit_write(&mut self, buf: Box<[u8]>, n: usize) {
-        if let Device::Queue(port) = &self.device {
+    fn submit_write(&mut self, buf: Box<[u8]>, n: usize) {
+        if let Device::InProcess(port) = &self.device {
             match port.send(&buf[..n]) {
                 Ok(()) => self.stats.packets_out += 1,
-                Err(crate::device::queue::SendError::Full) => self.stats.tx_overflow += 1,
-                Err(crate::device::queue::SendError::Closed) => self.stats.io_errors += 1,
+                Err(in_process::SendError::Full) => self.stats.tx_overflow += 1,
+                Err(in_process::SendError::Closed) => self.stats.io_errors += 1,
             }
             self.tx_spare.push(buf);
             return;
@@ -325,20 +432,16 @@ impl ShardLoop {
                 return;
             }
         };
-        let sqe = opcode::Write::new(types::Fd(self.device_fd()), buf.as_ptr(), n as u32)
-            .build()
-            .user_data(KIND_WRITE | slot as u64);
+        let sqe = opcode::Write::new(types::Fd(self.device_fd()), buf.as_ptr(), n as u32).build().user_data(KIND_WRITE | slot as u64);
         self.tx_slots[slot] = Some(buf);
         self.push(sqe);
     }
+}
 
-    /// Delivers or writes the impaired packets whose delay is over.
-    pub(super) fn release_held(&mut self, now: Instant) {
-        while let Some((dir, bytes)) = self.impair.as_mut().and_then(|i| i.due(now)) {
-            match dir {
-                Direction::Inbound => self.shard.handle_packet(now, &bytes),
-                Direction::Outbound => self.write_packet(&bytes),
-            }
+impl Drop for DeviceIo {
+    fn drop(&mut self) {
+        if self.bufring.is_some() {
+            let _ = self.ring.submitter().unregister_buf_ring(bufring::GROUP);
         }
     }
 }

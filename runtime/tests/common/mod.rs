@@ -4,14 +4,14 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::OwnedFd;
 
-use ringtcp_runtime::device::link;
+use ringtcp_runtime::device::socket_pair;
 use ringtcp_runtime::shard::ShardSpec;
 use ringtcp_runtime::stack::Shards;
 use ringtcp_runtime::transport::{Config, Secret};
 
 /// A running shard answering for `addr`, and the link's other end.
 pub(crate) fn one_shard(addr: Ipv4Addr) -> (Shards, OwnedFd) {
-    let (ours, theirs) = link::pair(1).unwrap();
+    let (ours, theirs) = socket_pair::pair(1).unwrap();
     let spec = ShardSpec {
         id: 0,
         config: Config::default(),
@@ -24,5 +24,5 @@ pub(crate) fn one_shard(addr: Ipv4Addr) -> (Shards, OwnedFd) {
         thread_per_core: false,
         busy_poll: std::time::Duration::ZERO,
     };
-    (Shards::start(vec![spec]).unwrap(), theirs.into_iter().next().unwrap())
+    (Shards::start(vec![spec], vec![IpAddr::V4(addr)]).unwrap(), theirs.into_iter().next().unwrap())
 }

@@ -1,23 +1,31 @@
 //! A set of running shards and the operations that span them: listening on every shard,
-//! and choosing the shard for an outbound connection.
+//! and choosing the shard for an outbound connection. How a set is assembled over a
+//! device is `assembly.rs`.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use ringtcp_transport::ListenerHandle;
 
+use crate::accept::AcceptQueue;
+use crate::handle::{Command, ShardHandle};
 use crate::shard::{ShardSpec, ShardThread};
+use crate::socket::{Phase, SocketError, SocketShared};
 use crate::stats::ShardStats;
-use crate::shared::{AcceptQueue, Command, Phase, ShardLink, SocketShared};
+use crate::thread_per_core;
+
+mod assembly;
+
+pub use assembly::{PairLink, StackConfig, TunAddrs, default_buffer_memory};
 
 /// One shard's part of a listener.
 #[derive(Debug, Clone)]
 pub struct ListenerPart {
     /// The shard.
-    pub link: Arc<ShardLink>,
+    pub shard: Arc<ShardHandle>,
     /// Its listener.
     pub handle: ListenerHandle,
     /// Its accept queue.
@@ -30,14 +38,24 @@ pub struct Shards {
     threads: Vec<ShardThread>,
     next: AtomicUsize,
     socket_buffer: usize,
+    addrs: Vec<IpAddr>,
 }
 
 impl Shards {
-    /// Starts one thread per spec.
-    pub fn start(specs: Vec<ShardSpec>) -> io::Result<Shards> {
+    /// Starts one thread per spec; the shards answer for `addrs`.
+    ///
+    /// # Errors
+    ///
+    /// Why a shard could not set up its io_uring (the message names the fix).
+    pub fn start(specs: Vec<ShardSpec>, addrs: Vec<IpAddr>) -> io::Result<Shards> {
         let socket_buffer = specs.first().map_or(256 * 1024, |s| s.socket_buffer);
         let threads = specs.into_iter().map(ShardThread::spawn).collect::<io::Result<Vec<_>>>()?;
-        Ok(Shards { threads, next: AtomicUsize::new(0), socket_buffer })
+        Ok(Shards { threads, next: AtomicUsize::new(0), socket_buffer, addrs })
+    }
+
+    /// The addresses the shards answer for.
+    pub fn addresses(&self) -> &[IpAddr] {
+        &self.addrs
     }
 
     /// Number of shards.
@@ -50,14 +68,14 @@ impl Shards {
         self.threads.is_empty()
     }
 
-    /// The shards' links.
-    pub fn links(&self) -> impl Iterator<Item = &Arc<ShardLink>> {
-        self.threads.iter().map(|t| &t.link)
+    /// The shards' handles.
+    pub fn handles(&self) -> impl Iterator<Item = &Arc<ShardHandle>> {
+        self.threads.iter().map(|t| &t.handle)
     }
 
     /// True if the calling thread is one of these shards' threads (thread-per-core mode).
     fn called_from_own_shard(&self) -> bool {
-        crate::local::on_shard_thread() && self.threads.iter().any(|t| crate::local::is_current(&t.link))
+        thread_per_core::on_shard_thread() && self.threads.iter().any(|t| thread_per_core::is_current(&t.handle))
     }
 
     /// Calls that wait for every shard's answer would wait forever on a shard's own thread.
@@ -78,17 +96,17 @@ impl Shards {
         let mut bound = addr;
         for t in &self.threads {
             let (tx, rx) = mpsc::channel();
-            let queue = Arc::new(AcceptQueue::new(t.link.clone(), backlog));
+            let queue = Arc::new(AcceptQueue::new(t.handle.clone(), backlog));
             let cmd = Command::Listen { addr: bound, backlog, queue: queue.clone(), reply: tx };
-            let r = t.link.send(cmd).and_then(|_| rx.recv().map_err(|_| crate::shared::shard_dead())?);
+            let r = t.handle.send(cmd).and_then(|_| rx.recv().map_err(|_| io::Error::from(SocketError::ShardStopped))?);
             match r {
                 Ok((handle, at)) => {
                     bound = at;
-                    parts.push(ListenerPart { link: t.link.clone(), handle, queue });
+                    parts.push(ListenerPart { shard: t.handle.clone(), handle, queue });
                 }
                 Err(e) => {
                     for p in parts {
-                        let _ = p.link.send(Command::CloseListener(p.handle));
+                        let _ = p.shard.send(Command::CloseListener(p.handle));
                     }
                     return Err(e);
                 }
@@ -98,18 +116,18 @@ impl Shards {
     }
 
     /// Starts a connection on the next shard (round robin). The socket reports progress;
-    /// see [`crate::shared::Phase`].
+    /// it is open once [`SocketShared::poll_connected`] says so.
     pub fn connect(&self, remote: SocketAddr, local: Option<SocketAddr>) -> io::Result<Arc<SocketShared>> {
         if self.threads.is_empty() {
             return Err(io::Error::new(io::ErrorKind::NotConnected, "the ringtcp stack has no shards"));
         }
         // On a shard's own thread (thread-per-core), the connection stays on that shard:
         // its packets come back there (port steering) and no call crosses threads.
-        let here = self.threads.iter().position(|t| crate::local::is_current(&t.link));
+        let here = self.threads.iter().position(|t| thread_per_core::is_current(&t.handle));
         let i = here.unwrap_or_else(|| self.next.fetch_add(1, Ordering::Relaxed) % self.threads.len());
-        let link = self.threads[i].link.clone();
-        let socket = SocketShared::new(link.clone(), Phase::Connecting, self.socket_buffer);
-        link.send(Command::Connect { remote, local, socket: socket.clone() })?;
+        let shard = self.threads[i].handle.clone();
+        let socket = SocketShared::new(shard.clone(), Phase::Connecting, self.socket_buffer);
+        shard.send(Command::Connect { remote, local, socket: socket.clone() })?;
         Ok(socket)
     }
 
@@ -119,13 +137,13 @@ impl Shards {
         let t = self.threads.get(shard).ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidInput, format!("the stack has {} shards, there is no shard {shard}", self.threads.len()))
         })?;
-        if !t.link.is_thread_per_core() {
+        if !t.handle.is_thread_per_core() {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 "tasks run on shard threads only in thread-per-core mode: build the stack with thread_per_core(true)",
             ));
         }
-        t.link.send(Command::Spawn(Box::pin(task)))
+        t.handle.send(Command::Spawn(Box::pin(task)))
     }
 
     /// Every shard's counters, asked of each shard thread in turn.
@@ -135,8 +153,8 @@ impl Shards {
             .iter()
             .map(|t| {
                 let (tx, rx) = mpsc::channel();
-                t.link.send(Command::Stats(tx))?;
-                rx.recv().map_err(|_| crate::shared::shard_dead())
+                t.handle.send(Command::Stats(tx))?;
+                rx.recv().map_err(|_| io::Error::from(SocketError::ShardStopped))
             })
             .collect()
     }
@@ -149,20 +167,9 @@ impl Shards {
     }
 }
 
-/// The default bound on a stack's buffer memory: an eighth of physical memory (Linux
-/// sizes `tcp_mem` from free memory in the same spirit), at least 64 MiB, at most 16 GiB.
-///
-/// ```
-/// let b = ringtcp_runtime::stack::default_buffer_memory();
-/// assert!(b >= 64 << 20);
-/// ```
-pub fn default_buffer_memory() -> usize {
-    crate::sys::physical_memory().map_or(1 << 30, |m| m / 8).clamp(64 << 20, 16 << 30)
-}
-
 /// Closes a listener on every shard.
 pub fn close_listener(parts: &[ListenerPart]) {
     for p in parts {
-        let _ = p.link.send(Command::CloseListener(p.handle));
+        let _ = p.shard.send(Command::CloseListener(p.handle));
     }
 }

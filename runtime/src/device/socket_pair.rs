@@ -1,5 +1,5 @@
-//! The in-memory link: two stacks in one process joined by `SOCK_SEQPACKET` socket
-//! pairs, one pair per queue, so packets keep their boundaries and pass through exactly
+//! The socket-pair link: two stacks in one process joined by `SOCK_SEQPACKET` socket
+//! pairs, one pair per shard, so packets keep their boundaries and pass through exactly
 //! the io_uring path a TUN queue uses.
 
 use std::io;

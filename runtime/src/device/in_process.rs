@@ -1,6 +1,6 @@
 //! An in-process link: two stacks of one process joined by packet queues in memory.
 //!
-//! The socket-pair link (`link.rs`) moves every packet through the kernel and wakes the
+//! The socket-pair link (`socket_pair.rs`) moves every packet through the kernel and wakes the
 //! other shard's thread for each one. Between two threads of one process the kernel has
 //! nothing to add: here a shard appends whole packets to the other's inbound queue and
 //! rings the other shard's doorbell only when the queue turns non-empty, so while both
@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::lock::{LockScope, LockStats, TracedMutex};
-use crate::shared::ShardLink;
+use crate::doorbell::Doorbell;
 
 /// The lock of one direction of an in-process link (shared by exactly two shards).
 pub static QUEUE_LOCK: LockStats = LockStats::new("link_queue", LockScope::Shard);
@@ -67,8 +67,8 @@ impl Batch {
 #[derive(Debug)]
 struct Queue {
     packets: TracedMutex<Batch>,
-    /// The shard that reads this queue, woken when the queue turns non-empty.
-    reader: OnceLock<Arc<ShardLink>>,
+    /// The doorbell of the shard that reads this queue, rung when the queue turns non-empty.
+    reader: OnceLock<Arc<Doorbell>>,
     /// One end of the link is gone: sends fail, and the reader stops once it is empty.
     closed: AtomicBool,
     /// Packets are waiting (a hint for a busy-polling reader, read without the lock).
@@ -88,7 +88,7 @@ impl Queue {
 
 /// One end of an in-process link, for one shard: what it reads and where it writes.
 #[derive(Debug)]
-pub struct QueuePort {
+pub struct InProcessPort {
     inbound: Arc<Queue>,
     outbound: Arc<Queue>,
 }
@@ -105,22 +105,22 @@ pub(crate) enum SendError {
 /// `queues` pairs of ports; port `i` of one side talks to port `i` of the other.
 ///
 /// ```
-/// let (a, b) = ringtcp_runtime::device::queue::pair(2);
+/// let (a, b) = ringtcp_runtime::device::in_process::pair(2);
 /// assert_eq!((a.len(), b.len()), (2, 2));
 /// ```
-pub fn pair(queues: usize) -> (Vec<QueuePort>, Vec<QueuePort>) {
+pub fn pair(queues: usize) -> (Vec<InProcessPort>, Vec<InProcessPort>) {
     (0..queues)
         .map(|i| {
             let (ab, ba) = (Queue::new(i), Queue::new(i));
-            (QueuePort { inbound: ba.clone(), outbound: ab.clone() }, QueuePort { inbound: ab, outbound: ba })
+            (InProcessPort { inbound: ba.clone(), outbound: ab.clone() }, InProcessPort { inbound: ab, outbound: ba })
         })
         .unzip()
 }
 
-impl QueuePort {
-    /// Makes `link`'s shard the reader of this port (woken when packets arrive).
-    pub(crate) fn attach(&self, link: Arc<ShardLink>) {
-        let _ = self.inbound.reader.set(link);
+impl InProcessPort {
+    /// Makes the shard behind `doorbell` the reader of this port (rung when packets arrive).
+    pub(crate) fn attach(&self, doorbell: Arc<Doorbell>) {
+        let _ = self.inbound.reader.set(doorbell);
     }
 
     /// Appends a copy of `packet` to the other side's queue, waking its shard if the queue
@@ -140,7 +140,7 @@ impl QueuePort {
             packets.len() == 1
         };
         if was_empty && let Some(reader) = q.reader.get() {
-            reader.wake();
+            reader.ring();
         }
         Ok(())
     }
@@ -158,21 +158,21 @@ impl QueuePort {
     }
 }
 
-impl QueuePort {
+impl InProcessPort {
     /// True if packets are waiting to be received (no lock taken).
     pub(crate) fn has_inbound(&self) -> bool {
         self.inbound.waiting.load(Ordering::Acquire)
     }
 }
 
-impl Drop for QueuePort {
+impl Drop for InProcessPort {
     fn drop(&mut self) {
         for q in [&self.inbound, &self.outbound] {
             q.closed.store(true, Ordering::Release);
         }
         // The other shard may be asleep with nothing queued: let it see the link is gone.
         if let Some(reader) = self.outbound.reader.get() {
-            reader.wake();
+            reader.ring();
         }
     }
 }

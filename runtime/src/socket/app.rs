@@ -1,0 +1,375 @@
+//! The application side of the socket contract: reading, writing, readiness, options and
+//! closing, as `TcpStream` and its halves call them from any task.
+
+use std::io::{self, IoSlice, IoSliceMut};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use ringtcp_transport::Error;
+use tokio::io::{Interest, ReadBuf, Ready};
+
+use super::{Phase, RELEASE_ABOVE, Request, SocketError, SocketShared, SocketState};
+
+impl SocketState {
+    /// The error a call gets once the connection has failed (or never was).
+    fn error_now(&self) -> io::Error {
+        self.error.unwrap_or(SocketError::Transport(Error::NotConnected)).into()
+    }
+
+    /// Copies the front of the receive buffer into `out`, consuming it if `consume`.
+    fn take(&mut self, out: &mut [u8], consume: bool) -> usize {
+        let n = self.rx.len().min(out.len());
+        let (a, b) = self.rx.as_slices();
+        let na = n.min(a.len());
+        out[..na].copy_from_slice(&a[..na]);
+        out[na..n].copy_from_slice(&b[..n - na]);
+        if consume {
+            self.rx.drain(..n);
+        }
+        n
+    }
+}
+
+impl SocketShared {
+    /// Nothing to read: end of stream (`Ok(Some(0))`), an error, or not yet (`Ok(None)`).
+    fn empty_outcome(&self, st: &SocketState) -> io::Result<Option<usize>> {
+        if st.rx_eof {
+            return Ok(Some(0));
+        }
+        if st.error.is_some() {
+            return Err(st.error_now());
+        }
+        if self.host.is_dead() {
+            return Err(SocketError::ShardStopped.into());
+        }
+        Ok(None)
+    }
+
+    /// After a read consumed bytes that were `before` in the buffer: a large receive
+    /// buffer is freed once drained, so an idle connection stays small (when buffer memory
+    /// is tight, any drained one is, and the shard is asked to count it as given back);
+    /// then, if the buffer was at least half full or the shard said the transport holds
+    /// more (it fills less at the memory limit), the shard is asked for more.
+    fn after_consuming(self: &Arc<Self>, st: &mut SocketState, before: usize) -> io::Result<()> {
+        if st.rx.is_empty() && st.rx.capacity() > 0 {
+            if st.memory_tight {
+                st.rx = Default::default();
+                self.request_update(st)?;
+            } else if st.rx.capacity() > RELEASE_ABOVE {
+                st.rx = Default::default();
+            }
+        }
+        if before >= st.cap / 2 || st.rx_more { self.request_update(st) } else { Ok(()) }
+    }
+
+    /// Copies up to `out` bytes; `consume` false peeks. `Ok(None)`: nothing yet (waker set).
+    fn read_into(self: &Arc<Self>, cx: Option<&mut Context<'_>>, out: &mut [u8], consume: bool) -> io::Result<Option<usize>> {
+        let mut st = self.state();
+        if st.rx.is_empty() {
+            let r = self.empty_outcome(&st)?;
+            if r.is_none()
+                && let Some(cx) = cx
+            {
+                st.read_waker = Some(cx.waker().clone());
+            }
+            return Ok(r);
+        }
+        let before = st.rx.len();
+        let n = st.take(out, consume);
+        if consume {
+            self.after_consuming(&mut st, before)?;
+        }
+        Ok(Some(n))
+    }
+
+    /// `AsyncRead::poll_read`: copies what has arrived into `buf`; end of stream leaves it
+    /// unfilled.
+    ///
+    /// # Errors
+    ///
+    /// The error the connection ended with (reset, timed out, ...), or `BrokenPipe` once
+    /// the shard thread has stopped.
+    pub fn poll_read(self: &Arc<Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let mut st = self.state();
+        if st.rx.is_empty() {
+            return match self.empty_outcome(&st) {
+                Ok(Some(_)) => Poll::Ready(Ok(())),
+                Ok(None) => {
+                    st.read_waker = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+                Err(e) => Poll::Ready(Err(e)),
+            };
+        }
+        // Copy straight into the caller's buffer: `put_slice` writes only what it copies, so
+        // a large, uninitialised read buffer is not zeroed first.
+        let before = st.rx.len();
+        let n = before.min(buf.remaining());
+        let (a, b) = st.rx.as_slices();
+        let na = n.min(a.len());
+        buf.put_slice(&a[..na]);
+        buf.put_slice(&b[..n - na]);
+        st.rx.drain(..n);
+        Poll::Ready(self.after_consuming(&mut st, before))
+    }
+
+    /// Copies what has arrived into `buf` without consuming it.
+    ///
+    /// # Errors
+    ///
+    /// As [`poll_read`](SocketShared::poll_read).
+    pub fn poll_peek(self: &Arc<Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<usize>> {
+        let unfilled = buf.initialize_unfilled();
+        match self.read_into(Some(cx), unfilled, false) {
+            Ok(Some(n)) => {
+                buf.advance(n);
+                Poll::Ready(Ok(n))
+            }
+            Ok(None) => Poll::Pending,
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    /// Reads what is there now.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` if nothing has arrived; otherwise as [`poll_read`](SocketShared::poll_read).
+    pub fn try_read(self: &Arc<Self>, out: &mut [u8]) -> io::Result<usize> {
+        self.read_into(None, out, true)?.ok_or_else(|| io::ErrorKind::WouldBlock.into())
+    }
+
+    /// Reads what is there now into several buffers.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_read`](SocketShared::try_read).
+    pub fn try_read_vectored(self: &Arc<Self>, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        let mut st = self.state();
+        if st.rx.is_empty() {
+            return self.empty_outcome(&st)?.ok_or_else(|| io::ErrorKind::WouldBlock.into());
+        }
+        let before = st.rx.len();
+        let mut total = 0;
+        for b in bufs.iter_mut() {
+            total += st.take(b, true);
+            if st.rx.is_empty() {
+                break;
+            }
+        }
+        self.after_consuming(&mut st, before)?;
+        Ok(total)
+    }
+
+    /// Queues what fits; `Ok(None)`: the buffer is full (waker set).
+    fn write_from(self: &Arc<Self>, cx: Option<&mut Context<'_>>, data: &[&[u8]]) -> io::Result<Option<usize>> {
+        let mut st = self.state();
+        if st.error.is_some() {
+            return Err(st.error_now());
+        }
+        if st.tx_shutdown {
+            return Err(SocketError::Transport(Error::BrokenPipe).into());
+        }
+        if self.host.is_dead() {
+            return Err(SocketError::ShardStopped.into());
+        }
+        let mut room = st.cap.saturating_sub(st.tx.len());
+        if room == 0 {
+            if let Some(cx) = cx {
+                st.write_waker = Some(cx.waker().clone());
+            }
+            self.request_update(&mut st)?;
+            return Ok(None);
+        }
+        let mut n = 0;
+        for d in data {
+            let k = room.min(d.len());
+            st.tx.extend(&d[..k]);
+            n += k;
+            room -= k;
+            if room == 0 {
+                break;
+            }
+        }
+        self.request_update(&mut st)?;
+        Ok(Some(n))
+    }
+
+    /// `AsyncWrite::poll_write_vectored`: queues what fits of `bufs` for sending.
+    ///
+    /// # Errors
+    ///
+    /// `BrokenPipe` after a shutdown of writing or once the shard thread has stopped; the
+    /// error the connection ended with.
+    pub fn poll_write(self: &Arc<Self>, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        let slices: Vec<&[u8]> = bufs.iter().map(|b| &**b).collect();
+        match self.write_from(Some(cx), &slices) {
+            Ok(Some(n)) => Poll::Ready(Ok(n)),
+            Ok(None) => Poll::Pending,
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    /// `AsyncWrite::poll_write` for one buffer.
+    ///
+    /// # Errors
+    ///
+    /// As [`poll_write`](SocketShared::poll_write).
+    pub fn poll_write_one(self: &Arc<Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        match self.write_from(Some(cx), &[data]) {
+            Ok(Some(n)) => Poll::Ready(Ok(n)),
+            Ok(None) => Poll::Pending,
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    /// Writes what fits now from several buffers.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` if the send buffer is full; otherwise as [`poll_write`](SocketShared::poll_write).
+    pub fn try_write(self: &Arc<Self>, bufs: &[&[u8]]) -> io::Result<usize> {
+        self.write_from(None, bufs)?.ok_or_else(|| io::ErrorKind::WouldBlock.into())
+    }
+
+    /// Shuts down writing: a FIN follows the data already queued.
+    ///
+    /// # Errors
+    ///
+    /// `BrokenPipe` once the shard thread has stopped.
+    pub fn shutdown_write(self: &Arc<Self>) -> io::Result<()> {
+        let mut st = self.state();
+        if !st.tx_shutdown {
+            st.tx_shutdown = true;
+            self.request_update(&mut st)?;
+        }
+        Ok(())
+    }
+
+    /// Readiness for `interest`, registering wakers for what is not ready. A failed
+    /// connection is ready both ways (the next call returns its error).
+    pub fn poll_ready(&self, cx: &mut Context<'_>, interest: Interest) -> Poll<io::Result<Ready>> {
+        let mut st = self.state();
+        let mut ready = Ready::EMPTY;
+        let failed = st.error.is_some() || self.host.is_dead();
+        if interest.is_readable() {
+            if !st.rx.is_empty() || st.rx_eof || failed {
+                ready |= Ready::READABLE;
+            }
+            if st.rx_eof {
+                ready |= Ready::READ_CLOSED;
+            }
+        }
+        if interest.is_writable() {
+            if st.tx.len() < st.cap || failed || st.tx_shutdown {
+                ready |= Ready::WRITABLE;
+            }
+            if st.tx_shutdown || failed {
+                ready |= Ready::WRITE_CLOSED;
+            }
+        }
+        if !ready.is_empty() {
+            return Poll::Ready(Ok(ready));
+        }
+        if interest.is_readable() {
+            st.read_waker = Some(cx.waker().clone());
+        }
+        if interest.is_writable() {
+            st.write_waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
+    /// Ready once a connection attempt has ended: `Ok` when established.
+    ///
+    /// # Errors
+    ///
+    /// Why the attempt failed (`ConnectionRefused`, `TimedOut`, `OutOfMemory` at the
+    /// connection limit, ...).
+    pub fn poll_connected(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut st = self.state();
+        match st.phase {
+            Phase::Open => Poll::Ready(Ok(())),
+            Phase::Failed => Poll::Ready(Err(st.error_now())),
+            Phase::Connecting => {
+                st.write_waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+
+    /// The local address.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` before the shard has opened the connection.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.state().local.ok_or_else(|| SocketError::Transport(Error::NotConnected).into())
+    }
+
+    /// The remote address.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` before the shard has opened the connection.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.state().peer.ok_or_else(|| SocketError::Transport(Error::NotConnected).into())
+    }
+
+    /// Turns Nagle's algorithm off (`true`) or on.
+    ///
+    /// # Errors
+    ///
+    /// `BrokenPipe` once the shard thread has stopped.
+    pub fn set_nodelay(self: &Arc<Self>, nodelay: bool) -> io::Result<()> {
+        let mut st = self.state();
+        st.nodelay = nodelay;
+        self.request_update(&mut st)
+    }
+
+    /// Whether Nagle's algorithm is off.
+    pub fn nodelay(&self) -> bool {
+        self.state().nodelay
+    }
+
+    /// Sets the IP time to live of the connection's packets.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` outside 1..=255; `BrokenPipe` once the shard thread has stopped.
+    pub fn set_ttl(self: &Arc<Self>, ttl: u32) -> io::Result<()> {
+        if ttl == 0 || ttl > 255 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "TTL must be between 1 and 255"));
+        }
+        let mut st = self.state();
+        st.ttl = ttl;
+        self.request_update(&mut st)
+    }
+
+    /// The IP time to live of the connection's packets.
+    pub fn ttl(&self) -> u32 {
+        self.state().ttl
+    }
+
+    /// Reset instead of FIN when closed (SO_LINGER with a zero timeout).
+    pub fn set_zero_linger(&self) {
+        self.state().zero_linger = true;
+    }
+
+    /// The error the connection ended with, if any.
+    pub fn take_error(&self) -> Option<io::Error> {
+        self.state().error.map(io::Error::from)
+    }
+
+    /// True if the shard thread serving this socket has stopped.
+    pub fn is_shard_dead(&self) -> bool {
+        self.host.is_dead()
+    }
+
+    /// Gives the socket back to its shard (the application dropped it): the shard sends
+    /// what was written, then closes (or resets, with unread data or zero linger).
+    pub fn close(self: &Arc<Self>) {
+        let _ = self.host.request(Request::Close(self.clone()));
+    }
+}

@@ -1,0 +1,183 @@
+//! Assembling a stack: opening its device (a multi-queue TUN device, or an in-memory link
+//! between two stacks of one process), deriving each shard's settings, and starting the
+//! shards. `ringtcp::StackBuilder` only exposes these settings.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use ringtcp_transport::{BufferMemory, Config, Secret};
+
+use super::Shards;
+use crate::device::{Device, in_process, socket_pair, tun};
+use crate::impair::ImpairConfig;
+use crate::shard::ShardSpec;
+
+/// The settings of a stack, whatever its device.
+///
+/// ```
+/// use ringtcp_runtime::stack::{PairLink, StackConfig};
+///
+/// let cfg = StackConfig { shards: 1, ..StackConfig::default() };
+/// let (a, b) = cfg.start_pair("10.9.3.1".parse().unwrap(), "10.9.3.2".parse().unwrap(), PairLink::InProcess)?;
+/// assert_eq!((a.len(), b.addresses()[0].to_string().as_str()), (1, "10.9.3.2"));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct StackConfig {
+    /// Transport settings shared by every shard (per-shard limits are derived from the
+    /// stack-wide ones below).
+    pub config: Config,
+    /// Shard threads (one device queue each).
+    pub shards: usize,
+    /// Application-side buffer bytes per direction per socket.
+    pub socket_buffer: usize,
+    /// Seeded loss / duplication / reordering / delay in the device path; each shard gets
+    /// its own seed derived from this one.
+    pub impair: Option<ImpairConfig>,
+    /// Plain reads even where multishot reads are available.
+    pub plain_reads: bool,
+    /// Application tasks may run on the shard threads (see [`crate::thread_per_core`]).
+    pub thread_per_core: bool,
+    /// How long a shard looks for work before it sleeps.
+    pub busy_poll: Duration,
+    /// Live connections of the whole stack at most, shared evenly by the shards.
+    pub max_connections: usize,
+    /// Buffer bytes of the whole stack at most, shared evenly by the shards.
+    pub buffer_memory: usize,
+}
+
+impl Default for StackConfig {
+    fn default() -> Self {
+        StackConfig {
+            config: Config::default(),
+            shards: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            socket_buffer: 256 * 1024,
+            impair: None,
+            plain_reads: false,
+            thread_per_core: false,
+            busy_poll: Duration::ZERO,
+            max_connections: 1 << 20,
+            buffer_memory: default_buffer_memory(),
+        }
+    }
+}
+
+/// The TUN device a stack serves: its name, the kernel side's address and prefix, and
+/// the address the stack answers for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TunAddrs {
+    /// Interface name (at most 15 bytes).
+    pub name: String,
+    /// The kernel side's address on the interface.
+    pub kernel_addr: Ipv4Addr,
+    /// The stack's address.
+    pub stack_addr: Ipv4Addr,
+    /// Prefix length of the on-link network.
+    pub prefix: u8,
+}
+
+/// How the two stacks of [`StackConfig::start_pair`] are joined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PairLink {
+    /// Packet queues in memory: no system call per packet.
+    InProcess,
+    /// Kernel socket pairs read and written with io_uring (the code path of a TUN device).
+    SocketPair,
+}
+
+impl StackConfig {
+    /// Creates the TUN device (one queue per shard) and starts the shards on it.
+    ///
+    /// # Errors
+    ///
+    /// `PermissionDenied` without CAP_NET_ADMIN, `NotFound` without `/dev/net/tun`, or why
+    /// io_uring could not be set up; each message names the fix.
+    pub fn start_tun(&self, tun: &TunAddrs) -> io::Result<Shards> {
+        let queues = tun::open(&tun::TunConfig {
+            name: tun.name.clone(),
+            kernel_addr: tun.kernel_addr,
+            prefix: tun.prefix,
+            mtu: self.config.mtu,
+            queues: self.shards,
+            queue_len: tun::TunConfig::DEFAULT_QUEUE_LEN,
+        })?;
+        let mut config = self.config.clone();
+        config.on_link.push((IpAddr::V4(tun.kernel_addr), tun.prefix));
+        let n = queues.len() as u16;
+        // The device steers by port: each shard opens connections on ports steered to it.
+        self.start(config, vec![IpAddr::V4(tun.stack_addr)], queues.into_iter().map(Device::from).collect(), |cfg, id| {
+            if n > 1 {
+                cfg.port_steering = Some((n, id as u16));
+            }
+        })
+    }
+
+    /// Two stacks in this process joined by an in-memory link (one pair of queues per
+    /// shard), answering for `a` and `b` on a /24: for tests and benchmarks.
+    ///
+    /// # Errors
+    ///
+    /// Why a socket pair or io_uring could not be set up.
+    pub fn start_pair(&self, a: Ipv4Addr, b: Ipv4Addr, link: PairLink) -> io::Result<(Shards, Shards)> {
+        let (da, db): (Vec<Device>, Vec<Device>) = match link {
+            PairLink::SocketPair => {
+                let (x, y) = socket_pair::pair(self.shards)?;
+                (x.into_iter().map(Device::from).collect(), y.into_iter().map(Device::from).collect())
+            }
+            PairLink::InProcess => {
+                let (x, y) = in_process::pair(self.shards);
+                (x.into_iter().map(Device::from).collect(), y.into_iter().map(Device::from).collect())
+            }
+        };
+        let mut config = self.config.clone();
+        config.on_link.push((IpAddr::V4(a), 24));
+        let sa = self.start(config.clone(), vec![IpAddr::V4(a)], da, |_, _| {})?;
+        let sb = self.start(config, vec![IpAddr::V4(b)], db, |_, _| {})?;
+        Ok((sa, sb))
+    }
+
+    /// Starts one shard per device; `per_shard` adjusts each shard's transport settings.
+    fn start(&self, mut config: Config, addrs: Vec<IpAddr>, devices: Vec<Device>, per_shard: impl Fn(&mut Config, usize)) -> io::Result<Shards> {
+        let secret = Secret(rand::random());
+        let shards = devices.len().max(1);
+        config.max_connections = self.max_connections.div_ceil(shards);
+        config.buffer_memory = BufferMemory::with_limit(self.buffer_memory / shards);
+        let specs = devices
+            .into_iter()
+            .enumerate()
+            .map(|(id, device)| {
+                let mut config = config.clone();
+                per_shard(&mut config, id);
+                let impair = self.impair.clone().map(|mut i| {
+                    i.seed = i.seed.wrapping_add(id as u64 * 0x9e37_79b9);
+                    i
+                });
+                ShardSpec {
+                    id,
+                    config,
+                    addrs: addrs.clone(),
+                    secret,
+                    device,
+                    socket_buffer: self.socket_buffer,
+                    impair,
+                    plain_reads: self.plain_reads,
+                    thread_per_core: self.thread_per_core,
+                    busy_poll: self.busy_poll,
+                }
+            })
+            .collect();
+        Shards::start(specs, addrs)
+    }
+}
+
+/// The default bound on a stack's buffer memory: an eighth of physical memory (Linux
+/// sizes `tcp_mem` from free memory in the same spirit), at least 64 MiB, at most 16 GiB.
+///
+/// ```
+/// let b = ringtcp_runtime::stack::default_buffer_memory();
+/// assert!(b >= 64 << 20);
+/// ```
+pub fn default_buffer_memory() -> usize {
+    crate::sys::physical_memory().map_or(1 << 30, |m| m / 8).clamp(64 << 20, 16 << 30)
+}
