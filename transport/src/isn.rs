@@ -1,4 +1,4 @@
-//! Initial sequence numbers (RFC 6528) and ephemeral port offsets (RFC 6056 §3.3.3),
+//! Initial sequence numbers (RFC 6528) and ephemeral port offsets (RFC 6056 §3.3.4, Algorithm 4),
 //! both from SipHash-2-4 keyed with a secret drawn by the caller at start-up.
 
 use core::hash::Hasher;

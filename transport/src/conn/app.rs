@@ -2,10 +2,8 @@
 //! abort, and the options and readings it may ask for. The shard calls these for
 //! `Shard::send`, `Shard::recv` and the rest.
 
-use core::time::Duration;
 
 use super::{Connection, Events, State};
-use crate::cc::CongestionControl;
 use crate::config::{BufferMemory, Keepalive};
 use crate::error::Error;
 use crate::memory::MemoryState;
@@ -176,14 +174,5 @@ impl Connection {
     /// Bytes allocated for the send and receive buffers.
     pub(crate) fn buffer_bytes(&self) -> usize {
         self.tx.allocated() + self.rx.allocated()
-    }
-
-    /// SRTT, once measured.
-    pub(crate) fn srtt(&self) -> Option<Duration> {
-        self.rtt.srtt()
-    }
-
-    pub(crate) fn cwnd(&self) -> u32 {
-        self.cc.cwnd()
     }
 }

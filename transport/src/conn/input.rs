@@ -474,7 +474,6 @@ impl Connection {
                 None => {}
                 Some(RxInsert::InOrder(n)) => {
                     self.rcv_nxt += n;
-                    self.bytes_in += n as u64;
                     self.unacked_bytes += n;
                     self.events.set(Events::READABLE);
                     if had_holes || self.unacked_bytes >= 2 * usize::from(self.rcv_mss) {

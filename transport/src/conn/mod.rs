@@ -85,7 +85,6 @@ impl Events {
     pub(crate) const CLOSED: u8 = 2;
     pub(crate) const READABLE: u8 = 4;
     pub(crate) const WRITABLE: u8 = 8;
-    pub(crate) const TIME_WAIT: u8 = 16;
 
     pub(crate) fn set(&mut self, bit: u8) {
         self.0 |= bit;
@@ -286,9 +285,6 @@ pub(crate) struct Connection {
     soft_error: Option<Error>,
     /// When we last answered an out-of-window segment without data.
     last_oow_ack: Option<Instant>,
-    /// Bytes moved, for statistics.
-    pub(crate) bytes_in: u64,
-    pub(crate) bytes_out: u64,
 }
 
 /// Parameters for creating a connection.
@@ -383,8 +379,6 @@ impl Connection {
             ttl: cfg.ttl,
             soft_error: None,
             last_oow_ack: None,
-            bytes_in: 0,
-            bytes_out: 0,
         }
     }
 
@@ -576,7 +570,7 @@ impl Connection {
         // The shard turns the connection into a FIN-cache record as soon as its last ACK
         // is out; this timer only matters for a connection that cannot become one.
         self.close_at = Some(ctx.now + ctx.cfg.fin_cache.duration(MslClass::Remote));
-        self.events.set(Events::TIME_WAIT | Events::WRITABLE);
+        self.events.set(Events::WRITABLE);
     }
 
     /// The receive window we could advertise now, before SWS rules. Under memory pressure

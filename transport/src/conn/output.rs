@@ -193,7 +193,6 @@ impl Connection {
             ctx.stats.tcp_retrans_segs += 1;
             self.rtt_probe = None;
         }
-        self.bytes_out += len as u64;
         self.arm_rtx(ctx.now);
         Some(n)
     }

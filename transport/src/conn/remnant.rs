@@ -15,8 +15,6 @@ pub(crate) struct Remnant {
     pub(crate) remote: SocketAddr,
     pub(crate) event_queued: bool,
     pub(crate) nodelay: bool,
-    pub(crate) bytes_in: u64,
-    pub(crate) bytes_out: u64,
     /// Buffer bytes the shard has counted for this remnant.
     pub(crate) accounted: usize,
     rx: RxBuffer,
@@ -54,8 +52,6 @@ impl Connection {
             remote: self.remote,
             event_queued: self.event_queued,
             nodelay: self.nodelay,
-            bytes_in: self.bytes_in,
-            bytes_out: self.bytes_out,
             accounted: 0,
             rx: core::mem::replace(&mut self.rx, RxBuffer::new(0, 0)),
         }

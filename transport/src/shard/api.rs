@@ -1,6 +1,5 @@
 //! The socket operations the application calls.
 
-use core::time::Duration;
 use std::net::{IpAddr, SocketAddr};
 
 use super::{Shard, Slot, SocketHandle};
@@ -23,7 +22,7 @@ impl Shard {
     // ----- connections -----
 
     /// Opens a connection to `remote`. `local` picks the source address and port; `None`
-    /// (or port 0) chooses an ephemeral port by RFC 6056 Algorithm 3, never one whose
+    /// (or port 0) chooses an ephemeral port by RFC 6056 Algorithm 4, never one whose
     /// 4-tuple is held by a live connection, nor by a TIME-WAIT record unless RFC 6191
     /// makes reuse safe (the record used timestamps; the new ISS is then above its SND.NXT).
     pub fn connect(&mut self, now: Instant, remote: SocketAddr, local: Option<SocketAddr>) -> Result<SocketHandle, Error> {
@@ -357,22 +356,6 @@ impl Shard {
             self.after(h.idx);
         }
         Ok(())
-    }
-
-    /// Smoothed RTT and congestion window, for diagnostics.
-    pub fn path_info(&self, h: SocketHandle) -> Result<(Option<Duration>, u32), Error> {
-        match self.sock(h)? {
-            Sock::Live(c) => Ok((c.srtt(), c.cwnd())),
-            Sock::Remnant(_) => Err(Error::NotConnected),
-        }
-    }
-
-    /// Bytes received and sent on a connection.
-    pub fn bytes_transferred(&self, h: SocketHandle) -> Result<(u64, u64), Error> {
-        Ok(match self.sock(h)? {
-            Sock::Live(c) => (c.bytes_in, c.bytes_out),
-            Sock::Remnant(r) => (r.bytes_in, r.bytes_out),
-        })
     }
 }
 

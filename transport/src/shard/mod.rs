@@ -746,11 +746,6 @@ impl Shard {
         self.expiry_pending = self.fin_cache.expire(now) || timers_left;
     }
 
-    /// Timer entries held (for tests of the timer structure).
-    pub fn timer_entries(&self) -> usize {
-        self.timers.len()
-    }
-
     // ----- events -----
 
     /// The next readiness event for the application side.
