@@ -67,17 +67,53 @@ impl TcpListener {
     }
 
     /// Listens on `addr` of the default stack (see [`Stack::default_stack`]).
+    ///
+    /// # Errors
+    ///
+    /// Why the default stack could not be built ([`Stack::default_stack`]: no CAP_NET_ADMIN,
+    /// no `/dev/net/tun`, io_uring refused, an invalid `RINGTCP_*` variable), then as
+    /// [`Stack::bind`]: `AddrInUse`, `AddrNotAvailable`.
     pub async fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
         let stack = Stack::default_stack()?;
         TcpListener::bind_on(stack, resolve(addr)?, 1024)
     }
 
     /// Listens on `addr` of `stack` (the same as [`Stack::bind`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// let listener = ringtcp::TcpListener::bind_with(&server, "10.9.0.1:8080").await?;
+    /// assert_eq!(listener.local_addr()?.port(), 8080);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `AddrInUse` if the port is taken on this stack; `AddrNotAvailable` for an address the stack does not answer for.
     pub async fn bind_with<A: ToSocketAddrs>(stack: &Stack, addr: A) -> io::Result<TcpListener> {
         TcpListener::bind_on(stack.clone(), resolve(addr)?, 1024)
     }
 
     /// Waits for a connection.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// let stream = client.connect("10.9.0.1:7").await?;
+    /// let (accepted, peer) = listener.accept().await?;
+    /// assert_eq!(peer, stream.local_addr()?);
+    /// assert_eq!(accepted.peer_addr()?, peer);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `BrokenPipe` once the stack's shard threads have stopped.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         poll_fn(|cx| self.poll_accept(cx)).await
     }
@@ -110,6 +146,16 @@ impl TcpListener {
     }
 
     /// The address the listener is bound to.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// let any_port = server.bind("10.9.0.1:0").await?;
+    /// assert_ne!(any_port.local_addr()?.port(), 0, "port 0 picks a free port");
+    /// # Ok(()) }
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.local)
     }

@@ -76,6 +76,26 @@ impl StdError for ReuniteError {}
 
 impl OwnedReadHalf {
     /// Puts the stream back together.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// # let stream = client.connect("10.9.0.1:7").await?;
+    /// # let (peer, _) = listener.accept().await?;
+    /// # let other = client.connect("10.9.0.1:7").await?;
+    /// let (r, w) = stream.into_split();
+    /// let (_r2, w2) = other.into_split();
+    /// let err = r.reunite(w2).unwrap_err();
+    /// let stream = err.0.reunite(w).expect("the right halves");
+    /// # let _ = stream;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ReuniteError`] (giving both halves back) if they come from different streams.
     pub fn reunite(self, other: OwnedWriteHalf) -> Result<TcpStream, ReuniteError> {
         if Arc::ptr_eq(&self.sock, &other.sock) {
             let mut w = other;
@@ -107,6 +127,19 @@ impl OwnedReadHalf {
 
 impl OwnedWriteHalf {
     /// Drops the half without shutting down writing.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// # let stream = client.connect("10.9.0.1:7").await?;
+    /// # let (peer, _) = listener.accept().await?;
+    /// let (r, w) = stream.into_split();
+    /// w.forget();
+    /// # drop(r);
+    /// # Ok(()) }
+    /// ```
     pub fn forget(mut self) {
         self.shutdown_on_drop = false;
     }

@@ -243,6 +243,10 @@ impl StackBuilder {
     /// (see [`StackBuilder::max_connections`]), `RINGTCP_BUFFER_MEMORY_MB` (see
     /// [`StackBuilder::buffer_memory`]) and `RINGTCP_SYN_COOKIES` (`off`, `when-full` or
     /// `always`: see [`StackBuilder::syn_cookies`]).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` naming the variable whose value does not parse.
     pub fn from_env() -> io::Result<StackBuilder> {
         let b = StackBuilder::default();
         let shards = env_or("RINGTCP_SHARDS", b.cfg.shards)?;
@@ -281,6 +285,12 @@ impl Stack {
     /// The process-wide default stack, built on first use from
     /// [`StackBuilder::from_env`]. A failure (no CAP_NET_ADMIN, no /dev/net/tun, io_uring
     /// refused) is kept and returned again, with the same message, to every later call.
+    ///
+    /// # Errors
+    ///
+    /// Why the stack could not be built, the same error for every call: `PermissionDenied`
+    /// without CAP_NET_ADMIN or with io_uring disabled, `NotFound` without `/dev/net/tun`,
+    /// `InvalidInput` for an invalid `RINGTCP_*` variable. Each message names the fix.
     pub fn default_stack() -> io::Result<Stack> {
         let r = DEFAULT.get_or_init(|| {
             StackBuilder::from_env().and_then(StackBuilder::build).map_err(|e| (e.kind(), e.to_string()))
@@ -301,16 +311,43 @@ impl Stack {
     }
 
     /// The addresses this stack answers for.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// assert_eq!(server.addresses(), ["10.9.0.1".parse::<std::net::IpAddr>().unwrap()]);
+    /// # Ok(()) }
+    /// ```
     pub fn addresses(&self) -> &[IpAddr] {
         self.inner.shards.addresses()
     }
 
     /// Number of shard threads.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// assert_eq!(server.shard_count(), 1);
+    /// # Ok(()) }
+    /// ```
     pub fn shard_count(&self) -> usize {
         self.inner.shards.len()
     }
 
     /// How each shard reads its device (multishot where the kernel allows).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// assert_eq!(server.read_modes(), [ringtcp::ReadMode::InProcess], "an in-process link needs no reads");
+    /// # Ok(()) }
+    /// ```
     pub fn read_modes(&self) -> Vec<ringtcp_runtime::device::ReadMode> {
         self.inner.shards.handles().map(|h| h.read_mode()).collect()
     }
@@ -319,18 +356,37 @@ impl Stack {
     /// thread is asked in turn and answers between two batches of packets, so the call
     /// blocks for about one event-loop turn per shard (microseconds when busy).
     ///
-    /// ```no_run
-    /// # fn demo() -> std::io::Result<()> {
-    /// let stack = ringtcp::Stack::default_stack()?;
-    /// let stats = stack.stats()?;
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// let _c = client.connect("10.9.0.1:7").await?;
+    /// let _s = listener.accept().await?;
+    /// let stats = server.stats()?;
+    /// assert_eq!(stats.transport().passive_opens, 1);
     /// println!("{stats}");
     /// # Ok(()) }
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// `BrokenPipe` once a shard thread has stopped; `WouldBlock` on one of the stack's own
+    /// shard threads (the call waits for every shard).
     pub fn stats(&self) -> io::Result<crate::StackStats> {
         Ok(crate::StackStats { shards: self.inner.shards.stats()?, locks: ringtcp_runtime::lock::all_stats() })
     }
 
     /// True if the stack was built with [`StackBuilder::thread_per_core`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// assert!(!server.is_thread_per_core());
+    /// # Ok(()) }
+    /// ```
     pub fn is_thread_per_core(&self) -> bool {
         self.inner.shards.handles().next().is_some_and(|h| h.is_thread_per_core())
     }
@@ -359,6 +415,12 @@ impl Stack {
     /// tasks.join().await?;
     /// # Ok(()) }
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// `Unsupported` unless the stack was built with
+    /// [`thread_per_core`](StackBuilder::thread_per_core); `BrokenPipe` once a shard has
+    /// stopped.
     pub fn spawn_on_shards<F, Fut>(&self, mut make: F) -> io::Result<ShardTasks>
     where
         F: FnMut(usize) -> Fut,
@@ -378,12 +440,43 @@ impl Stack {
     }
 
     /// Listens on `addr` on every shard.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// let http = server.bind("10.9.0.1:80").await?;
+    /// assert_eq!(http.local_addr()?.port(), 80);
+    /// assert_eq!(server.bind("10.9.0.1:80").await.unwrap_err().kind(), std::io::ErrorKind::AddrInUse);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `AddrInUse` if the port is taken on this stack, `AddrNotAvailable` for an address the stack does not answer for, `WouldBlock` on one of the stack's own shard threads (binding waits for every shard).
     pub async fn bind<A: ToSocketAddrs>(&self, addr: A) -> io::Result<TcpListener> {
         let addr = resolve(addr)?;
         TcpListener::bind_on(self.clone(), addr, 1024)
     }
 
     /// Opens a connection to `addr`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// let stream = client.connect("10.9.0.1:7").await?;
+    /// assert_eq!(stream.peer_addr()?.port(), 7);
+    /// let refused = client.connect("10.9.0.1:8").await.unwrap_err();
+    /// assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `ConnectionRefused` when nothing listens there, `TimedOut` when the peer never answers, `OutOfMemory` at the connection limit.
     pub async fn connect<A: ToSocketAddrs>(&self, addr: A) -> io::Result<TcpStream> {
         let addr = resolve(addr)?;
         TcpStream::connect_on(self, addr, None).await
@@ -400,11 +493,30 @@ impl ShardTasks {
     /// Waits until every task has finished. A task that panicked, or whose shard stopped
     /// before it finished, makes this return an error.
     ///
-    /// ```no_run
-    /// # async fn demo(stack: ringtcp::Stack) -> std::io::Result<()> {
-    /// stack.spawn_on_shards(|shard| async move { println!("hello from shard {shard}") })?.join().await?;
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let (stack, _peer) = ringtcp::Stack::builder().shards(2).thread_per_core(true).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// let seen = Arc::new(AtomicUsize::new(0));
+    /// let counter = seen.clone();
+    /// stack
+    ///     .spawn_on_shards(move |shard| {
+    ///         let counter = counter.clone();
+    ///         async move {
+    ///             counter.fetch_add(shard + 1, Ordering::Relaxed);
+    ///         }
+    ///     })?
+    ///     .join()
+    ///     .await?;
+    /// assert_eq!(seen.load(Ordering::Relaxed), 1 + 2, "one task ran on each shard");
     /// # Ok(()) }
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// An error naming the shard whose task panicked or whose shard stopped first.
     pub async fn join(self) -> io::Result<()> {
         for (shard, rx) in self.done.into_iter().enumerate() {
             rx.await.map_err(|_| io::Error::other(format!("the task on shard {shard} panicked or its shard stopped before it finished")))?;

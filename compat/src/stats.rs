@@ -12,8 +12,13 @@ type Metric = (&'static str, &'static str, &'static str, fn(&ShardStats) -> u64)
 
 /// A snapshot of a whole stack: every shard's counters and every traced lock's waits.
 ///
-/// ```no_run
-/// # fn demo(stack: ringtcp::Stack) -> std::io::Result<()> {
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// # let (stack, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+/// # let listener = stack.bind("10.9.0.1:7").await?;
+/// # let _c = client.connect("10.9.0.1:7").await?;
+/// # let _s = listener.accept().await?;
 /// let stats = stack.stats()?;
 /// println!("{} segments in, {} connections established", stats.transport().tcp_in_segs, stats.connections(ringtcp::transport::State::Established));
 /// print!("{stats}");
@@ -30,10 +35,16 @@ pub struct StackStats {
 impl StackStats {
     /// The transport counters summed over all shards.
     ///
-    /// ```no_run
-    /// # fn demo(stack: ringtcp::Stack) -> std::io::Result<()> {
-    /// let retrans = stack.stats()?.transport().tcp_retrans_segs;
-    /// # let _ = retrans; Ok(()) }
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (stack, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = stack.bind("10.9.0.1:7").await?;
+    /// # let _c = client.connect("10.9.0.1:7").await?;
+    /// # let _s = listener.accept().await?;
+    /// let t = stack.stats()?.transport();
+    /// assert_eq!((t.passive_opens, t.tcp_retrans_segs), (1, 0));
+    /// # Ok(()) }
     /// ```
     pub fn transport(&self) -> Stats {
         let mut sum = Stats::default();
@@ -43,10 +54,15 @@ impl StackStats {
 
     /// The drop counters summed over all shards.
     ///
-    /// ```no_run
-    /// # fn demo(stack: ringtcp::Stack) -> std::io::Result<()> {
-    /// let bad = stack.stats()?.drops().bad_checksum;
-    /// # let _ = bad; Ok(()) }
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (stack, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = stack.bind("10.9.0.1:7").await?;
+    /// # let _c = client.connect("10.9.0.1:7").await?;
+    /// # let _s = listener.accept().await?;
+    /// assert_eq!(stack.stats()?.drops().bad_checksum, 0);
+    /// # Ok(()) }
     /// ```
     pub fn drops(&self) -> Drops {
         let mut sum = Drops::default();
@@ -56,10 +72,17 @@ impl StackStats {
 
     /// Connections in `state` over all shards (TIME-WAIT counts FIN-cache records).
     ///
-    /// ```no_run
-    /// # fn demo(stack: ringtcp::Stack) -> std::io::Result<()> {
-    /// let tw = stack.stats()?.connections(ringtcp::transport::State::TimeWait);
-    /// # let _ = tw; Ok(()) }
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (stack, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = stack.bind("10.9.0.1:7").await?;
+    /// # let _c = client.connect("10.9.0.1:7").await?;
+    /// # let _s = listener.accept().await?;
+    /// use ringtcp::transport::State;
+    /// let stats = stack.stats()?;
+    /// assert_eq!((stats.connections(State::Established), stats.connections(State::TimeWait)), (1, 0));
+    /// # Ok(()) }
     /// ```
     pub fn connections(&self, state: State) -> usize {
         self.shards.iter().map(|s| s.in_state(state)).sum()
@@ -68,10 +91,15 @@ impl StackStats {
     /// The snapshot in the Prometheus text exposition format (version 0.0.4), ready to be
     /// served from any route, e.g. an axum handler returning this string.
     ///
-    /// ```no_run
-    /// # fn demo(stack: ringtcp::Stack) -> std::io::Result<()> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (stack, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = stack.bind("10.9.0.1:7").await?;
+    /// # let _c = client.connect("10.9.0.1:7").await?;
+    /// # let _s = listener.accept().await?;
     /// let body = stack.stats()?.to_prometheus();
-    /// assert!(body.contains("ringtcp_tcp_in_segs"));
+    /// assert!(body.contains("ringtcp_tcp_in_segs{shard=\"0\"}"));
     /// # Ok(()) }
     /// ```
     pub fn to_prometheus(&self) -> String {

@@ -44,6 +44,12 @@ impl TcpStream {
     }
 
     /// Opens a connection on the default stack.
+    ///
+    /// # Errors
+    ///
+    /// Why the default stack could not be built ([`Stack::default_stack`]: no CAP_NET_ADMIN,
+    /// no `/dev/net/tun`, io_uring refused, an invalid `RINGTCP_*` variable), then as
+    /// [`Stack::connect`]: `ConnectionRefused`, `TimedOut`, `OutOfMemory` at the connection limit.
     pub async fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
         let stack = Stack::default_stack()?;
         TcpStream::connect_on(&stack, resolve(addr)?, None).await
@@ -56,47 +62,188 @@ impl TcpStream {
     }
 
     /// The local address.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// # let stream = client.connect("10.9.0.1:7").await?;
+    /// # let (peer, _) = listener.accept().await?;
+    /// assert_eq!(stream.local_addr()?.ip().to_string(), "10.9.0.2");
+    /// assert_eq!(stream.local_addr()?, peer.peer_addr()?);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` if the shard has not opened the connection (it has, once `connect` returns).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.sock.local_addr()
     }
 
     /// The remote address.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// # let stream = client.connect("10.9.0.1:7").await?;
+    /// # let (peer, _) = listener.accept().await?;
+    /// assert_eq!(stream.peer_addr()?, "10.9.0.1:7".parse().unwrap());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` if the shard has not opened the connection (it has, once `connect` returns).
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.sock.peer_addr()
     }
 
     /// Turns Nagle's algorithm off (`true`) or on.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// # let stream = client.connect("10.9.0.1:7").await?;
+    /// # let (peer, _) = listener.accept().await?;
+    /// stream.set_nodelay(true)?;
+    /// assert!(stream.nodelay()?);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `BrokenPipe` once the shard thread serving the connection has stopped.
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         self.sock.set_nodelay(nodelay)
     }
 
     /// Whether Nagle's algorithm is off.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// # let stream = client.connect("10.9.0.1:7").await?;
+    /// # let (peer, _) = listener.accept().await?;
+    /// assert!(!stream.nodelay()?, "Nagle's algorithm is on by default, as on Linux");
+    /// # Ok(()) }
+    /// ```
     pub fn nodelay(&self) -> io::Result<bool> {
         Ok(self.sock.nodelay())
     }
 
     /// Sets the IP time to live of this connection's packets.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// # let stream = client.connect("10.9.0.1:7").await?;
+    /// # let (peer, _) = listener.accept().await?;
+    /// stream.set_ttl(32)?;
+    /// assert_eq!(stream.ttl()?, 32);
+    /// assert_eq!(stream.set_ttl(0).unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a TTL outside 1..=255; `BrokenPipe` once the shard thread has stopped.
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
         self.sock.set_ttl(ttl)
     }
 
     /// The IP time to live of this connection's packets.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// # let stream = client.connect("10.9.0.1:7").await?;
+    /// # let (peer, _) = listener.accept().await?;
+    /// assert_eq!(stream.ttl()?, 64);
+    /// # Ok(()) }
+    /// ```
     pub fn ttl(&self) -> io::Result<u32> {
         Ok(self.sock.ttl())
     }
 
     /// Reset instead of FIN when dropped (SO_LINGER with a zero timeout).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// # let stream = client.connect("10.9.0.1:7").await?;
+    /// # let (peer, _) = listener.accept().await?;
+    /// use tokio::io::AsyncReadExt;
+    /// stream.set_zero_linger()?;
+    /// drop(stream);
+    /// let mut peer = peer;
+    /// let err = peer.read(&mut [0u8; 8]).await.unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+    /// # Ok(()) }
+    /// ```
     pub fn set_zero_linger(&self) -> io::Result<()> {
         self.sock.set_zero_linger();
         Ok(())
     }
 
     /// The error the connection ended with, if any.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// # let stream = client.connect("10.9.0.1:7").await?;
+    /// # let (peer, _) = listener.accept().await?;
+    /// use tokio::io::AsyncReadExt;
+    /// assert!(stream.take_error()?.is_none());
+    /// peer.set_zero_linger()?;
+    /// drop(peer);
+    /// let mut stream = stream;
+    /// let _ = stream.read(&mut [0u8; 8]).await;
+    /// assert_eq!(stream.take_error()?.map(|e| e.kind()), Some(std::io::ErrorKind::ConnectionReset));
+    /// # Ok(()) }
+    /// ```
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         Ok(self.sock.take_error())
     }
 
     /// Receives data without consuming it.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// # let stream = client.connect("10.9.0.1:7").await?;
+    /// # let (peer, _) = listener.accept().await?;
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    /// let (mut stream, mut peer) = (stream, peer);
+    /// peer.write_all(b"hello").await?;
+    /// let mut buf = [0u8; 5];
+    /// let n = stream.peek(&mut buf).await?;
+    /// assert_eq!(&buf[..n], &b"hello"[..n]);
+    /// stream.read_exact(&mut buf).await?;
+    /// assert_eq!(&buf, b"hello", "peeked bytes are still there");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The error the connection ended with (reset, timed out...).
     pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         poll_fn(|cx| {
             let mut rb = ReadBuf::new(buf);
@@ -111,11 +258,49 @@ impl TcpStream {
     }
 
     /// Waits for any of `interest`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// # let stream = client.connect("10.9.0.1:7").await?;
+    /// # let (peer, _) = listener.accept().await?;
+    /// use tokio::io::{AsyncWriteExt, Interest};
+    /// let mut peer = peer;
+    /// peer.write_all(b"x").await?;
+    /// let ready = stream.ready(Interest::READABLE | Interest::WRITABLE).await?;
+    /// assert!(ready.is_writable());
+    /// # Ok(()) }
+    /// ```
     pub async fn ready(&self, interest: Interest) -> io::Result<Ready> {
         poll_fn(|cx| self.sock.poll_ready(cx, interest)).await
     }
 
     /// Waits until a read would not block.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// # let stream = client.connect("10.9.0.1:7").await?;
+    /// # let (peer, _) = listener.accept().await?;
+    /// use tokio::io::AsyncWriteExt;
+    /// let mut peer = peer;
+    /// peer.write_all(b"hello").await?;
+    /// let mut buf = [0u8; 16];
+    /// let n = loop {
+    ///     stream.readable().await?;
+    ///     match stream.try_read(&mut buf) {
+    ///         Ok(n) => break n,
+    ///         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+    ///         Err(e) => return Err(e),
+    ///     }
+    /// };
+    /// assert_eq!(&buf[..n], b"hello");
+    /// # Ok(()) }
+    /// ```
     pub async fn readable(&self) -> io::Result<()> {
         self.ready(Interest::READABLE).await.map(|_| ())
     }
@@ -126,6 +311,18 @@ impl TcpStream {
     }
 
     /// Waits until a write would not block.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// # let stream = client.connect("10.9.0.1:7").await?;
+    /// # let (peer, _) = listener.accept().await?;
+    /// stream.writable().await?;
+    /// assert_eq!(stream.try_write(b"hello")?, 5);
+    /// # Ok(()) }
+    /// ```
     pub async fn writable(&self) -> io::Result<()> {
         self.ready(Interest::WRITABLE).await.map(|_| ())
     }
@@ -136,33 +333,146 @@ impl TcpStream {
     }
 
     /// Reads what is there now; `WouldBlock` if nothing.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// # let stream = client.connect("10.9.0.1:7").await?;
+    /// # let (peer, _) = listener.accept().await?;
+    /// let mut buf = [0u8; 16];
+    /// assert_eq!(stream.try_read(&mut buf).unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when nothing has arrived; otherwise the error the connection ended with.
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.sock.try_read(buf)
     }
 
     /// Reads what is there now into several buffers; `WouldBlock` if nothing.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// # let stream = client.connect("10.9.0.1:7").await?;
+    /// # let (peer, _) = listener.accept().await?;
+    /// use std::io::IoSliceMut;
+    /// use tokio::io::AsyncWriteExt;
+    /// let mut peer = peer;
+    /// peer.write_all(b"headbody").await?;
+    /// stream.readable().await?;
+    /// let (mut head, mut body) = ([0u8; 4], [0u8; 4]);
+    /// let n = stream.try_read_vectored(&mut [IoSliceMut::new(&mut head), IoSliceMut::new(&mut body)])?;
+    /// assert_eq!((n, &head, &body), (8, b"head", b"body"));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`try_read`](TcpStream::try_read).
     pub fn try_read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         self.sock.try_read_vectored(bufs)
     }
 
     /// Writes what fits now; `WouldBlock` if the buffer is full.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// # let stream = client.connect("10.9.0.1:7").await?;
+    /// # let (peer, _) = listener.accept().await?;
+    /// use tokio::io::AsyncReadExt;
+    /// assert_eq!(stream.try_write(b"ping")?, 4);
+    /// let mut got = [0u8; 4];
+    /// let mut peer = peer;
+    /// peer.read_exact(&mut got).await?;
+    /// assert_eq!(&got, b"ping");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when the send buffer is full; `BrokenPipe` after `shutdown`; the error the connection ended with.
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         self.sock.try_write(&[buf])
     }
 
     /// Writes what fits now from several buffers; `WouldBlock` if the buffer is full.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// # let stream = client.connect("10.9.0.1:7").await?;
+    /// # let (peer, _) = listener.accept().await?;
+    /// use std::io::IoSlice;
+    /// assert_eq!(stream.try_write_vectored(&[IoSlice::new(b"head"), IoSlice::new(b"body")])?, 8);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`try_write`](TcpStream::try_write).
     pub fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let slices: Vec<&[u8]> = bufs.iter().map(|b| &**b).collect();
         self.sock.try_write(&slices)
     }
 
     /// Borrowed read and write halves, usable from one task at a time each.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// # let stream = client.connect("10.9.0.1:7").await?;
+    /// # let (peer, _) = listener.accept().await?;
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    /// let (mut stream, mut peer) = (stream, peer);
+    /// peer.write_all(b"echo").await?;
+    /// let (mut r, mut w) = stream.split();
+    /// let mut buf = [0u8; 4];
+    /// r.read_exact(&mut buf).await?;
+    /// w.write_all(&buf).await?;
+    /// peer.read_exact(&mut buf).await?;
+    /// assert_eq!(&buf, b"echo");
+    /// # Ok(()) }
+    /// ```
     pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
         (ReadHalf { sock: &self.sock }, WriteHalf { sock: &self.sock })
     }
 
     /// Owned halves that can move to different tasks; [`OwnedReadHalf::reunite`] puts
     /// them back together.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// # let stream = client.connect("10.9.0.1:7").await?;
+    /// # let (peer, _) = listener.accept().await?;
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    /// let (mut r, mut w) = stream.into_split();
+    /// let writer = tokio::spawn(async move { w.write_all(b"from another task").await.map(|_| w) });
+    /// let mut peer = peer;
+    /// let mut buf = [0u8; 17];
+    /// peer.read_exact(&mut buf).await?;
+    /// assert_eq!(&buf, b"from another task");
+    /// let w = writer.await.unwrap()?;
+    /// let stream = r.reunite(w).expect("halves of one stream");
+    /// # let _ = stream;
+    /// # Ok(()) }
+    /// ```
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
         // The halves now own the socket's lifetime: the closer closes it when both are gone.
         // The stream's own reference moves into them (forgetting a clone's original kept

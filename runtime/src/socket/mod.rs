@@ -3,10 +3,10 @@
 //!
 //! The state (bytes each way, wakers, options, progress, the first error) lives behind
 //! one lock of this socket alone and is private to this module: the application side
-//! ([`app`], what `TcpStream` does) and the shard side ([`shard_side`], what the shard
+//! (`app.rs`, what `TcpStream` does) and the shard side (`shard_side.rs`, what the shard
 //! loop does) each edit it only through their methods. The application never touches
 //! transport state: it fills and drains these buffers and asks the shard, through a
-//! [`SocketHost`], to update the connection.
+//! `SocketHost`, to update the connection.
 
 use std::collections::VecDeque;
 use std::fmt;

@@ -6,8 +6,8 @@
 //!
 //! Layout (the "vestigial time-wait" records NetBSD added in 2011, `sys/netinet/tcp_vtw.c`,
 //! which freed a loaded server's memory and CPU of full TIME-WAIT sockets):
-//! - one FIFO per MSL class ([`pool::Fifo`]) over 4,096-record chunks shared by the
-//!   classes ([`pool::ChunkPool`]): records of a class all live equally long, so insertion
+//! - one FIFO per MSL class (`pool::Fifo`) over 4,096-record chunks shared by the
+//!   classes (`pool::ChunkPool`): records of a class all live equally long, so insertion
 //!   order is expiry order and expiry pops the head, O(1) each;
 //! - insertion times are kept per run of records inserted in the same millisecond, not
 //!   per record;
