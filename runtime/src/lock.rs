@@ -1,4 +1,4 @@
-//! Traced locks: every lock in `runtime/` and `compat/` is one of these (a test keeps it
+//! Traced locks: every lock in `runtime/` and `ringtcp/` is one of these (a test keeps it
 //! so). Uncontended, a lock costs a `try_lock` and creates nothing. Contended, the wait is
 //! timed: it always goes into the lock's histogram, and when it is at least the threshold
 //! ([`set_span_threshold`], default 1 µs) it is also recorded as a `tracing` span, target

@@ -1,6 +1,6 @@
 //! Traced locks: contention produces `lock_wait` spans (target `ringtcp::lock`) with the
 //! lock's name and a wait at least as long as the holder held it; no contention produces
-//! none; and every lock in `runtime/` and `compat/` is a traced one that reports its
+//! none; and every lock in `runtime/` and `ringtcp/` is a traced one that reports its
 //! statistics.
 
 use std::sync::{Arc, Barrier, Mutex};
@@ -101,7 +101,7 @@ fn no_contention_no_spans() {
 }
 
 #[test]
-fn every_lock_in_runtime_and_compat_is_traced() {
+fn every_lock_in_runtime_and_ringtcp_is_traced() {
     // Make one of every lock the runtime has: a shard's sockets and accept queues, and an
     // in-process link's queues. Each registers its statistics when it is made.
     let (shards, _peer) = common::one_shard(std::net::Ipv4Addr::new(10, 59, 0, 2));
@@ -110,7 +110,7 @@ fn every_lock_in_runtime_and_compat_is_traced() {
     let _link = ringtcp_runtime::device::in_process::pair(1);
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
     let mut offenders = Vec::new();
-    for dir in ["runtime/src", "compat/src"] {
+    for dir in ["runtime/src", "ringtcp/src"] {
         let mut stack = vec![root.join(dir)];
         while let Some(d) = stack.pop() {
             for entry in std::fs::read_dir(&d).unwrap() {
