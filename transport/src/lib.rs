@@ -25,6 +25,7 @@ pub mod fincache;
 mod isn;
 mod listener;
 mod memory;
+mod options;
 mod rtt;
 mod sack;
 mod seq;
@@ -42,6 +43,7 @@ pub use config::{BufferMemory, CongestionAlgorithm, Config, Keepalive, SynCookie
 pub use conn::State;
 pub use error::Error;
 pub use isn::Secret;
+pub use options::SocketOptions;
 pub use seq::SeqNum;
 pub use shard::{Event, ListenerHandle, Shard, SocketHandle};
 pub use stats::{Drops, Stats};

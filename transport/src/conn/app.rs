@@ -171,6 +171,11 @@ impl Connection {
         core::mem::size_of::<Connection>() + self.buffer_bytes()
     }
 
+    /// The receive and send buffer capacities.
+    pub(crate) fn buffer_capacities(&self) -> (usize, usize) {
+        (self.rx.capacity(), self.tx.bound())
+    }
+
     /// Bytes allocated for the send and receive buffers.
     pub(crate) fn buffer_bytes(&self) -> usize {
         self.tx.allocated() + self.rx.allocated()

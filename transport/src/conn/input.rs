@@ -480,6 +480,8 @@ impl Connection {
                         // RFC 5681 §4.2: ACK at once when a gap fills, and at least every
                         // second full-sized segment.
                         self.ack_state = AckState::Now;
+                    } else if self.quickack {
+                        self.ack_state = AckState::Now;
                     } else if self.ack_state == AckState::Idle {
                         self.ack_state = AckState::Delayed;
                         self.delack_at = Some(ctx.now + ctx.cfg.delayed_ack);

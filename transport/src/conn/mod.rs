@@ -24,6 +24,7 @@ use crate::error::Error;
 use crate::fincache::MslClass;
 use crate::listener::cookie::CookieOptions;
 use crate::memory::MemoryState;
+use crate::options::SocketOptions;
 use crate::rtt::RttEstimator;
 use crate::sack::Scoreboard;
 use crate::seq::SeqNum;
@@ -281,6 +282,10 @@ pub(crate) struct Connection {
     nodelay: bool,
     /// IP TTL for this connection's packets.
     pub(crate) ttl: u8,
+    /// IPv4 type of service (DSCP and ECN bits) of this connection's packets.
+    pub(crate) tos: u8,
+    /// Acknowledge every segment at once instead of delaying ACKs (`TCP_QUICKACK`).
+    pub(crate) quickack: bool,
     /// A soft ICMP error, reported if the connection later times out (RFC 1122 §4.2.3.9).
     soft_error: Option<Error>,
     /// When we last answered an out-of-window segment without data.
@@ -296,13 +301,16 @@ pub(crate) struct Open<'a> {
     pub(crate) generation: u32,
     pub(crate) cfg: &'a Config,
     pub(crate) now: Instant,
+    /// The socket's own buffer sizes, where set.
+    pub(crate) opts: SocketOptions,
 }
 
 impl Connection {
     fn new(o: Open<'_>, state: State) -> Self {
         let cfg = o.cfg;
         let rcv_mss = cfg.advertised_mss();
-        let rcv_wscale = if cfg.window_scaling { window_shift(cfg.rx_buffer) } else { 0 };
+        let (rx_cap, tx_cap) = (o.opts.rx(cfg.rx_buffer), o.opts.tx(cfg.tx_buffer));
+        let rcv_wscale = if cfg.window_scaling { window_shift(rx_cap) } else { 0 };
         let snd_mss = 536;
         Connection {
             state,
@@ -330,12 +338,12 @@ impl Connection {
             snd_wl1: SeqNum(0),
             snd_wl2: o.iss,
             tx_seq: o.iss + 1,
-            tx: TxBuffer::new(cfg.tx_buffer),
+            tx: TxBuffer::new(tx_cap),
             fin_queued: false,
             irs: SeqNum(0),
             rcv_nxt: SeqNum(0),
             rcv_adv: SeqNum(0),
-            rx: RxBuffer::new(cfg.rx_buffer, cfg.reassembly_ranges),
+            rx: RxBuffer::new(rx_cap, cfg.reassembly_ranges),
             fin_received: false,
             ooo_fin: None,
             opts: Negotiated {
@@ -377,6 +385,8 @@ impl Connection {
             close_at: None,
             nodelay: cfg.nodelay,
             ttl: cfg.ttl,
+            tos: 0,
+            quickack: false,
             soft_error: None,
             last_oow_ack: None,
         }

@@ -9,7 +9,7 @@ use crate::cc::CongestionControl;
 use crate::seq::SeqNum;
 use crate::wire::{
     IPV4_HEADER_LEN, PROTO_TCP, TcpFlags, TcpHeader, TcpOptions, Timestamps, emit_ipv4_header,
-    fill_tcp_checksum_v4,
+    fill_tcp_checksum_v4, set_ipv4_tos,
 };
 
 /// A segment about to be built.
@@ -301,6 +301,9 @@ impl Connection {
             return None;
         }
         emit_ipv4_header(buf, *local.ip(), *remote.ip(), PROTO_TCP, hlen + len, self.ttl, *ctx.ip_ident);
+        if self.tos != 0 {
+            set_ipv4_tos(buf, self.tos);
+        }
         *ctx.ip_ident = ctx.ip_ident.wrapping_add(1);
         let seg = &mut buf[IPV4_HEADER_LEN..total];
         header.emit(seg);

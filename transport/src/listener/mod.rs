@@ -18,6 +18,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use crate::config::SynCookies;
+use crate::options::SocketOptions;
 use crate::time::Instant;
 
 /// What to do with a SYN that reached a listener.
@@ -47,6 +48,8 @@ pub(crate) struct Listener {
     /// runtime's own queue reports them): they still count against the backlog.
     handed_out: usize,
     pub(crate) event_queued: bool,
+    /// Buffer sizes of the connections it accepts.
+    pub(crate) opts: SocketOptions,
     /// When the last cookie was sent: ACKs are checked as cookies only while one could be
     /// valid, so an ACK flood costs no hashing when no cookie is out.
     last_cookie: Option<Instant>,
@@ -62,6 +65,7 @@ impl Listener {
             accept_queue: VecDeque::new(),
             handed_out: 0,
             event_queued: false,
+            opts: SocketOptions::default(),
             last_cookie: None,
         }
     }

@@ -7,6 +7,7 @@ use crate::config::{Config, Keepalive};
 use crate::conn::{Connection, Open, State};
 use crate::error::Error;
 use crate::memory::MemoryState;
+use crate::options::SocketOptions;
 use crate::seq::SeqNum;
 use crate::table::ConnKey;
 use crate::time::Instant;
@@ -26,6 +27,18 @@ impl Shard {
     /// 4-tuple is held by a live connection, nor by a TIME-WAIT record unless RFC 6191
     /// makes reuse safe (the record used timestamps; the new ISS is then above its SND.NXT).
     pub fn connect(&mut self, now: Instant, remote: SocketAddr, local: Option<SocketAddr>) -> Result<SocketHandle, Error> {
+        self.connect_with(now, remote, local, SocketOptions::default())
+    }
+
+    /// [`connect`](Shard::connect) with the socket's own buffer sizes: the SYN offers a
+    /// window (and a scale) from them.
+    pub fn connect_with(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        local: Option<SocketAddr>,
+        opts: SocketOptions,
+    ) -> Result<SocketHandle, Error> {
         self.last_now = now;
         if !remote.is_ipv4() || remote.port() == 0 || remote.ip().is_unspecified() {
             return Err(Error::InvalidInput);
@@ -61,7 +74,7 @@ impl Shard {
                 iss = old_snd_nxt + 65_536;
             }
         }
-        let idx = self.insert_conn(now, local, remote, iss, Connection::connect);
+        let idx = self.insert_conn(now, local, remote, iss, opts, Connection::connect);
         self.table.insert(ConnKey::new(local, remote), idx);
         self.stats.active_opens += 1;
         self.after(idx);
@@ -123,12 +136,13 @@ impl Shard {
         local: SocketAddr,
         remote: SocketAddr,
         iss: SeqNum,
+        opts: SocketOptions,
         make: impl FnOnce(Open<'_>) -> Connection,
     ) -> u32 {
         let generation = self.bump_generation();
         let ts_offset = self.isn.ts_offset(&local, &remote);
         let cfg: &Config = &self.cfg;
-        let conn = make(Open { local, remote, iss, ts_offset, generation, cfg, now });
+        let conn = make(Open { local, remote, iss, ts_offset, generation, cfg, now, opts });
         self.insert_slot(conn)
     }
 
@@ -346,6 +360,41 @@ impl Shard {
         match self.sock(h)? {
             Sock::Live(c) => Ok(c.ttl),
             Sock::Remnant(_) => Ok(self.cfg.ttl),
+        }
+    }
+
+    /// Acknowledges every segment at once (`true`) or delays ACKs as RFC 9293 §3.8.6.3
+    /// allows (`false`, the default): Linux's `TCP_QUICKACK`, except that it stays set
+    /// until cleared (Linux may leave quick-ACK mode by itself).
+    pub fn set_quickack(&mut self, h: SocketHandle, on: bool) -> Result<(), Error> {
+        if let Some(c) = self.conn_mut(h)? {
+            c.quickack = on;
+        }
+        Ok(())
+    }
+
+    /// Whether ACKs are sent at once.
+    pub fn quickack(&self, h: SocketHandle) -> Result<bool, Error> {
+        Ok(match self.sock(h)? {
+            Sock::Live(c) => c.quickack,
+            Sock::Remnant(_) => false,
+        })
+    }
+
+    /// Sets the IPv4 type-of-service byte (DSCP and ECN field) of the connection's packets.
+    pub fn set_tos(&mut self, h: SocketHandle, tos: u8) -> Result<(), Error> {
+        if let Some(c) = self.conn_mut(h)? {
+            c.tos = tos;
+        }
+        Ok(())
+    }
+
+    /// The connection's receive and send buffer sizes (the largest window it offers, and
+    /// the most unacknowledged plus unsent bytes it holds).
+    pub fn buffer_sizes(&self, h: SocketHandle) -> Result<(usize, usize), Error> {
+        match self.sock(h)? {
+            Sock::Live(c) => Ok(c.buffer_capacities()),
+            Sock::Remnant(_) => Err(Error::NotConnected),
         }
     }
 

@@ -9,6 +9,7 @@ use crate::conn::{Connection, State, window_shift};
 use crate::error::Error;
 use crate::listener::cookie::{CookieCheck, CookieOptions};
 use crate::listener::{Listener, SynVerdict};
+use crate::options::SocketOptions;
 use crate::seq::SeqNum;
 use crate::table::ConnKey;
 use crate::time::Instant;
@@ -28,6 +29,12 @@ impl Shard {
     /// # let _ = l;
     /// ```
     pub fn listen(&mut self, addr: SocketAddr, backlog: usize) -> Result<ListenerHandle, Error> {
+        self.listen_with(addr, backlog, SocketOptions::default())
+    }
+
+    /// [`listen`](Shard::listen) with the socket's own buffer sizes for every connection
+    /// it accepts (its SYN-ACKs, cookies included, offer a window from them).
+    pub fn listen_with(&mut self, addr: SocketAddr, backlog: usize, opts: SocketOptions) -> Result<ListenerHandle, Error> {
         if !addr.is_ipv4() {
             return Err(Error::InvalidInput);
         }
@@ -43,7 +50,9 @@ impl Shard {
             return Err(Error::AddrInUse);
         }
         let generation = self.bump_generation();
-        let idx = self.listeners.insert(Listener::new(addr, backlog.max(1), generation)) as u32;
+        let mut listener = Listener::new(addr, backlog.max(1), generation);
+        listener.opts = opts;
+        let idx = self.listeners.insert(listener) as u32;
         self.listen_map.insert(addr, idx);
         Ok(ListenerHandle { idx, generation })
     }
@@ -205,7 +214,8 @@ impl Shard {
             iss = min;
         }
         let (seq, window, options) = (h.seq, h.window, h.options);
-        let idx = self.insert_conn(now, local, remote, iss, |open| Connection::accept_syn(open, seq, window, &options, l));
+        let opts = self.listeners[l as usize].opts;
+        let idx = self.insert_conn(now, local, remote, iss, opts, |open| Connection::accept_syn(open, seq, window, &options, l));
         if let Some(Slot::Live(c)) = self.conns.get_mut(idx as usize) {
             c.in_syn_queue = true;
         }
@@ -230,12 +240,14 @@ impl Shard {
         // RFC 9293 §3.7.1: without an MSS option, 536.
         let peer_mss = h.options.mss.unwrap_or(536);
         let (iss, bits) = self.cookies.issue(now, &local, &remote, h.seq, peer_mss, kept);
-        let our_shift = window_shift(self.cfg.rx_buffer);
+        let rx_buffer = self.listeners[l as usize].opts.rx(self.cfg.rx_buffer);
+        let our_shift = window_shift(rx_buffer);
         self.push_control(Control::CookieSynAck {
             local: local4,
             remote: remote4,
             iss,
             ack: h.seq + 1,
+            window: rx_buffer.min(65_535) as u16,
             wscale: kept.and_then(|k| k.wscale).map(|_| our_shift),
             sack: kept.is_some_and(|k| k.sack),
             ts: bits.zip(peer_ts.map(|t| t.val)),
@@ -260,7 +272,8 @@ impl Shard {
         let peer_ts = h.options.timestamps.map(|t| t.val).filter(|_| self.cfg.timestamps);
         let iss = h.ack - 1;
         let peer_isn = h.seq - 1;
-        let idx = self.insert_conn(now, local, remote, iss, |open| Connection::from_cookie(open, peer_isn, opts, peer_ts, l));
+        let sock_opts = self.listeners[l as usize].opts;
+        let idx = self.insert_conn(now, local, remote, iss, sock_opts, |open| Connection::from_cookie(open, peer_isn, opts, peer_ts, l));
         self.table.insert(ConnKey::new(local, remote), idx);
         self.stats.passive_opens += 1;
         self.with_conn(now, idx, |c, ctx| c.on_segment(ctx, seg));

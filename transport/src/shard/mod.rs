@@ -91,6 +91,8 @@ enum Control {
         remote: SocketAddrV4,
         iss: SeqNum,
         ack: SeqNum,
+        /// The window offered: the listener's receive buffer, unscaled (RFC 7323 §2.2).
+        window: u16,
         wscale: Option<u8>,
         sack: bool,
         ts: Option<(u32, u32)>,
@@ -657,7 +659,7 @@ impl Shard {
                 };
                 (local, remote, h)
             }
-            Control::CookieSynAck { local, remote, iss, ack, wscale, sack, ts } => {
+            Control::CookieSynAck { local, remote, iss, ack, window, wscale, sack, ts } => {
                 let timestamps = ts.map(|(bits, ecr)| {
                     let clock = self.ts_val(now, *local, *remote);
                     Timestamps { val: cookie_tsval(clock, bits), ecr }
@@ -668,8 +670,7 @@ impl Shard {
                     seq: *iss,
                     ack: *ack,
                     flags: TcpFlags::SYN | TcpFlags::ACK,
-                    // SYN windows are not scaled (RFC 7323 §2.2).
-                    window: self.cfg.rx_buffer.min(65_535) as u16,
+                    window: *window,
                     options: TcpOptions {
                         mss: Some(self.cfg.advertised_mss()),
                         window_scale: *wscale,

@@ -81,6 +81,11 @@ impl<'a> Ipv4Packet<'a> {
         self.header[8]
     }
 
+    /// Type of service: DSCP (high six bits) and ECN (low two).
+    pub fn tos(&self) -> u8 {
+        self.header[1]
+    }
+
     /// The header bytes, options included.
     pub fn header(&self) -> &'a [u8] {
         self.header
@@ -118,6 +123,28 @@ pub fn emit_ipv4_header(
     h[10..12].copy_from_slice(&[0, 0]);
     h[12..16].copy_from_slice(&src.octets());
     h[16..20].copy_from_slice(&dst.octets());
+    let c = checksum::checksum(h);
+    h[10..12].copy_from_slice(&c.to_be_bytes());
+}
+
+/// Sets the type-of-service byte (DSCP and ECN, RFC 2474 / 3168) of the IPv4 header in
+/// `buf[..20]` and its checksum.
+///
+/// ```
+/// use ringtcp_transport::wire::{Ipv4Packet, PROTO_TCP, emit_ipv4_header, set_ipv4_tos};
+/// let mut buf = [0u8; 20];
+/// emit_ipv4_header(&mut buf, "10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap(), PROTO_TCP, 0, 64, 7);
+/// set_ipv4_tos(&mut buf, 0xb8);
+/// let p = Ipv4Packet::parse(&buf).unwrap();
+/// assert_eq!(p.tos(), 0xb8);
+/// ```
+///
+/// # Panics
+/// If `buf` is shorter than 20 bytes.
+pub fn set_ipv4_tos(buf: &mut [u8], tos: u8) {
+    let h = &mut buf[..IPV4_HEADER_LEN];
+    h[1] = tos;
+    h[10..12].copy_from_slice(&[0, 0]);
     let c = checksum::checksum(h);
     h[10..12].copy_from_slice(&c.to_be_bytes());
 }

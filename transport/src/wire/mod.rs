@@ -11,7 +11,7 @@ mod ipv4;
 mod tcp;
 
 pub use icmp::{IcmpMessage, Unreachable, emit_echo_reply, emit_unreachable};
-pub use ipv4::{IPV4_HEADER_LEN, Ipv4Packet, PROTO_ICMP, PROTO_TCP, emit_ipv4_header};
+pub use ipv4::{IPV4_HEADER_LEN, Ipv4Packet, PROTO_ICMP, PROTO_TCP, emit_ipv4_header, set_ipv4_tos};
 pub use tcp::{
     SackBlocks, TCP_HEADER_LEN, TcpFlags, TcpHeader, TcpOptions, TcpSegment, Timestamps,
     fill_tcp_checksum_v4,

@@ -1,0 +1,39 @@
+//! Settings an application gives a socket before its connection exists (what tokio's
+//! `TcpSocket` sets before `connect` or `listen`): they replace the shard's [`Config`]
+//! values for that connection, or for every connection a listener accepts, from its first
+//! segment on (the window offered in a SYN or SYN-ACK, and its scale, come from them).
+//!
+//! [`Config`]: crate::Config
+
+/// Per-socket overrides of the shard's settings.
+///
+/// ```
+/// use ringtcp_transport::{Config, Instant, Secret, Shard, SocketOptions};
+///
+/// let mut shard = Shard::new(Config::default(), &["10.0.0.1".parse().unwrap()], Secret([1; 16]));
+/// let small = SocketOptions { rx_buffer: Some(4096), tx_buffer: Some(8192), ..SocketOptions::default() };
+/// let h = shard.connect_with(Instant::ZERO, "10.0.0.2:80".parse().unwrap(), None, small).unwrap();
+/// assert_eq!(shard.buffer_sizes(h), Ok((4096, 8192)));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SocketOptions {
+    /// Receive buffer bytes (the largest window offered), instead of `Config::rx_buffer`
+    /// (Linux's `SO_RCVBUF`).
+    pub rx_buffer: Option<usize>,
+    /// Send buffer bytes, instead of `Config::tx_buffer` (Linux's `SO_SNDBUF`).
+    pub tx_buffer: Option<usize>,
+}
+
+impl SocketOptions {
+    /// Buffers smaller than this make TCP crawl (less than one segment in flight); Linux
+    /// floors `SO_RCVBUF` / `SO_SNDBUF` similarly.
+    pub const MIN_BUFFER: usize = 2048;
+
+    pub(crate) fn rx(&self, cfg_default: usize) -> usize {
+        self.rx_buffer.map_or(cfg_default, |b| b.max(Self::MIN_BUFFER))
+    }
+
+    pub(crate) fn tx(&self, cfg_default: usize) -> usize {
+        self.tx_buffer.map_or(cfg_default, |b| b.max(Self::MIN_BUFFER))
+    }
+}

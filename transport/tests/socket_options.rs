@@ -1,0 +1,90 @@
+//! Per-socket options at the segment level: quick ACKs, the type-of-service byte, and the
+//! socket's own buffer sizes deciding the window its SYN or SYN-ACK offers (cookie
+//! SYN-ACKs included) and how much it takes from the application.
+
+mod common;
+
+use std::time::Duration;
+
+use common::peer::{PEER, Peer, Seg, flags, plain_config};
+use ringtcp_transport::wire::{Ipv4Packet, TcpOptions};
+use ringtcp_transport::{Config, SocketHandle, SocketOptions, SynCookies};
+
+const PEER_ISS: u32 = 5000;
+
+fn established(p: &mut Peer, opts: SocketOptions) -> (SocketHandle, u32) {
+    let l = p.shard.listen_with(p.us, 8, opts).unwrap();
+    p.inject(Seg::new(flags("SYN"), PEER_ISS, 0).opts(TcpOptions { mss: Some(1460), ..TcpOptions::default() }));
+    let sa = p.one();
+    p.inject(Seg::new(flags("ACK"), PEER_ISS + 1, sa.seq + 1));
+    (p.shard.accept(l).unwrap().unwrap(), sa.seq)
+}
+
+#[test]
+fn quickack_acknowledges_each_segment_at_once_until_cleared() {
+    let mut p = Peer::new(plain_config());
+    let (h, iss) = established(&mut p, SocketOptions::default());
+    assert!(!p.shard.quickack(h).unwrap());
+    p.shard.set_quickack(h, true).unwrap();
+    assert!(p.shard.quickack(h).unwrap());
+    p.inject(Seg::new(flags("ACK|PSH"), PEER_ISS + 1, iss + 1).data(b"hello"));
+    let ack = p.one();
+    assert_eq!((ack.flags, ack.ack), (flags("ACK"), PEER_ISS + 6), "no 40 ms wait");
+    p.shard.set_quickack(h, false).unwrap();
+    p.inject(Seg::new(flags("ACK|PSH"), PEER_ISS + 6, iss + 1).data(b"again"));
+    p.none();
+    p.advance(Duration::from_millis(40));
+    assert_eq!(p.one().ack, PEER_ISS + 11, "delayed again once cleared");
+}
+
+#[test]
+fn the_type_of_service_byte_goes_into_every_packet_of_the_connection() {
+    let mut p = Peer::new(plain_config());
+    let (h, _) = established(&mut p, SocketOptions::default());
+    p.shard.set_tos(h, 0xb8).unwrap();
+    p.shard.set_nodelay(h, true).unwrap();
+    p.shard.send(h, b"expedited").unwrap();
+    let raw = p.sent_raw();
+    assert_eq!(raw.len(), 1);
+    let ip = Ipv4Packet::parse(&raw[0]).expect("a valid header, checksum included");
+    assert_eq!((ip.tos(), ip.dst()), (0xb8, PEER));
+}
+
+#[test]
+fn a_small_receive_buffer_offers_a_small_window_from_the_syn_on() {
+    let mut p = Peer::new(Config { window_scaling: true, ..plain_config() });
+    let small = SocketOptions { rx_buffer: Some(4096), tx_buffer: Some(4096), ..SocketOptions::default() };
+    let h = p.shard.connect_with(p.now, p.peer, None, small).unwrap();
+    let syn = p.one();
+    assert_eq!(syn.win, 4096);
+    assert_eq!(syn.opts.window_scale, Some(0), "no scale needed for a 4 KiB buffer (the stack's 64 KiB default needs none either, 256 KiB would)");
+    assert_eq!(p.shard.buffer_sizes(h), Ok((4096, 4096)));
+    // The send side takes no more than its buffer holds.
+    p.inject(Seg::new(flags("SYN|ACK"), PEER_ISS, syn.seq + 1).opts(TcpOptions { mss: Some(1460), window_scale: Some(7), ..TcpOptions::default() }));
+    let _ack = p.sent();
+    assert_eq!(p.shard.send(h, &[7u8; 10_000]), Ok(4096));
+    // A listener's options shape the SYN-ACK of every connection it accepts.
+    let mut q = Peer::new(plain_config());
+    let (a, _) = established(&mut q, SocketOptions { rx_buffer: Some(8192), ..SocketOptions::default() });
+    assert_eq!(q.shard.buffer_sizes(a).unwrap().0, 8192);
+}
+
+#[test]
+fn a_listener_s_buffer_size_is_offered_in_its_cookie_syn_acks_too() {
+    let mut cfg = plain_config();
+    cfg.syn_cookies = SynCookies::Always;
+    let mut p = Peer::new(cfg);
+    p.shard.listen_with(p.us, 8, SocketOptions { rx_buffer: Some(6000), ..SocketOptions::default() }).unwrap();
+    p.inject(Seg::new(flags("SYN"), PEER_ISS, 0).opts(TcpOptions { mss: Some(1460), ..TcpOptions::default() }));
+    let sa = p.one();
+    assert_eq!((sa.flags, sa.win), (flags("SYN|ACK"), 6000));
+    assert_eq!(p.shard.stats().syncookies_sent, 1);
+}
+
+#[test]
+fn buffers_below_the_floor_are_raised_to_it() {
+    let mut p = Peer::new(plain_config());
+    let tiny = SocketOptions { rx_buffer: Some(10), tx_buffer: Some(1), ..SocketOptions::default() };
+    let h = p.shard.connect_with(p.now, p.peer, None, tiny).unwrap();
+    assert_eq!(p.shard.buffer_sizes(h), Ok((SocketOptions::MIN_BUFFER, SocketOptions::MIN_BUFFER)));
+}
