@@ -8,9 +8,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use ringtcp_runtime::stack::{ListenerPart, close_listener};
+use ringtcp_runtime::socket::SocketSettings;
 use ringtcp_runtime::thread_per_core;
 
 use crate::stack::resolve;
+use crate::stream::unsupported;
 use crate::{Stack, TcpStream};
 
 /// A TCP listener on a ringtcp [`Stack`], with the API of `tokio::net::TcpListener`.
@@ -33,6 +35,8 @@ pub struct TcpListener {
     parts: Arc<Parts>,
     local: SocketAddr,
     next: AtomicUsize,
+    /// The TTL of accepted connections when `set_ttl` was not called.
+    default_ttl: u32,
 }
 
 /// The listener's part on every shard; closed when the last handle goes.
@@ -46,9 +50,10 @@ impl Drop for Parts {
 }
 
 impl TcpListener {
-    pub(crate) fn bind_on(stack: Stack, addr: SocketAddr, backlog: usize) -> io::Result<TcpListener> {
-        let (parts, local) = stack.inner.shards.listen(addr, backlog)?;
-        Ok(TcpListener { _stack: stack, parts: Arc::new(Parts(parts)), local, next: AtomicUsize::new(0) })
+    pub(crate) fn bind_on(stack: Stack, addr: SocketAddr, backlog: usize, settings: &SocketSettings) -> io::Result<TcpListener> {
+        let (parts, local) = stack.inner.shards.listen_with(addr, backlog, *settings)?;
+        let default_ttl = settings.ttl.unwrap_or(64);
+        Ok(TcpListener { _stack: stack, parts: Arc::new(Parts(parts)), local, next: AtomicUsize::new(0), default_ttl })
     }
 
     /// Another handle to the same listener (as `std::net::TcpListener::try_clone`); the
@@ -63,7 +68,7 @@ impl TcpListener {
     /// # Ok(()) }
     /// ```
     pub fn try_clone(&self) -> TcpListener {
-        TcpListener { _stack: self._stack.clone(), parts: self.parts.clone(), local: self.local, next: AtomicUsize::new(0) }
+        TcpListener { _stack: self._stack.clone(), parts: self.parts.clone(), local: self.local, next: AtomicUsize::new(0), default_ttl: self.default_ttl }
     }
 
     /// Listens on `addr` of the default stack (see [`Stack::default_stack`]).
@@ -75,7 +80,7 @@ impl TcpListener {
     /// [`Stack::bind`]: `AddrInUse`, `AddrNotAvailable`.
     pub async fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
         let stack = Stack::default_stack()?;
-        TcpListener::bind_on(stack, resolve(addr)?, 1024)
+        TcpListener::bind_on(stack, resolve(addr)?, 1024, &SocketSettings::default())
     }
 
     /// Listens on `addr` of `stack` (the same as [`Stack::bind`]).
@@ -94,7 +99,7 @@ impl TcpListener {
     ///
     /// `AddrInUse` if the port is taken on this stack; `AddrNotAvailable` for an address the stack does not answer for.
     pub async fn bind_with<A: ToSocketAddrs>(stack: &Stack, addr: A) -> io::Result<TcpListener> {
-        TcpListener::bind_on(stack.clone(), resolve(addr)?, 1024)
+        TcpListener::bind_on(stack.clone(), resolve(addr)?, 1024, &SocketSettings::default())
     }
 
     /// Waits for a connection.
@@ -158,6 +163,64 @@ impl TcpListener {
     /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.local)
+    }
+
+    /// Sets the IP TTL of the connections accepted from now on (`IP_TTL` on a listening
+    /// socket: Linux gives accepted sockets the listener's).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// let listener = server.bind("10.9.0.1:7").await?;
+    /// listener.set_ttl(17)?;
+    /// assert_eq!(listener.ttl()?, 17);
+    /// let _c = client.connect("10.9.0.1:7").await?;
+    /// let (accepted, _) = listener.accept().await?;
+    /// assert_eq!(accepted.ttl()?, 17);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` outside 1..=255.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        if ttl == 0 || ttl > 255 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "TTL must be between 1 and 255"));
+        }
+        for p in &self.parts.0 {
+            p.queue.set_ttl(ttl);
+        }
+        Ok(())
+    }
+
+    /// The IP TTL accepted connections get.
+    ///
+    /// # Errors
+    ///
+    /// None today; the `Result` is tokio's signature.
+    pub fn ttl(&self) -> io::Result<u32> {
+        Ok(self.parts.0.first().and_then(|p| p.queue.ttl()).unwrap_or(self.default_ttl))
+    }
+
+    /// A kernel listener cannot become a ringtcp listener.
+    ///
+    /// # Errors
+    ///
+    /// Always `Unsupported`: bind on ringtcp instead (`ringtcp::net` picks the stack for
+    /// the whole process).
+    pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        drop(listener);
+        Err(unsupported("TcpListener::from_std"))
+    }
+
+    /// A ringtcp listener has no kernel socket to hand out.
+    ///
+    /// # Errors
+    ///
+    /// Always `Unsupported`.
+    pub fn into_std(self) -> io::Result<std::net::TcpListener> {
+        Err(unsupported("TcpListener::into_std"))
     }
 }
 

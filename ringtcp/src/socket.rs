@@ -4,8 +4,13 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
+use ringtcp_runtime::lock::TracedMutex;
+use ringtcp_runtime::socket::{SOCKET_LOCK, SocketSettings};
+use ringtcp_runtime::transport::Keepalive;
+
+use crate::stream::unsupported;
 use crate::{Stack, TcpListener, TcpStream};
 
 /// An unconnected TCP socket on a ringtcp [`Stack`].
@@ -21,7 +26,18 @@ use crate::{Stack, TcpListener, TcpStream};
 pub struct TcpSocket {
     stack: Stack,
     local: OnceLock<SocketAddr>,
-    nodelay: AtomicBool,
+    /// Under a socket lock (traced as `socket`, like a connection's): one owner, never
+    /// contended in practice.
+    opts: TracedMutex<Options>,
+    /// Made by `from_std_stream`: every call fails, naming why.
+    from_std: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Options {
+    settings: SocketSettings,
+    reuseaddr: bool,
+    reuseport: bool,
 }
 
 impl TcpSocket {
@@ -47,7 +63,7 @@ impl TcpSocket {
     /// # Ok(()) }
     /// ```
     pub fn new_v4_on(stack: &Stack) -> TcpSocket {
-        TcpSocket { stack: stack.clone(), local: OnceLock::new(), nodelay: AtomicBool::new(false) }
+        TcpSocket { stack: stack.clone(), local: OnceLock::new(), opts: TracedMutex::new(Options::default(), &SOCKET_LOCK, 0), from_std: false }
     }
 
     /// IPv6 is not supported yet.
@@ -84,6 +100,7 @@ impl TcpSocket {
     ///
     /// `InvalidInput` if the socket is already bound; `Unsupported` for an IPv6 address.
     pub fn bind(&self, addr: SocketAddr) -> io::Result<()> {
+        self.check()?;
         if !addr.is_ipv4() {
             return Err(io::Error::new(io::ErrorKind::Unsupported, "ringtcp does not support IPv6 yet"));
         }
@@ -110,13 +127,15 @@ impl TcpSocket {
     /// # Ok(()) }
     /// ```
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
-        self.nodelay.store(on, Ordering::Relaxed);
+        self.check()?;
+        self.opts.lock().settings.nodelay = on;
         Ok(())
     }
 
     /// Whether TCP_NODELAY will be set.
     pub fn nodelay(&self) -> io::Result<bool> {
-        Ok(self.nodelay.load(Ordering::Relaxed))
+        self.check()?;
+        Ok(self.opts.lock().settings.nodelay)
     }
 
     /// Opens a connection.
@@ -125,9 +144,9 @@ impl TcpSocket {
     ///
     /// `ConnectionRefused` when nothing listens there, `TimedOut` when the peer never answers, `OutOfMemory` at the stack's connection limit, `AddrInUse` / `AddrNotAvailable` for a bad bound address.
     pub async fn connect(self, addr: SocketAddr) -> io::Result<TcpStream> {
-        let s = TcpStream::connect_on(&self.stack, addr, self.local.get().copied()).await?;
-        s.set_nodelay(self.nodelay.load(Ordering::Relaxed))?;
-        Ok(s)
+        self.check()?;
+        let settings = self.opts.lock().settings;
+        TcpStream::connect_on(&self.stack, addr, self.local.get().copied(), &settings).await
     }
 
     /// Listens on the bound address.
@@ -150,7 +169,262 @@ impl TcpSocket {
     ///
     /// `InvalidInput` if the socket was not bound; `AddrInUse` if the port is taken.
     pub fn listen(self, backlog: u32) -> io::Result<TcpListener> {
+        self.check()?;
         let addr = self.local_addr().map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "bind the socket before listen"))?;
-        TcpListener::bind_on(self.stack, addr, backlog as usize)
+        let settings = self.opts.lock().settings;
+        TcpListener::bind_on(self.stack, addr, backlog as usize, &settings)
+    }
+
+    fn check(&self) -> io::Result<()> {
+        if self.from_std { Err(unsupported("a TcpSocket made by from_std_stream")) } else { Ok(()) }
+    }
+
+    fn set(&self, f: impl FnOnce(&mut Options)) -> io::Result<()> {
+        self.check()?;
+        f(&mut self.opts.lock());
+        Ok(())
+    }
+
+    fn get<T>(&self, f: impl FnOnce(&Options) -> T) -> io::Result<T> {
+        self.check()?;
+        Ok(f(&self.opts.lock()))
+    }
+
+    /// Keepalive probes for the connection this socket opens or accepts (`SO_KEEPALIVE`),
+    /// with Linux's timings: 7,200 s idle, a probe every 75 s, 9 probes, then `TimedOut`.
+    /// [`set_keepalive_params`](TcpSocket::set_keepalive_params) sets other timings.
+    ///
+    /// # Errors
+    ///
+    /// `Unsupported` on a socket made by `from_std_stream`.
+    pub fn set_keepalive(&self, keepalive: bool) -> io::Result<()> {
+        self.set(|o| o.settings.keepalive = keepalive.then(Keepalive::default))
+    }
+
+    /// Keepalive with these timings (a ringtcp extension: `TCP_KEEPIDLE`, `TCP_KEEPINTVL`
+    /// and `TCP_KEEPCNT` in one, since `socket2::SockRef` cannot reach a userspace socket).
+    ///
+    /// # Errors
+    ///
+    /// As [`set_keepalive`](TcpSocket::set_keepalive).
+    pub fn set_keepalive_params(&self, keepalive: Keepalive) -> io::Result<()> {
+        self.set(|o| o.settings.keepalive = Some(keepalive))
+    }
+
+    /// Whether keepalive is on.
+    ///
+    /// # Errors
+    ///
+    /// As [`set_keepalive`](TcpSocket::set_keepalive).
+    pub fn keepalive(&self) -> io::Result<bool> {
+        self.get(|o| o.settings.keepalive.is_some())
+    }
+
+    /// `SO_REUSEADDR`. Kept and reported; it has nothing to relax on ringtcp: a listener
+    /// is never refused because of connections in TIME-WAIT (they are records in the FIN
+    /// cache, not sockets holding the port), and `connect` reuses a TIME-WAIT 4-tuple only
+    /// when RFC 6191 makes it safe, whatever this says.
+    ///
+    /// # Errors
+    ///
+    /// As [`set_keepalive`](TcpSocket::set_keepalive).
+    pub fn set_reuseaddr(&self, reuseaddr: bool) -> io::Result<()> {
+        self.set(|o| o.reuseaddr = reuseaddr)
+    }
+
+    /// The `SO_REUSEADDR` setting.
+    ///
+    /// # Errors
+    ///
+    /// As [`set_keepalive`](TcpSocket::set_keepalive).
+    pub fn reuseaddr(&self) -> io::Result<bool> {
+        self.get(|o| o.reuseaddr)
+    }
+
+    /// `SO_REUSEPORT`. Kept and reported. What Linux does with it (several listeners on
+    /// one port, connections spread among them) every ringtcp listener already does: it
+    /// listens on every shard, and handles made with `TcpListener::try_clone` share its
+    /// connections. A second `listen` on a port in use is refused with `AddrInUse`.
+    ///
+    /// # Errors
+    ///
+    /// As [`set_keepalive`](TcpSocket::set_keepalive).
+    pub fn set_reuseport(&self, reuseport: bool) -> io::Result<()> {
+        self.set(|o| o.reuseport = reuseport)
+    }
+
+    /// The `SO_REUSEPORT` setting.
+    ///
+    /// # Errors
+    ///
+    /// As [`set_keepalive`](TcpSocket::set_keepalive).
+    pub fn reuseport(&self) -> io::Result<bool> {
+        self.get(|o| o.reuseport)
+    }
+
+    /// Send buffer size (`SO_SNDBUF`): the most unacknowledged and unsent bytes the
+    /// transport holds for the connection, and the most the socket queues before a write
+    /// waits (at least 2 KiB).
+    ///
+    /// # Errors
+    ///
+    /// As [`set_keepalive`](TcpSocket::set_keepalive).
+    pub fn set_send_buffer_size(&self, size: u32) -> io::Result<()> {
+        self.set(|o| o.settings.buffers.tx_buffer = Some(size as usize))
+    }
+
+    /// The send buffer size the connection will get.
+    ///
+    /// # Errors
+    ///
+    /// As [`set_keepalive`](TcpSocket::set_keepalive).
+    pub fn send_buffer_size(&self) -> io::Result<u32> {
+        let default = self.stack.inner.shards.transport_buffers().1;
+        self.get(|o| o.settings.buffers.tx(default) as u32)
+    }
+
+    /// Receive buffer size (`SO_RCVBUF`): the largest window the connection offers, from
+    /// its SYN or SYN-ACK on (its window scale follows), and the most received bytes the
+    /// socket holds for the application (at least 2 KiB).
+    ///
+    /// # Errors
+    ///
+    /// As [`set_keepalive`](TcpSocket::set_keepalive).
+    pub fn set_recv_buffer_size(&self, size: u32) -> io::Result<()> {
+        self.set(|o| o.settings.buffers.rx_buffer = Some(size as usize))
+    }
+
+    /// The receive buffer size the connection will get.
+    ///
+    /// # Errors
+    ///
+    /// As [`set_keepalive`](TcpSocket::set_keepalive).
+    pub fn recv_buffer_size(&self) -> io::Result<u32> {
+        let default = self.stack.inner.shards.transport_buffers().0;
+        self.get(|o| o.settings.buffers.rx(default) as u32)
+    }
+
+    /// SO_LINGER for the connection (see [`TcpStream::set_linger`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`set_keepalive`](TcpSocket::set_keepalive).
+    pub fn set_linger(&self, dur: Option<Duration>) -> io::Result<()> {
+        self.set(|o| o.settings.linger = dur)
+    }
+
+    /// Reset instead of FIN when the connection is dropped.
+    ///
+    /// # Errors
+    ///
+    /// As [`set_keepalive`](TcpSocket::set_keepalive).
+    pub fn set_zero_linger(&self) -> io::Result<()> {
+        self.set_linger(Some(Duration::ZERO))
+    }
+
+    /// The SO_LINGER setting.
+    ///
+    /// # Errors
+    ///
+    /// As [`set_keepalive`](TcpSocket::set_keepalive).
+    pub fn linger(&self) -> io::Result<Option<Duration>> {
+        self.get(|o| o.settings.linger)
+    }
+
+    /// The IPv6 traffic class.
+    ///
+    /// # Errors
+    ///
+    /// `Unsupported` until ringtcp speaks IPv6.
+    pub fn tclass_v6(&self) -> io::Result<u32> {
+        Err(io::Error::new(io::ErrorKind::Unsupported, "ringtcp does not support IPv6 yet: an IPv4 socket has no traffic class"))
+    }
+
+    /// Sets the IPv6 traffic class.
+    ///
+    /// # Errors
+    ///
+    /// `Unsupported` until ringtcp speaks IPv6.
+    pub fn set_tclass_v6(&self, tclass: u32) -> io::Result<()> {
+        let _ = tclass;
+        self.tclass_v6().map(|_| ())
+    }
+
+    /// The IPv4 type-of-service byte (`IP_TOS`).
+    ///
+    /// # Errors
+    ///
+    /// As [`set_keepalive`](TcpSocket::set_keepalive).
+    pub fn tos_v4(&self) -> io::Result<u32> {
+        self.get(|o| u32::from(o.settings.tos))
+    }
+
+    /// The IPv4 type-of-service byte (tokio's older name for [`tos_v4`](TcpSocket::tos_v4)).
+    ///
+    /// # Errors
+    ///
+    /// As [`set_keepalive`](TcpSocket::set_keepalive).
+    pub fn tos(&self) -> io::Result<u32> {
+        self.tos_v4()
+    }
+
+    /// Sets the IPv4 type-of-service byte (DSCP and ECN) of the connection's packets.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` above 255; as [`set_keepalive`](TcpSocket::set_keepalive).
+    pub fn set_tos_v4(&self, tos: u32) -> io::Result<()> {
+        let tos = u8::try_from(tos).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "the type of service is one byte: 0 to 255"))?;
+        self.set(|o| o.settings.tos = tos)
+    }
+
+    /// Sets the IPv4 type-of-service byte (tokio's older name for
+    /// [`set_tos_v4`](TcpSocket::set_tos_v4)).
+    ///
+    /// # Errors
+    ///
+    /// As [`set_tos_v4`](TcpSocket::set_tos_v4).
+    pub fn set_tos(&self, tos: u32) -> io::Result<()> {
+        self.set_tos_v4(tos)
+    }
+
+    /// The interface the socket is bound to (`SO_BINDTODEVICE`).
+    ///
+    /// # Errors
+    ///
+    /// Always `Unsupported`: a ringtcp stack serves exactly one device, chosen when the
+    /// stack is built.
+    pub fn device(&self) -> io::Result<Option<Vec<u8>>> {
+        Err(unsupported("SO_BINDTODEVICE"))
+    }
+
+    /// Binds the socket to an interface.
+    ///
+    /// # Errors
+    ///
+    /// Always `Unsupported` (see [`device`](TcpSocket::device)).
+    pub fn bind_device(&self, interface: Option<&[u8]>) -> io::Result<()> {
+        let _ = interface;
+        Err(unsupported("SO_BINDTODEVICE"))
+    }
+
+    /// The pending error (`SO_ERROR`): an unconnected ringtcp socket has none.
+    ///
+    /// # Errors
+    ///
+    /// As [`set_keepalive`](TcpSocket::set_keepalive).
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.check().map(|()| None)
+    }
+
+    /// A kernel socket cannot become a ringtcp socket: the result answers every call with
+    /// `Unsupported`. (tokio's signature returns no `Result`, so the error comes at the
+    /// first use.)
+    pub fn from_std_stream(std_stream: std::net::TcpStream) -> TcpSocket {
+        drop(std_stream);
+        let stack = Stack::default_stack().unwrap_or_else(|_| Stack::detached());
+        let mut s = TcpSocket::new_v4_on(&stack);
+        s.from_std = true;
+        s
     }
 }

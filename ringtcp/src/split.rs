@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use ringtcp_runtime::socket::SocketShared;
-use tokio::io::ReadBuf;
+use std::net::SocketAddr;
+use std::task::{Context, Poll};
+
+use tokio::io::{Interest, ReadBuf, Ready};
 
 use crate::TcpStream;
 use crate::io as sio;
@@ -41,6 +44,7 @@ impl Drop for Closer {
     fn drop(&mut self) {
         if self.armed.load(Ordering::Acquire) {
             self.sock.close();
+            self.sock.linger_wait(ringtcp_runtime::thread_per_core::on_shard_thread());
         }
     }
 }
@@ -109,23 +113,18 @@ impl OwnedReadHalf {
             Err(ReuniteError(self, other))
         }
     }
-
-    /// The remote address.
-    pub fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
-        self.sock.peer_addr()
-    }
-
-    /// Receives data without consuming it.
-    pub async fn peek(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        std::future::poll_fn(|cx| {
-            let mut rb = ReadBuf::new(buf);
-            self.sock.poll_peek(cx, &mut rb)
-        })
-        .await
-    }
 }
 
 impl OwnedWriteHalf {
+    /// Puts the stream back together (the same as [`OwnedReadHalf::reunite`]).
+    ///
+    /// # Errors
+    ///
+    /// [`ReuniteError`] (giving both halves back) if they come from different streams.
+    pub fn reunite(self, other: OwnedReadHalf) -> Result<TcpStream, ReuniteError> {
+        other.reunite(self)
+    }
+
     /// Drops the half without shutting down writing.
     ///
     /// ```
@@ -144,10 +143,7 @@ impl OwnedWriteHalf {
         self.shutdown_on_drop = false;
     }
 
-    /// The local address.
-    pub fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
-        self.sock.local_addr()
-    }
+
 }
 
 impl Drop for OwnedWriteHalf {
@@ -163,3 +159,160 @@ sio::read_impl!(ReadHalf<'_>);
 sio::read_impl!(OwnedReadHalf);
 sio::write_impl!(WriteHalf<'_>);
 sio::write_impl!(OwnedWriteHalf);
+
+/// The read side of tokio's half API: peeking, readiness, `try_*` reads and addresses,
+/// each forwarding to the socket as `TcpStream`'s do.
+macro_rules! read_half_api {
+    ($t:ty) => {
+        impl $t {
+            /// Polls for data without consuming it.
+            pub fn poll_peek(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<usize>> {
+                self.sock.poll_peek(cx, buf)
+            }
+
+            /// Receives data without consuming it.
+            ///
+            /// # Errors
+            ///
+            /// The error the connection ended with.
+            pub async fn peek(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                std::future::poll_fn(|cx| {
+                    let mut rb = ReadBuf::new(buf);
+                    self.sock.poll_peek(cx, &mut rb)
+                })
+                .await
+            }
+
+            /// Waits for any of `interest` (a read half is never made writable by this).
+            ///
+            /// # Errors
+            ///
+            /// `BrokenPipe` once the shard thread has stopped.
+            pub async fn ready(&self, interest: Interest) -> io::Result<Ready> {
+                std::future::poll_fn(|cx| self.sock.poll_ready(cx, interest)).await
+            }
+
+            /// Waits until a read would not block.
+            ///
+            /// # Errors
+            ///
+            /// As [`ready`](Self::ready).
+            pub async fn readable(&self) -> io::Result<()> {
+                self.ready(Interest::READABLE).await.map(|_| ())
+            }
+
+            /// Reads what is there now.
+            ///
+            /// # Errors
+            ///
+            /// `WouldBlock` when nothing has arrived; the error the connection ended with.
+            pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+                self.sock.try_read(buf)
+            }
+
+            /// Reads what is there now into several buffers.
+            ///
+            /// # Errors
+            ///
+            /// As [`try_read`](Self::try_read).
+            pub fn try_read_vectored(&self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+                self.sock.try_read_vectored(bufs)
+            }
+
+            /// Reads what is there now into `buf`'s spare capacity.
+            ///
+            /// # Errors
+            ///
+            /// As [`try_read`](Self::try_read).
+            pub fn try_read_buf<B: bytes::BufMut>(&self, buf: &mut B) -> io::Result<usize> {
+                self.sock.try_read_buf(buf)
+            }
+
+            /// The remote address.
+            ///
+            /// # Errors
+            ///
+            /// `NotConnected` before the connection was opened.
+            pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+                self.sock.peer_addr()
+            }
+
+            /// The local address.
+            ///
+            /// # Errors
+            ///
+            /// `NotConnected` before the connection was opened.
+            pub fn local_addr(&self) -> io::Result<SocketAddr> {
+                self.sock.local_addr()
+            }
+        }
+    };
+}
+
+/// The write side of tokio's half API: readiness, `try_*` writes and addresses.
+macro_rules! write_half_api {
+    ($t:ty) => {
+        impl $t {
+            /// Waits for any of `interest`.
+            ///
+            /// # Errors
+            ///
+            /// `BrokenPipe` once the shard thread has stopped.
+            pub async fn ready(&self, interest: Interest) -> io::Result<Ready> {
+                std::future::poll_fn(|cx| self.sock.poll_ready(cx, interest)).await
+            }
+
+            /// Waits until a write would not block.
+            ///
+            /// # Errors
+            ///
+            /// As [`ready`](Self::ready).
+            pub async fn writable(&self) -> io::Result<()> {
+                self.ready(Interest::WRITABLE).await.map(|_| ())
+            }
+
+            /// Writes what fits now.
+            ///
+            /// # Errors
+            ///
+            /// `WouldBlock` when the send buffer is full; `BrokenPipe` after a shutdown; the
+            /// error the connection ended with.
+            pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+                self.sock.try_write(&[buf])
+            }
+
+            /// Writes what fits now from several buffers.
+            ///
+            /// # Errors
+            ///
+            /// As [`try_write`](Self::try_write).
+            pub fn try_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+                let slices: Vec<&[u8]> = bufs.iter().map(|b| &**b).collect();
+                self.sock.try_write(&slices)
+            }
+
+            /// The remote address.
+            ///
+            /// # Errors
+            ///
+            /// `NotConnected` before the connection was opened.
+            pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+                self.sock.peer_addr()
+            }
+
+            /// The local address.
+            ///
+            /// # Errors
+            ///
+            /// `NotConnected` before the connection was opened.
+            pub fn local_addr(&self) -> io::Result<SocketAddr> {
+                self.sock.local_addr()
+            }
+        }
+    };
+}
+
+read_half_api!(ReadHalf<'_>);
+read_half_api!(OwnedReadHalf);
+write_half_api!(WriteHalf<'_>);
+write_half_api!(OwnedWriteHalf);

@@ -310,6 +310,11 @@ impl Stack {
         Stack { inner: Arc::new(StackInner { shards }) }
     }
 
+    /// A stack with no shards, for sockets that can never be used.
+    pub(crate) fn detached() -> Stack {
+        Stack::from_shards(Shards::start(Vec::new(), Vec::new()).unwrap_or_else(|_| unreachable!("no shard to start")))
+    }
+
     /// The addresses this stack answers for.
     ///
     /// ```
@@ -457,7 +462,7 @@ impl Stack {
     /// `AddrInUse` if the port is taken on this stack, `AddrNotAvailable` for an address the stack does not answer for, `WouldBlock` on one of the stack's own shard threads (binding waits for every shard).
     pub async fn bind<A: ToSocketAddrs>(&self, addr: A) -> io::Result<TcpListener> {
         let addr = resolve(addr)?;
-        TcpListener::bind_on(self.clone(), addr, 1024)
+        TcpListener::bind_on(self.clone(), addr, 1024, &Default::default())
     }
 
     /// Opens a connection to `addr`.
@@ -479,7 +484,7 @@ impl Stack {
     /// `ConnectionRefused` when nothing listens there, `TimedOut` when the peer never answers, `OutOfMemory` at the connection limit.
     pub async fn connect<A: ToSocketAddrs>(&self, addr: A) -> io::Result<TcpStream> {
         let addr = resolve(addr)?;
-        TcpStream::connect_on(self, addr, None).await
+        TcpStream::connect_on(self, addr, None, &Default::default()).await
     }
 }
 

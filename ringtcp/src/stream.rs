@@ -7,8 +7,11 @@ use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
-use ringtcp_runtime::socket::SocketShared;
+use bytes::BufMut;
+
+use ringtcp_runtime::socket::{SocketSettings, SocketShared};
 use tokio::io::{Interest, ReadBuf, Ready};
 
 use crate::io as sio;
@@ -52,11 +55,11 @@ impl TcpStream {
     /// [`Stack::connect`]: `ConnectionRefused`, `TimedOut`, `OutOfMemory` at the connection limit.
     pub async fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
         let stack = Stack::default_stack()?;
-        TcpStream::connect_on(&stack, resolve(addr)?, None).await
+        TcpStream::connect_on(&stack, resolve(addr)?, None, &Default::default()).await
     }
 
-    pub(crate) async fn connect_on(stack: &Stack, addr: SocketAddr, local: Option<SocketAddr>) -> io::Result<TcpStream> {
-        let sock = stack.inner.shards.connect(addr, local)?;
+    pub(crate) async fn connect_on(stack: &Stack, addr: SocketAddr, local: Option<SocketAddr>, settings: &SocketSettings) -> io::Result<TcpStream> {
+        let sock = stack.inner.shards.connect_with(addr, local, settings)?;
         poll_fn(|cx| sock.poll_connected(cx)).await?;
         Ok(TcpStream { sock })
     }
@@ -195,8 +198,194 @@ impl TcpStream {
     /// # Ok(()) }
     /// ```
     pub fn set_zero_linger(&self) -> io::Result<()> {
-        self.sock.set_zero_linger();
+        self.sock.set_linger(Some(Duration::ZERO));
         Ok(())
+    }
+
+    /// SO_LINGER: `Some(Duration::ZERO)` resets the connection on drop; `Some(d)` makes
+    /// the drop block the dropping thread until the peer has acknowledged everything
+    /// written, FIN included, or `d` has passed (as `close` does on Linux; on a
+    /// thread-per-core shard thread, which must not block, the drop does not wait);
+    /// `None` (the default) closes in the background.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// # let stream = client.connect("10.9.0.1:7").await?;
+    /// # let (peer, _) = listener.accept().await?;
+    /// # #[allow(deprecated)]
+    /// stream.set_linger(Some(std::time::Duration::from_secs(1)))?;
+    /// assert_eq!(stream.linger()?, Some(std::time::Duration::from_secs(1)));
+    /// drop(stream); // returns once the peer has acknowledged the FIN
+    /// # drop(peer);
+    /// # Ok(()) }
+    /// ```
+    #[deprecated = "`SO_LINGER` causes the socket to block the thread on drop"]
+    pub fn set_linger(&self, dur: Option<Duration>) -> io::Result<()> {
+        self.sock.set_linger(dur);
+        Ok(())
+    }
+
+    /// The SO_LINGER setting.
+    pub fn linger(&self) -> io::Result<Option<Duration>> {
+        Ok(self.sock.linger())
+    }
+
+    /// Acknowledge every segment at once instead of delaying ACKs (`TCP_QUICKACK`). On
+    /// ringtcp the setting stays until it is turned off; Linux may leave quick-ACK mode by
+    /// itself, so apps there set it again after each read, which works the same here.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// # let stream = client.connect("10.9.0.1:7").await?;
+    /// # let (peer, _) = listener.accept().await?;
+    /// stream.set_quickack(true)?;
+    /// assert!(stream.quickack()?);
+    /// # drop(peer);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `BrokenPipe` once the shard thread has stopped.
+    pub fn set_quickack(&self, quickack: bool) -> io::Result<()> {
+        self.sock.set_quickack(quickack)
+    }
+
+    /// Whether every segment is acknowledged at once.
+    pub fn quickack(&self) -> io::Result<bool> {
+        Ok(self.sock.quickack())
+    }
+
+    /// Keepalive for this connection (a ringtcp extension: tokio sets it only on a
+    /// `TcpSocket`, and `socket2::SockRef` cannot reach a userspace socket): `None` turns
+    /// it off; [`Keepalive::default`](crate::transport::Keepalive) has Linux's timings (7,200 s
+    /// idle, a probe every 75 s, 9 probes).
+    ///
+    /// # Errors
+    ///
+    /// `BrokenPipe` once the shard thread has stopped.
+    pub fn set_keepalive(&self, keepalive: Option<crate::transport::Keepalive>) -> io::Result<()> {
+        self.sock.set_keepalive(keepalive)
+    }
+
+    /// The keepalive setting.
+    pub fn keepalive(&self) -> io::Result<Option<crate::transport::Keepalive>> {
+        Ok(self.sock.keepalive())
+    }
+
+    /// A kernel socket cannot become a ringtcp connection.
+    ///
+    /// # Errors
+    ///
+    /// Always `Unsupported`: the connection lives in the kernel's TCP stack; open it on
+    /// ringtcp instead (`ringtcp::net` picks the stack for the whole process).
+    pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        drop(stream);
+        Err(unsupported("TcpStream::from_std"))
+    }
+
+    /// A ringtcp connection has no kernel socket to hand out.
+    ///
+    /// # Errors
+    ///
+    /// Always `Unsupported`.
+    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        Err(unsupported("TcpStream::into_std"))
+    }
+
+    /// Reads what is there now into `buf`'s spare capacity, advancing it, as tokio's
+    /// `try_read_buf` (a `BytesMut` grows nothing: only its spare capacity is filled).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// # let stream = client.connect("10.9.0.1:7").await?;
+    /// # let (peer, _) = listener.accept().await?;
+    /// use tokio::io::AsyncWriteExt;
+    /// let mut peer = peer;
+    /// peer.write_all(b"bytes").await?;
+    /// stream.readable().await?;
+    /// let mut buf = bytes::BytesMut::with_capacity(64);
+    /// assert_eq!(stream.try_read_buf(&mut buf)?, 5);
+    /// assert_eq!(&buf[..], b"bytes");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when nothing has arrived; otherwise the error the connection ended with.
+    pub fn try_read_buf<B: BufMut>(&self, buf: &mut B) -> io::Result<usize> {
+        self.sock.try_read_buf(buf)
+    }
+
+    /// Runs `f` if the socket is ready for `interest` now, as tokio's `try_io`: on
+    /// ringtcp there is no descriptor for `f` to use, so it does its I/O through this
+    /// stream's `try_*` methods.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// # let stream = client.connect("10.9.0.1:7").await?;
+    /// # let (peer, _) = listener.accept().await?;
+    /// use tokio::io::Interest;
+    /// let n = stream.try_io(Interest::WRITABLE, || stream.try_write(b"hi"))?;
+    /// assert_eq!(n, 2);
+    /// let err = stream.try_io(Interest::READABLE, || stream.try_read(&mut [0u8; 4])).unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock, "nothing to read yet");
+    /// # drop(peer);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` if the socket is not ready; otherwise what `f` returns.
+    pub fn try_io<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
+        if self.sock.readiness(interest).is_empty() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        f()
+    }
+
+    /// Waits until the socket is ready for `interest` and runs `f`, again whenever it
+    /// returns `WouldBlock`, as tokio's `async_io`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// # let stream = client.connect("10.9.0.1:7").await?;
+    /// # let (peer, _) = listener.accept().await?;
+    /// use tokio::io::{AsyncWriteExt, Interest};
+    /// let mut peer = peer;
+    /// peer.write_all(b"later").await?;
+    /// let mut buf = [0u8; 8];
+    /// let n = stream.async_io(Interest::READABLE, || stream.try_read(&mut buf)).await?;
+    /// assert_eq!(&buf[..n], b"later");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// What `f` returns other than `WouldBlock`, or the connection's error.
+    pub async fn async_io<R>(&self, interest: Interest, mut f: impl FnMut() -> io::Result<R>) -> io::Result<R> {
+        loop {
+            self.ready(interest).await?;
+            match f() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => tokio::task::yield_now().await,
+                r => return r,
+            }
+        }
     }
 
     /// The error the connection ended with, if any.
@@ -494,5 +683,13 @@ sio::write_impl!(TcpStream);
 impl Drop for TcpStream {
     fn drop(&mut self) {
         self.sock.close();
+        self.sock.linger_wait(ringtcp_runtime::thread_per_core::on_shard_thread());
     }
+}
+
+pub(crate) fn unsupported(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("{what} is not possible on ringtcp: its sockets live in a userspace stack, not in the kernel"),
+    )
 }

@@ -8,6 +8,7 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::Waker;
 
@@ -27,6 +28,8 @@ pub struct AcceptQueue {
     backlog: usize,
     /// The shard's listener, once it exists.
     handle: OnceLock<ListenerHandle>,
+    /// The TTL accepted connections get (0: the settings' or the stack's default).
+    ttl: AtomicU32,
 }
 
 #[derive(Debug, Default)]
@@ -48,7 +51,19 @@ impl AcceptQueue {
             host,
             backlog: backlog.max(1),
             handle: OnceLock::new(),
+            ttl: AtomicU32::new(0),
         }
+    }
+
+    /// Gives connections accepted from now on IP TTL `ttl` (as `IP_TTL` on a listening
+    /// socket does on Linux).
+    pub fn set_ttl(&self, ttl: u32) {
+        self.ttl.store(ttl, Ordering::Relaxed);
+    }
+
+    /// The TTL set with [`set_ttl`](AcceptQueue::set_ttl), if any.
+    pub fn ttl(&self) -> Option<u32> {
+        Some(self.ttl.load(Ordering::Relaxed)).filter(|&t| t != 0)
     }
 
     pub(crate) fn set_handle(&self, h: ListenerHandle) {

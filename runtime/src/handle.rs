@@ -11,22 +11,22 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::mpsc::Sender;
 
-use ringtcp_transport::ListenerHandle;
+use ringtcp_transport::{ListenerHandle, SocketOptions};
 
 use crate::accept::AcceptQueue;
 use crate::device::ReadMode;
 use crate::doorbell::Doorbell;
-use crate::socket::{Request, SocketError, SocketHost, SocketShared};
+use crate::socket::{Request, SocketError, SocketHost, SocketSettings, SocketShared};
 use crate::stats::ShardStats;
 
 /// What an application thread asks of a shard.
 pub(crate) enum Command {
     /// Open a listener; the reply carries the shard's listener handle or an error.
-    Listen { addr: SocketAddr, backlog: usize, queue: Arc<AcceptQueue>, reply: Sender<ListenReply> },
+    Listen { addr: SocketAddr, backlog: usize, settings: SocketSettings, queue: Arc<AcceptQueue>, reply: Sender<ListenReply> },
     /// Stop listening.
     CloseListener(ListenerHandle),
-    /// Open a connection; the socket reports progress.
-    Connect { remote: SocketAddr, local: Option<SocketAddr>, socket: Arc<SocketShared> },
+    /// Open a connection with the transport's `buffers`; the socket reports progress.
+    Connect { remote: SocketAddr, local: Option<SocketAddr>, buffers: SocketOptions, socket: Arc<SocketShared> },
     /// A socket or an accept queue needs the shard.
     Socket(Request),
     /// Report the shard's counters.

@@ -11,7 +11,7 @@
 /// use ringtcp_transport::{Config, Instant, Secret, Shard, SocketOptions};
 ///
 /// let mut shard = Shard::new(Config::default(), &["10.0.0.1".parse().unwrap()], Secret([1; 16]));
-/// let small = SocketOptions { rx_buffer: Some(4096), tx_buffer: Some(8192), ..SocketOptions::default() };
+/// let small = SocketOptions { rx_buffer: Some(4096), tx_buffer: Some(8192) };
 /// let h = shard.connect_with(Instant::ZERO, "10.0.0.2:80".parse().unwrap(), None, small).unwrap();
 /// assert_eq!(shard.buffer_sizes(h), Ok((4096, 8192)));
 /// ```
@@ -29,11 +29,13 @@ impl SocketOptions {
     /// floors `SO_RCVBUF` / `SO_SNDBUF` similarly.
     pub const MIN_BUFFER: usize = 2048;
 
-    pub(crate) fn rx(&self, cfg_default: usize) -> usize {
+    /// The receive buffer a connection gets: this one (floored), or `cfg_default`.
+    pub fn rx(&self, cfg_default: usize) -> usize {
         self.rx_buffer.map_or(cfg_default, |b| b.max(Self::MIN_BUFFER))
     }
 
-    pub(crate) fn tx(&self, cfg_default: usize) -> usize {
+    /// The send buffer a connection gets: this one (floored), or `cfg_default`.
+    pub fn tx(&self, cfg_default: usize) -> usize {
         self.tx_buffer.map_or(cfg_default, |b| b.max(Self::MIN_BUFFER))
     }
 }

@@ -14,7 +14,7 @@ use super::ShardSpec;
 use super::device_io::DeviceIo;
 use crate::accept::AcceptQueue;
 use crate::handle::{Command, ShardHandle};
-use crate::socket::{Phase, Released, Request, SocketError, SocketShared};
+use crate::socket::{Phase, Released, Request, SocketError, SocketSettings, SocketShared};
 use crate::stats::ShardStats;
 
 pub(crate) struct ShardLoop {
@@ -26,7 +26,8 @@ pub(crate) struct ShardLoop {
     sockets: HashMap<SocketHandle, Arc<SocketShared>>,
     /// Sockets the application dropped while data was still queued for sending.
     closing: HashMap<SocketHandle, Arc<SocketShared>>,
-    listeners: HashMap<ListenerHandle, Arc<AcceptQueue>>,
+    /// Each listener's accept queue and the settings of the connections it accepts.
+    listeners: HashMap<ListenerHandle, (Arc<AcceptQueue>, SocketSettings)>,
     /// Received bytes on their way from the transport to a socket.
     scratch: Vec<u8>,
     socket_buffer: usize,
@@ -118,17 +119,17 @@ impl ShardLoop {
         self.handle.take_queued();
         while let Ok(cmd) = self.commands.try_recv() {
             match cmd {
-                Command::Listen { addr, backlog, queue, reply } => {
-                    let r = self.shard.listen(addr, backlog).map_err(io::Error::from);
+                Command::Listen { addr, backlog, settings, queue, reply } => {
+                    let r = self.shard.listen_with(addr, backlog, settings.buffers).map_err(io::Error::from);
                     if let Ok(l) = r {
                         queue.set_handle(l);
-                        self.listeners.insert(l, queue);
+                        self.listeners.insert(l, (queue, settings));
                     }
                     let _ = reply.send(r.map(|l| (l, self.shard.listener_addr(l).unwrap_or(addr))));
                 }
                 Command::CloseListener(l) => {
                     let _ = self.shard.close_listener(l);
-                    if let Some(queue) = self.listeners.remove(&l) {
+                    if let Some((queue, _)) = self.listeners.remove(&l) {
                         // Connections the application never accepted go with their
                         // listener, reset as Linux resets its accept queue on close;
                         // otherwise their peers would wait on them forever.
@@ -138,7 +139,7 @@ impl ShardLoop {
                         }
                     }
                 }
-                Command::Connect { remote, local, socket } => match self.shard.connect(now, remote, local) {
+                Command::Connect { remote, local, buffers, socket } => match self.shard.connect_with(now, remote, local, buffers) {
                     Ok(h) => {
                         socket.attach(h, self.shard.local_addr(h).ok(), Some(remote));
                         self.sockets.insert(h, socket.clone());
@@ -171,7 +172,7 @@ impl ShardLoop {
             drops: self.shard.drops().clone(),
             fin_cache: self.shard.fin_cache().stats(),
             states: self.shard.state_counts(),
-            accept_queued: self.listeners.values().map(|q| q.len()).sum(),
+            accept_queued: self.listeners.values().map(|(q, _)| q.len()).sum(),
             syn_queued: self.listeners.keys().map(|&l| self.shard.syn_queue_len(l).unwrap_or(0)).sum(),
             live_connections: self.shard.connection_count(),
             buffer_memory: self.shard.buffer_memory(),
@@ -198,11 +199,12 @@ impl ShardLoop {
     /// while it has room, and tells the transport how many wait there for the application
     /// (they count against the backlog until the application takes them).
     fn accept_all(&mut self, l: ListenerHandle) {
-        let Some(queue) = self.listeners.get(&l).cloned() else { return };
+        let Some((queue, mut settings)) = self.listeners.get(&l).cloned() else { return };
+        settings.ttl = queue.ttl().or(settings.ttl);
         let mut fresh = Vec::new();
         for _ in 0..queue.room() {
             let Ok(Some(h)) = self.shard.accept(l) else { break };
-            let s = SocketShared::new(self.handle.clone(), Phase::Open, self.socket_buffer);
+            let s = SocketShared::new(self.handle.clone(), Phase::Open, self.socket_buffer, &settings);
             s.attach(h, self.shard.local_addr(h).ok(), self.shard.peer_addr(h).ok());
             self.sockets.insert(h, s.clone());
             self.update(&s);
@@ -214,7 +216,8 @@ impl ShardLoop {
 
     /// Brings a socket and its connection up to date (see [`SocketShared::exchange`]).
     fn update(&mut self, s: &Arc<SocketShared>) {
-        let delta = s.exchange(&mut self.shard, &mut self.scratch);
+        let now = self.now();
+        let delta = s.exchange(&mut self.shard, now, &mut self.scratch);
         self.count_app_bytes(delta);
     }
 
@@ -250,7 +253,7 @@ impl Drop for ShardLoop {
         for s in self.sockets.values().chain(self.closing.values()) {
             s.shard_stopped();
         }
-        for q in self.listeners.values() {
+        for (q, _) in self.listeners.values() {
             q.shard_stopped();
         }
     }

@@ -5,8 +5,9 @@ use std::io::{self, IoSlice, IoSliceMut};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
-use ringtcp_transport::Error;
+use ringtcp_transport::{Error, Keepalive};
 use tokio::io::{Interest, ReadBuf, Ready};
 
 use super::{Phase, RELEASE_ABOVE, Request, SocketError, SocketShared, SocketState};
@@ -60,7 +61,7 @@ impl SocketShared {
                 st.rx = Default::default();
             }
         }
-        if before >= st.cap / 2 || st.rx_more { self.request_update(st) } else { Ok(()) }
+        if before >= st.rx_cap / 2 || st.rx_more { self.request_update(st) } else { Ok(()) }
     }
 
     /// Copies up to `out` bytes; `consume` false peeks. `Ok(None)`: nothing yet (waker set).
@@ -174,7 +175,7 @@ impl SocketShared {
         if self.host.is_dead() {
             return Err(SocketError::ShardStopped.into());
         }
-        let mut room = st.cap.saturating_sub(st.tx.len());
+        let mut room = st.tx_cap.saturating_sub(st.tx.len());
         if room == 0 {
             if let Some(cx) = cx {
                 st.write_waker = Some(cx.waker().clone());
@@ -262,7 +263,7 @@ impl SocketShared {
             }
         }
         if interest.is_writable() {
-            if st.tx.len() < st.cap || failed || st.tx_shutdown {
+            if st.tx.len() < st.tx_cap || failed || st.tx_shutdown {
                 ready |= Ready::WRITABLE;
             }
             if st.tx_shutdown || failed {
@@ -352,9 +353,117 @@ impl SocketShared {
         self.state().ttl
     }
 
-    /// Reset instead of FIN when closed (SO_LINGER with a zero timeout).
-    pub fn set_zero_linger(&self) {
-        self.state().zero_linger = true;
+    /// SO_LINGER: `Some(Duration::ZERO)` resets the connection when it is closed (unsent
+    /// data is dropped); `None` closes it with a FIN after the data, in the background.
+    /// `Some(d)` longer than zero also closes with a FIN, and the handle's drop waits up to
+    /// `d` for the peer to acknowledge everything (see [`linger_wait`](SocketShared::linger_wait)).
+    pub fn set_linger(&self, linger: Option<Duration>) {
+        self.state().linger = linger;
+    }
+
+    /// The SO_LINGER setting.
+    pub fn linger(&self) -> Option<Duration> {
+        self.state().linger
+    }
+
+    /// Acknowledge every segment at once (`TCP_QUICKACK`).
+    ///
+    /// # Errors
+    ///
+    /// `BrokenPipe` once the shard thread has stopped.
+    pub fn set_quickack(self: &Arc<Self>, on: bool) -> io::Result<()> {
+        let mut st = self.state();
+        st.quickack = on;
+        st.options_changed = true;
+        self.request_update(&mut st)
+    }
+
+    /// Whether every segment is acknowledged at once.
+    pub fn quickack(&self) -> bool {
+        self.state().quickack
+    }
+
+    /// The IPv4 type-of-service byte of the connection's packets (`IP_TOS`).
+    ///
+    /// # Errors
+    ///
+    /// `BrokenPipe` once the shard thread has stopped.
+    pub fn set_tos(self: &Arc<Self>, tos: u8) -> io::Result<()> {
+        let mut st = self.state();
+        st.tos = tos;
+        st.options_changed = true;
+        self.request_update(&mut st)
+    }
+
+    /// The type-of-service byte.
+    pub fn tos(&self) -> u8 {
+        self.state().tos
+    }
+
+    /// Keepalive probes (`None`: off): after `idle` without traffic a probe every
+    /// `interval`, and after `probes` unanswered ones the connection fails with `TimedOut`.
+    ///
+    /// # Errors
+    ///
+    /// `BrokenPipe` once the shard thread has stopped.
+    pub fn set_keepalive(self: &Arc<Self>, keepalive: Option<Keepalive>) -> io::Result<()> {
+        let mut st = self.state();
+        st.keepalive = keepalive;
+        st.options_changed = true;
+        self.request_update(&mut st)
+    }
+
+    /// The keepalive setting.
+    pub fn keepalive(&self) -> Option<Keepalive> {
+        self.state().keepalive
+    }
+
+    /// The most bytes the socket buffers each way (receive, send).
+    pub fn buffer_sizes(&self) -> (usize, usize) {
+        let st = self.state();
+        (st.rx_cap, st.tx_cap)
+    }
+
+    /// Readiness now, without waiting or registering a waker.
+    pub fn readiness(&self, interest: Interest) -> Ready {
+        let st = self.state();
+        let failed = st.error.is_some() || self.host.is_dead();
+        let mut ready = Ready::EMPTY;
+        if interest.is_readable() && (!st.rx.is_empty() || st.rx_eof || failed) {
+            ready |= Ready::READABLE;
+        }
+        if interest.is_writable() && (st.tx.len() < st.tx_cap || failed || st.tx_shutdown) {
+            ready |= Ready::WRITABLE;
+        }
+        ready
+    }
+
+    /// Reads what is there now into `buf`'s spare capacity, as tokio's `try_read_buf`.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_read`](SocketShared::try_read).
+    pub fn try_read_buf<B: bytes::BufMut>(self: &Arc<Self>, buf: &mut B) -> io::Result<usize> {
+        let mut st = self.state();
+        if st.rx.is_empty() {
+            return self.empty_outcome(&st)?.ok_or_else(|| io::ErrorKind::WouldBlock.into());
+        }
+        let before = st.rx.len();
+        let mut total = 0;
+        while buf.has_remaining_mut() && !st.rx.is_empty() {
+            let chunk = buf.chunk_mut();
+            let n = chunk.len().min(st.rx.len());
+            let (a, b) = st.rx.as_slices();
+            let na = n.min(a.len());
+            chunk[..na].copy_from_slice(&a[..na]);
+            chunk[na..n].copy_from_slice(&b[..n - na]);
+            st.rx.drain(..n);
+            // SAFETY: the first `n` bytes of the chunk were just written.
+            unsafe { buf.advance_mut(n) };
+            total += n;
+        }
+        self.after_consuming(&mut st, before)?;
+        Ok(total)
     }
 
     /// The error the connection ended with, if any.
@@ -371,5 +480,28 @@ impl SocketShared {
     /// what was written, then closes (or resets, with unread data or zero linger).
     pub fn close(self: &Arc<Self>) {
         let _ = self.host.request(Request::Close(self.clone()));
+    }
+
+    /// After [`close`](SocketShared::close), with SO_LINGER set longer than zero: blocks
+    /// the calling thread until the peer has acknowledged everything (FIN included), the
+    /// connection has failed, or the linger time has passed, as `close` does on Linux.
+    /// Returns at once without a linger time, or on the shard's own thread (which must not
+    /// wait for itself). True if the shard finished in time.
+    pub fn linger_wait(&self, on_shard_thread: bool) -> bool {
+        let mut st = self.state();
+        let Some(d) = st.linger.filter(|d| !d.is_zero()) else { return st.closed };
+        if on_shard_thread {
+            return st.closed;
+        }
+        let deadline = std::time::Instant::now() + d;
+        while !st.closed && !self.host.is_dead() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            // Wake at least every 10 ms to notice a shard that stopped.
+            st = self.closed.wait_timeout(st, left.min(Duration::from_millis(10))).map_or_else(|p| p.into_inner().0, |r| r.0);
+        }
+        st.closed
     }
 }

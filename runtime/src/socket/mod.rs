@@ -12,10 +12,11 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, MutexGuard};
+use std::sync::{Arc, Condvar, MutexGuard};
 use std::task::Waker;
+use std::time::Duration;
 
-use ringtcp_transport::{ListenerHandle, SocketHandle};
+use ringtcp_transport::{Keepalive, ListenerHandle, SocketHandle, SocketOptions};
 
 use crate::conn_trace::ConnTrace;
 use crate::lock::{LockScope, LockStats, TracedMutex};
@@ -89,6 +90,38 @@ impl From<ringtcp_transport::Error> for SocketError {
     }
 }
 
+/// What a socket is given before it connects or listens (what tokio's `TcpSocket` sets):
+/// the transport's buffer sizes and the options its connection starts with. A listener's
+/// settings are every accepted connection's.
+///
+/// ```
+/// use ringtcp_runtime::socket::SocketSettings;
+/// use ringtcp_runtime::transport::{Keepalive, SocketOptions};
+///
+/// let s = SocketSettings {
+///     buffers: SocketOptions { rx_buffer: Some(16 * 1024), ..SocketOptions::default() },
+///     nodelay: true,
+///     keepalive: Some(Keepalive::default()),
+///     ..SocketSettings::default()
+/// };
+/// assert_eq!(s.linger, None);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SocketSettings {
+    /// Receive and send buffer sizes (the transport's, and the socket's own).
+    pub buffers: SocketOptions,
+    /// TCP_NODELAY.
+    pub nodelay: bool,
+    /// Keepalive probes (`None`: off, as on Linux by default).
+    pub keepalive: Option<Keepalive>,
+    /// SO_LINGER.
+    pub linger: Option<Duration>,
+    /// IPv4 type of service.
+    pub tos: u8,
+    /// IP TTL (`None`: the stack's default, 64).
+    pub ttl: Option<u32>,
+}
+
 /// What a socket or an accept queue asks of its shard.
 #[derive(Debug)]
 pub(crate) enum Request {
@@ -153,8 +186,19 @@ struct SocketState {
     nodelay: bool,
     /// IP TTL the application set (reported back by `ttl`).
     ttl: u32,
-    /// RST on close (SO_LINGER 0).
-    zero_linger: bool,
+    /// SO_LINGER: `Some(ZERO)` resets on close.
+    linger: Option<Duration>,
+    /// TCP_QUICKACK.
+    quickack: bool,
+    /// IPv4 type of service.
+    tos: u8,
+    /// Keepalive probes, when on.
+    keepalive: Option<Keepalive>,
+    /// The shard has handed the connection to the transport for good (closed or reset).
+    closed: bool,
+    /// An option changed since the shard last applied them (all are applied at the first
+    /// exchange).
+    options_changed: bool,
     /// An update is already queued: coalesce further requests.
     update_queued: bool,
     /// The shard's handle for this socket.
@@ -163,8 +207,10 @@ struct SocketState {
     read_waker: Option<Waker>,
     /// Task waiting to write (or for the connection to open).
     write_waker: Option<Waker>,
-    /// Capacity of `rx` and of `tx`.
-    cap: usize,
+    /// Most bytes `rx` holds.
+    rx_cap: usize,
+    /// Most bytes `tx` holds.
+    tx_cap: usize,
     /// Bytes of `rx` and `tx` the shard last counted against its buffer memory.
     accounted: usize,
     /// The connection's DEBUG span, when one is being recorded.
@@ -198,10 +244,14 @@ pub struct SocketShared {
     /// The shard that owns the connection.
     host: Arc<dyn SocketHost>,
     state: TracedMutex<SocketState>,
+    /// Signalled when the shard is done with the socket (`closed`), for `linger_wait`.
+    closed: Condvar,
 }
 
 impl SocketShared {
-    pub(crate) fn new(host: Arc<dyn SocketHost>, phase: Phase, cap: usize) -> Arc<SocketShared> {
+    /// A socket of `host`'s shard with `settings` (its buffers bounded by them, or by
+    /// `default_cap` each way).
+    pub(crate) fn new(host: Arc<dyn SocketHost>, phase: Phase, default_cap: usize, settings: &SocketSettings) -> Arc<SocketShared> {
         let shard = host.shard_id() as u32;
         Arc::new(SocketShared {
             host,
@@ -217,20 +267,27 @@ impl SocketShared {
                     phase,
                     local: None,
                     peer: None,
-                    nodelay: false,
-                    ttl: 64,
-                    zero_linger: false,
+                    nodelay: settings.nodelay,
+                    ttl: settings.ttl.unwrap_or(64),
+                    linger: settings.linger,
+                    quickack: false,
+                    tos: settings.tos,
+                    keepalive: settings.keepalive,
+                    options_changed: true,
+                    closed: false,
                     update_queued: false,
                     handle: None,
                     read_waker: None,
                     write_waker: None,
-                    cap,
+                    rx_cap: settings.buffers.rx_buffer.map_or(default_cap, |b| b.max(SocketOptions::MIN_BUFFER)),
+                    tx_cap: settings.buffers.tx_buffer.map_or(default_cap, |b| b.max(SocketOptions::MIN_BUFFER)),
                     accounted: 0,
                     trace: None,
                 },
                 &SOCKET_LOCK,
                 shard,
             ),
+            closed: Condvar::new(),
         })
     }
 

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ringtcp_transport::{BufferMemory, Error, Instant, Shard, SocketHandle, State};
 
@@ -19,6 +20,12 @@ pub(crate) enum Released {
     /// The application's last bytes are not all in the transport yet: keep the socket and
     /// release it again when the connection moves.
     Lingering,
+}
+
+/// True once everything sent, FIN included, is acknowledged (or the connection is gone):
+/// FIN-WAIT-2, TIME-WAIT or CLOSED (RFC 9293 §3.3.2).
+fn fin_acked(shard: &Shard, h: SocketHandle) -> bool {
+    !matches!(shard.state(h), Ok(State::Established | State::SynSent | State::SynReceived | State::FinWait1 | State::CloseWait | State::Closing | State::LastAck))
 }
 
 impl SocketShared {
@@ -47,7 +54,7 @@ impl SocketShared {
 
     /// Reset instead of FIN when released (its listener closed before it was accepted).
     pub(crate) fn abort_on_release(&self) {
-        self.state().zero_linger = true;
+        self.state().linger = Some(Duration::ZERO);
     }
 
     /// The connection's handle, once attached.
@@ -60,12 +67,17 @@ impl SocketShared {
     /// errors are reported, and the woken tasks are woken after the lock is released.
     /// Returns the change in application-side buffer bytes the shard counts against its
     /// buffer memory.
-    pub(crate) fn exchange(&self, shard: &mut Shard, scratch: &mut [u8]) -> isize {
+    pub(crate) fn exchange(&self, shard: &mut Shard, now: Instant, scratch: &mut [u8]) -> isize {
         let mut st = self.state();
         st.update_queued = false;
         let Some(h) = st.handle else { return 0 };
-        let _ = shard.set_nodelay(h, st.nodelay);
-        let _ = shard.set_ttl(h, st.ttl.clamp(1, 255) as u8);
+        if std::mem::take(&mut st.options_changed) {
+            let _ = shard.set_nodelay(h, st.nodelay);
+            let _ = shard.set_ttl(h, st.ttl.clamp(1, 255) as u8);
+            let _ = shard.set_quickack(h, st.quickack);
+            let _ = shard.set_tos(h, st.tos);
+            let _ = shard.set_keepalive(now, h, st.keepalive);
+        }
         let tx_before = st.tx.len();
         while !st.tx.is_empty() {
             let (a, _) = st.tx.as_slices();
@@ -95,9 +107,9 @@ impl SocketShared {
         // At the memory limit the application side grows no more either (beyond a floor,
         // so that every connection can still be read).
         let cap = if shard.memory_exhausted() {
-            st.cap.min(st.rx.capacity().max(BufferMemory::MIN_BUFFER))
+            st.rx_cap.min(st.rx.capacity().max(BufferMemory::MIN_BUFFER))
         } else {
-            st.cap
+            st.rx_cap
         };
         while st.rx.len() < cap && !st.rx_eof {
             let room = (cap - st.rx.len()).min(scratch.len());
@@ -163,13 +175,13 @@ impl SocketShared {
     /// change of the final exchange.
     pub(crate) fn release(self: &Arc<Self>, shard: &mut Shard, now: Instant, scratch: &mut [u8], app_delta: &mut isize) -> Released {
         let Some(h) = self.handle() else { return Released::Done { gave_back: 0 } };
-        *app_delta += self.exchange(shard, scratch);
+        *app_delta += self.exchange(shard, now, scratch);
         let mut st = self.state();
         let unread = !st.rx.is_empty() || shard.recv_queue(h).unwrap_or(0) > 0;
         if let Some(t) = st.trace.take() {
             let ended = match st.error {
                 Some(e) => format!("{:?}", e.kind()),
-                None if st.zero_linger || unread => "aborted".to_owned(),
+                None if st.linger == Some(Duration::ZERO) || unread => "aborted".to_owned(),
                 None => "closed".to_owned(),
             };
             // The subscriber runs outside the socket lock: its time is not the app's wait.
@@ -177,16 +189,32 @@ impl SocketShared {
             t.finish(&ended);
             st = self.state();
         }
-        if st.zero_linger || unread {
+        if st.linger == Some(Duration::ZERO) || unread {
             drop(st);
             let _ = shard.abort(h);
         } else if !st.tx.is_empty() && st.error.is_none() {
             // Kept until the transport has taken everything the application wrote.
             return Released::Lingering;
+        } else if st.linger.is_some() && st.error.is_none() && !fin_acked(shard, h) {
+            // SO_LINGER: the FIN goes out now, and the socket stays until it is
+            // acknowledged, so that a handle waiting in `linger_wait` learns when.
+            st.tx_shutdown = true;
+            drop(st);
+            let _ = shard.shutdown_write(h);
+            if !fin_acked(shard, h) {
+                return Released::Lingering;
+            }
+            let _ = shard.close(now, h);
         } else {
             drop(st);
             let _ = shard.close(now, h);
         }
-        Released::Done { gave_back: std::mem::take(&mut self.state().accounted) }
+        let gave_back = {
+            let mut st = self.state();
+            st.closed = true;
+            std::mem::take(&mut st.accounted)
+        };
+        self.closed.notify_all();
+        Released::Done { gave_back }
     }
 }

@@ -13,7 +13,7 @@ use ringtcp_transport::ListenerHandle;
 use crate::accept::AcceptQueue;
 use crate::handle::{Command, ShardHandle};
 use crate::shard::{ShardSpec, ShardThread};
-use crate::socket::{Phase, SocketError, SocketShared};
+use crate::socket::{Phase, SocketError, SocketSettings, SocketShared};
 use crate::stats::ShardStats;
 use crate::thread_per_core;
 
@@ -39,6 +39,8 @@ pub struct Shards {
     next: AtomicUsize,
     socket_buffer: usize,
     addrs: Vec<IpAddr>,
+    /// The transport's receive and send buffer sizes (the shards' `Config`).
+    transport_buffers: (usize, usize),
 }
 
 impl Shards {
@@ -49,8 +51,15 @@ impl Shards {
     /// Why a shard could not set up its io_uring (the message names the fix).
     pub fn start(specs: Vec<ShardSpec>, addrs: Vec<IpAddr>) -> io::Result<Shards> {
         let socket_buffer = specs.first().map_or(256 * 1024, |s| s.socket_buffer);
+        let defaults = ringtcp_transport::Config::default();
+        let transport_buffers = specs.first().map_or((defaults.rx_buffer, defaults.tx_buffer), |s| (s.config.rx_buffer, s.config.tx_buffer));
         let threads = specs.into_iter().map(ShardThread::spawn).collect::<io::Result<Vec<_>>>()?;
-        Ok(Shards { threads, next: AtomicUsize::new(0), socket_buffer, addrs })
+        Ok(Shards { threads, next: AtomicUsize::new(0), socket_buffer, addrs, transport_buffers })
+    }
+
+    /// The transport's receive and send buffer sizes, where a socket sets none.
+    pub fn transport_buffers(&self) -> (usize, usize) {
+        self.transport_buffers
     }
 
     /// The addresses the shards answer for.
@@ -91,13 +100,23 @@ impl Shards {
 
     /// Listens on `addr` on every shard (port 0: the first shard picks, the others follow).
     pub fn listen(&self, addr: SocketAddr, backlog: usize) -> io::Result<(Vec<ListenerPart>, SocketAddr)> {
+        self.listen_with(addr, backlog, SocketSettings::default())
+    }
+
+    /// [`listen`](Shards::listen), every accepted connection starting with `settings`.
+    ///
+    /// # Errors
+    ///
+    /// `AddrInUse`, `AddrNotAvailable`, `WouldBlock` on one of these shards' own threads,
+    /// `BrokenPipe` once a shard has stopped.
+    pub fn listen_with(&self, addr: SocketAddr, backlog: usize, settings: SocketSettings) -> io::Result<(Vec<ListenerPart>, SocketAddr)> {
         self.refuse_on_own_shard("bind")?;
         let mut parts = Vec::with_capacity(self.threads.len());
         let mut bound = addr;
         for t in &self.threads {
             let (tx, rx) = mpsc::channel();
             let queue = Arc::new(AcceptQueue::new(t.handle.clone(), backlog));
-            let cmd = Command::Listen { addr: bound, backlog, queue: queue.clone(), reply: tx };
+            let cmd = Command::Listen { addr: bound, backlog, settings, queue: queue.clone(), reply: tx };
             let r = t.handle.send(cmd).and_then(|_| rx.recv().map_err(|_| io::Error::from(SocketError::ShardStopped))?);
             match r {
                 Ok((handle, at)) => {
@@ -118,6 +137,16 @@ impl Shards {
     /// Starts a connection on the next shard (round robin). The socket reports progress;
     /// it is open once [`SocketShared::poll_connected`] says so.
     pub fn connect(&self, remote: SocketAddr, local: Option<SocketAddr>) -> io::Result<Arc<SocketShared>> {
+        self.connect_with(remote, local, &SocketSettings::default())
+    }
+
+    /// [`connect`](Shards::connect), the connection starting with `settings`.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` for a stack without shards, `BrokenPipe` once the shard has stopped;
+    /// the connection's own failure is reported by the socket.
+    pub fn connect_with(&self, remote: SocketAddr, local: Option<SocketAddr>, settings: &SocketSettings) -> io::Result<Arc<SocketShared>> {
         if self.threads.is_empty() {
             return Err(io::Error::new(io::ErrorKind::NotConnected, "the ringtcp stack has no shards"));
         }
@@ -126,8 +155,8 @@ impl Shards {
         let here = self.threads.iter().position(|t| thread_per_core::is_current(&t.handle));
         let i = here.unwrap_or_else(|| self.next.fetch_add(1, Ordering::Relaxed) % self.threads.len());
         let shard = self.threads[i].handle.clone();
-        let socket = SocketShared::new(shard.clone(), Phase::Connecting, self.socket_buffer);
-        shard.send(Command::Connect { remote, local, socket: socket.clone() })?;
+        let socket = SocketShared::new(shard.clone(), Phase::Connecting, self.socket_buffer, settings);
+        shard.send(Command::Connect { remote, local, buffers: settings.buffers, socket: socket.clone() })?;
         Ok(socket)
     }
 
