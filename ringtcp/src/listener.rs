@@ -2,7 +2,7 @@
 
 use std::future::poll_fn;
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
@@ -11,7 +11,7 @@ use ringtcp_runtime::stack::{ListenerPart, close_listener};
 use ringtcp_runtime::socket::SocketSettings;
 use ringtcp_runtime::thread_per_core;
 
-use crate::stack::resolve;
+use crate::stack::{each_address, resolve};
 use crate::stream::unsupported;
 use crate::{Stack, TcpStream};
 
@@ -78,9 +78,13 @@ impl TcpListener {
     /// Why the default stack could not be built ([`Stack::default_stack`]: no CAP_NET_ADMIN,
     /// no `/dev/net/tun`, io_uring refused, an invalid `RINGTCP_*` variable), then as
     /// [`Stack::bind`]: `AddrInUse`, `AddrNotAvailable`.
-    pub async fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+    pub async fn bind<A: tokio::net::ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
         let stack = Stack::default_stack()?;
-        TcpListener::bind_on(stack, resolve(addr)?, 1024, &SocketSettings::default())
+        each_address(resolve(addr).await?, |a| {
+            let stack = stack.clone();
+            async move { TcpListener::bind_on(stack, a, 1024, &SocketSettings::default()) }
+        })
+        .await
     }
 
     /// Listens on `addr` of `stack` (the same as [`Stack::bind`]).
@@ -98,8 +102,8 @@ impl TcpListener {
     /// # Errors
     ///
     /// `AddrInUse` if the port is taken on this stack; `AddrNotAvailable` for an address the stack does not answer for.
-    pub async fn bind_with<A: ToSocketAddrs>(stack: &Stack, addr: A) -> io::Result<TcpListener> {
-        TcpListener::bind_on(stack.clone(), resolve(addr)?, 1024, &SocketSettings::default())
+    pub async fn bind_with<A: tokio::net::ToSocketAddrs>(stack: &Stack, addr: A) -> io::Result<TcpListener> {
+        each_address(resolve(addr).await?, |a| async move { TcpListener::bind_on(stack.clone(), a, 1024, &SocketSettings::default()) }).await
     }
 
     /// Waits for a connection.

@@ -1,7 +1,9 @@
 //! The `Stack`: a set of shard threads over one packet device, and how to build one.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use tokio::net::ToSocketAddrs;
 use std::sync::{Arc, OnceLock};
 
 use ringtcp_runtime::impair::ImpairConfig;
@@ -461,8 +463,7 @@ impl Stack {
     ///
     /// `AddrInUse` if the port is taken on this stack, `AddrNotAvailable` for an address the stack does not answer for, `WouldBlock` on one of the stack's own shard threads (binding waits for every shard).
     pub async fn bind<A: ToSocketAddrs>(&self, addr: A) -> io::Result<TcpListener> {
-        let addr = resolve(addr)?;
-        TcpListener::bind_on(self.clone(), addr, 1024, &Default::default())
+        each_address(resolve(addr).await?, |a| async move { TcpListener::bind_on(self.clone(), a, 1024, &Default::default()) }).await
     }
 
     /// Opens a connection to `addr`.
@@ -483,8 +484,7 @@ impl Stack {
     ///
     /// `ConnectionRefused` when nothing listens there, `TimedOut` when the peer never answers, `OutOfMemory` at the connection limit.
     pub async fn connect<A: ToSocketAddrs>(&self, addr: A) -> io::Result<TcpStream> {
-        let addr = resolve(addr)?;
-        TcpStream::connect_on(self, addr, None, &Default::default()).await
+        each_address(resolve(addr).await?, |a| async move { TcpStream::connect_on(self, a, None, &Default::default()).await }).await
     }
 }
 
@@ -531,8 +531,28 @@ impl ShardTasks {
 }
 
 /// The first address `addr` resolves to.
-pub(crate) fn resolve<A: ToSocketAddrs>(addr: A) -> io::Result<SocketAddr> {
-    addr.to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "could not resolve to any address"))
+/// Every address `addr` resolves to, as tokio resolves them (host names through the
+/// system's resolver on tokio's blocking pool; literals at once).
+pub(crate) async fn resolve<A: ToSocketAddrs>(addr: A) -> io::Result<Vec<SocketAddr>> {
+    let all: Vec<SocketAddr> = tokio::net::lookup_host(addr).await?.collect();
+    if all.is_empty() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "could not resolve to any address"));
+    }
+    Ok(all)
+}
+
+/// Tries `attempt` on each address in turn, as tokio does: the first success, or the
+/// last error.
+pub(crate) async fn each_address<T, F: std::future::Future<Output = io::Result<T>>>(
+    addrs: Vec<SocketAddr>,
+    mut attempt: impl FnMut(SocketAddr) -> F,
+) -> io::Result<T> {
+    let mut last = None;
+    for a in addrs {
+        match attempt(a).await {
+            Ok(t) => return Ok(t),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "could not resolve to any address")))
 }

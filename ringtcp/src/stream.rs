@@ -4,7 +4,7 @@
 use std::fmt;
 use std::future::poll_fn;
 use std::io::{self, IoSlice, IoSliceMut};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -16,7 +16,7 @@ use tokio::io::{Interest, ReadBuf, Ready};
 
 use crate::io as sio;
 use crate::split::{Closer, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
-use crate::stack::resolve;
+use crate::stack::{each_address, resolve};
 use crate::Stack;
 
 /// A TCP connection on a ringtcp [`Stack`], with the API of `tokio::net::TcpStream`.
@@ -53,9 +53,13 @@ impl TcpStream {
     /// Why the default stack could not be built ([`Stack::default_stack`]: no CAP_NET_ADMIN,
     /// no `/dev/net/tun`, io_uring refused, an invalid `RINGTCP_*` variable), then as
     /// [`Stack::connect`]: `ConnectionRefused`, `TimedOut`, `OutOfMemory` at the connection limit.
-    pub async fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
+    pub async fn connect<A: tokio::net::ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
         let stack = Stack::default_stack()?;
-        TcpStream::connect_on(&stack, resolve(addr)?, None, &Default::default()).await
+        each_address(resolve(addr).await?, |a| {
+            let stack = stack.clone();
+            async move { TcpStream::connect_on(&stack, a, None, &Default::default()).await }
+        })
+        .await
     }
 
     pub(crate) async fn connect_on(stack: &Stack, addr: SocketAddr, local: Option<SocketAddr>, settings: &SocketSettings) -> io::Result<TcpStream> {

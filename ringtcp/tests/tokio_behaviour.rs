@@ -260,3 +260,21 @@ async fn tcp_socket_binds_then_connects_or_listens() {
     assert_eq!(accepted.unwrap().1, SocketAddr::from((A, 45_000)));
     assert_eq!(TcpSocket::new_v6().unwrap_err().kind(), io::ErrorKind::Unsupported);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_tries_each_address_in_turn_and_reports_the_last_error() {
+    let (client, server) = pair();
+    let listener = server.bind((B, 0)).await.unwrap();
+    let good = listener.local_addr().unwrap();
+    let refused = SocketAddr::from((B, good.port().wrapping_add(1)));
+    let both = [refused, good];
+    let (c, s) = within(async { tokio::join!(client.connect(&both[..]), listener.accept()) }).await;
+    assert_eq!(c.unwrap().peer_addr().unwrap(), good, "the second address after the first was refused");
+    drop(s.unwrap());
+    let none = [refused, refused];
+    let err = within(client.connect(&none[..])).await.unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
+    // A string is resolved as tokio resolves it (a literal at once).
+    let c = within(async { tokio::join!(client.connect(good.to_string()), listener.accept()) }).await.0.unwrap();
+    assert_eq!(c.peer_addr().unwrap(), good);
+}
