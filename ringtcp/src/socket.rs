@@ -309,6 +309,7 @@ impl TcpSocket {
     /// # Errors
     ///
     /// As [`set_keepalive`](TcpSocket::set_keepalive).
+    #[deprecated = "`SO_LINGER` causes the socket to block the thread on drop"]
     pub fn set_linger(&self, dur: Option<Duration>) -> io::Result<()> {
         self.set(|o| o.settings.linger = dur)
     }
@@ -319,7 +320,7 @@ impl TcpSocket {
     ///
     /// As [`set_keepalive`](TcpSocket::set_keepalive).
     pub fn set_zero_linger(&self) -> io::Result<()> {
-        self.set_linger(Some(Duration::ZERO))
+        self.set(|o| o.settings.linger = Some(Duration::ZERO))
     }
 
     /// The SO_LINGER setting.
@@ -364,6 +365,7 @@ impl TcpSocket {
     /// # Errors
     ///
     /// As [`set_keepalive`](TcpSocket::set_keepalive).
+    #[deprecated = "use `tos_v4()`"]
     pub fn tos(&self) -> io::Result<u32> {
         self.tos_v4()
     }
@@ -384,28 +386,35 @@ impl TcpSocket {
     /// # Errors
     ///
     /// As [`set_tos_v4`](TcpSocket::set_tos_v4).
+    #[deprecated = "use `set_tos_v4()`"]
     pub fn set_tos(&self, tos: u32) -> io::Result<()> {
         self.set_tos_v4(tos)
     }
 
-    /// The interface the socket is bound to (`SO_BINDTODEVICE`).
+    /// The interface the socket is bound to with `SO_BINDTODEVICE`: none. A ringtcp stack
+    /// serves exactly one device, chosen when it is built, and its sockets cannot be bound
+    /// to another.
     ///
     /// # Errors
     ///
-    /// Always `Unsupported`: a ringtcp stack serves exactly one device, chosen when the
-    /// stack is built.
+    /// As [`set_keepalive`](TcpSocket::set_keepalive).
     pub fn device(&self) -> io::Result<Option<Vec<u8>>> {
-        Err(unsupported("SO_BINDTODEVICE"))
+        self.check().map(|()| None)
     }
 
-    /// Binds the socket to an interface.
+    /// Binds the socket to an interface: `None` (no binding) is accepted, as it changes
+    /// nothing.
     ///
     /// # Errors
     ///
-    /// Always `Unsupported` (see [`device`](TcpSocket::device)).
+    /// `Unsupported` for `Some(interface)`: the stack's device is chosen when the stack is
+    /// built (see [`device`](TcpSocket::device)).
     pub fn bind_device(&self, interface: Option<&[u8]>) -> io::Result<()> {
-        let _ = interface;
-        Err(unsupported("SO_BINDTODEVICE"))
+        self.check()?;
+        match interface {
+            None => Ok(()),
+            Some(_) => Err(unsupported("SO_BINDTODEVICE")),
+        }
     }
 
     /// The pending error (`SO_ERROR`): an unconnected ringtcp socket has none.

@@ -185,6 +185,7 @@ async fn split_halves_have_tokio_s_readiness_and_try_calls() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(deprecated)]
 async fn calls_that_need_a_kernel_socket_fail_with_unsupported() {
     let (client, server) = pair();
     let listener = server.bind((B, 7006)).await.unwrap();
@@ -195,7 +196,8 @@ async fn calls_that_need_a_kernel_socket_fail_with_unsupported() {
     assert_eq!(TcpStream::from_std(std_stream.try_clone().unwrap()).unwrap_err().kind(), unsupported);
     assert_eq!(TcpListener::from_std(kernel).unwrap_err().kind(), unsupported);
     let socket = TcpSocket::new_v4_on(&client);
-    assert_eq!(socket.device().unwrap_err().kind(), unsupported);
+    assert_eq!(socket.device().unwrap(), None, "bound to no device by SO_BINDTODEVICE");
+    socket.bind_device(None).unwrap();
     assert_eq!(socket.bind_device(Some(b"eth0")).unwrap_err().kind(), unsupported);
     assert_eq!(socket.tclass_v6().unwrap_err().kind(), unsupported);
     assert!(socket.take_error().unwrap().is_none());
@@ -211,4 +213,70 @@ async fn calls_that_need_a_kernel_socket_fail_with_unsupported() {
     let from_std = TcpSocket::from_std_stream(std_stream);
     assert_eq!(from_std.set_nodelay(true).unwrap_err().kind(), unsupported);
     assert_eq!(within(from_std.connect((A, 1).into())).await.unwrap_err().kind(), unsupported);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poll_methods_and_io_closures_behave_as_tokio_s() {
+    use std::future::poll_fn;
+    use tokio::io::ReadBuf;
+    let (client, server) = pair();
+    let listener = server.bind((B, 7007)).await.unwrap();
+    // poll_accept: ready with the connection once it is there.
+    let accepted = tokio::spawn({
+        let client = client.clone();
+        async move { client.connect((B, 7007)).await.unwrap() }
+    });
+    let (s, peer) = within(poll_fn(|cx| listener.poll_accept(cx))).await.unwrap();
+    let c = accepted.await.unwrap();
+    assert_eq!(peer, c.local_addr().unwrap());
+    // poll_write_ready is ready at once; poll_read_ready only once data arrived.
+    within(poll_fn(|cx| s.poll_write_ready(cx))).await.unwrap();
+    let mut c = c;
+    c.write_all(b"peekaboo").await.unwrap();
+    within(poll_fn(|cx| s.poll_read_ready(cx))).await.unwrap();
+    // poll_peek leaves the bytes where they are.
+    let mut store = [0u8; 4];
+    let n = within(poll_fn(|cx| {
+        let mut rb = ReadBuf::new(&mut store);
+        s.poll_peek(cx, &mut rb)
+    }))
+    .await
+    .unwrap();
+    assert_eq!(&store[..n], &b"peek"[..n]);
+    // async_io runs the closure once the socket is ready, try_io only when it is.
+    let mut buf = [0u8; 8];
+    let got = within(s.async_io(Interest::READABLE, || s.try_read(&mut buf))).await.unwrap();
+    assert_eq!(&buf[..got], &b"peekaboo"[..got]);
+    assert_eq!(s.try_io(Interest::READABLE, || s.try_read(&mut [0u8; 1])).unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
+    assert_eq!(s.try_io(Interest::WRITABLE, || s.try_write(b"!")).unwrap(), 1);
+    // The halves peek by polling too; forget leaves the connection open for writing.
+    let (mut r, w) = s.into_split();
+    c.write_all(b"half").await.unwrap();
+    let mut store = [0u8; 4];
+    let n = within(poll_fn(|cx| {
+        let mut rb = ReadBuf::new(&mut store);
+        r.poll_peek(cx, &mut rb)
+    }))
+    .await
+    .unwrap();
+    assert_eq!(&store[..n], &b"half"[..n]);
+    w.forget();
+    let mut one = [0u8; 1];
+    within(c.read_exact(&mut one)).await.unwrap();
+    assert_eq!(&one, b"!");
+    assert_eq!(c.try_read(&mut one).unwrap_err().kind(), std::io::ErrorKind::WouldBlock, "no FIN after forget");
+    let mut c2 = c;
+    let (mut rh, _wh) = c2.split();
+    let err = poll_fn(|cx| {
+        let mut rb = ReadBuf::new(&mut one);
+        std::task::Poll::Ready(match rh.poll_peek(cx, &mut rb) {
+            std::task::Poll::Pending => Ok(0),
+            std::task::Poll::Ready(r) => r,
+        })
+    })
+    .await
+    .unwrap();
+    assert_eq!(err, 0, "nothing to peek on the borrowed read half yet");
+    let socket = TcpSocket::new_v4_on(&client);
+    assert_eq!(socket.set_tclass_v6(0x10).unwrap_err().kind(), std::io::ErrorKind::Unsupported);
 }
