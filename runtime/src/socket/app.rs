@@ -409,7 +409,7 @@ impl SocketShared {
     pub fn set_keepalive(self: &Arc<Self>, keepalive: Option<Keepalive>) -> io::Result<()> {
         let mut st = self.state();
         st.keepalive = keepalive;
-        st.options_changed = true;
+        st.keepalive_changed = true;
         self.request_update(&mut st)
     }
 

@@ -194,6 +194,10 @@ struct SocketState {
     tos: u8,
     /// Keepalive probes, when on.
     keepalive: Option<Keepalive>,
+    /// Keepalive changed since the shard last applied it (kept apart: the transport
+    /// reschedules the connection's timer for it, which a new connection without
+    /// keepalive need not pay).
+    keepalive_changed: bool,
     /// The shard has handed the connection to the transport for good (closed or reset).
     closed: bool,
     /// An option changed since the shard last applied them (all are applied at the first
@@ -274,6 +278,7 @@ impl SocketShared {
                     tos: settings.tos,
                     keepalive: settings.keepalive,
                     options_changed: true,
+                    keepalive_changed: settings.keepalive.is_some(),
                     closed: false,
                     update_queued: false,
                     handle: None,

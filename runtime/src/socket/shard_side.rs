@@ -76,6 +76,8 @@ impl SocketShared {
             let _ = shard.set_ttl(h, st.ttl.clamp(1, 255) as u8);
             let _ = shard.set_quickack(h, st.quickack);
             let _ = shard.set_tos(h, st.tos);
+        }
+        if std::mem::take(&mut st.keepalive_changed) {
             let _ = shard.set_keepalive(now, h, st.keepalive);
         }
         let tx_before = st.tx.len();
