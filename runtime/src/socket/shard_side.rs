@@ -211,12 +211,15 @@ impl SocketShared {
             drop(st);
             let _ = shard.close(now, h);
         }
-        let gave_back = {
+        let (gave_back, waiter) = {
             let mut st = self.state();
             st.closed = true;
-            std::mem::take(&mut st.accounted)
+            (std::mem::take(&mut st.accounted), st.linger.is_some_and(|d| !d.is_zero()))
         };
-        self.closed.notify_all();
+        // Only a lingering drop waits (and a notification is a system call).
+        if waiter {
+            self.closed.notify_all();
+        }
         Released::Done { gave_back }
     }
 }
