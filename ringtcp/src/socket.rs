@@ -98,9 +98,14 @@ impl TcpSocket {
     ///
     /// # Errors
     ///
-    /// `InvalidInput` if the socket is already bound; `Unsupported` for an IPv6 address.
+    /// `AddrInUse` if a listener of the stack holds the address (as Linux answers `bind`
+    /// without `SO_REUSEPORT`); `InvalidInput` if the socket is already bound;
+    /// `Unsupported` for an IPv6 address.
     pub fn bind(&self, addr: SocketAddr) -> io::Result<()> {
         self.check()?;
+        if self.stack.inner.shards.listener_holds(addr)? {
+            return Err(io::Error::new(io::ErrorKind::AddrInUse, format!("address in use: a listener of this stack holds {addr}")));
+        }
         if !addr.is_ipv4() {
             return Err(io::Error::new(io::ErrorKind::Unsupported, "ringtcp does not support IPv6 yet"));
         }

@@ -25,6 +25,8 @@ pub(crate) enum Command {
     Listen { addr: SocketAddr, backlog: usize, settings: SocketSettings, queue: Arc<AcceptQueue>, reply: Sender<ListenReply> },
     /// Stop listening.
     CloseListener(ListenerHandle),
+    /// Is `addr` held by a listener? (A socket binding it would fail.)
+    ListenerHolds { addr: SocketAddr, reply: Sender<bool> },
     /// Open a connection with the transport's `buffers`; the socket reports progress.
     Connect { remote: SocketAddr, local: Option<SocketAddr>, buffers: SocketOptions, socket: Arc<SocketShared> },
     /// A socket or an accept queue needs the shard.
@@ -45,6 +47,7 @@ impl fmt::Debug for Command {
         match self {
             Command::Listen { addr, .. } => write!(f, "Listen({addr})"),
             Command::CloseListener(l) => write!(f, "CloseListener({l:?})"),
+            Command::ListenerHolds { addr, .. } => write!(f, "ListenerHolds({addr})"),
             Command::Connect { remote, .. } => write!(f, "Connect({remote})"),
             Command::Socket(r) => write!(f, "Socket({r:?})"),
             Command::Stats(_) => f.write_str("Stats"),

@@ -139,6 +139,9 @@ impl ShardLoop {
                         }
                     }
                 }
+                Command::ListenerHolds { addr, reply } => {
+                    let _ = reply.send(self.shard.listener_holds(addr));
+                }
                 Command::Connect { remote, local, buffers, socket } => match self.shard.connect_with(now, remote, local, buffers) {
                     Ok(h) => {
                         socket.attach(h, self.shard.local_addr(h).ok(), Some(remote));

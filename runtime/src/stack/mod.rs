@@ -134,6 +134,23 @@ impl Shards {
         Ok((parts, bound))
     }
 
+    /// True if a listener of these shards holds `addr` (every shard has the same
+    /// listeners, so the first one is asked). On one of these shards' own threads, which
+    /// cannot wait for an answer, it says false and `listen` reports the clash instead.
+    ///
+    /// # Errors
+    ///
+    /// `BrokenPipe` once the shard has stopped.
+    pub fn listener_holds(&self, addr: SocketAddr) -> io::Result<bool> {
+        let Some(t) = self.threads.first() else { return Ok(false) };
+        if self.called_from_own_shard() {
+            return Ok(false);
+        }
+        let (tx, rx) = mpsc::channel();
+        t.handle.send(Command::ListenerHolds { addr, reply: tx })?;
+        rx.recv().map_err(|_| io::Error::from(SocketError::ShardStopped))
+    }
+
     /// Starts a connection on the next shard (round robin). The socket reports progress;
     /// it is open once [`SocketShared::poll_connected`] says so.
     pub fn connect(&self, remote: SocketAddr, local: Option<SocketAddr>) -> io::Result<Arc<SocketShared>> {

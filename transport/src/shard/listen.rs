@@ -42,11 +42,7 @@ impl Shard {
             return Err(Error::AddrNotAvailable);
         }
         let addr = if addr.port() == 0 { self.free_listen_port(addr)? } else { addr };
-        let wildcard = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), addr.port());
-        let clash = self.listen_map.contains_key(&addr)
-            || self.listen_map.contains_key(&wildcard)
-            || (addr.ip().is_unspecified() && self.listen_map.keys().any(|a| a.port() == addr.port()));
-        if clash {
+        if self.listener_holds(addr) {
             return Err(Error::AddrInUse);
         }
         let generation = self.bump_generation();
@@ -68,6 +64,24 @@ impl Shard {
             }
         }
         Err(Error::AddrInUse)
+    }
+
+    /// True if a listener holds `addr` (the same address and port, or a wildcard one on the
+    /// port): binding it again is `AddrInUse`, as on Linux without `SO_REUSEPORT`.
+    ///
+    /// ```
+    /// use ringtcp_transport::{Config, Secret, Shard};
+    /// let mut shard = Shard::new(Config::default(), &["10.0.0.1".parse().unwrap()], Secret([0; 16]));
+    /// shard.listen("0.0.0.0:80".parse().unwrap(), 8).unwrap();
+    /// assert!(shard.listener_holds("10.0.0.1:80".parse().unwrap()));
+    /// assert!(!shard.listener_holds("10.0.0.1:81".parse().unwrap()));
+    /// ```
+    pub fn listener_holds(&self, addr: SocketAddr) -> bool {
+        let wildcard = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), addr.port());
+        addr.port() != 0
+            && (self.listen_map.contains_key(&addr)
+                || self.listen_map.contains_key(&wildcard)
+                || (addr.ip().is_unspecified() && self.listen_map.keys().any(|a| a.port() == addr.port())))
     }
 
     /// The address a listener is bound to.
