@@ -9,6 +9,8 @@
 
 #[cfg(feature = "axum")]
 mod axum;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 mod io;
 mod listener;
 pub mod net;
