@@ -436,8 +436,9 @@ impl TcpSocket {
     /// first use.)
     pub fn from_std_stream(std_stream: std::net::TcpStream) -> TcpSocket {
         drop(std_stream);
-        let stack = Stack::default_stack().unwrap_or_else(|_| Stack::detached());
-        let mut s = TcpSocket::new_v4_on(&stack);
+        // A stack of no shards: building the default one (a TUN device) for a socket that
+        // can never be used would be a side effect nobody asked for.
+        let mut s = TcpSocket::new_v4_on(&Stack::detached());
         s.from_std = true;
         s
     }
