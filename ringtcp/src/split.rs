@@ -287,8 +287,7 @@ macro_rules! write_half_api {
             ///
             /// As [`try_write`](Self::try_write).
             pub fn try_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-                let slices: Vec<&[u8]> = bufs.iter().map(|b| &**b).collect();
-                self.sock.try_write(&slices)
+                self.sock.try_write(bufs)
             }
 
             /// The remote address.

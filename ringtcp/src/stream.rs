@@ -616,8 +616,7 @@ impl TcpStream {
     ///
     /// As [`try_write`](TcpStream::try_write).
     pub fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        let slices: Vec<&[u8]> = bufs.iter().map(|b| &**b).collect();
-        self.sock.try_write(&slices)
+        self.sock.try_write(bufs)
     }
 
     /// Borrowed read and write halves, usable from one task at a time each.

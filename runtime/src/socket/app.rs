@@ -2,6 +2,7 @@
 //! closing, as `TcpStream` and its halves call them from any task.
 
 use std::io::{self, IoSlice, IoSliceMut};
+use std::ops::Deref;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -164,7 +165,7 @@ impl SocketShared {
     }
 
     /// Queues what fits; `Ok(None)`: the buffer is full (waker set).
-    fn write_from(self: &Arc<Self>, cx: Option<&mut Context<'_>>, data: &[&[u8]]) -> io::Result<Option<usize>> {
+    fn write_from<B: Deref<Target = [u8]>>(self: &Arc<Self>, cx: Option<&mut Context<'_>>, data: &[B]) -> io::Result<Option<usize>> {
         let mut st = self.state();
         if st.error.is_some() {
             return Err(st.error_now());
@@ -204,8 +205,7 @@ impl SocketShared {
     /// `BrokenPipe` after a shutdown of writing or once the shard thread has stopped; the
     /// error the connection ended with.
     pub fn poll_write(self: &Arc<Self>, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
-        let slices: Vec<&[u8]> = bufs.iter().map(|b| &**b).collect();
-        match self.write_from(Some(cx), &slices) {
+        match self.write_from(Some(cx), bufs) {
             Ok(Some(n)) => Poll::Ready(Ok(n)),
             Ok(None) => Poll::Pending,
             Err(e) => Poll::Ready(Err(e)),
@@ -230,7 +230,7 @@ impl SocketShared {
     /// # Errors
     ///
     /// `WouldBlock` if the send buffer is full; otherwise as [`poll_write`](SocketShared::poll_write).
-    pub fn try_write(self: &Arc<Self>, bufs: &[&[u8]]) -> io::Result<usize> {
+    pub fn try_write<B: Deref<Target = [u8]>>(self: &Arc<Self>, bufs: &[B]) -> io::Result<usize> {
         self.write_from(None, bufs)?.ok_or_else(|| io::ErrorKind::WouldBlock.into())
     }
 
@@ -252,24 +252,7 @@ impl SocketShared {
     /// connection is ready both ways (the next call returns its error).
     pub fn poll_ready(&self, cx: &mut Context<'_>, interest: Interest) -> Poll<io::Result<Ready>> {
         let mut st = self.state();
-        let mut ready = Ready::EMPTY;
-        let failed = st.error.is_some() || self.host.is_dead();
-        if interest.is_readable() {
-            if !st.rx.is_empty() || st.rx_eof || failed {
-                ready |= Ready::READABLE;
-            }
-            if st.rx_eof {
-                ready |= Ready::READ_CLOSED;
-            }
-        }
-        if interest.is_writable() {
-            if st.tx.len() < st.tx_cap || failed || st.tx_shutdown {
-                ready |= Ready::WRITABLE;
-            }
-            if st.tx_shutdown || failed {
-                ready |= Ready::WRITE_CLOSED;
-            }
-        }
+        let ready = self.ready_in(&st, interest);
         if !ready.is_empty() {
             return Poll::Ready(Ok(ready));
         }
@@ -426,14 +409,28 @@ impl SocketShared {
 
     /// Readiness now, without waiting or registering a waker.
     pub fn readiness(&self, interest: Interest) -> Ready {
-        let st = self.state();
-        let failed = st.error.is_some() || self.host.is_dead();
+        self.ready_in(&self.state(), interest)
+    }
+
+    /// What `st` is ready for, of `interest`.
+    fn ready_in(&self, st: &SocketState, interest: Interest) -> Ready {
         let mut ready = Ready::EMPTY;
-        if interest.is_readable() && (!st.rx.is_empty() || st.rx_eof || failed) {
-            ready |= Ready::READABLE;
+        let failed = st.error.is_some() || self.host.is_dead();
+        if interest.is_readable() {
+            if !st.rx.is_empty() || st.rx_eof || failed {
+                ready |= Ready::READABLE;
+            }
+            if st.rx_eof {
+                ready |= Ready::READ_CLOSED;
+            }
         }
-        if interest.is_writable() && (st.tx.len() < st.tx_cap || failed || st.tx_shutdown) {
-            ready |= Ready::WRITABLE;
+        if interest.is_writable() {
+            if st.tx.len() < st.tx_cap || failed || st.tx_shutdown {
+                ready |= Ready::WRITABLE;
+            }
+            if st.tx_shutdown || failed {
+                ready |= Ready::WRITE_CLOSED;
+            }
         }
         ready
     }
