@@ -19,6 +19,8 @@ mod split;
 mod stack;
 mod stats;
 mod stream;
+#[cfg(feature = "tonic")]
+pub mod tonic;
 
 /// Owned and borrowed halves, as in `tokio::net::tcp`.
 pub mod tcp {

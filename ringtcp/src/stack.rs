@@ -228,6 +228,19 @@ pub const DEFAULT_STACK_ADDR: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
 
 static DEFAULT: OnceLock<Result<Stack, (io::ErrorKind, String)>> = OnceLock::new();
 
+/// Run by `exit` (also when `main` returns): the default stack is a static that is never
+/// dropped, so without this its connections would vanish with the process, silently, and
+/// each peer would wait out its own timeout (an HTTP/2 server's graceful shutdown, for
+/// one, would wait for ever). Each shard resets its connections instead, as the kernel
+/// closes a process's sockets when it exits. A process killed by a signal gets no say.
+extern "C" fn reset_default_stack_at_exit() {
+    let _ = std::panic::catch_unwind(|| {
+        if let Some(Ok(stack)) = DEFAULT.get() {
+            stack.inner.shards.stop_all(std::time::Duration::from_millis(500));
+        }
+    });
+}
+
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> io::Result<T> {
     match std::env::var(name) {
         Ok(v) => v.parse().map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("{name}={v:?} is not valid"))),
@@ -295,7 +308,13 @@ impl Stack {
     /// `InvalidInput` for an invalid `RINGTCP_*` variable. Each message names the fix.
     pub fn default_stack() -> io::Result<Stack> {
         let r = DEFAULT.get_or_init(|| {
-            StackBuilder::from_env().and_then(StackBuilder::build).map_err(|e| (e.kind(), e.to_string()))
+            let built = StackBuilder::from_env().and_then(StackBuilder::build).map_err(|e| (e.kind(), e.to_string()));
+            if built.is_ok() {
+                // SAFETY: `atexit` only records the function pointer; the function is
+                // `extern "C"`, takes nothing and does not unwind (it catches panics).
+                unsafe { libc::atexit(reset_default_stack_at_exit) };
+            }
+            built
         });
         match r {
             Ok(s) => Ok(s.clone()),

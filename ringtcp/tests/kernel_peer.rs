@@ -237,3 +237,43 @@ fn ringtcp_client_sizes_and_short_connections_against_the_kernel() {
         assert_eq!(failed, 0, "every concurrent connection echoed intact");
     });
 }
+
+/// Keepalive finds a peer that vanished without a word: the kernel's side of the TUN
+/// device loses its address (packets to it are dropped, nothing answers, no RST), and
+/// after the idle time and the unanswered probes a read on ringtcp ends in `TimedOut`,
+/// as on Linux.
+#[test]
+fn keepalive_ends_a_connection_to_a_vanished_peer_with_timed_out() {
+    if !privileged("keepalive_ends_a_connection_to_a_vanished_peer_with_timed_out") {
+        return;
+    }
+    let ns = Netns::new("kalive");
+    let stack = stack_in(&ns, 1);
+    let listener = ns.spawn(|| std::net::TcpListener::bind((KERNEL, 9100)).unwrap()).join().unwrap();
+    let rt = runtime();
+    let (stream, kernel_side) = rt.block_on(async {
+        let c = stack.connect((KERNEL, 9100)).await.unwrap();
+        let (s, _) = listener.accept().unwrap();
+        (c, s)
+    });
+    let started = std::time::Instant::now();
+    stream
+        .set_keepalive(Some(ringtcp::transport::Keepalive { idle: Duration::from_millis(300), interval: Duration::from_millis(200), probes: 3 }))
+        .unwrap();
+    let ip = |args: &[&str]| {
+        let out = ns.command("ip").args(args).output().expect("run ip");
+        assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    ip(&["addr", "del", "10.77.0.1/24", "dev", "ringtcp0"]);
+    let mut stream = stream;
+    let mut buf = [0u8; 16];
+    let read = rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await });
+    let waited = started.elapsed();
+    let err = read.expect("keepalive ended the connection").expect_err("no data can arrive");
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
+    // The idle time counts from the connection's last segment, before `started`; the three
+    // unanswered probes alone take 600 ms.
+    assert!(waited >= Duration::from_millis(600), "not before the probes were due: {waited:?}");
+    assert!(stack.stats().unwrap().transport().keepalive_probes >= 3);
+    drop(kernel_side);
+}

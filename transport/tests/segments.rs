@@ -434,3 +434,64 @@ fn window_scale_timestamps_and_sack_are_negotiated() {
     let _ = PEER_PORT;
     let _ = US;
 }
+
+/// Delivers `s` from `from` to `to` (a connection of ours on a port of its own, not the
+/// listener's).
+fn inject_to(p: &mut Peer, to: std::net::SocketAddr, from: std::net::SocketAddr, s: Seg) {
+    let buf = common::peer::packet(from, to, &s);
+    p.shard.handle_packet(p.now, &buf);
+}
+
+#[test]
+fn abort_all_resets_every_connection_owned_or_orphaned_and_keeps_time_wait() {
+    let mut p = Peer::new(plain_config());
+    // An owned connection with data in flight.
+    let (h1, iss1) = passive(&mut p);
+    p.shard.send(h1, b"in flight").unwrap();
+    assert_eq!(p.one().payload, b"in flight");
+    // An orphaned one: closed by the application, our FIN acknowledged (FIN-WAIT-2).
+    let other: std::net::SocketAddr = (p.peer.ip(), PEER_PORT + 1).into();
+    let h2 = p.shard.connect(p.now, other, Some((US, 0).into())).unwrap();
+    let iss2 = p.one().seq;
+    let local2 = p.shard.local_addr(h2).unwrap();
+    inject_to(&mut p, local2, other, Seg::new(flags("SYN|ACK"), PEER_ISS, iss2 + 1).opts(mss_only()));
+    assert_eq!(p.one(), Seg::new(flags("ACK"), iss2 + 1, PEER_ISS + 1));
+    p.shard.close(p.now, h2).unwrap();
+    assert_eq!(p.one(), Seg::new(flags("FIN|ACK"), iss2 + 1, PEER_ISS + 1));
+    inject_to(&mut p, local2, other, Seg::new(flags("ACK"), PEER_ISS + 1, iss2 + 2));
+    p.none();
+    // A third in TIME-WAIT: it has nothing to reset (RFC 9293 §3.10.5) and its record stays.
+    let third: std::net::SocketAddr = (p.peer.ip(), PEER_PORT + 2).into();
+    let h3 = p.shard.connect(p.now, third, Some((US, 0).into())).unwrap();
+    let iss3 = p.one().seq;
+    let local3 = p.shard.local_addr(h3).unwrap();
+    inject_to(&mut p, local3, third, Seg::new(flags("SYN|ACK"), PEER_ISS, iss3 + 1).opts(mss_only()));
+    p.one();
+    p.shard.close(p.now, h3).unwrap();
+    p.one();
+    inject_to(&mut p, local3, third, Seg::new(flags("FIN|ACK"), PEER_ISS + 1, iss3 + 2));
+    let ack = p.one();
+    assert_eq!((ack.flags, ack.seq, ack.ack), (flags("ACK"), iss3 + 2, PEER_ISS + 2));
+    assert_eq!(p.shard.connection_count(), 2);
+
+    assert_eq!(p.shard.abort_all(p.now), 2);
+    let mut sent = p.sent();
+    sent.sort_by_key(|s| s.seq);
+    let mut want = vec![
+        Seg::new(flags("RST|ACK"), iss1 + 1 + 9, PEER_ISS + 1),
+        Seg::new(flags("RST|ACK"), iss2 + 2, PEER_ISS + 1),
+    ];
+    want.sort_by_key(|s| s.seq);
+    assert_eq!(sent.len(), 2, "one RST each, nothing for TIME-WAIT: {sent:#?}");
+    for (got, want) in sent.iter().zip(&want) {
+        assert_eq!((got.flags, got.seq, got.ack), (want.flags, want.seq, want.ack));
+    }
+    assert_eq!(p.shard.error(h1).unwrap(), Some(Error::ConnectionAborted), "the application learns why");
+    p.shard.close(p.now, h1).unwrap();
+    p.none();
+    assert_eq!(p.shard.connection_count(), 0);
+    // The TIME-WAIT record still answers a retransmitted FIN.
+    inject_to(&mut p, local3, third, Seg::new(flags("FIN|ACK"), PEER_ISS + 1, iss3 + 2));
+    let again = p.one();
+    assert_eq!((again.flags, again.seq, again.ack), (flags("ACK"), iss3 + 2, PEER_ISS + 2));
+}

@@ -384,6 +384,25 @@ impl DeviceIo {
         }
     }
 
+    /// Writes what the transport has to send and waits, at most `limit`, for every write
+    /// to complete: for a shard's last packets, which must reach the device before the
+    /// ring and the device are closed.
+    pub(super) fn finish_writes(&mut self, shard: &mut Shard, now: Instant, limit: Duration, read_mode: impl Fn(ReadMode)) {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            self.flush(shard, now);
+            // With no write in flight every slot is free, so `flush` emptied the transport.
+            if self.tx_slots.iter().all(Option::is_none) {
+                return;
+            }
+            let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) else { return };
+            if self.submit_and_wait(Some(left)).is_err() {
+                return;
+            }
+            self.reap(shard, now, &read_mode);
+        }
+    }
+
     /// Delivers or writes the impaired packets whose delay is over.
     pub(super) fn release_held(&mut self, shard: &mut Shard, now: Instant) {
         while let Some((dir, bytes)) = self.impair.as_mut().and_then(|i| i.due(now)) {

@@ -78,6 +78,26 @@ impl ShardLoop {
         self.shutdown || self.io.is_gone()
     }
 
+    /// True if the shard stops because it was told to (not because its device is gone).
+    pub(super) fn told_to_stop(&self) -> bool {
+        self.shutdown && !self.io.is_gone()
+    }
+
+    /// The last thing a shard told to stop does: reset every connection and get the RSTs
+    /// onto the device before the thread ends (waiting for them at most 200 ms), so peers
+    /// learn at once instead of timing out against an address nobody answers any more, as
+    /// they do when a process's kernel sockets are closed at its exit.
+    pub(super) fn farewell(&mut self) {
+        let now = self.now();
+        if self.shard.abort_all(now) == 0 {
+            return;
+        }
+        // The sockets are not told of the aborts: what stopped them is the shard, and the
+        // loop's drop fails each with `ShardStopped` (`BrokenPipe`), as documented.
+        let handle = &self.handle;
+        self.io.finish_writes(&mut self.shard, now, Duration::from_millis(200), |m| handle.set_read_mode(m));
+    }
+
     /// One pass over everything but waiting: commands, in-process packets, held packets,
     /// due timers, events for the sockets, packets to send.
     pub(super) fn turn(&mut self) {

@@ -70,6 +70,9 @@ async fn run<W: Wait>(l: &mut ShardLoop, w: &mut W) {
         }
         l.reap();
     }
+    if l.told_to_stop() {
+        l.farewell();
+    }
 }
 
 /// Busy polling: before paying for a sleep and a wake-up, keep looking for work for the

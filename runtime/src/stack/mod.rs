@@ -82,6 +82,25 @@ impl Shards {
         self.threads.iter().map(|t| &t.handle)
     }
 
+    /// Stops every shard, each resetting its connections on the way out (see
+    /// `ShardLoop::farewell`), and waits up to `limit` for them to finish; the threads
+    /// are not joined, so this works through a shared reference, as at process exit.
+    /// Sockets on these shards fail with `BrokenPipe` afterwards. A shard whose thread is
+    /// the calling one stops once the call returns to its loop.
+    pub fn stop_all(&self, limit: std::time::Duration) {
+        for t in &self.threads {
+            let _ = t.handle.send(Command::Shutdown);
+        }
+        let deadline = std::time::Instant::now() + limit;
+        let own = self.called_from_own_shard();
+        while !self.threads.iter().all(|t| t.handle.is_dead() || (own && thread_per_core::is_current(&t.handle))) {
+            if std::time::Instant::now() >= deadline {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
     /// True if the calling thread is one of these shards' threads (thread-per-core mode).
     fn called_from_own_shard(&self) -> bool {
         thread_per_core::on_shard_thread() && self.threads.iter().any(|t| thread_per_core::is_current(&t.handle))

@@ -234,6 +234,24 @@ impl Shard {
         Ok(())
     }
 
+    /// Aborts every connection of the shard, owned or orphaned, for a stack that is going
+    /// away: each in a synchronized state sends a RST (RFC 9293 §3.10.5), so its peer
+    /// learns at once instead of waiting out a timeout against an address that no longer
+    /// answers; a kernel closes its sockets the same way when a process exits. TIME-WAIT
+    /// records stay (RFC 1337). The RSTs wait in `poll_transmit`; owned sockets get their
+    /// `ConnectionAborted` event. Returns how many connections were aborted.
+    pub fn abort_all(&mut self, now: Instant) -> usize {
+        self.last_now = now;
+        let live: Vec<u32> = self.conns.iter().filter(|(_, s)| matches!(s, Slot::Live(_))).map(|(i, _)| i as u32).collect();
+        for &idx in &live {
+            if let Some(Slot::Live(c)) = self.conns.get_mut(idx as usize) {
+                c.abort();
+            }
+            self.after(idx);
+        }
+        live.len()
+    }
+
     /// Resets the connection (RST) and gives the handle back.
     pub fn abort(&mut self, h: SocketHandle) -> Result<(), Error> {
         match self.conn_mut(h)? {

@@ -1,0 +1,3 @@
+//! Code shared by the example programs and their tests.
+
+pub mod grpc;
