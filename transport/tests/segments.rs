@@ -495,3 +495,17 @@ fn abort_all_resets_every_connection_owned_or_orphaned_and_keeps_time_wait() {
     let again = p.one();
     assert_eq!((again.flags, again.seq, again.ack), (flags("ACK"), iss3 + 2, PEER_ISS + 2));
 }
+
+#[test]
+fn the_last_segment_a_window_lets_out_carries_psh() {
+    let mut p = Peer::new(plain_config());
+    let (h, iss) = passive(&mut p);
+    assert_eq!(p.shard.send(h, &vec![7u8; 30_000]).unwrap(), 30_000);
+    let flight = p.sent();
+    assert!(flight.len() >= 2, "a burst of several segments: {}", flight.len());
+    let (last, rest) = flight.split_last().unwrap();
+    assert!(rest.iter().all(|s| !s.flags.contains(flags("PSH"))), "no PSH inside the burst");
+    assert!(last.flags.contains(flags("PSH")), "PSH on the last segment the congestion window lets out");
+    let end = last.seq + last.payload.len() as u32;
+    assert!(end < iss + 1 + 30_000, "the queue is not empty yet: the window stopped the burst");
+}

@@ -177,7 +177,13 @@ impl Connection {
         if fin {
             flags |= TcpFlags::FIN;
         }
-        if len > 0 && seq + len == data_end {
+        // PSH on the segment that empties the queue, and, as Linux does, on the last one
+        // a burst can send before the congestion or receive window stops it: the data so
+        // far is all the receiver gets for a while, so it should not sit in its buffer
+        // (RFC 9293 §3.9.1.2 leaves when to push to the sender).
+        let room_after = cwnd_room.min(wnd_room).saturating_sub(len);
+        let next_len = (avail - len).min(max_payload);
+        if len > 0 && (seq + len == data_end || (!retransmit && room_after < next_len)) {
             flags |= TcpFlags::PSH;
         }
         let offset = seq - self.tx_seq;

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Runs packetdrill scripts against ringtcp's transport core through the adapter library
+# (conformance/src): `bash conformance/packetdrill.sh [script...]`.
+#
+# Scripts are named relative to gtests/net/tcp/ (for example `blocking/blocking-read.pkt`)
+# or as paths; with none, the expected-pass list (conformance/expected-pass.txt) runs.
+# Prints one line per script and ends with `packetdrill passed=N failed=M skipped=K`; exits
+# non-zero when a script of the expected-pass list fails.
+#
+# packetdrill (GPL-2.0) is a test tool kept outside the repository: it is built from
+# ../shared/packetdrill (or $PACKETDRILL_SRC) into target/packetdrill/, with the corpus
+# copied beside it. The corpus's `common/defaults.sh` sets Linux sysctls; the copy's is
+# replaced by one that sets nothing (the adapter has those settings built in), and every
+# script runs in a network namespace of its own (`unshare -n`), so that a script's own
+# sysctl or ip commands never touch the host. Needs root for that.
+#
+# Environment: PACKETDRILL_SRC (the packetdrill checkout), RINGTCP_CONFORMANCE_SO (a built
+# adapter library; default: build it with cargo), PACKETDRILL_VERBOSE=1 (print each failing
+# script's output), PACKETDRILL_TIMEOUT (seconds per script, default 60).
+set -u -o pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+src="${PACKETDRILL_SRC:-$root/../shared/packetdrill}"
+# A fresh clone elsewhere on this machine finds the copy at its usual place.
+[ -d "$src" ] || src=/work/shared/packetdrill
+out="$root/target/packetdrill"
+timeout_secs="${PACKETDRILL_TIMEOUT:-60}"
+
+if [ ! -d "$src/gtests/net/packetdrill" ]; then
+    echo "packetdrill sources not found at $src (set PACKETDRILL_SRC to a google/packetdrill checkout)" >&2
+    exit 2
+fi
+if [ "$(id -u)" != 0 ]; then
+    echo "packetdrill runs each script in a network namespace of its own (unshare -n): run as root" >&2
+    exit 2
+fi
+
+# What packetdrill needs to build.
+missing=()
+for tool in bison flex make gcc; do
+    command -v "$tool" > /dev/null || missing+=("$tool")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing ${missing[*]} to build packetdrill" >&2
+    pkgs=()
+    for t in "${missing[@]}"; do
+        case "$t" in gcc) pkgs+=(gcc libc6-dev) ;; *) pkgs+=("$t") ;; esac
+    done
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}") > /dev/null || {
+        echo "could not install ${pkgs[*]}" >&2
+        exit 2
+    }
+fi
+
+# packetdrill itself, rebuilt when the checkout names another upstream commit.
+stamp="$out/src.stamp"
+want="$(cat "$src/UPSTREAM" 2> /dev/null || echo unknown)"
+if [ ! -x "$out/src/packetdrill" ] || [ "$(cat "$stamp" 2> /dev/null)" != "$want" ]; then
+    rm -rf "$out/src"
+    mkdir -p "$out"
+    cp -r "$src/gtests/net/packetdrill" "$out/src"
+    (cd "$out/src" && ./configure > /dev/null && make -j"$(nproc)" packetdrill > "$out/build.log" 2>&1) || {
+        echo "building packetdrill failed; see $out/build.log" >&2
+        exit 2
+    }
+    echo "$want" > "$stamp"
+fi
+
+# The corpus, with a defaults.sh that sets nothing.
+rm -rf "$out/corpus"
+mkdir -p "$out/corpus"
+cp -r "$src/gtests/net/tcp" "$src/gtests/net/common" "$out/corpus/"
+chmod -R u+w "$out/corpus"
+# Both copies: tcp/common/defaults.sh is a symbolic link upstream, but may arrive as a
+# plain file holding the link's target, which would then run itself for ever.
+for d in "$out/corpus/common/defaults.sh" "$out/corpus/tcp/common/defaults.sh"; do
+    rm -f "$d"
+    printf '#!/bin/sh\n# ringtcp: the adapter has these settings built in; nothing to set on the host.\nexit 0\n' > "$d"
+done
+find "$out/corpus" -name '*.sh' -exec chmod +x {} +
+find "$out/corpus" -name '*.py' -exec chmod +x {} +
+
+# The adapter.
+so="${RINGTCP_CONFORMANCE_SO:-}"
+if [ -z "$so" ]; then
+    # A target directory of its own: this also runs from inside `cargo test`, whose own
+    # build directory is locked meanwhile.
+    (cd "$root" && cargo build -q --release -p ringtcp-conformance --target-dir "$out/cargo") || exit 2
+    so="$out/cargo/release/libringtcp_conformance.so"
+fi
+if [ ! -f "$so" ]; then
+    echo "adapter library $so not found" >&2
+    exit 2
+fi
+
+expected_list="$here/expected-pass.txt"
+scripts=("$@")
+checking_list=0
+if [ ${#scripts[@]} -eq 0 ]; then
+    checking_list=1
+    mapfile -t scripts < <(grep -v '^\s*#' "$expected_list" | sed '/^\s*$/d')
+fi
+
+passed=0
+failed=0
+skipped=0
+failed_expected=0
+for s in "${scripts[@]}"; do
+    case "$s" in
+        /*) path="$s" ;;
+        *) if [ -f "$out/corpus/tcp/$s" ]; then path="$out/corpus/tcp/$s"; else path="$(pwd)/$s"; fi ;;
+    esac
+    name="${path#"$out/corpus/tcp/"}"
+    if [ ! -f "$path" ]; then
+        echo "skip  $name (no such script)"
+        skipped=$((skipped + 1))
+        continue
+    fi
+    dir="$(dirname "$path")"
+    log="$(cd "$dir" && timeout "$timeout_secs" unshare -n "$out/src/packetdrill" \
+        --so_filename="$so" --so_flags=local_ip=192.168.0.1 \
+        --ip_version=ipv4 --local_ip=192.168.0.1 --gateway_ip=192.168.0.1 \
+        --netmask_ip=255.255.0.0 --remote_ip=192.0.2.1 \
+        -D TFO_COOKIE=3021b9d889017eeb -D CODE=host_unreachable \
+        -D CMSG_LEVEL_IP=SOL_IP -D CMSG_TYPE_RECVERR=IP_RECVERR \
+        "$(basename "$path")" 2>&1)"
+    rc=$?
+    if [ $rc -eq 0 ]; then
+        echo "pass  $name"
+        passed=$((passed + 1))
+    else
+        why="$(printf '%s\n' "$log" | grep -v '^\s*$' | grep -m1 -E 'error|Error|timing|expected|ringtcp-conformance' || printf '%s\n' "$log" | tail -1)"
+        [ $rc -eq 124 ] && why="timed out after ${timeout_secs} s"
+        echo "FAIL  $name: $why"
+        failed=$((failed + 1))
+        if [ "${PACKETDRILL_VERBOSE:-0}" = 1 ]; then
+            printf '%s\n' "$log" | sed 's/^/      /'
+        fi
+        if [ $checking_list -eq 1 ] || grep -qxF "$name" "$expected_list" 2> /dev/null; then
+            failed_expected=$((failed_expected + 1))
+        fi
+    fi
+done
+
+echo "packetdrill passed=$passed failed=$failed skipped=$skipped"
+[ $failed_expected -eq 0 ]

@@ -1,0 +1,607 @@
+//! POSIX socket calls over one transport [`Shard`], on a virtual clock: what packetdrill's
+//! calls mean for ringtcp, with Linux's errno values. Sans-IO like the shard itself:
+//! packets come in through [`Adapter::inject`], go out through a queue of timestamped
+//! packets, and time moves only when packetdrill sleeps or waits for a packet.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use ringtcp_transport::{Config, Error, Instant, Keepalive, ListenerHandle, Secret, Shard, SocketHandle, SocketOptions, State};
+
+/// An errno value.
+pub type Errno = i32;
+
+/// The wall-clock time (µs since the epoch) virtual time 0 stands for.
+const EPOCH_USECS: i64 = 1_700_000_000_000_000;
+
+/// How far `next_packet` lets virtual time run looking for a packet before it gives up:
+/// longer than any timer a script waits for (Linux's RTO backs off to 120 s).
+pub const PACKET_WAIT_LIMIT: Duration = Duration::from_secs(600);
+
+/// The errno a transport error is on Linux.
+pub fn errno_of(e: Error) -> Errno {
+    match e {
+        Error::ConnectionRefused => libc::ECONNREFUSED,
+        Error::ConnectionReset => libc::ECONNRESET,
+        Error::ConnectionAborted => libc::ECONNABORTED,
+        Error::TimedOut => libc::ETIMEDOUT,
+        Error::HostUnreachable => libc::EHOSTUNREACH,
+        Error::NotConnected => libc::ENOTCONN,
+        Error::BrokenPipe => libc::EPIPE,
+        Error::AddrInUse => libc::EADDRINUSE,
+        Error::AddrNotAvailable => libc::EADDRNOTAVAIL,
+        Error::InvalidHandle => libc::EBADF,
+        Error::InvalidInput => libc::EINVAL,
+        Error::WouldBlock => libc::EAGAIN,
+        Error::ConnectionLimit => libc::ENOBUFS,
+        // The error type is non-exhaustive in spirit: anything new is an I/O error.
+        #[allow(unreachable_patterns)]
+        _ => libc::EIO,
+    }
+}
+
+/// Options set on a socket, kept for the connection it becomes.
+#[derive(Clone, Copy, Debug, Default)]
+struct Options {
+    nodelay: bool,
+    rcvbuf: Option<usize>,
+    sndbuf: Option<usize>,
+    /// `SO_LINGER`: `Some(0)` makes `close` reset.
+    linger: Option<u32>,
+    keepalive: bool,
+    keepalive_params: Option<Keepalive>,
+    quickack: bool,
+    reuseaddr: bool,
+}
+
+#[derive(Debug)]
+enum Kind {
+    /// From `socket()`, perhaps bound.
+    Fresh { bound: Option<SocketAddr> },
+    Listener(ListenerHandle),
+    Conn {
+        h: SocketHandle,
+        /// `shutdown(SHUT_RD)`: reads return 0.
+        read_shut: bool,
+        /// A non-blocking connect is under way; `SO_ERROR` / a second `connect` tell how
+        /// it ended.
+        connecting: bool,
+    },
+    /// A connect that failed: the error is reported once by `SO_ERROR`.
+    Failed,
+}
+
+#[derive(Debug)]
+struct Fd {
+    kind: Kind,
+    nonblocking: bool,
+    opts: Options,
+    /// An error not yet reported (`SO_ERROR` takes it).
+    pending_error: Option<Errno>,
+}
+
+/// The adapter's state: one shard, its fds, the virtual clock and the packets it sent.
+#[derive(Debug)]
+pub struct Adapter {
+    shard: Shard,
+    now: Instant,
+    out: VecDeque<(Vec<u8>, i64)>,
+    fds: BTreeMap<i32, Fd>,
+    local_ip: Ipv4Addr,
+    /// Where fd numbers come from and go back to (see [`FdNumbers`]).
+    numbers: FdNumbers,
+}
+
+/// How the adapter numbers its fds. packetdrill closes a script's sockets at its end with
+/// the process's own `close()`, not through the interface, so in the loaded library each fd
+/// must also be a real descriptor of the process: `ffi.rs` backs each with an open
+/// `/dev/null`. Tests number them themselves.
+#[derive(Clone, Copy, Debug)]
+pub struct FdNumbers {
+    /// A fresh number, or `None` when none is left (`EMFILE`).
+    pub take: fn() -> Option<i32>,
+    /// Gives a number back.
+    pub give_back: fn(i32),
+}
+
+/// What a call returns: a value, or an errno. `EAGAIN` on a blocking fd means "wait for
+/// the state to change and call again" to the caller in `ffi.rs`.
+pub type Res<T> = Result<T, Errno>;
+
+/// The settings the corpus's `defaults.sh` gives Linux: timestamps, SACK, CUBIC, 5 SYN(-ACK)
+/// retries, a 256 KiB send buffer (ringtcp's own defaults already have a 40 ms delayed ACK
+/// and a 200 ms minimum RTO, as Linux).
+pub fn linux_like_config() -> Config {
+    Config {
+        syn_retries: 5,
+        synack_retries: 5,
+        tx_buffer: 256 * 1024,
+        // Linux picks its window scale (8) from the largest buffer a socket may grow to,
+        // tcp_rmem[2] = 15 MB; ringtcp picks it from the buffer, so the buffer is that.
+        rx_buffer: 15 * 1024 * 1024,
+        ..Config::default()
+    }
+}
+
+impl Adapter {
+    /// An adapter whose shard owns `local_ip`.
+    pub fn new(local_ip: Ipv4Addr, cfg: Config, numbers: FdNumbers) -> Adapter {
+        Adapter {
+            shard: Shard::new(cfg, &[IpAddr::V4(local_ip)], Secret([7; 16])),
+            now: Instant::ZERO,
+            out: VecDeque::new(),
+            fds: BTreeMap::new(),
+            local_ip,
+            numbers,
+        }
+    }
+
+    /// The stack's own address.
+    pub fn local_ip(&self) -> Ipv4Addr {
+        self.local_ip
+    }
+
+    /// Virtual wall-clock time, µs since the epoch.
+    pub fn now_usecs(&self) -> i64 {
+        EPOCH_USECS + (self.now.as_nanos() / 1000) as i64
+    }
+
+    /// Moves virtual time forward by `d`, firing every timer due on the way at its own
+    /// time (so a retransmission is stamped when it happened).
+    pub fn advance(&mut self, d: Duration) {
+        let target = Instant::from_nanos(self.now.as_nanos() + d.as_nanos() as u64);
+        while let Some(t) = self.shard.poll_timeout() {
+            if t > target {
+                break;
+            }
+            if t > self.now {
+                self.now = t;
+            }
+            self.shard.handle_timeout(self.now);
+            self.collect();
+        }
+        self.now = target;
+        self.shard.handle_timeout(self.now);
+        self.collect();
+    }
+
+    /// A packet from packetdrill's side of the wire.
+    pub fn inject(&mut self, packet: &[u8]) {
+        self.shard.handle_packet(self.now, packet);
+        self.collect();
+    }
+
+    /// The next packet the stack sends and when (µs since the epoch), letting virtual
+    /// time run to the stack's next timer while none is queued, at most `limit`.
+    pub fn next_packet(&mut self, limit: Duration) -> Option<(Vec<u8>, i64)> {
+        let give_up = self.now.as_nanos() + limit.as_nanos() as u64;
+        loop {
+            if let Some(p) = self.out.pop_front() {
+                return Some(p);
+            }
+            let t = self.shard.poll_timeout()?;
+            if t.as_nanos() > give_up {
+                return None;
+            }
+            if t > self.now {
+                self.now = t;
+            }
+            self.shard.handle_timeout(self.now);
+            self.collect();
+        }
+    }
+
+    /// Queues what the shard has to send, stamped now.
+    fn collect(&mut self) {
+        let mut buf = vec![0u8; 65_600];
+        let stamp = self.now_usecs();
+        while let Some(n) = self.shard.poll_transmit(self.now, &mut buf) {
+            self.out.push_back((buf[..n].to_vec(), stamp));
+        }
+    }
+
+    fn fd(&mut self, fd: i32) -> Res<&mut Fd> {
+        self.fds.get_mut(&fd).ok_or(libc::EBADF)
+    }
+
+    fn conn(&mut self, fd: i32) -> Res<(SocketHandle, bool)> {
+        match self.fd(fd)?.kind {
+            Kind::Conn { h, read_shut, .. } => Ok((h, read_shut)),
+            Kind::Listener(_) | Kind::Fresh { .. } => Err(libc::ENOTCONN),
+            Kind::Failed => Err(libc::ENOTCONN),
+        }
+    }
+
+    // ---- the calls ----
+
+    /// `socket(AF_INET, SOCK_STREAM[|SOCK_NONBLOCK], IPPROTO_TCP)`.
+    pub fn socket(&mut self, domain: i32, ty: i32, protocol: i32) -> Res<i32> {
+        if domain != libc::AF_INET {
+            // IPv6 is ringtcp's issue 15; until then only IPv4 sockets exist.
+            return Err(libc::EAFNOSUPPORT);
+        }
+        if ty & 0xf != libc::SOCK_STREAM || (protocol != 0 && protocol != libc::IPPROTO_TCP) {
+            return Err(libc::EPROTONOSUPPORT);
+        }
+        let fd = (self.numbers.take)().ok_or(libc::EMFILE)?;
+        let nonblocking = ty & libc::SOCK_NONBLOCK != 0;
+        self.fds.insert(fd, Fd { kind: Kind::Fresh { bound: None }, nonblocking, opts: Options::default(), pending_error: None });
+        Ok(fd)
+    }
+
+    pub fn bind(&mut self, fd: i32, addr: SocketAddr) -> Res<()> {
+        if !addr.is_ipv4() {
+            return Err(libc::EAFNOSUPPORT);
+        }
+        if !addr.ip().is_unspecified() && addr.ip() != IpAddr::V4(self.local_ip) {
+            return Err(libc::EADDRNOTAVAIL);
+        }
+        let taken = addr.port() != 0 && self.shard.listener_holds(SocketAddr::new(IpAddr::V4(self.local_ip), addr.port()));
+        let f = self.fd(fd)?;
+        match &mut f.kind {
+            Kind::Fresh { bound: b @ None } => {
+                if taken {
+                    return Err(libc::EADDRINUSE);
+                }
+                *b = Some(addr);
+                Ok(())
+            }
+            _ => Err(libc::EINVAL),
+        }
+    }
+
+    pub fn listen(&mut self, fd: i32, backlog: i32) -> Res<()> {
+        let local_ip = self.local_ip;
+        let f = self.fd(fd)?;
+        let bound = match f.kind {
+            Kind::Fresh { bound } => bound.unwrap_or(SocketAddr::new(IpAddr::V4(local_ip), 0)),
+            // Linux lets `listen` change the backlog of a listener; nothing to do here.
+            Kind::Listener(_) => return Ok(()),
+            _ => return Err(libc::EINVAL),
+        };
+        let opts = SocketOptions { rx_buffer: f.opts.rcvbuf, tx_buffer: f.opts.sndbuf };
+        // The shard listens on its own address; 0.0.0.0 means that one.
+        let addr = SocketAddr::new(IpAddr::V4(local_ip), bound.port());
+        // Linux's accept queue holds backlog + 1.
+        let backlog = usize::try_from(backlog).unwrap_or(0).max(1) + 1;
+        let l = self.shard.listen_with(addr, backlog, opts).map_err(errno_of)?;
+        self.fd(fd)?.kind = Kind::Listener(l);
+        Ok(())
+    }
+
+    /// A connection from the accept queue: its fd and the peer's address.
+    pub fn accept(&mut self, fd: i32) -> Res<(i32, SocketAddr)> {
+        let (l, opts) = match self.fd(fd)? {
+            Fd { kind: Kind::Listener(l), opts, .. } => (*l, *opts),
+            _ => return Err(libc::EINVAL),
+        };
+        if self.shard.accept_queue_len(l).map_err(errno_of)? == 0 {
+            return Err(libc::EAGAIN);
+        }
+        let new_fd = (self.numbers.take)().ok_or(libc::EMFILE)?;
+        let h = self.shard.accept(l).map_err(errno_of)?.ok_or(libc::EAGAIN)?;
+        let peer = self.shard.peer_addr(h).map_err(errno_of)?;
+        // Options are inherited from the listener, as on Linux.
+        self.fds.insert(new_fd, Fd { kind: Kind::Conn { h, read_shut: false, connecting: false }, nonblocking: false, opts, pending_error: None });
+        self.apply_options(new_fd)?;
+        self.collect();
+        Ok((new_fd, peer))
+    }
+
+    /// Starts a connection; `EINPROGRESS` while the handshake runs (a blocking caller
+    /// waits with [`Adapter::connect_done`]).
+    pub fn connect(&mut self, fd: i32, remote: SocketAddr) -> Res<()> {
+        if !remote.is_ipv4() {
+            return Err(libc::EAFNOSUPPORT);
+        }
+        let now = self.now;
+        let f = self.fd(fd)?;
+        let local = match f.kind {
+            Kind::Fresh { bound } => bound,
+            Kind::Conn { connecting: true, .. } => return Err(libc::EALREADY),
+            Kind::Conn { .. } => return Err(libc::EISCONN),
+            Kind::Listener(_) => return Err(libc::EISCONN),
+            Kind::Failed => {
+                return Err(f.pending_error.take().unwrap_or(libc::ECONNABORTED));
+            }
+        };
+        let opts = SocketOptions { rx_buffer: f.opts.rcvbuf, tx_buffer: f.opts.sndbuf };
+        let h = self.shard.connect_with(now, remote, local, opts).map_err(errno_of)?;
+        self.fd(fd)?.kind = Kind::Conn { h, read_shut: false, connecting: true };
+        self.apply_options(fd)?;
+        self.collect();
+        Err(libc::EINPROGRESS)
+    }
+
+    /// How a connect under way stands: `Ok` once established, `EINPROGRESS` before, the
+    /// error it ended with after.
+    pub fn connect_done(&mut self, fd: i32) -> Res<()> {
+        let (h, _) = self.conn(fd)?;
+        match self.shard.state(h) {
+            Ok(State::SynSent | State::SynReceived) => Err(libc::EINPROGRESS),
+            Ok(State::Closed) | Err(_) => {
+                let e = self.shard.error(h).ok().flatten().map_or(libc::ECONNREFUSED, errno_of);
+                Err(e)
+            }
+            Ok(_) => {
+                if let Kind::Conn { connecting, .. } = &mut self.fd(fd)?.kind {
+                    *connecting = false;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads up to `buf.len()` bytes (`peek`: without taking them).
+    pub fn recv(&mut self, fd: i32, buf: &mut [u8], peek: bool) -> Res<usize> {
+        let (h, read_shut) = self.conn(fd)?;
+        if read_shut {
+            return Ok(0);
+        }
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let r = if peek { self.shard.peek(h, buf) } else { self.shard.recv(h, buf) };
+        self.collect();
+        match r {
+            Ok(n) => Ok(n),
+            Err(Error::WouldBlock) => Err(libc::EAGAIN),
+            Err(e) => Err(errno_of(e)),
+        }
+    }
+
+    /// Queues bytes for sending; how many were taken (`EAGAIN` if none fit).
+    pub fn send(&mut self, fd: i32, data: &[u8]) -> Res<usize> {
+        let (h, _) = self.conn(fd)?;
+        if let Ok(State::SynSent | State::SynReceived) = self.shard.state(h) {
+            // Linux waits for the handshake (or says EAGAIN on a non-blocking socket).
+            return Err(libc::EAGAIN);
+        }
+        let r = self.shard.send(h, data);
+        self.collect();
+        match r {
+            Ok(n) => Ok(n),
+            Err(Error::WouldBlock) => Err(libc::EAGAIN),
+            Err(e) => Err(errno_of(e)),
+        }
+    }
+
+    pub fn shutdown(&mut self, fd: i32, how: i32) -> Res<()> {
+        if !(libc::SHUT_RD..=libc::SHUT_RDWR).contains(&how) {
+            return Err(libc::EINVAL);
+        }
+        let (h, _) = self.conn(fd)?;
+        if (how == libc::SHUT_RD || how == libc::SHUT_RDWR)
+            && let Kind::Conn { read_shut, .. } = &mut self.fd(fd)?.kind
+        {
+            *read_shut = true;
+        }
+        if how == libc::SHUT_WR || how == libc::SHUT_RDWR {
+            let r = self.shard.shutdown_write(h);
+            self.collect();
+            r.map_err(errno_of)?;
+        }
+        Ok(())
+    }
+
+    pub fn close(&mut self, fd: i32) -> Res<()> {
+        let f = self.fds.remove(&fd).ok_or(libc::EBADF)?;
+        (self.numbers.give_back)(fd);
+        let r = match f.kind {
+            Kind::Listener(l) => self.shard.close_listener(l),
+            Kind::Conn { h, .. } if f.opts.linger == Some(0) => self.shard.abort(h),
+            Kind::Conn { h, .. } => self.shard.close(self.now, h),
+            Kind::Fresh { .. } | Kind::Failed => Ok(()),
+        };
+        self.collect();
+        // Closing always releases the fd; a transport complaint is not the caller's.
+        let _ = r;
+        Ok(())
+    }
+
+    pub fn nonblocking(&mut self, fd: i32) -> Res<bool> {
+        Ok(self.fd(fd)?.nonblocking)
+    }
+
+    pub fn set_nonblocking(&mut self, fd: i32, on: bool) -> Res<()> {
+        self.fd(fd)?.nonblocking = on;
+        Ok(())
+    }
+
+    /// `poll` events of one fd now.
+    pub fn poll_events(&mut self, fd: i32) -> i16 {
+        let Some(f) = self.fds.get(&fd) else { return libc::POLLNVAL };
+        let mut ev = 0i16;
+        match f.kind {
+            Kind::Fresh { .. } => ev |= libc::POLLOUT | libc::POLLHUP,
+            Kind::Failed => ev |= libc::POLLERR | libc::POLLHUP | libc::POLLOUT | libc::POLLIN,
+            Kind::Listener(l) => {
+                if self.shard.accept_queue_len(l).unwrap_or(0) > 0 {
+                    ev |= libc::POLLIN | libc::POLLRDNORM;
+                }
+            }
+            Kind::Conn { h, read_shut, .. } => {
+                let state = self.shard.state(h).unwrap_or(State::Closed);
+                let err = self.shard.error(h).ok().flatten();
+                if self.shard.is_readable(h).unwrap_or(true) || read_shut {
+                    ev |= libc::POLLIN | libc::POLLRDNORM;
+                }
+                if !matches!(state, State::SynSent | State::SynReceived) && self.shard.is_writable(h).unwrap_or(false) {
+                    ev |= libc::POLLOUT | libc::POLLWRNORM;
+                }
+                if err.is_some() {
+                    ev |= libc::POLLERR;
+                }
+                // The peer's FIN: readable to EOF, and POLLRDHUP.
+                if matches!(state, State::CloseWait | State::LastAck | State::Closing | State::TimeWait) {
+                    ev |= libc::POLLIN | libc::POLLRDNORM | libc::POLLRDHUP;
+                }
+                if state == State::Closed || matches!(state, State::TimeWait | State::LastAck | State::Closing) {
+                    ev |= libc::POLLHUP;
+                    if err.is_some() || state == State::Closed {
+                        ev |= libc::POLLIN | libc::POLLRDNORM | libc::POLLRDHUP;
+                    }
+                }
+            }
+        }
+        ev
+    }
+
+    /// `SO_ERROR`: the pending error, taken.
+    pub fn take_error(&mut self, fd: i32) -> Res<i32> {
+        let f = self.fd(fd)?;
+        if let Some(e) = f.pending_error.take() {
+            return Ok(e);
+        }
+        if let Kind::Conn { h, connecting: true, .. } = f.kind {
+            return match self.connect_done(fd) {
+                Ok(()) | Err(libc::EINPROGRESS) => Ok(0),
+                Err(e) => {
+                    self.fd(fd)?.kind = Kind::Failed;
+                    let _ = h;
+                    Ok(e)
+                }
+            };
+        }
+        if let Kind::Conn { h, .. } = f.kind {
+            return Ok(self.shard.error(h).ok().flatten().map_or(0, errno_of));
+        }
+        Ok(0)
+    }
+
+    /// Bytes waiting to be read (`FIONREAD` / `SIOCINQ`).
+    pub fn inq(&mut self, fd: i32) -> Res<usize> {
+        let (h, _) = self.conn(fd)?;
+        self.shard.recv_queue(h).map_err(errno_of)
+    }
+
+    /// Bytes not yet acknowledged (`SIOCOUTQ`).
+    pub fn outq(&mut self, fd: i32) -> Res<usize> {
+        let (h, _) = self.conn(fd)?;
+        self.shard.send_queue(h).map_err(errno_of)
+    }
+
+    /// The connection's state for `TCP_INFO`'s `tcpi_state`.
+    pub fn state(&mut self, fd: i32) -> Res<State> {
+        match self.fd(fd)?.kind {
+            Kind::Listener(_) => Ok(State::Listen),
+            Kind::Conn { h, .. } => self.shard.state(h).or(Ok(State::Closed)),
+            _ => Ok(State::Closed),
+        }
+    }
+
+    pub fn local_addr_of(&mut self, fd: i32) -> Res<SocketAddr> {
+        match self.fd(fd)?.kind {
+            Kind::Listener(l) => self.shard.listener_addr(l).map_err(errno_of),
+            Kind::Conn { h, .. } => self.shard.local_addr(h).map_err(errno_of),
+            Kind::Fresh { bound } => Ok(bound.unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0))),
+            Kind::Failed => Err(libc::EINVAL),
+        }
+    }
+
+    pub fn peer_addr_of(&mut self, fd: i32) -> Res<SocketAddr> {
+        let (h, _) = self.conn(fd)?;
+        self.shard.peer_addr(h).map_err(errno_of)
+    }
+
+    // ---- options ----
+
+    /// Sets an integer option; `ENOPROTOOPT` for one ringtcp does not have.
+    pub fn set_option(&mut self, fd: i32, level: i32, name: i32, value: i32) -> Res<()> {
+        let f = self.fd(fd)?;
+        let v = value;
+        match (level, name) {
+            (libc::SOL_SOCKET, libc::SO_REUSEADDR) => f.opts.reuseaddr = v != 0,
+            // ringtcp's listeners are per shard already; SO_REUSEPORT has nothing to add.
+            (libc::SOL_SOCKET, libc::SO_REUSEPORT) => {}
+            // Linux doubles the value asked for (for its bookkeeping), as `getsockopt`
+            // then shows; ringtcp stores it doubled too, so scripts read back what Linux
+            // shows, and uses it as the buffer.
+            (libc::SOL_SOCKET, libc::SO_RCVBUF) => f.opts.rcvbuf = Some((v.max(0) as usize * 2).max(SocketOptions::MIN_BUFFER)),
+            (libc::SOL_SOCKET, libc::SO_SNDBUF) => f.opts.sndbuf = Some((v.max(0) as usize * 2).max(SocketOptions::MIN_BUFFER)),
+            (libc::SOL_SOCKET, libc::SO_KEEPALIVE) => f.opts.keepalive = v != 0,
+            (libc::IPPROTO_TCP, libc::TCP_NODELAY) => f.opts.nodelay = v != 0,
+            (libc::IPPROTO_TCP, libc::TCP_QUICKACK) => f.opts.quickack = v != 0,
+            (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE | libc::TCP_KEEPINTVL | libc::TCP_KEEPCNT) => {
+                if v < 1 {
+                    return Err(libc::EINVAL);
+                }
+                let mut ka = f.opts.keepalive_params.unwrap_or_default();
+                match name {
+                    libc::TCP_KEEPIDLE => ka.idle = Duration::from_secs(v as u64),
+                    libc::TCP_KEEPINTVL => ka.interval = Duration::from_secs(v as u64),
+                    _ => ka.probes = v as u32,
+                }
+                f.opts.keepalive_params = Some(ka);
+            }
+            (libc::IPPROTO_IP, libc::IP_TOS) => {
+                if let Kind::Conn { h, .. } = f.kind {
+                    self.shard.set_tos(h, v as u8).map_err(errno_of)?;
+                }
+                return Ok(());
+            }
+            (libc::IPPROTO_IP, libc::IP_TTL) => {
+                if let Kind::Conn { h, .. } = f.kind {
+                    self.shard.set_ttl(h, v as u8).map_err(errno_of)?;
+                }
+                return Ok(());
+            }
+            _ => return Err(libc::ENOPROTOOPT),
+        }
+        self.apply_options(fd)
+    }
+
+    /// `SO_LINGER`.
+    pub fn set_linger(&mut self, fd: i32, on: bool, secs: u32) -> Res<()> {
+        self.fd(fd)?.opts.linger = on.then_some(secs);
+        Ok(())
+    }
+
+    pub fn linger(&mut self, fd: i32) -> Res<Option<u32>> {
+        Ok(self.fd(fd)?.opts.linger)
+    }
+
+    /// Reads an integer option.
+    pub fn option(&mut self, fd: i32, level: i32, name: i32) -> Res<i32> {
+        let cfg_rx = self.shard.config().rx_buffer;
+        let cfg_tx = self.shard.config().tx_buffer;
+        let f = self.fd(fd)?;
+        let o = f.opts;
+        let conn = match f.kind {
+            Kind::Conn { h, .. } => Some(h),
+            _ => None,
+        };
+        Ok(match (level, name) {
+            (libc::SOL_SOCKET, libc::SO_ERROR) => return self.take_error(fd),
+            (libc::SOL_SOCKET, libc::SO_REUSEADDR) => i32::from(o.reuseaddr),
+            (libc::SOL_SOCKET, libc::SO_KEEPALIVE) => i32::from(o.keepalive),
+            (libc::SOL_SOCKET, libc::SO_TYPE) => libc::SOCK_STREAM,
+            (libc::SOL_SOCKET, libc::SO_RCVBUF) => o.rcvbuf.unwrap_or(cfg_rx) as i32,
+            (libc::SOL_SOCKET, libc::SO_SNDBUF) => o.sndbuf.unwrap_or(cfg_tx) as i32,
+            (libc::IPPROTO_TCP, libc::TCP_NODELAY) => i32::from(o.nodelay),
+            (libc::IPPROTO_TCP, libc::TCP_QUICKACK) => i32::from(o.quickack),
+            (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE) => o.keepalive_params.unwrap_or_default().idle.as_secs() as i32,
+            (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL) => o.keepalive_params.unwrap_or_default().interval.as_secs() as i32,
+            (libc::IPPROTO_TCP, libc::TCP_KEEPCNT) => o.keepalive_params.unwrap_or_default().probes as i32,
+            (libc::IPPROTO_IP, libc::IP_TTL) => match conn {
+                Some(h) => i32::from(self.shard.ttl(h).map_err(errno_of)?),
+                None => 64,
+            },
+            _ => return Err(libc::ENOPROTOOPT),
+        })
+    }
+
+    /// Carries a socket's options into its connection.
+    fn apply_options(&mut self, fd: i32) -> Res<()> {
+        let now = self.now;
+        let f = self.fds.get(&fd).ok_or(libc::EBADF)?;
+        let Kind::Conn { h, .. } = f.kind else { return Ok(()) };
+        let o = f.opts;
+        let _ = self.shard.set_nodelay(h, o.nodelay);
+        let _ = self.shard.set_quickack(h, o.quickack);
+        let ka = o.keepalive.then(|| o.keepalive_params.unwrap_or_default());
+        let _ = self.shard.set_keepalive(now, h, ka);
+        Ok(())
+    }
+}

@@ -1,0 +1,790 @@
+//! packetdrill's shared-object interface (`struct packetdrill_interface` in
+//! `gtests/net/packetdrill/packetdrill.h`), written for Rust: packetdrill `dlopen`s the
+//! library, calls `packetdrill_interface_init`, and from then on makes every socket call,
+//! every packet and every clock reading through the function pointers filled in here.
+//!
+//! packetdrill runs blocking calls on a thread of their own while its main thread goes on
+//! injecting packets and moving time; so the adapter sits behind a mutex, and a blocking
+//! call waits on a condition variable that every other call signals.
+//!
+//! `fcntl` and `ioctl` are C-variadic in the interface. Rust cannot define a variadic
+//! function on stable, so they are defined with one trailing integer argument: on the
+//! x86-64 System V and AArch64 Linux ABIs a variadic integer or pointer argument travels in
+//! the same register as a named one, so the value is read correctly where it was passed and
+//! ignored where it was not (`F_GETFL`).
+
+use std::ffi::{CStr, c_char, c_int, c_ulong, c_void};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::adapter::{Adapter, FdNumbers, PACKET_WAIT_LIMIT, Res, linux_like_config};
+
+type Ud = *mut c_void;
+
+/// `struct packetdrill_interface`, field for field.
+#[repr(C)]
+#[allow(missing_debug_implementations)]
+pub struct PacketdrillInterface {
+    userdata: Ud,
+    free: Option<unsafe extern "C" fn(Ud)>,
+    socket: Option<unsafe extern "C" fn(Ud, c_int, c_int, c_int) -> c_int>,
+    bind: Option<unsafe extern "C" fn(Ud, c_int, *const libc::sockaddr, libc::socklen_t) -> c_int>,
+    listen: Option<unsafe extern "C" fn(Ud, c_int, c_int) -> c_int>,
+    accept: Option<unsafe extern "C" fn(Ud, c_int, *mut libc::sockaddr, *mut libc::socklen_t) -> c_int>,
+    connect: Option<unsafe extern "C" fn(Ud, c_int, *const libc::sockaddr, libc::socklen_t) -> c_int>,
+    read: Option<unsafe extern "C" fn(Ud, c_int, *mut c_void, usize) -> isize>,
+    readv: Option<unsafe extern "C" fn(Ud, c_int, *const libc::iovec, c_int) -> isize>,
+    recv: Option<unsafe extern "C" fn(Ud, c_int, *mut c_void, usize, c_int) -> isize>,
+    recvfrom: Option<unsafe extern "C" fn(Ud, c_int, *mut c_void, usize, c_int, *mut libc::sockaddr, *mut libc::socklen_t) -> isize>,
+    recvmsg: Option<unsafe extern "C" fn(Ud, c_int, *mut libc::msghdr, c_int) -> isize>,
+    write: Option<unsafe extern "C" fn(Ud, c_int, *const c_void, usize) -> isize>,
+    writev: Option<unsafe extern "C" fn(Ud, c_int, *const libc::iovec, c_int) -> isize>,
+    send: Option<unsafe extern "C" fn(Ud, c_int, *const c_void, usize, c_int) -> isize>,
+    sendto: Option<unsafe extern "C" fn(Ud, c_int, *const c_void, usize, c_int, *const libc::sockaddr, libc::socklen_t) -> isize>,
+    sendmsg: Option<unsafe extern "C" fn(Ud, c_int, *const libc::msghdr, c_int) -> isize>,
+    fcntl: Option<unsafe extern "C" fn(Ud, c_int, c_int, c_ulong) -> c_int>,
+    ioctl: Option<unsafe extern "C" fn(Ud, c_int, c_ulong, *mut c_void) -> c_int>,
+    close: Option<unsafe extern "C" fn(Ud, c_int) -> c_int>,
+    shutdown: Option<unsafe extern "C" fn(Ud, c_int, c_int) -> c_int>,
+    getsockopt: Option<unsafe extern "C" fn(Ud, c_int, c_int, c_int, *mut c_void, *mut libc::socklen_t) -> c_int>,
+    setsockopt: Option<unsafe extern "C" fn(Ud, c_int, c_int, c_int, *const c_void, libc::socklen_t) -> c_int>,
+    poll: Option<unsafe extern "C" fn(Ud, *mut libc::pollfd, libc::nfds_t, c_int) -> c_int>,
+    netdev_send: Option<unsafe extern "C" fn(Ud, *const c_void, usize) -> c_int>,
+    netdev_receive: Option<unsafe extern "C" fn(Ud, *mut c_void, *mut usize, *mut i64) -> c_int>,
+    usleep: Option<unsafe extern "C" fn(Ud, libc::useconds_t) -> c_int>,
+    gettimeofday: Option<unsafe extern "C" fn(Ud, *mut libc::timeval, *mut c_void) -> c_int>,
+    epoll_create: Option<unsafe extern "C" fn(Ud, c_int) -> c_int>,
+    epoll_ctl: Option<unsafe extern "C" fn(Ud, c_int, c_int, c_int, *mut libc::epoll_event) -> c_int>,
+    epoll_wait: Option<unsafe extern "C" fn(Ud, c_int, *mut libc::epoll_event, c_int, c_int) -> c_int>,
+    pipe: Option<unsafe extern "C" fn(Ud, *mut c_int) -> c_int>,
+    splice: Option<unsafe extern "C" fn(Ud, c_int, *mut libc::loff_t, c_int, *mut libc::loff_t, usize, std::ffi::c_uint) -> isize>,
+}
+
+/// The adapter and the signal blocking calls wait on.
+struct Shared {
+    adapter: Mutex<Adapter>,
+    changed: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Adapter> {
+        self.adapter.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// # Safety
+///
+/// `ud` is the pointer `packetdrill_interface_init` stored, not yet freed.
+unsafe fn shared<'a>(ud: Ud) -> &'a Shared {
+    // SAFETY: by the caller's contract, `ud` came from `Box::into_raw` in `init`.
+    unsafe { &*(ud as *const Shared) }
+}
+
+fn set_errno(e: i32) {
+    // SAFETY: `__errno_location` returns this thread's errno, always valid.
+    unsafe { *libc::__errno_location() = e };
+}
+
+/// A call's result as C wants it: the value, or -1 with errno set. A panic (a bug in
+/// ringtcp) becomes -1/EIO with a message, never an unwind into C.
+fn ret<T: Copy>(r: std::thread::Result<Res<T>>, minus_one: T) -> T {
+    match r {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            set_errno(e);
+            minus_one
+        }
+        Err(_) => {
+            eprintln!("ringtcp-conformance: a call panicked (a bug in ringtcp); answering EIO");
+            set_errno(libc::EIO);
+            minus_one
+        }
+    }
+}
+
+/// Runs `op` under the lock, again and again while it answers `EAGAIN` on a blocking fd
+/// (and `blocking` holds), waiting for another call to change something in between.
+fn call<T>(ud: Ud, fd: c_int, may_block: bool, mut op: impl FnMut(&mut Adapter) -> Res<T>) -> Res<T> {
+    // SAFETY: `ud` is the interface's userdata, alive until `free`.
+    let sh = unsafe { shared(ud) };
+    let mut a = sh.lock();
+    loop {
+        let r = op(&mut a);
+        match r {
+            Err(libc::EAGAIN) if may_block && !a.nonblocking(fd).unwrap_or(true) => {
+                sh.changed.notify_all();
+                a = wait_for_change(sh, a)?;
+            }
+            r => {
+                sh.changed.notify_all();
+                return r;
+            }
+        }
+    }
+}
+
+/// How long a blocking call waits, in real time, for another call to change something.
+/// packetdrill's main thread moves virtual time and injects packets within microseconds of
+/// real time, so a wait this long means nothing in the script will ever wake the call.
+const STUCK: Duration = Duration::from_secs(5);
+
+/// Waits for another call to change the adapter's state; `EINTR` (as a signal would
+/// interrupt it) with a message when nothing does within [`STUCK`], so that a script whose
+/// blocking call can never return fails instead of hanging.
+fn wait_for_change<'a>(sh: &'a Shared, a: MutexGuard<'a, Adapter>) -> Res<MutexGuard<'a, Adapter>> {
+    let (a, waited) = sh.changed.wait_timeout(a, STUCK).unwrap_or_else(std::sync::PoisonError::into_inner);
+    if waited.timed_out() {
+        eprintln!("ringtcp-conformance: a blocking call waited {} s of real time and nothing in the script can wake it; answering EINTR", STUCK.as_secs());
+        return Err(libc::EINTR);
+    }
+    Ok(a)
+}
+
+/// # Safety
+///
+/// `addr` points to `len` readable bytes, or is null.
+unsafe fn read_addr(addr: *const libc::sockaddr, len: libc::socklen_t) -> Res<SocketAddr> {
+    if addr.is_null() || (len as usize) < size_of::<libc::sockaddr_in>() {
+        return Err(libc::EINVAL);
+    }
+    // SAFETY: non-null and at least a sockaddr_in long, by the check and the contract.
+    let family = unsafe { (*addr).sa_family };
+    if i32::from(family) != libc::AF_INET {
+        return Err(libc::EAFNOSUPPORT);
+    }
+    // SAFETY: as above; read_unaligned because C gives no alignment promise here.
+    let sin = unsafe { std::ptr::read_unaligned(addr as *const libc::sockaddr_in) };
+    let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+    Ok(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(sin.sin_port))))
+}
+
+/// # Safety
+///
+/// `addr`/`len` are null or point to a buffer and its length, as `accept` takes them.
+unsafe fn write_addr(a: SocketAddr, addr: *mut libc::sockaddr, len: *mut libc::socklen_t) {
+    if addr.is_null() || len.is_null() {
+        return;
+    }
+    let IpAddr::V4(ip) = a.ip() else { return };
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: a.port().to_be(),
+        sin_addr: libc::in_addr { s_addr: u32::from(ip).to_be() },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: `len` is valid by the contract; copy at most what the caller has room for.
+    unsafe {
+        let room = (*len as usize).min(size_of::<libc::sockaddr_in>());
+        std::ptr::copy_nonoverlapping(&sin as *const _ as *const u8, addr as *mut u8, room);
+        *len = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    }
+}
+
+// ---- the interface's functions ----
+
+unsafe extern "C" fn pd_free(ud: Ud) {
+    if !ud.is_null() {
+        // SAFETY: `ud` came from Box::into_raw in `init`; packetdrill frees it once.
+        drop(unsafe { Box::from_raw(ud as *mut Shared) });
+    }
+}
+
+unsafe extern "C" fn pd_socket(ud: Ud, domain: c_int, ty: c_int, protocol: c_int) -> c_int {
+    ret(catch_unwind(AssertUnwindSafe(|| call(ud, -1, false, |a| a.socket(domain, ty, protocol)))), -1)
+}
+
+unsafe extern "C" fn pd_bind(ud: Ud, fd: c_int, addr: *const libc::sockaddr, len: libc::socklen_t) -> c_int {
+    ret(
+        catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: packetdrill passes a sockaddr of `len` bytes.
+            let sa = unsafe { read_addr(addr, len) }?;
+            call(ud, fd, false, |a| a.bind(fd, sa)).map(|()| 0)
+        })),
+        -1,
+    )
+}
+
+unsafe extern "C" fn pd_listen(ud: Ud, fd: c_int, backlog: c_int) -> c_int {
+    ret(catch_unwind(AssertUnwindSafe(|| call(ud, fd, false, |a| a.listen(fd, backlog)).map(|()| 0))), -1)
+}
+
+unsafe extern "C" fn pd_accept(ud: Ud, fd: c_int, addr: *mut libc::sockaddr, len: *mut libc::socklen_t) -> c_int {
+    ret(
+        catch_unwind(AssertUnwindSafe(|| {
+            let (new_fd, peer) = call(ud, fd, true, |a| a.accept(fd))?;
+            // SAFETY: packetdrill passes accept's own out-parameters.
+            unsafe { write_addr(peer, addr, len) };
+            Ok(new_fd)
+        })),
+        -1,
+    )
+}
+
+unsafe extern "C" fn pd_connect(ud: Ud, fd: c_int, addr: *const libc::sockaddr, len: libc::socklen_t) -> c_int {
+    ret(
+        catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: packetdrill passes a sockaddr of `len` bytes.
+            let sa = unsafe { read_addr(addr, len) }?;
+            match call(ud, fd, false, |a| a.connect(fd, sa)) {
+                Err(libc::EINPROGRESS) => {}
+                other => return other.map(|()| 0),
+            }
+            // A blocking connect waits for the handshake's end.
+            call(ud, fd, true, |a| {
+                if a.nonblocking(fd)? {
+                    return Err(libc::EINPROGRESS);
+                }
+                match a.connect_done(fd) {
+                    Err(libc::EINPROGRESS) => Err(libc::EAGAIN),
+                    r => r,
+                }
+            })
+            .map(|()| 0)
+        })),
+        -1,
+    )
+}
+
+/// Reads into one buffer, as read/recv/recvfrom do (`MSG_PEEK`, `MSG_DONTWAIT`).
+fn receive(ud: Ud, fd: c_int, buf: &mut [u8], flags: c_int) -> Res<isize> {
+    let peek = flags & libc::MSG_PEEK != 0;
+    let dontwait = flags & libc::MSG_DONTWAIT != 0;
+    if flags & !(libc::MSG_PEEK | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL | libc::MSG_WAITALL) != 0 {
+        // MSG_ERRQUEUE, MSG_TRUNC, MSG_OOB...: not ringtcp's.
+        return Err(libc::EOPNOTSUPP);
+    }
+    call(ud, fd, !dontwait, |a| a.recv(fd, buf, peek)).map(|n| n as isize)
+}
+
+/// Queues all of `data` (a blocking socket waits for room, as Linux's send does), or as
+/// much as fits on a non-blocking one.
+fn transmit(ud: Ud, fd: c_int, data: &[u8], flags: c_int) -> Res<isize> {
+    let dontwait = flags & libc::MSG_DONTWAIT != 0;
+    if flags & libc::MSG_ZEROCOPY != 0 || flags & libc::MSG_OOB != 0 {
+        return Err(libc::EOPNOTSUPP);
+    }
+    if data.is_empty() {
+        return call(ud, fd, false, |a| a.send(fd, data)).map(|n| n as isize);
+    }
+    let mut done = 0usize;
+    let r = call(ud, fd, !dontwait, |a| {
+        loop {
+            match a.send(fd, &data[done..]) {
+                Ok(n) => {
+                    done += n;
+                    if done == data.len() || a.nonblocking(fd)? || dontwait {
+                        return Ok(());
+                    }
+                }
+                Err(libc::EAGAIN) if done > 0 && (a.nonblocking(fd)? || dontwait) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+    });
+    match r {
+        Ok(()) => Ok(done as isize),
+        Err(_) if done > 0 => Ok(done as isize),
+        Err(e) => Err(e),
+    }
+}
+
+/// # Safety
+///
+/// `iov` points to `n` iovecs, each naming writable (or readable) memory.
+unsafe fn iovecs<'a>(iov: *const libc::iovec, n: c_int) -> Res<&'a [libc::iovec]> {
+    if n < 0 || (n > 0 && iov.is_null()) {
+        return Err(libc::EINVAL);
+    }
+    if n == 0 {
+        return Ok(&[]);
+    }
+    // SAFETY: by the contract.
+    Ok(unsafe { std::slice::from_raw_parts(iov, n as usize) })
+}
+
+/// # Safety
+///
+/// As [`iovecs`], each iovec writable.
+unsafe fn read_vectored(ud: Ud, fd: c_int, iov: &[libc::iovec], flags: c_int) -> Res<isize> {
+    let total: usize = iov.iter().map(|v| v.iov_len).sum();
+    let mut tmp = vec![0u8; total];
+    let n = receive(ud, fd, &mut tmp, flags)? as usize;
+    let mut off = 0;
+    for v in iov {
+        if off >= n {
+            break;
+        }
+        let k = v.iov_len.min(n - off);
+        // SAFETY: each iovec names `iov_len` writable bytes.
+        unsafe { std::ptr::copy_nonoverlapping(tmp.as_ptr().add(off), v.iov_base as *mut u8, k) };
+        off += k;
+    }
+    Ok(n as isize)
+}
+
+/// # Safety
+///
+/// As [`iovecs`], each iovec readable.
+unsafe fn write_vectored(ud: Ud, fd: c_int, iov: &[libc::iovec], flags: c_int) -> Res<isize> {
+    let mut data = Vec::new();
+    for v in iov {
+        if v.iov_len > 0 {
+            // SAFETY: each iovec names `iov_len` readable bytes.
+            data.extend_from_slice(unsafe { std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len) });
+        }
+    }
+    transmit(ud, fd, &data, flags)
+}
+
+/// # Safety
+///
+/// `buf` is null with `len` 0, or names `len` writable bytes.
+unsafe fn out_slice<'a>(buf: *mut c_void, len: usize) -> &'a mut [u8] {
+    if buf.is_null() || len == 0 {
+        return &mut [];
+    }
+    // SAFETY: by the contract.
+    unsafe { std::slice::from_raw_parts_mut(buf as *mut u8, len) }
+}
+
+/// # Safety
+///
+/// `buf` is null with `len` 0, or names `len` readable bytes.
+unsafe fn in_slice<'a>(buf: *const c_void, len: usize) -> &'a [u8] {
+    if buf.is_null() || len == 0 {
+        return &[];
+    }
+    // SAFETY: by the contract.
+    unsafe { std::slice::from_raw_parts(buf as *const u8, len) }
+}
+
+unsafe extern "C" fn pd_read(ud: Ud, fd: c_int, buf: *mut c_void, len: usize) -> isize {
+    // SAFETY: read's buffer and length.
+    let out = unsafe { out_slice(buf, len) };
+    ret(catch_unwind(AssertUnwindSafe(|| receive(ud, fd, out, 0))), -1)
+}
+
+unsafe extern "C" fn pd_readv(ud: Ud, fd: c_int, iov: *const libc::iovec, n: c_int) -> isize {
+    // SAFETY: readv's vector.
+    ret(catch_unwind(AssertUnwindSafe(|| unsafe { read_vectored(ud, fd, iovecs(iov, n)?, 0) })), -1)
+}
+
+unsafe extern "C" fn pd_recv(ud: Ud, fd: c_int, buf: *mut c_void, len: usize, flags: c_int) -> isize {
+    // SAFETY: recv's buffer and length.
+    let out = unsafe { out_slice(buf, len) };
+    ret(catch_unwind(AssertUnwindSafe(|| receive(ud, fd, out, flags))), -1)
+}
+
+unsafe extern "C" fn pd_recvfrom(ud: Ud, fd: c_int, buf: *mut c_void, len: usize, flags: c_int, addr: *mut libc::sockaddr, alen: *mut libc::socklen_t) -> isize {
+    // SAFETY: recvfrom's buffer and length.
+    let out = unsafe { out_slice(buf, len) };
+    ret(
+        catch_unwind(AssertUnwindSafe(|| {
+            let n = receive(ud, fd, out, flags)?;
+            if let Ok(peer) = call(ud, fd, false, |a| a.peer_addr_of(fd)) {
+                // SAFETY: recvfrom's address out-parameters.
+                unsafe { write_addr(peer, addr, alen) };
+            }
+            Ok(n)
+        })),
+        -1,
+    )
+}
+
+unsafe extern "C" fn pd_recvmsg(ud: Ud, fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> isize {
+    ret(
+        catch_unwind(AssertUnwindSafe(|| {
+            if msg.is_null() {
+                return Err(libc::EINVAL);
+            }
+            // SAFETY: packetdrill passes a valid msghdr.
+            let m = unsafe { &mut *msg };
+            // SAFETY: the msghdr's vector.
+            let n = unsafe { read_vectored(ud, fd, iovecs(m.msg_iov, m.msg_iovlen as c_int)?, flags) }?;
+            m.msg_controllen = 0;
+            m.msg_flags = 0;
+            Ok(n)
+        })),
+        -1,
+    )
+}
+
+unsafe extern "C" fn pd_write(ud: Ud, fd: c_int, buf: *const c_void, len: usize) -> isize {
+    // SAFETY: write's buffer and length.
+    let data = unsafe { in_slice(buf, len) };
+    ret(catch_unwind(AssertUnwindSafe(|| transmit(ud, fd, data, 0))), -1)
+}
+
+unsafe extern "C" fn pd_writev(ud: Ud, fd: c_int, iov: *const libc::iovec, n: c_int) -> isize {
+    // SAFETY: writev's vector.
+    ret(catch_unwind(AssertUnwindSafe(|| unsafe { write_vectored(ud, fd, iovecs(iov, n)?, 0) })), -1)
+}
+
+unsafe extern "C" fn pd_send(ud: Ud, fd: c_int, buf: *const c_void, len: usize, flags: c_int) -> isize {
+    // SAFETY: send's buffer and length.
+    let data = unsafe { in_slice(buf, len) };
+    ret(catch_unwind(AssertUnwindSafe(|| transmit(ud, fd, data, flags))), -1)
+}
+
+unsafe extern "C" fn pd_sendto(ud: Ud, fd: c_int, buf: *const c_void, len: usize, flags: c_int, _addr: *const libc::sockaddr, _alen: libc::socklen_t) -> isize {
+    // SAFETY: sendto's buffer and length; on a connected TCP socket the address is ignored.
+    let data = unsafe { in_slice(buf, len) };
+    ret(catch_unwind(AssertUnwindSafe(|| transmit(ud, fd, data, flags))), -1)
+}
+
+unsafe extern "C" fn pd_sendmsg(ud: Ud, fd: c_int, msg: *const libc::msghdr, flags: c_int) -> isize {
+    ret(
+        catch_unwind(AssertUnwindSafe(|| {
+            if msg.is_null() {
+                return Err(libc::EINVAL);
+            }
+            // SAFETY: packetdrill passes a valid msghdr.
+            let m = unsafe { &*msg };
+            if m.msg_controllen > 0 {
+                // Control messages (SO_TIMESTAMPING, MSG_ZEROCOPY...): not ringtcp's.
+                return Err(libc::EOPNOTSUPP);
+            }
+            // SAFETY: the msghdr's vector.
+            unsafe { write_vectored(ud, fd, iovecs(m.msg_iov, m.msg_iovlen as c_int)?, flags) }
+        })),
+        -1,
+    )
+}
+
+unsafe extern "C" fn pd_fcntl(ud: Ud, fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
+    ret(
+        catch_unwind(AssertUnwindSafe(|| {
+            call(ud, fd, false, |a| match cmd {
+                libc::F_GETFL => Ok(libc::O_RDWR | if a.nonblocking(fd)? { libc::O_NONBLOCK } else { 0 }),
+                libc::F_SETFL => a.set_nonblocking(fd, arg as c_int & libc::O_NONBLOCK != 0).map(|()| 0),
+                libc::F_GETFD | libc::F_SETFD => a.nonblocking(fd).map(|_| 0),
+                _ => Err(libc::EINVAL),
+            })
+        })),
+        -1,
+    )
+}
+
+unsafe extern "C" fn pd_ioctl(ud: Ud, fd: c_int, request: c_ulong, arg: *mut c_void) -> c_int {
+    ret(
+        catch_unwind(AssertUnwindSafe(|| {
+            let v = call(ud, fd, false, |a| match request {
+                libc::FIONREAD => a.inq(fd),
+                // SIOCOUTQ (TIOCOUTQ's number on sockets).
+                libc::TIOCOUTQ => a.outq(fd),
+                _ => Err(libc::EOPNOTSUPP),
+            })?;
+            if arg.is_null() {
+                return Err(libc::EFAULT);
+            }
+            // SAFETY: these requests take an int out-parameter.
+            unsafe { *(arg as *mut c_int) = v as c_int };
+            Ok(0)
+        })),
+        -1,
+    )
+}
+
+unsafe extern "C" fn pd_close(ud: Ud, fd: c_int) -> c_int {
+    ret(catch_unwind(AssertUnwindSafe(|| call(ud, fd, false, |a| a.close(fd)).map(|()| 0))), -1)
+}
+
+unsafe extern "C" fn pd_shutdown(ud: Ud, fd: c_int, how: c_int) -> c_int {
+    ret(catch_unwind(AssertUnwindSafe(|| call(ud, fd, false, |a| a.shutdown(fd, how)).map(|()| 0))), -1)
+}
+
+unsafe extern "C" fn pd_getsockopt(ud: Ud, fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut libc::socklen_t) -> c_int {
+    ret(
+        catch_unwind(AssertUnwindSafe(|| {
+            if val.is_null() || len.is_null() {
+                return Err(libc::EFAULT);
+            }
+            // SAFETY: getsockopt's out-parameters.
+            let room = unsafe { *len } as usize;
+            if level == libc::SOL_SOCKET && name == libc::SO_LINGER {
+                let l = call(ud, fd, false, |a| a.linger(fd))?;
+                let v = libc::linger { l_onoff: i32::from(l.is_some()), l_linger: l.unwrap_or(0) as i32 };
+                if room < size_of::<libc::linger>() {
+                    return Err(libc::EINVAL);
+                }
+                // SAFETY: room checked.
+                unsafe {
+                    std::ptr::write_unaligned(val as *mut libc::linger, v);
+                    *len = size_of::<libc::linger>() as libc::socklen_t;
+                }
+                return Ok(0);
+            }
+            let v = call(ud, fd, false, |a| a.option(fd, level, name))?;
+            if room < size_of::<c_int>() {
+                return Err(libc::EINVAL);
+            }
+            // SAFETY: room checked.
+            unsafe {
+                std::ptr::write_unaligned(val as *mut c_int, v);
+                *len = size_of::<c_int>() as libc::socklen_t;
+            }
+            Ok(0)
+        })),
+        -1,
+    )
+}
+
+unsafe extern "C" fn pd_setsockopt(ud: Ud, fd: c_int, level: c_int, name: c_int, val: *const c_void, len: libc::socklen_t) -> c_int {
+    ret(
+        catch_unwind(AssertUnwindSafe(|| {
+            if val.is_null() {
+                return Err(libc::EFAULT);
+            }
+            if level == libc::SOL_SOCKET && name == libc::SO_LINGER {
+                if (len as usize) < size_of::<libc::linger>() {
+                    return Err(libc::EINVAL);
+                }
+                // SAFETY: length checked.
+                let l = unsafe { std::ptr::read_unaligned(val as *const libc::linger) };
+                return call(ud, fd, false, |a| a.set_linger(fd, l.l_onoff != 0, l.l_linger.max(0) as u32)).map(|()| 0);
+            }
+            if (len as usize) < size_of::<c_int>() {
+                return Err(libc::EINVAL);
+            }
+            // SAFETY: length checked.
+            let v = unsafe { std::ptr::read_unaligned(val as *const c_int) };
+            call(ud, fd, false, |a| a.set_option(fd, level, name, v)).map(|()| 0)
+        })),
+        -1,
+    )
+}
+
+unsafe extern "C" fn pd_poll(ud: Ud, fds: *mut libc::pollfd, n: libc::nfds_t, timeout_ms: c_int) -> c_int {
+    ret(
+        catch_unwind(AssertUnwindSafe(|| {
+            if n > 0 && fds.is_null() {
+                return Err(libc::EFAULT);
+            }
+            let list = if n == 0 {
+                &mut [][..]
+            } else {
+                // SAFETY: poll's array of `n` entries.
+                unsafe { std::slice::from_raw_parts_mut(fds, n as usize) }
+            };
+            // SAFETY: `ud` is the interface's userdata.
+            let sh = unsafe { shared(ud) };
+            let mut a = sh.lock();
+            let deadline = (timeout_ms >= 0).then(|| a.now_usecs() + i64::from(timeout_ms) * 1000);
+            loop {
+                let mut ready = 0;
+                for p in list.iter_mut() {
+                    let all = a.poll_events(p.fd);
+                    let always = libc::POLLERR | libc::POLLHUP | libc::POLLNVAL;
+                    p.revents = all & (p.events | always);
+                    if p.revents != 0 {
+                        ready += 1;
+                    }
+                }
+                if ready > 0 || deadline.is_some_and(|d| a.now_usecs() >= d) {
+                    sh.changed.notify_all();
+                    return Ok(ready);
+                }
+                sh.changed.notify_all();
+                a = wait_for_change(sh, a)?;
+            }
+        })),
+        -1,
+    )
+}
+
+unsafe extern "C" fn pd_netdev_send(ud: Ud, buf: *const c_void, len: usize) -> c_int {
+    // SAFETY: the packet packetdrill hands over.
+    let packet = unsafe { in_slice(buf, len) };
+    ret(catch_unwind(AssertUnwindSafe(|| call(ud, -1, false, |a| {
+        a.inject(packet);
+        Ok(0)
+    }))), -1)
+}
+
+unsafe extern "C" fn pd_netdev_receive(ud: Ud, buf: *mut c_void, count: *mut usize, time_usecs: *mut i64) -> c_int {
+    ret(
+        catch_unwind(AssertUnwindSafe(|| {
+            if count.is_null() || time_usecs.is_null() {
+                return Err(libc::EFAULT);
+            }
+            let got = call(ud, -1, false, |a| Ok(a.next_packet(PACKET_WAIT_LIMIT)))?;
+            // SAFETY: packetdrill's buffer of `*count` bytes and its out-parameters.
+            unsafe {
+                match got {
+                    Some((p, t)) => {
+                        let n = p.len().min(*count);
+                        std::ptr::copy_nonoverlapping(p.as_ptr(), buf as *mut u8, n);
+                        *count = n;
+                        *time_usecs = t;
+                    }
+                    None => {
+                        // An empty packet fails packetdrill's parse: the script stops at
+                        // the line that waits, instead of waiting for ever.
+                        eprintln!(
+                            "ringtcp-conformance: packetdrill waits for a packet, and ringtcp has nothing to send (no timer due within {} s of virtual time)",
+                            PACKET_WAIT_LIMIT.as_secs()
+                        );
+                        *count = 0;
+                    }
+                }
+            }
+            Ok(0)
+        })),
+        -1,
+    )
+}
+
+unsafe extern "C" fn pd_usleep(ud: Ud, usecs: libc::useconds_t) -> c_int {
+    ret(catch_unwind(AssertUnwindSafe(|| call(ud, -1, false, |a| {
+        a.advance(Duration::from_micros(u64::from(usecs)));
+        Ok(0)
+    }))), -1)
+}
+
+unsafe extern "C" fn pd_gettimeofday(ud: Ud, tv: *mut libc::timeval, _tz: *mut c_void) -> c_int {
+    ret(
+        catch_unwind(AssertUnwindSafe(|| {
+            // Each reading moves virtual time on by a microsecond: packetdrill spins on
+            // the clock for the last microseconds before an event, and a clock that never
+            // moves would spin for ever.
+            let now = call(ud, -1, false, |a| {
+                let t = a.now_usecs();
+                a.advance(Duration::from_micros(1));
+                Ok(t)
+            })?;
+            if !tv.is_null() {
+                // SAFETY: gettimeofday's out-parameter.
+                unsafe {
+                    (*tv).tv_sec = (now / 1_000_000) as libc::time_t;
+                    (*tv).tv_usec = (now % 1_000_000) as libc::suseconds_t;
+                }
+            }
+            Ok(0)
+        })),
+        -1,
+    )
+}
+
+unsafe extern "C" fn pd_epoll_create(_ud: Ud, _size: c_int) -> c_int {
+    set_errno(libc::ENOSYS);
+    -1
+}
+
+unsafe extern "C" fn pd_epoll_ctl(_ud: Ud, _epfd: c_int, _op: c_int, _fd: c_int, _ev: *mut libc::epoll_event) -> c_int {
+    set_errno(libc::ENOSYS);
+    -1
+}
+
+unsafe extern "C" fn pd_epoll_wait(_ud: Ud, _epfd: c_int, _ev: *mut libc::epoll_event, _max: c_int, _timeout: c_int) -> c_int {
+    set_errno(libc::ENOSYS);
+    -1
+}
+
+unsafe extern "C" fn pd_pipe(_ud: Ud, _fds: *mut c_int) -> c_int {
+    set_errno(libc::ENOSYS);
+    -1
+}
+
+unsafe extern "C" fn pd_splice(_ud: Ud, _fd_in: c_int, _off_in: *mut libc::loff_t, _fd_out: c_int, _off_out: *mut libc::loff_t, _len: usize, _flags: std::ffi::c_uint) -> isize {
+    set_errno(libc::ENOSYS);
+    -1
+}
+
+/// An fd number that is also a real descriptor (an open `/dev/null`), so packetdrill's own
+/// `close()` of it at the end of a script succeeds and harms nothing.
+fn real_fd() -> Option<i32> {
+    // SAFETY: a plain open of a constant path.
+    let fd = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    (fd >= 0).then_some(fd)
+}
+
+fn release_real_fd(fd: i32) {
+    // SAFETY: closing a descriptor `real_fd` opened for this socket.
+    unsafe { libc::close(fd) };
+}
+
+/// The stack's address from `--so_flags` (`local_ip=A.B.C.D`), or packetdrill's default
+/// local address, 192.168.0.1.
+fn local_ip_from_flags(flags: Option<&str>) -> Ipv4Addr {
+    flags
+        .into_iter()
+        .flat_map(|f| f.split([',', ' ']))
+        .find_map(|kv| kv.strip_prefix("local_ip=").and_then(|v| v.parse().ok()))
+        .unwrap_or(Ipv4Addr::new(192, 168, 0, 1))
+}
+
+/// What packetdrill calls after `dlopen`: fills in the interface.
+///
+/// # Safety
+///
+/// `flags` is null or a C string; `ifc` points to a writable `struct packetdrill_interface`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn packetdrill_interface_init(flags: *const c_char, ifc: *mut PacketdrillInterface) {
+    let flags = if flags.is_null() {
+        None
+    } else {
+        // SAFETY: a C string, by the contract.
+        unsafe { CStr::from_ptr(flags) }.to_str().ok()
+    };
+    let adapter = Adapter::new(local_ip_from_flags(flags), linux_like_config(), FdNumbers { take: real_fd, give_back: release_real_fd });
+    let shared = Box::new(Shared { adapter: Mutex::new(adapter), changed: Condvar::new() });
+    let filled = PacketdrillInterface {
+        userdata: Box::into_raw(shared) as Ud,
+        free: Some(pd_free),
+        socket: Some(pd_socket),
+        bind: Some(pd_bind),
+        listen: Some(pd_listen),
+        accept: Some(pd_accept),
+        connect: Some(pd_connect),
+        read: Some(pd_read),
+        readv: Some(pd_readv),
+        recv: Some(pd_recv),
+        recvfrom: Some(pd_recvfrom),
+        recvmsg: Some(pd_recvmsg),
+        write: Some(pd_write),
+        writev: Some(pd_writev),
+        send: Some(pd_send),
+        sendto: Some(pd_sendto),
+        sendmsg: Some(pd_sendmsg),
+        fcntl: Some(pd_fcntl),
+        ioctl: Some(pd_ioctl),
+        close: Some(pd_close),
+        shutdown: Some(pd_shutdown),
+        getsockopt: Some(pd_getsockopt),
+        setsockopt: Some(pd_setsockopt),
+        poll: Some(pd_poll),
+        netdev_send: Some(pd_netdev_send),
+        netdev_receive: Some(pd_netdev_receive),
+        usleep: Some(pd_usleep),
+        gettimeofday: Some(pd_gettimeofday),
+        epoll_create: Some(pd_epoll_create),
+        epoll_ctl: Some(pd_epoll_ctl),
+        epoll_wait: Some(pd_epoll_wait),
+        pipe: Some(pd_pipe),
+        splice: Some(pd_splice),
+    };
+    if !ifc.is_null() {
+        // SAFETY: writable, by the contract.
+        unsafe { std::ptr::write(ifc, filled) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_local_address_comes_from_the_flags() {
+        assert_eq!(local_ip_from_flags(Some("local_ip=10.1.2.3")), Ipv4Addr::new(10, 1, 2, 3));
+        assert_eq!(local_ip_from_flags(None), Ipv4Addr::new(192, 168, 0, 1));
+        assert_eq!(local_ip_from_flags(Some("garbage")), Ipv4Addr::new(192, 168, 0, 1));
+    }
+
+    #[test]
+    fn the_interface_has_packetdrills_layout() {
+        // 33 pointers: userdata and 32 functions, in packetdrill.h's order.
+        assert_eq!(size_of::<PacketdrillInterface>(), 33 * size_of::<usize>());
+    }
+}
