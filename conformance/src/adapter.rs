@@ -62,7 +62,7 @@ enum Kind {
     Listener(ListenerHandle),
     Conn {
         h: SocketHandle,
-        /// `shutdown(SHUT_RD)`: reads return 0.
+        /// `shutdown(SHUT_RD)`: reads return 0 rather than wait.
         read_shut: bool,
         /// A non-blocking connect is under way; `SO_ERROR` / a second `connect` tell how
         /// it ended.
@@ -336,9 +336,6 @@ impl Adapter {
     /// Reads up to `buf.len()` bytes (`peek`: without taking them).
     pub fn recv(&mut self, fd: i32, buf: &mut [u8], peek: bool) -> Res<usize> {
         let (h, read_shut) = self.conn(fd)?;
-        if read_shut {
-            return Ok(0);
-        }
         if buf.is_empty() {
             return Ok(0);
         }
@@ -346,6 +343,9 @@ impl Adapter {
         self.collect();
         match r {
             Ok(n) => Ok(n),
+            // After SHUT_RD, Linux still hands over what arrives and reads 0 instead of
+            // waiting when nothing has.
+            Err(Error::WouldBlock) if read_shut => Ok(0),
             Err(Error::WouldBlock) => Err(libc::EAGAIN),
             Err(e) => Err(errno_of(e)),
         }
@@ -522,7 +522,14 @@ impl Adapter {
             (libc::SOL_SOCKET, libc::SO_SNDBUF) => f.opts.sndbuf = Some((v.max(0) as usize * 2).max(SocketOptions::MIN_BUFFER)),
             (libc::SOL_SOCKET, libc::SO_KEEPALIVE) => f.opts.keepalive = v != 0,
             (libc::IPPROTO_TCP, libc::TCP_NODELAY) => f.opts.nodelay = v != 0,
-            (libc::IPPROTO_TCP, libc::TCP_QUICKACK) => f.opts.quickack = v != 0,
+            (libc::IPPROTO_TCP, libc::TCP_QUICKACK) => {
+                // On a connection it acts at once, as on Linux (off ends quick-ACK mode).
+                f.opts.quickack = v != 0;
+                if let Kind::Conn { h, .. } = f.kind {
+                    self.shard.set_quickack(h, v != 0).map_err(errno_of)?;
+                }
+                return Ok(());
+            }
             (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE | libc::TCP_KEEPINTVL | libc::TCP_KEEPCNT) => {
                 if v < 1 {
                     return Err(libc::EINVAL);
@@ -599,7 +606,9 @@ impl Adapter {
         let Kind::Conn { h, .. } = f.kind else { return Ok(()) };
         let o = f.opts;
         let _ = self.shard.set_nodelay(h, o.nodelay);
-        let _ = self.shard.set_quickack(h, o.quickack);
+        if o.quickack {
+            let _ = self.shard.set_quickack(h, true);
+        }
         let ka = o.keepalive.then(|| o.keepalive_params.unwrap_or_default());
         let _ = self.shard.set_keepalive(now, h, ka);
         Ok(())

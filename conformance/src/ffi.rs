@@ -340,30 +340,36 @@ unsafe fn write_vectored(ud: Ud, fd: c_int, iov: &[libc::iovec], flags: c_int) -
 
 /// # Safety
 ///
-/// `buf` is null with `len` 0, or names `len` writable bytes.
-unsafe fn out_slice<'a>(buf: *mut c_void, len: usize) -> &'a mut [u8] {
-    if buf.is_null() || len == 0 {
-        return &mut [];
+/// `buf` is null, or names `len` writable bytes.
+unsafe fn out_slice<'a>(buf: *mut c_void, len: usize) -> Res<&'a mut [u8]> {
+    if len == 0 {
+        return Ok(&mut []);
+    }
+    if buf.is_null() {
+        return Err(libc::EFAULT);
     }
     // SAFETY: by the contract.
-    unsafe { std::slice::from_raw_parts_mut(buf as *mut u8, len) }
+    Ok(unsafe { std::slice::from_raw_parts_mut(buf as *mut u8, len) })
 }
 
 /// # Safety
 ///
-/// `buf` is null with `len` 0, or names `len` readable bytes.
-unsafe fn in_slice<'a>(buf: *const c_void, len: usize) -> &'a [u8] {
-    if buf.is_null() || len == 0 {
-        return &[];
+/// `buf` is null, or names `len` readable bytes.
+unsafe fn in_slice<'a>(buf: *const c_void, len: usize) -> Res<&'a [u8]> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if buf.is_null() {
+        return Err(libc::EFAULT);
     }
     // SAFETY: by the contract.
-    unsafe { std::slice::from_raw_parts(buf as *const u8, len) }
+    Ok(unsafe { std::slice::from_raw_parts(buf as *const u8, len) })
 }
 
 unsafe extern "C" fn pd_read(ud: Ud, fd: c_int, buf: *mut c_void, len: usize) -> isize {
     // SAFETY: read's buffer and length.
     let out = unsafe { out_slice(buf, len) };
-    ret(catch_unwind(AssertUnwindSafe(|| receive(ud, fd, out, 0))), -1)
+    ret(catch_unwind(AssertUnwindSafe(|| receive(ud, fd, out?, 0))), -1)
 }
 
 unsafe extern "C" fn pd_readv(ud: Ud, fd: c_int, iov: *const libc::iovec, n: c_int) -> isize {
@@ -374,7 +380,7 @@ unsafe extern "C" fn pd_readv(ud: Ud, fd: c_int, iov: *const libc::iovec, n: c_i
 unsafe extern "C" fn pd_recv(ud: Ud, fd: c_int, buf: *mut c_void, len: usize, flags: c_int) -> isize {
     // SAFETY: recv's buffer and length.
     let out = unsafe { out_slice(buf, len) };
-    ret(catch_unwind(AssertUnwindSafe(|| receive(ud, fd, out, flags))), -1)
+    ret(catch_unwind(AssertUnwindSafe(|| receive(ud, fd, out?, flags))), -1)
 }
 
 unsafe extern "C" fn pd_recvfrom(ud: Ud, fd: c_int, buf: *mut c_void, len: usize, flags: c_int, addr: *mut libc::sockaddr, alen: *mut libc::socklen_t) -> isize {
@@ -382,7 +388,7 @@ unsafe extern "C" fn pd_recvfrom(ud: Ud, fd: c_int, buf: *mut c_void, len: usize
     let out = unsafe { out_slice(buf, len) };
     ret(
         catch_unwind(AssertUnwindSafe(|| {
-            let n = receive(ud, fd, out, flags)?;
+            let n = receive(ud, fd, out?, flags)?;
             if let Ok(peer) = call(ud, fd, false, |a| a.peer_addr_of(fd)) {
                 // SAFETY: recvfrom's address out-parameters.
                 unsafe { write_addr(peer, addr, alen) };
@@ -414,7 +420,7 @@ unsafe extern "C" fn pd_recvmsg(ud: Ud, fd: c_int, msg: *mut libc::msghdr, flags
 unsafe extern "C" fn pd_write(ud: Ud, fd: c_int, buf: *const c_void, len: usize) -> isize {
     // SAFETY: write's buffer and length.
     let data = unsafe { in_slice(buf, len) };
-    ret(catch_unwind(AssertUnwindSafe(|| transmit(ud, fd, data, 0))), -1)
+    ret(catch_unwind(AssertUnwindSafe(|| transmit(ud, fd, data?, 0))), -1)
 }
 
 unsafe extern "C" fn pd_writev(ud: Ud, fd: c_int, iov: *const libc::iovec, n: c_int) -> isize {
@@ -425,13 +431,13 @@ unsafe extern "C" fn pd_writev(ud: Ud, fd: c_int, iov: *const libc::iovec, n: c_
 unsafe extern "C" fn pd_send(ud: Ud, fd: c_int, buf: *const c_void, len: usize, flags: c_int) -> isize {
     // SAFETY: send's buffer and length.
     let data = unsafe { in_slice(buf, len) };
-    ret(catch_unwind(AssertUnwindSafe(|| transmit(ud, fd, data, flags))), -1)
+    ret(catch_unwind(AssertUnwindSafe(|| transmit(ud, fd, data?, flags))), -1)
 }
 
 unsafe extern "C" fn pd_sendto(ud: Ud, fd: c_int, buf: *const c_void, len: usize, flags: c_int, _addr: *const libc::sockaddr, _alen: libc::socklen_t) -> isize {
     // SAFETY: sendto's buffer and length; on a connected TCP socket the address is ignored.
     let data = unsafe { in_slice(buf, len) };
-    ret(catch_unwind(AssertUnwindSafe(|| transmit(ud, fd, data, flags))), -1)
+    ret(catch_unwind(AssertUnwindSafe(|| transmit(ud, fd, data?, flags))), -1)
 }
 
 unsafe extern "C" fn pd_sendmsg(ud: Ud, fd: c_int, msg: *const libc::msghdr, flags: c_int) -> isize {
@@ -598,7 +604,7 @@ unsafe extern "C" fn pd_netdev_send(ud: Ud, buf: *const c_void, len: usize) -> c
     // SAFETY: the packet packetdrill hands over.
     let packet = unsafe { in_slice(buf, len) };
     ret(catch_unwind(AssertUnwindSafe(|| call(ud, -1, false, |a| {
-        a.inject(packet);
+        a.inject(packet?);
         Ok(0)
     }))), -1)
 }

@@ -31,23 +31,65 @@ fn established(cfg: Config) -> (Peer, SocketHandle, u32) {
 }
 
 #[test]
-fn one_segment_is_acked_after_the_delayed_ack_timeout() {
+fn the_first_segments_are_acked_at_once_then_one_segment_waits_for_the_delayed_ack() {
     let (mut p, h, iss) = established(plain_config());
-    p.inject(Seg::new(flags("ACK|PSH"), PEER_ISS + 1, iss + 1).data(b"hello"));
+    // Quick-ACK mode at the start, as Linux: the first 16 data segments are acked at once.
+    let mut next = PEER_ISS + 1;
+    for i in 0..16u32 {
+        p.inject(Seg::new(flags("ACK|PSH"), next, iss + 1).data(b"q"));
+        next += 1;
+        let a = p.one();
+        assert_eq!((a.flags, a.ack), (flags("ACK"), next), "segment {i} acked at once");
+    }
+    assert_eq!(p.shard.stats().delayed_acks, 0);
+    let mut sink = [0u8; 64];
+    assert_eq!(p.shard.recv(h, &mut sink).unwrap(), 16);
+    p.sent();
+    // After them, one segment waits for the delayed-ACK timer.
+    p.inject(Seg::new(flags("ACK|PSH"), next, iss + 1).data(b"hello"));
     p.none();
     p.advance(Duration::from_millis(39));
     p.none();
     p.advance(Duration::from_millis(1));
-    assert_eq!(p.one(), Seg::new(flags("ACK"), iss + 1, PEER_ISS + 6).win(65_530));
+    let a = p.one();
+    assert_eq!((a.flags, a.seq, a.ack), (flags("ACK"), iss + 1, next + 5));
     assert_eq!(p.shard.stats().delayed_acks, 1);
+    let next = next + 5;
     // A reply piggybacks the ACK instead: no separate ACK, no timer.
-    p.inject(Seg::new(flags("ACK|PSH"), PEER_ISS + 6, iss + 1).data(b"again"));
+    p.inject(Seg::new(flags("ACK|PSH"), next, iss + 1).data(b"again"));
     p.shard.set_nodelay(h, true).unwrap();
     p.shard.send(h, b"reply").unwrap();
     let s = p.one();
-    assert_eq!((s.ack, s.payload.as_slice()), (PEER_ISS + 11, &b"reply"[..]));
+    assert_eq!((s.ack, s.payload.as_slice()), (next + 5, &b"reply"[..]));
     p.advance(Duration::from_millis(100));
     p.none();
+}
+
+#[test]
+fn two_of_the_peers_full_sized_segments_are_acked_at_once_even_below_our_mss() {
+    // The peer's MSS is 1000 (ours 1460): two of its full segments must be acked at once
+    // (RFC 5681 §4.2), even though they hold less than two of our MSS.
+    let mut cfg = plain_config();
+    cfg.delayed_ack = Duration::from_millis(40);
+    let (mut p, h, iss, _) = established_with(cfg, TcpOptions { mss: Some(1000), ..TcpOptions::default() });
+    let mut next = PEER_ISS + 1;
+    let chunk = vec![5u8; 1000];
+    // Past the quick ACKs of the start.
+    for _ in 0..16 {
+        p.inject(Seg::new(flags("ACK"), next, iss + 1).data(&chunk));
+        next += 1000;
+        p.sent();
+        let mut sink = vec![0u8; 1000];
+        p.shard.recv(h, &mut sink).unwrap();
+        p.sent();
+    }
+    p.inject(Seg::new(flags("ACK"), next, iss + 1).data(&chunk));
+    next += 1000;
+    p.none();
+    p.inject(Seg::new(flags("ACK"), next, iss + 1).data(&chunk));
+    next += 1000;
+    let a = p.one();
+    assert_eq!((a.flags, a.ack), (flags("ACK"), next), "the second full segment is acked at once");
 }
 
 #[test]

@@ -149,6 +149,13 @@ impl Connection {
         self.enter_closed(None);
     }
 
+    pub(crate) fn set_quickack(&mut self, on: bool) {
+        self.quickack = on;
+        if !on {
+            self.quick_acks_left = 0;
+        }
+    }
+
     pub(crate) fn set_nodelay(&mut self, on: bool) {
         self.nodelay = on;
     }

@@ -476,11 +476,16 @@ impl Connection {
                     self.rcv_nxt += n;
                     self.unacked_bytes += n;
                     self.events.set(Events::READABLE);
-                    if had_holes || self.unacked_bytes >= 2 * usize::from(self.rcv_mss) {
+                    // A full-sized segment is the peer's: the largest it sent so far, or its
+                    // MSS before that, never more than ours.
+                    self.rcv_seg_max = self.rcv_seg_max.max(u16::try_from(payload.len()).unwrap_or(u16::MAX)).min(self.rcv_mss);
+                    let full = usize::from(self.rcv_seg_max.max(self.opts.snd_mss.min(self.rcv_mss)));
+                    if had_holes || self.unacked_bytes >= 2 * full {
                         // RFC 5681 §4.2: ACK at once when a gap fills, and at least every
                         // second full-sized segment.
                         self.ack_state = AckState::Now;
-                    } else if self.quickack {
+                    } else if self.quickack || self.quick_acks_left > 0 {
+                        self.quick_acks_left = self.quick_acks_left.saturating_sub(1);
                         self.ack_state = AckState::Now;
                     } else if self.ack_state == AckState::Idle {
                         self.ack_state = AckState::Delayed;

@@ -286,6 +286,11 @@ pub(crate) struct Connection {
     pub(crate) tos: u8,
     /// Acknowledge every segment at once instead of delaying ACKs (`TCP_QUICKACK`).
     pub(crate) quickack: bool,
+    /// Data segments still to be acknowledged at once at the start of the connection.
+    pub(crate) quick_acks_left: u8,
+    /// The largest in-order data segment received so far (at most our MSS): what "a
+    /// full-sized segment" of this peer is, for RFC 5681 §4.2's every-second-segment rule.
+    rcv_seg_max: u16,
     /// A soft ICMP error, reported if the connection later times out (RFC 1122 §4.2.3.9).
     soft_error: Option<Error>,
     /// When we last answered an out-of-window segment without data.
@@ -387,6 +392,8 @@ impl Connection {
             ttl: cfg.ttl,
             tos: 0,
             quickack: false,
+            quick_acks_left: QUICK_ACKS,
+            rcv_seg_max: 0,
             soft_error: None,
             last_oow_ack: None,
         }
@@ -658,6 +665,11 @@ impl Connection {
 }
 
 /// The smallest shift that lets a window of `buffer` bytes fit the 16-bit field (RFC 7323 §2.3).
+/// ACKs sent at once for the first data segments of a connection, as Linux's quick-ACK
+/// mode does (up to 16): while the peer's congestion window is small, each delayed ACK
+/// would hold its slow start back by the delayed-ACK time.
+const QUICK_ACKS: u8 = 16;
+
 pub(crate) fn window_shift(buffer: usize) -> u8 {
     let mut shift = 0u8;
     while shift < 14 && (buffer >> shift) > 65_535 {

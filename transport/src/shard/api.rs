@@ -383,10 +383,11 @@ impl Shard {
 
     /// Acknowledges every segment at once (`true`) or delays ACKs as RFC 9293 §3.8.6.3
     /// allows (`false`, the default): Linux's `TCP_QUICKACK`, except that it stays set
-    /// until cleared (Linux may leave quick-ACK mode by itself).
+    /// until cleared (Linux may leave quick-ACK mode by itself). Clearing it also ends the
+    /// quick ACKs of a connection's first segments, as on Linux.
     pub fn set_quickack(&mut self, h: SocketHandle, on: bool) -> Result<(), Error> {
         if let Some(c) = self.conn_mut(h)? {
-            c.quickack = on;
+            c.set_quickack(on);
         }
         Ok(())
     }
