@@ -64,13 +64,24 @@ pub struct PacketdrillInterface {
 
 /// The adapter and the signal blocking calls wait on.
 struct Shared {
-    adapter: Mutex<Adapter>,
+    inner: Mutex<Inner>,
     changed: Condvar,
 }
 
+/// The adapter, and what keeps virtual time from running ahead of a blocked call.
+struct Inner {
+    adapter: Adapter,
+    /// Calls blocked in [`wait_for_change`].
+    waiting: usize,
+    /// Blocked calls that have not looked again since the last change. A call that moves
+    /// virtual time waits for them first: a read woken by a packet must return at the
+    /// packet's time, not after packetdrill's next sleep (which takes no real time).
+    stale: usize,
+}
+
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Adapter> {
-        self.adapter.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -104,26 +115,68 @@ fn ret<T: Copy>(r: std::thread::Result<Res<T>>, minus_one: T) -> T {
     }
 }
 
-/// Runs `op` under the lock, again and again while it answers `EAGAIN` on a blocking fd
-/// (and `blocking` holds), waiting for another call to change something in between.
-fn call<T>(ud: Ud, fd: c_int, may_block: bool, mut op: impl FnMut(&mut Adapter) -> Res<T>) -> Res<T> {
+/// When a call may wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wait {
+    /// Never: it answers at once.
+    Never,
+    /// While it answers `EAGAIN` and the fd is blocking.
+    IfBlocking(c_int),
+    /// While it answers `EAGAIN` (poll with a timeout).
+    Always,
+    /// It moves virtual time: first let every woken blocked call look again.
+    Settle,
+}
+
+/// Runs `op` under the lock, again and again while it answers `EAGAIN` and `wait` says to
+/// wait, waiting for another call to change something in between.
+fn call<T>(ud: Ud, wait: Wait, mut op: impl FnMut(&mut Adapter) -> Res<T>) -> Res<T> {
     // SAFETY: `ud` is the interface's userdata, alive until `free`.
     let sh = unsafe { shared(ud) };
-    let mut a = sh.lock();
+    let mut g = sh.lock();
+    if wait == Wait::Settle {
+        let deadline = std::time::Instant::now() + SETTLE;
+        while g.stale > 0 {
+            let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) else { break };
+            g = sh.changed.wait_timeout(g, left).unwrap_or_else(std::sync::PoisonError::into_inner).0;
+        }
+    }
     loop {
-        let r = op(&mut a);
+        let r = op(&mut g.adapter);
+        let blocks = match wait {
+            Wait::IfBlocking(fd) => !g.adapter.nonblocking(fd).unwrap_or(true),
+            Wait::Always => true,
+            Wait::Never | Wait::Settle => false,
+        };
         match r {
-            Err(libc::EAGAIN) if may_block && !a.nonblocking(fd).unwrap_or(true) => {
+            Err(libc::EAGAIN) if blocks => {
+                g.waiting += 1;
                 sh.changed.notify_all();
-                a = wait_for_change(sh, a)?;
+                let woken = wait_for_change(sh, g);
+                let Ok(again) = woken else {
+                    // The call gave up: it is no longer among the waiters.
+                    let mut g = sh.lock();
+                    g.waiting -= 1;
+                    g.stale = g.stale.min(g.waiting);
+                    return Err(libc::EINTR);
+                };
+                g = again;
+                g.waiting -= 1;
+                g.stale = g.stale.saturating_sub(1);
             }
             r => {
+                // Anything may have changed: every blocked call must look again.
+                g.stale = g.waiting;
                 sh.changed.notify_all();
                 return r;
             }
         }
     }
 }
+
+/// How long, in real time, a call that moves virtual time waits for woken blocked calls
+/// to look again.
+const SETTLE: Duration = Duration::from_secs(1);
 
 /// How long a blocking call waits, in real time, for another call to change something.
 /// packetdrill's main thread moves virtual time and injects packets within microseconds of
@@ -133,7 +186,7 @@ const STUCK: Duration = Duration::from_secs(5);
 /// Waits for another call to change the adapter's state; `EINTR` (as a signal would
 /// interrupt it) with a message when nothing does within [`STUCK`], so that a script whose
 /// blocking call can never return fails instead of hanging.
-fn wait_for_change<'a>(sh: &'a Shared, a: MutexGuard<'a, Adapter>) -> Res<MutexGuard<'a, Adapter>> {
+fn wait_for_change<'a>(sh: &'a Shared, a: MutexGuard<'a, Inner>) -> Res<MutexGuard<'a, Inner>> {
     let (a, waited) = sh.changed.wait_timeout(a, STUCK).unwrap_or_else(std::sync::PoisonError::into_inner);
     if waited.timed_out() {
         eprintln!("ringtcp-conformance: a blocking call waited {} s of real time and nothing in the script can wake it; answering EINTR", STUCK.as_secs());
@@ -192,7 +245,7 @@ unsafe extern "C" fn pd_free(ud: Ud) {
 }
 
 unsafe extern "C" fn pd_socket(ud: Ud, domain: c_int, ty: c_int, protocol: c_int) -> c_int {
-    ret(catch_unwind(AssertUnwindSafe(|| call(ud, -1, false, |a| a.socket(domain, ty, protocol)))), -1)
+    ret(catch_unwind(AssertUnwindSafe(|| call(ud, Wait::Never, |a| a.socket(domain, ty, protocol)))), -1)
 }
 
 unsafe extern "C" fn pd_bind(ud: Ud, fd: c_int, addr: *const libc::sockaddr, len: libc::socklen_t) -> c_int {
@@ -200,20 +253,20 @@ unsafe extern "C" fn pd_bind(ud: Ud, fd: c_int, addr: *const libc::sockaddr, len
         catch_unwind(AssertUnwindSafe(|| {
             // SAFETY: packetdrill passes a sockaddr of `len` bytes.
             let sa = unsafe { read_addr(addr, len) }?;
-            call(ud, fd, false, |a| a.bind(fd, sa)).map(|()| 0)
+            call(ud, Wait::Never, |a| a.bind(fd, sa)).map(|()| 0)
         })),
         -1,
     )
 }
 
 unsafe extern "C" fn pd_listen(ud: Ud, fd: c_int, backlog: c_int) -> c_int {
-    ret(catch_unwind(AssertUnwindSafe(|| call(ud, fd, false, |a| a.listen(fd, backlog)).map(|()| 0))), -1)
+    ret(catch_unwind(AssertUnwindSafe(|| call(ud, Wait::Never, |a| a.listen(fd, backlog)).map(|()| 0))), -1)
 }
 
 unsafe extern "C" fn pd_accept(ud: Ud, fd: c_int, addr: *mut libc::sockaddr, len: *mut libc::socklen_t) -> c_int {
     ret(
         catch_unwind(AssertUnwindSafe(|| {
-            let (new_fd, peer) = call(ud, fd, true, |a| a.accept(fd))?;
+            let (new_fd, peer) = call(ud, Wait::IfBlocking(fd), |a| a.accept(fd))?;
             // SAFETY: packetdrill passes accept's own out-parameters.
             unsafe { write_addr(peer, addr, len) };
             Ok(new_fd)
@@ -227,12 +280,12 @@ unsafe extern "C" fn pd_connect(ud: Ud, fd: c_int, addr: *const libc::sockaddr, 
         catch_unwind(AssertUnwindSafe(|| {
             // SAFETY: packetdrill passes a sockaddr of `len` bytes.
             let sa = unsafe { read_addr(addr, len) }?;
-            match call(ud, fd, false, |a| a.connect(fd, sa)) {
+            match call(ud, Wait::Never, |a| a.connect(fd, sa)) {
                 Err(libc::EINPROGRESS) => {}
                 other => return other.map(|()| 0),
             }
             // A blocking connect waits for the handshake's end.
-            call(ud, fd, true, |a| {
+            call(ud, Wait::IfBlocking(fd), |a| {
                 if a.nonblocking(fd)? {
                     return Err(libc::EINPROGRESS);
                 }
@@ -255,7 +308,7 @@ fn receive(ud: Ud, fd: c_int, buf: &mut [u8], flags: c_int) -> Res<isize> {
         // MSG_ERRQUEUE, MSG_TRUNC, MSG_OOB...: not ringtcp's.
         return Err(libc::EOPNOTSUPP);
     }
-    call(ud, fd, !dontwait, |a| a.recv(fd, buf, peek)).map(|n| n as isize)
+    call(ud, if dontwait { Wait::Never } else { Wait::IfBlocking(fd) }, |a| a.recv(fd, buf, peek)).map(|n| n as isize)
 }
 
 /// Queues all of `data` (a blocking socket waits for room, as Linux's send does), or as
@@ -266,10 +319,10 @@ fn transmit(ud: Ud, fd: c_int, data: &[u8], flags: c_int) -> Res<isize> {
         return Err(libc::EOPNOTSUPP);
     }
     if data.is_empty() {
-        return call(ud, fd, false, |a| a.send(fd, data)).map(|n| n as isize);
+        return call(ud, Wait::Never, |a| a.send(fd, data)).map(|n| n as isize);
     }
     let mut done = 0usize;
-    let r = call(ud, fd, !dontwait, |a| {
+    let r = call(ud, if dontwait { Wait::Never } else { Wait::IfBlocking(fd) }, |a| {
         loop {
             match a.send(fd, &data[done..]) {
                 Ok(n) => {
@@ -389,7 +442,7 @@ unsafe extern "C" fn pd_recvfrom(ud: Ud, fd: c_int, buf: *mut c_void, len: usize
     ret(
         catch_unwind(AssertUnwindSafe(|| {
             let n = receive(ud, fd, out?, flags)?;
-            if let Ok(peer) = call(ud, fd, false, |a| a.peer_addr_of(fd)) {
+            if let Ok(peer) = call(ud, Wait::Never, |a| a.peer_addr_of(fd)) {
                 // SAFETY: recvfrom's address out-parameters.
                 unsafe { write_addr(peer, addr, alen) };
             }
@@ -462,7 +515,7 @@ unsafe extern "C" fn pd_sendmsg(ud: Ud, fd: c_int, msg: *const libc::msghdr, fla
 unsafe extern "C" fn pd_fcntl(ud: Ud, fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
     ret(
         catch_unwind(AssertUnwindSafe(|| {
-            call(ud, fd, false, |a| match cmd {
+            call(ud, Wait::Never, |a| match cmd {
                 libc::F_GETFL => Ok(libc::O_RDWR | if a.nonblocking(fd)? { libc::O_NONBLOCK } else { 0 }),
                 libc::F_SETFL => a.set_nonblocking(fd, arg as c_int & libc::O_NONBLOCK != 0).map(|()| 0),
                 libc::F_GETFD | libc::F_SETFD => a.nonblocking(fd).map(|_| 0),
@@ -476,7 +529,7 @@ unsafe extern "C" fn pd_fcntl(ud: Ud, fd: c_int, cmd: c_int, arg: c_ulong) -> c_
 unsafe extern "C" fn pd_ioctl(ud: Ud, fd: c_int, request: c_ulong, arg: *mut c_void) -> c_int {
     ret(
         catch_unwind(AssertUnwindSafe(|| {
-            let v = call(ud, fd, false, |a| match request {
+            let v = call(ud, Wait::Never, |a| match request {
                 libc::FIONREAD => a.inq(fd),
                 // SIOCOUTQ (TIOCOUTQ's number on sockets).
                 libc::TIOCOUTQ => a.outq(fd),
@@ -494,11 +547,11 @@ unsafe extern "C" fn pd_ioctl(ud: Ud, fd: c_int, request: c_ulong, arg: *mut c_v
 }
 
 unsafe extern "C" fn pd_close(ud: Ud, fd: c_int) -> c_int {
-    ret(catch_unwind(AssertUnwindSafe(|| call(ud, fd, false, |a| a.close(fd)).map(|()| 0))), -1)
+    ret(catch_unwind(AssertUnwindSafe(|| call(ud, Wait::Never, |a| a.close(fd)).map(|()| 0))), -1)
 }
 
 unsafe extern "C" fn pd_shutdown(ud: Ud, fd: c_int, how: c_int) -> c_int {
-    ret(catch_unwind(AssertUnwindSafe(|| call(ud, fd, false, |a| a.shutdown(fd, how)).map(|()| 0))), -1)
+    ret(catch_unwind(AssertUnwindSafe(|| call(ud, Wait::Never, |a| a.shutdown(fd, how)).map(|()| 0))), -1)
 }
 
 unsafe extern "C" fn pd_getsockopt(ud: Ud, fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut libc::socklen_t) -> c_int {
@@ -510,7 +563,7 @@ unsafe extern "C" fn pd_getsockopt(ud: Ud, fd: c_int, level: c_int, name: c_int,
             // SAFETY: getsockopt's out-parameters.
             let room = unsafe { *len } as usize;
             if level == libc::SOL_SOCKET && name == libc::SO_LINGER {
-                let l = call(ud, fd, false, |a| a.linger(fd))?;
+                let l = call(ud, Wait::Never, |a| a.linger(fd))?;
                 let v = libc::linger { l_onoff: i32::from(l.is_some()), l_linger: l.unwrap_or(0) as i32 };
                 if room < size_of::<libc::linger>() {
                     return Err(libc::EINVAL);
@@ -522,7 +575,7 @@ unsafe extern "C" fn pd_getsockopt(ud: Ud, fd: c_int, level: c_int, name: c_int,
                 }
                 return Ok(0);
             }
-            let v = call(ud, fd, false, |a| a.option(fd, level, name))?;
+            let v = call(ud, Wait::Never, |a| a.option(fd, level, name))?;
             if room < size_of::<c_int>() {
                 return Err(libc::EINVAL);
             }
@@ -549,14 +602,14 @@ unsafe extern "C" fn pd_setsockopt(ud: Ud, fd: c_int, level: c_int, name: c_int,
                 }
                 // SAFETY: length checked.
                 let l = unsafe { std::ptr::read_unaligned(val as *const libc::linger) };
-                return call(ud, fd, false, |a| a.set_linger(fd, l.l_onoff != 0, l.l_linger.max(0) as u32)).map(|()| 0);
+                return call(ud, Wait::Never, |a| a.set_linger(fd, l.l_onoff != 0, l.l_linger.max(0) as u32)).map(|()| 0);
             }
             if (len as usize) < size_of::<c_int>() {
                 return Err(libc::EINVAL);
             }
             // SAFETY: length checked.
             let v = unsafe { std::ptr::read_unaligned(val as *const c_int) };
-            call(ud, fd, false, |a| a.set_option(fd, level, name, v)).map(|()| 0)
+            call(ud, Wait::Never, |a| a.set_option(fd, level, name, v)).map(|()| 0)
         })),
         -1,
     )
@@ -574,11 +627,9 @@ unsafe extern "C" fn pd_poll(ud: Ud, fds: *mut libc::pollfd, n: libc::nfds_t, ti
                 // SAFETY: poll's array of `n` entries.
                 unsafe { std::slice::from_raw_parts_mut(fds, n as usize) }
             };
-            // SAFETY: `ud` is the interface's userdata.
-            let sh = unsafe { shared(ud) };
-            let mut a = sh.lock();
-            let deadline = (timeout_ms >= 0).then(|| a.now_usecs() + i64::from(timeout_ms) * 1000);
-            loop {
+            let mut deadline = None;
+            call(ud, if timeout_ms == 0 { Wait::Never } else { Wait::Always }, |a| {
+                let limit = *deadline.get_or_insert_with(|| (timeout_ms >= 0).then(|| a.now_usecs() + i64::from(timeout_ms) * 1000));
                 let mut ready = 0;
                 for p in list.iter_mut() {
                     let all = a.poll_events(p.fd);
@@ -588,13 +639,12 @@ unsafe extern "C" fn pd_poll(ud: Ud, fds: *mut libc::pollfd, n: libc::nfds_t, ti
                         ready += 1;
                     }
                 }
-                if ready > 0 || deadline.is_some_and(|d| a.now_usecs() >= d) {
-                    sh.changed.notify_all();
-                    return Ok(ready);
+                if ready > 0 || limit.is_some_and(|d| a.now_usecs() >= d) || timeout_ms == 0 {
+                    Ok(ready)
+                } else {
+                    Err(libc::EAGAIN)
                 }
-                sh.changed.notify_all();
-                a = wait_for_change(sh, a)?;
-            }
+            })
         })),
         -1,
     )
@@ -603,7 +653,7 @@ unsafe extern "C" fn pd_poll(ud: Ud, fds: *mut libc::pollfd, n: libc::nfds_t, ti
 unsafe extern "C" fn pd_netdev_send(ud: Ud, buf: *const c_void, len: usize) -> c_int {
     // SAFETY: the packet packetdrill hands over.
     let packet = unsafe { in_slice(buf, len) };
-    ret(catch_unwind(AssertUnwindSafe(|| call(ud, -1, false, |a| {
+    ret(catch_unwind(AssertUnwindSafe(|| call(ud, Wait::Never, |a| {
         a.inject(packet?);
         Ok(0)
     }))), -1)
@@ -615,7 +665,7 @@ unsafe extern "C" fn pd_netdev_receive(ud: Ud, buf: *mut c_void, count: *mut usi
             if count.is_null() || time_usecs.is_null() {
                 return Err(libc::EFAULT);
             }
-            let got = call(ud, -1, false, |a| Ok(a.next_packet(PACKET_WAIT_LIMIT)))?;
+            let got = call(ud, Wait::Settle, |a| Ok(a.next_packet(PACKET_WAIT_LIMIT)))?;
             // SAFETY: packetdrill's buffer of `*count` bytes and its out-parameters.
             unsafe {
                 match got {
@@ -643,7 +693,7 @@ unsafe extern "C" fn pd_netdev_receive(ud: Ud, buf: *mut c_void, count: *mut usi
 }
 
 unsafe extern "C" fn pd_usleep(ud: Ud, usecs: libc::useconds_t) -> c_int {
-    ret(catch_unwind(AssertUnwindSafe(|| call(ud, -1, false, |a| {
+    ret(catch_unwind(AssertUnwindSafe(|| call(ud, Wait::Settle, |a| {
         a.advance(Duration::from_micros(u64::from(usecs)));
         Ok(0)
     }))), -1)
@@ -655,7 +705,7 @@ unsafe extern "C" fn pd_gettimeofday(ud: Ud, tv: *mut libc::timeval, _tz: *mut c
             // Each reading moves virtual time on by a microsecond: packetdrill spins on
             // the clock for the last microseconds before an event, and a clock that never
             // moves would spin for ever.
-            let now = call(ud, -1, false, |a| {
+            let now = call(ud, Wait::Settle, |a| {
                 let t = a.now_usecs();
                 a.advance(Duration::from_micros(1));
                 Ok(t)
@@ -735,7 +785,7 @@ pub unsafe extern "C" fn packetdrill_interface_init(flags: *const c_char, ifc: *
         unsafe { CStr::from_ptr(flags) }.to_str().ok()
     };
     let adapter = Adapter::new(local_ip_from_flags(flags), linux_like_config(), FdNumbers { take: real_fd, give_back: release_real_fd });
-    let shared = Box::new(Shared { adapter: Mutex::new(adapter), changed: Condvar::new() });
+    let shared = Box::new(Shared { inner: Mutex::new(Inner { adapter, waiting: 0, stale: 0 }), changed: Condvar::new() });
     let filled = PacketdrillInterface {
         userdata: Box::into_raw(shared) as Ud,
         free: Some(pd_free),

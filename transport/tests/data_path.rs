@@ -216,6 +216,29 @@ fn three_duplicate_acks_trigger_newreno_fast_retransmit() {
 }
 
 #[test]
+fn limited_transmit_sends_new_data_on_the_first_two_duplicate_acks() {
+    // RFC 3042 / RFC 5681 §3.2: without SACK, each of the first two duplicate ACKs lets
+    // one new segment out beyond cwnd; the third starts fast retransmit.
+    let cfg = Config { congestion: CongestionAlgorithm::NewReno, ..plain_config() };
+    let (mut p, h, iss) = established(cfg);
+    p.shard.set_nodelay(h, true).unwrap();
+    p.shard.send(h, &vec![9u8; 14_600 + 3 * 1460]).unwrap();
+    let first = p.sent();
+    assert_eq!(first.len(), 10, "the initial window");
+    let next = first[9].seq + 1460;
+    p.inject(Seg::new(flags("ACK"), PEER_ISS + 1, iss + 1));
+    let s = p.sent();
+    assert_eq!(s.iter().map(|x| (x.seq, x.payload.len())).collect::<Vec<_>>(), vec![(next, 1460)], "one new segment on the first duplicate ACK");
+    p.inject(Seg::new(flags("ACK"), PEER_ISS + 1, iss + 1));
+    let s = p.sent();
+    assert_eq!(s.iter().map(|x| (x.seq, x.payload.len())).collect::<Vec<_>>(), vec![(next + 1460, 1460)], "and one on the second");
+    p.inject(Seg::new(flags("ACK"), PEER_ISS + 1, iss + 1));
+    let s = p.sent();
+    assert_eq!(s[0].seq, iss + 1, "the third: fast retransmit of the first segment");
+    assert_eq!(p.shard.stats().fast_retransmits, 1);
+}
+
+#[test]
 fn sack_blocks_mark_holes_lost_and_only_holes_are_resent() {
     let cfg = Config { sack: true, ..plain_config() };
     let (mut p, h, iss, _) = established_with(cfg, TcpOptions { mss: Some(1460), sack_permitted: true, ..TcpOptions::default() });

@@ -357,7 +357,7 @@ impl SocketShared {
     pub fn set_quickack(self: &Arc<Self>, on: bool) -> io::Result<()> {
         let mut st = self.state();
         st.quickack = on;
-        st.options_changed = true;
+        st.quickack_changed = true;
         self.request_update(&mut st)
     }
 

@@ -198,6 +198,10 @@ struct SocketState {
     /// reschedules the connection's timer for it, which a new connection without
     /// keepalive need not pay).
     keepalive_changed: bool,
+    /// `set_quickack` was called since the shard last applied it (kept apart: turning it
+    /// off also ends the quick ACKs of a connection's start, which only the call itself
+    /// must do, not a change of another option).
+    quickack_changed: bool,
     /// The shard has handed the connection to the transport for good (closed or reset).
     closed: bool,
     /// An option changed since the shard last applied them (all are applied at the first
@@ -279,6 +283,7 @@ impl SocketShared {
                     keepalive: settings.keepalive,
                     options_changed: true,
                     keepalive_changed: settings.keepalive.is_some(),
+                    quickack_changed: false,
                     closed: false,
                     update_queued: false,
                     handle: None,

@@ -74,12 +74,10 @@ impl SocketShared {
         if std::mem::take(&mut st.options_changed) {
             let _ = shard.set_nodelay(h, st.nodelay);
             let _ = shard.set_ttl(h, st.ttl.clamp(1, 255) as u8);
-            // Only a change: setting it off again would also end the quick ACKs of the
-            // connection's start, which changing another option must not do.
-            if shard.quickack(h).is_ok_and(|q| q != st.quickack) {
-                let _ = shard.set_quickack(h, st.quickack);
-            }
             let _ = shard.set_tos(h, st.tos);
+        }
+        if std::mem::take(&mut st.quickack_changed) {
+            let _ = shard.set_quickack(h, st.quickack);
         }
         if std::mem::take(&mut st.keepalive_changed) {
             let _ = shard.set_keepalive(now, h, st.keepalive);

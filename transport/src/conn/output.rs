@@ -128,7 +128,16 @@ impl Connection {
             }
             room
         } else {
-            let cwnd = self.cc.cwnd() as usize + self.recovery.inflation as usize;
+            // Limited transmit (RFC 3042, RFC 5681 §3.2 steps 1-2): the first and second
+            // duplicate ACK each let one segment of new data out beyond cwnd, so a small
+            // window still gets the three duplicates fast retransmit needs. With SACK the
+            // segments the duplicates SACK leave the flight and make that room already.
+            let limited = if !self.recovery.active && !self.opts.sack && self.snd_nxt == self.snd_max {
+                self.recovery.dupacks.min(2) as usize * mss
+            } else {
+                0
+            };
+            let cwnd = self.cc.cwnd() as usize + self.recovery.inflation as usize + limited;
             let flight = (self.snd_nxt - self.snd_una).saturating_sub(self.sack.sacked_bytes());
             cwnd.saturating_sub(flight)
         };
