@@ -16,12 +16,12 @@
 use std::ffi::{CStr, c_char, c_int, c_ulong, c_void};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use crate::adapter::{Adapter, FdNumbers, PACKET_WAIT_LIMIT, Res, linux_like_config};
+use crate::waiting::{Inner, Shared, Ud, Wait, call};
 
-type Ud = *mut c_void;
 
 /// `struct packetdrill_interface`, field for field.
 #[repr(C)]
@@ -62,37 +62,6 @@ pub struct PacketdrillInterface {
     splice: Option<unsafe extern "C" fn(Ud, c_int, *mut libc::loff_t, c_int, *mut libc::loff_t, usize, std::ffi::c_uint) -> isize>,
 }
 
-/// The adapter and the signal blocking calls wait on.
-struct Shared {
-    inner: Mutex<Inner>,
-    changed: Condvar,
-}
-
-/// The adapter, and what keeps virtual time from running ahead of a blocked call.
-struct Inner {
-    adapter: Adapter,
-    /// Calls blocked in [`wait_for_change`].
-    waiting: usize,
-    /// Blocked calls that have not looked again since the last change. A call that moves
-    /// virtual time waits for them first: a read woken by a packet must return at the
-    /// packet's time, not after packetdrill's next sleep (which takes no real time).
-    stale: usize,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-/// # Safety
-///
-/// `ud` is the pointer `packetdrill_interface_init` stored, not yet freed.
-unsafe fn shared<'a>(ud: Ud) -> &'a Shared {
-    // SAFETY: by the caller's contract, `ud` came from `Box::into_raw` in `init`.
-    unsafe { &*(ud as *const Shared) }
-}
-
 fn set_errno(e: i32) {
     // SAFETY: `__errno_location` returns this thread's errno, always valid.
     unsafe { *libc::__errno_location() = e };
@@ -113,86 +82,6 @@ fn ret<T: Copy>(r: std::thread::Result<Res<T>>, minus_one: T) -> T {
             minus_one
         }
     }
-}
-
-/// When a call may wait.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Wait {
-    /// Never: it answers at once.
-    Never,
-    /// While it answers `EAGAIN` and the fd is blocking.
-    IfBlocking(c_int),
-    /// While it answers `EAGAIN` (poll with a timeout).
-    Always,
-    /// It moves virtual time: first let every woken blocked call look again.
-    Settle,
-}
-
-/// Runs `op` under the lock, again and again while it answers `EAGAIN` and `wait` says to
-/// wait, waiting for another call to change something in between.
-fn call<T>(ud: Ud, wait: Wait, mut op: impl FnMut(&mut Adapter) -> Res<T>) -> Res<T> {
-    // SAFETY: `ud` is the interface's userdata, alive until `free`.
-    let sh = unsafe { shared(ud) };
-    let mut g = sh.lock();
-    if wait == Wait::Settle {
-        let deadline = std::time::Instant::now() + SETTLE;
-        while g.stale > 0 {
-            let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) else { break };
-            g = sh.changed.wait_timeout(g, left).unwrap_or_else(std::sync::PoisonError::into_inner).0;
-        }
-    }
-    loop {
-        let r = op(&mut g.adapter);
-        let blocks = match wait {
-            Wait::IfBlocking(fd) => !g.adapter.nonblocking(fd).unwrap_or(true),
-            Wait::Always => true,
-            Wait::Never | Wait::Settle => false,
-        };
-        match r {
-            Err(libc::EAGAIN) if blocks => {
-                g.waiting += 1;
-                sh.changed.notify_all();
-                let woken = wait_for_change(sh, g);
-                let Ok(again) = woken else {
-                    // The call gave up: it is no longer among the waiters.
-                    let mut g = sh.lock();
-                    g.waiting -= 1;
-                    g.stale = g.stale.min(g.waiting);
-                    return Err(libc::EINTR);
-                };
-                g = again;
-                g.waiting -= 1;
-                g.stale = g.stale.saturating_sub(1);
-            }
-            r => {
-                // Anything may have changed: every blocked call must look again.
-                g.stale = g.waiting;
-                sh.changed.notify_all();
-                return r;
-            }
-        }
-    }
-}
-
-/// How long, in real time, a call that moves virtual time waits for woken blocked calls
-/// to look again.
-const SETTLE: Duration = Duration::from_secs(1);
-
-/// How long a blocking call waits, in real time, for another call to change something.
-/// packetdrill's main thread moves virtual time and injects packets within microseconds of
-/// real time, so a wait this long means nothing in the script will ever wake the call.
-const STUCK: Duration = Duration::from_secs(5);
-
-/// Waits for another call to change the adapter's state; `EINTR` (as a signal would
-/// interrupt it) with a message when nothing does within [`STUCK`], so that a script whose
-/// blocking call can never return fails instead of hanging.
-fn wait_for_change<'a>(sh: &'a Shared, a: MutexGuard<'a, Inner>) -> Res<MutexGuard<'a, Inner>> {
-    let (a, waited) = sh.changed.wait_timeout(a, STUCK).unwrap_or_else(std::sync::PoisonError::into_inner);
-    if waited.timed_out() {
-        eprintln!("ringtcp-conformance: a blocking call waited {} s of real time and nothing in the script can wake it; answering EINTR", STUCK.as_secs());
-        return Err(libc::EINTR);
-    }
-    Ok(a)
 }
 
 /// # Safety

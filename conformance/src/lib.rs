@@ -14,3 +14,4 @@
 
 pub mod adapter;
 pub mod ffi;
+mod waiting;
