@@ -9,10 +9,9 @@
 #
 # packetdrill (GPL-2.0) is a test tool kept outside the repository: it is built from
 # ../shared/packetdrill (or $PACKETDRILL_SRC) into target/packetdrill/, with the corpus
-# copied beside it. The corpus's `common/defaults.sh` sets Linux sysctls; the copy's is
-# replaced by one that sets nothing (the adapter has those settings built in), and every
-# script runs in a network namespace of its own (`unshare -n`), so that a script's own
-# sysctl or ip commands never touch the host. Needs root for that.
+# copied beside it. Every script runs in a network namespace of its own (`unshare -n`):
+# the corpus's `common/defaults.sh` and a script's own sysctl lines set Linux sysctls
+# there, never on the host, and the adapter builds its shard from them. Needs root.
 #
 # Environment: PACKETDRILL_SRC (the packetdrill checkout), RINGTCP_CONFORMANCE_SO (a built
 # adapter library; default: build it with cargo), PACKETDRILL_VERBOSE=1 (print each failing
@@ -67,16 +66,19 @@ if [ ! -x "$out/src/packetdrill" ] || [ "$(cat "$stamp" 2> /dev/null)" != "$want
     echo "$want" > "$stamp"
 fi
 
-# The corpus, with a defaults.sh that sets nothing.
+# The corpus.
 rm -rf "$out/corpus"
 mkdir -p "$out/corpus"
 cp -r "$src/gtests/net/tcp" "$src/gtests/net/common" "$out/corpus/"
 chmod -R u+w "$out/corpus"
 # Both copies: tcp/common/defaults.sh is a symbolic link upstream, but may arrive as a
 # plain file holding the link's target, which would then run itself for ever.
+# The copy sets upstream's sysctls inside the script's own network namespace, where the
+# adapter reads them when the script opens its first socket; it skips what needs a
+# kernel TUN device (the qdisc) and cannot fail on it.
 for d in "$out/corpus/common/defaults.sh" "$out/corpus/tcp/common/defaults.sh"; do
     rm -f "$d"
-    printf '#!/bin/sh\n# ringtcp: the adapter has these settings built in; nothing to set on the host.\nexit 0\n' > "$d"
+    { grep -v -e '^tc ' -e '^ip tcp_metrics' "$src/gtests/net/common/defaults.sh"; echo 'exit 0'; } > "$d"
 done
 find "$out/corpus" -name '*.sh' -exec chmod +x {} +
 find "$out/corpus" -name '*.py' -exec chmod +x {} +

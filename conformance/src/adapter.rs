@@ -91,6 +91,8 @@ pub struct Adapter {
     local_ip: Ipv4Addr,
     /// Where fd numbers come from and go back to (see [`FdNumbers`]).
     numbers: FdNumbers,
+    /// `configure_once` has run.
+    configured: bool,
 }
 
 /// How the adapter numbers its fds. packetdrill closes a script's sockets at its end with
@@ -124,7 +126,61 @@ pub fn linux_like_config() -> Config {
     }
 }
 
+/// The shard's settings from Linux's sysctls as a script left them (`read` gives the value
+/// of `net/ipv4/<name>`): the corpus configures the stack that way, through its
+/// `defaults.sh` and per-script `sysctl` lines. Settings with no sysctl, or a sysctl not
+/// readable, stay as [`linux_like_config`] has them.
+pub fn config_from_sysctls(read: impl Fn(&str) -> Option<String>) -> Config {
+    let mut cfg = linux_like_config();
+    let int = |name: &str| read(name).and_then(|v| v.trim().parse::<i64>().ok());
+    let triple = |name: &str| -> Option<[usize; 3]> {
+        let v = read(name)?;
+        let n: Vec<usize> = v.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+        (n.len() == 3).then(|| [n[0], n[1], n[2]])
+    };
+    if let Some(v) = int("tcp_timestamps") {
+        cfg.timestamps = v != 0;
+    }
+    if let Some(v) = int("tcp_sack") {
+        cfg.sack = v != 0;
+    }
+    if let Some(v) = int("tcp_window_scaling") {
+        cfg.window_scaling = v != 0;
+    }
+    if let Some(v) = int("tcp_syn_retries") {
+        cfg.syn_retries = v.clamp(1, 127) as u32;
+    }
+    if let Some(v) = int("tcp_synack_retries") {
+        cfg.synack_retries = v.clamp(1, 127) as u32;
+    }
+    // Linux scales its window for the largest receive buffer (tcp_rmem[2]); ringtcp for
+    // its buffer, so the buffer is that one.
+    if let Some([_, _, max]) = triple("tcp_rmem") {
+        cfg.rx_buffer = max.max(SocketOptions::MIN_BUFFER);
+    }
+    if let Some([_, default, _]) = triple("tcp_wmem") {
+        cfg.tx_buffer = default.max(SocketOptions::MIN_BUFFER);
+    }
+    if let Some(cc) = read("tcp_congestion_control") {
+        cfg.congestion = if cc.trim() == "reno" { ringtcp_transport::CongestionAlgorithm::NewReno } else { ringtcp_transport::CongestionAlgorithm::Cubic };
+    }
+    cfg
+}
+
 impl Adapter {
+    /// Replaces the shard with one built from `cfg`, once, before any socket exists: the
+    /// adapter is made when packetdrill loads it, before the script's set-up commands have
+    /// run; the first `socket()` builds the shard the script configured.
+    pub fn configure_once(&mut self, cfg: impl FnOnce() -> Config) {
+        if self.configured {
+            return;
+        }
+        self.configured = true;
+        if self.fds.is_empty() {
+            self.shard = Shard::new(cfg(), &[IpAddr::V4(self.local_ip)], Secret([7; 16]));
+        }
+    }
+
     /// An adapter whose shard owns `local_ip`.
     pub fn new(local_ip: Ipv4Addr, cfg: Config, numbers: FdNumbers) -> Adapter {
         Adapter {
@@ -134,6 +190,7 @@ impl Adapter {
             fds: BTreeMap::new(),
             local_ip,
             numbers,
+            configured: false,
         }
     }
 

@@ -19,7 +19,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-use crate::adapter::{Adapter, FdNumbers, PACKET_WAIT_LIMIT, Res, linux_like_config};
+use crate::adapter::{Adapter, FdNumbers, PACKET_WAIT_LIMIT, Res, config_from_sysctls, linux_like_config};
 use crate::waiting::{Inner, Shared, Ud, Wait, call};
 
 
@@ -133,8 +133,21 @@ unsafe extern "C" fn pd_free(ud: Ud) {
     }
 }
 
+/// A sysctl of `net/ipv4/` as the script's network namespace has it.
+fn ipv4_sysctl(name: &str) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}")).ok()
+}
+
 unsafe extern "C" fn pd_socket(ud: Ud, domain: c_int, ty: c_int, protocol: c_int) -> c_int {
-    ret(catch_unwind(AssertUnwindSafe(|| call(ud, Wait::Never, |a| a.socket(domain, ty, protocol)))), -1)
+    ret(
+        catch_unwind(AssertUnwindSafe(|| {
+            call(ud, Wait::Never, |a| {
+                a.configure_once(|| config_from_sysctls(ipv4_sysctl));
+                a.socket(domain, ty, protocol)
+            })
+        })),
+        -1,
+    )
 }
 
 unsafe extern "C" fn pd_bind(ud: Ud, fd: c_int, addr: *const libc::sockaddr, len: libc::socklen_t) -> c_int {
@@ -725,6 +738,20 @@ mod tests {
         assert_eq!(local_ip_from_flags(Some("local_ip=10.1.2.3")), Ipv4Addr::new(10, 1, 2, 3));
         assert_eq!(local_ip_from_flags(None), Ipv4Addr::new(192, 168, 0, 1));
         assert_eq!(local_ip_from_flags(Some("garbage")), Ipv4Addr::new(192, 168, 0, 1));
+    }
+
+    #[test]
+    fn sysctls_configure_the_shard_and_unreadable_ones_keep_the_defaults() {
+        let cfg = config_from_sysctls(|name| match name {
+            "tcp_timestamps" => Some("0\n".into()),
+            "tcp_rmem" => Some("4096\t540000\t15728640\n".into()),
+            "tcp_congestion_control" => Some("reno\n".into()),
+            _ => None,
+        });
+        assert!(!cfg.timestamps);
+        assert!(cfg.sack, "unreadable: the default");
+        assert_eq!(cfg.rx_buffer, 15_728_640);
+        assert_eq!(cfg.congestion, ringtcp_transport::CongestionAlgorithm::NewReno);
     }
 
     #[test]
