@@ -35,9 +35,6 @@ pub fn errno_of(e: Error) -> Errno {
         Error::InvalidInput => libc::EINVAL,
         Error::WouldBlock => libc::EAGAIN,
         Error::ConnectionLimit => libc::ENOBUFS,
-        // The error type is non-exhaustive in spirit: anything new is an I/O error.
-        #[allow(unreachable_patterns)]
-        _ => libc::EIO,
     }
 }
 
@@ -93,6 +90,9 @@ pub struct Adapter {
     numbers: FdNumbers,
     /// `configure_once` has run.
     configured: bool,
+    /// Where `poll_transmit` writes, kept: `collect` runs after nearly every call, each
+    /// clock reading included.
+    tx_buf: Box<[u8]>,
 }
 
 /// How the adapter numbers its fds. packetdrill closes a script's sockets at its end with
@@ -191,6 +191,7 @@ impl Adapter {
             local_ip,
             numbers,
             configured: false,
+            tx_buf: vec![0u8; 65_600].into_boxed_slice(),
         }
     }
 
@@ -251,10 +252,9 @@ impl Adapter {
 
     /// Queues what the shard has to send, stamped now.
     fn collect(&mut self) {
-        let mut buf = vec![0u8; 65_600];
         let stamp = self.now_usecs();
-        while let Some(n) = self.shard.poll_transmit(self.now, &mut buf) {
-            self.out.push_back((buf[..n].to_vec(), stamp));
+        while let Some(n) = self.shard.poll_transmit(self.now, &mut self.tx_buf) {
+            self.out.push_back((self.tx_buf[..n].to_vec(), stamp));
         }
     }
 
@@ -511,12 +511,11 @@ impl Adapter {
         if let Some(e) = f.pending_error.take() {
             return Ok(e);
         }
-        if let Kind::Conn { h, connecting: true, .. } = f.kind {
+        if let Kind::Conn { connecting: true, .. } = f.kind {
             return match self.connect_done(fd) {
                 Ok(()) | Err(libc::EINPROGRESS) => Ok(0),
                 Err(e) => {
                     self.fd(fd)?.kind = Kind::Failed;
-                    let _ = h;
                     Ok(e)
                 }
             };

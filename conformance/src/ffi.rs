@@ -67,10 +67,11 @@ fn set_errno(e: i32) {
     unsafe { *libc::__errno_location() = e };
 }
 
-/// A call's result as C wants it: the value, or -1 with errno set. A panic (a bug in
-/// ringtcp) becomes -1/EIO with a message, never an unwind into C.
-fn ret<T: Copy>(r: std::thread::Result<Res<T>>, minus_one: T) -> T {
-    match r {
+/// Runs one of the interface's calls and gives its result as C wants it: the value, or
+/// `minus_one` with errno set. A panic (a bug in ringtcp) becomes -1/EIO with a message,
+/// never an unwind into C.
+fn guarded<T: Copy>(f: impl FnOnce() -> Res<T>, minus_one: T) -> T {
+    match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => v,
         Ok(Err(e)) => {
             set_errno(e);
@@ -139,47 +140,47 @@ fn ipv4_sysctl(name: &str) -> Option<String> {
 }
 
 unsafe extern "C" fn pd_socket(ud: Ud, domain: c_int, ty: c_int, protocol: c_int) -> c_int {
-    ret(
-        catch_unwind(AssertUnwindSafe(|| {
+    guarded(
+        || {
             call(ud, Wait::Never, |a| {
                 a.configure_once(|| config_from_sysctls(ipv4_sysctl));
                 a.socket(domain, ty, protocol)
             })
-        })),
+        },
         -1,
     )
 }
 
 unsafe extern "C" fn pd_bind(ud: Ud, fd: c_int, addr: *const libc::sockaddr, len: libc::socklen_t) -> c_int {
-    ret(
-        catch_unwind(AssertUnwindSafe(|| {
+    guarded(
+        || {
             // SAFETY: packetdrill passes a sockaddr of `len` bytes.
             let sa = unsafe { read_addr(addr, len) }?;
             call(ud, Wait::Never, |a| a.bind(fd, sa)).map(|()| 0)
-        })),
+        },
         -1,
     )
 }
 
 unsafe extern "C" fn pd_listen(ud: Ud, fd: c_int, backlog: c_int) -> c_int {
-    ret(catch_unwind(AssertUnwindSafe(|| call(ud, Wait::Never, |a| a.listen(fd, backlog)).map(|()| 0))), -1)
+    guarded(|| call(ud, Wait::Never, |a| a.listen(fd, backlog)).map(|()| 0), -1)
 }
 
 unsafe extern "C" fn pd_accept(ud: Ud, fd: c_int, addr: *mut libc::sockaddr, len: *mut libc::socklen_t) -> c_int {
-    ret(
-        catch_unwind(AssertUnwindSafe(|| {
+    guarded(
+        || {
             let (new_fd, peer) = call(ud, Wait::IfBlocking(fd), |a| a.accept(fd))?;
             // SAFETY: packetdrill passes accept's own out-parameters.
             unsafe { write_addr(peer, addr, len) };
             Ok(new_fd)
-        })),
+        },
         -1,
     )
 }
 
 unsafe extern "C" fn pd_connect(ud: Ud, fd: c_int, addr: *const libc::sockaddr, len: libc::socklen_t) -> c_int {
-    ret(
-        catch_unwind(AssertUnwindSafe(|| {
+    guarded(
+        || {
             // SAFETY: packetdrill passes a sockaddr of `len` bytes.
             let sa = unsafe { read_addr(addr, len) }?;
             match call(ud, Wait::Never, |a| a.connect(fd, sa)) {
@@ -197,7 +198,7 @@ unsafe extern "C" fn pd_connect(ud: Ud, fd: c_int, addr: *const libc::sockaddr, 
                 }
             })
             .map(|()| 0)
-        })),
+        },
         -1,
     )
 }
@@ -324,39 +325,39 @@ unsafe fn in_slice<'a>(buf: *const c_void, len: usize) -> Res<&'a [u8]> {
 unsafe extern "C" fn pd_read(ud: Ud, fd: c_int, buf: *mut c_void, len: usize) -> isize {
     // SAFETY: read's buffer and length.
     let out = unsafe { out_slice(buf, len) };
-    ret(catch_unwind(AssertUnwindSafe(|| receive(ud, fd, out?, 0))), -1)
+    guarded(|| receive(ud, fd, out?, 0), -1)
 }
 
 unsafe extern "C" fn pd_readv(ud: Ud, fd: c_int, iov: *const libc::iovec, n: c_int) -> isize {
     // SAFETY: readv's vector.
-    ret(catch_unwind(AssertUnwindSafe(|| unsafe { read_vectored(ud, fd, iovecs(iov, n)?, 0) })), -1)
+    guarded(|| unsafe { read_vectored(ud, fd, iovecs(iov, n)?, 0) }, -1)
 }
 
 unsafe extern "C" fn pd_recv(ud: Ud, fd: c_int, buf: *mut c_void, len: usize, flags: c_int) -> isize {
     // SAFETY: recv's buffer and length.
     let out = unsafe { out_slice(buf, len) };
-    ret(catch_unwind(AssertUnwindSafe(|| receive(ud, fd, out?, flags))), -1)
+    guarded(|| receive(ud, fd, out?, flags), -1)
 }
 
 unsafe extern "C" fn pd_recvfrom(ud: Ud, fd: c_int, buf: *mut c_void, len: usize, flags: c_int, addr: *mut libc::sockaddr, alen: *mut libc::socklen_t) -> isize {
     // SAFETY: recvfrom's buffer and length.
     let out = unsafe { out_slice(buf, len) };
-    ret(
-        catch_unwind(AssertUnwindSafe(|| {
+    guarded(
+        || {
             let n = receive(ud, fd, out?, flags)?;
             if let Ok(peer) = call(ud, Wait::Never, |a| a.peer_addr_of(fd)) {
                 // SAFETY: recvfrom's address out-parameters.
                 unsafe { write_addr(peer, addr, alen) };
             }
             Ok(n)
-        })),
+        },
         -1,
     )
 }
 
 unsafe extern "C" fn pd_recvmsg(ud: Ud, fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> isize {
-    ret(
-        catch_unwind(AssertUnwindSafe(|| {
+    guarded(
+        || {
             if msg.is_null() {
                 return Err(libc::EINVAL);
             }
@@ -367,7 +368,7 @@ unsafe extern "C" fn pd_recvmsg(ud: Ud, fd: c_int, msg: *mut libc::msghdr, flags
             m.msg_controllen = 0;
             m.msg_flags = 0;
             Ok(n)
-        })),
+        },
         -1,
     )
 }
@@ -375,29 +376,29 @@ unsafe extern "C" fn pd_recvmsg(ud: Ud, fd: c_int, msg: *mut libc::msghdr, flags
 unsafe extern "C" fn pd_write(ud: Ud, fd: c_int, buf: *const c_void, len: usize) -> isize {
     // SAFETY: write's buffer and length.
     let data = unsafe { in_slice(buf, len) };
-    ret(catch_unwind(AssertUnwindSafe(|| transmit(ud, fd, data?, 0))), -1)
+    guarded(|| transmit(ud, fd, data?, 0), -1)
 }
 
 unsafe extern "C" fn pd_writev(ud: Ud, fd: c_int, iov: *const libc::iovec, n: c_int) -> isize {
     // SAFETY: writev's vector.
-    ret(catch_unwind(AssertUnwindSafe(|| unsafe { write_vectored(ud, fd, iovecs(iov, n)?, 0) })), -1)
+    guarded(|| unsafe { write_vectored(ud, fd, iovecs(iov, n)?, 0) }, -1)
 }
 
 unsafe extern "C" fn pd_send(ud: Ud, fd: c_int, buf: *const c_void, len: usize, flags: c_int) -> isize {
     // SAFETY: send's buffer and length.
     let data = unsafe { in_slice(buf, len) };
-    ret(catch_unwind(AssertUnwindSafe(|| transmit(ud, fd, data?, flags))), -1)
+    guarded(|| transmit(ud, fd, data?, flags), -1)
 }
 
 unsafe extern "C" fn pd_sendto(ud: Ud, fd: c_int, buf: *const c_void, len: usize, flags: c_int, _addr: *const libc::sockaddr, _alen: libc::socklen_t) -> isize {
     // SAFETY: sendto's buffer and length; on a connected TCP socket the address is ignored.
     let data = unsafe { in_slice(buf, len) };
-    ret(catch_unwind(AssertUnwindSafe(|| transmit(ud, fd, data?, flags))), -1)
+    guarded(|| transmit(ud, fd, data?, flags), -1)
 }
 
 unsafe extern "C" fn pd_sendmsg(ud: Ud, fd: c_int, msg: *const libc::msghdr, flags: c_int) -> isize {
-    ret(
-        catch_unwind(AssertUnwindSafe(|| {
+    guarded(
+        || {
             if msg.is_null() {
                 return Err(libc::EINVAL);
             }
@@ -409,28 +410,28 @@ unsafe extern "C" fn pd_sendmsg(ud: Ud, fd: c_int, msg: *const libc::msghdr, fla
             }
             // SAFETY: the msghdr's vector.
             unsafe { write_vectored(ud, fd, iovecs(m.msg_iov, m.msg_iovlen as c_int)?, flags) }
-        })),
+        },
         -1,
     )
 }
 
 unsafe extern "C" fn pd_fcntl(ud: Ud, fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
-    ret(
-        catch_unwind(AssertUnwindSafe(|| {
+    guarded(
+        || {
             call(ud, Wait::Never, |a| match cmd {
                 libc::F_GETFL => Ok(libc::O_RDWR | if a.nonblocking(fd)? { libc::O_NONBLOCK } else { 0 }),
                 libc::F_SETFL => a.set_nonblocking(fd, arg as c_int & libc::O_NONBLOCK != 0).map(|()| 0),
                 libc::F_GETFD | libc::F_SETFD => a.nonblocking(fd).map(|_| 0),
                 _ => Err(libc::EINVAL),
             })
-        })),
+        },
         -1,
     )
 }
 
 unsafe extern "C" fn pd_ioctl(ud: Ud, fd: c_int, request: c_ulong, arg: *mut c_void) -> c_int {
-    ret(
-        catch_unwind(AssertUnwindSafe(|| {
+    guarded(
+        || {
             let v = call(ud, Wait::Never, |a| match request {
                 libc::FIONREAD => a.inq(fd),
                 // SIOCOUTQ (TIOCOUTQ's number on sockets).
@@ -443,22 +444,22 @@ unsafe extern "C" fn pd_ioctl(ud: Ud, fd: c_int, request: c_ulong, arg: *mut c_v
             // SAFETY: these requests take an int out-parameter.
             unsafe { *(arg as *mut c_int) = v as c_int };
             Ok(0)
-        })),
+        },
         -1,
     )
 }
 
 unsafe extern "C" fn pd_close(ud: Ud, fd: c_int) -> c_int {
-    ret(catch_unwind(AssertUnwindSafe(|| call(ud, Wait::Never, |a| a.close(fd)).map(|()| 0))), -1)
+    guarded(|| call(ud, Wait::Never, |a| a.close(fd)).map(|()| 0), -1)
 }
 
 unsafe extern "C" fn pd_shutdown(ud: Ud, fd: c_int, how: c_int) -> c_int {
-    ret(catch_unwind(AssertUnwindSafe(|| call(ud, Wait::Never, |a| a.shutdown(fd, how)).map(|()| 0))), -1)
+    guarded(|| call(ud, Wait::Never, |a| a.shutdown(fd, how)).map(|()| 0), -1)
 }
 
 unsafe extern "C" fn pd_getsockopt(ud: Ud, fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut libc::socklen_t) -> c_int {
-    ret(
-        catch_unwind(AssertUnwindSafe(|| {
+    guarded(
+        || {
             if val.is_null() || len.is_null() {
                 return Err(libc::EFAULT);
             }
@@ -487,14 +488,14 @@ unsafe extern "C" fn pd_getsockopt(ud: Ud, fd: c_int, level: c_int, name: c_int,
                 *len = size_of::<c_int>() as libc::socklen_t;
             }
             Ok(0)
-        })),
+        },
         -1,
     )
 }
 
 unsafe extern "C" fn pd_setsockopt(ud: Ud, fd: c_int, level: c_int, name: c_int, val: *const c_void, len: libc::socklen_t) -> c_int {
-    ret(
-        catch_unwind(AssertUnwindSafe(|| {
+    guarded(
+        || {
             if val.is_null() {
                 return Err(libc::EFAULT);
             }
@@ -512,14 +513,14 @@ unsafe extern "C" fn pd_setsockopt(ud: Ud, fd: c_int, level: c_int, name: c_int,
             // SAFETY: length checked.
             let v = unsafe { std::ptr::read_unaligned(val as *const c_int) };
             call(ud, Wait::Never, |a| a.set_option(fd, level, name, v)).map(|()| 0)
-        })),
+        },
         -1,
     )
 }
 
 unsafe extern "C" fn pd_poll(ud: Ud, fds: *mut libc::pollfd, n: libc::nfds_t, timeout_ms: c_int) -> c_int {
-    ret(
-        catch_unwind(AssertUnwindSafe(|| {
+    guarded(
+        || {
             if n > 0 && fds.is_null() {
                 return Err(libc::EFAULT);
             }
@@ -547,7 +548,7 @@ unsafe extern "C" fn pd_poll(ud: Ud, fds: *mut libc::pollfd, n: libc::nfds_t, ti
                     Err(libc::EAGAIN)
                 }
             })
-        })),
+        },
         -1,
     )
 }
@@ -555,15 +556,15 @@ unsafe extern "C" fn pd_poll(ud: Ud, fds: *mut libc::pollfd, n: libc::nfds_t, ti
 unsafe extern "C" fn pd_netdev_send(ud: Ud, buf: *const c_void, len: usize) -> c_int {
     // SAFETY: the packet packetdrill hands over.
     let packet = unsafe { in_slice(buf, len) };
-    ret(catch_unwind(AssertUnwindSafe(|| call(ud, Wait::Never, |a| {
+    guarded(|| call(ud, Wait::Never, |a| {
         a.inject(packet?);
         Ok(0)
-    }))), -1)
+    }), -1)
 }
 
 unsafe extern "C" fn pd_netdev_receive(ud: Ud, buf: *mut c_void, count: *mut usize, time_usecs: *mut i64) -> c_int {
-    ret(
-        catch_unwind(AssertUnwindSafe(|| {
+    guarded(
+        || {
             if count.is_null() || time_usecs.is_null() {
                 return Err(libc::EFAULT);
             }
@@ -589,21 +590,21 @@ unsafe extern "C" fn pd_netdev_receive(ud: Ud, buf: *mut c_void, count: *mut usi
                 }
             }
             Ok(0)
-        })),
+        },
         -1,
     )
 }
 
 unsafe extern "C" fn pd_usleep(ud: Ud, usecs: libc::useconds_t) -> c_int {
-    ret(catch_unwind(AssertUnwindSafe(|| call(ud, Wait::Settle, |a| {
+    guarded(|| call(ud, Wait::Settle, |a| {
         a.advance(Duration::from_micros(u64::from(usecs)));
         Ok(0)
-    }))), -1)
+    }), -1)
 }
 
 unsafe extern "C" fn pd_gettimeofday(ud: Ud, tv: *mut libc::timeval, _tz: *mut c_void) -> c_int {
-    ret(
-        catch_unwind(AssertUnwindSafe(|| {
+    guarded(
+        || {
             // Each reading moves virtual time on by a microsecond: packetdrill spins on
             // the clock for the last microseconds before an event, and a clock that never
             // moves would spin for ever.
@@ -620,7 +621,7 @@ unsafe extern "C" fn pd_gettimeofday(ud: Ud, tv: *mut libc::timeval, _tz: *mut c
                 }
             }
             Ok(0)
-        })),
+        },
         -1,
     )
 }
