@@ -688,7 +688,7 @@ pub unsafe extern "C" fn packetdrill_interface_init(flags: *const c_char, ifc: *
         unsafe { CStr::from_ptr(flags) }.to_str().ok()
     };
     let adapter = Adapter::new(local_ip_from_flags(flags), linux_like_config(), FdNumbers { take: real_fd, give_back: release_real_fd });
-    let shared = Box::new(Shared { inner: Mutex::new(Inner { adapter, waiting: 0, stale: 0 }), changed: Condvar::new() });
+    let shared = Box::new(Shared { inner: Mutex::new(Inner { adapter, waiting: 0, stale: 0, returned: Vec::new() }), changed: Condvar::new() });
     let filled = PacketdrillInterface {
         userdata: Box::into_raw(shared) as Ud,
         free: Some(pd_free),

@@ -28,6 +28,10 @@ pub(crate) struct Inner {
     /// virtual time waits for them first: a read woken by a packet must return at the
     /// packet's time, not after packetdrill's next sleep (which takes no real time).
     pub(crate) stale: usize,
+    /// Threads whose blocked call has just returned and that have not read the clock
+    /// since: packetdrill's syscall thread reads it, outside any call of ours, to time the
+    /// call's end, and virtual time must not move before it has.
+    pub(crate) returned: Vec<std::thread::ThreadId>,
 }
 
 impl Shared {
@@ -56,12 +60,20 @@ pub(crate) fn call<T>(ud: Ud, wait: Wait, mut op: impl FnMut(&mut Adapter) -> Re
     let sh = unsafe { shared(ud) };
     let mut g = sh.lock();
     if wait == Wait::Settle {
+        // This thread's own reading of the clock is the one a returned call waits for.
+        let me = std::thread::current().id();
+        g.returned.retain(|t| *t != me);
         let deadline = std::time::Instant::now() + SETTLE;
-        while g.stale > 0 {
-            let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) else { break };
+        while g.stale > 0 || !g.returned.is_empty() {
+            let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) else {
+                // Whoever did not look again in a second of real time is not coming.
+                g.returned.clear();
+                break;
+            };
             g = sh.changed.wait_timeout(g, left).unwrap_or_else(std::sync::PoisonError::into_inner).0;
         }
     }
+    let mut blocked = false;
     loop {
         let r = op(&mut g.adapter);
         let blocks = match wait {
@@ -84,10 +96,14 @@ pub(crate) fn call<T>(ud: Ud, wait: Wait, mut op: impl FnMut(&mut Adapter) -> Re
                 g = again;
                 g.waiting -= 1;
                 g.stale = g.stale.saturating_sub(1);
+                blocked = true;
             }
             r => {
                 // Anything may have changed: every blocked call must look again.
                 g.stale = g.waiting;
+                if blocked {
+                    g.returned.push(std::thread::current().id());
+                }
                 sh.changed.notify_all();
                 return r;
             }
