@@ -143,25 +143,13 @@ fn grpc_echo_on_ringtcp_calls_a_kernel_server_across_tun() {
         return;
     }
     let ns = Netns::new("grpcc");
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = ns.spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async move {
-            // Every address of the namespace, so also the TUN device's kernel side once the
-            // example has made it.
-            let listener = tokio::net::TcpListener::bind("0.0.0.0:50054").await.unwrap();
-            ready_tx.send(()).unwrap();
-            Server::builder()
-                .add_service(EchoServer::new(EchoService))
-                .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async move {
-                    let _ = stop_rx.await;
-                })
-                .await
-                .unwrap();
-        });
+    let server = common::kernel_server(&ns, 50054, |listener, shutdown| async move {
+        Server::builder()
+            .add_service(EchoServer::new(EchoService))
+            .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown)
+            .await
+            .unwrap();
     });
-    ready_rx.recv_timeout(Duration::from_secs(10)).expect("the kernel's server started");
     let out = ns
         .command(env!("CARGO_BIN_EXE_grpc_echo"))
         .env("RINGTCP_SHARDS", "2")
@@ -174,6 +162,5 @@ fn grpc_echo_on_ringtcp_calls_a_kernel_server_across_tun() {
     assert!(text.contains("say: hello, ringtcp (the server saw 10.77.0.2:"), "the kernel saw the call come from ringtcp's address: {text}");
     let expected: usize = (0..250).map(|seq| chunk_data(seq).len()).sum();
     assert!(text.contains(&format!("chat: 250 chunks, {expected} bytes, each back intact and in order")), "{text}");
-    let _ = stop_tx.send(());
-    server.join().expect("the kernel's server stopped cleanly");
+    server.stop();
 }

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use axum::Router;
 use axum::routing::get;
 use ringtcp_runtime::testing::{Netns, privileged};
@@ -16,20 +14,10 @@ fn hyper_client_on_ringtcp_fetches_from_axum_on_the_kernel() {
         return;
     }
     let ns = Netns::new("hyperc");
-    // The kernel's server listens on every address of the namespace, so it also answers on
-    // the TUN device's kernel side (10.77.0.1) once the example has made it.
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = ns.spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("0.0.0.0:8090").await.unwrap();
-            ready_tx.send(()).unwrap();
-            let app = Router::new().route("/greeting", get(|| async { "hello from axum on the kernel" }));
-            axum::serve(listener, app).with_graceful_shutdown(async move { let _ = stop_rx.await; }).await.unwrap();
-        });
+    let server = common::kernel_server(&ns, 8090, |listener, shutdown| async move {
+        let app = Router::new().route("/greeting", get(|| async { "hello from axum on the kernel" }));
+        axum::serve(listener, app).with_graceful_shutdown(shutdown).await.unwrap();
     });
-    ready_rx.recv_timeout(Duration::from_secs(10)).expect("the kernel's server started");
     for args in [&["http://10.77.0.1:8090/greeting"][..], &["--http2", "http://10.77.0.1:8090/greeting"][..]] {
         let out = ns
             .command(env!("CARGO_BIN_EXE_hyper_client"))
@@ -45,6 +33,5 @@ fn hyper_client_on_ringtcp_fetches_from_axum_on_the_kernel() {
         assert!(text.contains("connection 10.77.0.2:") && text.contains("-> 10.77.0.1:8090 over ringtcp"), "{text}");
         assert!(text.contains("hello from axum on the kernel"), "{text}");
     }
-    let _ = stop_tx.send(());
-    server.join().expect("the kernel's server stopped cleanly");
+    server.stop();
 }

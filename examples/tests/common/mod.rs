@@ -73,3 +73,48 @@ pub fn start(ns: &Netns, exe: &str, env: &[(&str, &str)], ready: &str) -> (Serve
     });
     (Server(child, rx), line)
 }
+
+/// A server on the kernel's stack inside a namespace, run by [`kernel_server`] until
+/// [`KernelServer::stop`].
+pub struct KernelServer {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl KernelServer {
+    /// Asks the server to shut down gracefully and waits for its thread.
+    pub fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            t.join().expect("the kernel's server stopped cleanly");
+        }
+    }
+}
+
+/// Starts `serve` on a current-thread tokio runtime inside `ns`, with a listener on
+/// `0.0.0.0:<port>` (every address of the namespace, so also the TUN device's kernel side
+/// once an example has made it) and a future that completes when the server is to shut
+/// down; returns once the listener is bound.
+pub fn kernel_server<F, Fut>(ns: &Netns, port: u16, serve: F) -> KernelServer
+where
+    F: FnOnce(tokio::net::TcpListener, std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = ns.spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind(("0.0.0.0", port)).await.unwrap();
+            ready_tx.send(()).unwrap();
+            serve(listener, Box::pin(async move {
+                let _ = stop_rx.await;
+            }))
+            .await;
+        });
+    });
+    ready_rx.recv_timeout(std::time::Duration::from_secs(10)).expect("the kernel's server started");
+    KernelServer { stop: Some(stop_tx), thread: Some(thread) }
+}
