@@ -1,11 +1,12 @@
 //! FIN cache operations at 1,000,000 records: lookup hit, lookup miss, insert with room to
 //! spare, and insert into a full cache (each insert also evicts the oldest: the steady
-//! state of a busy server).
+//! state of a busy server). Run for IPv4 peers (`fincache_1M`) and IPv6 peers
+//! (`fincache_1M_v6`), side by side.
 //!
 //! Run: `cargo bench -p ringtcp-benches --bench fincache`.
 
 use std::hint::black_box;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use ringtcp_transport::fincache::{FinCache, FinCacheConfig, MslClass, TwKey, TwState};
@@ -13,15 +14,21 @@ use ringtcp_transport::{Instant, SeqNum};
 
 const RECORDS: u32 = 1_000_000;
 
-fn key(i: u32) -> TwKey {
-    TwKey { local_idx: 0, local_port: 443, remote_ip: Ipv4Addr::from(0x0a00_0000 | (i >> 14)), remote_port: 1024 + (i & 0x3fff) as u16 }
+fn key4(i: u32) -> TwKey {
+    TwKey { local_idx: 0, local_port: 443, remote_ip: Ipv4Addr::from(0x0a00_0000 | (i >> 14)).into(), remote_port: 1024 + (i & 0x3fff) as u16 }
+}
+
+/// The same 1,000,000 peers, numbered into an IPv6 /64 (SLAAC-like interface ids).
+fn key6(i: u32) -> TwKey {
+    let ip = Ipv6Addr::from((0x2001_0db8_0000_0001u128 << 64) | u128::from(i >> 14) * 0x0201_5aff_fe00_0001);
+    TwKey { remote_ip: ip.into(), ..key4(i) }
 }
 
 fn state(i: u32) -> TwState {
     TwState { snd_nxt: SeqNum(i), rcv_nxt: SeqNum(!i), ts_recent: Some(i), class: MslClass::Remote }
 }
 
-fn filled() -> FinCache {
+fn filled(key: fn(u32) -> TwKey) -> FinCache {
     let mut fc = FinCache::new(FinCacheConfig { capacity: RECORDS as usize, ..FinCacheConfig::default() });
     for i in 0..RECORDS {
         fc.insert(Instant::from_micros(u64::from(i)), key(i), state(i));
@@ -35,8 +42,13 @@ fn scatter(n: u64) -> u32 {
 }
 
 fn fincache(c: &mut Criterion) {
-    let mut g = c.benchmark_group("fincache_1M");
-    let mut fc = filled();
+    family(c, "fincache_1M", key4);
+    family(c, "fincache_1M_v6", key6);
+}
+
+fn family(c: &mut Criterion, name: &str, key: fn(u32) -> TwKey) {
+    let mut g = c.benchmark_group(name);
+    let mut fc = filled(key);
     let mut n = 0u64;
     g.bench_function("lookup_hit", |b| {
         b.iter(|| {

@@ -317,7 +317,7 @@ impl Adapter {
             Kind::Listener(_) => return Ok(()),
             _ => return Err(libc::EINVAL),
         };
-        let opts = SocketOptions { rx_buffer: f.opts.rcvbuf, tx_buffer: f.opts.sndbuf };
+        let opts = SocketOptions { rx_buffer: f.opts.rcvbuf, tx_buffer: f.opts.sndbuf, ..SocketOptions::default() };
         // The shard listens on its own address; 0.0.0.0 means that one.
         let addr = SocketAddr::new(IpAddr::V4(local_ip), bound.port());
         // Linux's accept queue holds backlog + 1.
@@ -363,7 +363,7 @@ impl Adapter {
                 return Err(f.pending_error.take().unwrap_or(libc::ECONNABORTED));
             }
         };
-        let opts = SocketOptions { rx_buffer: f.opts.rcvbuf, tx_buffer: f.opts.sndbuf };
+        let opts = SocketOptions { rx_buffer: f.opts.rcvbuf, tx_buffer: f.opts.sndbuf, ..SocketOptions::default() };
         let h = self.shard.connect_with(now, remote, local, opts).map_err(errno_of)?;
         self.fd(fd)?.kind = Kind::Conn { h, read_shut: false, connecting: true };
         self.apply_options(fd)?;

@@ -204,8 +204,21 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The MSS this stack advertises: MTU minus IPv4 and TCP headers.
+    /// The MSS this stack advertises over IPv4: MTU minus IPv4 and TCP headers.
     pub fn advertised_mss(&self) -> u16 {
         self.mtu.saturating_sub(40).max(88)
+    }
+
+    /// The MSS this stack advertises to `peer`: the MTU minus the TCP header and the IP
+    /// header of the peer's family (20 bytes more for IPv6, RFC 8200 §5 / RFC 9293 §3.7.1).
+    ///
+    /// ```
+    /// use ringtcp_transport::Config;
+    /// let cfg = Config::default();
+    /// assert_eq!(cfg.mss_for("10.0.0.1".parse().unwrap()), 1460);
+    /// assert_eq!(cfg.mss_for("fd77::1".parse().unwrap()), 1440);
+    /// ```
+    pub fn mss_for(&self, peer: std::net::IpAddr) -> u16 {
+        if peer.is_ipv4() { self.advertised_mss() } else { self.mtu.saturating_sub(60).max(88) }
     }
 }

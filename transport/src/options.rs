@@ -11,7 +11,7 @@
 /// use ringtcp_transport::{Config, Instant, Secret, Shard, SocketOptions};
 ///
 /// let mut shard = Shard::new(Config::default(), &["10.0.0.1".parse().unwrap()], Secret([1; 16]));
-/// let small = SocketOptions { rx_buffer: Some(4096), tx_buffer: Some(8192) };
+/// let small = SocketOptions { rx_buffer: Some(4096), tx_buffer: Some(8192), ..SocketOptions::default() };
 /// let h = shard.connect_with(Instant::ZERO, "10.0.0.2:80".parse().unwrap(), None, small).unwrap();
 /// assert_eq!(shard.buffer_sizes(h), Ok((4096, 8192)));
 /// ```
@@ -22,6 +22,10 @@ pub struct SocketOptions {
     pub rx_buffer: Option<usize>,
     /// Send buffer bytes, instead of `Config::tx_buffer` (Linux's `SO_SNDBUF`).
     pub tx_buffer: Option<usize>,
+    /// For a listener on the IPv6 unspecified address `[::]`: take IPv6 connections only
+    /// (Linux's `IPV6_V6ONLY`). Off, as Linux defaults `net.ipv6.bindv6only`: `[::]` then
+    /// also takes IPv4 connections.
+    pub only_v6: bool,
 }
 
 impl SocketOptions {

@@ -32,11 +32,13 @@ counters! {
         bad_checksum,
         /// Shorter than its headers claim.
         truncated,
-        /// Not IPv4, or a header length field out of range.
+        /// Not IPv4 or IPv6, or a header length field out of range.
         malformed,
+        /// IPv6 extension headers this host must not skip (RFC 8200 §4).
+        extension_header,
         /// A TCP option with an impossible length.
         bad_option,
-        /// IPv4 fragments (never reassembled).
+        /// IPv4 and IPv6 fragments (never reassembled).
         fragment,
         /// Addressed to an address this stack does not own.
         not_for_us,
@@ -83,10 +85,12 @@ counters! {
 counters! {
     /// Transport counters for one shard.
     Stats {
-        /// IPv4 packets received.
+        /// IP packets received (both families).
         ip_in_receives,
-        /// IPv4 packets sent.
+        /// IP packets sent (both families).
         ip_out_requests,
+        /// IPv6 packets received (also counted in `ip_in_receives`).
+        ip6_in_receives,
         /// TCP segments received with a valid checksum.
         tcp_in_segs,
         /// TCP segments sent.
@@ -129,11 +133,11 @@ counters! {
         timeouts,
         /// Connections that entered TIME-WAIT.
         time_wait_entered,
-        /// Path MTU reductions from ICMP fragmentation-needed.
+        /// Path MTU reductions from ICMP fragmentation-needed and ICMPv6 packet-too-big.
         pmtu_updates,
-        /// ICMP messages received.
+        /// ICMP and ICMPv6 messages received.
         icmp_in,
-        /// ICMP messages sent (echo replies).
+        /// ICMP and ICMPv6 messages sent (echo replies).
         icmp_out,
         /// Embryonic connections dropped because their listener closed or they timed out.
         embryonic_drops,

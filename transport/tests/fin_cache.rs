@@ -227,7 +227,7 @@ fn a_full_cache_evicts_exactly_the_oldest() {
     let key = |a: SocketAddr| ringtcp_transport::fincache::TwKey {
         local_idx: 0,
         local_port: 80,
-        remote_ip: Ipv4Addr::new(10, 0, 0, 1),
+        remote_ip: Ipv4Addr::new(10, 0, 0, 1).into(),
         remote_port: a.port(),
     };
     assert!(ports[..500].iter().all(|&a| !fc.contains(&key(a))), "the 500 oldest are gone");

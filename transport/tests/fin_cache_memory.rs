@@ -2,7 +2,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ringtcp_transport::fincache::{FinCache, FinCacheConfig, MslClass, TwKey, TwState};
 use ringtcp_transport::{Instant, SeqNum};
@@ -43,6 +43,15 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
+/// Peers of both families: every fourth record is IPv6.
+fn peer(i: u32) -> IpAddr {
+    if i % 4 == 0 {
+        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, (i >> 16) as u16, 1))
+    } else {
+        IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + (i >> 16)))
+    }
+}
+
 #[test]
 fn reported_bytes_equal_allocated_bytes() {
     // The hasher's process-wide seed is allocated on first use: take it before measuring.
@@ -51,7 +60,7 @@ fn reported_bytes_equal_allocated_bytes() {
     let before = LIVE_BYTES.get();
     let mut fc = FinCache::new(cfg);
     for i in 0..100_000u32 {
-        let key = TwKey { local_idx: 0, local_port: 80, remote_ip: Ipv4Addr::from(0x0a00_0000 + (i >> 16)), remote_port: i as u16 };
+        let key = TwKey { local_idx: 0, local_port: 80, remote_ip: peer(i), remote_port: i as u16 };
         let class = MslClass::ALL[(i % 3) as usize];
         let t = Instant::from_millis(u64::from(i / 100));
         fc.insert(t, key, TwState { snd_nxt: SeqNum(i), rcv_nxt: SeqNum(i), ts_recent: Some(i), class });

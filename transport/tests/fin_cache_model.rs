@@ -2,7 +2,7 @@
 //! expiry over three classes, and every lookup answers what the model says.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use proptest::prelude::*;
@@ -30,8 +30,15 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn key(i: u16) -> TwKey {
-    // Few peers and ports, so keys share index buckets and chunks.
-    TwKey { local_idx: (i % 2) as u8, local_port: 80, remote_ip: Ipv4Addr::new(10, 0, 0, (i % 5) as u8), remote_port: 1000 + i / 5 }
+    // Few peers and ports, so keys share index buckets and chunks; a third of the keys
+    // are IPv6 (the families share capacity and the expiry budget), and one IPv6 peer is
+    // the IPv4-mapped form of an IPv4 one, which must stay a different key.
+    let remote_ip = match i % 3 {
+        0 => IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, i % 5)),
+        1 if i % 5 == 1 => IpAddr::V6(Ipv4Addr::new(10, 0, 0, 1).to_ipv6_mapped()),
+        _ => IpAddr::V4(Ipv4Addr::new(10, 0, 0, (i % 5) as u8)),
+    };
+    TwKey { local_idx: (i % 2) as u8, local_port: 80, remote_ip, remote_port: 1000 + i / 5 }
 }
 
 /// When a record inserted at `now_ms` is due (insertion times round up to the millisecond).

@@ -1,7 +1,8 @@
 //! The simulator matrix: bidirectional transfers of 0 B, 1 B, 100 kB and 10 MB under loss,
 //! duplication, reordering, corruption, delay and jitter, over 1,000 seeded runs. Every
 //! byte must arrive intact and in order, and both ends must finish in CLOSED or TIME-WAIT
-//! within a virtual-time bound.
+//! within a virtual-time bound. A third of the seeds run over IPv6, the rest over IPv4,
+//! against the same dual-stack listener.
 //!
 //! A failing run prints its key; rerun it alone with
 //! `RINGTCP_SIM_ONLY=<profile>:<size>:<seed> cargo test -p ringtcp-transport --test sim_matrix`.
@@ -53,6 +54,7 @@ fn profile(name: &str) -> LinkConfig {
 /// controllers run across the matrix.
 fn transfer(profile_name: &str, size: usize, seed: u64) -> Transfer {
     let mut t = Transfer::new(seed, size, profile(profile_name));
+    t.ipv6 = seed % 3 == 1;
     for cfg in [&mut t.client, &mut t.server] {
         cfg.congestion = if seed.is_multiple_of(2) { CongestionAlgorithm::Cubic } else { CongestionAlgorithm::NewReno };
         cfg.sack = seed % 4 < 2;

@@ -53,7 +53,7 @@ fn the_type_of_service_byte_goes_into_every_packet_of_the_connection() {
 #[test]
 fn a_small_receive_buffer_offers_a_small_window_from_the_syn_on() {
     let mut p = Peer::new(Config { window_scaling: true, ..plain_config() });
-    let small = SocketOptions { rx_buffer: Some(4096), tx_buffer: Some(4096) };
+    let small = SocketOptions { rx_buffer: Some(4096), tx_buffer: Some(4096), ..SocketOptions::default() };
     let h = p.shard.connect_with(p.now, p.peer, None, small).unwrap();
     let syn = p.one();
     assert_eq!(syn.win, 4096);
@@ -84,7 +84,7 @@ fn a_listener_s_buffer_size_is_offered_in_its_cookie_syn_acks_too() {
 #[test]
 fn buffers_below_the_floor_are_raised_to_it() {
     let mut p = Peer::new(plain_config());
-    let tiny = SocketOptions { rx_buffer: Some(10), tx_buffer: Some(1) };
+    let tiny = SocketOptions { rx_buffer: Some(10), tx_buffer: Some(1), ..SocketOptions::default() };
     let h = p.shard.connect_with(p.now, p.peer, None, tiny).unwrap();
     assert_eq!(p.shard.buffer_sizes(h), Ok((SocketOptions::MIN_BUFFER, SocketOptions::MIN_BUFFER)));
 }

@@ -1,16 +1,16 @@
-//! Bytes per IPv4 TIME-WAIT record, measured from the allocator.
+//! Bytes per TIME-WAIT record, IPv4 and IPv6, measured from the allocator.
 //!
 //! Fills a FIN cache of capacity 1,000,000 with 1,000,000 records and reports what the
 //! global allocator says the cache holds (record pool and hash index together), next to
-//! what the cache itself reports.
+//! what the cache itself reports; then the same with 1,000,000 IPv6 peers.
 //!
 //! Run: `cargo run --release -p ringtcp-benches --bin timewait_memory`
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
-use ringtcp_transport::fincache::{FinCache, FinCacheConfig, MslClass, RECORD_BYTES, TwKey, TwState};
+use ringtcp_transport::fincache::{FinCache, FinCacheConfig, MslClass, RECORD_BYTES, RECORD_BYTES_V6, TwKey, TwState};
 use ringtcp_transport::{Instant, SeqNum};
 
 struct Counting;
@@ -41,26 +41,29 @@ static ALLOC: Counting = Counting;
 
 const RECORDS: u32 = 1_000_000;
 
-fn main() {
-    // The hasher's process-wide seed is allocated once on first use; keep it out.
-    drop(FinCache::new(FinCacheConfig::default()));
+/// A FIN cache of capacity `RECORDS` filled with `RECORDS` records whose peers come
+/// from `peer`, and the bytes the allocator says it holds.
+fn fill(peer: impl Fn(u32) -> IpAddr) -> (FinCache, isize) {
     let cfg = FinCacheConfig { capacity: RECORDS as usize, ..FinCacheConfig::default() };
     let before = LIVE_BYTES.load(Ordering::Relaxed);
     let mut fc = FinCache::new(cfg);
     for i in 0..RECORDS {
         // 1,000,000 distinct peers' 4-tuples, spread over the classes like a mixed server.
-        let key = TwKey {
-            local_idx: 0,
-            local_port: 443,
-            remote_ip: Ipv4Addr::from(0x0a00_0000 | (i >> 14)),
-            remote_port: 1024 + (i & 0x3fff) as u16,
-        };
+        let key = TwKey { local_idx: 0, local_port: 443, remote_ip: peer(i >> 14), remote_port: 1024 + (i & 0x3fff) as u16 };
         let class = MslClass::ALL[(i % 3) as usize];
         let state = TwState { snd_nxt: SeqNum(i), rcv_nxt: SeqNum(!i), ts_recent: Some(i), class };
         fc.insert(Instant::from_micros(u64::from(i)), key, state);
     }
     let bytes = LIVE_BYTES.load(Ordering::Relaxed) - before;
     assert_eq!(fc.len(), RECORDS as usize);
+    assert_eq!(bytes as usize, fc.memory(), "the cache reports what it holds");
+    (fc, bytes)
+}
+
+fn main() {
+    // The hasher's process-wide seed is allocated once on first use; keep it out.
+    drop(FinCache::new(FinCacheConfig::default()));
+    let (fc, bytes) = fill(|n| Ipv4Addr::from(0x0a00_0000 | n).into());
     // The record pool alone (records in their per-class FIFOs and the time runs): what a
     // slab would replace. `memory()` equals the allocator's count (checked above).
     let pool_bytes = fc.memory() - fc.index_bytes();
@@ -68,7 +71,6 @@ fn main() {
     println!("record_size={RECORD_BYTES}");
     println!("bytes_allocated={bytes}");
     println!("bytes_reported={}", fc.memory());
-    assert_eq!(bytes as usize, fc.memory(), "the cache reports what it holds");
     println!("linux_tw_sock_TCP={}", 256u64 * u64::from(RECORDS));
     drop(fc);
 
@@ -86,6 +88,13 @@ fn main() {
     drop(slab);
 
     println!("bytes_per_record={}", (bytes as f64 / f64::from(RECORDS)).round() as u64);
+
+    // IPv6 peers: a different /64 interface id per peer, as SLAAC clients have.
+    let (fc6, bytes6) = fill(|n| Ipv6Addr::from((0x2001_0db8_0000_0001u128 << 64) | u128::from(n) * 0x0201_5aff_fe00_0001).into());
+    assert_eq!(fc6.len_v6(), RECORDS as usize);
+    println!("record_size_v6={RECORD_BYTES_V6}");
+    println!("bytes_allocated_v6={bytes6}");
+    println!("bytes_per_record_v6={}", (bytes6 as f64 / f64::from(RECORDS)).round() as u64);
 }
 
 /// A record with the FIN cache's fields, for the slab comparison.

@@ -297,6 +297,18 @@ pub(crate) struct Connection {
     last_oow_ack: Option<Instant>,
 }
 
+/// What an ICMP or ICMPv6 error quoting a connection's segment asks of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IcmpError {
+    /// The path takes packets of at most this many bytes (already floored at the family's
+    /// minimum: 576 for IPv4, RFC 1191; 1,280 for IPv6, RFC 8201 §4).
+    PathMtu(u32),
+    /// Port or protocol unreachable: ends a connection attempt.
+    Refused,
+    /// Anything else: remembered as the soft error, the connection goes on.
+    Soft,
+}
+
 /// Parameters for creating a connection.
 pub(crate) struct Open<'a> {
     pub(crate) local: SocketAddr,
@@ -313,7 +325,7 @@ pub(crate) struct Open<'a> {
 impl Connection {
     fn new(o: Open<'_>, state: State) -> Self {
         let cfg = o.cfg;
-        let rcv_mss = cfg.advertised_mss();
+        let rcv_mss = cfg.mss_for(o.remote.ip());
         let (rx_cap, tx_cap) = (o.opts.rx(cfg.rx_buffer), o.opts.tx(cfg.tx_buffer));
         let rcv_wscale = if cfg.window_scaling { window_shift(rx_cap) } else { 0 };
         let snd_mss = 536;
@@ -453,9 +465,11 @@ impl Connection {
 
     /// Applies the options of the peer's SYN (RFC 9293 §3.7.1, RFC 7323 §1.3, RFC 2018 §2).
     fn negotiate(&mut self, cfg: &Config, options: &TcpOptions, now: Instant) {
-        // RFC 9293 §3.7.1: without an MSS option, assume 536 (IPv4).
-        let peer_mss = options.mss.unwrap_or(536).max(64);
-        self.opts.snd_mss = peer_mss.min(cfg.advertised_mss());
+        // RFC 9293 §3.7.1: without an MSS option, assume 536 (IPv4) or 1220 (IPv6: the
+        // 1,280-byte minimum MTU less both headers, RFC 8200 §5).
+        let default_mss = if self.remote.is_ipv4() { 536 } else { 1220 };
+        let peer_mss = options.mss.unwrap_or(default_mss).max(64);
+        self.opts.snd_mss = peer_mss.min(cfg.mss_for(self.remote.ip()));
         match options.window_scale {
             Some(ws) if cfg.window_scaling => {
                 // RFC 7323 §2.3: a shift above 14 is used as 14.
@@ -524,20 +538,18 @@ impl Connection {
         self.ack_state == AckState::Now
     }
 
-    /// An ICMP error quoting this connection (RFC 1122 §4.2.3.9, RFC 5927, RFC 1191).
-    /// `code` is the destination-unreachable code, `None` for time exceeded.
-    pub(crate) fn on_icmp_error(&mut self, ctx: &mut Ctx<'_>, code: Option<u8>, next_hop_mtu: u16, seq: SeqNum) {
+    /// An ICMP or ICMPv6 error quoting this connection (RFC 1122 §4.2.3.9, RFC 5927,
+    /// RFC 1191, RFC 8201).
+    pub(crate) fn on_icmp_error(&mut self, ctx: &mut Ctx<'_>, err: IcmpError, seq: SeqNum) {
         // RFC 5927 §4.1: believe only errors about data actually in flight.
         if !(seq >= self.snd_una && seq < self.snd_max) {
             ctx.drops.icmp_unmatched += 1;
             return;
         }
-        match code {
-            Some(4) => {
-                // RFC 1191: fragmentation needed; 68 is the smallest legal IPv4 MTU, and we
-                // keep at least the 576-byte datagram every host must accept.
-                let mtu = next_hop_mtu.max(576);
-                let mss = mtu - 40;
+        match err {
+            IcmpError::PathMtu(mtu) => {
+                let headers = crate::wire::ip_header_len(self.remote.ip()) + crate::wire::TCP_HEADER_LEN;
+                let mss = u16::try_from((mtu as usize).saturating_sub(headers)).unwrap_or(u16::MAX);
                 if mss < self.opts.snd_mss {
                     self.opts.snd_mss = mss;
                     self.cc.set_mss(u32::from(self.eff_mss()));
@@ -548,9 +560,9 @@ impl Connection {
                     self.rtt_probe = None;
                 }
             }
-            // Protocol and port unreachable are hard errors for a connection attempt;
-            // RFC 5461 keeps them soft once synchronized.
-            Some(2 | 3) if self.state == State::SynSent => {
+            // Hard errors for a connection attempt; RFC 5461 keeps them soft once
+            // synchronized.
+            IcmpError::Refused if self.state == State::SynSent => {
                 ctx.stats.attempt_fails += 1;
                 self.enter_closed(Some(Error::ConnectionRefused));
             }

@@ -2,14 +2,11 @@
 //! NextSeg in SACK recovery, new data under the congestion and send windows with Nagle and
 //! sender SWS avoidance, FIN, probes, and bare ACKs.
 
-use std::net::SocketAddr;
-
 use super::{AckState, Connection, Ctx, State};
 use crate::cc::CongestionControl;
 use crate::seq::SeqNum;
 use crate::wire::{
-    IPV4_HEADER_LEN, PROTO_TCP, TcpFlags, TcpHeader, TcpOptions, Timestamps, emit_ipv4_header,
-    fill_tcp_checksum_v4, set_ipv4_tos,
+    PROTO_TCP, TcpFlags, TcpHeader, TcpOptions, Timestamps, emit_ip_header, fill_tcp_checksum, ip_header_len,
 };
 
 /// A segment about to be built.
@@ -281,9 +278,7 @@ impl Connection {
     }
 
     fn emit(&mut self, ctx: &mut Ctx<'_>, buf: &mut [u8], plan: Plan) -> Option<usize> {
-        let (SocketAddr::V4(local), SocketAddr::V4(remote)) = (self.local, self.remote) else {
-            return None;
-        };
+        let (local, remote) = (self.local, self.remote);
         let options = self.segment_options(plan.syn, ctx.now);
         let window = if plan.syn {
             // SYN windows are not scaled (RFC 7323 §2.2). A SYN-ACK's window is a promise
@@ -311,21 +306,19 @@ impl Connection {
         };
         let hlen = header.wire_len();
         let (offset, len) = plan.data;
-        let total = IPV4_HEADER_LEN + hlen + len;
+        let ip_len = ip_header_len(remote.ip());
+        let total = ip_len + hlen + len;
         if buf.len() < total {
             return None;
         }
-        emit_ipv4_header(buf, *local.ip(), *remote.ip(), PROTO_TCP, hlen + len, self.ttl, *ctx.ip_ident);
-        if self.tos != 0 {
-            set_ipv4_tos(buf, self.tos);
-        }
+        emit_ip_header(buf, local.ip(), remote.ip(), PROTO_TCP, hlen + len, self.ttl, *ctx.ip_ident, self.tos)?;
         *ctx.ip_ident = ctx.ip_ident.wrapping_add(1);
-        let seg = &mut buf[IPV4_HEADER_LEN..total];
+        let seg = &mut buf[ip_len..total];
         header.emit(seg);
         if len > 0 {
             self.tx.copy_out(offset, &mut seg[hlen..]);
         }
-        fill_tcp_checksum_v4(seg, *local.ip(), *remote.ip());
+        fill_tcp_checksum(seg, local.ip(), remote.ip());
         if with_ack {
             self.last_ack_sent = self.rcv_nxt;
             self.ack_state = AckState::Idle;

@@ -2,7 +2,7 @@
 //! layout of folly's F14 hash tables), and the entry matching every lookup and insert
 //! runs on.
 
-use super::NIL;
+use super::table::NIL;
 
 /// Entries per index bucket: 15 entries and an overflow count fill one 64-byte line.
 pub(super) const SLOTS: usize = 15;

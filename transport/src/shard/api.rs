@@ -22,6 +22,15 @@ enum Sock<'a> {
 impl Shard {
     // ----- connections -----
 
+    /// The address to send from to `remote`: one of the same family, and for IPv6 of the
+    /// same scope where there is one (RFC 6724 §5 rule 2: a link-local peer gets the
+    /// link-local address, any other peer a wider one), else the first of the family.
+    fn source_for(&self, remote: IpAddr) -> Option<IpAddr> {
+        let link_local = |a: &IpAddr| matches!(a, IpAddr::V6(v6) if v6.is_unicast_link_local());
+        let family = || self.addrs.iter().filter(|a| a.is_ipv4() == remote.is_ipv4());
+        family().find(|a| link_local(a) == link_local(&remote)).or_else(|| family().next()).copied()
+    }
+
     /// Opens a connection to `remote`. `local` picks the source address and port; `None`
     /// (or port 0) chooses an ephemeral port by RFC 6056 Algorithm 4, never one whose
     /// 4-tuple is held by a live connection, nor by a TIME-WAIT record unless RFC 6191
@@ -40,7 +49,10 @@ impl Shard {
         opts: SocketOptions,
     ) -> Result<SocketHandle, Error> {
         self.last_now = now;
-        if !remote.is_ipv4() || remote.port() == 0 || remote.ip().is_unspecified() {
+        // IPv4-mapped IPv6 addresses name IPv4 peers and addresses (RFC 4291 §2.5.5.2).
+        let remote = SocketAddr::new(remote.ip().to_canonical(), remote.port());
+        let local = local.map(|l| SocketAddr::new(l.ip().to_canonical(), l.port()));
+        if remote.port() == 0 || remote.ip().is_unspecified() || remote.ip().is_multicast() {
             return Err(Error::InvalidInput);
         }
         if self.live >= self.cfg.max_connections {
@@ -52,9 +64,12 @@ impl Shard {
                 if !self.is_local(l.ip()) {
                     return Err(Error::AddrNotAvailable);
                 }
+                if l.is_ipv4() != remote.is_ipv4() {
+                    return Err(Error::InvalidInput);
+                }
                 l.ip()
             }
-            _ => *self.addrs.iter().find(|a| a.is_ipv4()).ok_or(Error::AddrNotAvailable)?,
+            _ => self.source_for(remote.ip()).ok_or(Error::AddrNotAvailable)?,
         };
         let (local, reused) = match local.map(|l| l.port()) {
             Some(port) if port != 0 => {

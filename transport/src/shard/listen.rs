@@ -2,7 +2,7 @@
 //! that reach a listener (SYNs, cookie ACKs, stray ACKs). What to do with each is the
 //! [`crate::listener`] module's decision; this file carries it out.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::{Control, Event, ListenerHandle, Shard, Slot, SocketHandle};
 use crate::conn::{Connection, State, window_shift};
@@ -35,19 +35,19 @@ impl Shard {
     /// [`listen`](Shard::listen) with the socket's own buffer sizes for every connection
     /// it accepts (its SYN-ACKs, cookies included, offer a window from them).
     pub fn listen_with(&mut self, addr: SocketAddr, backlog: usize, opts: SocketOptions) -> Result<ListenerHandle, Error> {
-        if !addr.is_ipv4() {
-            return Err(Error::InvalidInput);
-        }
+        // An IPv4-mapped IPv6 address names the IPv4 address (RFC 4291 §2.5.5.2).
+        let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
         if !addr.ip().is_unspecified() && !self.is_local(addr.ip()) {
             return Err(Error::AddrNotAvailable);
         }
+        let only_v6 = opts.only_v6 && addr.is_ipv6();
         let addr = if addr.port() == 0 { self.free_listen_port(addr)? } else { addr };
-        if self.listener_holds(addr) {
+        if self.listen_conflict(addr, only_v6) {
             return Err(Error::AddrInUse);
         }
         let generation = self.bump_generation();
         let mut listener = Listener::new(addr, backlog.max(1), generation);
-        listener.opts = opts;
+        listener.opts = SocketOptions { only_v6, ..opts };
         let idx = self.listeners.insert(listener) as u32;
         self.listen_map.insert(addr, idx);
         Ok(ListenerHandle { idx, generation })
@@ -67,21 +67,35 @@ impl Shard {
     }
 
     /// True if a listener holds `addr` (the same address and port, or a wildcard one on the
-    /// port): binding it again is `AddrInUse`, as on Linux without `SO_REUSEPORT`.
+    /// port that covers it; for a wildcard `addr`, any listener on the port it would
+    /// cover): binding it again is `AddrInUse`, as on Linux without `SO_REUSEPORT`. A
+    /// listener on `[::]` covers IPv4 addresses too unless it is IPv6-only.
     ///
     /// ```
     /// use ringtcp_transport::{Config, Secret, Shard};
-    /// let mut shard = Shard::new(Config::default(), &["10.0.0.1".parse().unwrap()], Secret([0; 16]));
+    /// let mut shard = Shard::new(Config::default(), &["10.0.0.1".parse().unwrap(), "fd77::2".parse().unwrap()], Secret([0; 16]));
     /// shard.listen("0.0.0.0:80".parse().unwrap(), 8).unwrap();
+    /// shard.listen("[::]:443".parse().unwrap(), 8).unwrap();
     /// assert!(shard.listener_holds("10.0.0.1:80".parse().unwrap()));
     /// assert!(!shard.listener_holds("10.0.0.1:81".parse().unwrap()));
+    /// assert!(!shard.listener_holds("[fd77::2]:80".parse().unwrap()));
+    /// assert!(shard.listener_holds("10.0.0.1:443".parse().unwrap()), "[::] is dual-stack");
     /// ```
     pub fn listener_holds(&self, addr: SocketAddr) -> bool {
-        let wildcard = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), addr.port());
+        let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
+        self.listen_conflict(addr, false)
+    }
+
+    /// True if a listener on `addr` (IPv6-only if `only_v6`) would share an address with
+    /// one already listening on its port.
+    fn listen_conflict(&self, addr: SocketAddr, only_v6: bool) -> bool {
         addr.port() != 0
-            && (self.listen_map.contains_key(&addr)
-                || self.listen_map.contains_key(&wildcard)
-                || (addr.ip().is_unspecified() && self.listen_map.keys().any(|a| a.port() == addr.port())))
+            && self.listen_map.iter().any(|(a, &l)| {
+                a.port() == addr.port() && {
+                    let theirs = self.listeners.get(l as usize).is_some_and(|x| x.opts.only_v6);
+                    addresses_overlap((a.ip(), theirs), (addr.ip(), only_v6))
+                }
+            })
     }
 
     /// The address a listener is bound to.
@@ -156,17 +170,26 @@ impl Shard {
         self.listener(l).map(|l| l.syn_queue_len())
     }
 
+    /// The listener a segment to `local` belongs to: one bound to that address, else the
+    /// family's wildcard, else for IPv4 a dual-stack `[::]` listener.
     pub(super) fn find_listener(&self, local: SocketAddr) -> Option<u32> {
-        self.listen_map
-            .get(&local)
-            .or_else(|| self.listen_map.get(&SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), local.port())))
-            .copied()
+        let port = local.port();
+        if let Some(&l) = self.listen_map.get(&local) {
+            return Some(l);
+        }
+        let v6_any = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port);
+        if local.is_ipv6() {
+            return self.listen_map.get(&v6_any).copied();
+        }
+        self.listen_map.get(&SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)).copied().or_else(|| {
+            self.listen_map.get(&v6_any).copied().filter(|&l| self.listeners.get(l as usize).is_some_and(|x| !x.opts.only_v6))
+        })
     }
 
     /// A segment for listener `l` that matched no connection and no record.
-    pub(super) fn on_listener_segment(&mut self, now: Instant, l: u32, local: SocketAddrV4, remote: SocketAddrV4, seg: &TcpSegment<'_>) {
+    pub(super) fn on_listener_segment(&mut self, now: Instant, l: u32, local: SocketAddr, remote: SocketAddr, seg: &TcpSegment<'_>) {
         let h = &seg.header;
-        let (local_sa, remote_sa) = (SocketAddr::V4(local), SocketAddr::V4(remote));
+        let (local_sa, remote_sa) = (local, remote);
         if h.flags.rst() {
             self.drops.stray_rst += 1;
         } else if h.flags.ack() {
@@ -242,7 +265,6 @@ impl Shard {
     /// Answers a SYN statelessly (RFC 4987 §3.6): the SYN-ACK's ISS is the cookie and,
     /// with timestamps, TSval carries window scale and SACK-permitted.
     fn send_cookie(&mut self, now: Instant, l: u32, local: SocketAddr, remote: SocketAddr, h: &TcpHeader) {
-        let (SocketAddr::V4(local4), SocketAddr::V4(remote4)) = (local, remote) else { return };
         let cfg = &self.cfg;
         let peer_ts = h.options.timestamps.filter(|_| cfg.timestamps);
         // Without timestamps there is nowhere to keep window scale and SACK: offer neither.
@@ -251,14 +273,14 @@ impl Shard {
             wscale: h.options.window_scale.filter(|_| cfg.window_scaling),
             sack: cfg.sack && h.options.sack_permitted,
         });
-        // RFC 9293 §3.7.1: without an MSS option, 536.
-        let peer_mss = h.options.mss.unwrap_or(536);
+        // RFC 9293 §3.7.1: without an MSS option, 536 (IPv4) or 1220 (IPv6).
+        let peer_mss = h.options.mss.unwrap_or(if remote.is_ipv4() { 536 } else { 1220 });
         let (iss, bits) = self.cookies.issue(now, &local, &remote, h.seq, peer_mss, kept);
         let rx_buffer = self.listeners[l as usize].opts.rx(self.cfg.rx_buffer);
         let our_shift = window_shift(rx_buffer);
         self.push_control(Control::CookieSynAck {
-            local: local4,
-            remote: remote4,
+            local,
+            remote,
             iss,
             ack: h.seq + 1,
             window: rx_buffer.min(65_535) as u16,
@@ -318,5 +340,21 @@ impl Shard {
         if lst.want_event() {
             self.events.push_back(Event::Listener(ListenerHandle { idx: l, generation: lst.generation }));
         }
+    }
+}
+
+/// True if two listeners' address sets meet: `(address, IPv6-only)` each. A specific
+/// address covers itself; `0.0.0.0` every IPv4 address; `[::]` every IPv6 address and,
+/// unless IPv6-only, every IPv4 one (Linux's `inet6_bind` conflict rules).
+fn addresses_overlap((a, a_only6): (IpAddr, bool), (b, b_only6): (IpAddr, bool)) -> bool {
+    let covers = |wild: IpAddr, only6: bool, ip: IpAddr| match wild {
+        IpAddr::V4(_) => ip.is_ipv4(),
+        IpAddr::V6(_) => ip.is_ipv6() || !only6,
+    };
+    match (a.is_unspecified(), b.is_unspecified()) {
+        (false, false) => a == b,
+        (true, false) => covers(a, a_only6, b),
+        (false, true) => covers(b, b_only6, a),
+        (true, true) => a.is_ipv4() == b.is_ipv4() || (a.is_ipv6() && !a_only6) || (b.is_ipv6() && !b_only6),
     }
 }

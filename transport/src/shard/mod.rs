@@ -3,7 +3,8 @@
 //! packets come in through `handle_packet` / `handle_timeout`, packets go out through
 //! `poll_transmit`.
 //!
-//! - `mod.rs`: the shard, packet dispatch, transmit / timer / event queues;
+//! - `mod.rs`: the shard, transmit / timer / event queues;
+//! - `ingress.rs`: packets in, both IP families: where each segment and ICMP message goes;
 //! - `listen.rs`: listeners: SYNs, SYN cookies, accept queues (the decisions are
 //!   [`crate::listener`]'s);
 //! - `api.rs`: the socket operations the application calls;
@@ -13,12 +14,13 @@
 //! `max_connections`, buffer bytes against `buffer_memory` ([`crate::memory`]).
 
 mod api;
+mod ingress;
 mod invariants;
 mod listen;
 mod time_wait;
 
 use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
 use slab::Slab;
 
@@ -35,8 +37,8 @@ use crate::table::{ConnKey, ConnTable};
 use crate::time::Instant;
 use crate::timer::TimerQueue;
 use crate::wire::{
-    IPV4_HEADER_LEN, IcmpMessage, Ipv4Packet, PROTO_ICMP, PROTO_TCP, TcpFlags, TcpHeader, TcpOptions, TcpSegment,
-    Timestamps, WireError, emit_echo_reply, emit_ipv4_header, fill_tcp_checksum_v4,
+    PROTO_TCP, TcpFlags, TcpHeader, TcpOptions, Timestamps, emit_echo_reply, emit_echo_reply_v6, emit_ip_header,
+    fill_tcp_checksum,
 };
 
 /// Names a connection of one shard. Stale handles (closed and reused slots) are refused.
@@ -80,15 +82,15 @@ pub enum Event {
 #[derive(Debug)]
 enum Control {
     /// A RST for a segment nothing owns (RFC 9293 §3.10.7.1).
-    Rst { local: SocketAddrV4, remote: SocketAddrV4, seq: SeqNum, ack: Option<SeqNum> },
+    Rst { local: SocketAddr, remote: SocketAddr, seq: SeqNum, ack: Option<SeqNum> },
     /// An ACK from a FIN-cache record: no buffer behind it, so a zero window.
-    TwAck { local: SocketAddrV4, remote: SocketAddrV4, seq: SeqNum, ack: SeqNum, ts: Option<Timestamps> },
+    TwAck { local: SocketAddr, remote: SocketAddr, seq: SeqNum, ack: SeqNum, ts: Option<Timestamps> },
     /// A SYN-ACK carrying a SYN cookie (RFC 4987 §3.6): `wscale` is our own shift (offered
     /// when the peer offered one), `ts` the option bits our TSval carries and the peer's
     /// TSval to echo, with timestamps only.
     CookieSynAck {
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         iss: SeqNum,
         ack: SeqNum,
         /// The window offered: the listener's receive buffer, unscaled (RFC 7323 §2.2).
@@ -97,8 +99,8 @@ enum Control {
         sack: bool,
         ts: Option<(u32, u32)>,
     },
-    /// An ICMP echo reply.
-    EchoReply { src: Ipv4Addr, dst: Ipv4Addr, ident: u16, seq: u16, data: Vec<u8> },
+    /// An ICMP or ICMPv6 echo reply.
+    EchoReply { src: IpAddr, dst: IpAddr, ident: u16, seq: u16, data: Vec<u8> },
 }
 
 /// A connection slot: a live connection, or what its owner still holds of one whose
@@ -118,7 +120,7 @@ impl Slot {
     }
 }
 
-/// One shard of the TCP/IPv4 stack.
+/// One shard of the TCP/IP stack (IPv4 and IPv6).
 ///
 /// ```
 /// use ringtcp_transport::{Config, Instant, Secret, Shard};
@@ -460,134 +462,6 @@ impl Shard {
         }
     }
 
-    // ----- packets in -----
-
-    /// Processes one received IPv4 packet. Bad packets are counted and dropped.
-    pub fn handle_packet(&mut self, now: Instant, bytes: &[u8]) {
-        self.last_now = now;
-        self.stats.ip_in_receives += 1;
-        let ip = match Ipv4Packet::parse(bytes) {
-            Ok(p) => p,
-            Err(e) => return self.count_wire_error(e),
-        };
-        let (src, dst) = (ip.src(), ip.dst());
-        if !self.is_local(IpAddr::V4(dst)) {
-            self.drops.not_for_us += 1;
-            return;
-        }
-        match ip.protocol() {
-            PROTO_TCP => match TcpSegment::parse_v4(ip.payload(), src, dst) {
-                Ok(seg) => self.on_tcp(
-                    now,
-                    SocketAddrV4::new(dst, seg.header.dst_port),
-                    SocketAddrV4::new(src, seg.header.src_port),
-                    &seg,
-                ),
-                Err(e) => self.count_wire_error(e),
-            },
-            PROTO_ICMP => match IcmpMessage::parse(ip.payload()) {
-                Ok(m) => self.on_icmp(now, src, dst, m),
-                Err(e) => self.count_wire_error(e),
-            },
-            _ => self.drops.unknown_protocol += 1,
-        }
-    }
-
-    fn count_wire_error(&mut self, e: WireError) {
-        let d = &mut self.drops;
-        match e {
-            WireError::Truncated => d.truncated += 1,
-            WireError::Malformed => d.malformed += 1,
-            WireError::BadIpChecksum => d.bad_ip_checksum += 1,
-            WireError::BadChecksum => d.bad_checksum += 1,
-            WireError::Fragment => d.fragment += 1,
-            WireError::BadOption => d.bad_option += 1,
-            WireError::UnknownProtocol => d.unknown_protocol += 1,
-        }
-    }
-
-    fn on_tcp(&mut self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4, seg: &TcpSegment<'_>) {
-        self.stats.tcp_in_segs += 1;
-        let (local_sa, remote_sa) = (SocketAddr::V4(local), SocketAddr::V4(remote));
-        if let Some(idx) = self.table.get(&ConnKey::new(local_sa, remote_sa)) {
-            if let Some(l) = self.third_ack_blocked(idx, &seg.header) {
-                // Linux's `tcp_check_req` on a full accept queue: drop the ACK and keep the
-                // embryonic connection; its SYN-ACK retransmission asks the peer again.
-                self.drops.accept_queue_full += 1;
-                self.listener_event(l);
-                return;
-            }
-            self.with_conn(now, idx, |c, ctx| c.on_segment(ctx, seg));
-            return;
-        }
-        if self.on_record_segment(now, local, remote, seg) {
-            return;
-        }
-        let h = &seg.header;
-        if let Some(l) = self.find_listener(local_sa) {
-            self.on_listener_segment(now, l, local, remote, seg);
-            return;
-        }
-        // RFC 9293 §3.10.7.1: CLOSED. Never answer a RST; otherwise RST.
-        if h.flags.rst() {
-            self.drops.stray_rst += 1;
-        } else if h.flags.ack() {
-            self.queue_rst(local, remote, h.ack, None);
-        } else {
-            self.queue_rst(local, remote, SeqNum(0), Some(h.seq + seg.seq_len()));
-        }
-    }
-
-    /// A RST for a segment nothing owns, within the shard's `rst_limit` per second: a
-    /// spoofed flood is neither amplified nor reflected at its own rate.
-    fn queue_rst(&mut self, local: SocketAddrV4, remote: SocketAddrV4, seq: SeqNum, ack: Option<SeqNum>) {
-        if self.rst_limiter.allow(self.last_now, self.cfg.rst_limit) {
-            self.push_control(Control::Rst { local, remote, seq, ack });
-        } else {
-            self.drops.rst_rate_limited += 1;
-        }
-    }
-
-    fn push_control(&mut self, c: Control) {
-        if self.control.len() >= self.cfg.control_queue {
-            self.drops.control_queue_full += 1;
-        } else {
-            self.control.push_back(c);
-        }
-    }
-
-    fn on_icmp(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, m: IcmpMessage<'_>) {
-        self.stats.icmp_in += 1;
-        match m {
-            IcmpMessage::EchoRequest { ident, seq, data } => {
-                let data = data[..data.len().min(usize::from(self.cfg.mtu) - 28)].to_vec();
-                self.push_control(Control::EchoReply { src: dst, dst: src, ident, seq, data });
-            }
-            IcmpMessage::Unreachable(u) | IcmpMessage::TimeExceeded(u) => {
-                let hard = matches!(m, IcmpMessage::Unreachable(_));
-                let Some((sport, dport, seq)) = TcpSegment::quoted_ports_seq(u.transport) else {
-                    self.drops.icmp_unmatched += 1;
-                    return;
-                };
-                if u.protocol != PROTO_TCP || u.src != dst {
-                    self.drops.icmp_unmatched += 1;
-                    return;
-                }
-                let key = ConnKey::new(
-                    SocketAddr::V4(SocketAddrV4::new(u.src, sport)),
-                    SocketAddr::V4(SocketAddrV4::new(u.dst, dport)),
-                );
-                let Some(idx) = self.table.get(&key) else {
-                    self.drops.icmp_unmatched += 1;
-                    return;
-                };
-                let code = if hard { Some(u.code) } else { None };
-                self.with_conn(now, idx, |c, ctx| c.on_icmp_error(ctx, code, u.next_hop_mtu, seq));
-            }
-            IcmpMessage::EchoReply { .. } | IcmpMessage::Other { .. } => {}
-        }
-    }
-
     // ----- packets out -----
 
     /// Writes the next packet to send into `buf`, which must hold at least the MTU, and
@@ -641,7 +515,11 @@ impl Shard {
     fn emit_control(&mut self, now: Instant, c: &Control, buf: &mut [u8]) -> Option<usize> {
         let (local, remote, header) = match c {
             Control::EchoReply { src, dst, ident, seq, data } => {
-                let n = emit_echo_reply(buf, *src, *dst, *ident, *seq, data)?;
+                let n = match (src, dst) {
+                    (IpAddr::V4(s), IpAddr::V4(d)) => emit_echo_reply(buf, *s, *d, *ident, *seq, data)?,
+                    (IpAddr::V6(s), IpAddr::V6(d)) => emit_echo_reply_v6(buf, *s, *d, *ident, *seq, data)?,
+                    _ => return None,
+                };
                 self.stats.icmp_out += 1;
                 self.stats.ip_out_requests += 1;
                 return Some(n);
@@ -700,14 +578,15 @@ impl Shard {
                 (local, remote, h)
             }
         };
-        let total = IPV4_HEADER_LEN + header.wire_len();
+        let total = crate::wire::ip_header_len(remote.ip()) + header.wire_len();
         if buf.len() < total {
             return None;
         }
-        emit_ipv4_header(buf, *local.ip(), *remote.ip(), PROTO_TCP, header.wire_len(), self.cfg.ttl, self.ip_ident);
+        let (src, dst) = (local.ip(), remote.ip());
+        let hlen = emit_ip_header(buf, src, dst, PROTO_TCP, header.wire_len(), self.cfg.ttl, self.ip_ident, 0)?;
         self.ip_ident = self.ip_ident.wrapping_add(1);
-        header.emit(&mut buf[IPV4_HEADER_LEN..total]);
-        fill_tcp_checksum_v4(&mut buf[IPV4_HEADER_LEN..total], *local.ip(), *remote.ip());
+        header.emit(&mut buf[hlen..total]);
+        fill_tcp_checksum(&mut buf[hlen..total], src, dst);
         self.stats.tcp_out_segs += 1;
         self.stats.ip_out_requests += 1;
         Some(total)

@@ -1,7 +1,7 @@
 //! TIME-WAIT: connections become FIN-cache records, and records answer segments
 //! (RFC 9293 §3.10.7.4, RFC 1337, RFC 6191, RFC 5961).
 
-use std::net::{IpAddr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
 use super::{Control, Event, Shard, Slot, SocketHandle};
 use crate::fincache::{MslClass, TwKey, TwState};
@@ -10,11 +10,11 @@ use crate::time::Instant;
 use crate::wire::{TcpSegment, Timestamps};
 
 impl Shard {
-    /// The FIN-cache key of a 4-tuple: IPv4, with the local address one of ours.
+    /// The FIN-cache key of a 4-tuple, either family, with the local address one of ours
+    /// (kept as its index in the shard's addresses).
     fn tw_key(&self, local: SocketAddr, remote: SocketAddr) -> Option<TwKey> {
-        let (SocketAddr::V4(l), SocketAddr::V4(r)) = (local, remote) else { return None };
-        let idx = self.addrs.iter().position(|a| *a == IpAddr::V4(*l.ip()))?;
-        Some(TwKey { local_idx: u8::try_from(idx).ok()?, local_port: l.port(), remote_ip: *r.ip(), remote_port: r.port() })
+        let idx = self.addrs.iter().position(|a| *a == local.ip())?;
+        Some(TwKey { local_idx: u8::try_from(idx).ok()?, local_port: local.port(), remote_ip: remote.ip(), remote_port: remote.port() })
     }
 
     /// The live record of a 4-tuple, if any.
@@ -31,11 +31,16 @@ impl Shard {
         }
     }
 
-    /// MSL class of a peer: one of our own addresses (or loopback), on an on-link prefix,
-    /// or remote.
+    /// MSL class of a peer: one of our own addresses (or loopback), on an on-link prefix
+    /// (IPv6 link-local `fe80::/10` always is), or remote.
     pub fn msl_class(&self, peer: IpAddr) -> MslClass {
         if peer.is_loopback() || self.is_local(peer) {
             return MslClass::Loopback;
+        }
+        if let IpAddr::V6(p) = peer
+            && p.is_unicast_link_local()
+        {
+            return MslClass::Local;
         }
         let on_link = self.cfg.on_link.iter().any(|&(net, len)| match (net, peer) {
             (IpAddr::V4(n), IpAddr::V4(p)) => {
@@ -56,7 +61,8 @@ impl Shard {
     pub(super) fn retire_to_fin_cache(&mut self, idx: u32) {
         let Some(Slot::Live(c)) = self.conns.get(idx as usize) else { return };
         let Some(key) = self.tw_key(c.local, c.remote) else {
-            // Not representable as a record (not IPv4): it keeps its own 2·MSL timer.
+            // Not representable as a record (a local address past the 256th): it keeps its
+            // own 2·MSL timer.
             return;
         };
         let (snd_nxt, rcv_nxt, ts_recent) = c.time_wait_view();
@@ -81,17 +87,17 @@ impl Shard {
 
     /// TSval for a record's ACK: the same clock and per-connection offset the connection
     /// used, so the peer's PAWS sees it continue.
-    pub(super) fn ts_val(&self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4) -> u32 {
-        (now.as_millis() as u32).wrapping_add(self.isn.ts_offset(&SocketAddr::V4(local), &SocketAddr::V4(remote)))
+    pub(super) fn ts_val(&self, now: Instant, local: SocketAddr, remote: SocketAddr) -> u32 {
+        (now.as_millis() as u32).wrapping_add(self.isn.ts_offset(&local, &remote))
     }
 
-    fn queue_tw_ack(&mut self, local: SocketAddrV4, remote: SocketAddrV4, st: &TwState) {
+    fn queue_tw_ack(&mut self, local: SocketAddr, remote: SocketAddr, st: &TwState) {
         let ts = st.ts_recent.map(|ecr| Timestamps { val: 0, ecr });
         self.fin_cache.stats_mut().acks_sent += 1;
         self.push_control(Control::TwAck { local, remote, seq: st.snd_nxt, ack: st.rcv_nxt, ts });
     }
 
-    fn rate_limited_tw_ack(&mut self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4, st: &TwState) {
+    fn rate_limited_tw_ack(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, st: &TwState) {
         if self.challenge.allow(now, self.cfg.challenge_ack_limit) {
             self.queue_tw_ack(local, remote, st);
         } else {
@@ -101,8 +107,8 @@ impl Shard {
 
     /// A segment for a 4-tuple with no connection: answer it from its record, if there is
     /// one. Returns false when there is no record.
-    pub(super) fn on_record_segment(&mut self, now: Instant, local: SocketAddrV4, remote: SocketAddrV4, seg: &TcpSegment<'_>) -> bool {
-        let (local_sa, remote_sa) = (SocketAddr::V4(local), SocketAddr::V4(remote));
+    pub(super) fn on_record_segment(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, seg: &TcpSegment<'_>) -> bool {
+        let (local_sa, remote_sa) = (local, remote);
         let Some(key) = self.tw_key(local_sa, remote_sa) else { return false };
         let Some(st) = self.fin_cache.get(&key) else { return false };
         let h = &seg.header;

@@ -26,7 +26,7 @@ use std::any::Any;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
@@ -443,16 +443,25 @@ impl Sim {
 
 /// One line about a packet, for traces (`RINGTCP_SIM_TRACE=1`).
 pub fn describe(packet: &[u8]) -> String {
-    use crate::wire::{Ipv4Packet, TcpSegment};
-    let Ok(ip) = Ipv4Packet::parse(packet) else { return format!("bad IPv4 ({} bytes)", packet.len()) };
-    match TcpSegment::parse_v4(ip.payload(), ip.src(), ip.dst()) {
+    use crate::wire::{Ipv4Packet, Ipv6Packet, TcpSegment};
+    let (src, dst, proto, payload) = match packet.first().map(|b| b >> 4) {
+        Some(6) => match Ipv6Packet::parse(packet) {
+            Ok(ip) => (IpAddr::V6(ip.src()), IpAddr::V6(ip.dst()), ip.next_header(), ip.payload()),
+            Err(e) => return format!("bad IPv6 ({} bytes: {e})", packet.len()),
+        },
+        _ => match Ipv4Packet::parse(packet) {
+            Ok(ip) => (IpAddr::V4(ip.src()), IpAddr::V4(ip.dst()), ip.protocol(), ip.payload()),
+            Err(e) => return format!("bad IPv4 ({} bytes: {e})", packet.len()),
+        },
+    };
+    match TcpSegment::parse(payload, src, dst) {
         Ok(s) => {
             let h = &s.header;
             format!(
                 "{}:{} > {}:{} {:?} seq={} ack={} len={} win={} {:?}{}",
-                ip.src(),
+                src,
                 h.src_port,
-                ip.dst(),
+                dst,
                 h.dst_port,
                 h.flags,
                 h.seq,
@@ -463,11 +472,17 @@ pub fn describe(packet: &[u8]) -> String {
                 if h.options.timestamps.is_some() { " ts" } else { "" }
             )
         }
-        Err(e) => format!("{} > {} proto {} ({e})", ip.src(), ip.dst(), ip.protocol()),
+        Err(e) => format!("{src} > {dst} proto {proto} ({e})"),
     }
 }
 
+/// The destination address of an IPv4 or IPv6 packet, read from the fixed header.
 fn dst_of(packet: &[u8]) -> Option<IpAddr> {
-    (packet.len() >= 20 && packet[0] >> 4 == 4)
-        .then(|| IpAddr::V4(Ipv4Addr::new(packet[16], packet[17], packet[18], packet[19])))
+    match packet.first().map(|b| b >> 4) {
+        Some(4) if packet.len() >= 20 => Some(IpAddr::V4(Ipv4Addr::new(packet[16], packet[17], packet[18], packet[19]))),
+        Some(6) if packet.len() >= 40 => {
+            <[u8; 16]>::try_from(&packet[24..40]).ok().map(|b| IpAddr::V6(Ipv6Addr::from(b)))
+        }
+        _ => None,
+    }
 }

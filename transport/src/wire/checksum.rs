@@ -1,7 +1,7 @@
 //! The Internet checksum (RFC 1071). Sums 64 bits at a time with end-around carry, which
 //! folds to the same one's-complement value as 16-bit summing and is several times faster.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Adds `data` to a running one's-complement sum (kept in network byte order). `data` is
 /// treated as starting on an even offset; an odd trailing byte is padded with zero, as
@@ -55,6 +55,17 @@ pub(crate) fn pseudo_header_v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, len: 
     let s = u64::from(u32::from(src));
     let d = u64::from(u32::from(dst));
     s + d + u64::from(protocol) + len as u64
+}
+
+/// The IPv6 pseudo-header sum (RFC 8200 §8.1) for an upper-layer packet of `len` bytes:
+/// both 128-bit addresses, the 32-bit length and the next-header value.
+#[inline]
+pub(crate) fn pseudo_header_v6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, len: usize) -> u64 {
+    let words = |a: Ipv6Addr| {
+        let b = u128::from(a);
+        (b >> 96) as u32 as u64 + (b >> 64) as u32 as u64 + (b >> 32) as u32 as u64 + b as u32 as u64
+    };
+    words(src) + words(dst) + u64::from(next_header) + len as u64
 }
 
 /// The checksum of `data` alone (IPv4 header, ICMP message).

@@ -1,11 +1,11 @@
 //! TCP header and options (RFC 9293 §3.1, RFC 7323, RFC 2018, RFC 6691).
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::WireError;
 use super::checksum;
-use super::ipv4::PROTO_TCP;
+use super::ip::tcp_pseudo_header;
 use crate::seq::SeqNum;
 
 /// Length of a TCP header without options.
@@ -373,10 +373,20 @@ pub struct TcpSegment<'a> {
 impl<'a> TcpSegment<'a> {
     /// Parses and checksums a segment carried in IPv4 from `src` to `dst`.
     pub fn parse_v4(bytes: &'a [u8], src: Ipv4Addr, dst: Ipv4Addr) -> Result<Self, WireError> {
+        Self::parse(bytes, IpAddr::V4(src), IpAddr::V4(dst))
+    }
+
+    /// Parses and checksums a segment carried in IPv6 from `src` to `dst`.
+    pub fn parse_v6(bytes: &'a [u8], src: Ipv6Addr, dst: Ipv6Addr) -> Result<Self, WireError> {
+        Self::parse(bytes, IpAddr::V6(src), IpAddr::V6(dst))
+    }
+
+    /// Parses and checksums a segment carried from `src` to `dst`, either family.
+    pub fn parse(bytes: &'a [u8], src: IpAddr, dst: IpAddr) -> Result<Self, WireError> {
         if bytes.len() < TCP_HEADER_LEN {
             return Err(WireError::Truncated);
         }
-        let acc = checksum::pseudo_header_v4(src, dst, PROTO_TCP, bytes.len());
+        let acc = tcp_pseudo_header(src, dst, bytes.len());
         if checksum::finish(checksum::accumulate(acc, bytes)) != 0 {
             return Err(WireError::BadChecksum);
         }
@@ -426,9 +436,15 @@ impl<'a> TcpSegment<'a> {
 
 /// Computes and stores the checksum of a complete TCP segment (`buf` is header + payload).
 pub fn fill_tcp_checksum_v4(buf: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) {
+    fill_tcp_checksum(buf, IpAddr::V4(src), IpAddr::V4(dst));
+}
+
+/// Computes and stores the checksum of a complete TCP segment carried from `src` to
+/// `dst`, either family (`buf` is header + payload).
+pub fn fill_tcp_checksum(buf: &mut [u8], src: IpAddr, dst: IpAddr) {
     buf[16] = 0;
     buf[17] = 0;
-    let acc = checksum::pseudo_header_v4(src, dst, PROTO_TCP, buf.len());
+    let acc = tcp_pseudo_header(src, dst, buf.len());
     let c = checksum::finish(checksum::accumulate(acc, buf));
     buf[16..18].copy_from_slice(&c.to_be_bytes());
 }

@@ -13,6 +13,8 @@ use ringtcp_transport::{Config, Error, Instant, Secret, Shard, SocketHandle, Sta
 
 pub const CLIENT_IP: &str = "10.0.0.1";
 pub const SERVER_IP: &str = "10.0.0.2";
+pub const CLIENT_IP6: &str = "fd00::1";
+pub const SERVER_IP6: &str = "fd00::2";
 pub const PORT: u16 = 8080;
 
 pub fn ip(s: &str) -> IpAddr {
@@ -152,6 +154,9 @@ pub struct Transfer {
     pub client: Config,
     pub server: Config,
     pub bound: Duration,
+    /// Connect to the server's IPv6 address (both hosts have one of each family, and the
+    /// server listens dual-stack on `[::]`).
+    pub ipv6: bool,
 }
 
 impl Transfer {
@@ -163,6 +168,7 @@ impl Transfer {
             client: Config::default(),
             server: Config::default(),
             bound: Duration::from_secs(3600),
+            ipv6: false,
         }
     }
 }
@@ -173,23 +179,24 @@ pub fn run_transfer(t: &Transfer) -> Result<Outcome, String> {
     let mut sim = Sim::new(t.seed);
     let c = sim.add_host(Shard::new(
         t.client.clone(),
-        &[ip(CLIENT_IP)],
+        &[ip(CLIENT_IP), ip(CLIENT_IP6)],
         Secret(seed_bytes(t.seed, 1)),
     ));
     let s = sim.add_host(Shard::new(
         t.server.clone(),
-        &[ip(SERVER_IP)],
+        &[ip(SERVER_IP), ip(SERVER_IP6)],
         Secret(seed_bytes(t.seed, 2)),
     ));
     sim.set_links(t.link.clone());
     let listener = sim
         .host_mut::<Shard>(s)
-        .listen(server_addr(), 16)
+        .listen(SocketAddr::new(ip("::"), PORT), 16)
         .map_err(|e| e.to_string())?;
     let now = sim.now();
+    let to = SocketAddr::new(ip(if t.ipv6 { SERVER_IP6 } else { SERVER_IP }), PORT);
     let ch = sim
         .host_mut::<Shard>(c)
-        .connect(now, server_addr(), None)
+        .connect(now, to, None)
         .map_err(|e| e.to_string())?;
     let mut client = Side::new(c, 0, t.size);
     client.handle = Some(ch);
@@ -201,6 +208,13 @@ pub fn run_transfer(t: &Transfer) -> Result<Outcome, String> {
     let res = sim.run_until(deadline, |sim| {
         if server.handle.is_none() {
             server.handle = sim.host_mut::<Shard>(s).accept(listener).unwrap();
+            if let Some(h) = server.handle
+                && let Ok(peer) = sim.host::<Shard>(s).peer_addr(h)
+                && peer.is_ipv6() != t.ipv6
+            {
+                failure = Some(format!("accepted a connection from {peer}, asked for ipv6={}", t.ipv6));
+                return true;
+            }
         }
         client.drive(sim, t.seed, &mut scratch, &mut expect);
         server.drive(sim, t.seed, &mut scratch, &mut expect);

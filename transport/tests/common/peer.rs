@@ -1,17 +1,20 @@
 //! A scripted peer: builds exact segments, feeds them to one shard and parses every
 //! segment the shard answers with, so tests can assert flags, numbers, window and options.
 
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use ringtcp_transport::wire::{
-    IPV4_HEADER_LEN, Ipv4Packet, PROTO_TCP, TcpFlags, TcpHeader, TcpOptions, TcpSegment,
-    emit_ipv4_header, fill_tcp_checksum_v4,
+    Ipv4Packet, Ipv6Packet, PROTO_TCP, TcpFlags, TcpHeader, TcpOptions, TcpSegment, emit_ip_header,
+    fill_tcp_checksum, ip_header_len,
 };
 use ringtcp_transport::{Config, Instant, Secret, SeqNum, Shard};
 
 pub const US: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 1);
 pub const PEER: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 2);
+/// The IPv6 pair, for the same scripts over IPv6.
+pub const US6: Ipv6Addr = Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 2);
+pub const PEER6: Ipv6Addr = Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 1);
 pub const US_PORT: u16 = 80;
 pub const PEER_PORT: u16 = 40_000;
 
@@ -79,11 +82,9 @@ pub fn plain_config() -> Config {
     }
 }
 
-/// The IPv4 packet carrying `s` from `from` to `to`, checksums filled in.
+/// The IPv4 or IPv6 packet carrying `s` from `from` to `to`, checksums filled in.
 pub fn packet(from: SocketAddr, to: SocketAddr, s: &Seg) -> Vec<u8> {
-    let (SocketAddr::V4(src), SocketAddr::V4(dst)) = (from, to) else {
-        unreachable!("IPv4 only")
-    };
+    let (src, dst) = (from, to);
     let h = TcpHeader {
         src_port: src.port(),
         dst_port: dst.port(),
@@ -95,12 +96,26 @@ pub fn packet(from: SocketAddr, to: SocketAddr, s: &Seg) -> Vec<u8> {
         options: s.opts,
     };
     let hlen = h.wire_len();
-    let mut buf = vec![0u8; IPV4_HEADER_LEN + hlen + s.payload.len()];
-    emit_ipv4_header(&mut buf, *src.ip(), *dst.ip(), PROTO_TCP, hlen + s.payload.len(), 64, 0);
-    h.emit(&mut buf[IPV4_HEADER_LEN..]);
-    buf[IPV4_HEADER_LEN + hlen..].copy_from_slice(&s.payload);
-    fill_tcp_checksum_v4(&mut buf[IPV4_HEADER_LEN..], *src.ip(), *dst.ip());
+    let ip_len = ip_header_len(dst.ip());
+    let mut buf = vec![0u8; ip_len + hlen + s.payload.len()];
+    emit_ip_header(&mut buf, src.ip(), dst.ip(), PROTO_TCP, hlen + s.payload.len(), 64, 0, 0).expect("one family");
+    h.emit(&mut buf[ip_len..]);
+    buf[ip_len + hlen..].copy_from_slice(&s.payload);
+    fill_tcp_checksum(&mut buf[ip_len..], src.ip(), dst.ip());
     buf
+}
+
+/// The source and TCP segment of a packet of either family.
+pub fn parse_packet(raw: &[u8]) -> (IpAddr, TcpSegment<'_>) {
+    let (src, dst, payload) = if raw[0] >> 4 == 6 {
+        let ip = Ipv6Packet::parse(raw).expect("stack sent a bad IPv6 packet");
+        assert_eq!(ip.next_header(), PROTO_TCP, "not TCP");
+        (IpAddr::V6(ip.src()), IpAddr::V6(ip.dst()), ip.payload())
+    } else {
+        let ip = Ipv4Packet::parse(raw).expect("stack sent a bad IPv4 packet");
+        (IpAddr::V4(ip.src()), IpAddr::V4(ip.dst()), ip.payload())
+    };
+    (src, TcpSegment::parse(payload, src, dst).expect("stack sent a bad TCP segment"))
 }
 
 pub struct Peer {
@@ -117,6 +132,17 @@ impl Peer {
             now: Instant::from_millis(1000),
             us: SocketAddr::V4(SocketAddrV4::new(US, US_PORT)),
             peer: SocketAddr::V4(SocketAddrV4::new(PEER, PEER_PORT)),
+        }
+    }
+
+    /// The same over IPv6: the shard owns `US6` (and `US`, for dual-stack tests); the
+    /// peer is `PEER6`.
+    pub fn new_v6(cfg: Config) -> Peer {
+        Peer {
+            shard: Shard::new(cfg, &[US6.into(), US.into()], Secret([3; 16])),
+            now: Instant::from_millis(1000),
+            us: SocketAddr::new(US6.into(), US_PORT),
+            peer: SocketAddr::new(PEER6.into(), PEER_PORT),
         }
     }
 
@@ -144,10 +170,8 @@ impl Peer {
     pub fn sent(&mut self) -> Vec<Seg> {
         let mut out = Vec::new();
         for raw in self.sent_raw() {
-            let ip = Ipv4Packet::parse(&raw).expect("stack sent a bad IPv4 packet");
-            assert_eq!(ip.src(), US, "sent from an address that is not ours");
-            let seg = TcpSegment::parse_v4(ip.payload(), ip.src(), ip.dst())
-                .expect("stack sent a bad TCP segment");
+            let (src, seg) = parse_packet(&raw);
+            assert!(self.shard.addresses().contains(&src), "sent from {src}, not an address of ours");
             let h = seg.header;
             out.push(Seg {
                 flags: h.flags,

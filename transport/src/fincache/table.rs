@@ -1,0 +1,381 @@
+//! One family's records: the FIFOs of its three MSL classes over a shared chunk pool, and
+//! the open-addressing index that finds a record from its 4-tuple. Generic over the record
+//! layout, so IPv4 and IPv6 records each have their own compact form and the lookup code
+//! is the same.
+
+use std::collections::VecDeque;
+
+use super::bucket::{Bucket, EMPTY_BUCKET, SLOTS, free_entries, tag_matches};
+use super::pool::{ChunkPool, Fifo, Loc};
+use super::record::{LIVE, RawKey, Record};
+use super::{FinCacheConfig, MslClass, TwState};
+use crate::time::Instant;
+
+/// An index entry is `tag:8 | chunk:12 | offset:12`; the tag is 8 bits of the key's hash,
+/// so entries of other keys are passed over without touching their record. The last chunk
+/// id is never handed out, so `NIL` is never a real entry.
+pub(super) const NIL: u32 = u32::MAX;
+const LOC_MASK: u32 = 0x00ff_ffff;
+/// How many records ahead of the one leaving the FIFO have their index line prefetched.
+const PREFETCH_AHEAD: u32 = 8;
+
+/// Hints the CPU to bring `value`'s cache line in.
+#[inline(always)]
+fn prefetch<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint: it cannot fault and does not change memory, and
+    // the pointer comes from a live reference anyway.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>((value as *const T).cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
+}
+
+/// Insertion times are kept per run of records inserted in the same millisecond, rounded
+/// up so a record never expires early. A class then holds at most one run per millisecond
+/// of its TIME-WAIT (60,000 for the remote class), however fast records arrive.
+fn time_run(now: Instant) -> Instant {
+    Instant::from_nanos(now.as_nanos().div_ceil(1_000_000).saturating_mul(1_000_000))
+}
+
+/// One MSL class: its FIFO and the insertion time of each run of records.
+#[derive(Debug)]
+pub(super) struct Class {
+    pub(super) fifo: Fifo,
+    /// (time, position of the first record inserted at that time), oldest first.
+    pub(super) times: VecDeque<(Instant, u32)>,
+    pub(super) live: usize,
+}
+
+impl Class {
+    fn new() -> Self {
+        Class { fifo: Fifo::new(), times: VecDeque::new(), live: 0 }
+    }
+
+    /// Insertion time of the front record.
+    fn front_time(&self) -> Option<Instant> {
+        self.fifo.front().and(self.times.front().map(|t| t.0))
+    }
+
+    /// After popping the front, drop time runs that no longer cover any record.
+    fn trim_times(&mut self) {
+        let head = self.fifo.front_pos();
+        while self.times.len() > 1 && (self.times[1].1.wrapping_sub(head) as i32) <= 0 {
+            self.times.pop_front();
+        }
+        if self.fifo.len() == 0 {
+            self.times.clear();
+        }
+    }
+}
+
+/// What a table counts; the cache adds the two families' counts.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct TableCounts {
+    pub(super) inserted: u64,
+    pub(super) expired: u64,
+    pub(super) evicted: u64,
+}
+
+/// The records of one family.
+#[derive(Debug)]
+pub(super) struct Table<R: Record> {
+    /// Where every record is, for all three classes.
+    pub(super) pool: ChunkPool<R>,
+    pub(super) classes: [Class; 3],
+    /// FIFO slots in use, live and dead, over all classes.
+    pub(super) slots: usize,
+    index: Vec<Bucket>,
+    hasher: ahash::RandomState,
+    pub(super) counts: TableCounts,
+}
+
+impl<R: Record> Table<R> {
+    pub(super) fn new() -> Self {
+        Table {
+            pool: ChunkPool::new(),
+            classes: [Class::new(), Class::new(), Class::new()],
+            slots: 0,
+            index: Vec::new(),
+            hasher: ahash::RandomState::new(),
+            counts: TableCounts::default(),
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.classes.iter().map(|c| c.live).sum()
+    }
+
+    pub(super) fn live(&self, class: MslClass) -> usize {
+        self.classes[class as usize].live
+    }
+
+    pub(super) fn index_bytes(&self) -> usize {
+        self.index.capacity() * size_of::<Bucket>()
+    }
+
+    /// Bytes allocated: record chunks, index, FIFOs' chunk ids, time runs.
+    pub(super) fn memory(&self) -> usize {
+        let classes: usize =
+            self.classes.iter().map(|c| c.fifo.ids_bytes() + c.times.capacity() * size_of::<(Instant, u32)>()).sum();
+        self.pool.allocated() + classes + self.index_bytes()
+    }
+
+    /// (home bucket, tag) of a key.
+    #[inline(always)]
+    fn hash(&self, key: &RawKey<R::Ip>) -> (usize, u32) {
+        let h = R::hash(&self.hasher, key);
+        // Multiply-shift range reduction on the low 32 bits (any bucket count, no modulo);
+        // the tag comes from the top 8 bits, so the two are independent.
+        let home = ((h & 0xffff_ffff) * self.index.len() as u64) >> 32;
+        (home as usize, ((h >> 56) as u32) << 24)
+    }
+
+    #[inline(always)]
+    fn next_bucket(&self, b: usize) -> usize {
+        if b + 1 == self.index.len() { 0 } else { b + 1 }
+    }
+
+    fn make_ref(at: Loc, tag: u32) -> u32 {
+        tag | at.bits()
+    }
+
+    /// The record an index entry names: one load from the pool's chunk table and the
+    /// record (this is on the lookup path, between its two cache misses).
+    #[inline(always)]
+    fn record(&self, r: u32) -> Option<&R> {
+        self.pool.get(Loc::from_bits(r & LOC_MASK))
+    }
+
+    fn record_mut(&mut self, r: u32) -> Option<&mut R> {
+        self.pool.get_mut(Loc::from_bits(r & LOC_MASK))
+    }
+
+    /// Probes from `home` for an entry with `tag` that `matches` accepts. Returns
+    /// (buckets stepped over, bucket, slot, entry).
+    #[inline(always)]
+    fn probe_at(&self, home: usize, tag: u32, mut matches: impl FnMut(u32) -> bool) -> Option<(usize, usize, usize, u32)> {
+        if self.index.is_empty() {
+            return None;
+        }
+        let mut b = home;
+        for step in 0..self.index.len() {
+            let bucket = &self.index[b];
+            let mut candidates = tag_matches(bucket, tag);
+            while candidates != 0 {
+                let slot = candidates.trailing_zeros() as usize;
+                candidates &= candidates - 1;
+                let e = bucket.entries[slot];
+                if e != NIL && matches(e) {
+                    return Some((step, b, slot, e));
+                }
+            }
+            if bucket.overflow == 0 {
+                return None;
+            }
+            b = self.next_bucket(b);
+        }
+        None
+    }
+
+    #[inline(always)]
+    fn find_at(&self, key: &RawKey<R::Ip>, home: usize, tag: u32) -> Option<(usize, usize, usize, u32)> {
+        self.probe_at(home, tag, |e| self.record(e).is_some_and(|r| r.is_for(key)))
+    }
+
+    /// The first free slot on `key`'s probe path, if one lies within the buckets a lookup
+    /// would read: (buckets stepped over, bucket, slot).
+    #[inline(always)]
+    fn free_slot_at(&self, home: usize) -> Option<(usize, usize, usize)> {
+        let mut b = home;
+        for step in 0..self.index.len() {
+            let bucket = &self.index[b];
+            let free = free_entries(bucket);
+            if free != 0 {
+                return Some((step, b, free.trailing_zeros() as usize));
+            }
+            if bucket.overflow == 0 {
+                return None;
+            }
+            b = self.next_bucket(b);
+        }
+        None
+    }
+
+    /// The record for `key`, if one is live.
+    #[inline(always)]
+    pub(super) fn get(&self, key: &RawKey<R::Ip>) -> Option<TwState> {
+        // The probe loop written out (not `probe_at` with a closure): this is the shard's
+        // per-segment question, and the fewer instructions between its two cache misses,
+        // the more lookups the CPU keeps in flight.
+        if self.index.is_empty() {
+            return None;
+        }
+        let (home, tag) = self.hash(key);
+        let mut b = home;
+        for _ in 0..self.index.len() {
+            let bucket = &self.index[b];
+            let mut candidates = tag_matches(bucket, tag);
+            while candidates != 0 {
+                let e = bucket.entries[candidates.trailing_zeros() as usize];
+                candidates &= candidates - 1;
+                if let Some(r) = self.record(e)
+                    && r.is_for(key)
+                {
+                    return Some(r.state());
+                }
+            }
+            if bucket.overflow == 0 {
+                return None;
+            }
+            b = self.next_bucket(b);
+        }
+        None
+    }
+
+    /// Takes entry (`steps` buckets past the key's home, at `b`/`slot`) out of the index
+    /// and marks its record dead; the record's slot in the FIFO is reclaimed when it
+    /// reaches the head.
+    fn erase(&mut self, home: usize, found: (usize, usize, usize, u32)) {
+        let (steps, b, slot, r) = found;
+        self.index[b].entries[slot] = NIL;
+        let mut at = home;
+        for _ in 0..steps {
+            let over = &mut self.index[at].overflow;
+            *over = over.saturating_sub(1);
+            at = self.next_bucket(at);
+        }
+        if let Some(x) = self.record_mut(r) {
+            *x.flags_mut() &= !LIVE;
+            let class = x.class();
+            self.classes[class].live -= 1;
+        }
+    }
+
+    fn place(&mut self, home: usize, entry: u32) {
+        // Usually the home bucket, which the duplicate check has just read.
+        if let Some((steps, b, slot)) = self.free_slot_at(home) {
+            self.index[b].entries[slot] = entry;
+            let mut at = home;
+            for _ in 0..steps {
+                self.index[at].overflow += 1;
+                at = self.next_bucket(at);
+            }
+            return;
+        }
+        let mut b = home;
+        loop {
+            if let Some(slot) = self.index[b].entries.iter().position(|&e| e == NIL) {
+                self.index[b].entries[slot] = entry;
+                return;
+            }
+            self.index[b].overflow += 1;
+            b = self.next_bucket(b);
+        }
+    }
+
+    /// Adds a record (replacing a live one for the same key). The caller has made room.
+    pub(super) fn insert(&mut self, cfg: &FinCacheConfig, now: Instant, key: RawKey<R::Ip>, state: TwState) {
+        if self.index.is_empty() {
+            // Half the entry slots used at full capacity: overflow is rare, and the index
+            // costs 64 / 7.5 ≈ 8.5 bytes a record.
+            let buckets = (cfg.capacity * 2).div_ceil(SLOTS).max(2);
+            self.index = vec![EMPTY_BUCKET; buckets];
+        }
+        let (home, tag) = self.hash(&key);
+        if let Some(found) = self.find_at(&key, home, tag) {
+            self.erase(home, found);
+        }
+        let class = state.class as usize;
+        let rec = R::from_state(&key, &state);
+        let c = &mut self.classes[class];
+        let (pos, at) = c.fifo.push_back(&mut self.pool, rec);
+        // Most inserts fall in the newest run; only a new run pays for the division.
+        let in_newest_run = c.times.back().is_some_and(|&(t, _)| {
+            let (run, n) = (t.as_nanos(), now.as_nanos());
+            n <= run && run - n < 1_000_000
+        });
+        if !in_newest_run {
+            let run = time_run(now);
+            if c.times.back().is_none_or(|t| t.0 != run) {
+                c.times.push_back((run, pos));
+            }
+        }
+        c.live += 1;
+        self.slots += 1;
+        self.place(home, Self::make_ref(at, tag));
+        self.counts.inserted += 1;
+    }
+
+    /// Removes the record for `key`.
+    pub(super) fn remove(&mut self, key: &RawKey<R::Ip>) -> Option<TwState> {
+        let (home, tag) = self.hash(key);
+        let found = self.find_at(key, home, tag)?;
+        let st = self.record(found.3)?.state();
+        self.erase(home, found);
+        Some(st)
+    }
+
+    /// Insertion time of the oldest record of any class, and that class.
+    pub(super) fn oldest(&self) -> Option<(Instant, usize)> {
+        (0..3).filter_map(|i| self.classes[i].front_time().map(|t| (t, i))).min()
+    }
+
+    /// Pops the front of class `i`; true if it was a live record.
+    pub(super) fn pop_front(&mut self, i: usize) -> bool {
+        let fifo = &self.classes[i].fifo;
+        // Records leave in FIFO order but their index lines are scattered: ask for the
+        // line of a record a few places back now, so that by its turn the line is in cache
+        // and a run of expiries overlaps its misses instead of paying them one by one.
+        if let Some(ahead) = fifo.at(fifo.front_pos().wrapping_add(PREFETCH_AHEAD)).and_then(|at| self.pool.get(at))
+            && ahead.live()
+        {
+            prefetch(&self.index[self.hash(&ahead.key()).0]);
+        }
+        let Some(at) = fifo.front() else { return false };
+        let front = self.pool.get(at).copied();
+        let live = front.is_some_and(|r| r.live());
+        if let Some(rec) = front
+            && live
+        {
+            let (home, tag) = self.hash(&rec.key());
+            let me = Self::make_ref(at, tag);
+            if let Some(found) = self.probe_at(home, tag, |e| e == me) {
+                self.erase(home, found);
+            }
+        }
+        let c = &mut self.classes[i];
+        c.fifo.pop_front(&mut self.pool);
+        self.slots -= 1;
+        c.trim_times();
+        live
+    }
+
+    /// Expires due records, taking one from `budget` for each. Returns true if more are
+    /// due when the budget ran out.
+    pub(super) fn expire(&mut self, cfg: &FinCacheConfig, now: Instant, budget: &mut usize) -> bool {
+        for class in MslClass::ALL {
+            let i = class as usize;
+            let dur = cfg.duration(class);
+            while let Some(t) = self.classes[i].front_time() {
+                if now - t < dur {
+                    break;
+                }
+                if *budget == 0 {
+                    return true;
+                }
+                *budget -= 1;
+                if self.pop_front(i) {
+                    self.counts.expired += 1;
+                }
+            }
+        }
+        false
+    }
+
+    /// When the oldest record of any class is due.
+    pub(super) fn next_expiry(&self, cfg: &FinCacheConfig) -> Option<Instant> {
+        MslClass::ALL.iter().filter_map(|&c| self.classes[c as usize].front_time().map(|t| t + cfg.duration(c))).min()
+    }
+}
