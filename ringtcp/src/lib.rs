@@ -35,6 +35,6 @@ pub use ringtcp_runtime::device::ReadMode;
 pub use ringtcp_runtime::stats::IoStats;
 pub use ringtcp_runtime::stats::ShardStats;
 pub use ringtcp_runtime::transport;
-pub use stack::{DEFAULT_KERNEL_ADDR, DEFAULT_STACK_ADDR, DEFAULT_TUN, ShardTasks, Stack, StackBuilder};
+pub use stack::{DEFAULT_KERNEL_ADDR, DEFAULT_KERNEL_ADDR6, DEFAULT_STACK_ADDR, DEFAULT_STACK_ADDR6, DEFAULT_TUN, ShardTasks, Stack, StackBuilder};
 pub use stats::StackStats;
 pub use stream::TcpStream;

@@ -51,7 +51,14 @@ impl Drop for Parts {
 
 impl TcpListener {
     pub(crate) fn bind_on(stack: Stack, addr: SocketAddr, backlog: usize, settings: &SocketSettings) -> io::Result<TcpListener> {
-        let (parts, local) = stack.inner.shards.listen_with(addr, backlog, *settings)?;
+        // A listener on an IPv6 address is an IPv6 socket: on `[::]` it also takes IPv4
+        // connections (unless IPv6-only), and reports them IPv4-mapped, as Linux does.
+        let settings = SocketSettings { ipv6_api: settings.ipv6_api || addr.is_ipv6(), ..*settings };
+        let (parts, local) = stack.inner.shards.listen_with(addr, backlog, settings)?;
+        let local = match local {
+            SocketAddr::V4(v4) if settings.ipv6_api => SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port()),
+            other => other,
+        };
         let default_ttl = settings.ttl.unwrap_or(64);
         Ok(TcpListener { _stack: stack, parts: Arc::new(Parts(parts)), local, next: AtomicUsize::new(0), default_ttl })
     }

@@ -13,7 +13,11 @@ use ringtcp_runtime::transport::Keepalive;
 use crate::stream::unsupported;
 use crate::{Stack, TcpListener, TcpStream};
 
-/// An unconnected TCP socket on a ringtcp [`Stack`].
+/// An unconnected TCP socket on a ringtcp [`Stack`], IPv4 or IPv6 as made. An IPv6 socket
+/// binds and connects to IPv6 addresses (an IPv4-mapped one reaches the IPv4 peer); bound
+/// to `[::]` and listening, it also takes IPv4 connections unless
+/// [`set_only_v6`](TcpSocket::set_only_v6), and reports IPv4 peers IPv4-mapped, as on
+/// Linux.
 ///
 /// ```no_run
 /// # async fn demo() -> std::io::Result<()> {
@@ -31,6 +35,8 @@ pub struct TcpSocket {
     opts: TracedMutex<Options>,
     /// Made by `from_std_stream`: every call fails, naming why.
     from_std: bool,
+    /// Made by `new_v6`.
+    v6: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -63,21 +69,79 @@ impl TcpSocket {
     /// # Ok(()) }
     /// ```
     pub fn new_v4_on(stack: &Stack) -> TcpSocket {
-        TcpSocket { stack: stack.clone(), local: OnceLock::new(), opts: TracedMutex::new(Options::default(), &SOCKET_LOCK, 0), from_std: false }
+        TcpSocket::on(stack, false)
     }
 
-    /// IPv6 is not supported yet.
-    ///
-    /// ```
-    /// let err = ringtcp::TcpSocket::new_v6().unwrap_err();
-    /// assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
-    /// ```
+    fn on(stack: &Stack, v6: bool) -> TcpSocket {
+        let mut opts = Options::default();
+        opts.settings.ipv6_api = v6;
+        TcpSocket { stack: stack.clone(), local: OnceLock::new(), opts: TracedMutex::new(opts, &SOCKET_LOCK, 0), from_std: false, v6 }
+    }
+
+    /// An IPv6 socket on the default stack.
     ///
     /// # Errors
     ///
-    /// Always `Unsupported` today.
+    /// Why the default stack could not be built (see [`Stack::default_stack`]).
     pub fn new_v6() -> io::Result<TcpSocket> {
-        Err(io::Error::new(io::ErrorKind::Unsupported, "ringtcp does not support IPv6 yet: use new_v4"))
+        Ok(TcpSocket::new_v6_on(&Stack::default_stack()?))
+    }
+
+    /// An IPv6 socket on `stack`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair_with(
+    ///     &["10.9.0.1".parse().unwrap(), "fd09::1".parse().unwrap()],
+    ///     &["10.9.0.2".parse().unwrap(), "fd09::2".parse().unwrap()],
+    /// )?;
+    /// let socket = ringtcp::TcpSocket::new_v6_on(&server);
+    /// socket.bind("[::]:7".parse().unwrap())?;
+    /// let listener = socket.listen(16)?;
+    /// // Dual stack: an IPv4 client shows up IPv4-mapped, an IPv6 one as itself.
+    /// let v4 = client.connect("10.9.0.1:7").await?;
+    /// let mapped = std::net::Ipv4Addr::new(10, 9, 0, 2).to_ipv6_mapped();
+    /// assert_eq!(listener.accept().await?.1, std::net::SocketAddr::new(mapped.into(), v4.local_addr()?.port()));
+    /// let v6 = client.connect("[fd09::1]:7").await?;
+    /// assert_eq!(listener.accept().await?.1, v6.local_addr()?);
+    /// # Ok(()) }
+    /// ```
+    pub fn new_v6_on(stack: &Stack) -> TcpSocket {
+        TcpSocket::on(stack, true)
+    }
+
+    /// An address of the wrong family for this socket, as Linux refuses it.
+    fn check_family(&self, addr: SocketAddr) -> io::Result<()> {
+        if addr.is_ipv6() == self.v6 {
+            return Ok(());
+        }
+        let (this, other) = if self.v6 { ("an IPv6", "use new_v4 or an IPv4-mapped address") } else { ("an IPv4", "use new_v6") };
+        Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{addr} is not an address for {this} socket: {other}")))
+    }
+
+    /// IPv6 sockets: take only IPv6 connections when listening on `[::]` (`IPV6_V6ONLY`;
+    /// off by default, as Linux's `net.ipv6.bindv6only`). A ringtcp extension: `socket2`
+    /// cannot reach a userspace socket.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` on an IPv4 socket; as [`set_keepalive`](TcpSocket::set_keepalive).
+    pub fn set_only_v6(&self, only_v6: bool) -> io::Result<()> {
+        if !self.v6 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "IPV6_V6ONLY is an option of IPv6 sockets: this one is IPv4"));
+        }
+        self.set(|o| o.settings.buffers.only_v6 = only_v6)
+    }
+
+    /// Whether the socket takes only IPv6 connections (see
+    /// [`set_only_v6`](TcpSocket::set_only_v6)).
+    ///
+    /// # Errors
+    ///
+    /// As [`set_keepalive`](TcpSocket::set_keepalive).
+    pub fn only_v6(&self) -> io::Result<bool> {
+        self.get(|o| o.settings.buffers.only_v6)
     }
 
     /// The local address to use (port 0: an ephemeral port). Binding twice is an error,
@@ -99,15 +163,13 @@ impl TcpSocket {
     /// # Errors
     ///
     /// `AddrInUse` if a listener of the stack holds the address (as Linux answers `bind`
-    /// without `SO_REUSEPORT`); `InvalidInput` if the socket is already bound;
-    /// `Unsupported` for an IPv6 address.
+    /// without `SO_REUSEPORT`); `InvalidInput` if the socket is already bound or the
+    /// address is of the other family.
     pub fn bind(&self, addr: SocketAddr) -> io::Result<()> {
         self.check()?;
+        self.check_family(addr)?;
         if self.stack.inner.shards.listener_holds(addr)? {
             return Err(io::Error::new(io::ErrorKind::AddrInUse, format!("address in use: a listener of this stack holds {addr}")));
-        }
-        if !addr.is_ipv4() {
-            return Err(io::Error::new(io::ErrorKind::Unsupported, "ringtcp does not support IPv6 yet"));
         }
         self.local.set(addr).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "socket is already bound"))
     }
@@ -150,6 +212,7 @@ impl TcpSocket {
     /// `ConnectionRefused` when nothing listens there, `TimedOut` when the peer never answers, `OutOfMemory` at the stack's connection limit, `AddrInUse` / `AddrNotAvailable` for a bad bound address.
     pub async fn connect(self, addr: SocketAddr) -> io::Result<TcpStream> {
         self.check()?;
+        self.check_family(addr)?;
         let settings = self.opts.lock().settings;
         TcpStream::connect_on(&self.stack, addr, self.local.get().copied(), &settings).await
     }
@@ -337,23 +400,31 @@ impl TcpSocket {
         self.get(|o| o.settings.linger)
     }
 
-    /// The IPv6 traffic class.
+    /// The IPv6 traffic class (`IPV6_TCLASS`) of the connection's packets.
     ///
     /// # Errors
     ///
-    /// `Unsupported` until ringtcp speaks IPv6.
+    /// `InvalidInput` on an IPv4 socket (use [`tos_v4`](TcpSocket::tos_v4)); as
+    /// [`set_keepalive`](TcpSocket::set_keepalive).
     pub fn tclass_v6(&self) -> io::Result<u32> {
-        Err(io::Error::new(io::ErrorKind::Unsupported, "ringtcp does not support IPv6 yet: an IPv4 socket has no traffic class"))
+        self.ipv6_only_option("IPV6_TCLASS")?;
+        self.get(|o| u32::from(o.settings.tos))
     }
 
-    /// Sets the IPv6 traffic class.
+    /// Sets the IPv6 traffic class (DSCP and ECN, RFC 8200 §7) of the connection's packets.
     ///
     /// # Errors
     ///
-    /// `Unsupported` until ringtcp speaks IPv6.
+    /// `InvalidInput` above 255 or on an IPv4 socket; as
+    /// [`set_keepalive`](TcpSocket::set_keepalive).
     pub fn set_tclass_v6(&self, tclass: u32) -> io::Result<()> {
-        let _ = tclass;
-        self.tclass_v6().map(|_| ())
+        self.ipv6_only_option("IPV6_TCLASS")?;
+        let tclass = u8::try_from(tclass).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "the traffic class is one byte: 0 to 255"))?;
+        self.set(|o| o.settings.tos = tclass)
+    }
+
+    fn ipv6_only_option(&self, name: &str) -> io::Result<()> {
+        if self.v6 { Ok(()) } else { Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{name} is an option of IPv6 sockets: this one is IPv4"))) }
     }
 
     /// The IPv4 type-of-service byte (`IP_TOS`).

@@ -1,13 +1,13 @@
 //! The `Stack`: a set of shard threads over one packet device, and how to build one.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use tokio::net::ToSocketAddrs;
 use std::sync::{Arc, OnceLock};
 
 use ringtcp_runtime::impair::ImpairConfig;
-use ringtcp_runtime::stack::{PairLink, Shards, StackConfig, TunAddrs};
+use ringtcp_runtime::stack::{PairLink, Shards, StackConfig, TunAddrs, TunAddrs6};
 use ringtcp_runtime::transport::{Config, SynCookies};
 
 use crate::{TcpListener, TcpStream};
@@ -45,7 +45,27 @@ impl StackBuilder {
     /// Use a TUN device `name`: the kernel side gets `kernel_addr`/`prefix`, the stack
     /// answers for `stack_addr`.
     pub fn tun(mut self, name: &str, kernel_addr: Ipv4Addr, stack_addr: Ipv4Addr, prefix: u8) -> Self {
-        self.tun = Some(TunAddrs { name: name.to_owned(), kernel_addr, stack_addr, prefix });
+        let v6 = self.tun.take().and_then(|t| t.v6);
+        self.tun = Some(TunAddrs { name: name.to_owned(), kernel_addr, stack_addr, prefix, v6 });
+        self
+    }
+
+    /// IPv6 on the TUN device of [`tun`](StackBuilder::tun) as well: the kernel side gets
+    /// `kernel_addr`/`prefix`, the stack answers for `stack_addr` (call after `tun`).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> std::io::Result<()> {
+    /// let stack = ringtcp::Stack::builder()
+    ///     .tun("ringtcp0", "10.77.0.1".parse().unwrap(), "10.77.0.2".parse().unwrap(), 24)
+    ///     .tun_v6("fd77::1".parse().unwrap(), "fd77::2".parse().unwrap(), 64)
+    ///     .build()?;
+    /// let listener = stack.bind("[::]:8080").await?; // both families
+    /// # let _ = listener; Ok(()) }
+    /// ```
+    pub fn tun_v6(mut self, kernel_addr: Ipv6Addr, stack_addr: Ipv6Addr, prefix: u8) -> Self {
+        if let Some(t) = &mut self.tun {
+            t.v6 = Some(TunAddrs6 { kernel_addr, stack_addr, prefix });
+        }
         self
     }
 
@@ -213,18 +233,44 @@ impl StackBuilder {
     ///
     /// Why a socket pair or io_uring could not be set up.
     pub fn memory_pair(self, a: Ipv4Addr, b: Ipv4Addr) -> io::Result<(Stack, Stack)> {
+        self.memory_pair_with(&[IpAddr::V4(a)], &[IpAddr::V4(b)])
+    }
+
+    /// [`memory_pair`](StackBuilder::memory_pair) with any addresses of either family on
+    /// each side (a dual-stack pair: one of each).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let (a, b) = ringtcp::Stack::builder().shards(1).memory_pair_with(&["fd09::1".parse().unwrap()], &["fd09::2".parse().unwrap()])?;
+    /// let listener = a.bind("[fd09::1]:7").await?;
+    /// let stream = b.connect("[fd09::1]:7").await?;
+    /// assert_eq!(listener.accept().await?.1, stream.local_addr()?);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`memory_pair`](StackBuilder::memory_pair); `InvalidInput` for a side with no
+    /// address.
+    pub fn memory_pair_with(self, a: &[IpAddr], b: &[IpAddr]) -> io::Result<(Stack, Stack)> {
         let link = if self.socket_pair_link { PairLink::SocketPair } else { PairLink::InProcess };
-        let (sa, sb) = self.cfg.start_pair(a, b, link)?;
+        let (sa, sb) = self.cfg.start_pair_with(a, b, link)?;
         Ok((Stack::from_shards(sa), Stack::from_shards(sb)))
     }
 }
 
-/// The embedded default: TUN `ringtcp0`, the kernel side 10.77.0.1/24, the stack 10.77.0.2.
+/// The embedded default: TUN `ringtcp0`, the kernel side 10.77.0.1/24 and fd77::1/64,
+/// the stack 10.77.0.2 and fd77::2 (a unique local pair, RFC 4193).
 pub const DEFAULT_TUN: &str = "ringtcp0";
 /// The kernel side's address in the embedded default.
 pub const DEFAULT_KERNEL_ADDR: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 /// The stack's address in the embedded default.
 pub const DEFAULT_STACK_ADDR: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
+/// The kernel side's IPv6 address in the embedded default.
+pub const DEFAULT_KERNEL_ADDR6: Ipv6Addr = Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 1);
+/// The stack's IPv6 address in the embedded default.
+pub const DEFAULT_STACK_ADDR6: Ipv6Addr = Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 2);
 
 static DEFAULT: OnceLock<Result<Stack, (io::ErrorKind, String)>> = OnceLock::new();
 
@@ -252,6 +298,8 @@ impl StackBuilder {
     /// The settings of the default stack: the embedded default, overridden by
     /// `RINGTCP_TUN` (device name), `RINGTCP_KERNEL_ADDR` (the kernel side's address),
     /// `RINGTCP_ADDR` (the stack's address), `RINGTCP_PREFIX` (prefix length),
+    /// `RINGTCP_KERNEL_ADDR6`, `RINGTCP_ADDR6`, `RINGTCP_PREFIX6` (the same for IPv6;
+    /// `RINGTCP_IPV6=0` leaves IPv6 off the device),
     /// `RINGTCP_SHARDS` (shard threads, default one per core), `RINGTCP_MTU`,
     /// `RINGTCP_THREAD_PER_CORE` (`1` or `true`: see [`StackBuilder::thread_per_core`]),
     /// `RINGTCP_BUSY_POLL_US` (see [`StackBuilder::busy_poll`]), `RINGTCP_MAX_CONNECTIONS`
@@ -287,12 +335,21 @@ impl StackBuilder {
         let b = b.max_connections(max_conns).buffer_memory(memory_mb << 20).syn_cookies(cookies);
         let mut config = b.cfg.config.clone();
         config.mtu = env_or("RINGTCP_MTU", config.mtu)?;
-        Ok(b.shards(shards).config(config).tun(
+        let b = b.shards(shards).config(config).tun(
             &env_or("RINGTCP_TUN", DEFAULT_TUN.to_owned())?,
             env_or("RINGTCP_KERNEL_ADDR", DEFAULT_KERNEL_ADDR)?,
             env_or("RINGTCP_ADDR", DEFAULT_STACK_ADDR)?,
             env_or("RINGTCP_PREFIX", 24u8)?,
-        ))
+        );
+        match std::env::var("RINGTCP_IPV6").as_deref() {
+            Ok("0" | "false") => Ok(b),
+            Ok("1" | "true" | "") | Err(_) => Ok(b.tun_v6(
+                env_or("RINGTCP_KERNEL_ADDR6", DEFAULT_KERNEL_ADDR6)?,
+                env_or("RINGTCP_ADDR6", DEFAULT_STACK_ADDR6)?,
+                env_or("RINGTCP_PREFIX6", 64u8)?,
+            )),
+            Ok(v) => Err(io::Error::new(io::ErrorKind::InvalidInput, format!("RINGTCP_IPV6={v:?} is not valid: use 1 or 0"))),
+        }
     }
 }
 

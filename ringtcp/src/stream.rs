@@ -63,7 +63,10 @@ impl TcpStream {
     }
 
     pub(crate) async fn connect_on(stack: &Stack, addr: SocketAddr, local: Option<SocketAddr>, settings: &SocketSettings) -> io::Result<TcpStream> {
-        let sock = stack.inner.shards.connect_with(addr, local, settings)?;
+        // Connecting to an IPv6 address (an IPv4-mapped one too) is an IPv6 socket's
+        // connect: its addresses read back in IPv6 form.
+        let settings = SocketSettings { ipv6_api: settings.ipv6_api || addr.is_ipv6(), ..*settings };
+        let sock = stack.inner.shards.connect_with(addr, local, &settings)?;
         poll_fn(|cx| sock.poll_connected(cx)).await?;
         Ok(TcpStream { sock })
     }

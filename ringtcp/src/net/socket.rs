@@ -44,7 +44,7 @@ impl TcpSocket {
     ///
     /// # Errors
     ///
-    /// `Unsupported` on ringtcp until it speaks IPv6; as tokio's on the kernel.
+    /// As the backend's: on ringtcp, why the default stack could not be built.
     pub fn new_v6() -> io::Result<TcpSocket> {
         Ok(match backend() {
             Backend::Kernel => TcpSocket::Kernel(tokio::net::TcpSocket::new_v6()?),
@@ -193,7 +193,7 @@ impl TcpSocket {
     ///
     /// # Errors
     ///
-    /// As the backend's (ringtcp: `Unsupported`).
+    /// As the backend's (an IPv4 socket has none).
     pub fn tclass_v6(&self) -> io::Result<u32> {
         both!(self, s => s.tclass_v6())
     }
@@ -202,7 +202,7 @@ impl TcpSocket {
     ///
     /// # Errors
     ///
-    /// As the backend's (ringtcp: `Unsupported`).
+    /// As the backend's (an IPv4 socket has none).
     pub fn set_tclass_v6(&self, tclass: u32) -> io::Result<()> {
         both!(self, s => s.set_tclass_v6(tclass))
     }

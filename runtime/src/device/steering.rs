@@ -1,6 +1,9 @@
 //! Deterministic queue steering for a multi-queue TUN device: a 10-instruction eBPF
 //! program (attached with `TUNSETSTEERINGEBPF`) sends each TCP packet to queue
-//! `(source port XOR destination port) mod queues`. The value is the same in both
+//! `(source port XOR destination port) mod queues`, reading the ports after the IPv4
+//! header's length or after the 40-byte IPv6 header (TCP from either stack carries no
+//! IPv6 extension headers in practice; one that did would land on another queue and be
+//! answered with a RST there, which is what any stack does with a stray). The value is the same in both
 //! directions, so a flow stays on one queue; and a shard opening a connection picks a
 //! local port that lands on its own queue (see `Config::port_steering`). The kernel's
 //! automatic flow steering does not follow flows that userspace opens, so replies to our
@@ -29,14 +32,24 @@ const fn insn(code: u8, dst: u8, src: u8, imm: i32) -> Insn {
     Insn { code, regs: (src << 4) | dst, off: 0, imm }
 }
 
-/// r6 = ctx; r0 = pkt[0] & 0xf << 2 (IPv4 header length); r7 = r0;
-/// r0 = ntohs(pkt[r7]) (source port); r8 = r0; r0 = ntohs(pkt[r7 + 2]); r0 ^= r8; exit.
-/// A packet too short for the loads ends the program with 0 (queue 0).
-const PROGRAM: [Insn; 10] = [
+/// A conditional jump on `dst` against `imm`, `off` instructions forward when it holds.
+const fn jump(code: u8, dst: u8, imm: i32, off: i16) -> Insn {
+    Insn { code, regs: dst, off, imm }
+}
+
+/// r6 = ctx; r0 = pkt[0]; r7 = r0 >> 4 (IP version); r0 = (r0 & 0xf) << 2 (IPv4 header
+/// length); if r7 == 6, r0 = 40 (IPv6 header); r7 = r0; r0 = ntohs(pkt[r7]) (source
+/// port); r8 = r0; r0 = ntohs(pkt[r7 + 2]); r0 ^= r8; exit. A packet too short for the
+/// loads ends the program with 0 (queue 0).
+const PROGRAM: [Insn; 14] = [
     insn(0xbf, 6, 1, 0),    // mov64 r6, r1
     insn(0x30, 0, 0, 0),    // ld_abs b [0]
+    insn(0xbf, 7, 0, 0),    // mov64 r7, r0
+    insn(0x77, 7, 0, 4),    // rsh64 r7, 4
     insn(0x57, 0, 0, 0x0f), // and64 r0, 0xf
     insn(0x67, 0, 0, 2),    // lsh64 r0, 2
+    jump(0x55, 7, 6, 1),    // jne r7, 6, +1
+    insn(0xb7, 0, 0, 40),   // mov64 r0, 40
     insn(0xbf, 7, 0, 0),    // mov64 r7, r0
     insn(0x48, 0, 7, 0),    // ld_ind h [r7 + 0]
     insn(0xbf, 8, 0, 0),    // mov64 r8, r0

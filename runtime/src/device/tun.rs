@@ -1,11 +1,14 @@
 //! A multi-queue TUN device (`IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE`): one queue per
 //! shard, so the kernel's flow steering sends a flow's packets back to the queue (and so
-//! the shard) that transmitted it. The kernel side gets an address on the interface; the
-//! stack answers for other addresses in its prefix.
+//! the shard) that transmitted it. The kernel side gets an address on the interface (an
+//! IPv4 one, and an IPv6 one when asked); the stack answers for other addresses in its
+//! prefixes. A TUN device has no link layer (`IFF_NOARP`), so the kernel neither runs
+//! duplicate address detection nor neighbour discovery on it: its IPv6 address is usable
+//! at once and packets to the prefix go straight to the device.
 
 use std::ffi::CStr;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use crate::setup::tun_error;
@@ -22,6 +25,8 @@ pub struct TunConfig {
     pub kernel_addr: Ipv4Addr,
     /// Prefix length of the on-link network.
     pub prefix: u8,
+    /// The kernel side's IPv6 address and prefix length, if the device carries IPv6.
+    pub kernel_addr6: Option<(Ipv6Addr, u8)>,
     /// MTU.
     pub mtu: u16,
     /// Number of queues (one per shard).
@@ -105,6 +110,32 @@ fn configure(cfg: &TunConfig) -> io::Result<()> {
     let flags = unsafe { req.ifr_ifru.ifru_flags };
     req.ifr_ifru.ifru_flags = flags | (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
     ioctl(libc::SIOCSIFFLAGS, &mut req)?;
+    if let Some((addr, prefix)) = cfg.kernel_addr6 {
+        add_ipv6_address(&cfg.name, addr, prefix).map_err(|e| tun_error(e, &format!("{what}: adding {addr}/{prefix}")))?;
+    }
+    Ok(())
+}
+
+/// Adds `addr/prefix` to interface `name` (the `SIOCSIFADDR` of an `AF_INET6` socket,
+/// which also installs the on-link route of the prefix).
+fn add_ipv6_address(name: &str, addr: Ipv6Addr, prefix: u8) -> io::Result<()> {
+    let cname = std::ffi::CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: a valid NUL-terminated name.
+    let index = unsafe { libc::if_nametoindex(cname.as_ptr()) };
+    if index == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: plain socket(2) call.
+    let sock = cvt(unsafe { libc::socket(libc::AF_INET6, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: just created, owned here.
+    let sock = unsafe { OwnedFd::from_raw_fd(sock) };
+    let mut req = libc::in6_ifreq {
+        ifr6_addr: libc::in6_addr { s6_addr: addr.octets() },
+        ifr6_prefixlen: u32::from(prefix.min(128)),
+        ifr6_ifindex: index as libc::c_int,
+    };
+    // SAFETY: SIOCSIFADDR on an AF_INET6 socket reads an in6_ifreq.
+    cvt(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFADDR, &mut req as *mut libc::in6_ifreq) })?;
     Ok(())
 }
 

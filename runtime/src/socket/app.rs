@@ -289,7 +289,15 @@ impl SocketShared {
     ///
     /// `NotConnected` before the shard has opened the connection.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.state().local.ok_or_else(|| SocketError::Transport(Error::NotConnected).into())
+        self.state().local.map(|a| self.as_seen(a)).ok_or_else(|| SocketError::Transport(Error::NotConnected).into())
+    }
+
+    /// `addr` as the application's socket family shows it: IPv4-mapped on an IPv6 socket.
+    fn as_seen(&self, addr: SocketAddr) -> SocketAddr {
+        match addr {
+            SocketAddr::V4(v4) if self.ipv6_api => SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port()),
+            other => other,
+        }
     }
 
     /// The remote address.
@@ -298,7 +306,7 @@ impl SocketShared {
     ///
     /// `NotConnected` before the shard has opened the connection.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.state().peer.ok_or_else(|| SocketError::Transport(Error::NotConnected).into())
+        self.state().peer.map(|a| self.as_seen(a)).ok_or_else(|| SocketError::Transport(Error::NotConnected).into())
     }
 
     /// Turns Nagle's algorithm off (`true`) or on.

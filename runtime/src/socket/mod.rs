@@ -120,6 +120,10 @@ pub struct SocketSettings {
     pub tos: u8,
     /// IP TTL (`None`: the stack's default, 64).
     pub ttl: Option<u32>,
+    /// The application opened the socket as IPv6 (`TcpSocket::new_v6`, a listener on an
+    /// IPv6 address): IPv4 addresses are reported IPv4-mapped (`[::ffff:a.b.c.d]`), as a
+    /// Linux `AF_INET6` socket reports them (RFC 4291 §2.5.5.2).
+    pub ipv6_api: bool,
 }
 
 /// What a socket or an accept queue asks of its shard.
@@ -254,6 +258,8 @@ pub struct SocketShared {
     state: TracedMutex<SocketState>,
     /// Signalled when the shard is done with the socket (`closed`), for `linger_wait`.
     closed: Condvar,
+    /// Report IPv4 addresses IPv4-mapped (see [`SocketSettings::ipv6_api`]).
+    ipv6_api: bool,
 }
 
 impl SocketShared {
@@ -298,6 +304,7 @@ impl SocketShared {
                 shard,
             ),
             closed: Condvar::new(),
+            ipv6_api: settings.ipv6_api,
         })
     }
 

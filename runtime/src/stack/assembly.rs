@@ -3,7 +3,7 @@
 //! shards. `ringtcp::StackBuilder` only exposes these settings.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use ringtcp_transport::{BufferMemory, Config, Secret};
@@ -75,6 +75,20 @@ pub struct TunAddrs {
     pub stack_addr: Ipv4Addr,
     /// Prefix length of the on-link network.
     pub prefix: u8,
+    /// IPv6 on the same device, if wanted.
+    pub v6: Option<TunAddrs6>,
+}
+
+/// The IPv6 side of a TUN device: the kernel side's address and prefix, and the stack's
+/// address in that prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TunAddrs6 {
+    /// The kernel side's IPv6 address on the interface.
+    pub kernel_addr: Ipv6Addr,
+    /// The stack's IPv6 address.
+    pub stack_addr: Ipv6Addr,
+    /// Prefix length of the on-link IPv6 network.
+    pub prefix: u8,
 }
 
 /// How the two stacks of [`StackConfig::start_pair`] are joined.
@@ -98,15 +112,21 @@ impl StackConfig {
             name: tun.name.clone(),
             kernel_addr: tun.kernel_addr,
             prefix: tun.prefix,
+            kernel_addr6: tun.v6.map(|v6| (v6.kernel_addr, v6.prefix)),
             mtu: self.config.mtu,
             queues: self.shards,
             queue_len: tun::TunConfig::DEFAULT_QUEUE_LEN,
         })?;
         let mut config = self.config.clone();
         config.on_link.push((IpAddr::V4(tun.kernel_addr), tun.prefix));
+        let mut addrs = vec![IpAddr::V4(tun.stack_addr)];
+        if let Some(v6) = tun.v6 {
+            config.on_link.push((IpAddr::V6(v6.kernel_addr), v6.prefix));
+            addrs.push(IpAddr::V6(v6.stack_addr));
+        }
         let n = queues.len() as u16;
         // The device steers by port: each shard opens connections on ports steered to it.
-        self.start(config, vec![IpAddr::V4(tun.stack_addr)], queues.into_iter().map(Device::from).collect(), |cfg, id| {
+        self.start(config, addrs, queues.into_iter().map(Device::from).collect(), |cfg, id| {
             if n > 1 {
                 cfg.port_steering = Some((n, id as u16));
             }
@@ -120,6 +140,21 @@ impl StackConfig {
     ///
     /// Why a socket pair or io_uring could not be set up.
     pub fn start_pair(&self, a: Ipv4Addr, b: Ipv4Addr, link: PairLink) -> io::Result<(Shards, Shards)> {
+        self.start_pair_with(&[IpAddr::V4(a)], &[IpAddr::V4(b)], link)
+    }
+
+    /// [`start_pair`](StackConfig::start_pair) with any addresses, of either family, for
+    /// each side; the link is on-link for both (a /24 around IPv4 addresses, a /64 around
+    /// IPv6 ones).
+    ///
+    /// # Errors
+    ///
+    /// Why a socket pair or io_uring could not be set up; `InvalidInput` for a side with
+    /// no address.
+    pub fn start_pair_with(&self, a: &[IpAddr], b: &[IpAddr], link: PairLink) -> io::Result<(Shards, Shards)> {
+        if a.is_empty() || b.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "each side of a pair needs an address"));
+        }
         let (da, db): (Vec<Device>, Vec<Device>) = match link {
             PairLink::SocketPair => {
                 let (x, y) = socket_pair::pair(self.shards)?;
@@ -131,9 +166,9 @@ impl StackConfig {
             }
         };
         let mut config = self.config.clone();
-        config.on_link.push((IpAddr::V4(a), 24));
-        let sa = self.start(config.clone(), vec![IpAddr::V4(a)], da, |_, _| {})?;
-        let sb = self.start(config, vec![IpAddr::V4(b)], db, |_, _| {})?;
+        config.on_link.extend(a.iter().map(|&ip| (ip, if ip.is_ipv4() { 24 } else { 64 })));
+        let sa = self.start(config.clone(), a.to_vec(), da, |_, _| {})?;
+        let sb = self.start(config, b.to_vec(), db, |_, _| {})?;
         Ok((sa, sb))
     }
 
