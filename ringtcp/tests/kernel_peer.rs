@@ -1,23 +1,65 @@
 //! The Linux kernel as peer over TUN, inside a network namespace the test creates:
-//! `std::net` sockets on the kernel side against ringtcp, both directions.
+//! `std::net` sockets on the kernel side against ringtcp, both directions, each scenario
+//! over IPv4 (`v4::`) and over IPv6 (`v6::`) on the same dual-stack device; and one
+//! dual-stack listener serving kernel clients of both families at once.
 
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
 use std::time::Duration;
 
 use common::{Netns, echo_server, kernel_echo_client, pattern, privileged};
 use ringtcp::Stack;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+const KERNEL4: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+const RING4: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
+const KERNEL6: Ipv6Addr = Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 1);
+const RING6: Ipv6Addr = Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 2);
 
-const KERNEL: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
-const RING: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
+/// The two ends' addresses in one family.
+#[derive(Clone, Copy, Debug)]
+struct Family {
+    kernel: IpAddr,
+    ring: IpAddr,
+    /// The kernel side's address as `ip addr` writes it, with its prefix.
+    kernel_cidr: &'static str,
+}
 
-/// A ringtcp stack on a TUN device inside `ns` (created from a thread in the namespace).
+const V4: Family = Family { kernel: IpAddr::V4(KERNEL4), ring: IpAddr::V4(RING4), kernel_cidr: "10.77.0.1/24" };
+const V6: Family = Family { kernel: IpAddr::V6(KERNEL6), ring: IpAddr::V6(RING6), kernel_cidr: "fd77::1/64" };
+
+/// Each scenario as two tests, `v4::name` and `v6::name`.
+macro_rules! in_both_families {
+    ($($name:ident),* $(,)?) => {
+        mod v4 {
+            $(#[test]
+            fn $name() {
+                super::$name(super::V4)
+            })*
+        }
+        mod v6 {
+            $(#[test]
+            fn $name() {
+                super::$name(super::V6)
+            })*
+        }
+    };
+}
+
+in_both_families!(
+    kernel_client_against_ringtcp_echo_server,
+    ringtcp_client_against_kernel_listener,
+    sequential_and_concurrent_short_connections_from_the_kernel,
+    ringtcp_client_sizes_and_short_connections_against_the_kernel,
+    keepalive_ends_a_connection_to_a_vanished_peer_with_timed_out,
+);
+
+/// A dual-stack ringtcp stack on a TUN device inside `ns` (created from a thread in the
+/// namespace).
 fn stack_in(ns: &Netns, shards: usize) -> Stack {
-    ns.spawn(move || Stack::builder().shards(shards).tun("ringtcp0", KERNEL, RING, 24).build())
+    ns.spawn(move || Stack::builder().shards(shards).tun("ringtcp0", KERNEL4, RING4, 24).tun_v6(KERNEL6, RING6, 64).build())
         .join()
         .expect("set-up thread")
         .expect("TUN stack")
@@ -27,17 +69,16 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
-#[test]
-fn kernel_client_against_ringtcp_echo_server() {
-    if !privileged("kernel_client_against_ringtcp_echo_server") {
+fn kernel_client_against_ringtcp_echo_server(fam: Family) {
+    if !privileged(&format!("kernel_client_against_ringtcp_echo_server over {fam:?}")) {
         return;
     }
     let ns = Netns::new("echo");
     let stack = stack_in(&ns, 2);
     let rt = runtime();
-    let listener = rt.block_on(stack.bind((RING, 7))).unwrap();
+    let listener = rt.block_on(stack.bind((fam.ring, 7))).unwrap();
     rt.spawn(echo_server(listener));
-    let addr = SocketAddr::from((RING, 7));
+    let addr = SocketAddr::from((fam.ring, 7));
     for size in [1usize, 1000, 1 << 20, 50 << 20] {
         let data = pattern(size, size as u8);
         let back = ns.spawn({
@@ -51,14 +92,13 @@ fn kernel_client_against_ringtcp_echo_server() {
     }
 }
 
-#[test]
-fn ringtcp_client_against_kernel_listener() {
-    if !privileged("ringtcp_client_against_kernel_listener") {
+fn ringtcp_client_against_kernel_listener(fam: Family) {
+    if !privileged(&format!("ringtcp_client_against_kernel_listener over {fam:?}")) {
         return;
     }
     let ns = Netns::new("client");
     let stack = stack_in(&ns, 2);
-    let listener = ns.spawn(|| std::net::TcpListener::bind((KERNEL, 9000)).unwrap()).join().unwrap();
+    let listener = ns.spawn(move || std::net::TcpListener::bind((fam.kernel, 9000)).unwrap()).join().unwrap();
     let size = 20 << 20;
     let server = std::thread::spawn(move || {
         // Kernel side: read everything, then send it back reversed in 64 KiB blocks.
@@ -74,7 +114,7 @@ fn ringtcp_client_against_kernel_listener() {
     let rt = runtime();
     let data = pattern(size, 9);
     let back = rt.block_on(async {
-        let mut c = stack.connect((KERNEL, 9000)).await.unwrap();
+        let mut c = stack.connect((fam.kernel, 9000)).await.unwrap();
         let (mut r, mut w) = tokio::io::split(c);
         let send = data.clone();
         let writer = tokio::spawn(async move {
@@ -90,22 +130,21 @@ fn ringtcp_client_against_kernel_listener() {
     });
     let (received, peer) = server.join().unwrap();
     assert_eq!(received, size);
-    assert_eq!(peer.ip(), RING);
+    assert_eq!(peer.ip(), fam.ring);
     let expected: Vec<u8> = data.chunks(65536).rev().flatten().copied().collect();
     assert!(back == expected, "the kernel's reply arrived intact");
 }
 
-#[test]
-fn sequential_and_concurrent_short_connections_from_the_kernel() {
-    if !privileged("sequential_and_concurrent_short_connections_from_the_kernel") {
+fn sequential_and_concurrent_short_connections_from_the_kernel(fam: Family) {
+    if !privileged(&format!("sequential_and_concurrent_short_connections_from_the_kernel over {fam:?}")) {
         return;
     }
     let ns = Netns::new("churn");
     let stack = stack_in(&ns, 2);
     let rt = runtime();
-    let listener = rt.block_on(stack.bind((RING, 80))).unwrap();
+    let listener = rt.block_on(stack.bind((fam.ring, 80))).unwrap();
     rt.spawn(echo_server(listener));
-    let addr = SocketAddr::from((RING, 80));
+    let addr = SocketAddr::from((fam.ring, 80));
     let sequential = ns.spawn(move || {
         for i in 0..10_000u32 {
             let msg = i.to_be_bytes();
@@ -128,21 +167,37 @@ fn sequential_and_concurrent_short_connections_from_the_kernel() {
 
 /// A kernel listener with a backlog of 1,024 (std's `bind` uses 128, which 500
 /// simultaneous connects overflow: the kernel then falls back to SYN cookies).
-fn kernel_listener(port: u16) -> std::net::TcpListener {
+fn kernel_listener(at: IpAddr, port: u16) -> std::net::TcpListener {
     use std::os::fd::FromRawFd;
-    // SAFETY: plain socket calls on a descriptor owned here; `addr` outlives the bind call.
+    // SAFETY: plain socket calls on a descriptor owned here; each address outlives its
+    // bind call.
     unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        let domain = if at.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+        let fd = libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
         assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
         let one: libc::c_int = 1;
         libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, (&one as *const libc::c_int).cast(), 4);
-        let addr = libc::sockaddr_in {
-            sin_family: libc::AF_INET as libc::sa_family_t,
-            sin_port: port.to_be(),
-            sin_addr: libc::in_addr { s_addr: u32::from(KERNEL).to_be() },
-            sin_zero: [0; 8],
+        let r = match at {
+            IpAddr::V4(v4) => {
+                let addr = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as libc::sa_family_t,
+                    sin_port: port.to_be(),
+                    sin_addr: libc::in_addr { s_addr: u32::from(v4).to_be() },
+                    sin_zero: [0; 8],
+                };
+                libc::bind(fd, (&addr as *const libc::sockaddr_in).cast(), size_of::<libc::sockaddr_in>() as u32)
+            }
+            IpAddr::V6(v6) => {
+                let addr = libc::sockaddr_in6 {
+                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                    sin6_port: port.to_be(),
+                    sin6_flowinfo: 0,
+                    sin6_addr: libc::in6_addr { s6_addr: v6.octets() },
+                    sin6_scope_id: 0,
+                };
+                libc::bind(fd, (&addr as *const libc::sockaddr_in6).cast(), size_of::<libc::sockaddr_in6>() as u32)
+            }
         };
-        let r = libc::bind(fd, (&addr as *const libc::sockaddr_in).cast(), size_of::<libc::sockaddr_in>() as u32);
         assert_eq!(r, 0, "bind: {}", std::io::Error::last_os_error());
         assert_eq!(libc::listen(fd, 1024), 0, "listen: {}", std::io::Error::last_os_error());
         std::net::TcpListener::from_raw_fd(fd)
@@ -150,8 +205,8 @@ fn kernel_listener(port: u16) -> std::net::TcpListener {
 }
 
 /// A kernel echo server inside `ns`: every connection is echoed until EOF, then closed.
-fn kernel_echo_server(ns: &Netns, port: u16) {
-    let listener = ns.spawn(move || kernel_listener(port)).join().unwrap();
+fn kernel_echo_server(ns: &Netns, at: IpAddr, port: u16) {
+    let listener = ns.spawn(move || kernel_listener(at, port)).join().unwrap();
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(mut s) = conn else { break };
@@ -188,15 +243,14 @@ async fn ring_echo_client(stack: &Stack, addr: SocketAddr, data: Vec<u8>) -> Vec
     back
 }
 
-#[test]
-fn ringtcp_client_sizes_and_short_connections_against_the_kernel() {
-    if !privileged("ringtcp_client_sizes_and_short_connections_against_the_kernel") {
+fn ringtcp_client_sizes_and_short_connections_against_the_kernel(fam: Family) {
+    if !privileged(&format!("ringtcp_client_sizes_and_short_connections_against_the_kernel over {fam:?}")) {
         return;
     }
     let ns = Netns::new("rclient");
     let stack = stack_in(&ns, 2);
-    kernel_echo_server(&ns, 9200);
-    let addr = SocketAddr::from((KERNEL, 9200));
+    kernel_echo_server(&ns, fam.kernel, 9200);
+    let addr = SocketAddr::from((fam.kernel, 9200));
     let rt = runtime();
     rt.block_on(async {
         for size in [1usize, 1 << 20, 50 << 20] {
@@ -242,17 +296,16 @@ fn ringtcp_client_sizes_and_short_connections_against_the_kernel() {
 /// device loses its address (packets to it are dropped, nothing answers, no RST), and
 /// after the idle time and the unanswered probes a read on ringtcp ends in `TimedOut`,
 /// as on Linux.
-#[test]
-fn keepalive_ends_a_connection_to_a_vanished_peer_with_timed_out() {
-    if !privileged("keepalive_ends_a_connection_to_a_vanished_peer_with_timed_out") {
+fn keepalive_ends_a_connection_to_a_vanished_peer_with_timed_out(fam: Family) {
+    if !privileged(&format!("keepalive_ends_a_connection_to_a_vanished_peer_with_timed_out over {fam:?}")) {
         return;
     }
     let ns = Netns::new("kalive");
     let stack = stack_in(&ns, 1);
-    let listener = ns.spawn(|| std::net::TcpListener::bind((KERNEL, 9100)).unwrap()).join().unwrap();
+    let listener = ns.spawn(move || std::net::TcpListener::bind((fam.kernel, 9100)).unwrap()).join().unwrap();
     let rt = runtime();
     let (stream, kernel_side) = rt.block_on(async {
-        let c = stack.connect((KERNEL, 9100)).await.unwrap();
+        let c = stack.connect((fam.kernel, 9100)).await.unwrap();
         let (s, _) = listener.accept().unwrap();
         (c, s)
     });
@@ -264,7 +317,7 @@ fn keepalive_ends_a_connection_to_a_vanished_peer_with_timed_out() {
         let out = ns.command("ip").args(args).output().expect("run ip");
         assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     };
-    ip(&["addr", "del", "10.77.0.1/24", "dev", "ringtcp0"]);
+    ip(&["addr", "del", fam.kernel_cidr, "dev", "ringtcp0"]);
     let mut stream = stream;
     let mut buf = [0u8; 16];
     let read = rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await });
@@ -276,4 +329,48 @@ fn keepalive_ends_a_connection_to_a_vanished_peer_with_timed_out() {
     assert!(waited >= Duration::from_millis(600), "not before the probes were due: {waited:?}");
     assert!(stack.stats().unwrap().transport().keepalive_probes >= 3);
     drop(kernel_side);
+}
+
+/// One `[::]` listener on ringtcp serves 250 kernel clients over IPv4 and 250 over IPv6 at
+/// the same time; each sees its echo intact and the listener reports each peer in its
+/// family (IPv4 ones IPv4-mapped, as a Linux IPv6 socket reports them).
+#[test]
+fn a_dual_stack_listener_serves_kernel_clients_of_both_families_at_once() {
+    if !privileged("a_dual_stack_listener_serves_kernel_clients_of_both_families_at_once") {
+        return;
+    }
+    let ns = Netns::new("dual");
+    let stack = stack_in(&ns, 2);
+    let rt = runtime();
+    let listener = rt.block_on(stack.bind("[::]:8080")).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    rt.spawn(async move {
+        loop {
+            let Ok((mut s, peer)) = listener.accept().await else { return };
+            let _ = tx.send(peer);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                while let Ok(n) = s.read(&mut buf).await {
+                    if n == 0 || s.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    let clients: Vec<_> = (0..500u32)
+        .map(|i| {
+            let to = SocketAddr::new(if i % 2 == 0 { V4.ring } else { V6.ring }, 8080);
+            ns.spawn(move || kernel_echo_client(to, pattern(1500, i as u8)) == pattern(1500, i as u8))
+        })
+        .collect();
+    for c in clients {
+        assert!(c.join().unwrap(), "every client of either family echoed intact");
+    }
+    let peers: Vec<SocketAddr> = rx.try_iter().collect();
+    assert_eq!(peers.len(), 500);
+    let v4 = peers.iter().filter(|p| matches!(p.ip(), IpAddr::V6(v6) if v6.to_ipv4_mapped() == Some(KERNEL4))).count();
+    let v6 = peers.iter().filter(|p| p.ip() == IpAddr::V6(KERNEL6)).count();
+    assert_eq!((v4, v6), (250, 250), "{peers:?}");
 }

@@ -1,18 +1,21 @@
 //! The kernel-peer scenarios again with 5 % loss and 5 % reordering on the TUN path (both
-//! directions, seeded), inside a network namespace the test creates.
+//! directions, seeded), inside a network namespace the test creates, over IPv4 and over
+//! IPv6 (two tests, which run side by side).
 
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
 use std::time::Duration;
 
 use common::{Netns, echo_server, kernel_echo_client, pattern, privileged};
 use ringtcp::{ImpairConfig, Impairment, Stack};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const KERNEL: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 1);
-const RING: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 2);
+const KERNEL4: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 1);
+const RING4: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 2);
+const KERNEL6: Ipv6Addr = Ipv6Addr::new(0xfd78, 0, 0, 0, 0, 0, 0, 1);
+const RING6: Ipv6Addr = Ipv6Addr::new(0xfd78, 0, 0, 0, 0, 0, 0, 2);
 
 fn impaired_stack(ns: &Netns) -> Stack {
     let imp = Impairment {
@@ -22,7 +25,12 @@ fn impaired_stack(ns: &Netns) -> Stack {
         ..Impairment::default()
     };
     ns.spawn(move || {
-        Stack::builder().shards(2).impair(ImpairConfig::symmetric(imp, 42)).tun("ringtcp1", KERNEL, RING, 24).build()
+        Stack::builder()
+            .shards(2)
+            .impair(ImpairConfig::symmetric(imp, 42))
+            .tun("ringtcp1", KERNEL4, RING4, 24)
+            .tun_v6(KERNEL6, RING6, 64)
+            .build()
     })
     .join()
     .unwrap()
@@ -30,16 +38,25 @@ fn impaired_stack(ns: &Netns) -> Stack {
 }
 
 #[test]
-fn kernel_and_ringtcp_through_loss_and_reordering() {
-    if !privileged("kernel_and_ringtcp_through_loss_and_reordering") {
+fn kernel_and_ringtcp_through_loss_and_reordering_over_ipv4() {
+    through_loss_and_reordering(IpAddr::V4(KERNEL4), IpAddr::V4(RING4));
+}
+
+#[test]
+fn kernel_and_ringtcp_through_loss_and_reordering_over_ipv6() {
+    through_loss_and_reordering(IpAddr::V6(KERNEL6), IpAddr::V6(RING6));
+}
+
+fn through_loss_and_reordering(kernel: IpAddr, ring: IpAddr) {
+    if !privileged(&format!("kernel_and_ringtcp_through_loss_and_reordering ({ring})")) {
         return;
     }
     let ns = Netns::new("impaired");
     let stack = impaired_stack(&ns);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let listener = rt.block_on(stack.bind((RING, 7))).unwrap();
+    let listener = rt.block_on(stack.bind((ring, 7))).unwrap();
     rt.spawn(echo_server(listener));
-    let addr = SocketAddr::from((RING, 7));
+    let addr = SocketAddr::from((ring, 7));
     // Kernel client, ringtcp server: 1 B to 3 MB.
     for size in [1usize, 100_000, 3 << 20] {
         let data = pattern(size, 1);
@@ -64,7 +81,7 @@ fn kernel_and_ringtcp_through_loss_and_reordering() {
         assert!(t.join().unwrap());
     }
     // ringtcp client, kernel server: 2 MB each way.
-    let kl = ns.spawn(|| std::net::TcpListener::bind((KERNEL, 9100)).unwrap()).join().unwrap();
+    let kl = ns.spawn(move || std::net::TcpListener::bind((kernel, 9100)).unwrap()).join().unwrap();
     let server = std::thread::spawn(move || {
         let (mut s, _) = kl.accept().unwrap();
         let mut got = Vec::new();
@@ -75,7 +92,7 @@ fn kernel_and_ringtcp_through_loss_and_reordering() {
     });
     let data = pattern(2 << 20, 5);
     let back = rt.block_on(async {
-        let c = stack.connect((KERNEL, 9100)).await.unwrap();
+        let c = stack.connect((kernel, 9100)).await.unwrap();
         let (mut r, mut w) = tokio::io::split(c);
         let send = data.clone();
         let writer = tokio::spawn(async move {
