@@ -5,7 +5,7 @@
 mod common;
 
 use std::collections::VecDeque;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use common::fill;
@@ -18,6 +18,8 @@ use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
 
 const SMOL_IP: Ipv4Addr = Ipv4Addr::new(10, 7, 0, 1);
 const RING_IP: Ipv4Addr = Ipv4Addr::new(10, 7, 0, 2);
+const SMOL_IP6: Ipv6Addr = Ipv6Addr::new(0xfd07, 0, 0, 0, 0, 0, 0, 1);
+const RING_IP6: Ipv6Addr = Ipv6Addr::new(0xfd07, 0, 0, 0, 0, 0, 0, 2);
 const PORT: u16 = 7000;
 
 #[derive(Default)]
@@ -88,6 +90,7 @@ impl Smol {
         let mut iface = Interface::new(cfg, &mut dev, smol_time(Instant::ZERO));
         iface.update_ip_addrs(|a| {
             a.push(IpCidr::new(IpAddress::Ipv4(SMOL_IP), 24)).unwrap();
+            a.push(IpCidr::new(IpAddress::Ipv6(SMOL_IP6), 64)).unwrap();
         });
         let mut sockets = SocketSet::new(Vec::new());
         let sock = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; 128 * 1024]), tcp::SocketBuffer::new(vec![0; 128 * 1024]));
@@ -110,7 +113,7 @@ impl Smol {
 
 impl Host for Smol {
     fn addresses(&self) -> Vec<IpAddr> {
-        vec![IpAddr::V4(SMOL_IP)]
+        vec![IpAddr::V4(SMOL_IP), IpAddr::V6(SMOL_IP6)]
     }
     fn receive(&mut self, now: Instant, packet: &[u8]) {
         self.dev.rx.push_back(packet.to_vec());
@@ -211,23 +214,26 @@ fn drive_ring(sh: &mut Shard, h: SocketHandle, p: &mut Progress, size: usize, se
     Ok(())
 }
 
-fn exchange(seed: u64, smol_is_client: bool, link: LinkConfig, size: usize) {
+/// Both stacks answer for an IPv4 and an IPv6 address; `v6` picks the family the
+/// connection uses.
+fn exchange(seed: u64, smol_is_client: bool, link: LinkConfig, size: usize, v6: bool) {
     let mut sim = Sim::new(seed);
     let smol = sim.add_host(Smol::new(seed));
     let cfg = Config { syn_retries: 12, ..Config::default() };
-    let ring = sim.add_host(Shard::new(cfg, &[IpAddr::V4(RING_IP)], Secret([9; 16])));
+    let ring = sim.add_host(Shard::new(cfg, &[IpAddr::V4(RING_IP), IpAddr::V6(RING_IP6)], Secret([9; 16])));
+    let (ring_ip, smol_ip) = if v6 { (IpAddr::V6(RING_IP6), IpAddr::V6(SMOL_IP6)) } else { (IpAddr::V4(RING_IP), IpAddr::V4(SMOL_IP)) };
     sim.set_links(link);
     let mut listener = None;
     let mut handle = None;
     if smol_is_client {
-        listener = Some(sim.host_mut::<Shard>(ring).listen((RING_IP, PORT).into(), 8).unwrap());
+        listener = Some(sim.host_mut::<Shard>(ring).listen((ring_ip, PORT).into(), 8).unwrap());
         let s = sim.host_mut::<Smol>(smol);
         let cx = s.iface.context();
-        s.sockets.get_mut::<tcp::Socket>(s.tcp).connect(cx, (IpAddress::Ipv4(RING_IP), PORT), 49_152).unwrap();
+        s.sockets.get_mut::<tcp::Socket>(s.tcp).connect(cx, (IpAddress::from(ring_ip), PORT), 49_152).unwrap();
     } else {
         sim.host_mut::<Smol>(smol).socket().listen(PORT).unwrap();
         let now = sim.now();
-        handle = Some(sim.host_mut::<Shard>(ring).connect(now, (SMOL_IP, PORT).into(), None).unwrap());
+        handle = Some(sim.host_mut::<Shard>(ring).connect(now, (smol_ip, PORT).into(), None).unwrap());
     }
     let (mut ps, mut pr) = (Progress::default(), Progress::default());
     let (mut buf, mut expect) = (vec![0u8; 32 * 1024], vec![0u8; 32 * 1024]);
@@ -263,6 +269,7 @@ fn exchange(seed: u64, smol_is_client: bool, link: LinkConfig, size: usize) {
     assert_eq!((ps.received, pr.received), (size, size), "seed {seed}: every byte both ways");
     let ring_shard = sim.host::<Shard>(ring);
     let h = handle.unwrap();
+    assert_eq!(ring_shard.local_addr(h).unwrap().ip(), ring_ip, "the connection is of the family asked for");
     assert_eq!(ring_shard.error(h).unwrap(), None, "clean close, no reset");
     assert_eq!(ring_shard.stats().in_rsts + ring_shard.stats().out_rsts, 0);
 }
@@ -278,27 +285,42 @@ fn clean() -> LinkConfig {
 #[test]
 fn smoltcp_client_ringtcp_server() {
     for seed in 1..=5 {
-        exchange(seed, true, clean(), 300_000);
+        exchange(seed, true, clean(), 300_000, false);
     }
 }
 
 #[test]
 fn ringtcp_client_smoltcp_server() {
     for seed in 1..=5 {
-        exchange(seed, false, clean(), 300_000);
+        exchange(seed, false, clean(), 300_000, false);
     }
 }
 
 #[test]
 fn smoltcp_client_ringtcp_server_with_loss() {
     for seed in 1..=10 {
-        exchange(seed, true, lossy(), 200_000);
+        exchange(seed, true, lossy(), 200_000, false);
     }
 }
 
 #[test]
 fn ringtcp_client_smoltcp_server_with_loss() {
     for seed in 1..=10 {
-        exchange(seed, false, lossy(), 200_000);
+        exchange(seed, false, lossy(), 200_000, false);
+    }
+}
+
+#[test]
+fn smoltcp_and_ringtcp_over_ipv6_both_ways() {
+    for seed in 1..=5 {
+        exchange(seed, true, clean(), 300_000, true);
+        exchange(seed, false, clean(), 300_000, true);
+    }
+}
+
+#[test]
+fn smoltcp_and_ringtcp_over_ipv6_with_loss() {
+    for seed in 1..=10 {
+        exchange(seed, seed % 2 == 0, lossy(), 200_000, true);
     }
 }
