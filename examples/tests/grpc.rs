@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -19,7 +19,8 @@ const A: Ipv4Addr = Ipv4Addr::new(10, 62, 0, 1);
 const B: Ipv4Addr = Ipv4Addr::new(10, 62, 0, 2);
 
 /// `Say` answers with the greeting and the caller's address as the server saw it.
-async fn check_say(client: &mut EchoClient<Channel>, caller: Ipv4Addr) {
+async fn check_say(client: &mut EchoClient<Channel>, caller: impl Into<IpAddr>) {
+    let caller = caller.into();
     let reply = client.say(SayRequest { name: "tester".into() }).await.expect("Say").into_inner();
     assert_eq!(reply.message, "hello, tester");
     let peer: SocketAddr = reply.peer.parse().unwrap_or_else(|_| panic!("the server saw no address: {:?}", reply.peer));
@@ -117,19 +118,25 @@ fn grpc_echo_on_ringtcp_serves_a_kernel_client_across_tun() {
         return;
     }
     let ns = Netns::new("grpcs");
-    let (_server, line) = common::start(&ns, env!("CARGO_BIN_EXE_grpc_echo"), &[("PORT", "50051")], "serving gRPC on 10.77.0.2:50051");
+    let (_server, line) = common::start(&ns, env!("CARGO_BIN_EXE_grpc_echo"), &[("PORT", "50051")], "serving gRPC on [::]:50051");
     assert!(line.contains("over ringtcp"), "{line}");
     let client = ns.spawn(|| {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
-            let channel = Endpoint::from_static("http://10.77.0.2:50051")
-                .connect_timeout(Duration::from_secs(10))
-                .connect()
-                .await
-                .expect("the kernel reaches the server over TUN");
-            let mut client = EchoClient::new(channel);
-            check_say(&mut client, Ipv4Addr::new(10, 77, 0, 1)).await;
-            check_chat(&mut client, 200).await;
+            // The server listens on [::]: an IPv6 caller as itself, an IPv4 one mapped.
+            for (url, caller) in [
+                ("http://[fd77::2]:50051", IpAddr::V6("fd77::1".parse().unwrap())),
+                ("http://10.77.0.2:50051", IpAddr::V6(Ipv4Addr::new(10, 77, 0, 1).to_ipv6_mapped())),
+            ] {
+                let channel = Endpoint::from_static(url)
+                    .connect_timeout(Duration::from_secs(10))
+                    .connect()
+                    .await
+                    .expect("the kernel reaches the server over TUN");
+                let mut client = EchoClient::new(channel);
+                check_say(&mut client, caller).await;
+                check_chat(&mut client, 200).await;
+            }
         });
     });
     client.join().expect("unary and streaming calls passed");

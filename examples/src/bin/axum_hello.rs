@@ -1,15 +1,17 @@
 //! An axum app on the userspace stack, with the embedded default configuration: a TUN
-//! device `ringtcp0`, the kernel side 10.77.0.1/24, the stack at 10.77.0.2 (override with
-//! the `RINGTCP_*` variables, see the README). Needs root or CAP_NET_ADMIN for the TUN
-//! device. `PORT` picks the port (default 3000). Stops on Ctrl-C, finishing requests in
-//! flight. `RINGTCP_STACK=kernel` runs the same app on the kernel's stack (through
-//! `ringtcp::net`), listening on `LISTEN` (default 0.0.0.0:<PORT>), for comparisons.
+//! device `ringtcp0`, the kernel side 10.77.0.1/24 and fd77::1/64, the stack at 10.77.0.2
+//! and fd77::2 (override with the `RINGTCP_*` variables, see the README). It listens on
+//! `[::]`, so both families are served, and prints a URL for each. Needs root or
+//! CAP_NET_ADMIN for the TUN device. `PORT` picks the port (default 3000). Stops on
+//! Ctrl-C, finishing requests in flight. `RINGTCP_STACK=kernel` runs the same app on the
+//! kernel's stack (through `ringtcp::net`), listening on `LISTEN` (default `[::]:<PORT>`),
+//! for comparisons.
 //! `RINGTCP_THREAD_PER_CORE=1` serves from the shard threads themselves: one
 //! `axum::serve` per shard, each accepting what its shard receives.
 //!
 //! Run: `sudo -E env "PATH=$PATH" cargo run --release -p ringtcp-examples --bin axum_hello`
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -64,18 +66,20 @@ async fn upgrade(mut req: Request) -> Response {
 #[tokio::main]
 async fn main() {
     let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
-    let (addr, shards) = match ringtcp::net::backend() {
+    // Dual stack: `[::]` takes IPv4 and IPv6 connections on either stack.
+    let any = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port);
+    let (addr, shards, urls) = match ringtcp::net::backend() {
         ringtcp::net::Backend::Ringtcp => match ringtcp::Stack::default_stack() {
-            Ok(s) => (SocketAddr::new(s.addresses()[0], port), s.shard_count()),
+            Ok(s) => (any, s.shard_count(), urls(s.addresses(), port)),
             Err(e) => {
                 eprintln!("axum_hello: {e}");
                 std::process::exit(1);
             }
         },
         ringtcp::net::Backend::Kernel => {
-            let listen = std::env::var("LISTEN").unwrap_or_else(|_| format!("0.0.0.0:{port}"));
-            match listen.parse() {
-                Ok(a) => (a, 0),
+            let listen = std::env::var("LISTEN").unwrap_or_else(|_| any.to_string());
+            match listen.parse::<SocketAddr>() {
+                Ok(a) => (a, 0, urls(&[a.ip()], a.port())),
                 Err(_) => {
                     eprintln!("axum_hello: LISTEN={listen:?} is not an address:port");
                     std::process::exit(1);
@@ -97,7 +101,7 @@ async fn main() {
         && let Ok(stack) = ringtcp::Stack::default_stack()
         && stack.is_thread_per_core()
     {
-        serve_on_shards(stack, addr, app).await;
+        serve_on_shards(stack, addr, app, &urls).await;
         return;
     }
     let listener = match ringtcp::net::TcpListener::bind(addr).await {
@@ -111,7 +115,7 @@ async fn main() {
         ringtcp::net::Backend::Ringtcp => println!("axum_hello: serving on {addr} over ringtcp ({shards} shards)"),
         ringtcp::net::Backend::Kernel => println!("axum_hello: serving on {addr} over the kernel's stack"),
     }
-    println!("try: curl http://{addr}/");
+    println!("{urls}");
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
@@ -123,9 +127,22 @@ async fn main() {
     }
 }
 
+/// A `try: curl ...` line for each address served (`curl -6` and brackets for IPv6); for
+/// a wildcard, the address a client would use is not known here, so the wildcard stays.
+fn urls(addrs: &[IpAddr], port: u16) -> String {
+    addrs
+        .iter()
+        .map(|ip| match ip {
+            IpAddr::V4(v4) => format!("try: curl http://{v4}:{port}/"),
+            IpAddr::V6(v6) => format!("try: curl -6 'http://[{v6}]:{port}/'"),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Thread-per-core: one `axum::serve` on every shard thread, all stopped together on
 /// Ctrl-C (each finishes its requests in flight).
-async fn serve_on_shards(stack: ringtcp::Stack, addr: SocketAddr, app: Router) {
+async fn serve_on_shards(stack: ringtcp::Stack, addr: SocketAddr, app: Router, urls: &str) {
     let listener = match stack.bind(addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -157,7 +174,7 @@ async fn serve_on_shards(stack: ringtcp::Stack, addr: SocketAddr, app: Router) {
     };
     drop(listener);
     println!("axum_hello: serving on {addr} over ringtcp ({} shards, thread-per-core)", stack.shard_count());
-    println!("try: curl http://{addr}/");
+    println!("{urls}");
     let _ = tokio::signal::ctrl_c().await;
     let _ = stop_tx.send(true);
     if let Err(e) = tasks.join().await {

@@ -4,7 +4,7 @@
 //! for the TUN device.
 //!
 //! Run: `sudo cargo run -p ringtcp-examples --bin echo`, then from the kernel side:
-//! `echo hello | nc -q1 10.77.0.2 7`.
+//! `echo hello | nc -q1 10.77.0.2 7` (or `fd77::2`: it listens on `[::]`, both families).
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -18,8 +18,7 @@ async fn main() -> std::io::Result<()> {
             std::process::exit(1);
         }
     };
-    let addr = stack.addresses()[0];
-    let listener = ringtcp::TcpListener::bind((addr, port)).await?;
+    let listener = ringtcp::TcpListener::bind(("::", port)).await?;
     println!("echo: serving on {} ({} shards)", listener.local_addr()?, stack.shard_count());
     loop {
         let (mut stream, peer) = listener.accept().await?;

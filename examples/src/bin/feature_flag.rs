@@ -7,7 +7,7 @@
 //! `NOT_FOUND`, `QUIT` → `BYE` and the server closes the connection.
 //!
 //! Run: `sudo -E env "PATH=$PATH" cargo run -p ringtcp-examples --bin feature_flag`
-//! (`LISTEN` sets the address, default 0.0.0.0:4000).
+//! (`LISTEN` sets the address, default `[::]:4000`: both families on either stack).
 
 #[cfg(feature = "ringtcp")]
 use ringtcp::net::{TcpListener, TcpStream};
@@ -48,7 +48,7 @@ async fn serve(stream: TcpStream, store: Store) -> std::io::Result<()> {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::var("LISTEN").unwrap_or_else(|_| "0.0.0.0:4000".to_owned());
+    let addr = std::env::var("LISTEN").unwrap_or_else(|_| "[::]:4000".to_owned());
     let listener = match TcpListener::bind(&addr).await {
         Ok(l) => l,
         Err(e) => {

@@ -28,10 +28,13 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 async fn serve() -> Result<(), Error> {
     let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(50051);
     let stack = ringtcp::Stack::default_stack()?;
-    let addr = SocketAddr::new(stack.addresses()[0], port);
-    let listener = stack.bind(addr).await?;
-    println!("serving gRPC on {addr} over ringtcp");
-    println!("call it from the kernel side: RINGTCP_STACK=kernel cargo run -p ringtcp-examples --bin grpc_echo -- call http://{addr}");
+    // `[::]`: both families of the stack's addresses.
+    let listener = stack.bind(("::", port)).await?;
+    println!("serving gRPC on {} over ringtcp", listener.local_addr()?);
+    for ip in stack.addresses() {
+        let addr = SocketAddr::new(*ip, port);
+        println!("call it from the kernel side: RINGTCP_STACK=kernel cargo run -p ringtcp-examples --bin grpc_echo -- call http://{addr}");
+    }
     tonic::transport::Server::builder()
         .add_service(EchoServer::new(EchoService))
         .serve_with_incoming_shutdown(ringtcp::tonic::TcpIncoming::new(listener), async {

@@ -54,10 +54,12 @@ async fn main() -> std::io::Result<()> {
             std::process::exit(1);
         }
     };
-    let addr = std::net::SocketAddr::new(stack.addresses()[0], port);
-    let listener = ringtcp::TcpListener::bind(addr).await?;
-    println!("hyper_echo: serving HTTP/1 and HTTP/2 on {addr} over ringtcp");
-    println!("try: curl --data hello http://{addr}/");
+    // `[::]`: both families of the stack's addresses.
+    let listener = ringtcp::TcpListener::bind(("::", port)).await?;
+    println!("hyper_echo: serving HTTP/1 and HTTP/2 on {} over ringtcp", listener.local_addr()?);
+    for ip in stack.addresses() {
+        println!("try: curl --data hello 'http://{}/'", std::net::SocketAddr::new(*ip, port));
+    }
     loop {
         let (stream, _) = listener.accept().await?;
         tokio::spawn(async move {
