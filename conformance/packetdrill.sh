@@ -4,8 +4,8 @@
 #
 # Scripts are named relative to gtests/net/tcp/ (for example `blocking/blocking-read.pkt`)
 # or as paths; with none, the expected-pass list (conformance/expected-pass.txt) runs.
-# Prints one line per script and ends with `packetdrill passed=N failed=M skipped=K`; exits
-# non-zero when a script of the expected-pass list fails.
+# Prints one line per script and ends with `packetdrill (MODE) passed=N failed=M skipped=K`;
+# exits non-zero when a script of the expected-pass list fails.
 #
 # packetdrill (GPL-2.0) is a test tool kept outside the repository: it is built from
 # ../shared/packetdrill (or $PACKETDRILL_SRC) into target/packetdrill/, with the corpus
@@ -15,7 +15,8 @@
 #
 # Environment: PACKETDRILL_SRC (the packetdrill checkout), RINGTCP_CONFORMANCE_SO (a built
 # adapter library; default: build it with cargo), PACKETDRILL_VERBOSE=1 (print each failing
-# script's output), PACKETDRILL_TIMEOUT (seconds per script, default 60).
+# script's output), PACKETDRILL_TIMEOUT (seconds per script, default 60),
+# PACKETDRILL_IP_VERSION (ipv4 [default], ipv6 or ipv4-mapped-ipv6, as upstream's run_all.py).
 set -u -o pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -96,6 +97,26 @@ if [ ! -f "$so" ]; then
     exit 2
 fi
 
+# The address family, as upstream's run_all.py runs the corpus: ipv4, ipv6 (an MTU of
+# 1,520 keeps the scripts' MSS values) or ipv4-mapped-ipv6 (IPv6 sockets, IPv4 wire).
+ip_version="${PACKETDRILL_IP_VERSION:-ipv4}"
+case "$ip_version" in
+    ipv4|ipv4-mapped-ipv6)
+        cmsg_level=SOL_IP; cmsg_type=IP_RECVERR
+        [ "$ip_version" = ipv4-mapped-ipv6 ] && { cmsg_level=SOL_IPV6; cmsg_type=IPV6_RECVERR; }
+        mode_flags=(--so_flags=local_ip=192.168.0.1 --ip_version="$ip_version" --local_ip=192.168.0.1
+            --gateway_ip=192.168.0.1 --netmask_ip=255.255.0.0 --remote_ip=192.0.2.1
+            -D TFO_COOKIE=3021b9d889017eeb -D CODE=host_unreachable
+            -D CMSG_LEVEL_IP=$cmsg_level -D CMSG_TYPE_RECVERR=$cmsg_type) ;;
+    ipv6)
+        mode_flags=(--so_flags=local_ip=fd3d:0a0b:17d6::1,mtu=1520 --ip_version=ipv6 --mtu=1520
+            --local_ip=fd3d:0a0b:17d6::1 --gateway_ip=fd3d:0a0b:17d6:8888::1 --remote_ip=fd3d:fa7b:d17d::1
+            -D TFO_COOKIE=c1d1e9742a47a9bc -D CMSG_LEVEL_IP=SOL_IPV6 -D CMSG_TYPE_RECVERR=IPV6_RECVERR) ;;
+    *)
+        echo "PACKETDRILL_IP_VERSION=$ip_version: use ipv4, ipv6 or ipv4-mapped-ipv6" >&2
+        exit 2 ;;
+esac
+
 expected_list="$here/expected-pass.txt"
 scripts=("$@")
 checking_list=0
@@ -121,12 +142,7 @@ for s in "${scripts[@]}"; do
     fi
     dir="$(dirname "$path")"
     log="$(cd "$dir" && timeout "$timeout_secs" unshare -n "$out/src/packetdrill" \
-        --so_filename="$so" --so_flags=local_ip=192.168.0.1 \
-        --ip_version=ipv4 --local_ip=192.168.0.1 --gateway_ip=192.168.0.1 \
-        --netmask_ip=255.255.0.0 --remote_ip=192.0.2.1 \
-        -D TFO_COOKIE=3021b9d889017eeb -D CODE=host_unreachable \
-        -D CMSG_LEVEL_IP=SOL_IP -D CMSG_TYPE_RECVERR=IP_RECVERR \
-        "$(basename "$path")" 2>&1)"
+        --so_filename="$so" "${mode_flags[@]}" "$(basename "$path")" 2>&1)"
     rc=$?
     if [ $rc -eq 0 ]; then
         echo "pass  $name"
@@ -145,5 +161,5 @@ for s in "${scripts[@]}"; do
     fi
 done
 
-echo "packetdrill passed=$passed failed=$failed skipped=$skipped"
+echo "packetdrill ($ip_version) passed=$passed failed=$failed skipped=$skipped"
 [ $failed_expected -eq 0 ]

@@ -4,7 +4,7 @@
 //! packets, and time moves only when packetdrill sleeps or waits for a packet.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use ringtcp_transport::{Config, Error, Instant, Keepalive, ListenerHandle, Secret, Shard, SocketHandle, SocketOptions, State};
@@ -72,6 +72,8 @@ enum Kind {
 #[derive(Debug)]
 struct Fd {
     kind: Kind,
+    /// Made as `AF_INET6`: its addresses read back in IPv6 form (IPv4 ones mapped).
+    v6: bool,
     nonblocking: bool,
     opts: Options,
     /// An error not yet reported (`SO_ERROR` takes it).
@@ -85,11 +87,16 @@ pub struct Adapter {
     now: Instant,
     out: VecDeque<(Vec<u8>, i64)>,
     fds: BTreeMap<i32, Fd>,
-    local_ip: Ipv4Addr,
+    /// The stack's address: IPv4, or IPv6 when packetdrill runs with `--ip_version=ipv6`
+    /// (with `ipv4-mapped-ipv6` the wire is IPv4 and the sockets `AF_INET6`).
+    local_ip: IpAddr,
     /// Where fd numbers come from and go back to (see [`FdNumbers`]).
     numbers: FdNumbers,
     /// `configure_once` has run.
     configured: bool,
+    /// The device MTU packetdrill was given (`--mtu`; its IPv6 runs use 1,520 so that the
+    /// corpus's MSS values stay what they are over IPv4).
+    mtu: u16,
     /// Where `poll_transmit` writes, kept: `collect` runs after nearly every call, each
     /// clock reading included.
     tx_buf: Box<[u8]>,
@@ -177,14 +184,16 @@ impl Adapter {
         }
         self.configured = true;
         if self.fds.is_empty() {
-            self.shard = Shard::new(cfg(), &[IpAddr::V4(self.local_ip)], Secret([7; 16]));
+            let cfg = Config { mtu: self.mtu, ..cfg() };
+            self.shard = Shard::new(cfg, &[self.local_ip], Secret([7; 16]));
         }
     }
 
     /// An adapter whose shard owns `local_ip`.
-    pub fn new(local_ip: Ipv4Addr, cfg: Config, numbers: FdNumbers) -> Adapter {
+    pub fn new(local_ip: IpAddr, cfg: Config, numbers: FdNumbers) -> Adapter {
         Adapter {
-            shard: Shard::new(cfg, &[IpAddr::V4(local_ip)], Secret([7; 16])),
+            mtu: cfg.mtu,
+            shard: Shard::new(cfg, &[local_ip], Secret([7; 16])),
             now: Instant::ZERO,
             out: VecDeque::new(),
             fds: BTreeMap::new(),
@@ -196,7 +205,7 @@ impl Adapter {
     }
 
     /// The stack's own address.
-    pub fn local_ip(&self) -> Ipv4Addr {
+    pub fn local_ip(&self) -> IpAddr {
         self.local_ip
     }
 
@@ -272,10 +281,9 @@ impl Adapter {
 
     // ---- the calls ----
 
-    /// `socket(AF_INET, SOCK_STREAM[|SOCK_NONBLOCK], IPPROTO_TCP)`.
+    /// `socket(AF_INET or AF_INET6, SOCK_STREAM[|SOCK_NONBLOCK], IPPROTO_TCP)`.
     pub fn socket(&mut self, domain: i32, ty: i32, protocol: i32) -> Res<i32> {
-        if domain != libc::AF_INET {
-            // IPv6 is ringtcp's issue 15; until then only IPv4 sockets exist.
+        if domain != libc::AF_INET && domain != libc::AF_INET6 {
             return Err(libc::EAFNOSUPPORT);
         }
         if ty & 0xf != libc::SOCK_STREAM || (protocol != 0 && protocol != libc::IPPROTO_TCP) {
@@ -283,18 +291,31 @@ impl Adapter {
         }
         let fd = (self.numbers.take)().ok_or(libc::EMFILE)?;
         let nonblocking = ty & libc::SOCK_NONBLOCK != 0;
-        self.fds.insert(fd, Fd { kind: Kind::Fresh { bound: None }, nonblocking, opts: Options::default(), pending_error: None });
+        let v6 = domain == libc::AF_INET6;
+        self.fds.insert(fd, Fd { kind: Kind::Fresh { bound: None }, v6, nonblocking, opts: Options::default(), pending_error: None });
         Ok(fd)
     }
 
+    /// An address of the socket's family: `EAFNOSUPPORT` otherwise, as Linux answers.
+    fn check_family(&mut self, fd: i32, addr: SocketAddr) -> Res<()> {
+        if self.fd(fd)?.v6 == addr.is_ipv6() { Ok(()) } else { Err(libc::EAFNOSUPPORT) }
+    }
+
+    /// `addr` as socket `fd` shows it: IPv4-mapped on an `AF_INET6` socket.
+    fn as_seen(&mut self, fd: i32, addr: SocketAddr) -> Res<SocketAddr> {
+        Ok(match addr {
+            SocketAddr::V4(v4) if self.fd(fd)?.v6 => SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port()),
+            other => other,
+        })
+    }
+
     pub fn bind(&mut self, fd: i32, addr: SocketAddr) -> Res<()> {
-        if !addr.is_ipv4() {
-            return Err(libc::EAFNOSUPPORT);
-        }
-        if !addr.ip().is_unspecified() && addr.ip() != IpAddr::V4(self.local_ip) {
+        self.check_family(fd, addr)?;
+        let ip = addr.ip().to_canonical();
+        if !ip.is_unspecified() && ip != self.local_ip {
             return Err(libc::EADDRNOTAVAIL);
         }
-        let taken = addr.port() != 0 && self.shard.listener_holds(SocketAddr::new(IpAddr::V4(self.local_ip), addr.port()));
+        let taken = addr.port() != 0 && self.shard.listener_holds(SocketAddr::new(self.local_ip, addr.port()));
         let f = self.fd(fd)?;
         match &mut f.kind {
             Kind::Fresh { bound: b @ None } => {
@@ -312,14 +333,14 @@ impl Adapter {
         let local_ip = self.local_ip;
         let f = self.fd(fd)?;
         let bound = match f.kind {
-            Kind::Fresh { bound } => bound.unwrap_or(SocketAddr::new(IpAddr::V4(local_ip), 0)),
+            Kind::Fresh { bound } => bound.unwrap_or(SocketAddr::new(local_ip, 0)),
             // Linux lets `listen` change the backlog of a listener; nothing to do here.
             Kind::Listener(_) => return Ok(()),
             _ => return Err(libc::EINVAL),
         };
         let opts = SocketOptions { rx_buffer: f.opts.rcvbuf, tx_buffer: f.opts.sndbuf, ..SocketOptions::default() };
-        // The shard listens on its own address; 0.0.0.0 means that one.
-        let addr = SocketAddr::new(IpAddr::V4(local_ip), bound.port());
+        // The shard listens on its own address; the wildcard means that one.
+        let addr = SocketAddr::new(local_ip, bound.port());
         // Linux's accept queue holds backlog + 1.
         let backlog = usize::try_from(backlog).unwrap_or(0).max(1) + 1;
         let l = self.shard.listen_with(addr, backlog, opts).map_err(errno_of)?;
@@ -339,19 +360,18 @@ impl Adapter {
         let new_fd = (self.numbers.take)().ok_or(libc::EMFILE)?;
         let h = self.shard.accept(l).map_err(errno_of)?.ok_or(libc::EAGAIN)?;
         let peer = self.shard.peer_addr(h).map_err(errno_of)?;
+        let v6 = self.fd(fd)?.v6;
         // Options are inherited from the listener, as on Linux.
-        self.fds.insert(new_fd, Fd { kind: Kind::Conn { h, read_shut: false, connecting: false }, nonblocking: false, opts, pending_error: None });
+        self.fds.insert(new_fd, Fd { kind: Kind::Conn { h, read_shut: false, connecting: false }, v6, nonblocking: false, opts, pending_error: None });
         self.apply_options(new_fd)?;
         self.collect();
-        Ok((new_fd, peer))
+        Ok((new_fd, self.as_seen(new_fd, peer)?))
     }
 
     /// Starts a connection; `EINPROGRESS` while the handshake runs (a blocking caller
     /// waits with [`Adapter::connect_done`]).
     pub fn connect(&mut self, fd: i32, remote: SocketAddr) -> Res<()> {
-        if !remote.is_ipv4() {
-            return Err(libc::EAFNOSUPPORT);
-        }
+        self.check_family(fd, remote)?;
         let now = self.now;
         let f = self.fd(fd)?;
         let local = match f.kind {
@@ -548,17 +568,21 @@ impl Adapter {
     }
 
     pub fn local_addr_of(&mut self, fd: i32) -> Res<SocketAddr> {
-        match self.fd(fd)?.kind {
-            Kind::Listener(l) => self.shard.listener_addr(l).map_err(errno_of),
-            Kind::Conn { h, .. } => self.shard.local_addr(h).map_err(errno_of),
-            Kind::Fresh { bound } => Ok(bound.unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0))),
-            Kind::Failed => Err(libc::EINVAL),
-        }
+        let f = self.fd(fd)?;
+        let unspecified = if f.v6 { IpAddr::V6(Ipv6Addr::UNSPECIFIED) } else { IpAddr::V4(Ipv4Addr::UNSPECIFIED) };
+        let addr = match f.kind {
+            Kind::Listener(l) => self.shard.listener_addr(l).map_err(errno_of)?,
+            Kind::Conn { h, .. } => self.shard.local_addr(h).map_err(errno_of)?,
+            Kind::Fresh { bound } => bound.unwrap_or(SocketAddr::new(unspecified, 0)),
+            Kind::Failed => return Err(libc::EINVAL),
+        };
+        self.as_seen(fd, addr)
     }
 
     pub fn peer_addr_of(&mut self, fd: i32) -> Res<SocketAddr> {
         let (h, _) = self.conn(fd)?;
-        self.shard.peer_addr(h).map_err(errno_of)
+        let addr = self.shard.peer_addr(h).map_err(errno_of)?;
+        self.as_seen(fd, addr)
     }
 
     // ---- options ----

@@ -14,7 +14,7 @@
 //! ignored where it was not (`F_GETFL`).
 
 use std::ffi::{CStr, c_char, c_int, c_ulong, c_void};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
@@ -93,11 +93,20 @@ unsafe fn read_addr(addr: *const libc::sockaddr, len: libc::socklen_t) -> Res<So
         return Err(libc::EINVAL);
     }
     // SAFETY: non-null and at least a sockaddr_in long, by the check and the contract.
-    let family = unsafe { (*addr).sa_family };
-    if i32::from(family) != libc::AF_INET {
+    let family = i32::from(unsafe { (*addr).sa_family });
+    if family == libc::AF_INET6 {
+        if (len as usize) < size_of::<libc::sockaddr_in6>() {
+            return Err(libc::EINVAL);
+        }
+        // SAFETY: a sockaddr_in6 long, by the check; read_unaligned because C gives no
+        // alignment promise here.
+        let sin6 = unsafe { std::ptr::read_unaligned(addr as *const libc::sockaddr_in6) };
+        return Ok(SocketAddr::new(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)), u16::from_be(sin6.sin6_port)));
+    }
+    if family != libc::AF_INET {
         return Err(libc::EAFNOSUPPORT);
     }
-    // SAFETY: as above; read_unaligned because C gives no alignment promise here.
+    // SAFETY: as above.
     let sin = unsafe { std::ptr::read_unaligned(addr as *const libc::sockaddr_in) };
     let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
     Ok(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(sin.sin_port))))
@@ -110,18 +119,43 @@ unsafe fn write_addr(a: SocketAddr, addr: *mut libc::sockaddr, len: *mut libc::s
     if addr.is_null() || len.is_null() {
         return;
     }
-    let IpAddr::V4(ip) = a.ip() else { return };
-    let sin = libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: a.port().to_be(),
-        sin_addr: libc::in_addr { s_addr: u32::from(ip).to_be() },
-        sin_zero: [0; 8],
-    };
-    // SAFETY: `len` is valid by the contract; copy at most what the caller has room for.
+    match a.ip() {
+        IpAddr::V4(ip) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr { s_addr: u32::from(ip).to_be() },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: as `copy_out` requires, by this function's contract.
+            unsafe { copy_out(&sin, addr, len) };
+        }
+        IpAddr::V6(ip) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: 0,
+                sin6_addr: libc::in6_addr { s6_addr: ip.octets() },
+                sin6_scope_id: 0,
+            };
+            // SAFETY: as above.
+            unsafe { copy_out(&sin6, addr, len) };
+        }
+    }
+}
+
+/// Copies `value` into the caller's `addr` buffer (at most `*len` bytes, as the kernel
+/// truncates) and sets `*len` to its full size.
+///
+/// # Safety
+///
+/// `addr` points to `*len` writable bytes; `len` is valid.
+unsafe fn copy_out<T>(value: &T, addr: *mut libc::sockaddr, len: *mut libc::socklen_t) {
+    // SAFETY: by the contract; at most what the caller has room for.
     unsafe {
-        let room = (*len as usize).min(size_of::<libc::sockaddr_in>());
-        std::ptr::copy_nonoverlapping(&sin as *const _ as *const u8, addr as *mut u8, room);
-        *len = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let room = (*len as usize).min(size_of::<T>());
+        std::ptr::copy_nonoverlapping(value as *const T as *const u8, addr as *mut u8, room);
+        *len = size_of::<T>() as libc::socklen_t;
     }
 }
 
@@ -664,14 +698,15 @@ fn release_real_fd(fd: i32) {
     unsafe { libc::close(fd) };
 }
 
-/// The stack's address from `--so_flags` (`local_ip=A.B.C.D`), or packetdrill's default
-/// local address, 192.168.0.1.
-fn local_ip_from_flags(flags: Option<&str>) -> Ipv4Addr {
-    flags
-        .into_iter()
-        .flat_map(|f| f.split([',', ' ']))
-        .find_map(|kv| kv.strip_prefix("local_ip=").and_then(|v| v.parse().ok()))
-        .unwrap_or(Ipv4Addr::new(192, 168, 0, 1))
+/// The value of `name=` in `--so_flags` (comma- or space-separated), if it parses.
+fn flag<T: std::str::FromStr>(flags: Option<&str>, name: &str) -> Option<T> {
+    flags.into_iter().flat_map(|f| f.split([',', ' '])).find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+}
+
+/// The stack's address from `--so_flags` (`local_ip=A.B.C.D` or an IPv6 address), or
+/// packetdrill's default local address, 192.168.0.1.
+fn local_ip_from_flags(flags: Option<&str>) -> IpAddr {
+    flag(flags, "local_ip").unwrap_or(IpAddr::V4(Ipv4Addr::new(192, 168, 0, 1)))
 }
 
 /// What packetdrill calls after `dlopen`: fills in the interface.
@@ -687,7 +722,10 @@ pub unsafe extern "C" fn packetdrill_interface_init(flags: *const c_char, ifc: *
         // SAFETY: a C string, by the contract.
         unsafe { CStr::from_ptr(flags) }.to_str().ok()
     };
-    let adapter = Adapter::new(local_ip_from_flags(flags), linux_like_config(), FdNumbers { take: real_fd, give_back: release_real_fd });
+    // `mtu=` mirrors packetdrill's `--mtu` (the device the script's packets cross).
+    let mut cfg = linux_like_config();
+    cfg.mtu = flag(flags, "mtu").unwrap_or(cfg.mtu);
+    let adapter = Adapter::new(local_ip_from_flags(flags), cfg, FdNumbers { take: real_fd, give_back: release_real_fd });
     let shared = Box::new(Shared { inner: Mutex::new(Inner { adapter, waiting: 0, stale: 0, returned: Vec::new() }), changed: Condvar::new() });
     let filled = PacketdrillInterface {
         userdata: Box::into_raw(shared) as Ud,
@@ -736,9 +774,10 @@ mod tests {
 
     #[test]
     fn the_local_address_comes_from_the_flags() {
-        assert_eq!(local_ip_from_flags(Some("local_ip=10.1.2.3")), Ipv4Addr::new(10, 1, 2, 3));
-        assert_eq!(local_ip_from_flags(None), Ipv4Addr::new(192, 168, 0, 1));
-        assert_eq!(local_ip_from_flags(Some("garbage")), Ipv4Addr::new(192, 168, 0, 1));
+        assert_eq!(local_ip_from_flags(Some("local_ip=10.1.2.3")), IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3)));
+        assert_eq!(local_ip_from_flags(Some("local_ip=fd3d:fa7b:d17d::1")), "fd3d:fa7b:d17d::1".parse::<IpAddr>().unwrap());
+        assert_eq!(local_ip_from_flags(None), IpAddr::V4(Ipv4Addr::new(192, 168, 0, 1)));
+        assert_eq!(local_ip_from_flags(Some("garbage")), IpAddr::V4(Ipv4Addr::new(192, 168, 0, 1)));
     }
 
     #[test]

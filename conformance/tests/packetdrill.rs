@@ -1,6 +1,7 @@
 //! The expected-pass list of packetdrill scripts (conformance/expected-pass.txt), run by
-//! `conformance/packetdrill.sh` against the adapter library built from this checkout. A script on
-//! the list that fails, fails this test.
+//! `conformance/packetdrill.sh` against the adapter library built from this checkout, in
+//! each of upstream's three modes: IPv4, IPv6, and IPv4-mapped IPv6 (IPv6 sockets over an
+//! IPv4 wire). A script on the list that fails in any mode fails this test.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -15,15 +16,18 @@ fn the_expected_pass_list_of_packetdrill_scripts_passes() {
     // The runner builds packetdrill and the adapter library (release, in a target
     // directory of its own under target/packetdrill/) from this checkout.
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("packetdrill.sh");
-    let out = Command::new("bash").arg(&script).env_remove("RINGTCP_CONFORMANCE_SO").output().expect("run packetdrill.sh");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let summary = text.lines().last().unwrap_or_default().to_owned();
-    assert!(
-        out.status.success(),
-        "{summary}\n{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let listed = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("expected-pass.txt")).unwrap();
     let n = listed.lines().filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')).count();
-    assert_eq!(summary, format!("packetdrill passed={n} failed=0 skipped=0"), "{text}");
+    for mode in ["ipv4", "ipv6", "ipv4-mapped-ipv6"] {
+        let out = Command::new("bash")
+            .arg(&script)
+            .env_remove("RINGTCP_CONFORMANCE_SO")
+            .env("PACKETDRILL_IP_VERSION", mode)
+            .output()
+            .expect("run packetdrill.sh");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let summary = text.lines().last().unwrap_or_default().to_owned();
+        assert!(out.status.success(), "{summary}\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(summary, format!("packetdrill ({mode}) passed={n} failed=0 skipped=0"), "{text}");
+    }
 }

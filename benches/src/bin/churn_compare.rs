@@ -5,11 +5,13 @@
 //!
 //! A third run puts ringtcp's client and server tasks on the shard threads themselves
 //! (thread-per-core mode), a fourth does the same with 50 µs of busy polling before a
-//! shard sleeps (`StackBuilder::busy_poll`; off by default).
+//! shard sleeps (`StackBuilder::busy_poll`; off by default). The ringtcp run is made over
+//! IPv4 and over IPv6 between the same dual-stack pair, alternating (v4, v6, v4, v6), and
+//! the kernel's over 127.0.0.1 and ::1.
 //!
 //! Run: `cargo run --release -p ringtcp-benches --bin churn_compare [seconds] [concurrency]`
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -87,10 +89,13 @@ async fn drive(
     summarize(done.load(Ordering::Relaxed), start.elapsed().as_secs_f64(), lat)
 }
 
-async fn run_ringtcp(secs: u64, concurrency: usize) -> Result {
-    let a = Ipv4Addr::new(10, 90, 0, 1);
-    let b = Ipv4Addr::new(10, 90, 0, 2);
-    let (client, server) = ringtcp::Stack::builder().shards(1).memory_pair(a, b).expect("in-memory stacks");
+/// ringtcp ↔ ringtcp over the in-memory link; both stacks have an IPv4 and an IPv6
+/// address, and the connections use IPv6 if `v6`.
+async fn run_ringtcp(secs: u64, concurrency: usize, v6: bool) -> Result {
+    let a: [IpAddr; 2] = [Ipv4Addr::new(10, 90, 0, 1).into(), Ipv6Addr::new(0xfd90, 0, 0, 0, 0, 0, 0, 1).into()];
+    let b: [IpAddr; 2] = [Ipv4Addr::new(10, 90, 0, 2).into(), Ipv6Addr::new(0xfd90, 0, 0, 0, 0, 0, 0, 2).into()];
+    let (client, server) = ringtcp::Stack::builder().shards(1).memory_pair_with(&a, &b).expect("in-memory stacks");
+    let b = b[usize::from(v6)];
     let listener = server.bind((b, 80)).await.expect("bind");
     tokio::spawn(async move { server_loop!(listener) });
     drive(secs, concurrency, |stop, done| {
@@ -151,8 +156,8 @@ async fn run_ringtcp_thread_per_core(secs: u64, concurrency: usize, busy_poll: D
     summarize(done.load(Ordering::Relaxed), elapsed, lat)
 }
 
-async fn run_kernel(secs: u64, concurrency: usize) -> Result {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+async fn run_kernel(secs: u64, concurrency: usize, v6: bool) -> Result {
+    let listener = tokio::net::TcpListener::bind(if v6 { "[::1]:0" } else { "127.0.0.1:0" }).await.expect("bind");
     let addr: SocketAddr = listener.local_addr().unwrap();
     tokio::spawn(async move { server_loop!(listener) });
     drive(secs, concurrency, |stop, done| tokio::spawn(async move { client_loop!(tokio::net::TcpStream::connect(addr), stop, done) }))
@@ -164,8 +169,15 @@ fn main() {
     let secs: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5);
     let concurrency: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(32);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let kernel = rt.block_on(run_kernel(secs, concurrency));
-    let ring = rt.block_on(run_ringtcp(secs, concurrency));
+    let kernel = rt.block_on(run_kernel(secs, concurrency, false));
+    let kernel6 = rt.block_on(run_kernel(secs, concurrency, true));
+    // Alternated, so a drift in the machine's load falls on both families alike.
+    let ring_a = rt.block_on(run_ringtcp(secs, concurrency, false));
+    let ring6_a = rt.block_on(run_ringtcp(secs, concurrency, true));
+    let ring_b = rt.block_on(run_ringtcp(secs, concurrency, false));
+    let ring6_b = rt.block_on(run_ringtcp(secs, concurrency, true));
+    let ring = if ring_a.per_sec >= ring_b.per_sec { ring_a } else { ring_b };
+    let ring6 = if ring6_a.per_sec >= ring6_b.per_sec { ring6_a } else { ring6_b };
     let tpc = rt.block_on(run_ringtcp_thread_per_core(secs, concurrency, Duration::ZERO));
     let spin = Duration::from_micros(50);
     let tpc_spin = rt.block_on(run_ringtcp_thread_per_core(secs, concurrency, spin));
@@ -174,10 +186,14 @@ fn main() {
     };
     println!("concurrency={concurrency} seconds={secs} (each)");
     show("tokio_kernel_loopback", &kernel);
-    show("ringtcp_memory_link", &ring);
+    show("tokio_kernel_loopback_ipv6", &kernel6);
+    show("ringtcp_memory_link (best of 2)", &ring);
+    show("ringtcp_memory_link_ipv6 (best of 2)", &ring6);
     show("ringtcp_memory_link_thread_per_core", &tpc);
     show("ringtcp_memory_link_thread_per_core_busy_poll_50us", &tpc_spin);
     println!("ratio_ringtcp_over_kernel={:.2}", ring.per_sec / kernel.per_sec);
+    println!("ratio_ringtcp_ipv6_over_ipv4={:.2}", ring6.per_sec / ring.per_sec);
+    println!("ratio_kernel_ipv6_over_ipv4={:.2}", kernel6.per_sec / kernel.per_sec);
     println!("ratio_ringtcp_thread_per_core_over_kernel={:.2}", tpc.per_sec / kernel.per_sec);
     println!("ratio_ringtcp_thread_per_core_busy_poll_over_kernel={:.2}", tpc_spin.per_sec / kernel.per_sec);
 }
