@@ -1,11 +1,12 @@
 //! Building the packets the targets inject, and checking the ones the stack sends.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use arbitrary::Arbitrary;
 use ringtcp_transport::wire::{
-    IPV4_HEADER_LEN, IcmpMessage, Ipv4Packet, PROTO_ICMP, PROTO_TCP, SackBlocks, TcpFlags, TcpHeader, TcpOptions,
-    TcpSegment, Timestamps, checksum, emit_ipv4_header, fill_tcp_checksum_v4,
+    IPV4_HEADER_LEN, IcmpMessage, Icmpv6Message, Ipv4Packet, Ipv6Packet, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, SackBlocks,
+    TcpFlags, TcpHeader, TcpOptions, TcpSegment, Timestamps, checksum, emit_ip_header, fill_tcp_checksum, fill_tcp_checksum_v4,
+    ip_header_len,
 };
 use ringtcp_transport::SeqNum;
 
@@ -58,7 +59,7 @@ pub(crate) struct Expect {
 }
 
 impl SegSpec {
-    pub(crate) fn header(&self, from: SocketAddrV4, to: SocketAddrV4, e: &Expect) -> (TcpHeader, Vec<u8>) {
+    pub(crate) fn header(&self, from: SocketAddr, to: SocketAddr, e: &Expect) -> (TcpHeader, Vec<u8>) {
         let mut sack = SackBlocks::default();
         for &(l, len) in self.sack.iter().take(4) {
             let left = l.from(e.our_nxt);
@@ -86,20 +87,24 @@ impl SegSpec {
     }
 }
 
-/// An IPv4 packet carrying `h` and `payload`, checksums filled in.
-pub(crate) fn tcp_packet(from: SocketAddrV4, to: SocketAddrV4, h: &TcpHeader, payload: &[u8]) -> Vec<u8> {
+/// An IPv4 or IPv6 packet carrying `h` and `payload`, checksums filled in.
+pub(crate) fn tcp_packet(from: SocketAddr, to: SocketAddr, h: &TcpHeader, payload: &[u8]) -> Vec<u8> {
     let hlen = h.wire_len();
-    let mut buf = vec![0u8; IPV4_HEADER_LEN + hlen + payload.len()];
-    emit_ipv4_header(&mut buf, *from.ip(), *to.ip(), PROTO_TCP, hlen + payload.len(), 64, 0);
-    h.emit(&mut buf[IPV4_HEADER_LEN..]);
-    buf[IPV4_HEADER_LEN + hlen..].copy_from_slice(payload);
-    fill_tcp_checksum_v4(&mut buf[IPV4_HEADER_LEN..], *from.ip(), *to.ip());
+    let ip_len = ip_header_len(to.ip());
+    let mut buf = vec![0u8; ip_len + hlen + payload.len()];
+    emit_ip_header(&mut buf, from.ip(), to.ip(), PROTO_TCP, hlen + payload.len(), 64, 0, 0).expect("one family");
+    h.emit(&mut buf[ip_len..]);
+    buf[ip_len + hlen..].copy_from_slice(payload);
+    fill_tcp_checksum(&mut buf[ip_len..], from.ip(), to.ip());
     buf
 }
 
 /// Makes raw bytes pass the checksums where their lengths allow, so that mutations reach
 /// the code behind them (the headers' own length checks still apply).
 pub(crate) fn fix_checksums(p: &mut [u8]) {
+    if p.first().is_some_and(|b| b >> 4 == 6) {
+        return fix_checksums_v6(p);
+    }
     if p.len() < IPV4_HEADER_LEN || p[0] >> 4 != 4 {
         return;
     }
@@ -129,35 +134,66 @@ pub(crate) fn fix_checksums(p: &mut [u8]) {
     }
 }
 
+/// The IPv6 form of [`fix_checksums`]: the TCP or ICMPv6 checksum over the pseudo-header,
+/// where the extension headers walk to one.
+fn fix_checksums_v6(p: &mut [u8]) {
+    let Ok(ip) = Ipv6Packet::parse(p) else { return };
+    let (src, dst, nh) = (ip.src(), ip.dst(), ip.next_header());
+    let (start, len) = (ip.payload().as_ptr() as usize - p.as_ptr() as usize, ip.payload().len());
+    let body = &mut p[start..start + len];
+    match nh {
+        PROTO_TCP if body.len() >= 20 => fill_tcp_checksum(body, src.into(), dst.into()),
+        PROTO_ICMPV6 if body.len() >= 8 => {
+            body[2..4].copy_from_slice(&[0, 0]);
+            let mut summed = Vec::with_capacity(40 + body.len());
+            summed.extend_from_slice(&src.octets());
+            summed.extend_from_slice(&dst.octets());
+            summed.extend_from_slice(&(body.len() as u32).to_be_bytes());
+            summed.extend_from_slice(&[0, 0, 0, PROTO_ICMPV6]);
+            summed.extend_from_slice(body);
+            let c = checksum::checksum(&summed);
+            body[2..4].copy_from_slice(&c.to_be_bytes());
+        }
+        _ => {}
+    }
+}
+
 /// A segment the stack sent, parsed.
 #[derive(Clone, Debug)]
 pub(crate) struct Sent {
-    pub(crate) src: SocketAddrV4,
-    pub(crate) dst: SocketAddrV4,
+    pub(crate) src: SocketAddr,
+    pub(crate) dst: SocketAddr,
     pub(crate) header: TcpHeader,
     pub(crate) len: usize,
 }
 
 /// Checks that a packet the stack sent is well formed, from one of `ours`; returns it if
 /// it is TCP.
-pub(crate) fn check_sent(bytes: &[u8], ours: &[Ipv4Addr]) -> Option<Sent> {
-    let ip = Ipv4Packet::parse(bytes).unwrap_or_else(|e| panic!("the stack sent a bad IPv4 packet ({e}): {bytes:02x?}"));
-    assert!(ours.contains(&ip.src()), "sent from {}, not one of our addresses", ip.src());
-    match ip.protocol() {
+pub(crate) fn check_sent(bytes: &[u8], ours: &[IpAddr]) -> Option<Sent> {
+    let (src, dst, proto, payload) = if bytes.first().is_some_and(|b| b >> 4 == 6) {
+        let ip = Ipv6Packet::parse(bytes).unwrap_or_else(|e| panic!("the stack sent a bad IPv6 packet ({e}): {bytes:02x?}"));
+        assert_eq!(ip.payload().len() + 40, bytes.len(), "the stack sent IPv6 extension headers or padding");
+        (IpAddr::V6(ip.src()), IpAddr::V6(ip.dst()), ip.next_header(), ip.payload())
+    } else {
+        let ip = Ipv4Packet::parse(bytes).unwrap_or_else(|e| panic!("the stack sent a bad IPv4 packet ({e}): {bytes:02x?}"));
+        (IpAddr::V4(ip.src()), IpAddr::V4(ip.dst()), ip.protocol(), ip.payload())
+    };
+    assert!(ours.contains(&src), "sent from {src}, not one of our addresses");
+    assert_eq!(src.is_ipv4(), dst.is_ipv4(), "one family per packet");
+    match proto {
         PROTO_TCP => {
-            let seg = TcpSegment::parse_v4(ip.payload(), ip.src(), ip.dst())
-                .unwrap_or_else(|e| panic!("the stack sent a bad TCP segment ({e}): {bytes:02x?}"));
+            let seg = TcpSegment::parse(payload, src, dst).unwrap_or_else(|e| panic!("the stack sent a bad TCP segment ({e}): {bytes:02x?}"));
             let h = seg.header;
             assert!(h.window == 0 || !h.flags.rst() || h.flags.ack(), "a bare RST with a window");
-            Some(Sent {
-                src: SocketAddrV4::new(ip.src(), h.src_port),
-                dst: SocketAddrV4::new(ip.dst(), h.dst_port),
-                header: h,
-                len: seg.seq_len(),
-            })
+            Some(Sent { src: SocketAddr::new(src, h.src_port), dst: SocketAddr::new(dst, h.dst_port), header: h, len: seg.seq_len() })
         }
-        PROTO_ICMP => {
-            IcmpMessage::parse(ip.payload()).unwrap_or_else(|e| panic!("the stack sent a bad ICMP message ({e})"));
+        PROTO_ICMP if src.is_ipv4() => {
+            IcmpMessage::parse(payload).unwrap_or_else(|e| panic!("the stack sent a bad ICMP message ({e})"));
+            None
+        }
+        PROTO_ICMPV6 => {
+            let (IpAddr::V6(s), IpAddr::V6(d)) = (src, dst) else { panic!("ICMPv6 over IPv4") };
+            Icmpv6Message::parse(payload, s, d).unwrap_or_else(|e| panic!("the stack sent a bad ICMPv6 message ({e})"));
             None
         }
         p => panic!("the stack sent IP protocol {p}"),

@@ -167,8 +167,8 @@ fn rewrite(bytes: &[u8], f: impl FnOnce(&mut ringtcp_transport::wire::TcpHeader)
     let seg = TcpSegment::parse_v4(ip.payload(), ip.src(), ip.dst()).ok()?;
     let mut h = seg.header;
     f(&mut h);
-    let from = SocketAddrV4::new(ip.src(), h.src_port);
-    let to = SocketAddrV4::new(ip.dst(), h.dst_port);
+    let from = SocketAddr::V4(SocketAddrV4::new(ip.src(), h.src_port));
+    let to = SocketAddr::V4(SocketAddrV4::new(ip.dst(), h.dst_port));
     Some(tcp_packet(from, to, &h, seg.payload))
 }
 
@@ -282,7 +282,7 @@ pub fn run(data: &[u8]) {
         }
         for (shard, to_server, ours) in [(&mut client, true, CLIENT), (&mut server, false, SERVER)] {
             while let Some(len) = shard.poll_transmit(now, &mut buf) {
-                check_sent(&buf[..len], &[ours]);
+                check_sent(&buf[..len], &[IpAddr::V4(ours)]);
                 let action = if u.is_empty() { Action::Pass } else { Action::arbitrary(&mut u).unwrap_or(Action::Pass) };
                 for (at, bytes) in apply(action, buf[..len].to_vec(), now, &mut link) {
                     link.push(at, to_server, bytes);

@@ -4,15 +4,17 @@
 //! within their bounds, the books (connections, memory, listener queues, table) agreeing
 //! with what is held, every deadline covered by a timer, the counters adding up.
 
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
-use ringtcp_transport::wire::{IPV4_HEADER_LEN, PROTO_TCP, TcpFlags, TcpHeader, emit_ipv4_header, emit_unreachable};
+use ringtcp_transport::wire::{
+    IPV4_HEADER_LEN, Icmpv6ErrorKind, PROTO_TCP, TcpFlags, TcpHeader, emit_icmpv6_error, emit_ipv4_header, emit_unreachable,
+};
 use ringtcp_transport::{Error, Keepalive, SeqNum};
 
 use crate::emit::{Expect, Rel, SegSpec, tcp_packet};
-use crate::world::{PEER, Tuple, US, World};
+use crate::world::{PEER, PEER6, Tuple, US, World};
 
 #[derive(Arbitrary, Debug)]
 enum Op {
@@ -32,7 +34,7 @@ enum Op {
     Nodelay { sock: u8, on: bool },
     HandedOut { which: u8, n: u8 },
     External { kb: u16 },
-    /// An ICMP error quoting one of the tuples' segments.
+    /// An ICMP (or, for an IPv6 tuple, ICMPv6) error quoting one of the tuples' segments.
     Icmp { tuple: u8, code: u8, mtu: u16, seq: Rel },
 }
 
@@ -68,13 +70,15 @@ fn step(w: &mut World, op: &Op) {
         Op::Segment { tuple, ref spec } => w.inject(usize::from(tuple), spec),
         Op::Advance { ms } => w.advance(Duration::from_millis(u64::from(ms))),
         Op::Connect { port } => {
-            let remote = SocketAddr::new(PEER.into(), port.max(1));
+            // Odd ports to the IPv6 peer, even ones to the IPv4 peer.
+            let peer: IpAddr = if port % 2 == 1 { PEER6.into() } else { PEER.into() };
+            let remote = SocketAddr::new(peer, port.max(1));
             match w.shard.connect(now, remote, None) {
                 Ok(h) => {
                     w.sockets.push(h);
-                    if let Ok(SocketAddr::V4(local)) = w.shard.local_addr(h) {
+                    if let Ok(local) = w.shard.local_addr(h) {
                         let expect = Expect { peer_nxt: 77_000, our_nxt: 0, peer_ts: 500, our_ts: 0 };
-                        w.tuples.push(Tuple { peer: SocketAddrV4::new(PEER, port.max(1)), local, expect });
+                        w.tuples.push(Tuple { peer: remote, local, expect });
                     }
                 }
                 Err(e) => assert!(matches!(e, Error::AddrNotAvailable | Error::AddrInUse | Error::ConnectionLimit), "connect: {e:?}"),
@@ -164,10 +168,25 @@ fn step(w: &mut World, op: &Op) {
                 ..TcpHeader::default()
             };
             let quoted = tcp_packet(t.local, t.peer, &h, &[]);
-            let mut buf = vec![0u8; 128];
-            let mut offending = quoted.clone();
-            emit_ipv4_header(&mut offending, *t.local.ip(), *t.peer.ip(), PROTO_TCP, quoted.len() - IPV4_HEADER_LEN, 64, 0);
-            if let Some(n) = emit_unreachable(&mut buf, *t.peer.ip(), US, code % 16, mtu, &offending) {
+            let mut buf = vec![0u8; 1280];
+            let n = match (t.local.ip(), t.peer.ip()) {
+                (IpAddr::V4(local), IpAddr::V4(peer)) => {
+                    let mut offending = quoted.clone();
+                    emit_ipv4_header(&mut offending, local, peer, PROTO_TCP, quoted.len() - IPV4_HEADER_LEN, 64, 0);
+                    emit_unreachable(&mut buf, peer, US, code % 16, mtu, &offending)
+                }
+                (IpAddr::V6(local), IpAddr::V6(peer)) => {
+                    let kind = match code % 4 {
+                        0 => Icmpv6ErrorKind::Unreachable(code >> 2),
+                        1 => Icmpv6ErrorKind::PacketTooBig(u32::from(mtu)),
+                        2 => Icmpv6ErrorKind::TimeExceeded,
+                        _ => Icmpv6ErrorKind::ParameterProblem(code >> 2),
+                    };
+                    emit_icmpv6_error(&mut buf, peer, local, kind, &quoted)
+                }
+                _ => None,
+            };
+            if let Some(n) = n {
                 w.shard.handle_packet(now, &buf[..n]);
             }
         }

@@ -1,10 +1,12 @@
 //! A shard with something of everything a packet can meet: two listeners (one whose SYN
 //! queue is full, so cookies are out; one with cookies off), an established connection
 //! with data in flight both ways, embryonic connections, a TIME-WAIT record, and an
-//! outbound connection in SYN-SENT. Built the same way for every input, so runs are
-//! deterministic.
+//! outbound connection in SYN-SENT; and over IPv6 (the shard owns an address of each
+//! family): a dual-stack listener on `[::]` with an established connection, a TIME-WAIT
+//! record and an IPv4 embryonic connection, and an outbound IPv6 connection in SYN-SENT.
+//! Built the same way for every input, so runs are deterministic.
 
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use ringtcp_transport::fincache::FinCacheConfig;
@@ -15,12 +17,17 @@ use crate::emit::{Expect, SegSpec, Sent, check_sent, tcp_packet};
 
 pub(crate) const US: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 1);
 pub(crate) const PEER: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 2);
+pub(crate) const US6: Ipv6Addr = Ipv6Addr::new(0xfd09, 0, 0, 0, 0, 0, 0, 1);
+pub(crate) const PEER6: Ipv6Addr = Ipv6Addr::new(0xfd09, 0, 0, 0, 0, 0, 0, 2);
+
+/// The shard's addresses.
+pub(crate) const OURS: [IpAddr; 2] = [IpAddr::V4(US), IpAddr::V6(US6)];
 
 /// One 4-tuple the peer side plays, and what it expects next.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Tuple {
-    pub(crate) peer: SocketAddrV4,
-    pub(crate) local: SocketAddrV4,
+    pub(crate) peer: SocketAddr,
+    pub(crate) local: SocketAddr,
     pub(crate) expect: Expect,
 }
 
@@ -55,7 +62,7 @@ fn ts(val: u32, ecr: u32) -> TcpOptions {
 
 impl World {
     pub(crate) fn new() -> World {
-        let shard = Shard::new(config(), &[US.into()], Secret([0x5a; 16]));
+        let shard = Shard::new(config(), &OURS, Secret([0x5a; 16]));
         let mut w = World { shard, now: Instant::from_millis(1_000), tuples: Vec::new(), sockets: Vec::new(), listeners: Vec::new() };
         let l80 = w.shard.listen(SocketAddr::new(US.into(), 80), 2).expect("listen 80");
         let l81 = w.shard.listen(SocketAddr::new(US.into(), 81), 1).expect("listen 81");
@@ -67,8 +74,9 @@ impl World {
             timestamps: Some(Timestamps { val: 100, ecr: 0 }),
             ..TcpOptions::default()
         };
+        let (peer4, us4) = (IpAddr::V4(PEER), IpAddr::V4(US));
         // 0: established on port 80, data in flight both ways.
-        let t = w.handshake(40_000, 80, syn_opts);
+        let t = w.handshake((peer4, 40_000), (us4, 80), syn_opts);
         if let Some(h) = w.shard.accept(l80).ok().flatten() {
             w.sockets.push(h);
             let _ = w.shard.set_nodelay(h, true);
@@ -77,7 +85,7 @@ impl World {
         w.deliver(t, TcpFlags::ACK | TcpFlags::PSH, &[0x22; 100], Some(ts(101, 0)));
         w.drain();
         // 1: TIME-WAIT: established, we close first, the peer ACKs and closes.
-        let t2 = w.handshake(40_002, 80, syn_opts);
+        let t2 = w.handshake((peer4, 40_002), (us4, 80), syn_opts);
         if let Some(h) = w.shard.accept(l80).ok().flatten() {
             let _ = w.shard.close(w.now, h);
         }
@@ -86,35 +94,62 @@ impl World {
         w.drain();
         // 2, 3: embryonic on port 80, filling its SYN queue; 4: a cookie handed out.
         for port in [40_001, 40_005, 40_006] {
-            w.syn(port, 80, syn_opts);
+            w.syn((peer4, port), (us4, 80), syn_opts);
         }
         // 5: embryonic on port 81 (backlog 1, cookies off).
-        w.syn(40_007, 81, TcpOptions::default());
+        w.syn((peer4, 40_007), (us4, 81), TcpOptions::default());
         // 6: an outbound connection in SYN-SENT.
-        if let Ok(h) = w.shard.connect(w.now, SocketAddr::new(PEER.into(), 9_000), None) {
-            w.sockets.push(h);
-            let local = match w.shard.local_addr(h) {
-                Ok(SocketAddr::V4(a)) => a,
-                _ => SocketAddrV4::new(US, 1),
-            };
-            let expect = Expect { peer_nxt: 5_000, our_nxt: 0, peer_ts: 300, our_ts: 0 };
-            w.tuples.push(Tuple { peer: SocketAddrV4::new(PEER, 9_000), local, expect });
-            w.drain();
-        }
+        w.outbound(SocketAddr::new(peer4, 9_000));
         // 7: nobody: a closed port.
         w.tuples.push(Tuple {
-            peer: SocketAddrV4::new(PEER, 40_009),
-            local: SocketAddrV4::new(US, 82),
+            peer: SocketAddr::new(peer4, 40_009),
+            local: SocketAddr::new(us4, 82),
             expect: Expect { peer_nxt: 1, our_nxt: 1, peer_ts: 1, our_ts: 0 },
         });
+        // IPv6, on a dual-stack listener on [::]:443.
+        let (peer6, us6) = (IpAddr::V6(PEER6), IpAddr::V6(US6));
+        let l443 = w.shard.listen(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 443), 4).expect("listen [::]:443");
+        w.listeners.push(l443);
+        // 8: established over IPv6, data in flight both ways.
+        let t8 = w.handshake((peer6, 41_000), (us6, 443), syn_opts);
+        if let Some(h) = w.shard.accept(l443).ok().flatten() {
+            w.sockets.push(h);
+            let _ = w.shard.set_nodelay(h, true);
+            let _ = w.shard.send(h, &[0x33; 3000]);
+        }
+        w.deliver(t8, TcpFlags::ACK | TcpFlags::PSH, &[0x44; 100], Some(ts(101, 0)));
+        w.drain();
+        // 9: an IPv6 TIME-WAIT record.
+        let t9 = w.handshake((peer6, 41_002), (us6, 443), syn_opts);
+        if let Some(h) = w.shard.accept(l443).ok().flatten() {
+            let _ = w.shard.close(w.now, h);
+        }
+        w.drain();
+        w.deliver(t9, TcpFlags::ACK | TcpFlags::FIN, &[], Some(ts(102, 0)));
+        w.drain();
+        // 10: an IPv4 peer embryonic on the dual-stack listener.
+        w.syn((peer4, 41_004), (us4, 443), syn_opts);
+        // 11: an outbound IPv6 connection in SYN-SENT.
+        w.outbound(SocketAddr::new(peer6, 9_000));
         w.shard.check_invariants().unwrap_or_else(|e| panic!("the fuzz world itself is broken: {e}"));
         w
     }
 
-    fn syn(&mut self, peer_port: u16, port: u16, opts: TcpOptions) -> usize {
+    /// An outbound connection to `remote`, left in SYN-SENT, as a tuple.
+    fn outbound(&mut self, remote: SocketAddr) {
+        if let Ok(h) = self.shard.connect(self.now, remote, None) {
+            self.sockets.push(h);
+            let local = self.shard.local_addr(h).unwrap_or_else(|_| SocketAddr::new(US.into(), 1));
+            let expect = Expect { peer_nxt: 5_000, our_nxt: 0, peer_ts: 300, our_ts: 0 };
+            self.tuples.push(Tuple { peer: remote, local, expect });
+            self.drain();
+        }
+    }
+
+    fn syn(&mut self, (peer, peer_port): (IpAddr, u16), (local, port): (IpAddr, u16), opts: TcpOptions) -> usize {
         let t = Tuple {
-            peer: SocketAddrV4::new(PEER, peer_port),
-            local: SocketAddrV4::new(US, port),
+            peer: SocketAddr::new(peer, peer_port),
+            local: SocketAddr::new(local, port),
             expect: Expect { peer_nxt: 1_000, our_nxt: 0, peer_ts: 100, our_ts: 0 },
         };
         self.tuples.push(t);
@@ -126,8 +161,8 @@ impl World {
         i
     }
 
-    fn handshake(&mut self, peer_port: u16, port: u16, opts: TcpOptions) -> usize {
-        let i = self.syn(peer_port, port, opts);
+    fn handshake(&mut self, peer: (IpAddr, u16), local: (IpAddr, u16), opts: TcpOptions) -> usize {
+        let i = self.syn(peer, local, opts);
         self.deliver(i, TcpFlags::ACK, &[], Some(ts(100, 0)));
         self.drain();
         i
@@ -172,7 +207,7 @@ impl World {
             guard += 1;
             assert!(guard < 100_000, "poll_transmit never runs dry");
             assert!(n <= usize::from(self.shard.config().mtu), "a {n}-byte packet over the MTU");
-            let Some(s) = check_sent(&buf[..n], &[US]) else { continue };
+            let Some(s) = check_sent(&buf[..n], &OURS) else { continue };
             for t in &mut self.tuples {
                 if t.local == s.src && t.peer == s.dst {
                     t.expect.our_nxt = s.header.seq.0.wrapping_add(s.len as u32);
