@@ -6,7 +6,8 @@
 #            axum::serve per shard thread), each in its own namespace;
 #   kernel:  the same axum_hello on tokio::net (RINGTCP_STACK=kernel) in one namespace,
 #            wrk in another, joined by a veth pair.
-# Each is measured with keep-alive and with `Connection: close`. Needs root, wrk.
+# Each is measured with keep-alive and with `Connection: close`, over IPv4 and over IPv6
+# (the servers listen on [::]; each IPv6 run follows its IPv4 twin). Needs root, wrk.
 # Run: bash benches/axum_compare.sh [seconds] [connections]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +34,8 @@ ip link add va-$tag type veth peer name vb-$tag
 ip link set va-$tag netns $C; ip link set vb-$tag netns $S
 ip netns exec $C ip addr add 10.88.0.1/24 dev va-$tag; ip netns exec $C ip link set va-$tag up
 ip netns exec $S ip addr add 10.88.0.2/24 dev vb-$tag; ip netns exec $S ip link set vb-$tag up
+ip netns exec $C ip addr add fd88::1/64 dev va-$tag nodad
+ip netns exec $S ip addr add fd88::2/64 dev vb-$tag nodad
 
 wrk_rate() { # namespace url extra-args...
     local ns=$1 url=$2; shift 2
@@ -41,17 +44,23 @@ wrk_rate() { # namespace url extra-args...
 
 ip netns exec $R env RINGTCP_SHARDS=2 PORT=3000 $bin >/dev/null & pids+=($!)
 ip netns exec $T env RINGTCP_SHARDS=2 RINGTCP_THREAD_PER_CORE=1 PORT=3000 $bin >/dev/null & pids+=($!)
-ip netns exec $S env RINGTCP_STACK=kernel LISTEN=10.88.0.2:3000 $bin >/dev/null & pids+=($!)
+ip netns exec $S env RINGTCP_STACK=kernel "LISTEN=[::]:3000" $bin >/dev/null & pids+=($!)
 sleep 1
 
-ring_ka=$(wrk_rate $R http://10.77.0.2:3000/)
-tpc_ka=$(wrk_rate $T http://10.77.0.2:3000/)
-kern_ka=$(wrk_rate $C http://10.88.0.2:3000/)
-ring_cl=$(wrk_rate $R http://10.77.0.2:3000/ -H "Connection: close")
-tpc_cl=$(wrk_rate $T http://10.77.0.2:3000/ -H "Connection: close")
-kern_cl=$(wrk_rate $C http://10.88.0.2:3000/ -H "Connection: close")
+r4=http://10.77.0.2:3000/; r6=http://[fd77::2]:3000/; k4=http://10.88.0.2:3000/; k6=http://[fd88::2]:3000/
+ring_ka=$(wrk_rate $R $r4);  ring6_ka=$(wrk_rate $R $r6)
+tpc_ka=$(wrk_rate $T $r4);   tpc6_ka=$(wrk_rate $T $r6)
+kern_ka=$(wrk_rate $C $k4);  kern6_ka=$(wrk_rate $C $k6)
+close=(-H "Connection: close")
+ring_cl=$(wrk_rate $R $r4 "${close[@]}");  ring6_cl=$(wrk_rate $R $r6 "${close[@]}")
+tpc_cl=$(wrk_rate $T $r4 "${close[@]}");   tpc6_cl=$(wrk_rate $T $r6 "${close[@]}")
+kern_cl=$(wrk_rate $C $k4 "${close[@]}");  kern6_cl=$(wrk_rate $C $k6 "${close[@]}")
 
 ratio() { echo "$1 / $2" | bc -l | cut -c1-4; }
 echo
 echo "keep-alive        ringtcp/TUN ${ring_ka}   thread-per-core ${tpc_ka}   kernel/veth ${kern_ka} req/s   ratios $(ratio $ring_ka $kern_ka) $(ratio $tpc_ka $kern_ka)"
 echo "Connection: close ringtcp/TUN ${ring_cl}   thread-per-core ${tpc_cl}   kernel/veth ${kern_cl} req/s   ratios $(ratio $ring_cl $kern_cl) $(ratio $tpc_cl $kern_cl)"
+echo "IPv6 keep-alive        ringtcp/TUN ${ring6_ka}   thread-per-core ${tpc6_ka}   kernel/veth ${kern6_ka} req/s   ratios $(ratio $ring6_ka $kern6_ka) $(ratio $tpc6_ka $kern6_ka)"
+echo "IPv6 Connection: close ringtcp/TUN ${ring6_cl}   thread-per-core ${tpc6_cl}   kernel/veth ${kern6_cl} req/s   ratios $(ratio $ring6_cl $kern6_cl) $(ratio $tpc6_cl $kern6_cl)"
+echo "IPv6 / IPv4: keep-alive ringtcp $(ratio $ring6_ka $ring_ka) thread-per-core $(ratio $tpc6_ka $tpc_ka) kernel $(ratio $kern6_ka $kern_ka);" \
+    "Connection: close ringtcp $(ratio $ring6_cl $ring_cl) thread-per-core $(ratio $tpc6_cl $tpc_cl) kernel $(ratio $kern6_cl $kern_cl)"
