@@ -14,4 +14,5 @@
 
 pub mod adapter;
 pub mod ffi;
+mod sockaddr;
 mod waiting;

@@ -38,6 +38,8 @@ pub(crate) struct StackInner {
 pub struct StackBuilder {
     cfg: StackConfig,
     tun: Option<TunAddrs>,
+    /// IPv6 on the TUN device, joined with `tun` when the stack is built.
+    tun_v6: Option<TunAddrs6>,
     socket_pair_link: bool,
 }
 
@@ -45,13 +47,12 @@ impl StackBuilder {
     /// Use a TUN device `name`: the kernel side gets `kernel_addr`/`prefix`, the stack
     /// answers for `stack_addr`.
     pub fn tun(mut self, name: &str, kernel_addr: Ipv4Addr, stack_addr: Ipv4Addr, prefix: u8) -> Self {
-        let v6 = self.tun.take().and_then(|t| t.v6);
-        self.tun = Some(TunAddrs { name: name.to_owned(), kernel_addr, stack_addr, prefix, v6 });
+        self.tun = Some(TunAddrs { name: name.to_owned(), kernel_addr, stack_addr, prefix, v6: None });
         self
     }
 
     /// IPv6 on the TUN device of [`tun`](StackBuilder::tun) as well: the kernel side gets
-    /// `kernel_addr`/`prefix`, the stack answers for `stack_addr` (call after `tun`).
+    /// `kernel_addr`/`prefix`, the stack answers for `stack_addr`.
     ///
     /// ```no_run
     /// # async fn demo() -> std::io::Result<()> {
@@ -63,9 +64,7 @@ impl StackBuilder {
     /// # let _ = listener; Ok(()) }
     /// ```
     pub fn tun_v6(mut self, kernel_addr: Ipv6Addr, stack_addr: Ipv6Addr, prefix: u8) -> Self {
-        if let Some(t) = &mut self.tun {
-            t.v6 = Some(TunAddrs6 { kernel_addr, stack_addr, prefix });
-        }
+        self.tun_v6 = Some(TunAddrs6 { kernel_addr, stack_addr, prefix });
         self
     }
 
@@ -207,7 +206,8 @@ impl StackBuilder {
         let Some(tun) = &self.tun else {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "no device configured: call StackBuilder::tun(...) first"));
         };
-        Ok(Stack::from_shards(self.cfg.start_tun(tun)?))
+        let tun = TunAddrs { v6: self.tun_v6, ..tun.clone() };
+        Ok(Stack::from_shards(self.cfg.start_tun(&tun)?))
     }
 
     /// Two stacks in this process joined by an in-memory link (one queue per shard), with

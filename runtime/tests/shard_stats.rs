@@ -36,6 +36,11 @@ fn malformed_packets_are_counted_by_reason_and_as_packets_in() {
     let before = shards.stats().unwrap().remove(0);
     assert_eq!(before.io.packets_in, 0);
 
+    // IP version 5; an IPv6 header announcing a hop-by-hop header it does not carry; a bad
+    // IPv4 header checksum; 12 bytes of an IPv4 header.
+    let mut v5 = [0u8; 40];
+    v5[0] = 0x50;
+    peer.write_all(&v5).unwrap();
     let mut v6 = [0u8; 40];
     v6[0] = 0x60;
     peer.write_all(&v6).unwrap();
@@ -45,15 +50,16 @@ fn malformed_packets_are_counted_by_reason_and_as_packets_in() {
     let deadline = Instant::now() + Duration::from_secs(2);
     let s = loop {
         let s = shards.stats().unwrap().remove(0);
-        if s.io.packets_in >= 3 || Instant::now() > deadline {
+        if s.io.packets_in >= 4 || Instant::now() > deadline {
             break s;
         }
         std::thread::sleep(Duration::from_millis(5));
     };
     assert_eq!(s.shard, 0);
-    assert_eq!(s.io.packets_in, 3, "{s:?}");
-    assert_eq!(s.drops.malformed, 1, "the IPv6 packet: {s:?}");
+    assert_eq!(s.io.packets_in, 4, "{s:?}");
+    assert_eq!(s.drops.malformed, 1, "the version-5 packet: {s:?}");
+    assert_eq!(s.transport.ip6_in_receives, 1, "{s:?}");
     assert_eq!(s.drops.bad_ip_checksum, 1, "{s:?}");
-    assert_eq!(s.drops.truncated, 1, "the 12-byte packet: {s:?}");
+    assert_eq!(s.drops.truncated, 2, "the IPv6 packet cut before its hop-by-hop header, the 12-byte packet: {s:?}");
     assert_eq!(s.transport.tcp_in_segs, 0, "nothing reached TCP: {s:?}");
 }

@@ -148,6 +148,7 @@ fn syn_cookies_work_over_ipv6() {
     p.inject(Seg::new(flags("SYN"), PEER_ISS, 0).opts(ts(1)));
     let synack = p.one();
     assert_eq!(p.shard.stats().syncookies_sent, 1);
+    assert_eq!(synack.opts.mss, Some(1440), "the IPv6 MSS in a cookie SYN-ACK too");
     assert_eq!(p.shard.syn_queue_len(l).unwrap(), 0, "no state kept");
     let ecr = synack.opts.timestamps.unwrap().val;
     let ack = TcpOptions { timestamps: Some(Timestamps { val: 2, ecr }), ..TcpOptions::default() };
@@ -288,4 +289,16 @@ fn echo_request(data: &[u8]) -> Vec<u8> {
     ringtcp_transport::wire::emit_ipv6_header(&mut packet, PEER6, US6, PROTO_ICMPV6, msg.len(), 64);
     packet.extend_from_slice(&msg);
     packet
+}
+
+#[test]
+fn the_traffic_class_set_on_a_v6_connection_is_on_its_packets() {
+    let mut p = Peer::new_v6(plain_config());
+    let (h, _) = passive(&mut p);
+    p.shard.set_tos(h, 0xb8).unwrap();
+    p.shard.send(h, b"marked").unwrap();
+    let raw = p.sent_raw();
+    assert_eq!(raw.len(), 1);
+    let ip = Ipv6Packet::parse(&raw[0]).unwrap();
+    assert_eq!(ip.traffic_class(), 0xb8, "DSCP EF in the IPv6 traffic class (RFC 8200 §7)");
 }

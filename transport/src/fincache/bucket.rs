@@ -2,7 +2,11 @@
 //! layout of folly's F14 hash tables), and the entry matching every lookup and insert
 //! runs on.
 
-use super::table::NIL;
+
+/// An index entry is `tag:8 | chunk:12 | offset:12`; the tag is 8 bits of the key's hash,
+/// so entries of other keys are passed over without touching their record. The last chunk
+/// id is never handed out, so `NIL` (an empty entry) is never a real one.
+pub(super) const NIL: u32 = u32::MAX;
 
 /// Entries per index bucket: 15 entries and an overflow count fill one 64-byte line.
 pub(super) const SLOTS: usize = 15;

@@ -5,16 +5,13 @@
 
 use std::collections::VecDeque;
 
-use super::bucket::{Bucket, EMPTY_BUCKET, SLOTS, free_entries, tag_matches};
+use super::bucket::{Bucket, EMPTY_BUCKET, NIL, SLOTS, free_entries, tag_matches};
 use super::pool::{ChunkPool, Fifo, Loc};
 use super::record::{LIVE, RawKey, Record};
 use super::{FinCacheConfig, MslClass, TwState};
 use crate::time::Instant;
 
-/// An index entry is `tag:8 | chunk:12 | offset:12`; the tag is 8 bits of the key's hash,
-/// so entries of other keys are passed over without touching their record. The last chunk
-/// id is never handed out, so `NIL` is never a real entry.
-pub(super) const NIL: u32 = u32::MAX;
+/// The location bits of an index entry (see [`NIL`] for its layout).
 const LOC_MASK: u32 = 0x00ff_ffff;
 /// How many records ahead of the one leaving the FIFO have their index line prefetched.
 const PREFETCH_AHEAD: u32 = 8;

@@ -189,7 +189,6 @@ impl Shard {
     /// A segment for listener `l` that matched no connection and no record.
     pub(super) fn on_listener_segment(&mut self, now: Instant, l: u32, local: SocketAddr, remote: SocketAddr, seg: &TcpSegment<'_>) {
         let h = &seg.header;
-        let (local_sa, remote_sa) = (local, remote);
         if h.flags.rst() {
             self.drops.stray_rst += 1;
         } else if h.flags.ack() {
@@ -197,8 +196,8 @@ impl Shard {
                 // RFC 4987 §3.6: the third ACK of a cookie handshake. Linux discards a
                 // failed one silently; so do we (it may be one of a flood).
                 let tsecr = h.options.timestamps.map(|t| t.ecr);
-                match self.cookies.check(now, &local_sa, &remote_sa, h.seq, h.ack, tsecr) {
-                    CookieCheck::Valid(opts) => self.open_from_cookie(now, l, local_sa, remote_sa, seg, &opts),
+                match self.cookies.check(now, &local, &remote, h.seq, h.ack, tsecr) {
+                    CookieCheck::Valid(opts) => self.open_from_cookie(now, l, local, remote, seg, &opts),
                     CookieCheck::Invalid => self.drops.syncookies_failed += 1,
                 }
                 return;
@@ -207,7 +206,7 @@ impl Shard {
             self.drops.listen_non_syn += 1;
             self.queue_rst(local, remote, h.ack, None);
         } else if h.flags.syn() {
-            self.on_listener_syn(now, l, local_sa, remote_sa, h, None);
+            self.on_listener_syn(now, l, local, remote, h, None);
         } else {
             self.drops.listen_non_syn += 1;
         }

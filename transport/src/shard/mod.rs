@@ -550,7 +550,7 @@ impl Shard {
                     flags: TcpFlags::SYN | TcpFlags::ACK,
                     window: *window,
                     options: TcpOptions {
-                        mss: Some(self.cfg.advertised_mss()),
+                        mss: Some(self.cfg.mss_for(remote.ip())),
                         window_scale: *wscale,
                         sack_permitted: *sack,
                         timestamps,

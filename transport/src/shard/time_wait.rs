@@ -108,8 +108,7 @@ impl Shard {
     /// A segment for a 4-tuple with no connection: answer it from its record, if there is
     /// one. Returns false when there is no record.
     pub(super) fn on_record_segment(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, seg: &TcpSegment<'_>) -> bool {
-        let (local_sa, remote_sa) = (local, remote);
-        let Some(key) = self.tw_key(local_sa, remote_sa) else { return false };
+        let Some(key) = self.tw_key(local, remote) else { return false };
         let Some(st) = self.fin_cache.get(&key) else { return false };
         let h = &seg.header;
         let newer_ts = |recent: u32| h.options.timestamps.map(|t| (t.val.wrapping_sub(recent) as i32) > 0);
@@ -133,11 +132,11 @@ impl Shard {
                 Some(recent) => newer_ts(recent).unwrap_or(h.seq > st.rcv_nxt),
                 None => h.seq > st.rcv_nxt,
             };
-            if provably_new && let Some(l) = self.find_listener(local_sa) {
+            if provably_new && let Some(l) = self.find_listener(local) {
                 self.fin_cache.remove(&key);
                 self.fin_cache.stats_mut().reopened += 1;
                 // The new ISS must lie above the old SND.NXT (RFC 9293 §3.10.7.4).
-                self.on_listener_syn(now, l, local_sa, remote_sa, h, Some(st.snd_nxt + 65_536));
+                self.on_listener_syn(now, l, local, remote, h, Some(st.snd_nxt + 65_536));
             } else {
                 // An old duplicate SYN, or nobody listens: ACK (RFC 5961 §4) and drop.
                 self.rate_limited_tw_ack(now, local, remote, &st);
