@@ -1,7 +1,7 @@
-//! FIN cache operations at 1,000,000 records: lookup hit, lookup miss, insert with room to
-//! spare, and insert into a full cache (each insert also evicts the oldest: the steady
-//! state of a busy server). Run for IPv4 peers (`fincache_1M`) and IPv6 peers
-//! (`fincache_1M_v6`), side by side.
+//! FIN cache operations at 1,000,000 records (`FINCACHE_RECORDS` to change it): lookup
+//! hit, lookup miss, insert with room to spare, and insert into a full cache (each insert
+//! also evicts the oldest: the steady state of a busy server). Each for IPv4 peers
+//! (`.../v4`) and IPv6 peers (`.../v6`), back to back.
 //!
 //! Run: `cargo bench -p ringtcp-benches --bench fincache`.
 
@@ -12,7 +12,12 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use ringtcp_transport::fincache::{FinCache, FinCacheConfig, MslClass, TwKey, TwState};
 use ringtcp_transport::{Instant, SeqNum};
 
-const RECORDS: u32 = 1_000_000;
+/// Records held: 1,000,000, or `FINCACHE_RECORDS` (to see how the figures move once the
+/// working set outgrows the last-level cache).
+fn records() -> u32 {
+    static N: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *N.get_or_init(|| std::env::var("FINCACHE_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000).clamp(1000, 4_000_000))
+}
 
 fn key4(i: u32) -> TwKey {
     TwKey { local_idx: 0, local_port: 443, remote_ip: Ipv4Addr::from(0x0a00_0000 | (i >> 14)).into(), remote_port: 1024 + (i & 0x3fff) as u16 }
@@ -29,8 +34,8 @@ fn state(i: u32) -> TwState {
 }
 
 fn filled(key: impl Fn(u32) -> TwKey) -> FinCache {
-    let mut fc = FinCache::new(FinCacheConfig { capacity: RECORDS as usize, ..FinCacheConfig::default() });
-    for i in 0..RECORDS {
+    let mut fc = FinCache::new(FinCacheConfig { capacity: records() as usize, ..FinCacheConfig::default() });
+    for i in 0..records() {
         fc.insert(Instant::from_micros(u64::from(i)), key(i), state(i));
     }
     fc
@@ -38,23 +43,37 @@ fn filled(key: impl Fn(u32) -> TwKey) -> FinCache {
 
 /// A cheap permutation so lookups jump around the table as real traffic would.
 fn scatter(n: u64) -> u32 {
-    ((n.wrapping_mul(2_654_435_761)) % u64::from(RECORDS)) as u32
+    ((n.wrapping_mul(2_654_435_761)) % u64::from(records())) as u32
 }
 
 fn fincache(c: &mut Criterion) {
-    family(c, "fincache_1M", key4);
-    family(c, "fincache_1M_v6", key6);
+    let name = if records() == 1_000_000 { "fincache_1M".to_owned() } else { format!("fincache_{}", records()) };
+    let mut g = c.benchmark_group(name);
+    // Both caches filled up front, and each operation measured for IPv4 then IPv6 back to
+    // back, so a change in the machine's load between the two families' runs (this is a
+    // shared machine) lands on both alike.
+    let mut fc4 = filled(key4);
+    let mut fc6 = filled(key6);
+    lookups(&mut g, "v4", &fc4, key4);
+    lookups(&mut g, "v6", &fc6, key6);
+    insert_with_room(&mut g, "v4", key4);
+    insert_with_room(&mut g, "v6", key6);
+    insert_evicting(&mut g, "v4", &mut fc4, key4);
+    insert_evicting(&mut g, "v6", &mut fc6, key6);
+    assert_eq!((fc4.len(), fc6.len()), (records() as usize, records() as usize));
+    g.finish();
 }
 
-/// One family's group. Generic over the key maker (not a `fn` pointer) so each group's
-/// loop is compiled whole: with the key built behind an indirect call, the CPU could no
-/// longer start one lookup's cache miss while the previous one waits, and a miss measured
-/// 2.5 times slower.
-fn family(c: &mut Criterion, name: &str, key: impl Fn(u32) -> TwKey + Copy) {
-    let mut g = c.benchmark_group(name);
-    let mut fc = filled(key);
+type Group<'a> = criterion::BenchmarkGroup<'a, criterion::measurement::WallTime>;
+
+// The helpers are generic over the key maker (not a `fn` pointer) so each loop is compiled
+// whole: with the key built behind an indirect call, the CPU could no longer start one
+// lookup's cache miss while the previous one waits, and a miss measured 2.5 times slower.
+
+/// `lookup_hit/<family>` and `lookup_miss/<family>`.
+fn lookups(g: &mut Group<'_>, family: &str, fc: &FinCache, key: impl Fn(u32) -> TwKey + Copy) {
     let mut n = 0u64;
-    g.bench_function("lookup_hit", |b| {
+    g.bench_function(format!("lookup_hit/{family}"), |b| {
         b.iter(|| {
             n += 1;
             let k = key(scatter(n));
@@ -64,32 +83,35 @@ fn family(c: &mut Criterion, name: &str, key: impl Fn(u32) -> TwKey + Copy) {
             fc.get(black_box(&k)).expect("present")
         })
     });
-    g.bench_function("lookup_miss", |b| {
+    g.bench_function(format!("lookup_miss/{family}"), |b| {
         b.iter(|| {
             n += 1;
             let k = TwKey { local_port: 8443, ..key(scatter(n)) };
             assert!(black_box(fc.get(black_box(&k))).is_none());
         })
     });
-    g.bench_function("insert", |b| {
-        // Room for more: a cache of capacity 1,300,000 holding 1,000,000 records. Timed
-        // inserts take it towards 1,250,000; then it is rebuilt (untimed) at a million.
+}
+
+/// `insert/<family>`: room for more, a cache with capacity for 1.3 times the records it
+/// holds. Timed inserts take it towards 1.25 times; then it is rebuilt (untimed).
+fn insert_with_room(g: &mut Group<'_>, family: &str, key: impl Fn(u32) -> TwKey + Copy) {
+    g.bench_function(format!("insert/{family}"), |b| {
         let build = || {
-            let mut fc = FinCache::new(FinCacheConfig { capacity: 1_300_000, ..FinCacheConfig::default() });
-            for i in 0..RECORDS {
+            let mut fc = FinCache::new(FinCacheConfig { capacity: records() as usize * 13 / 10, ..FinCacheConfig::default() });
+            for i in 0..records() {
                 fc.insert(Instant::from_micros(u64::from(i)), key(i), state(i));
             }
             fc
         };
         let mut roomy = build();
-        let mut fresh = RECORDS;
+        let mut fresh = records();
         b.iter_custom(|iters| {
             let mut total = std::time::Duration::ZERO;
             let mut done = 0;
             while done < iters {
-                if roomy.len() >= RECORDS as usize * 5 / 4 {
+                if roomy.len() >= records() as usize * 5 / 4 {
                     roomy = build();
-                    fresh = RECORDS;
+                    fresh = records();
                 }
                 let k = (iters - done).min(256) as u32;
                 let start = std::time::Instant::now();
@@ -103,15 +125,17 @@ fn family(c: &mut Criterion, name: &str, key: impl Fn(u32) -> TwKey + Copy) {
             total
         })
     });
-    let mut next = RECORDS;
-    g.bench_function("insert_evicting_oldest", |b| {
+}
+
+/// `insert_evicting_oldest/<family>`: the full cache's steady state.
+fn insert_evicting(g: &mut Group<'_>, family: &str, fc: &mut FinCache, key: impl Fn(u32) -> TwKey + Copy) {
+    let mut next = records();
+    g.bench_function(format!("insert_evicting_oldest/{family}"), |b| {
         b.iter(|| {
             next = next.wrapping_add(1);
             fc.insert(Instant::from_micros(u64::from(next)), key(next), state(next));
         })
     });
-    assert_eq!(fc.len(), RECORDS as usize);
-    g.finish();
 }
 
 criterion_group!(benches, fincache);
