@@ -76,22 +76,9 @@ impl World {
         };
         let (peer4, us4) = (IpAddr::V4(PEER), IpAddr::V4(US));
         // 0: established on port 80, data in flight both ways.
-        let t = w.handshake((peer4, 40_000), (us4, 80), syn_opts);
-        if let Some(h) = w.shard.accept(l80).ok().flatten() {
-            w.sockets.push(h);
-            let _ = w.shard.set_nodelay(h, true);
-            let _ = w.shard.send(h, &[0x11; 3000]);
-        }
-        w.deliver(t, TcpFlags::ACK | TcpFlags::PSH, &[0x22; 100], Some(ts(101, 0)));
-        w.drain();
+        w.established((peer4, 40_000), (us4, 80), l80, syn_opts, 0x11);
         // 1: TIME-WAIT: established, we close first, the peer ACKs and closes.
-        let t2 = w.handshake((peer4, 40_002), (us4, 80), syn_opts);
-        if let Some(h) = w.shard.accept(l80).ok().flatten() {
-            let _ = w.shard.close(w.now, h);
-        }
-        w.drain();
-        w.deliver(t2, TcpFlags::ACK | TcpFlags::FIN, &[], Some(ts(102, 0)));
-        w.drain();
+        w.time_wait((peer4, 40_002), (us4, 80), l80, syn_opts);
         // 2, 3: embryonic on port 80, filling its SYN queue; 4: a cookie handed out.
         for port in [40_001, 40_005, 40_006] {
             w.syn((peer4, port), (us4, 80), syn_opts);
@@ -111,28 +98,38 @@ impl World {
         let l443 = w.shard.listen(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 443), 4).expect("listen [::]:443");
         w.listeners.push(l443);
         // 8: established over IPv6, data in flight both ways.
-        let t8 = w.handshake((peer6, 41_000), (us6, 443), syn_opts);
-        if let Some(h) = w.shard.accept(l443).ok().flatten() {
-            w.sockets.push(h);
-            let _ = w.shard.set_nodelay(h, true);
-            let _ = w.shard.send(h, &[0x33; 3000]);
-        }
-        w.deliver(t8, TcpFlags::ACK | TcpFlags::PSH, &[0x44; 100], Some(ts(101, 0)));
-        w.drain();
+        w.established((peer6, 41_000), (us6, 443), l443, syn_opts, 0x33);
         // 9: an IPv6 TIME-WAIT record.
-        let t9 = w.handshake((peer6, 41_002), (us6, 443), syn_opts);
-        if let Some(h) = w.shard.accept(l443).ok().flatten() {
-            let _ = w.shard.close(w.now, h);
-        }
-        w.drain();
-        w.deliver(t9, TcpFlags::ACK | TcpFlags::FIN, &[], Some(ts(102, 0)));
-        w.drain();
+        w.time_wait((peer6, 41_002), (us6, 443), l443, syn_opts);
         // 10: an IPv4 peer embryonic on the dual-stack listener.
         w.syn((peer4, 41_004), (us4, 443), syn_opts);
         // 11: an outbound IPv6 connection in SYN-SENT.
         w.outbound(SocketAddr::new(peer6, 9_000));
         w.shard.check_invariants().unwrap_or_else(|e| panic!("the fuzz world itself is broken: {e}"));
         w
+    }
+
+    /// An accepted connection with data in flight both ways (ours filled with `fill`).
+    fn established(&mut self, peer: (IpAddr, u16), local: (IpAddr, u16), l: ListenerHandle, opts: TcpOptions, fill: u8) {
+        let t = self.handshake(peer, local, opts);
+        if let Some(h) = self.shard.accept(l).ok().flatten() {
+            self.sockets.push(h);
+            let _ = self.shard.set_nodelay(h, true);
+            let _ = self.shard.send(h, &[fill; 3000]);
+        }
+        self.deliver(t, TcpFlags::ACK | TcpFlags::PSH, &[fill.wrapping_add(0x11); 100], Some(ts(101, 0)));
+        self.drain();
+    }
+
+    /// A connection we close first; the peer ACKs and closes, leaving a TIME-WAIT record.
+    fn time_wait(&mut self, peer: (IpAddr, u16), local: (IpAddr, u16), l: ListenerHandle, opts: TcpOptions) {
+        let t = self.handshake(peer, local, opts);
+        if let Some(h) = self.shard.accept(l).ok().flatten() {
+            let _ = self.shard.close(self.now, h);
+        }
+        self.drain();
+        self.deliver(t, TcpFlags::ACK | TcpFlags::FIN, &[], Some(ts(102, 0)));
+        self.drain();
     }
 
     /// An outbound connection to `remote`, left in SYN-SENT, as a tuple.

@@ -62,64 +62,37 @@ pub(super) trait Record: Copy + Default {
     }
 }
 
-/// The ports and the local address index in one word, for hashing.
-fn ports_word<A>(key: &RawKey<A>) -> u64 {
-    (u64::from(key.local_port) << 16) | u64::from(key.remote_port) | (u64::from(key.local_idx) << 56)
+/// How a record keeps its peer's address: what differs between the two layouts.
+pub(super) trait Stored: Copy + Default + core::fmt::Debug {
+    /// The address bits (`u32` or `u128`).
+    type Ip: Copy + Eq;
+
+    fn store(ip: Self::Ip) -> Self;
+    fn load(self) -> Self::Ip;
+    /// True if a record's address and ports are `key`'s. On the lookup path, between its
+    /// two cache misses: compares words without building a key.
+    fn matches(ip: Self, remote_port: u16, local_port: u16, key: &RawKey<Self::Ip>) -> bool;
+    /// The key's 64-bit hash under the table's keyed hasher.
+    fn hash(hasher: &ahash::RandomState, key: &RawKey<Self::Ip>) -> u64;
 }
 
-/// An IPv4 record: 22 bytes, 2-byte aligned.
-#[derive(Clone, Copy, Default, Debug)]
-#[repr(C, packed(2))]
-pub(super) struct Record4 {
-    remote_ip: u32,
-    remote_port: u16,
-    local_port: u16,
-    local_idx: u8,
-    flags: u8,
-    snd_nxt: u32,
-    rcv_nxt: u32,
-    ts_recent: u32,
-}
-
-impl Record for Record4 {
+/// IPv4: the address as a `u32`.
+impl Stored for u32 {
     type Ip = u32;
 
-    fn new(key: &RawKey<u32>, [snd_nxt, rcv_nxt, ts_recent]: [u32; 3], flags: u8) -> Self {
-        Record4 {
-            remote_ip: key.remote_ip,
-            remote_port: key.remote_port,
-            local_port: key.local_port,
-            local_idx: key.local_idx,
-            flags,
-            snd_nxt,
-            rcv_nxt,
-            ts_recent,
-        }
+    fn store(ip: u32) -> u32 {
+        ip
     }
 
-    fn key(&self) -> RawKey<u32> {
-        RawKey { local_idx: self.local_idx, local_port: self.local_port, remote_ip: self.remote_ip, remote_port: self.remote_port }
-    }
-
-    fn seqs(&self) -> [u32; 3] {
-        [self.snd_nxt, self.rcv_nxt, self.ts_recent]
-    }
-
-    fn flags(&self) -> u8 {
-        self.flags
-    }
-
-    fn flags_mut(&mut self) -> &mut u8 {
-        &mut self.flags
+    fn load(self) -> u32 {
+        self
     }
 
     #[inline(always)]
-    fn is_for(&self, key: &RawKey<u32>) -> bool {
+    fn matches(ip: u32, remote_port: u16, local_port: u16, key: &RawKey<u32>) -> bool {
         // The three adjacent fields as one word, so the compiler makes it one load.
-        let (ip, rp, lp) = (self.remote_ip, self.remote_port, self.local_port);
-        let mine = u64::from(ip) | u64::from(rp) << 32 | u64::from(lp) << 48;
-        let theirs = u64::from(key.remote_ip) | u64::from(key.remote_port) << 32 | u64::from(key.local_port) << 48;
-        mine == theirs && self.local_idx == key.local_idx
+        let mine = u64::from(ip) | u64::from(remote_port) << 32 | u64::from(local_port) << 48;
+        mine == u64::from(key.remote_ip) | u64::from(key.remote_port) << 32 | u64::from(key.local_port) << 48
     }
 
     #[inline(always)]
@@ -131,12 +104,39 @@ impl Record for Record4 {
     }
 }
 
-/// An IPv6 record: 34 bytes, 2-byte aligned. The address is kept as the native-endian
-/// bytes of its `u128`, so matching compares two words.
+/// IPv6: the native-endian bytes of the address's `u128` (byte-aligned, so the record
+/// stays 2-byte aligned), compared as two words.
+impl Stored for [u8; 16] {
+    type Ip = u128;
+
+    fn store(ip: u128) -> [u8; 16] {
+        ip.to_ne_bytes()
+    }
+
+    fn load(self) -> u128 {
+        u128::from_ne_bytes(self)
+    }
+
+    #[inline(always)]
+    fn matches(ip: [u8; 16], remote_port: u16, local_port: u16, key: &RawKey<u128>) -> bool {
+        u128::from_ne_bytes(ip) == key.remote_ip
+            && (u32::from(remote_port) | u32::from(local_port) << 16) == (u32::from(key.remote_port) | u32::from(key.local_port) << 16)
+    }
+
+    #[inline(always)]
+    fn hash(hasher: &ahash::RandomState, key: &RawKey<u128>) -> u64 {
+        let ports = (u64::from(key.local_port) << 16) | u64::from(key.remote_port) | (u64::from(key.local_idx) << 56);
+        hasher.hash_one((key.remote_ip, ports))
+    }
+}
+
+/// One vestigial TIME-WAIT connection, 2-byte aligned: 22 bytes with an IPv4 peer, 34 with
+/// an IPv6 one. Records never move while they live, so the index can refer to them by
+/// where they are.
 #[derive(Clone, Copy, Default, Debug)]
 #[repr(C, packed(2))]
-pub(super) struct Record6 {
-    remote_ip: [u8; 16],
+pub(super) struct Rec<S> {
+    remote_ip: S,
     remote_port: u16,
     local_port: u16,
     local_idx: u8,
@@ -146,12 +146,17 @@ pub(super) struct Record6 {
     ts_recent: u32,
 }
 
-impl Record for Record6 {
-    type Ip = u128;
+/// An IPv4 record.
+pub(super) type Record4 = Rec<u32>;
+/// An IPv6 record.
+pub(super) type Record6 = Rec<[u8; 16]>;
 
-    fn new(key: &RawKey<u128>, [snd_nxt, rcv_nxt, ts_recent]: [u32; 3], flags: u8) -> Self {
-        Record6 {
-            remote_ip: key.remote_ip.to_ne_bytes(),
+impl<S: Stored> Record for Rec<S> {
+    type Ip = S::Ip;
+
+    fn new(key: &RawKey<S::Ip>, [snd_nxt, rcv_nxt, ts_recent]: [u32; 3], flags: u8) -> Self {
+        Rec {
+            remote_ip: S::store(key.remote_ip),
             remote_port: key.remote_port,
             local_port: key.local_port,
             local_idx: key.local_idx,
@@ -162,13 +167,9 @@ impl Record for Record6 {
         }
     }
 
-    fn key(&self) -> RawKey<u128> {
-        RawKey {
-            local_idx: self.local_idx,
-            local_port: self.local_port,
-            remote_ip: u128::from_ne_bytes(self.remote_ip),
-            remote_port: self.remote_port,
-        }
+    fn key(&self) -> RawKey<S::Ip> {
+        let ip = self.remote_ip;
+        RawKey { local_idx: self.local_idx, local_port: self.local_port, remote_ip: ip.load(), remote_port: self.remote_port }
     }
 
     fn seqs(&self) -> [u32; 3] {
@@ -184,15 +185,12 @@ impl Record for Record6 {
     }
 
     #[inline(always)]
-    fn is_for(&self, key: &RawKey<u128>) -> bool {
-        let (rp, lp) = (self.remote_port, self.local_port);
-        u128::from_ne_bytes(self.remote_ip) == key.remote_ip
-            && (u32::from(rp) | u32::from(lp) << 16) == (u32::from(key.remote_port) | u32::from(key.local_port) << 16)
-            && self.local_idx == key.local_idx
+    fn is_for(&self, key: &RawKey<S::Ip>) -> bool {
+        S::matches(self.remote_ip, self.remote_port, self.local_port, key) && self.local_idx == key.local_idx
     }
 
     #[inline(always)]
-    fn hash(hasher: &ahash::RandomState, key: &RawKey<u128>) -> u64 {
-        hasher.hash_one((key.remote_ip, ports_word(key)))
+    fn hash(hasher: &ahash::RandomState, key: &RawKey<S::Ip>) -> u64 {
+        S::hash(hasher, key)
     }
 }
