@@ -303,10 +303,7 @@ impl Adapter {
 
     /// `addr` as socket `fd` shows it: IPv4-mapped on an `AF_INET6` socket.
     fn as_seen(&mut self, fd: i32, addr: SocketAddr) -> Res<SocketAddr> {
-        Ok(match addr {
-            SocketAddr::V4(v4) if self.fd(fd)?.v6 => SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port()),
-            other => other,
-        })
+        Ok(if self.fd(fd)?.v6 { ringtcp_transport::ipv6_socket_form(addr) } else { addr })
     }
 
     pub fn bind(&mut self, fd: i32, addr: SocketAddr) -> Res<()> {

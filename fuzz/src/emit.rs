@@ -5,8 +5,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use arbitrary::Arbitrary;
 use ringtcp_transport::wire::{
     IPV4_HEADER_LEN, IcmpMessage, Icmpv6Message, Ipv4Packet, Ipv6Packet, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, SackBlocks,
-    TcpFlags, TcpHeader, TcpOptions, TcpSegment, Timestamps, checksum, emit_ip_header, fill_tcp_checksum, fill_tcp_checksum_v4,
-    ip_header_len,
+    TcpFlags, TcpHeader, TcpOptions, TcpSegment, Timestamps, checksum, emit_ip_header, fill_icmpv6_checksum, fill_tcp_checksum,
+    fill_tcp_checksum_v4, ip_header_len,
 };
 use ringtcp_transport::SeqNum;
 
@@ -143,17 +143,7 @@ fn fix_checksums_v6(p: &mut [u8]) {
     let body = &mut p[start..start + len];
     match nh {
         PROTO_TCP if body.len() >= 20 => fill_tcp_checksum(body, src.into(), dst.into()),
-        PROTO_ICMPV6 if body.len() >= 8 => {
-            body[2..4].copy_from_slice(&[0, 0]);
-            let mut summed = Vec::with_capacity(40 + body.len());
-            summed.extend_from_slice(&src.octets());
-            summed.extend_from_slice(&dst.octets());
-            summed.extend_from_slice(&(body.len() as u32).to_be_bytes());
-            summed.extend_from_slice(&[0, 0, 0, PROTO_ICMPV6]);
-            summed.extend_from_slice(body);
-            let c = checksum::checksum(&summed);
-            body[2..4].copy_from_slice(&c.to_be_bytes());
-        }
+        PROTO_ICMPV6 if body.len() >= 8 => fill_icmpv6_checksum(body, src, dst),
         _ => {}
     }
 }

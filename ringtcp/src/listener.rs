@@ -55,10 +55,7 @@ impl TcpListener {
         // connections (unless IPv6-only), and reports them IPv4-mapped, as Linux does.
         let settings = SocketSettings { ipv6_api: settings.ipv6_api || addr.is_ipv6(), ..*settings };
         let (parts, local) = stack.inner.shards.listen_with(addr, backlog, settings)?;
-        let local = match local {
-            SocketAddr::V4(v4) if settings.ipv6_api => SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port()),
-            other => other,
-        };
+        let local = if settings.ipv6_api { ringtcp_runtime::transport::ipv6_socket_form(local) } else { local };
         let default_ttl = settings.ttl.unwrap_or(64);
         Ok(TcpListener { _stack: stack, parts: Arc::new(Parts(parts)), local, next: AtomicUsize::new(0), default_ttl })
     }

@@ -43,7 +43,7 @@ pub use config::{BufferMemory, CongestionAlgorithm, Config, Keepalive, SynCookie
 pub use conn::State;
 pub use error::Error;
 pub use isn::Secret;
-pub use options::SocketOptions;
+pub use options::{SocketOptions, ipv6_socket_form};
 pub use seq::SeqNum;
 pub use shard::{Event, ListenerHandle, Shard, SocketHandle};
 pub use stats::{Drops, Stats};

@@ -28,6 +28,22 @@ pub struct SocketOptions {
     pub only_v6: bool,
 }
 
+/// `addr` as an IPv6 socket names it: an IPv4 address IPv4-mapped (`[::ffff:a.b.c.d]`,
+/// RFC 4291 §2.5.5.2), as Linux reports IPv4 peers to an `AF_INET6` socket; an IPv6 one
+/// unchanged. The transport itself always holds the IPv4 form.
+///
+/// ```
+/// use ringtcp_transport::ipv6_socket_form;
+/// assert_eq!(ipv6_socket_form("10.0.0.1:80".parse().unwrap()), "[::ffff:10.0.0.1]:80".parse().unwrap());
+/// assert_eq!(ipv6_socket_form("[fd00::1]:80".parse().unwrap()), "[fd00::1]:80".parse().unwrap());
+/// ```
+pub fn ipv6_socket_form(addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    match addr {
+        std::net::SocketAddr::V4(v4) => std::net::SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port()),
+        v6 => v6,
+    }
+}
+
 impl SocketOptions {
     /// Buffers smaller than this make TCP crawl (less than one segment in flight); Linux
     /// floors `SO_RCVBUF` / `SO_SNDBUF` similarly.

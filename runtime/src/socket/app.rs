@@ -294,10 +294,7 @@ impl SocketShared {
 
     /// `addr` as the application's socket family shows it: IPv4-mapped on an IPv6 socket.
     fn as_seen(&self, addr: SocketAddr) -> SocketAddr {
-        match addr {
-            SocketAddr::V4(v4) if self.ipv6_api => SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port()),
-            other => other,
-        }
+        if self.ipv6_api { ringtcp_transport::ipv6_socket_form(addr) } else { addr }
     }
 
     /// The remote address.

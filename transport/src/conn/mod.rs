@@ -297,6 +297,12 @@ pub(crate) struct Connection {
     last_oow_ack: Option<Instant>,
 }
 
+/// The MSS to assume for a peer whose SYN has no MSS option (RFC 9293 §3.7.1): 536 over
+/// IPv4; 1,220 over IPv6, the 1,280-byte minimum MTU less both headers (RFC 8200 §5).
+pub(crate) fn default_peer_mss(peer: std::net::IpAddr) -> u16 {
+    if peer.is_ipv4() { 536 } else { 1220 }
+}
+
 /// What an ICMP or ICMPv6 error quoting a connection's segment asks of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum IcmpError {
@@ -465,10 +471,7 @@ impl Connection {
 
     /// Applies the options of the peer's SYN (RFC 9293 §3.7.1, RFC 7323 §1.3, RFC 2018 §2).
     fn negotiate(&mut self, cfg: &Config, options: &TcpOptions, now: Instant) {
-        // RFC 9293 §3.7.1: without an MSS option, assume 536 (IPv4) or 1220 (IPv6: the
-        // 1,280-byte minimum MTU less both headers, RFC 8200 §5).
-        let default_mss = if self.remote.is_ipv4() { 536 } else { 1220 };
-        let peer_mss = options.mss.unwrap_or(default_mss).max(64);
+        let peer_mss = options.mss.unwrap_or(default_peer_mss(self.remote.ip())).max(64);
         self.opts.snd_mss = peer_mss.min(cfg.mss_for(self.remote.ip()));
         match options.window_scale {
             Some(ws) if cfg.window_scaling => {

@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::{Control, Event, ListenerHandle, Shard, Slot, SocketHandle};
-use crate::conn::{Connection, State, window_shift};
+use crate::conn::{Connection, State, default_peer_mss, window_shift};
 use crate::error::Error;
 use crate::listener::cookie::{CookieCheck, CookieOptions};
 use crate::listener::{Listener, SynVerdict};
@@ -272,8 +272,7 @@ impl Shard {
             wscale: h.options.window_scale.filter(|_| cfg.window_scaling),
             sack: cfg.sack && h.options.sack_permitted,
         });
-        // RFC 9293 §3.7.1: without an MSS option, 536 (IPv4) or 1220 (IPv6).
-        let peer_mss = h.options.mss.unwrap_or(if remote.is_ipv4() { 536 } else { 1220 });
+        let peer_mss = h.options.mss.unwrap_or(default_peer_mss(remote.ip()));
         let (iss, bits) = self.cookies.issue(now, &local, &remote, h.seq, peer_mss, kept);
         let rx_buffer = self.listeners[l as usize].opts.rx(self.cfg.rx_buffer);
         let our_shift = window_shift(rx_buffer);

@@ -141,14 +141,19 @@ fn emit_icmpv6(buf: &mut [u8], src: Ipv6Addr, dst: Ipv6Addr, ty: u8, code: u8, r
     let m = &mut buf[IPV6_HEADER_LEN..total];
     m[0] = ty;
     m[1] = code;
-    m[2] = 0;
-    m[3] = 0;
     m[4..8].copy_from_slice(&rest);
     m[8..].copy_from_slice(body);
-    let acc = checksum::pseudo_header_v6(src, dst, PROTO_ICMPV6, len);
-    let c = checksum::finish(checksum::accumulate(acc, m));
-    m[2..4].copy_from_slice(&c.to_be_bytes());
+    fill_icmpv6_checksum(m, src, dst);
     Some(total)
+}
+
+/// Computes and stores the checksum of a whole ICMPv6 message (`msg`, at least its 4-byte
+/// header) carried from `src` to `dst`, over the IPv6 pseudo-header (RFC 4443 §2.3).
+pub fn fill_icmpv6_checksum(msg: &mut [u8], src: Ipv6Addr, dst: Ipv6Addr) {
+    msg[2..4].copy_from_slice(&[0, 0]);
+    let acc = checksum::pseudo_header_v6(src, dst, PROTO_ICMPV6, msg.len());
+    let c = checksum::finish(checksum::accumulate(acc, msg));
+    msg[2..4].copy_from_slice(&c.to_be_bytes());
 }
 
 /// Writes a whole IPv6 echo-reply packet into `buf`; `None` if it does not fit.
