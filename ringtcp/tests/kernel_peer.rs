@@ -374,3 +374,18 @@ fn a_dual_stack_listener_serves_kernel_clients_of_both_families_at_once() {
     let v6 = peers.iter().filter(|p| p.ip() == IpAddr::V6(KERNEL6)).count();
     assert_eq!((v4, v6), (250, 250), "{peers:?}");
 }
+
+/// A second stack attaching to a TUN device that already carries the IPv6 address (the
+/// case of a process started while its predecessor's device is still being torn down):
+/// the address is there, so set-up goes on instead of failing with `EEXIST`.
+#[test]
+fn a_stack_attaches_to_a_device_that_already_has_its_ipv6_address() {
+    if !privileged("a_stack_attaches_to_a_device_that_already_has_its_ipv6_address") {
+        return;
+    }
+    let ns = Netns::new("attach");
+    let first = stack_in(&ns, 1);
+    let second = stack_in(&ns, 1);
+    assert!(second.addresses().contains(&IpAddr::V6(RING6)));
+    drop((first, second));
+}

@@ -135,8 +135,13 @@ fn add_ipv6_address(name: &str, addr: Ipv6Addr, prefix: u8) -> io::Result<()> {
         ifr6_ifindex: index as libc::c_int,
     };
     // SAFETY: SIOCSIFADDR on an AF_INET6 socket reads an in6_ifreq.
-    cvt(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFADDR, &mut req as *mut libc::in6_ifreq) })?;
-    Ok(())
+    match cvt(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFADDR, &mut req as *mut libc::in6_ifreq) }) {
+        // Attaching to a device that already has the address (one a previous stack made and
+        // the kernel has not removed yet): what was asked for holds, as the IPv4 path's
+        // SIOCSIFADDR, which replaces, leaves it.
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
+        r => r.map(|_| ()),
+    }
 }
 
 /// Creates (or attaches to) the device, configures it and returns one fd per queue.
