@@ -3,8 +3,9 @@
 //! the shard) that transmitted it. The kernel side gets an address on the interface (an
 //! IPv4 one, and an IPv6 one when asked); the stack answers for other addresses in its
 //! prefixes. A TUN device has no link layer (`IFF_NOARP`), so the kernel neither runs
-//! duplicate address detection nor neighbour discovery on it: its IPv6 address is usable
-//! at once and packets to the prefix go straight to the device.
+//! duplicate address detection nor neighbour discovery on it and packets to the prefix go
+//! straight to the device; but a new IPv6 address stays tentative (unusable for `bind`)
+//! until the kernel's address worker has run, so opening waits for that.
 
 use std::ffi::CStr;
 use std::io;
@@ -112,6 +113,7 @@ fn configure(cfg: &TunConfig) -> io::Result<()> {
     ioctl(libc::SIOCSIFFLAGS, &mut req)?;
     if let Some((addr, prefix)) = cfg.kernel_addr6 {
         add_ipv6_address(&cfg.name, addr, prefix).map_err(|e| tun_error(e, &format!("{what}: adding {addr}/{prefix}")))?;
+        wait_until_usable(&cfg.name, addr).map_err(|e| tun_error(e, &format!("{what}: {addr}")))?;
     }
     Ok(())
 }
@@ -144,6 +146,50 @@ fn add_ipv6_address(name: &str, addr: Ipv6Addr, prefix: u8) -> io::Result<()> {
     }
 }
 
+/// `IFA_F_TENTATIVE` and `IFA_F_DADFAILED` (linux/if_addr.h).
+const IFA_F_TENTATIVE: u32 = 0x40;
+const IFA_F_DADFAILED: u32 = 0x08;
+
+/// How long the kernel may take to finish an address: its worker runs in microseconds on
+/// an idle host, but a loaded one (a CI machine running tests beside us) may delay it.
+const ADDRESS_SETTLE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Waits until the kernel no longer holds `addr` on `name` tentative. The kernel adds an
+/// IPv6 address tentative and clears the flag from a work queue, even on a device that
+/// skips duplicate address detection (RFC 4862 §5.4); until then `bind` to it fails with
+/// `EADDRNOTAVAIL`, so a program that starts the stack and then binds a kernel socket to
+/// the kernel side's address would race it.
+fn wait_until_usable(name: &str, addr: Ipv6Addr) -> io::Result<()> {
+    let deadline = std::time::Instant::now() + ADDRESS_SETTLE;
+    loop {
+        // `thread-self`: the namespace of this thread, which may differ from the process's.
+        let table = std::fs::read_to_string("/proc/thread-self/net/if_inet6")?;
+        match address_flags(&table, name, addr) {
+            Some(flags) if flags & IFA_F_DADFAILED != 0 => {
+                return Err(io::Error::new(io::ErrorKind::AddrInUse, "the kernel found the address in use on the link (duplicate address detection failed)"));
+            }
+            Some(flags) if flags & IFA_F_TENTATIVE == 0 => return Ok(()),
+            _ if std::time::Instant::now() >= deadline => {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, format!("the address stayed tentative (or absent) for {ADDRESS_SETTLE:?}")));
+            }
+            _ => std::thread::sleep(std::time::Duration::from_millis(1)),
+        }
+    }
+}
+
+/// The flags of `addr` on interface `name` in the text of `/proc/net/if_inet6` (one line
+/// per address: 32 hex digits, interface index, prefix length, scope, flags, name).
+fn address_flags(table: &str, name: &str, addr: Ipv6Addr) -> Option<u32> {
+    let hex: String = addr.octets().iter().map(|b| format!("{b:02x}")).collect();
+    table.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        match fields[..] {
+            [a, _, _, _, flags, dev] if a == hex && dev == name => u32::from_str_radix(flags, 16).ok(),
+            _ => None,
+        }
+    })
+}
+
 /// Creates (or attaches to) the device, configures it and returns one fd per queue.
 pub fn open(cfg: &TunConfig) -> io::Result<Vec<OwnedFd>> {
     let queues = (0..cfg.queues.max(1)).map(|_| open_queue(&cfg.name)).collect::<io::Result<Vec<_>>>()?;
@@ -156,3 +202,23 @@ pub fn open(cfg: &TunConfig) -> io::Result<Vec<OwnedFd>> {
 
 /// The name of `/dev/net/tun` (for messages).
 pub const DEVICE: &CStr = c"/dev/net/tun";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TABLE: &str = "\
+00000000000000000000000000000001 01 80 10 80       lo
+fd770000000000000000000000000001 05 40 00 c0 ringtcp0
+fd880000000000000000000000000001 06 40 00 80 ringtcp1
+";
+
+    #[test]
+    fn address_flags_finds_the_address_on_its_device() {
+        let a: Ipv6Addr = "fd77::1".parse().unwrap();
+        assert_eq!(address_flags(TABLE, "ringtcp0", a), Some(0xc0));
+        assert_eq!(address_flags(TABLE, "ringtcp1", a), None, "another device");
+        let b: Ipv6Addr = "fd88::1".parse().unwrap();
+        assert_eq!(address_flags(TABLE, "ringtcp1", b).map(|f| f & IFA_F_TENTATIVE), Some(0));
+    }
+}
