@@ -3,8 +3,9 @@
 //! runs on.
 
 
-/// An index entry is `tag:8 | chunk:12 | offset:12`; the tag is 8 bits of the key's hash,
-/// so entries of other keys are passed over without touching their record. The last chunk
+/// An index entry is `tag:8 | has_ts:1 | chunk:11 | offset:12`; the tag is 8 bits of the
+/// key's hash, so entries of other keys are passed over without touching their record, and
+/// `has_ts` says whether the record's TS.Recent is meaningful. The last chunk
 /// id is never handed out, so `NIL` (an empty entry) is never a real one.
 pub(super) const NIL: u32 = u32::MAX;
 

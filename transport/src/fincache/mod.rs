@@ -18,7 +18,8 @@
 //! - a record is 22 bytes for an IPv4 peer and 34 for an IPv6 one (each family has its
 //!   own table, `table::Table`, over its own layout, `record`): the local address is an
 //!   index into the shard's addresses, and records never move while they live, so the
-//!   index refers to them by chunk id and offset.
+//!   index refers to them by chunk id and offset. The flags and that index sit in a side
+//!   array, so the 32 bytes of an IPv6 record a lookup reads never span two cache lines.
 //!
 //! Expiry is done a bounded number of records per call (`expiry_budget`), so a second in
 //! which a million records expire never holds up packet processing (FreeBSD measured in
@@ -33,7 +34,7 @@ mod table;
 use core::time::Duration;
 use std::net::IpAddr;
 
-use record::{RawKey, Record4, Record6};
+use record::{RawKey, Record4, Record6, Side};
 use table::Table;
 
 use crate::seq::SeqNum;
@@ -133,10 +134,10 @@ impl TwKey {
 /// filled first and last chunks and a spare still far below the 4,095 12-bit chunk ids.
 pub const MAX_CAPACITY: usize = 1 << 22;
 
-/// The size of one IPv4 record, for reports.
-pub const RECORD_BYTES: usize = size_of::<Record4>();
-/// The size of one IPv6 record, for reports.
-pub const RECORD_BYTES_V6: usize = size_of::<Record6>();
+/// The size of one IPv4 record (its main and side parts), for reports.
+pub const RECORD_BYTES: usize = size_of::<Record4>() + size_of::<Side>();
+/// The size of one IPv6 record (its main and side parts), for reports.
+pub const RECORD_BYTES_V6: usize = size_of::<Record6>() + size_of::<Side>();
 
 /// What a record knows about the connection it replaces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -369,6 +370,8 @@ mod tests {
     fn records_are_22_and_34_bytes_and_a_bucket_one_line() {
         assert_eq!(RECORD_BYTES, 22);
         assert_eq!(RECORD_BYTES_V6, 34);
+        // The part of an IPv6 record a lookup reads: half a line, in line-aligned chunks.
+        assert_eq!((size_of::<Record6>(), 64 % size_of::<Record6>()), (32, 0));
         assert_eq!(size_of::<bucket::Bucket>(), 64);
     }
 
@@ -399,6 +402,46 @@ mod tests {
         fc.expire(Instant::from_millis(90_000));
         assert!(fc.is_empty());
         assert_eq!(fc.stats().expired, 9_999);
+    }
+
+    #[test]
+    fn records_of_several_local_addresses_and_both_families_are_told_apart() {
+        let mut fc = FinCache::new(FinCacheConfig::default());
+        let t = Instant::from_millis(1);
+        let v4 = |i: u32, local_idx: u8| TwKey { local_idx, ..key(i) };
+        let v6 = |i: u32, local_idx: u8| TwKey {
+            local_idx,
+            local_port: 443,
+            remote_ip: std::net::Ipv6Addr::from((0x2001_0db8u128 << 96) | u128::from(i >> 8)).into(),
+            remote_port: 1024 + (i & 0xff) as u16,
+        };
+        let class = |i: u32| MslClass::ALL[(i % 3) as usize];
+        for i in 0..3000 {
+            fc.insert(t, v4(i, 0), state(i, class(i)));
+            fc.insert(t, v6(i, 0), state(i, class(i)));
+        }
+        // Nothing is held for the same peers on a second local address.
+        assert!((0..3000).all(|i| fc.get(&v4(i, 1)).is_none() && fc.get(&v6(i, 1)).is_none()));
+        // The same peers on it now (with the other timestamp setting and another class):
+        // each lookup finds its own record.
+        for i in 0..3000 {
+            fc.insert(t, v4(i, 1), state(i + 7, MslClass::Loopback));
+            fc.insert(t, v6(i, 1), state(i + 7, MslClass::Loopback));
+        }
+        for i in 0..3000 {
+            assert_eq!(fc.get(&v4(i, 0)), Some(state(i, class(i))), "v4 {i} on 0");
+            assert_eq!(fc.get(&v6(i, 0)), Some(state(i, class(i))), "v6 {i} on 0");
+            assert_eq!(fc.get(&v4(i, 1)), Some(state(i + 7, MslClass::Loopback)), "v4 {i} on 1");
+            assert_eq!(fc.get(&v6(i, 1)), Some(state(i + 7, MslClass::Loopback)), "v6 {i} on 1");
+            assert_eq!(fc.get(&v6(i, 2)), None);
+        }
+        assert_eq!(fc.remove(&v6(5, 1)), Some(state(12, MslClass::Loopback)));
+        assert_eq!((fc.get(&v6(5, 1)), fc.get(&v6(5, 0))), (None, Some(state(5, class(5)))));
+        assert_eq!(fc.len(), 11_999);
+        // Per-class counts stayed right through it all: everything expires, once.
+        while fc.expire(Instant::from_millis(10 * 60_000)) {}
+        assert!(fc.is_empty());
+        assert_eq!(fc.stats().expired, 11_999);
     }
 
     #[test]

@@ -6,6 +6,11 @@
 //! name it by (chunk id, offset) in 24 bits. Finding a record from its index entry is then
 //! one load from the pool's chunk table and the record itself: nothing per class sits
 //! between the two cache misses of a lookup hit.
+//!
+//! A chunk keeps each record in two parts: the record proper (`T`) in a cache-line-aligned
+//! array, and a small side part (`M`) in an array beside it. A record whose size divides
+//! 64 (the 32-byte IPv6 one) then never straddles two lines, so a hit costs one line of
+//! record; the side part, read in parallel from a much smaller array, rarely misses.
 
 use std::collections::VecDeque;
 
@@ -13,11 +18,39 @@ use std::collections::VecDeque;
 pub(super) const CHUNK: usize = 4096;
 /// Bits of an offset within a chunk.
 pub(super) const OFFSET_BITS: u32 = CHUNK.trailing_zeros();
-/// Chunk ids are 12 bits; the last one is never handed out, so an all-ones location is
-/// never a record's.
-pub(super) const MAX_CHUNKS: usize = (1 << 12) - 1;
+/// Chunk ids are 11 bits (2,047 chunks, 8.4 million records, twice the cache's largest
+/// capacity); the last one is never handed out, so an all-ones location is never a
+/// record's.
+pub(super) const CHUNK_BITS: u32 = 11;
+pub(super) const MAX_CHUNKS: usize = (1 << CHUNK_BITS) - 1;
+/// The bits of a location: chunk id, then offset.
+pub(super) const LOC_BITS: u32 = CHUNK_BITS + OFFSET_BITS;
 
-type Chunk<T> = Box<[T; CHUNK]>;
+/// Types for which all-zero bytes are a valid value (plain integers and structs of them):
+/// a chunk is allocated zeroed, which for a fresh chunk costs no writes at all.
+///
+/// # Safety
+/// All-zero bytes must be a valid value of the type.
+pub(super) unsafe trait Zeroable: Copy {}
+
+// SAFETY: integers and the unit type are valid as all-zero bytes.
+unsafe impl Zeroable for u32 {}
+// SAFETY: as above.
+unsafe impl Zeroable for () {}
+
+/// One chunk: the records, line-aligned, and their side parts.
+#[repr(C, align(64))]
+struct Slab<T, M> {
+    recs: [T; CHUNK],
+    side: [M; CHUNK],
+}
+
+type Chunk<T, M> = Box<Slab<T, M>>;
+
+fn new_chunk<T: Zeroable, M: Zeroable>() -> Chunk<T, M> {
+    // SAFETY: a Slab is two arrays of Zeroable types, valid as all-zero bytes.
+    unsafe { Box::<Slab<T, M>>::new_zeroed().assume_init() }
+}
 
 /// Where a record lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,48 +60,54 @@ pub(super) struct Loc {
 }
 
 impl Loc {
-    /// The location as 24 bits: chunk id, then offset.
+    /// The location as [`LOC_BITS`] bits: chunk id, then offset.
     pub(super) fn bits(self) -> u32 {
         (u32::from(self.chunk) << OFFSET_BITS) | u32::from(self.off)
     }
 
     pub(super) fn from_bits(bits: u32) -> Loc {
-        Loc { chunk: ((bits >> OFFSET_BITS) & 0xfff) as u16, off: (bits & (CHUNK as u32 - 1)) as u16 }
+        Loc { chunk: ((bits >> OFFSET_BITS) & MAX_CHUNKS as u32) as u16, off: (bits & (CHUNK as u32 - 1)) as u16 }
     }
 }
 
 /// Chunks by id.
-#[derive(Debug)]
-pub(super) struct ChunkPool<T> {
-    chunks: Vec<Option<Chunk<T>>>,
+pub(super) struct ChunkPool<T, M> {
+    /// Each chunk with the owner it was taken for (a small number the FIFO that fills it
+    /// gives): what all of a chunk's records share is kept here once, in a table small
+    /// enough to stay in cache, instead of in every record.
+    chunks: Vec<Option<(Chunk<T, M>, u8)>>,
     free_ids: Vec<u16>,
     /// One emptied chunk kept back, so a FIFO that hovers around a chunk boundary does not
     /// allocate and free on every record.
-    spare: Option<Chunk<T>>,
+    spare: Option<Chunk<T, M>>,
 }
 
-impl<T: Copy + Default> ChunkPool<T> {
+impl<T, M> std::fmt::Debug for ChunkPool<T, M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChunkPool").field("chunks", &self.chunks.iter().filter(|c| c.is_some()).count()).finish_non_exhaustive()
+    }
+}
+
+impl<T: Zeroable, M: Zeroable> ChunkPool<T, M> {
     pub(super) fn new() -> Self {
         ChunkPool { chunks: Vec::new(), free_ids: Vec::new(), spare: None }
     }
 
     /// A chunk for a FIFO to fill, by id.
-    fn take(&mut self) -> u16 {
-        let chunk = self.spare.take().unwrap_or_else(|| {
-            vec![T::default(); CHUNK].into_boxed_slice().try_into().unwrap_or_else(|_| unreachable!("CHUNK long"))
-        });
+    fn take(&mut self, owner: u8) -> u16 {
+        let chunk = self.spare.take().unwrap_or_else(new_chunk);
         let id = self.free_ids.pop().unwrap_or_else(|| {
             self.chunks.push(None);
             (self.chunks.len() - 1) as u16
         });
         debug_assert!(usize::from(id) < MAX_CHUNKS, "more chunks than the capacity allows");
-        self.chunks[usize::from(id)] = Some(chunk);
+        self.chunks[usize::from(id)] = Some((chunk, owner));
         id
     }
 
     /// A chunk a FIFO is done with.
     fn give_back(&mut self, id: u16) {
-        if let Some(chunk) = self.chunks.get_mut(usize::from(id)).and_then(Option::take) {
+        if let Some((chunk, _)) = self.chunks.get_mut(usize::from(id)).and_then(Option::take) {
             if self.spare.is_none() {
                 self.spare = Some(chunk);
             }
@@ -76,26 +115,30 @@ impl<T: Copy + Default> ChunkPool<T> {
         }
     }
 
+    /// A record's two parts and its chunk's owner. Only the references are made here: a
+    /// caller that does not read the side part does not load its line.
     #[inline(always)]
-    pub(super) fn get(&self, at: Loc) -> Option<&T> {
-        let chunk = self.chunks.get(usize::from(at.chunk))?.as_deref()?;
-        chunk.get(usize::from(at.off))
+    pub(super) fn get(&self, at: Loc) -> Option<(&T, &M, u8)> {
+        let (chunk, owner) = self.chunks.get(usize::from(at.chunk))?.as_ref()?;
+        let off = usize::from(at.off);
+        Some((chunk.recs.get(off)?, chunk.side.get(off)?, *owner))
     }
 
-    pub(super) fn get_mut(&mut self, at: Loc) -> Option<&mut T> {
-        let chunk = self.chunks.get_mut(usize::from(at.chunk))?.as_deref_mut()?;
-        chunk.get_mut(usize::from(at.off))
+    pub(super) fn get_mut(&mut self, at: Loc) -> Option<(&mut T, &mut M, u8)> {
+        let (chunk, owner) = self.chunks.get_mut(usize::from(at.chunk))?.as_mut()?;
+        let off = usize::from(at.off);
+        Some((chunk.recs.get_mut(off)?, chunk.side.get_mut(off)?, *owner))
     }
 
     /// Bytes allocated: chunks (the spare included), the chunk table and the free ids.
     pub(super) fn allocated(&self) -> usize {
         let chunks = self.chunks.iter().filter(|c| c.is_some()).count() + usize::from(self.spare.is_some());
-        chunks * CHUNK * size_of::<T>() + self.table_bytes()
+        chunks * size_of::<Slab<T, M>>() + self.table_bytes()
     }
 
     /// Bytes of the chunk table and the free-id list.
     pub(super) fn table_bytes(&self) -> usize {
-        self.chunks.capacity() * size_of::<Option<Chunk<T>>>() + self.free_ids.capacity() * size_of::<u16>()
+        self.chunks.capacity() * size_of::<Option<(Chunk<T, M>, u8)>>() + self.free_ids.capacity() * size_of::<u16>()
     }
 }
 
@@ -104,6 +147,8 @@ impl<T: Copy + Default> ChunkPool<T> {
 /// position is found by a shift.
 #[derive(Debug)]
 pub(super) struct Fifo {
+    /// The owner its chunks are taken for.
+    owner: u8,
     /// Ids of the chunks holding `[base, base + len)`, front first.
     ids: VecDeque<u16>,
     base: u32,
@@ -111,8 +156,8 @@ pub(super) struct Fifo {
 }
 
 impl Fifo {
-    pub(super) fn new() -> Self {
-        Fifo { ids: VecDeque::new(), base: 0, len: 0 }
+    pub(super) fn new(owner: u8) -> Self {
+        Fifo { owner, ids: VecDeque::new(), base: 0, len: 0 }
     }
 
     pub(super) fn len(&self) -> usize {
@@ -142,24 +187,25 @@ impl Fifo {
     /// stored straight into the chunk: built on the stack and copied, its piecewise stores
     /// and the copy's wide loads missed store forwarding on every insert.
     #[inline(always)]
-    pub(super) fn push_back<T: Copy + Default>(&mut self, pool: &mut ChunkPool<T>, v: T) -> (u32, Loc) {
+    pub(super) fn push_back<T: Zeroable, M: Zeroable>(&mut self, pool: &mut ChunkPool<T, M>, (v, side): (T, M)) -> (u32, Loc) {
         let pos = self.base.wrapping_add(self.len as u32);
         if self.len == 0 || (pos as usize).is_multiple_of(CHUNK) {
             // A chunk starts here (or the FIFO is empty and holds none).
-            self.ids.push_back(pool.take());
+            self.ids.push_back(pool.take(self.owner));
         }
         self.len += 1;
         // The newest chunk holds the new position.
         let chunk = self.ids.back().copied().unwrap_or_else(|| unreachable!("a chunk was just ensured"));
         let at = Loc { chunk, off: (pos as usize % CHUNK) as u16 };
-        if let Some(slot) = pool.get_mut(at) {
+        if let Some((slot, slot_side, _)) = pool.get_mut(at) {
             *slot = v;
+            *slot_side = side;
         }
         (pos, at)
     }
 
     /// Drops the front record, giving its chunk back once the chunk is done with.
-    pub(super) fn pop_front<T: Copy + Default>(&mut self, pool: &mut ChunkPool<T>) {
+    pub(super) fn pop_front<T: Zeroable, M: Zeroable>(&mut self, pool: &mut ChunkPool<T, M>) {
         if self.len == 0 {
             return;
         }
@@ -184,21 +230,21 @@ mod tests {
 
     #[test]
     fn positions_stay_valid_across_chunks_and_wrap() {
-        let mut pool: ChunkPool<u32> = ChunkPool::new();
-        let mut f = Fifo::new();
+        let mut pool: ChunkPool<u32, u32> = ChunkPool::new();
+        let mut f = Fifo::new(7);
         f.base = u32::MAX - 10;
         let mut at = Vec::new();
         for i in 0..(CHUNK as u32 * 2 + 7) {
-            at.push(f.push_back(&mut pool, i));
+            at.push(f.push_back(&mut pool, (i, !i)));
         }
-        assert_eq!(pool.get(at[5000].1), Some(&5000));
+        assert_eq!(pool.get(at[5000].1), Some((&5000, &!5000, 7)));
         assert_eq!(f.at(at[5000].0), Some(at[5000].1));
         for i in 0..CHUNK as u32 + 3 {
-            assert_eq!(f.front().and_then(|l| pool.get(l)), Some(&i));
+            assert_eq!(f.front().and_then(|l| pool.get(l)), Some((&i, &!i, 7)));
             f.pop_front(&mut pool);
         }
         assert_eq!(f.at(at[0].0), None, "popped records are gone");
-        assert_eq!(pool.get(at[CHUNK + 3].1), Some(&(CHUNK as u32 + 3)));
+        assert_eq!(pool.get(at[CHUNK + 3].1).map(|r| *r.0), Some(CHUNK as u32 + 3));
         assert_eq!(f.len(), CHUNK + 4);
         assert_eq!(f.front_pos(), at[CHUNK + 3].0);
         assert_eq!(Loc::from_bits(at[CHUNK + 3].1.bits()), at[CHUNK + 3].1);
@@ -208,20 +254,20 @@ mod tests {
     fn three_fifos_share_chunks_and_keep_their_order() {
         // Steady state (push one, pop one) on three FIFOs over one pool: every value comes
         // back in order, chunks are reused by id, and memory stays what is in use + spare.
-        let mut pool: ChunkPool<u32> = ChunkPool::new();
-        let mut fifos = [Fifo::new(), Fifo::new(), Fifo::new()];
+        let mut pool: ChunkPool<u32, u32> = ChunkPool::new();
+        let mut fifos = [Fifo::new(0), Fifo::new(1), Fifo::new(2)];
         let (mut next_in, mut next_out) = ([0u32; 3], [0u32; 3]);
         for (k, f) in fifos.iter_mut().enumerate() {
             for _ in 0..(k + 1) * CHUNK + 17 {
-                f.push_back(&mut pool, next_in[k]);
+                f.push_back(&mut pool, (next_in[k], 0));
                 next_in[k] += 1;
             }
         }
         for round in 0..10 * CHUNK {
             let k = round % 3;
-            fifos[k].push_back(&mut pool, next_in[k]);
+            fifos[k].push_back(&mut pool, (next_in[k], 0));
             next_in[k] += 1;
-            assert_eq!(fifos[k].front().and_then(|l| pool.get(l)), Some(&next_out[k]));
+            assert_eq!(fifos[k].front().and_then(|l| pool.get(l)).map(|r| (*r.0, r.2)), Some((next_out[k], k as u8)), "each chunk knows its FIFO");
             fifos[k].pop_front(&mut pool);
             next_out[k] += 1;
         }
@@ -231,7 +277,7 @@ mod tests {
         assert!(pool.chunks.len() <= in_use + 3, "ids are reused: {} for {in_use}", pool.chunks.len());
         for (k, f) in fifos.iter_mut().enumerate() {
             while let Some(l) = f.front() {
-                assert_eq!(pool.get(l), Some(&next_out[k]));
+                assert_eq!(pool.get(l).map(|r| *r.0), Some(next_out[k]));
                 f.pop_front(&mut pool);
                 next_out[k] += 1;
             }
@@ -239,6 +285,6 @@ mod tests {
         }
         assert_eq!(pool.chunks.iter().filter(|c| c.is_some()).count(), 0);
         assert!(pool.spare.is_some());
-        assert_eq!(pool.allocated(), CHUNK * 4 + pool.table_bytes(), "only the spare is left");
+        assert_eq!(pool.allocated(), CHUNK * 8 + pool.table_bytes(), "only the spare is left");
     }
 }

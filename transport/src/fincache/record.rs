@@ -1,16 +1,20 @@
 //! The two record layouts, one per IP family, and what the table needs of them. A record
 //! keeps the local address as an index into the shard's addresses (a stack has few), so
-//! the family only changes the width of the peer's address: 22 bytes for IPv4, 34 for
-//! IPv6.
+//! the family only changes the width of the peer's address.
+//!
+//! A record is stored in two parts (see the pool): the part a lookup compares and answers
+//! from (peer address, ports, sequence numbers, TS.Recent: 20 bytes for IPv4, 32 for
+//! IPv6, so an IPv6 record fills exactly half a cache line), and a 2-byte side part
+//! (liveness and the local address index) that a lookup reads only when the table holds
+//! records for more than one local address. 22 and 34 bytes a record in all. What the
+//! rest of a record's state needs is kept where it costs no bytes of its own: the MSL
+//! class is its chunk's (each class fills its own chunks), and whether timestamps are in
+//! use is a bit of its index entry.
 
-
+use super::pool::Zeroable;
 use super::{MslClass, TwState};
 use crate::seq::SeqNum;
 
-pub(super) const LIVE: u8 = 1;
-const HAS_TS: u8 = 2;
-/// The record's class sits in flags bits 2-3.
-const CLASS_SHIFT: u8 = 2;
 
 /// A 4-tuple as the table stores it: the peer address as bits of its family's width.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,44 +25,25 @@ pub(super) struct RawKey<A> {
     pub(super) remote_port: u16,
 }
 
-/// A record layout: how it is made from a key and a state, read back, matched and hashed.
-pub(super) trait Record: Copy + Default {
-    /// The peer address bits (`u32` or `u128`).
-    type Ip: Copy + Eq;
+/// A record's side part: whether it is live (a replaced or removed record stays in its
+/// FIFO, dead, until the FIFO's head reaches it) and the local address index.
+#[derive(Clone, Copy, Default, Debug)]
+#[repr(C)]
+pub(super) struct Side {
+    live: bool,
+    pub(super) local_idx: u8,
+}
 
-    fn new(key: &RawKey<Self::Ip>, seqs: [u32; 3], flags: u8) -> Self;
-    fn key(&self) -> RawKey<Self::Ip>;
-    /// SND.NXT, RCV.NXT, TS.Recent.
-    fn seqs(&self) -> [u32; 3];
-    fn flags(&self) -> u8;
-    fn flags_mut(&mut self) -> &mut u8;
-    /// True if this record is for `key`. It sits between the two cache misses of a lookup
-    /// hit, so it compares words without building a key.
-    fn is_for(&self, key: &RawKey<Self::Ip>) -> bool;
-    /// The key's 64-bit hash under the table's keyed hasher.
-    fn hash(hasher: &ahash::RandomState, key: &RawKey<Self::Ip>) -> u64;
+// SAFETY: a bool and a byte; all-zero (false, 0) is a valid value.
+unsafe impl Zeroable for Side {}
 
-    fn live(&self) -> bool {
-        self.flags() & LIVE != 0
+impl Side {
+    pub(super) fn live(&self) -> bool {
+        self.live
     }
 
-    fn class(&self) -> usize {
-        usize::from((self.flags() >> CLASS_SHIFT) & 3).min(2)
-    }
-
-    fn state(&self) -> TwState {
-        let [snd_nxt, rcv_nxt, ts_recent] = self.seqs();
-        TwState {
-            snd_nxt: SeqNum(snd_nxt),
-            rcv_nxt: SeqNum(rcv_nxt),
-            ts_recent: (self.flags() & HAS_TS != 0).then_some(ts_recent),
-            class: MslClass::ALL[self.class()],
-        }
-    }
-
-    fn from_state(key: &RawKey<Self::Ip>, state: &TwState) -> Self {
-        let flags = LIVE | if state.ts_recent.is_some() { HAS_TS } else { 0 } | ((state.class as u8) << CLASS_SHIFT);
-        Self::new(key, [state.snd_nxt.0, state.rcv_nxt.0, state.ts_recent.unwrap_or(0)], flags)
+    pub(super) fn kill(&mut self) {
+        self.live = false;
     }
 }
 
@@ -104,22 +89,22 @@ impl Stored for u32 {
     }
 }
 
-/// IPv6: the native-endian bytes of the address's `u128` (byte-aligned, so the record
-/// stays 2-byte aligned), compared as two words.
-impl Stored for [u8; 16] {
+/// IPv6: the address as a `u128`, whose 16-byte alignment makes the record 32 bytes and,
+/// in a line-aligned chunk, never split across two cache lines.
+impl Stored for u128 {
     type Ip = u128;
 
-    fn store(ip: u128) -> [u8; 16] {
-        ip.to_ne_bytes()
+    fn store(ip: u128) -> u128 {
+        ip
     }
 
     fn load(self) -> u128 {
-        u128::from_ne_bytes(self)
+        self
     }
 
     #[inline(always)]
-    fn matches(ip: [u8; 16], remote_port: u16, local_port: u16, key: &RawKey<u128>) -> bool {
-        u128::from_ne_bytes(ip) == key.remote_ip
+    fn matches(ip: u128, remote_port: u16, local_port: u16, key: &RawKey<u128>) -> bool {
+        ip == key.remote_ip
             && (u32::from(remote_port) | u32::from(local_port) << 16) == (u32::from(key.remote_port) | u32::from(key.local_port) << 16)
     }
 
@@ -130,63 +115,73 @@ impl Stored for [u8; 16] {
     }
 }
 
-/// One vestigial TIME-WAIT connection, 2-byte aligned: 22 bytes with an IPv4 peer, 34 with
-/// an IPv6 one. Records never move while they live, so the index can refer to them by
-/// where they are.
+/// One vestigial TIME-WAIT connection's main part (the side part is [`Side`]). Records
+/// never move while they live, so the index can refer to them by where they are.
 #[derive(Clone, Copy, Default, Debug)]
-#[repr(C, packed(2))]
+#[repr(C)]
 pub(super) struct Rec<S> {
     remote_ip: S,
     remote_port: u16,
     local_port: u16,
-    local_idx: u8,
-    flags: u8,
     snd_nxt: u32,
     rcv_nxt: u32,
     ts_recent: u32,
 }
 
+// SAFETY: integers only; all-zero is a valid value.
+unsafe impl<S: Stored + Zeroable> Zeroable for Rec<S> {}
+// SAFETY: as above.
+unsafe impl Zeroable for u128 {}
+
 /// An IPv4 record.
 pub(super) type Record4 = Rec<u32>;
 /// An IPv6 record.
-pub(super) type Record6 = Rec<[u8; 16]>;
+pub(super) type Record6 = Rec<u128>;
 
-impl<S: Stored> Record for Rec<S> {
+/// What the table needs of a record layout.
+pub(super) trait Record: Zeroable + Default {
+    /// The peer address bits (`u32` or `u128`).
+    type Ip: Copy + Eq;
+
+    /// A live record for `key` in `state` (its class and timestamp flag are kept apart).
+    fn from_state(key: &RawKey<Self::Ip>, state: &TwState) -> (Self, Side);
+    fn key(&self, side: &Side) -> RawKey<Self::Ip>;
+    fn state(&self, has_ts: bool, class: MslClass) -> TwState;
+    /// True if this record's peer address and ports are `key`'s (the local address index
+    /// is the side part's). It sits between the two cache misses of a lookup hit, so it
+    /// compares words without building a key.
+    fn matches(&self, key: &RawKey<Self::Ip>) -> bool;
+    /// The key's 64-bit hash under the table's keyed hasher.
+    fn hash(hasher: &ahash::RandomState, key: &RawKey<Self::Ip>) -> u64;
+}
+
+impl<S: Stored + Zeroable> Record for Rec<S> {
     type Ip = S::Ip;
 
-    fn new(key: &RawKey<S::Ip>, [snd_nxt, rcv_nxt, ts_recent]: [u32; 3], flags: u8) -> Self {
-        Rec {
+    fn from_state(key: &RawKey<S::Ip>, state: &TwState) -> (Self, Side) {
+        let rec = Rec {
             remote_ip: S::store(key.remote_ip),
             remote_port: key.remote_port,
             local_port: key.local_port,
-            local_idx: key.local_idx,
-            flags,
-            snd_nxt,
-            rcv_nxt,
-            ts_recent,
-        }
+            snd_nxt: state.snd_nxt.0,
+            rcv_nxt: state.rcv_nxt.0,
+            ts_recent: state.ts_recent.unwrap_or(0),
+        };
+        (rec, Side { live: true, local_idx: key.local_idx })
     }
 
-    fn key(&self) -> RawKey<S::Ip> {
-        let ip = self.remote_ip;
-        RawKey { local_idx: self.local_idx, local_port: self.local_port, remote_ip: ip.load(), remote_port: self.remote_port }
-    }
-
-    fn seqs(&self) -> [u32; 3] {
-        [self.snd_nxt, self.rcv_nxt, self.ts_recent]
-    }
-
-    fn flags(&self) -> u8 {
-        self.flags
-    }
-
-    fn flags_mut(&mut self) -> &mut u8 {
-        &mut self.flags
+    fn key(&self, side: &Side) -> RawKey<S::Ip> {
+        RawKey { local_idx: side.local_idx, local_port: self.local_port, remote_ip: self.remote_ip.load(), remote_port: self.remote_port }
     }
 
     #[inline(always)]
-    fn is_for(&self, key: &RawKey<S::Ip>) -> bool {
-        S::matches(self.remote_ip, self.remote_port, self.local_port, key) && self.local_idx == key.local_idx
+    fn state(&self, has_ts: bool, class: MslClass) -> TwState {
+        TwState { snd_nxt: SeqNum(self.snd_nxt), rcv_nxt: SeqNum(self.rcv_nxt), ts_recent: has_ts.then_some(self.ts_recent), class }
+    }
+
+    #[inline(always)]
+    fn matches(&self, key: &RawKey<S::Ip>) -> bool {
+        S::matches(self.remote_ip, self.remote_port, self.local_port, key)
     }
 
     #[inline(always)]

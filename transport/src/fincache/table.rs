@@ -6,13 +6,16 @@
 use std::collections::VecDeque;
 
 use super::bucket::{Bucket, EMPTY_BUCKET, NIL, SLOTS, free_entries, tag_matches};
-use super::pool::{ChunkPool, Fifo, Loc};
-use super::record::{LIVE, RawKey, Record};
+use super::pool::{ChunkPool, Fifo, LOC_BITS, Loc};
+use super::record::{RawKey, Record, Side};
 use super::{FinCacheConfig, MslClass, TwState};
 use crate::time::Instant;
 
 /// The location bits of an index entry (see [`NIL`] for its layout).
-const LOC_MASK: u32 = 0x00ff_ffff;
+const LOC_MASK: u32 = (1 << LOC_BITS) - 1;
+/// The entry bit that says the record's connection used timestamps (its TS.Recent is
+/// meaningful).
+const HAS_TS: u32 = 1 << LOC_BITS;
 /// How many records ahead of the one leaving the FIFO have their index line prefetched.
 const PREFETCH_AHEAD: u32 = 8;
 
@@ -46,8 +49,8 @@ pub(super) struct Class {
 }
 
 impl Class {
-    fn new() -> Self {
-        Class { fifo: Fifo::new(), times: VecDeque::new(), live: 0 }
+    fn new(class: MslClass) -> Self {
+        Class { fifo: Fifo::new(class as u8), times: VecDeque::new(), live: 0 }
     }
 
     /// Insertion time of the front record.
@@ -79,23 +82,34 @@ pub(super) struct TableCounts {
 #[derive(Debug)]
 pub(super) struct Table<R: Record> {
     /// Where every record is, for all three classes.
-    pub(super) pool: ChunkPool<R>,
+    pub(super) pool: ChunkPool<R, Side>,
     pub(super) classes: [Class; 3],
     /// FIFO slots in use, live and dead, over all classes.
     pub(super) slots: usize,
     index: Vec<Bucket>,
     hasher: ahash::RandomState,
+    /// Whether a record for a local address other than the first (index 0) has been
+    /// inserted since the table was last empty. Until one is, every record's local index
+    /// is 0 and lookups need not read the side part to compare it.
+    mixed_local: bool,
     pub(super) counts: TableCounts,
+}
+
+/// The class whose FIFO owns a chunk.
+#[inline(always)]
+fn class_of(owner: u8) -> MslClass {
+    MslClass::ALL[usize::from(owner).min(2)]
 }
 
 impl<R: Record> Table<R> {
     pub(super) fn new() -> Self {
         Table {
             pool: ChunkPool::new(),
-            classes: [Class::new(), Class::new(), Class::new()],
+            classes: MslClass::ALL.map(Class::new),
             slots: 0,
             index: Vec::new(),
             hasher: ahash::RandomState::new(),
+            mixed_local: false,
             counts: TableCounts::default(),
         }
     }
@@ -134,19 +148,29 @@ impl<R: Record> Table<R> {
         if b + 1 == self.index.len() { 0 } else { b + 1 }
     }
 
-    fn make_ref(at: Loc, tag: u32) -> u32 {
-        tag | at.bits()
+    fn make_ref(at: Loc, tag: u32, has_ts: bool) -> u32 {
+        tag | if has_ts { HAS_TS } else { 0 } | at.bits()
     }
 
-    /// The record an index entry names: one load from the pool's chunk table and the
-    /// record (this is on the lookup path, between its two cache misses).
+    /// The record an index entry names and its chunk's owner: one load from the pool's
+    /// chunk table and the record (this is on the lookup path, between its two cache
+    /// misses).
     #[inline(always)]
-    fn record(&self, r: u32) -> Option<&R> {
+    fn record(&self, r: u32) -> Option<(&R, &Side, u8)> {
         self.pool.get(Loc::from_bits(r & LOC_MASK))
     }
 
-    fn record_mut(&mut self, r: u32) -> Option<&mut R> {
-        self.pool.get_mut(Loc::from_bits(r & LOC_MASK))
+    /// The state of the record entry `r` names.
+    #[inline(always)]
+    fn state_of(r: u32, rec: &R, owner: u8) -> TwState {
+        rec.state(r & HAS_TS != 0, class_of(owner))
+    }
+
+    /// True if `rec` (with `side`) is `key`'s record. The side part is read only when the
+    /// table holds records of several local addresses.
+    #[inline(always)]
+    fn is_for(&self, rec: &R, side: &Side, key: &RawKey<R::Ip>) -> bool {
+        rec.matches(key) && (!self.mixed_local || side.local_idx == key.local_idx)
     }
 
     /// Probes from `home` for an entry with `tag` that `matches` accepts. Returns
@@ -178,7 +202,10 @@ impl<R: Record> Table<R> {
 
     #[inline(always)]
     fn find_at(&self, key: &RawKey<R::Ip>, home: usize, tag: u32) -> Option<(usize, usize, usize, u32)> {
-        self.probe_at(home, tag, |e| self.record(e).is_some_and(|r| r.is_for(key)))
+        if key.local_idx != 0 && !self.mixed_local {
+            return None;
+        }
+        self.probe_at(home, tag, |e| self.record(e).is_some_and(|(r, side, _)| self.is_for(r, side, key)))
     }
 
     /// The first free slot on `key`'s probe path, if one lies within the buckets a lookup
@@ -206,7 +233,7 @@ impl<R: Record> Table<R> {
         // The probe loop written out (not `probe_at` with a closure): this is the shard's
         // per-segment question, and the fewer instructions between its two cache misses,
         // the more lookups the CPU keeps in flight.
-        if self.index.is_empty() {
+        if self.index.is_empty() || (key.local_idx != 0 && !self.mixed_local) {
             return None;
         }
         let (home, tag) = self.hash(key);
@@ -217,10 +244,10 @@ impl<R: Record> Table<R> {
             while candidates != 0 {
                 let e = bucket.entries[candidates.trailing_zeros() as usize];
                 candidates &= candidates - 1;
-                if let Some(r) = self.record(e)
-                    && r.is_for(key)
+                if let Some((r, side, owner)) = self.record(e)
+                    && self.is_for(r, side, key)
                 {
-                    return Some(r.state());
+                    return Some(Self::state_of(e, r, owner));
                 }
             }
             if bucket.overflow == 0 {
@@ -243,10 +270,9 @@ impl<R: Record> Table<R> {
             *over = over.saturating_sub(1);
             at = self.next_bucket(at);
         }
-        if let Some(x) = self.record_mut(r) {
-            *x.flags_mut() &= !LIVE;
-            let class = x.class();
-            self.classes[class].live -= 1;
+        if let Some((_, side, owner)) = self.pool.get_mut(Loc::from_bits(r & LOC_MASK)) {
+            side.kill();
+            self.classes[class_of(owner) as usize].live -= 1;
         }
     }
 
@@ -280,10 +306,14 @@ impl<R: Record> Table<R> {
             let buckets = (cfg.capacity * 2).div_ceil(SLOTS).max(2);
             self.index = vec![EMPTY_BUCKET; buckets];
         }
+        if self.slots == 0 {
+            self.mixed_local = false;
+        }
         let (home, tag) = self.hash(&key);
         if let Some(found) = self.find_at(&key, home, tag) {
             self.erase(home, found);
         }
+        self.mixed_local |= key.local_idx != 0;
         let class = state.class as usize;
         let rec = R::from_state(&key, &state);
         let c = &mut self.classes[class];
@@ -301,7 +331,7 @@ impl<R: Record> Table<R> {
         }
         c.live += 1;
         self.slots += 1;
-        self.place(home, Self::make_ref(at, tag));
+        self.place(home, Self::make_ref(at, tag, state.ts_recent.is_some()));
         self.counts.inserted += 1;
     }
 
@@ -309,7 +339,7 @@ impl<R: Record> Table<R> {
     pub(super) fn remove(&mut self, key: &RawKey<R::Ip>) -> Option<TwState> {
         let (home, tag) = self.hash(key);
         let found = self.find_at(key, home, tag)?;
-        let st = self.record(found.3)?.state();
+        let st = self.record(found.3).map(|(r, _, owner)| Self::state_of(found.3, r, owner))?;
         self.erase(home, found);
         Some(st)
     }
@@ -325,20 +355,20 @@ impl<R: Record> Table<R> {
         // Records leave in FIFO order but their index lines are scattered: ask for the
         // line of a record a few places back now, so that by its turn the line is in cache
         // and a run of expiries overlaps its misses instead of paying them one by one.
-        if let Some(ahead) = fifo.at(fifo.front_pos().wrapping_add(PREFETCH_AHEAD)).and_then(|at| self.pool.get(at))
-            && ahead.live()
+        if let Some((ahead, side, _)) = fifo.at(fifo.front_pos().wrapping_add(PREFETCH_AHEAD)).and_then(|at| self.pool.get(at))
+            && side.live()
         {
-            prefetch(&self.index[self.hash(&ahead.key()).0]);
+            prefetch(&self.index[self.hash(&ahead.key(side)).0]);
         }
         let Some(at) = fifo.front() else { return false };
-        let front = self.pool.get(at).copied();
-        let live = front.is_some_and(|r| r.live());
-        if let Some(rec) = front
+        let front = self.pool.get(at).map(|(r, side, _)| (*r, *side));
+        let live = front.is_some_and(|(_, side)| side.live());
+        if let Some((rec, side)) = front
             && live
         {
-            let (home, tag) = self.hash(&rec.key());
-            let me = Self::make_ref(at, tag);
-            if let Some(found) = self.probe_at(home, tag, |e| e == me) {
+            let (home, tag) = self.hash(&rec.key(&side));
+            let me = Self::make_ref(at, tag, false);
+            if let Some(found) = self.probe_at(home, tag, |e| e & !HAS_TS == me) {
                 self.erase(home, found);
             }
         }
