@@ -30,13 +30,12 @@ pub(super) const LOC_BITS: u32 = CHUNK_BITS + OFFSET_BITS;
 /// a chunk is allocated zeroed, which for a fresh chunk costs no writes at all.
 ///
 /// # Safety
-/// All-zero bytes must be a valid value of the type.
+/// All-zero bytes must be a valid value of the type, and the type must not be zero-sized
+/// (a chunk of it is allocated directly).
 pub(super) unsafe trait Zeroable: Copy {}
 
-// SAFETY: integers and the unit type are valid as all-zero bytes.
+// SAFETY: an integer is valid as all-zero bytes.
 unsafe impl Zeroable for u32 {}
-// SAFETY: as above.
-unsafe impl Zeroable for () {}
 
 /// One chunk: the records, line-aligned, and their side parts.
 #[repr(C, align(64))]
@@ -48,8 +47,15 @@ struct Slab<T, M> {
 type Chunk<T, M> = Box<Slab<T, M>>;
 
 fn new_chunk<T: Zeroable, M: Zeroable>() -> Chunk<T, M> {
-    // SAFETY: a Slab is two arrays of Zeroable types, valid as all-zero bytes.
-    unsafe { Box::<Slab<T, M>>::new_zeroed().assume_init() }
+    let layout = std::alloc::Layout::new::<Slab<T, M>>();
+    // SAFETY: a Slab's layout is not zero-sized: Zeroable types are not.
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<Slab<T, M>>();
+    if ptr.is_null() {
+        std::alloc::handle_alloc_error(layout);
+    }
+    // SAFETY: allocated by the global allocator with a Slab's layout, and a Slab is two
+    // arrays of Zeroable types, so the all-zero bytes are a valid Slab.
+    unsafe { Box::from_raw(ptr) }
 }
 
 /// Where a record lives.
