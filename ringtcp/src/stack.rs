@@ -100,6 +100,26 @@ impl StackBuilder {
         self
     }
 
+    /// Ask the TUN device for the kernel's offloads (default on): a virtio-net header on
+    /// every packet, TCP checksums the kernel vouches for taken without checking again,
+    /// and the kernel's TCP super-packets (up to 64 KB, many segments in one) taken whole.
+    /// Where the kernel refuses them the device runs without; each shard's
+    /// `io.offloads` in [`Stack::stats`] says which mode is in use.
+    ///
+    /// ```no_run
+    /// # fn demo() -> std::io::Result<()> {
+    /// let stack = ringtcp::Stack::builder()
+    ///     .offloads(false)
+    ///     .tun("ringtcp0", "10.77.0.1".parse().unwrap(), "10.77.0.2".parse().unwrap(), 24)
+    ///     .build()?;
+    /// assert!(stack.stats()?.shards.iter().all(|s| !s.io.offloads));
+    /// # Ok(()) }
+    /// ```
+    pub fn offloads(mut self, on: bool) -> Self {
+        self.cfg.offloads = on;
+        self
+    }
+
     /// Join a [`memory_pair`](StackBuilder::memory_pair) through kernel socket pairs read
     /// and written with io_uring (the code path of a TUN device) instead of the default
     /// in-process queues, which move packets between the two stacks with no system call.

@@ -66,4 +66,14 @@ pub struct IoStats {
     pub tx_deferred: u64,
     /// Device reads or writes that failed.
     pub io_errors: u64,
+    /// True if the device takes the kernel's checksum and segmentation offloads (a TUN
+    /// queue with a virtio-net header); false where the kernel refused them or the device
+    /// has none.
+    pub offloads: bool,
+    /// Packets read that stood for several TCP segments (the kernel's segmentation
+    /// offload left them whole).
+    pub super_packets_in: u64,
+    /// Packets read whose TCP checksum the kernel vouched for (partial, or verified), so
+    /// the transport did not check it.
+    pub checksum_vouched_in: u64,
 }

@@ -32,7 +32,7 @@ fn key4(i: u32) -> TwKey {
 }
 
 fn key6(i: u32) -> TwKey {
-    let ip = Ipv6Addr::from((0x2001_0db8_0000_0001u128 << 64) | u128::from(i >> 14) * 0x0201_5aff_fe00_0001);
+    let ip = Ipv6Addr::from((0x2001_0db8_0000_0001u128 << 64) | (u128::from(i >> 14) * 0x0201_5aff_fe00_0001));
     TwKey { remote_ip: ip.into(), ..key4(i) }
 }
 

@@ -90,7 +90,7 @@ fn main() {
     println!("bytes_per_record={}", (bytes as f64 / f64::from(RECORDS)).round() as u64);
 
     // IPv6 peers: a different /64 interface id per peer, as SLAAC clients have.
-    let (fc6, bytes6) = fill(|n| Ipv6Addr::from((0x2001_0db8_0000_0001u128 << 64) | u128::from(n) * 0x0201_5aff_fe00_0001).into());
+    let (fc6, bytes6) = fill(|n| Ipv6Addr::from((0x2001_0db8_0000_0001u128 << 64) | (u128::from(n) * 0x0201_5aff_fe00_0001)).into());
     assert_eq!(fc6.len_v6(), RECORDS as usize);
     println!("record_size_v6={RECORD_BYTES_V6}");
     println!("bytes_allocated_v6={bytes6}");

@@ -1,7 +1,7 @@
-//! Packet devices. Each shard reads and writes whole IPv4 packets on one device: a file
-//! descriptor (a queue of a multi-queue TUN device, or one end of a socket-pair link),
-//! read and written through io_uring, or one port of an in-process link
-//! (`in_process.rs`).
+//! Packet devices. Each shard reads and writes whole IP packets on one device: a file
+//! descriptor (a queue of a multi-queue TUN device, with or without the virtio-net header
+//! of its offloads, or one end of a socket-pair link), read and written through io_uring,
+//! or one port of an in-process link (`in_process.rs`).
 
 use std::os::fd::OwnedFd;
 
@@ -9,12 +9,16 @@ pub mod in_process;
 pub mod socket_pair;
 pub mod steering;
 pub mod tun;
+pub mod vnet;
 
 /// What a shard reads and writes packets on.
 #[derive(Debug)]
 pub enum Device {
     /// A packet file descriptor (TUN queue, socket-pair link): I/O through io_uring.
     Fd(OwnedFd),
+    /// A TUN queue with offloads on: every packet read or written carries a virtio-net
+    /// header first ([`vnet`]), and packets read may be TCP super-packets of up to 64 KB.
+    Vnet(OwnedFd),
     /// A port of an in-process link: queues in memory, no system call per packet.
     InProcess(in_process::InProcessPort),
 }

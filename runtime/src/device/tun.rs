@@ -35,6 +35,19 @@ pub struct TunConfig {
     /// Packets each queue holds for the stack before the kernel drops (the device's
     /// `txqueuelen`): a burst, or a flood, waits here while a shard catches up.
     pub queue_len: u32,
+    /// Ask for a virtio-net header on every packet and the kernel's checksum and
+    /// segmentation offloads (see [`super::vnet`]); granted or not, [`open`] says.
+    pub offloads: bool,
+}
+
+/// The opened device's queues, one per shard.
+#[derive(Debug)]
+pub struct Queues {
+    /// The queues' descriptors.
+    pub fds: Vec<OwnedFd>,
+    /// True if every packet on them carries a virtio-net header and the kernel's
+    /// offloads are on.
+    pub offloads: bool,
 }
 
 impl TunConfig {
@@ -54,7 +67,7 @@ fn ifreq(name: &str) -> io::Result<libc::ifreq> {
     Ok(req)
 }
 
-fn open_queue(name: &str) -> io::Result<OwnedFd> {
+fn open_queue(name: &str, vnet: bool) -> io::Result<OwnedFd> {
     let path = c"/dev/net/tun";
     // SAFETY: a valid NUL-terminated path.
     let fd = cvt(unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) })
@@ -62,7 +75,8 @@ fn open_queue(name: &str) -> io::Result<OwnedFd> {
     // SAFETY: just opened, owned here.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     let mut req = ifreq(name)?;
-    req.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI | libc::IFF_MULTI_QUEUE) as libc::c_short;
+    let vnet_flag = if vnet { libc::IFF_VNET_HDR } else { 0 };
+    req.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI | libc::IFF_MULTI_QUEUE | vnet_flag) as libc::c_short;
     // SAFETY: TUNSETIFF reads and writes the ifreq we pass.
     cvt(unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF, &mut req) })
         .map_err(|e| tun_error(e, &format!("creating TUN device {name}")))?;
@@ -191,13 +205,21 @@ fn address_flags(table: &str, name: &str, addr: Ipv6Addr) -> Option<u32> {
 }
 
 /// Creates (or attaches to) the device, configures it and returns one fd per queue.
-pub fn open(cfg: &TunConfig) -> io::Result<Vec<OwnedFd>> {
-    let queues = (0..cfg.queues.max(1)).map(|_| open_queue(&cfg.name)).collect::<io::Result<Vec<_>>>()?;
-    if queues.len() > 1 {
-        super::steering::attach(&queues[0])?;
+/// Offloads, when asked for, are probed: a kernel (or an existing device of the same name
+/// opened without them) that refuses the header or the offloads gets a plain device.
+pub fn open(cfg: &TunConfig) -> io::Result<Queues> {
+    let queues = |vnet: bool| (0..cfg.queues.max(1)).map(|_| open_queue(&cfg.name, vnet)).collect::<io::Result<Vec<_>>>();
+    let with_offloads = if cfg.offloads { queues(true).and_then(|q| super::vnet::enable(&q[0]).map(|()| q)).ok() } else { None };
+    let offloads = with_offloads.is_some();
+    let fds = match with_offloads {
+        Some(q) => q,
+        None => queues(false)?,
+    };
+    if fds.len() > 1 {
+        super::steering::attach(&fds[0])?;
     }
     configure(cfg)?;
-    Ok(queues)
+    Ok(Queues { fds, offloads })
 }
 
 /// The name of `/dev/net/tun` (for messages).

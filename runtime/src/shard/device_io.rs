@@ -16,7 +16,7 @@ use io_uring::{IoUring, opcode, types};
 use ringtcp_transport::{Instant, Shard};
 
 use crate::bufring::{self, BufRing};
-use crate::device::{Device, ReadMode, in_process};
+use crate::device::{Device, ReadMode, in_process, vnet};
 use crate::doorbell::Doorbell;
 use crate::impair::{Direction, ImpairConfig, Impairer};
 use crate::setup::io_uring_error;
@@ -27,6 +27,9 @@ const PLAIN_READS: usize = 32;
 const MAX_WRITES_IN_FLIGHT: usize = 512;
 /// Buffers in the provided-buffer ring for multishot reads.
 const RING_BUFFERS: u16 = 512;
+/// Buffers in the ring of a device with offloads, each big enough for a 64 KB
+/// super-packet (8 MB a shard).
+const RING_BUFFERS_VNET: u16 = 128;
 const KIND_READ: u64 = 1 << 56;
 const KIND_WRITE: u64 = 2 << 56;
 const KIND_DOORBELL: u64 = 3 << 56;
@@ -49,7 +52,11 @@ pub(super) struct DeviceIo {
     doorbell_buf: Box<u64>,
     /// Completions of one wake-up, reused so reaping allocates nothing.
     completions: Vec<(u64, i32, u32)>,
-    mtu: usize,
+    /// Bytes of a read or write buffer: a packet of the MTU and some slack, or, with a
+    /// virtio-net header, the header and a 64 KB super-packet.
+    frame_len: usize,
+    /// Every packet carries a virtio-net header (a TUN queue with offloads on).
+    vnet: bool,
     impair: Option<Impairer>,
     stats: IoStats,
     /// The device is gone (end of file, a closed link, a failed descriptor).
@@ -84,7 +91,10 @@ impl DeviceIo {
             && !plain_reads
             && ring.submitter().register_probe(&mut probe).is_ok()
             && probe.is_supported(opcode::ReadMulti::CODE);
-        let bufring = if multishot { BufRing::new(&ring, RING_BUFFERS, mtu + 64).ok() } else { None };
+        let vnet = matches!(device, Device::Vnet(_));
+        let frame_len = if vnet { vnet::HEADER_LEN + vnet::MAX_PACKET } else { mtu + 64 };
+        let ring_buffers = if vnet { RING_BUFFERS_VNET } else { RING_BUFFERS };
+        let bufring = if multishot { BufRing::new(&ring, ring_buffers, frame_len).ok() } else { None };
         read_mode(if in_process {
             ReadMode::InProcess
         } else if bufring.is_some() {
@@ -98,15 +108,16 @@ impl DeviceIo {
             device,
             doorbell,
             inbound: in_process::Batch::default(),
-            rx_bufs: (0..PLAIN_READS).map(|_| vec![0u8; mtu + 64].into_boxed_slice()).collect(),
+            rx_bufs: (0..PLAIN_READS).map(|_| vec![0u8; frame_len].into_boxed_slice()).collect(),
             tx_slots: Vec::new(),
             tx_free: Vec::new(),
             tx_spare: Vec::new(),
             doorbell_buf: Box::new(0),
             completions: Vec::with_capacity(256),
-            mtu,
+            frame_len,
+            vnet,
             impair: impair.map(Impairer::new),
-            stats: IoStats::default(),
+            stats: IoStats { offloads: vnet, ..IoStats::default() },
             gone: false,
         })
     }
@@ -129,14 +140,39 @@ impl DeviceIo {
         self.impair.as_ref().and_then(|i| i.next_due())
     }
 
-    /// Hands one received packet to the transport, through the impairment layer: the one
-    /// place every read path delivers.
-    fn deliver(impair: &mut Option<Impairer>, shard: &mut Shard, now: Instant, packet: &[u8]) {
-        let copies = match impair {
-            Some(imp) => imp.admit(now, Direction::Inbound, packet),
+    /// Hands one received frame (a packet, after its virtio-net header on a device with
+    /// offloads) to the transport, through the impairment layer: the one place every read
+    /// path delivers.
+    fn deliver(&mut self, shard: &mut Shard, now: Instant, frame: &[u8]) {
+        self.stats.packets_in += 1;
+        let copies = match &mut self.impair {
+            Some(imp) => imp.admit(now, Direction::Inbound, frame),
             None => 1,
         };
         for _ in 0..copies {
+            Self::hand_over(&mut self.stats, self.vnet, shard, now, frame);
+        }
+    }
+
+    /// Gives the transport one frame: with a virtio-net header, a packet whose checksum
+    /// the kernel vouches for skips the transport's check.
+    fn hand_over(stats: &mut IoStats, vnet: bool, shard: &mut Shard, now: Instant, frame: &[u8]) {
+        if !vnet {
+            return shard.handle_packet(now, frame);
+        }
+        let Some(header) = vnet::VnetHeader::parse(frame) else {
+            // Shorter than its header: not a packet the kernel would hand over.
+            stats.io_errors += 1;
+            return;
+        };
+        let packet = &frame[vnet::HEADER_LEN..];
+        if header.is_super_packet() {
+            stats.super_packets_in += 1;
+        }
+        if header.checksum_vouched() {
+            stats.checksum_vouched_in += 1;
+            shard.handle_offloaded_packet(now, packet);
+        } else {
             shard.handle_packet(now, packet);
         }
     }
@@ -154,7 +190,7 @@ impl DeviceIo {
     /// The device's descriptor (-1 for an in-process link, whose I/O never reaches the ring).
     fn device_fd(&self) -> libc::c_int {
         match &self.device {
-            Device::Fd(fd) => fd.as_raw_fd(),
+            Device::Fd(fd) | Device::Vnet(fd) => fd.as_raw_fd(),
             Device::InProcess(_) => -1,
         }
     }
@@ -216,8 +252,7 @@ impl DeviceIo {
             self.gone = true;
         }
         for p in packets.iter() {
-            self.stats.packets_in += 1;
-            Self::deliver(&mut self.impair, shard, now, p);
+            self.deliver(shard, now, p);
         }
         self.inbound = packets;
     }
@@ -274,9 +309,9 @@ impl DeviceIo {
                 KIND_READ_MULTI => self.multishot_read_done(shard, now, res, flags, &read_mode),
                 KIND_READ => {
                     if res > 0 {
-                        self.stats.packets_in += 1;
-                        let packet = &self.rx_bufs[idx][..res as usize];
-                        Self::deliver(&mut self.impair, shard, now, packet);
+                        let buf = std::mem::take(&mut self.rx_bufs[idx]);
+                        self.deliver(shard, now, &buf[..res as usize]);
+                        self.rx_bufs[idx] = buf;
                     } else if self.read_failed(res) {
                         continue;
                     }
@@ -324,14 +359,13 @@ impl DeviceIo {
 
     fn multishot_read_done(&mut self, shard: &mut Shard, now: Instant, res: i32, flags: u32, read_mode: &impl Fn(ReadMode)) {
         if let Some(bid) = io_uring::cqueue::buffer_select(flags) {
-            if res > 0
-                && let Some(br) = &self.bufring
-            {
-                self.stats.packets_in += 1;
-                Self::deliver(&mut self.impair, shard, now, br.data(bid, res as usize));
-            }
-            if let Some(br) = &mut self.bufring {
+            if let Some(br) = self.bufring.take() {
+                if res > 0 {
+                    self.deliver(shard, now, br.data(bid, res as usize));
+                }
+                let mut br = br;
                 br.recycle(bid);
+                self.bufring = Some(br);
             }
         } else if res < 0 && res != -libc::ENOBUFS && res != -libc::EINTR && res != -libc::EAGAIN {
             self.stats.io_errors += 1;
@@ -364,11 +398,15 @@ impl DeviceIo {
                 self.stats.tx_deferred += 1;
                 return;
             }
-            let mut buf = self.tx_spare.pop().unwrap_or_else(|| vec![0u8; self.mtu + 64].into_boxed_slice());
-            let Some(n) = shard.poll_transmit(now, &mut buf) else {
+            let mut buf = self.tx_spare.pop().unwrap_or_else(|| vec![0u8; self.frame_len].into_boxed_slice());
+            // With offloads the frame starts with a virtio-net header asking nothing.
+            let head = if self.vnet { vnet::HEADER_LEN } else { 0 };
+            vnet::write_plain_header(&mut buf[..head]);
+            let Some(n) = shard.poll_transmit(now, &mut buf[head..]) else {
                 self.tx_spare.push(buf);
                 return;
             };
+            let n = head + n;
             let copies = match &mut self.impair {
                 Some(imp) => imp.admit(now, Direction::Outbound, &buf[..n]),
                 None => 1,
@@ -407,7 +445,7 @@ impl DeviceIo {
     pub(super) fn release_held(&mut self, shard: &mut Shard, now: Instant) {
         while let Some((dir, bytes)) = self.impair.as_mut().and_then(|i| i.due(now)) {
             match dir {
-                Direction::Inbound => shard.handle_packet(now, &bytes),
+                Direction::Inbound => Self::hand_over(&mut self.stats, self.vnet, shard, now, &bytes),
                 Direction::Outbound => self.write_copy(&bytes),
             }
         }
@@ -415,7 +453,7 @@ impl DeviceIo {
 
     /// Writes a copy of `packet` (held or duplicated by the impairment layer).
     fn write_copy(&mut self, packet: &[u8]) {
-        let mut buf = self.tx_spare.pop().unwrap_or_else(|| vec![0u8; self.mtu + 64].into_boxed_slice());
+        let mut buf = self.tx_spare.pop().unwrap_or_else(|| vec![0u8; self.frame_len].into_boxed_slice());
         let n = packet.len().min(buf.len());
         buf[..n].copy_from_slice(&packet[..n]);
         self.submit_write(buf, n);

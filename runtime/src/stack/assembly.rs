@@ -41,6 +41,10 @@ pub struct StackConfig {
     pub thread_per_core: bool,
     /// How long a shard looks for work before it sleeps.
     pub busy_poll: Duration,
+    /// Ask a TUN device for the kernel's checksum and segmentation offloads (a
+    /// virtio-net header on every packet); where the kernel refuses them the device runs
+    /// without, and each shard's `io.offloads` says which.
+    pub offloads: bool,
     /// Live connections of the whole stack at most, shared evenly by the shards.
     pub max_connections: usize,
     /// Buffer bytes of the whole stack at most, shared evenly by the shards.
@@ -57,6 +61,7 @@ impl Default for StackConfig {
             plain_reads: false,
             thread_per_core: false,
             busy_poll: Duration::ZERO,
+            offloads: true,
             max_connections: 1 << 20,
             buffer_memory: default_buffer_memory(),
         }
@@ -116,6 +121,7 @@ impl StackConfig {
             mtu: self.config.mtu,
             queues: self.shards,
             queue_len: tun::TunConfig::DEFAULT_QUEUE_LEN,
+            offloads: self.offloads,
         })?;
         let mut config = self.config.clone();
         config.on_link.push((IpAddr::V4(tun.kernel_addr), tun.prefix));
@@ -124,9 +130,10 @@ impl StackConfig {
             config.on_link.push((IpAddr::V6(v6.kernel_addr), v6.prefix));
             addrs.push(IpAddr::V6(v6.stack_addr));
         }
-        let n = queues.len() as u16;
+        let n = queues.fds.len() as u16;
+        let device = if queues.offloads { Device::Vnet } else { Device::Fd };
         // The device steers by port: each shard opens connections on ports steered to it.
-        self.start(config, addrs, queues.into_iter().map(Device::from).collect(), |cfg, id| {
+        self.start(config, addrs, queues.fds.into_iter().map(device).collect(), |cfg, id| {
             if n > 1 {
                 cfg.port_steering = Some((n, id as u16));
             }

@@ -393,6 +393,27 @@ impl<'a> TcpSegment<'a> {
         Self::parse_unchecked(bytes)
     }
 
+    /// Parses a segment whose checksum the device has verified or will not have filled
+    /// in (a partial checksum from a virtio-net device: see
+    /// [`Shard::handle_offloaded_packet`](crate::Shard::handle_offloaded_packet)). Header
+    /// and options are checked as by [`TcpSegment::parse`].
+    ///
+    /// ```
+    /// use ringtcp_transport::wire::{TcpFlags, TcpHeader, TcpSegment};
+    ///
+    /// let h = TcpHeader { src_port: 1, dst_port: 2, flags: TcpFlags::ACK, ..TcpHeader::default() };
+    /// let mut buf = [0u8; 20];
+    /// h.emit(&mut buf);
+    /// // The checksum field holds zero, not the sum: only the device's word vouches for it.
+    /// assert_eq!(TcpSegment::parse_offloaded(&buf).unwrap().header.dst_port, 2);
+    /// ```
+    pub fn parse_offloaded(bytes: &'a [u8]) -> Result<Self, WireError> {
+        if bytes.len() < TCP_HEADER_LEN {
+            return Err(WireError::Truncated);
+        }
+        Self::parse_unchecked(bytes)
+    }
+
     fn parse_unchecked(bytes: &'a [u8]) -> Result<Self, WireError> {
         let doff = usize::from(bytes[12] >> 4) * 4;
         if doff < TCP_HEADER_LEN {
