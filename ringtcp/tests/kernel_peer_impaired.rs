@@ -1,6 +1,7 @@
 //! The kernel-peer scenarios again with 5 % loss and 5 % reordering on the TUN path (both
-//! directions, seeded), inside a network namespace the test creates, over IPv4 and over
-//! IPv6 (two tests, which run side by side).
+//! directions, seeded, whole super-segments lost with the device's offloads on), inside a
+//! network namespace the test creates, over IPv4 and over IPv6 (two tests, which run side
+//! by side).
 
 mod common;
 
@@ -107,4 +108,11 @@ fn through_loss_and_reordering(kernel: IpAddr, ring: IpAddr) {
     });
     assert_eq!(server.join().unwrap(), data.len());
     assert!(back == data, "the kernel's echo arrived intact through loss");
+    // With the device's offloads on, whole super-segments were lost both ways (the layer
+    // drops frames) and their segments came back one by one through retransmission.
+    let stats = stack.stats().unwrap();
+    let io = |f: fn(&ringtcp_runtime::stats::IoStats) -> u64| stats.shards.iter().map(|s| f(&s.io)).sum::<u64>();
+    assert!(stats.shards.iter().all(|s| s.io.offloads));
+    assert!(io(|i| i.super_packets_out) > 0 && io(|i| i.super_packets_in) > 0, "super-segments went through the impaired path");
+    assert!(stats.transport().tcp_retrans_segs > 0);
 }

@@ -1,8 +1,8 @@
 //! TUN offloads with the kernel as peer, inside a network namespace the test creates: the
-//! kernel's TCP super-packets and partial checksums taken whole (bytes intact, both
-//! families, the mode reported in `stats()`), the same transfers with offloads forced
-//! off, and a packet the kernel does not vouch for still checksummed: a wrong checksum
-//! is dropped and counted.
+//! kernel's TCP super-packets and partial checksums taken whole and ringtcp's own
+//! super-segments cut by the kernel (bytes intact both ways, both families, the mode
+//! reported in `stats()`), the same transfers with offloads forced off, and a packet the
+//! kernel does not vouch for still checksummed: a wrong checksum is dropped and counted.
 
 mod common;
 
@@ -72,6 +72,9 @@ fn kernel_super_packets_and_partial_checksums_are_taken_whole() {
     // with checksums left partial.
     assert!(sum(&stats, |io| io.super_packets_in) > 0, "no super-packet arrived: {:?}", stats.shards[0].io);
     assert!(sum(&stats, |io| io.checksum_vouched_in) > 0);
+    // And the echo server's 50 MB went out as super-segments the kernel cut.
+    assert!(sum(&stats, |io| io.super_packets_out) > 0, "no super-segment written: {:?}", stats.shards[0].io);
+    assert!(stats.transport().tcp_out_segs > sum(&stats, |io| io.packets_out), "segments outnumber packets written");
     assert_eq!(stats.drops().bad_checksum, 0);
 }
 
@@ -83,6 +86,7 @@ fn the_same_transfers_with_offloads_forced_off() {
     let stats = echo_both_families(false);
     assert!(stats.shards.iter().all(|s| !s.io.offloads));
     assert_eq!((sum(&stats, |io| io.super_packets_in), sum(&stats, |io| io.checksum_vouched_in)), (0, 0));
+    assert_eq!(sum(&stats, |io| io.super_packets_out), 0);
 }
 
 /// A SYN to the stack's listener sent from the kernel side through a raw socket: the

@@ -73,6 +73,9 @@ pub struct IoStats {
     /// Packets read that stood for several TCP segments (the kernel's segmentation
     /// offload left them whole).
     pub super_packets_in: u64,
+    /// Super-segments written: one TCP header before many segments' payload, which the
+    /// kernel cuts (the transport's `tcp_out_segs` counts the segments).
+    pub super_packets_out: u64,
     /// Packets read whose TCP checksum the kernel vouched for (partial, or verified), so
     /// the transport did not check it.
     pub checksum_vouched_in: u64,

@@ -45,6 +45,6 @@ pub use error::Error;
 pub use isn::Secret;
 pub use options::{SocketOptions, ipv6_socket_form};
 pub use seq::SeqNum;
-pub use shard::{Event, ListenerHandle, Shard, SocketHandle};
+pub use shard::{Event, ListenerHandle, Shard, SocketHandle, Transmit};
 pub use stats::{Drops, Stats};
 pub use time::Instant;

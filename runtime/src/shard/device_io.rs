@@ -22,6 +22,8 @@ use crate::impair::{Direction, ImpairConfig, Impairer};
 use crate::setup::io_uring_error;
 use crate::stats::IoStats;
 
+use super::tx_buffers::TxBuffers;
+
 /// Plain reads kept posted on a device without multishot reads.
 const PLAIN_READS: usize = 32;
 const MAX_WRITES_IN_FLIGHT: usize = 512;
@@ -48,13 +50,10 @@ pub(super) struct DeviceIo {
     rx_bufs: Vec<Box<[u8]>>,
     tx_slots: Vec<Option<Box<[u8]>>>,
     tx_free: Vec<usize>,
-    tx_spare: Vec<Box<[u8]>>,
+    tx_buffers: TxBuffers,
     doorbell_buf: Box<u64>,
     /// Completions of one wake-up, reused so reaping allocates nothing.
     completions: Vec<(u64, i32, u32)>,
-    /// Bytes of a read or write buffer: a packet of the MTU and some slack, or, with a
-    /// virtio-net header, the header and a 64 KB super-packet.
-    frame_len: usize,
     /// Every packet carries a virtio-net header (a TUN queue with offloads on).
     vnet: bool,
     impair: Option<Impairer>,
@@ -92,7 +91,10 @@ impl DeviceIo {
             && ring.submitter().register_probe(&mut probe).is_ok()
             && probe.is_supported(opcode::ReadMulti::CODE);
         let vnet = matches!(device, Device::Vnet(_));
-        let frame_len = if vnet { vnet::HEADER_LEN + vnet::MAX_PACKET } else { mtu + 64 };
+        // A read buffer holds a packet of the MTU and some slack, or, with a virtio-net
+        // header, the header and a 64 KB super-packet.
+        let small_frame = if vnet { vnet::HEADER_LEN } else { 0 } + mtu + 64;
+        let frame_len = if vnet { vnet::HEADER_LEN + vnet::MAX_PACKET } else { small_frame };
         let ring_buffers = if vnet { RING_BUFFERS_VNET } else { RING_BUFFERS };
         let bufring = if multishot { BufRing::new(&ring, ring_buffers, frame_len).ok() } else { None };
         read_mode(if in_process {
@@ -111,10 +113,9 @@ impl DeviceIo {
             rx_bufs: (0..PLAIN_READS).map(|_| vec![0u8; frame_len].into_boxed_slice()).collect(),
             tx_slots: Vec::new(),
             tx_free: Vec::new(),
-            tx_spare: Vec::new(),
+            tx_buffers: TxBuffers::new(small_frame, vnet.then_some(frame_len)),
             doorbell_buf: Box::new(0),
             completions: Vec::with_capacity(256),
-            frame_len,
             vnet,
             impair: impair.map(Impairer::new),
             stats: IoStats { offloads: vnet, ..IoStats::default() },
@@ -324,7 +325,7 @@ impl DeviceIo {
                         self.stats.packets_out += 1;
                     }
                     if let Some(buf) = self.tx_slots[idx].take() {
-                        self.tx_spare.push(buf);
+                        self.tx_buffers.give_back(buf);
                     }
                     self.tx_free.push(idx);
                 }
@@ -398,15 +399,23 @@ impl DeviceIo {
                 self.stats.tx_deferred += 1;
                 return;
             }
-            let mut buf = self.tx_spare.pop().unwrap_or_else(|| vec![0u8; self.frame_len].into_boxed_slice());
-            // With offloads the frame starts with a virtio-net header asking nothing.
-            let head = if self.vnet { vnet::HEADER_LEN } else { 0 };
-            vnet::write_plain_header(&mut buf[..head]);
-            let Some(n) = shard.poll_transmit(now, &mut buf[head..]) else {
-                self.tx_spare.push(buf);
+            let mut buf = self.tx_buffers.for_building();
+            let built = if self.vnet {
+                // With offloads the frame starts with a virtio-net header saying what the
+                // kernel must do: cut a super-segment, complete a partial checksum.
+                shard.poll_transmit_offload(now, &mut buf[vnet::HEADER_LEN..]).map(|t| {
+                    vnet::write_header(&mut buf, &t);
+                    self.stats.super_packets_out += u64::from(t.segment_size.is_some());
+                    vnet::HEADER_LEN + t.len
+                })
+            } else {
+                shard.poll_transmit(now, &mut buf)
+            };
+            let Some(n) = built else {
+                self.tx_buffers.give_back(buf);
                 return;
             };
-            let n = head + n;
+            let buf = self.tx_buffers.fit(buf, n);
             let copies = match &mut self.impair {
                 Some(imp) => imp.admit(now, Direction::Outbound, &buf[..n]),
                 None => 1,
@@ -415,7 +424,7 @@ impl DeviceIo {
                 self.write_copy(&buf[..n]);
             }
             if copies == 0 {
-                self.tx_spare.push(buf);
+                self.tx_buffers.give_back(buf);
             } else {
                 self.submit_write(buf, n);
             }
@@ -453,7 +462,7 @@ impl DeviceIo {
 
     /// Writes a copy of `packet` (held or duplicated by the impairment layer).
     fn write_copy(&mut self, packet: &[u8]) {
-        let mut buf = self.tx_spare.pop().unwrap_or_else(|| vec![0u8; self.frame_len].into_boxed_slice());
+        let mut buf = self.tx_buffers.for_copy(packet.len());
         let n = packet.len().min(buf.len());
         buf[..n].copy_from_slice(&packet[..n]);
         self.submit_write(buf, n);
@@ -472,7 +481,7 @@ impl DeviceIo {
                 Err(in_process::SendError::Full) => self.stats.tx_overflow += 1,
                 Err(in_process::SendError::Closed) => self.stats.io_errors += 1,
             }
-            self.tx_spare.push(buf);
+            self.tx_buffers.give_back(buf);
             return;
         }
         let slot = match self.tx_free.pop() {
@@ -485,7 +494,7 @@ impl DeviceIo {
                 // Every write slot busy: drop the packet as a full NIC queue would; TCP
                 // retransmits it.
                 self.stats.tx_overflow += 1;
-                self.tx_spare.push(buf);
+                self.tx_buffers.give_back(buf);
                 return;
             }
         };

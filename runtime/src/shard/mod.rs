@@ -21,6 +21,7 @@ use crate::handle::{Command, ShardHandle};
 
 mod event_loop;
 mod device_io;
+mod tx_buffers;
 mod wait;
 
 use event_loop::ShardLoop;

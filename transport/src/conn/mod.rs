@@ -113,6 +113,21 @@ pub(crate) struct Ctx<'a> {
     pub(crate) drops: &'a mut Drops,
     pub(crate) challenge: &'a mut ChallengeLimiter,
     pub(crate) ip_ident: &'a mut u16,
+    /// What the device takes for the packet being built, and what it was told.
+    pub(crate) tx: &'a mut TxOffload,
+}
+
+/// Segmentation and checksum offload for one packet out: whether the device takes them
+/// (asked by [`Shard::poll_transmit_offload`](crate::Shard::poll_transmit_offload)), and
+/// what the packet built needs of it.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct TxOffload {
+    /// The device cuts super-segments and completes partial TCP checksums.
+    pub(crate) enabled: bool,
+    /// The packet built is a super-segment of segments this long (payload bytes).
+    pub(crate) segment_size: Option<u16>,
+    /// The packet's TCP checksum is partial (pseudo-header only).
+    pub(crate) partial_checksum: bool,
 }
 
 /// RFC 5961 §7: challenge ACKs are rate-limited per shard, so an attacker cannot use them

@@ -6,8 +6,15 @@ use super::{AckState, Connection, Ctx, State};
 use crate::cc::CongestionControl;
 use crate::seq::SeqNum;
 use crate::wire::{
-    PROTO_TCP, TcpFlags, TcpHeader, TcpOptions, Timestamps, emit_ip_header, fill_tcp_checksum, ip_header_len,
+    PROTO_TCP, TcpFlags, TcpHeader, TcpOptions, Timestamps, emit_ip_header, fill_tcp_checksum, fill_tcp_checksum_partial,
+    ip_header_len,
 };
+
+/// The largest IP packet a super-segment may make (the IPv4 total length and the IPv6
+/// payload length are 16 bits; ringtcp does not use IPv6 jumbograms).
+const MAX_SUPER_PACKET: usize = 65_535;
+/// TCP header bytes at most (options included), reserved when sizing a super-segment.
+const MAX_TCP_HEADER: usize = 60;
 
 /// A segment about to be built.
 struct Plan {
@@ -16,6 +23,8 @@ struct Plan {
     /// Offset into the send buffer and length of the payload.
     data: (usize, usize),
     syn: bool,
+    /// A super-segment of segments of this many payload bytes, for the device to cut.
+    segment_size: Option<u16>,
 }
 
 impl Connection {
@@ -25,12 +34,12 @@ impl Connection {
         if self.rst_now {
             self.rst_now = false;
             ctx.stats.out_rsts += 1;
-            let plan = Plan { seq: self.acceptable_seq(), flags: TcpFlags::RST | TcpFlags::ACK, data: (0, 0), syn: false };
+            let plan = Plan { seq: self.acceptable_seq(), flags: TcpFlags::RST | TcpFlags::ACK, data: (0, 0), syn: false, segment_size: None };
             return self.emit(ctx, buf, plan);
         }
         if let Some(seq) = self.rst_reply.take() {
             ctx.stats.out_rsts += 1;
-            return self.emit(ctx, buf, Plan { seq, flags: TcpFlags::RST, data: (0, 0), syn: false });
+            return self.emit(ctx, buf, Plan { seq, flags: TcpFlags::RST, data: (0, 0), syn: false, segment_size: None });
         }
         match self.state {
             State::Closed | State::Listen => return None,
@@ -44,7 +53,7 @@ impl Connection {
                     } else {
                         self.rtt_probe = Some((self.iss + 1, ctx.now));
                     }
-                    let n = self.emit(ctx, buf, Plan { seq: self.iss, flags, data: (0, 0), syn: true })?;
+                    let n = self.emit(ctx, buf, Plan { seq: self.iss, flags, data: (0, 0), syn: true, segment_size: None })?;
                     self.snd_nxt = self.iss + 1;
                     self.snd_max = self.snd_max.max(self.snd_nxt);
                     self.arm_rtx(ctx.now);
@@ -67,7 +76,7 @@ impl Connection {
             self.probe_now = false;
             // <SEQ=SND.UNA−1><ACK>: outside the peer's window, so it must answer with an ACK
             // that carries its current window (RFC 9293 §3.8.6.1, §3.8.4).
-            let plan = Plan { seq: self.snd_una - 1, flags: TcpFlags::ACK, data: (0, 0), syn: false };
+            let plan = Plan { seq: self.snd_una - 1, flags: TcpFlags::ACK, data: (0, 0), syn: false, segment_size: None };
             return self.emit(ctx, buf, plan);
         }
         if self.ack_state == AckState::Now {
@@ -77,7 +86,7 @@ impl Connection {
     }
 
     fn emit_ack(&mut self, ctx: &mut Ctx<'_>, buf: &mut [u8]) -> Option<usize> {
-        let plan = Plan { seq: self.acceptable_seq(), flags: TcpFlags::ACK, data: (0, 0), syn: false };
+        let plan = Plan { seq: self.acceptable_seq(), flags: TcpFlags::ACK, data: (0, 0), syn: false, segment_size: None };
         self.emit(ctx, buf, plan)
     }
 
@@ -149,7 +158,27 @@ impl Connection {
         let data_end = self.tx_end();
         let avail = data_end - self.snd_nxt;
         let wnd_room = (self.snd_una + self.snd_wnd as usize) - self.snd_nxt;
-        let mut len = avail.min(max_payload).min(wnd_room).min(cwnd_room);
+        // New data outside loss recovery may leave as one super-segment where the device
+        // segments: the segments are the ones that would have left one by one now (the
+        // same windows, so ACK clocking and congestion control see no difference), and the
+        // device cuts them at `max_payload`, so every later retransmission, SACK block
+        // and hole lines up with what the peer received.
+        let super_cap = if ctx.tx.enabled && !retransmit && !self.recovery.active {
+            let room = buf.len().min(MAX_SUPER_PACKET).saturating_sub(ip_header_len(self.remote.ip()) + MAX_TCP_HEADER);
+            (room / max_payload * max_payload).max(max_payload)
+        } else {
+            max_payload
+        };
+        let mut len = avail.min(super_cap).min(wnd_room).min(cwnd_room);
+        if len > max_payload && !len.is_multiple_of(max_payload) {
+            // A super-segment ends on a segment boundary, but for a tail that would leave
+            // at once anyway (the end of the queue with Nagle satisfied): a short segment
+            // in the middle of a flight is what sender SWS avoidance forbids.
+            let tail_may_go = len == avail && (self.nodelay || self.snd_max == self.snd_una || self.fin_queued);
+            if !tail_may_go {
+                len -= len % max_payload;
+            }
+        }
         if retransmit && let Some((_, hole_end)) = self.sack.next_hole(self.snd_nxt, self.snd_max) {
             len = len.min(hole_end - self.snd_nxt);
         }
@@ -193,7 +222,8 @@ impl Connection {
             flags |= TcpFlags::PSH;
         }
         let offset = seq - self.tx_seq;
-        let n = self.emit(ctx, buf, Plan { seq, flags, data: (offset, len), syn: false })?;
+        let segment_size = (len > max_payload).then(|| u16::try_from(max_payload).unwrap_or(u16::MAX));
+        let n = self.emit(ctx, buf, Plan { seq, flags, data: (offset, len), syn: false, segment_size })?;
         self.snd_nxt = seq + len + usize::from(fin);
         if self.snd_nxt > self.snd_max {
             if self.rtt_probe.is_none() && !retransmit {
@@ -222,7 +252,7 @@ impl Connection {
             flags |= TcpFlags::FIN;
         }
         let offset = seq - self.tx_seq;
-        let n = self.emit(ctx, buf, Plan { seq, flags, data: (offset, len), syn: false })?;
+        let n = self.emit(ctx, buf, Plan { seq, flags, data: (offset, len), syn: false, segment_size: None })?;
         if self.recovery.active {
             self.recovery.high_rxt = self.recovery.high_rxt.max(seq + len);
         }
@@ -318,15 +348,25 @@ impl Connection {
         if len > 0 {
             self.tx.copy_out(offset, &mut seg[hlen..]);
         }
-        fill_tcp_checksum(seg, local.ip(), remote.ip());
+        // A device that checksums completes a data segment's checksum (the part worth
+        // sparing: a pass over the payload); the rest get theirs here.
+        ctx.tx.segment_size = plan.segment_size;
+        ctx.tx.partial_checksum = ctx.tx.enabled && len > 0;
+        if ctx.tx.partial_checksum {
+            fill_tcp_checksum_partial(seg, local.ip(), remote.ip());
+        } else {
+            fill_tcp_checksum(seg, local.ip(), remote.ip());
+        }
         if with_ack {
             self.last_ack_sent = self.rcv_nxt;
             self.ack_state = AckState::Idle;
             self.delack_at = None;
             self.unacked_bytes = 0;
         }
-        ctx.stats.tcp_out_segs += 1;
-        ctx.stats.ip_out_requests += 1;
+        // Counted as the segments and packets the device will send.
+        let segments = plan.segment_size.map_or(1, |s| len.div_ceil(usize::from(s).max(1))) as u64;
+        ctx.stats.tcp_out_segs += segments;
+        ctx.stats.ip_out_requests += segments;
         Some(total)
     }
 }

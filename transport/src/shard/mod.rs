@@ -25,7 +25,7 @@ use std::net::{IpAddr, SocketAddr};
 use slab::Slab;
 
 use crate::config::Config;
-use crate::conn::{ChallengeLimiter, Connection, Ctx, Events, Remnant, State};
+use crate::conn::{ChallengeLimiter, Connection, Ctx, Events, Remnant, State, TxOffload};
 use crate::fincache::FinCache;
 use crate::isn::{IsnGenerator, Secret};
 use crate::listener::Listener;
@@ -120,6 +120,22 @@ impl Slot {
     }
 }
 
+/// A packet [`Shard::poll_transmit_offload`] wrote, and what the device must do with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// Bytes of the packet.
+    pub len: usize,
+    /// For a super-segment: the payload bytes of each segment the device cuts it into
+    /// (the last may be shorter). The header, options included, is the same on each but
+    /// for what segmentation changes (sequence number, IP length and identification,
+    /// PSH and FIN only on the last, the checksum).
+    pub segment_size: Option<u16>,
+    /// The TCP checksum field holds the pseudo-header sum only (folded, not
+    /// complemented): the device completes it over the segment, from the end of the IP
+    /// header, into the field 16 bytes into the TCP header (virtio-net's `NEEDS_CSUM`).
+    pub partial_checksum: bool,
+}
+
 /// One shard of the TCP/IP stack (IPv4 and IPv6).
 ///
 /// ```
@@ -175,6 +191,7 @@ pub struct Shard {
     /// Buffer bytes against `Config::buffer_memory`.
     memory: MemoryAccount,
     ip_ident: u16,
+    tx_offload: TxOffload,
     /// Next port to try for `listen` on port 0.
     port_counter: u32,
     /// RFC 6056 Algorithm 4 counters for `connect`.
@@ -216,6 +233,7 @@ impl Shard {
             live: 0,
             memory,
             ip_ident: 0,
+            tx_offload: TxOffload::default(),
             port_counter: 0,
             port_table: Box::new([0; crate::isn::PORT_TABLE]),
             last_now: Instant::ZERO,
@@ -326,6 +344,7 @@ impl Shard {
                 drops: &mut self.drops,
                 challenge: &mut self.challenge,
                 ip_ident: &mut self.ip_ident,
+                tx: &mut self.tx_offload,
             },
             &mut self.conns,
         )
@@ -467,6 +486,48 @@ impl Shard {
     /// Writes the next packet to send into `buf`, which must hold at least the MTU, and
     /// returns its length; `None` when there is nothing to send.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        self.tx_offload = TxOffload::default();
+        self.poll_next(now, buf)
+    }
+
+    /// As [`Shard::poll_transmit`], for a device that segments and checksums: a
+    /// connection with new data for several segments writes them as one super-segment
+    /// (one header, payload up to what `buf` holds and 64 KB, in whole segments but for
+    /// the end of its queue), and a data segment's TCP checksum is left partial (the
+    /// pseudo-header sum, as Linux leaves it for a device with checksum offload). What the
+    /// device must do comes back in the [`Transmit`]. Retransmissions and loss recovery
+    /// stay one segment each, so SACK blocks and retransmitted holes line up with the
+    /// segments the peer saw.
+    ///
+    /// ```
+    /// use ringtcp_transport::{Config, Instant, Secret, Shard};
+    /// use std::net::{IpAddr, Ipv4Addr};
+    ///
+    /// let (a, b) = (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)));
+    /// let mut server = Shard::new(Config::default(), &[a], Secret([1; 16]));
+    /// let mut client = Shard::new(Config::default(), &[b], Secret([2; 16]));
+    /// let l = server.listen("10.0.0.1:80".parse().unwrap(), 8).unwrap();
+    /// let c = client.connect(Instant::ZERO, "10.0.0.1:80".parse().unwrap(), None).unwrap();
+    /// let mut buf = vec![0u8; 65_536];
+    /// for _ in 0..3 {
+    ///     while let Some(n) = client.poll_transmit(Instant::ZERO, &mut buf) { server.handle_packet(Instant::ZERO, &buf[..n]); }
+    ///     while let Some(n) = server.poll_transmit(Instant::ZERO, &mut buf) { client.handle_packet(Instant::ZERO, &buf[..n]); }
+    /// }
+    /// let s = server.accept(l).unwrap().unwrap();
+    /// server.send(s, &[7u8; 8000]).unwrap();
+    /// let t = server.poll_transmit_offload(Instant::ZERO, &mut buf).unwrap();
+    /// // The initial window's worth in one packet: segments of 1,448 bytes (an MSS of
+    /// // 1,460 less the timestamp option), for the device to cut.
+    /// assert_eq!(t.segment_size, Some(1448));
+    /// assert!(t.partial_checksum && t.len > 5 * 1448);
+    /// ```
+    pub fn poll_transmit_offload(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        self.tx_offload = TxOffload { enabled: true, ..TxOffload::default() };
+        let len = self.poll_next(now, buf)?;
+        Some(Transmit { len, segment_size: self.tx_offload.segment_size, partial_checksum: self.tx_offload.partial_checksum })
+    }
+
+    fn poll_next(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         self.last_now = now;
         // Control packets (cookie SYN-ACKs, RSTs, answers from records) and connections'
         // segments take turns: when the runtime can write only so many packets, neither a

@@ -20,7 +20,7 @@ pub use ipv4::{IPV4_HEADER_LEN, Ipv4Packet, PROTO_ICMP, PROTO_TCP, emit_ipv4_hea
 pub use ipv6::{IPV6_HEADER_LEN, Ipv6Packet, MAX_EXTENSION_HEADERS, PROTO_ICMPV6, emit_ipv6_header, set_ipv6_traffic_class};
 pub use tcp::{
     SackBlocks, TCP_HEADER_LEN, TcpFlags, TcpHeader, TcpOptions, TcpSegment, Timestamps,
-    fill_tcp_checksum, fill_tcp_checksum_v4,
+    fill_tcp_checksum, fill_tcp_checksum_partial, fill_tcp_checksum_v4,
 };
 
 use std::fmt;

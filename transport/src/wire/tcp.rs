@@ -470,9 +470,56 @@ pub fn fill_tcp_checksum(buf: &mut [u8], src: IpAddr, dst: IpAddr) {
     buf[16..18].copy_from_slice(&c.to_be_bytes());
 }
 
+/// Stores the partial checksum of a TCP segment for a device that completes it: the
+/// pseudo-header sum (with the segment's length) folded to 16 bits and not complemented,
+/// as Linux leaves the field for a device with checksum offload. The device sums the
+/// segment from its first byte, the field included, and stores the complement.
+///
+/// ```
+/// use ringtcp_transport::wire::{TcpFlags, TcpHeader, TcpSegment, fill_tcp_checksum_partial};
+/// use std::net::{IpAddr, Ipv4Addr};
+///
+/// let (a, b) = (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)));
+/// let h = TcpHeader { src_port: 1, dst_port: 2, flags: TcpFlags::ACK, ..TcpHeader::default() };
+/// let mut seg = [0u8; 24];
+/// h.emit(&mut seg);
+/// seg[20..].copy_from_slice(b"data");
+/// fill_tcp_checksum_partial(&mut seg, a, b);
+/// // Not a complete checksum: only the device's work makes it one.
+/// assert!(TcpSegment::parse(&seg, a, b).is_err());
+/// ```
+pub fn fill_tcp_checksum_partial(buf: &mut [u8], src: IpAddr, dst: IpAddr) {
+    let partial = !checksum::finish(tcp_pseudo_header(src, dst, buf.len()));
+    buf[16..18].copy_from_slice(&partial.to_be_bytes());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_partial_checksum_completed_as_a_device_does_is_the_full_one() {
+        let (a, b) = (IpAddr::V4(A), IpAddr::V4(B));
+        let v6 = (IpAddr::V6("fd00::1".parse().unwrap()), IpAddr::V6("fd00::2".parse().unwrap()));
+        for (src, dst) in [(a, b), v6] {
+            for len in [0usize, 1, 7, 1448, 65_000] {
+                let h = TcpHeader { src_port: 443, dst_port: 40_000, seq: SeqNum(7), flags: TcpFlags::ACK, ..TcpHeader::default() };
+                let mut seg = vec![0u8; 20 + len];
+                h.emit(&mut seg);
+                for (i, x) in seg[20..].iter_mut().enumerate() {
+                    *x = (i * 31 + len) as u8;
+                }
+                let mut full = seg.clone();
+                fill_tcp_checksum(&mut full, src, dst);
+                fill_tcp_checksum_partial(&mut seg, src, dst);
+                // The device: sum from the start of the TCP header, field included.
+                let done = checksum::finish(checksum::accumulate(0, &seg));
+                seg[16..18].copy_from_slice(&done.to_be_bytes());
+                assert_eq!(seg, full, "{src} {len} bytes");
+                assert!(TcpSegment::parse(&seg, src, dst).is_ok());
+            }
+        }
+    }
 
     const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
     const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
