@@ -314,6 +314,16 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> io::Result<T> {
     }
 }
 
+/// A switch from the environment: `1`/`true` or `0`/`false` (empty: `default`).
+fn env_switch(name: &str, default: bool) -> io::Result<bool> {
+    match std::env::var(name).as_deref() {
+        Ok("1" | "true") => Ok(true),
+        Ok("0" | "false") => Ok(false),
+        Ok("") | Err(_) => Ok(default),
+        Ok(v) => Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{name}={v:?} is not valid: use 1 or 0"))),
+    }
+}
+
 impl StackBuilder {
     /// The settings of the default stack: the embedded default, overridden by
     /// `RINGTCP_TUN` (device name), `RINGTCP_KERNEL_ADDR` (the kernel side's address),
@@ -322,7 +332,8 @@ impl StackBuilder {
     /// `RINGTCP_IPV6=0` leaves IPv6 off the device),
     /// `RINGTCP_SHARDS` (shard threads, default one per core), `RINGTCP_MTU`,
     /// `RINGTCP_THREAD_PER_CORE` (`1` or `true`: see [`StackBuilder::thread_per_core`]),
-    /// `RINGTCP_BUSY_POLL_US` (see [`StackBuilder::busy_poll`]), `RINGTCP_MAX_CONNECTIONS`
+    /// `RINGTCP_BUSY_POLL_US` (see [`StackBuilder::busy_poll`]), `RINGTCP_OFFLOADS` (`0`
+    /// or `false`: see [`StackBuilder::offloads`]), `RINGTCP_MAX_CONNECTIONS`
     /// (see [`StackBuilder::max_connections`]), `RINGTCP_BUFFER_MEMORY_MB` (see
     /// [`StackBuilder::buffer_memory`]) and `RINGTCP_SYN_COOKIES` (`off`, `when-full` or
     /// `always`: see [`StackBuilder::syn_cookies`]).
@@ -333,15 +344,10 @@ impl StackBuilder {
     pub fn from_env() -> io::Result<StackBuilder> {
         let b = StackBuilder::default();
         let shards = env_or("RINGTCP_SHARDS", b.cfg.shards)?;
-        let tpc = match std::env::var("RINGTCP_THREAD_PER_CORE").as_deref() {
-            Ok("1" | "true") => true,
-            Ok("0" | "false" | "") | Err(_) => false,
-            Ok(v) => {
-                return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("RINGTCP_THREAD_PER_CORE={v:?} is not valid: use 1 or 0")));
-            }
-        };
+        let tpc = env_switch("RINGTCP_THREAD_PER_CORE", false)?;
         let busy_us: u64 = env_or("RINGTCP_BUSY_POLL_US", 0)?;
-        let b = b.thread_per_core(tpc).busy_poll(std::time::Duration::from_micros(busy_us));
+        let offloads = env_switch("RINGTCP_OFFLOADS", true)?;
+        let b = b.thread_per_core(tpc).busy_poll(std::time::Duration::from_micros(busy_us)).offloads(offloads);
         let max_conns = env_or("RINGTCP_MAX_CONNECTIONS", b.cfg.max_connections)?;
         let memory_mb = env_or("RINGTCP_BUFFER_MEMORY_MB", b.cfg.buffer_memory >> 20)?;
         let cookies = match std::env::var("RINGTCP_SYN_COOKIES").as_deref() {
@@ -361,15 +367,14 @@ impl StackBuilder {
             env_or("RINGTCP_ADDR", DEFAULT_STACK_ADDR)?,
             env_or("RINGTCP_PREFIX", 24u8)?,
         );
-        match std::env::var("RINGTCP_IPV6").as_deref() {
-            Ok("0" | "false") => Ok(b),
-            Ok("1" | "true" | "") | Err(_) => Ok(b.tun_v6(
-                env_or("RINGTCP_KERNEL_ADDR6", DEFAULT_KERNEL_ADDR6)?,
-                env_or("RINGTCP_ADDR6", DEFAULT_STACK_ADDR6)?,
-                env_or("RINGTCP_PREFIX6", 64u8)?,
-            )),
-            Ok(v) => Err(io::Error::new(io::ErrorKind::InvalidInput, format!("RINGTCP_IPV6={v:?} is not valid: use 1 or 0"))),
+        if !env_switch("RINGTCP_IPV6", true)? {
+            return Ok(b);
         }
+        Ok(b.tun_v6(
+            env_or("RINGTCP_KERNEL_ADDR6", DEFAULT_KERNEL_ADDR6)?,
+            env_or("RINGTCP_ADDR6", DEFAULT_STACK_ADDR6)?,
+            env_or("RINGTCP_PREFIX6", 64u8)?,
+        ))
     }
 }
 
