@@ -7,7 +7,8 @@
 //!
 //! Run as root (it makes network namespaces, a TUN device and a veth pair, and removes
 //! them): `cargo run --release -p ringtcp-benches --bin bulk_compare [MB per stream]`
-//! (default 256). `BULK_SMOKE=1` moves 4 MB per stream, for CI.
+//! (default 256). `BULK_SMOKE=1` moves 4 MB per stream, for CI; `BULK_ONLY=name,...`
+//! runs only the named setups (for a profile of one).
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -20,19 +21,24 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 const CHUNK: usize = 64 * 1024;
 
-/// The test data: byte `i` of a stream.
-fn byte_at(i: u64) -> u8 {
-    (i.wrapping_mul(7) ^ (i >> 11)) as u8
+/// The test data repeats with this period: a prime, so no shift by a whole number of
+/// segments or chunks (anything below the period) leaves it unchanged, and a misplaced,
+/// repeated or lost piece is caught.
+const PERIOD: usize = 65_537;
+
+/// Two periods of the test data, so any piece of a stream up to a chunk long is one
+/// slice of it: sending is a write of a slice and checking a comparison, which keeps the
+/// harness's own work far below the stacks' (filling and checking byte by byte took
+/// nearly half of this machine's CPU and capped every setup alike).
+fn pattern() -> &'static [u8] {
+    static P: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    P.get_or_init(|| (0..2 * PERIOD as u64).map(|i| i % PERIOD as u64).map(|i| (i.wrapping_mul(7) ^ (i >> 11)) as u8).collect())
 }
 
-fn fill(buf: &mut [u8], at: u64) {
-    for (k, b) in buf.iter_mut().enumerate() {
-        *b = byte_at(at + k as u64);
-    }
-}
-
-fn check(buf: &[u8], at: u64) -> bool {
-    buf.iter().enumerate().all(|(k, &b)| b == byte_at(at + k as u64))
+/// The `n` bytes of the stream from offset `at`.
+fn piece(at: u64, n: usize) -> &'static [u8] {
+    let off = (at % PERIOD as u64) as usize;
+    &pattern()[off..off + n]
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,12 +60,10 @@ impl Dir {
 
 /// Writes `len` bytes of the pattern.
 async fn send_pattern<W: AsyncWrite + Unpin>(w: &mut W, len: u64) -> std::io::Result<()> {
-    let mut buf = vec![0u8; CHUNK];
     let mut at = 0;
     while at < len {
         let n = (len - at).min(CHUNK as u64) as usize;
-        fill(&mut buf[..n], at);
-        w.write_all(&buf[..n]).await?;
+        w.write_all(piece(at, n)).await?;
         at += n as u64;
     }
     Ok(())
@@ -74,7 +78,7 @@ async fn receive_pattern<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<u64
         if n == 0 {
             return Ok(at);
         }
-        if !check(&buf[..n], at) {
+        if buf[..n] != *piece(at, n) {
             return Err(std::io::Error::other(format!("wrong byte within {n} bytes at offset {at}")));
         }
         at += n as u64;
@@ -224,6 +228,11 @@ fn kernel_clients(addr: SocketAddr) -> impl Fn(Dir, u64) -> Connect {
 const DIRS: [Dir; 3] = [Dir::Upload, Dir::Download, Dir::Echo];
 const STREAMS: [usize; 2] = [1, 4];
 
+/// True if `BULK_ONLY` is unset or names `setup`.
+fn wanted(setup: &str) -> bool {
+    std::env::var("BULK_ONLY").map_or(true, |only| only.split(',').any(|n| n.trim() == setup))
+}
+
 /// All rows of one setup: (direction, streams) → row.
 fn run_setup(name: &str, rt: &tokio::runtime::Runtime, len: u64, clients: &dyn Fn(Dir, u64) -> Connect) -> Vec<(Dir, usize, Row)> {
     let mut rows = Vec::new();
@@ -252,6 +261,10 @@ fn main() {
     // ringtcp over TUN, offloads on and off: the stack in this process, kernel clients in
     // the namespace that holds the device.
     for offloads in [true, false] {
+        let name = if offloads { "ringtcp_tun" } else { "ringtcp_tun_no_offloads" };
+        if !wanted(name) {
+            continue;
+        }
         let ns = Netns::new("bulkr");
         let (kernel, ring) = (Ipv4Addr::new(10, 81, 0, 1), Ipv4Addr::new(10, 81, 0, 2));
         let stack = ns
@@ -263,7 +276,6 @@ fn main() {
         let listener = server_rt.block_on(stack.bind((ring, 5001))).expect("bind");
         server_rt.spawn(ringtcp_server(listener));
         let client_rt = runtime_in(&ns);
-        let name = if offloads { "ringtcp_tun" } else { "ringtcp_tun_no_offloads" };
         let on = stack.stats().map(|s| s.shards.iter().all(|x| x.io.offloads)).unwrap_or(false);
         println!("{name}: offloads in use: {on}");
         tables.push((name, run_setup(name, &client_rt, len, &kernel_clients(SocketAddr::from((ring, 5001))))));
@@ -273,7 +285,7 @@ fn main() {
     }
 
     // tokio over a veth pair: server in one namespace, clients in the other.
-    {
+    if wanted("tokio_veth") {
         let (ns_s, ns_c) = (Netns::new("bulks"), Netns::new("bulkc"));
         let (a, b) = (Ipv4Addr::new(10, 82, 0, 1), Ipv4Addr::new(10, 82, 0, 2));
         veth("bk", &ns_s, a, &ns_c, b);
@@ -286,7 +298,7 @@ fn main() {
 
     // ringtcp ↔ ringtcp over the in-memory link, and tokio over loopback (in a namespace
     // of its own).
-    {
+    if wanted("ringtcp_memory") {
         let (server, client_stack) = Stack::builder().memory_pair(Ipv4Addr::new(10, 83, 0, 1), Ipv4Addr::new(10, 83, 0, 2)).expect("memory pair");
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
         let listener = rt.block_on(server.bind("10.83.0.1:5001")).expect("bind");
@@ -304,7 +316,7 @@ fn main() {
         };
         tables.push(("ringtcp_memory", run_setup("ringtcp_memory", &rt, len, &clients)));
     }
-    {
+    if wanted("tokio_loopback") {
         let ns = Netns::new("bulkl");
         let rt = runtime_in(&ns);
         let listener = on_workers(&rt, tokio::net::TcpListener::bind((IpAddr::V4(Ipv4Addr::LOCALHOST), 5001))).expect("bind");
