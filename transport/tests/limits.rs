@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::peer::{PEER, Peer, Seg, flags, plain_config};
+use ringtcp_transport::wire::TcpOptions;
 use ringtcp_transport::{BufferMemory, Config, Error, ListenerHandle, SocketHandle, State};
 
 fn from_port(port: u16) -> SocketAddr {
@@ -230,4 +231,40 @@ fn slow_readers_that_start_reading_get_every_byte_at_the_memory_limit() {
     assert!(server.stats().memory_pressure > 0 && server.drops().memory_limit > 0, "the limit was reached");
     let stuck: Vec<(usize, usize)> = got.iter().copied().enumerate().filter(|&(_, n)| n < BYTES).collect();
     assert!(stuck.is_empty(), "after {:?} {} connections still short: {:?}", sim.now(), stuck.len(), &stuck[..stuck.len().min(8)]);
+}
+
+#[test]
+fn a_drained_buffer_keeps_its_allocation_while_data_flows_and_gives_it_back_when_idle() {
+    let cfg = Config { rx_buffer: 1 << 20, window_scaling: true, buffer_memory: BufferMemory::with_limit(64 << 20), ..plain_config() };
+    let mut p = Peer::new(cfg);
+    let l = p.shard.listen(p.us, 8).unwrap();
+    // A window scale on both sides, so a window beyond 64 KiB can be offered.
+    let wscale = TcpOptions { window_scale: Some(7), ..TcpOptions::default() };
+    p.inject_from(from_port(3000), Seg::new(flags("SYN"), 1000, 0).opts(wscale));
+    let iss = p.sent().last().expect("a SYN-ACK").seq;
+    p.inject_from(from_port(3000), Seg::new(flags("ACK"), 1001, iss + 1));
+    let h = p.shard.accept(l).unwrap().expect("established");
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut seq = 1001u32;
+    // Two rounds of 100 segments, each read out at once: a bulk receiver's pattern.
+    for round in 0..2 {
+        for _ in 0..100 {
+            p.inject_from(from_port(3000), Seg::new(flags("ACK"), seq, iss + 1).data(&[round as u8 + 1; 1460]));
+            seq += 1460;
+        }
+        p.sent();
+        let n = p.shard.recv(h, &mut buf).unwrap();
+        assert_eq!(n, 146_000, "round {round}: everything readable");
+        assert!(buf[..n].iter().all(|&b| b == round as u8 + 1), "round {round}: intact");
+        // Drained, but the allocation stays: the next round does not grow it again.
+        assert!(p.shard.buffer_memory() >= 128 * 1024, "round {round}: {}", p.shard.buffer_memory());
+        p.advance(Duration::from_millis(50));
+    }
+    // No data for the idle time: the allocation goes back.
+    p.advance(Duration::from_millis(100));
+    assert!(p.shard.buffer_memory() < 64 * 1024, "{} bytes held by an idle connection", p.shard.buffer_memory());
+    // And comes again with data.
+    p.inject_from(from_port(3000), Seg::new(flags("ACK"), seq, iss + 1).data(&[9; 1460]));
+    assert_eq!(p.shard.recv(h, &mut buf).unwrap(), 1460);
+    assert_eq!(buf[0], 9);
 }

@@ -154,10 +154,13 @@ impl RxBuffer {
     pub(crate) fn read(&mut self, out: &mut [u8]) -> usize {
         let n = self.peek(out);
         self.readable.drain(..n);
-        if self.readable.is_empty() && self.readable.capacity() > 64 * 1024 {
-            self.readable = VecDeque::new();
-        }
         n
+    }
+
+    /// True if the in-order buffer is empty but holds a large allocation: one the
+    /// connection should give back if data does not come again soon.
+    pub(crate) fn holds_idle_allocation(&self) -> bool {
+        self.readable.is_empty() && self.readable.capacity() > super::IDLE_KEEP
     }
 
     /// Frees the in-order buffer's allocation if nothing is left in it.

@@ -46,10 +46,12 @@ impl TxBuffer {
     pub(crate) fn consume(&mut self, n: usize) {
         let n = n.min(self.data.len());
         self.data.drain(..n);
-        if self.data.is_empty() && self.data.capacity() > 64 * 1024 {
-            // Give back a large buffer once drained; idle connections stay small.
-            self.data = VecDeque::new();
-        }
+    }
+
+    /// True if the buffer is empty but holds a large allocation: one the connection
+    /// should give back if data does not come again soon.
+    pub(crate) fn holds_idle_allocation(&self) -> bool {
+        self.data.is_empty() && self.data.capacity() > super::IDLE_KEEP
     }
 
     /// Frees the allocation if nothing is left in it.

@@ -56,14 +56,23 @@ impl Connection {
         self.tx.len()
     }
 
+    /// A buffer may have drained: when memory is tight an empty buffer gives its
+    /// allocation back at once; otherwise a large one is given back if no data comes
+    /// within `IDLE_RELEASE`.
+    pub(crate) fn buffers_drained(&mut self, now: Instant) {
+        if self.mem != MemoryState::Normal {
+            self.rx.release_if_empty();
+            self.tx.release_if_empty();
+        } else if self.release_at.is_none() && (self.rx.holds_idle_allocation() || self.tx.holds_idle_allocation()) {
+            self.release_at = Some(now + crate::buffer::IDLE_RELEASE);
+        }
+    }
+
     /// Reads received data. `Ok(0)` is end of stream (the peer's FIN, after all data).
-    pub(crate) fn recv(&mut self, out: &mut [u8]) -> Result<usize, Error> {
+    pub(crate) fn recv(&mut self, out: &mut [u8], now: Instant) -> Result<usize, Error> {
         if self.rx.len() > 0 {
             let n = self.rx.read(out);
-            if self.mem != MemoryState::Normal {
-                // Memory is tight: a drained buffer gives its allocation back at once.
-                self.rx.release_if_empty();
-            }
+            self.buffers_drained(now);
             self.maybe_window_update();
             return Ok(n);
         }

@@ -7,7 +7,6 @@ use super::{AckState, Connection, Ctx, Events, State};
 use crate::buffer::RxInsert;
 use crate::cc::CongestionControl;
 use crate::error::Error;
-use crate::memory::MemoryState;
 use crate::sack::DUP_THRESH;
 use crate::seq::SeqNum;
 use crate::wire::{TcpFlags, TcpHeader, TcpSegment};
@@ -358,9 +357,7 @@ impl Connection {
         let now = ctx.now;
         let data_acked = if ack > self.tx_seq { (ack - self.tx_seq).min(self.tx.len()) } else { 0 };
         self.tx.consume(data_acked);
-        if self.mem != MemoryState::Normal {
-            self.tx.release_if_empty();
-        }
+        self.buffers_drained(now);
         self.tx_seq += data_acked;
         let acked = ack - self.snd_una;
         self.snd_una = ack;

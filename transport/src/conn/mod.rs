@@ -290,6 +290,9 @@ pub(crate) struct Connection {
     persist_probes: u32,
     keepalive: Option<Keepalive>,
     keepalive_at: Option<Instant>,
+    /// When drained buffers holding large allocations give them back (unless data came
+    /// again): see `buffer::IDLE_RELEASE`.
+    pub(crate) release_at: Option<Instant>,
     keepalive_probes: u32,
     /// TIME-WAIT expiry or the orphaned FIN-WAIT-2 limit.
     close_at: Option<Instant>,
@@ -419,6 +422,7 @@ impl Connection {
             persist_probes: 0,
             keepalive: cfg.keepalive,
             keepalive_at: None,
+            release_at: None,
             keepalive_probes: 0,
             close_at: None,
             nodelay: cfg.nodelay,
@@ -673,7 +677,7 @@ impl Connection {
 
     /// The earliest deadline of this connection.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        [self.rtx_at, self.delack_at, self.persist_at, self.keepalive_at, self.close_at].into_iter().flatten().min()
+        [self.rtx_at, self.delack_at, self.persist_at, self.keepalive_at, self.close_at, self.release_at].into_iter().flatten().min()
     }
 
     fn ts_now(&self, now: Instant) -> u32 {

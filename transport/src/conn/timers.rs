@@ -1,5 +1,6 @@
 //! Deadlines: retransmission (RFC 6298), delayed ACK, persist (zero-window probing),
-//! keepalive, TIME-WAIT and the orphaned FIN-WAIT-2 limit.
+//! keepalive, TIME-WAIT, the orphaned FIN-WAIT-2 limit, and giving idle buffers'
+//! allocations back.
 
 use super::{AckState, Connection, Ctx, Recovery, State};
 use crate::cc::CongestionControl;
@@ -45,6 +46,13 @@ impl Connection {
         if due(self.keepalive_at, now) {
             self.keepalive_at = None;
             self.on_keepalive(ctx);
+        }
+        if due(self.release_at, now) {
+            // No data since the buffers drained: give empty allocations back (one that
+            // filled again keeps its allocation until it drains again).
+            self.release_at = None;
+            self.rx.release_if_empty();
+            self.tx.release_if_empty();
         }
     }
 

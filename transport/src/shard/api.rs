@@ -200,11 +200,11 @@ impl Shard {
             Some(Slot::Remnant(r)) if r.generation == h.generation => return Ok(r.recv(out)),
             _ => {}
         }
-        let (mem, hard) = (self.memory.state(), self.memory.hard_limit());
+        let (mem, hard, now) = (self.memory.state(), self.memory.hard_limit(), self.last_now);
         let c = self.conn_mut(h)?.ok_or(Error::InvalidHandle)?;
         c.mem = mem;
         c.mem_hard = hard;
-        let r = c.recv(out);
+        let r = c.recv(out, now);
         self.after(h.idx);
         r
     }
