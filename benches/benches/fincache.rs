@@ -6,45 +6,11 @@
 //! Run: `cargo bench -p ringtcp-benches --bench fincache`.
 
 use std::hint::black_box;
-use std::net::{Ipv4Addr, Ipv6Addr};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use ringtcp_transport::fincache::{FinCache, FinCacheConfig, MslClass, TwKey, TwState};
-use ringtcp_transport::{Instant, SeqNum};
-
-/// Records held: 1,000,000, or `FINCACHE_RECORDS` (to see how the figures move once the
-/// working set outgrows the last-level cache).
-fn records() -> u32 {
-    static N: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    *N.get_or_init(|| std::env::var("FINCACHE_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000).clamp(1000, 4_000_000))
-}
-
-fn key4(i: u32) -> TwKey {
-    TwKey { local_idx: 0, local_port: 443, remote_ip: Ipv4Addr::from(0x0a00_0000 | (i >> 14)).into(), remote_port: 1024 + (i & 0x3fff) as u16 }
-}
-
-/// The same 1,000,000 peers, numbered into an IPv6 /64 (SLAAC-like interface ids).
-fn key6(i: u32) -> TwKey {
-    let ip = Ipv6Addr::from((0x2001_0db8_0000_0001u128 << 64) | (u128::from(i >> 14) * 0x0201_5aff_fe00_0001));
-    TwKey { remote_ip: ip.into(), ..key4(i) }
-}
-
-fn state(i: u32) -> TwState {
-    TwState { snd_nxt: SeqNum(i), rcv_nxt: SeqNum(!i), ts_recent: Some(i), class: MslClass::Remote }
-}
-
-fn filled(key: impl Fn(u32) -> TwKey) -> FinCache {
-    let mut fc = FinCache::new(FinCacheConfig { capacity: records() as usize, ..FinCacheConfig::default() });
-    for i in 0..records() {
-        fc.insert(Instant::from_micros(u64::from(i)), key(i), state(i));
-    }
-    fc
-}
-
-/// A cheap permutation so lookups jump around the table as real traffic would.
-fn scatter(n: u64) -> u32 {
-    ((n.wrapping_mul(2_654_435_761)) % u64::from(records())) as u32
-}
+use ringtcp_benches::fincache_keys::{filled, key4, key6, records, scatter, state};
+use ringtcp_transport::Instant;
+use ringtcp_transport::fincache::{FinCache, TwKey};
 
 fn fincache(c: &mut Criterion) {
     let name = if records() == 1_000_000 { "fincache_1M".to_owned() } else { format!("fincache_{}", records()) };
@@ -52,8 +18,8 @@ fn fincache(c: &mut Criterion) {
     // Both caches filled up front, and each operation measured for IPv4 then IPv6 back to
     // back, so a change in the machine's load between the two families' runs (this is a
     // shared machine) lands on both alike.
-    let mut fc4 = filled(key4);
-    let mut fc6 = filled(key6);
+    let mut fc4 = filled(key4, records() as usize);
+    let mut fc6 = filled(key6, records() as usize);
     lookups(&mut g, "v4", &fc4, key4);
     lookups(&mut g, "v6", &fc6, key6);
     insert_with_room(&mut g, "v4", key4);
@@ -96,13 +62,7 @@ fn lookups(g: &mut Group<'_>, family: &str, fc: &FinCache, key: impl Fn(u32) -> 
 /// holds. Timed inserts take it towards 1.25 times; then it is rebuilt (untimed).
 fn insert_with_room(g: &mut Group<'_>, family: &str, key: impl Fn(u32) -> TwKey + Copy) {
     g.bench_function(format!("insert/{family}"), |b| {
-        let build = || {
-            let mut fc = FinCache::new(FinCacheConfig { capacity: records() as usize * 13 / 10, ..FinCacheConfig::default() });
-            for i in 0..records() {
-                fc.insert(Instant::from_micros(u64::from(i)), key(i), state(i));
-            }
-            fc
-        };
+        let build = || filled(key, records() as usize * 13 / 10);
         let mut roomy = build();
         let mut fresh = records();
         b.iter_custom(|iters| {

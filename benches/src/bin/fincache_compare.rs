@@ -11,34 +11,15 @@
 //! Run: `cargo run --release -p ringtcp-benches --bin fincache_compare [rounds]`
 
 use std::hint::black_box;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::time::Instant as Clock;
 
-use ringtcp_transport::fincache::{FinCache, FinCacheConfig, MslClass, TwKey, TwState};
-use ringtcp_transport::{Instant, SeqNum};
+use ringtcp_benches::fincache_keys::{filled, key4, key6, records, scatter, state};
+use ringtcp_transport::Instant;
+use ringtcp_transport::fincache::{FinCache, TwKey};
 
 /// Operations per timed batch.
 const BATCH: u32 = 10_000;
-
-fn records() -> u32 {
-    static N: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    *N.get_or_init(|| std::env::var("FINCACHE_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000).clamp(10_000, 4_000_000))
-}
-
-// The same keys as the criterion bench: 1,000,000 peers, IPv4 and the same numbering in
-// an IPv6 /64.
-fn key4(i: u32) -> TwKey {
-    TwKey { local_idx: 0, local_port: 443, remote_ip: Ipv4Addr::from(0x0a00_0000 | (i >> 14)).into(), remote_port: 1024 + (i & 0x3fff) as u16 }
-}
-
-fn key6(i: u32) -> TwKey {
-    let ip = Ipv6Addr::from((0x2001_0db8_0000_0001u128 << 64) | (u128::from(i >> 14) * 0x0201_5aff_fe00_0001));
-    TwKey { remote_ip: ip.into(), ..key4(i) }
-}
-
-fn state(i: u32) -> TwState {
-    TwState { snd_nxt: SeqNum(i), rcv_nxt: SeqNum(!i), ts_recent: Some(i), class: MslClass::Remote }
-}
 
 /// One family's caches and where its operations have got to.
 struct Family<K> {
@@ -50,19 +31,6 @@ struct Family<K> {
     next_full: u32,
     next_roomy: u32,
     lookups: u64,
-}
-
-fn filled(key: impl Fn(u32) -> TwKey, capacity: usize) -> FinCache {
-    let mut fc = FinCache::new(FinCacheConfig { capacity, ..FinCacheConfig::default() });
-    for i in 0..records() {
-        fc.insert(Instant::from_micros(u64::from(i)), key(i), state(i));
-    }
-    fc
-}
-
-/// A cheap permutation so lookups jump around the table as real traffic would.
-fn scatter(n: u64) -> u32 {
-    ((n.wrapping_mul(2_654_435_761)) % u64::from(records())) as u32
 }
 
 const OPS: [&str; 4] = ["lookup_hit", "lookup_miss", "insert", "insert_evicting_oldest"];
