@@ -9,12 +9,17 @@
 # Each is measured with keep-alive and with `Connection: close`, over IPv4 and over IPv6
 # (the servers listen on [::]; each IPv6 run follows its IPv4 twin). Needs root, wrk.
 # Run: bash benches/axum_compare.sh [seconds] [connections]
+# AXUM_HELLO_BIN=path uses that build of axum_hello instead of building a release one
+# (CI's smoke run, examples/tests/axum_compare_smoke.rs, passes its test build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-5}
 conns=${2:-32}
-cargo build --release -q -p ringtcp-examples --bin axum_hello
-bin=target/release/axum_hello
+bin=${AXUM_HELLO_BIN:-}
+if [ -z "$bin" ]; then
+    cargo build --release -q -p ringtcp-examples --bin axum_hello
+    bin=target/release/axum_hello
+fi
 tag=$$
 R=rt-ax-r-$tag; T=rt-ax-t-$tag; S=rt-ax-s-$tag; C=rt-ax-c-$tag
 pids=()
@@ -45,9 +50,18 @@ wrk_rate() { # namespace url extra-args...
 ip netns exec $R env RINGTCP_SHARDS=2 PORT=3000 $bin >/dev/null & pids+=($!)
 ip netns exec $T env RINGTCP_SHARDS=2 RINGTCP_THREAD_PER_CORE=1 PORT=3000 $bin >/dev/null & pids+=($!)
 ip netns exec $S env RINGTCP_STACK=kernel "LISTEN=[::]:3000" $bin >/dev/null & pids+=($!)
-sleep 1
+# Wait until each server answers (at most 10 s), rather than for a fixed time.
+ready() { # namespace url
+    for _ in $(seq 100); do
+        ip netns exec "$1" curl -s -o /dev/null --max-time 1 "$2" && return 0
+        sleep 0.1
+    done
+    echo "no answer from $2" >&2
+    return 1
+}
 
 r4=http://10.77.0.2:3000/; r6=http://[fd77::2]:3000/; k4=http://10.88.0.2:3000/; k6=http://[fd88::2]:3000/
+ready $R $r4; ready $T $r4; ready $C $k4
 ring_ka=$(wrk_rate $R $r4);  ring6_ka=$(wrk_rate $R $r6)
 tpc_ka=$(wrk_rate $T $r4);   tpc6_ka=$(wrk_rate $T $r6)
 kern_ka=$(wrk_rate $C $k4);  kern6_ka=$(wrk_rate $C $k6)
@@ -56,7 +70,7 @@ ring_cl=$(wrk_rate $R $r4 "${close[@]}");  ring6_cl=$(wrk_rate $R $r6 "${close[@
 tpc_cl=$(wrk_rate $T $r4 "${close[@]}");   tpc6_cl=$(wrk_rate $T $r6 "${close[@]}")
 kern_cl=$(wrk_rate $C $k4 "${close[@]}");  kern6_cl=$(wrk_rate $C $k6 "${close[@]}")
 
-ratio() { echo "$1 / $2" | bc -l | cut -c1-4; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "n/a" }'; }
 echo
 echo "keep-alive        ringtcp/TUN ${ring_ka}   thread-per-core ${tpc_ka}   kernel/veth ${kern_ka} req/s   ratios $(ratio $ring_ka $kern_ka) $(ratio $tpc_ka $kern_ka)"
 echo "Connection: close ringtcp/TUN ${ring_cl}   thread-per-core ${tpc_cl}   kernel/veth ${kern_cl} req/s   ratios $(ratio $ring_cl $kern_cl) $(ratio $tpc_cl $kern_cl)"
