@@ -125,3 +125,36 @@ async fn half_close_both_ways_on_a_current_thread_runtime() {
     let err = c.write_all(b"late").await.unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
 }
+
+/// Echoes `size` bytes through a pair built by `builder`; returns the client's and the
+/// server's packets written and super-segments among them.
+async fn echo_counting(builder: ringtcp::StackBuilder, size: usize) -> ((u64, u64), bool) {
+    let (client, server) = builder.memory_pair(A, B).unwrap();
+    let listener = server.bind((B, 9)).await.unwrap();
+    tokio::spawn(echo_server(listener));
+    let data = pattern(size, 7);
+    let (mut r, mut w) = tokio::io::split(client.connect((B, 9)).await.unwrap());
+    let send = data.clone();
+    let writer = tokio::spawn(async move {
+        w.write_all(&send).await.unwrap();
+        w.shutdown().await.unwrap();
+    });
+    let mut back = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), r.read_to_end(&mut back)).await.expect("echo finished").unwrap();
+    writer.await.unwrap();
+    assert!(back == data, "every byte intact and in order");
+    let stats = client.stats().unwrap();
+    let io = |f: fn(&ringtcp_runtime::stats::IoStats) -> u64| stats.shards.iter().map(|s| f(&s.io)).sum::<u64>();
+    ((io(|i| i.packets_out), io(|i| i.super_packets_out)), stats.shards.iter().all(|s| s.io.offloads))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_link_carries_super_segments_unless_offloads_are_off() {
+    let ((packets, supers), on) = echo_counting(Stack::builder().shards(1), 8 << 20).await;
+    assert!(on, "offloads are on by default");
+    assert!(supers > 0, "8 MB went out in super-segments: {supers} of {packets} packets");
+    let ((packets_off, supers_off), on) = echo_counting(Stack::builder().shards(1).offloads(false), 8 << 20).await;
+    assert!(!on);
+    assert_eq!(supers_off, 0);
+    assert!(packets_off > packets, "one segment a packet takes more packets: {packets_off} against {packets}");
+}

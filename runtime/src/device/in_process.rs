@@ -8,6 +8,11 @@
 //! at once, once per turn of its loop. A queue is one byte buffer of length-prefixed
 //! packets, and the reader hands back its emptied buffer in exchange, so the steady state
 //! allocates nothing per packet.
+//!
+//! Both ends are ringtcp stacks of this process, so the link carries what a veth pair with
+//! segmentation offload carries: super-segments of up to 64 KB, with the partial
+//! checksums of data segments, taken whole by the other stack (no wire in between can
+//! corrupt them).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -21,6 +26,10 @@ pub static QUEUE_LOCK: LockStats = LockStats::new("link_queue", LockScope::Shard
 /// Packets waiting in one direction at most; beyond, a packet is dropped (and counted by
 /// the sender) as a full NIC queue would drop it, and TCP retransmits.
 pub const QUEUE_LIMIT: usize = 4096;
+
+/// Bytes waiting in one direction at most (the link carries super-segments of up to 64
+/// KB, so the packet count alone would let a queue hold 256 MB).
+pub const QUEUE_BYTES: usize = 8 << 20;
 
 /// Packets back to back, each after its length as two bytes (native order).
 #[derive(Debug, Default)]
@@ -44,6 +53,11 @@ impl Batch {
         self.bytes.extend_from_slice(&(packet.len() as u16).to_ne_bytes());
         self.bytes.extend_from_slice(packet);
         self.count += 1;
+    }
+
+    /// Bytes held, length prefixes included.
+    fn bytes(&self) -> usize {
+        self.bytes.len()
     }
 
     fn clear(&mut self) {
@@ -132,7 +146,7 @@ impl InProcessPort {
         }
         let was_empty = {
             let mut packets = q.packets.lock();
-            if packets.len() >= QUEUE_LIMIT || packet.len() > usize::from(u16::MAX) {
+            if packets.len() >= QUEUE_LIMIT || packets.bytes() + packet.len() > QUEUE_BYTES || packet.len() > usize::from(u16::MAX) {
                 return Err(SendError::Full);
             }
             packets.push(packet);

@@ -38,6 +38,18 @@ const KIND_DOORBELL: u64 = 3 << 56;
 const KIND_READ_MULTI: u64 = 4 << 56;
 const KIND_MASK: u64 = 0xff << 56;
 
+/// How the packets read from a device reach the transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Framing {
+    /// Bare packets, every checksum checked.
+    Plain,
+    /// After a virtio-net header that says what the kernel vouches for.
+    Vnet,
+    /// From the other ringtcp stack of an in-process link: partial checksums and
+    /// super-segments, taken whole.
+    Trusted,
+}
+
 /// The ring, the device and the buffers their I/O uses.
 pub(super) struct DeviceIo {
     ring: IoUring,
@@ -56,6 +68,9 @@ pub(super) struct DeviceIo {
     completions: Vec<(u64, i32, u32)>,
     /// Every packet carries a virtio-net header (a TUN queue with offloads on).
     vnet: bool,
+    /// The device takes super-segments and partial checksums: a TUN queue with offloads,
+    /// or an in-process link (whose other end is a ringtcp stack of this process).
+    offloads: bool,
     impair: Option<Impairer>,
     stats: IoStats,
     /// The device is gone (end of file, a closed link, a failed descriptor).
@@ -71,6 +86,7 @@ impl DeviceIo {
         mtu: usize,
         impair: Option<ImpairConfig>,
         plain_reads: bool,
+        link_offloads: bool,
         read_mode: impl FnOnce(ReadMode),
     ) -> io::Result<DeviceIo> {
         let mut builder = IoUring::builder();
@@ -91,10 +107,12 @@ impl DeviceIo {
             && ring.submitter().register_probe(&mut probe).is_ok()
             && probe.is_supported(opcode::ReadMulti::CODE);
         let vnet = matches!(device, Device::Vnet(_));
+        let offloads = vnet || (in_process && link_offloads);
         // A read buffer holds a packet of the MTU and some slack, or, with a virtio-net
         // header, the header and a 64 KB super-packet.
         let small_frame = if vnet { vnet::HEADER_LEN } else { 0 } + mtu + 64;
         let frame_len = if vnet { vnet::HEADER_LEN + vnet::MAX_PACKET } else { small_frame };
+        let big_frame = offloads.then_some(if vnet { vnet::HEADER_LEN } else { 0 } + vnet::MAX_PACKET);
         let ring_buffers = if vnet { RING_BUFFERS_VNET } else { RING_BUFFERS };
         let bufring = if multishot { BufRing::new(&ring, ring_buffers, frame_len).ok() } else { None };
         read_mode(if in_process {
@@ -113,12 +131,13 @@ impl DeviceIo {
             rx_bufs: (0..PLAIN_READS).map(|_| vec![0u8; frame_len].into_boxed_slice()).collect(),
             tx_slots: Vec::new(),
             tx_free: Vec::new(),
-            tx_buffers: TxBuffers::new(small_frame, vnet.then_some(frame_len)),
+            tx_buffers: TxBuffers::new(small_frame, big_frame),
             doorbell_buf: Box::new(0),
             completions: Vec::with_capacity(256),
             vnet,
+            offloads,
             impair: impair.map(Impairer::new),
-            stats: IoStats { offloads: vnet, ..IoStats::default() },
+            stats: IoStats { offloads, ..IoStats::default() },
             gone: false,
         })
     }
@@ -150,16 +169,28 @@ impl DeviceIo {
             Some(imp) => imp.admit(now, Direction::Inbound, frame),
             None => 1,
         };
+        let framing = self.framing();
         for _ in 0..copies {
-            Self::hand_over(&mut self.stats, self.vnet, shard, now, frame);
+            Self::hand_over(&mut self.stats, framing, shard, now, frame);
+        }
+    }
+
+    fn framing(&self) -> Framing {
+        match self.device {
+            Device::Vnet(_) => Framing::Vnet,
+            Device::InProcess(_) if self.offloads => Framing::Trusted,
+            Device::InProcess(_) | Device::Fd(_) => Framing::Plain,
         }
     }
 
     /// Gives the transport one frame: with a virtio-net header, a packet whose checksum
-    /// the kernel vouches for skips the transport's check.
-    fn hand_over(stats: &mut IoStats, vnet: bool, shard: &mut Shard, now: Instant, frame: &[u8]) {
-        if !vnet {
-            return shard.handle_packet(now, frame);
+    /// the kernel vouches for skips the transport's check; from the other ringtcp stack of
+    /// an in-process link, every packet does.
+    fn hand_over(stats: &mut IoStats, framing: Framing, shard: &mut Shard, now: Instant, frame: &[u8]) {
+        match framing {
+            Framing::Plain => return shard.handle_packet(now, frame),
+            Framing::Trusted => return shard.handle_offloaded_packet(now, frame),
+            Framing::Vnet => {}
         }
         let Some(header) = vnet::VnetHeader::parse(frame) else {
             // Shorter than its header: not a packet the kernel would hand over.
@@ -408,6 +439,12 @@ impl DeviceIo {
                     self.stats.super_packets_out += u64::from(t.segment_size.is_some());
                     vnet::HEADER_LEN + t.len
                 })
+            } else if self.offloads {
+                // The other ringtcp stack takes the super-segment whole.
+                shard.poll_transmit_offload(now, &mut buf).map(|t| {
+                    self.stats.super_packets_out += u64::from(t.segment_size.is_some());
+                    t.len
+                })
             } else {
                 shard.poll_transmit(now, &mut buf)
             };
@@ -454,7 +491,10 @@ impl DeviceIo {
     pub(super) fn release_held(&mut self, shard: &mut Shard, now: Instant) {
         while let Some((dir, bytes)) = self.impair.as_mut().and_then(|i| i.due(now)) {
             match dir {
-                Direction::Inbound => Self::hand_over(&mut self.stats, self.vnet, shard, now, &bytes),
+                Direction::Inbound => {
+                    let framing = self.framing();
+                    Self::hand_over(&mut self.stats, framing, shard, now, &bytes);
+                }
                 Direction::Outbound => self.write_copy(&bytes),
             }
         }

@@ -43,7 +43,7 @@ pub(crate) struct ShardLoop {
 impl ShardLoop {
     pub(super) fn new(spec: ShardSpec, handle: Arc<ShardHandle>, commands: Receiver<Command>) -> io::Result<ShardLoop> {
         let mtu = usize::from(spec.config.mtu);
-        let io = DeviceIo::new(spec.device, handle.doorbell().clone(), mtu, spec.impair, spec.plain_reads, |m| {
+        let io = DeviceIo::new(spec.device, handle.doorbell().clone(), mtu, spec.impair, spec.plain_reads, spec.offloads, |m| {
             handle.set_read_mode(m)
         })?;
         Ok(ShardLoop {

@@ -46,6 +46,9 @@ pub struct ShardSpec {
     pub impair: Option<crate::impair::ImpairConfig>,
     /// Use plain reads even where multishot reads are available (to test both paths).
     pub plain_reads: bool,
+    /// Super-segments and partial checksums on an in-process link (a TUN device's
+    /// offloads are settled when it is opened: see `Device::Vnet`).
+    pub offloads: bool,
     /// Run the shard loop as a task of a current-thread tokio runtime on the shard thread,
     /// so that application tasks spawned there reach it without crossing threads (see
     /// [`crate::thread_per_core`]).

@@ -42,8 +42,9 @@ pub struct StackConfig {
     /// How long a shard looks for work before it sleeps.
     pub busy_poll: Duration,
     /// Ask a TUN device for the kernel's checksum and segmentation offloads (a
-    /// virtio-net header on every packet); where the kernel refuses them the device runs
-    /// without, and each shard's `io.offloads` says which.
+    /// virtio-net header on every packet; where the kernel refuses them the device runs
+    /// without), and have the two stacks of an in-process link pass super-segments and
+    /// partial checksums; each shard's `io.offloads` says what is in use.
     pub offloads: bool,
     /// Live connections of the whole stack at most, shared evenly by the shards.
     pub max_connections: usize,
@@ -204,6 +205,7 @@ impl StackConfig {
                     socket_buffer: self.socket_buffer,
                     impair,
                     plain_reads: self.plain_reads,
+                    offloads: self.offloads,
                     thread_per_core: self.thread_per_core,
                     busy_poll: self.busy_poll,
                 }
