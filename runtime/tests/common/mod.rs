@@ -21,6 +21,7 @@ pub(crate) fn one_shard(addr: Ipv4Addr) -> (Shards, OwnedFd) {
         socket_buffer: 64 * 1024,
         impair: None,
         plain_reads: false,
+        offloads: false,
         thread_per_core: false,
         busy_poll: std::time::Duration::ZERO,
     };
