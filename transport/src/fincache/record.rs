@@ -47,32 +47,18 @@ impl Side {
     }
 }
 
-/// How a record keeps its peer's address: what differs between the two layouts.
-pub(super) trait Stored: Copy + Default + core::fmt::Debug {
-    /// The address bits (`u32` or `u128`).
-    type Ip: Copy + Eq;
-
-    fn store(ip: Self::Ip) -> Self;
-    fn load(self) -> Self::Ip;
+/// A peer address as a record keeps it (its bits: `u32` or `u128`): what differs between
+/// the two layouts.
+pub(super) trait Stored: Copy + Default + Eq + core::fmt::Debug {
     /// True if a record's address and ports are `key`'s. On the lookup path, between its
     /// two cache misses: compares words without building a key.
-    fn matches(ip: Self, remote_port: u16, local_port: u16, key: &RawKey<Self::Ip>) -> bool;
+    fn matches(ip: Self, remote_port: u16, local_port: u16, key: &RawKey<Self>) -> bool;
     /// The key's 64-bit hash under the table's keyed hasher.
-    fn hash(hasher: &ahash::RandomState, key: &RawKey<Self::Ip>) -> u64;
+    fn hash(hasher: &ahash::RandomState, key: &RawKey<Self>) -> u64;
 }
 
 /// IPv4: the address as a `u32`.
 impl Stored for u32 {
-    type Ip = u32;
-
-    fn store(ip: u32) -> u32 {
-        ip
-    }
-
-    fn load(self) -> u32 {
-        self
-    }
-
     #[inline(always)]
     fn matches(ip: u32, remote_port: u16, local_port: u16, key: &RawKey<u32>) -> bool {
         // The three adjacent fields as one word, so the compiler makes it one load.
@@ -92,16 +78,6 @@ impl Stored for u32 {
 /// IPv6: the address as a `u128`, whose 16-byte alignment makes the record 32 bytes and,
 /// in a line-aligned chunk, never split across two cache lines.
 impl Stored for u128 {
-    type Ip = u128;
-
-    fn store(ip: u128) -> u128 {
-        ip
-    }
-
-    fn load(self) -> u128 {
-        self
-    }
-
     #[inline(always)]
     fn matches(ip: u128, remote_port: u16, local_port: u16, key: &RawKey<u128>) -> bool {
         ip == key.remote_ip
@@ -156,11 +132,11 @@ pub(super) trait Record: Zeroable + Default {
 }
 
 impl<S: Stored + Zeroable> Record for Rec<S> {
-    type Ip = S::Ip;
+    type Ip = S;
 
-    fn from_state(key: &RawKey<S::Ip>, state: &TwState) -> (Self, Side) {
+    fn from_state(key: &RawKey<S>, state: &TwState) -> (Self, Side) {
         let rec = Rec {
-            remote_ip: S::store(key.remote_ip),
+            remote_ip: key.remote_ip,
             remote_port: key.remote_port,
             local_port: key.local_port,
             snd_nxt: state.snd_nxt.0,
@@ -170,8 +146,8 @@ impl<S: Stored + Zeroable> Record for Rec<S> {
         (rec, Side { live: true, local_idx: key.local_idx })
     }
 
-    fn key(&self, side: &Side) -> RawKey<S::Ip> {
-        RawKey { local_idx: side.local_idx, local_port: self.local_port, remote_ip: self.remote_ip.load(), remote_port: self.remote_port }
+    fn key(&self, side: &Side) -> RawKey<S> {
+        RawKey { local_idx: side.local_idx, local_port: self.local_port, remote_ip: self.remote_ip, remote_port: self.remote_port }
     }
 
     #[inline(always)]
@@ -180,12 +156,12 @@ impl<S: Stored + Zeroable> Record for Rec<S> {
     }
 
     #[inline(always)]
-    fn matches(&self, key: &RawKey<S::Ip>) -> bool {
+    fn matches(&self, key: &RawKey<S>) -> bool {
         S::matches(self.remote_ip, self.remote_port, self.local_port, key)
     }
 
     #[inline(always)]
-    fn hash(hasher: &ahash::RandomState, key: &RawKey<S::Ip>) -> u64 {
+    fn hash(hasher: &ahash::RandomState, key: &RawKey<S>) -> u64 {
         S::hash(hasher, key)
     }
 }
