@@ -83,14 +83,6 @@ const GSO_TCPV6: u8 = 4;
 /// Where the TCP checksum field is within the TCP header.
 const TCP_CHECKSUM_OFFSET: u16 = 16;
 
-/// Writes the header of a packet that asks nothing of the kernel: complete checksums, one
-/// segment.
-pub fn write_plain_header(buf: &mut [u8]) {
-    if let Some(h) = buf.get_mut(..HEADER_LEN) {
-        h.fill(0);
-    }
-}
-
 /// Writes the header of `frame` (header space, then the TCP/IP packet the transport
 /// built) for what the transport asked of the device: a partial checksum to complete
 /// (`NEEDS_CSUM` from the end of the IP header), a super-segment to cut (`gso_type` of the
@@ -108,15 +100,21 @@ pub fn write_plain_header(buf: &mut [u8]) {
 /// assert_eq!((h.flags, h.gso_type, h.gso_size), (F_NEEDS_CSUM, 1, 1448));
 /// ```
 pub fn write_header(frame: &mut [u8], t: &ringtcp_transport::Transmit) {
-    write_plain_header(frame);
-    let Some(packet) = frame.get(HEADER_LEN..) else { return };
+    let h = header_for(frame.get(HEADER_LEN..).unwrap_or_default(), t);
+    if let Some(space) = frame.get_mut(..HEADER_LEN) {
+        space.copy_from_slice(&h);
+    }
+}
+
+/// The header for `packet`; all zero (complete checksums, one segment) for an empty one.
+fn header_for(packet: &[u8], t: &ringtcp_transport::Transmit) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
     let (ip_len, gso_type) = match packet.first().map(|b| b >> 4) {
         Some(6) => (40usize, GSO_TCPV6),
         Some(_) => (usize::from(packet[0] & 0x0f) * 4, GSO_TCPV4),
-        None => return,
+        None => return h,
     };
     let tcp_len = packet.get(ip_len + 12).map_or(20, |b| usize::from(b >> 4) * 4);
-    let mut h = [0u8; HEADER_LEN];
     if t.partial_checksum {
         h[0] = F_NEEDS_CSUM;
         h[6..8].copy_from_slice(&(ip_len as u16).to_ne_bytes());
@@ -127,7 +125,7 @@ pub fn write_header(frame: &mut [u8], t: &ringtcp_transport::Transmit) {
         h[2..4].copy_from_slice(&((ip_len + tcp_len) as u16).to_ne_bytes());
         h[4..6].copy_from_slice(&size.to_ne_bytes());
     }
-    frame[..HEADER_LEN].copy_from_slice(&h);
+    h
 }
 
 /// Sets the header size and the offloads on a TUN queue opened with `IFF_VNET_HDR`.

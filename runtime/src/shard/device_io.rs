@@ -66,8 +66,6 @@ pub(super) struct DeviceIo {
     doorbell_buf: Box<u64>,
     /// Completions of one wake-up, reused so reaping allocates nothing.
     completions: Vec<(u64, i32, u32)>,
-    /// Every packet carries a virtio-net header (a TUN queue with offloads on).
-    vnet: bool,
     /// The device takes super-segments and partial checksums: a TUN queue with offloads,
     /// or an in-process link (whose other end is a ringtcp stack of this process).
     offloads: bool,
@@ -134,7 +132,6 @@ impl DeviceIo {
             tx_buffers: TxBuffers::new(small_frame, big_frame),
             doorbell_buf: Box::new(0),
             completions: Vec::with_capacity(256),
-            vnet,
             offloads,
             impair: impair.map(Impairer::new),
             stats: IoStats { offloads, ..IoStats::default() },
@@ -431,7 +428,7 @@ impl DeviceIo {
                 return;
             }
             let mut buf = self.tx_buffers.for_building();
-            let built = if self.vnet {
+            let built = if matches!(self.device, Device::Vnet(_)) {
                 // With offloads the frame starts with a virtio-net header saying what the
                 // kernel must do: cut a super-segment, complete a partial checksum.
                 shard.poll_transmit_offload(now, &mut buf[vnet::HEADER_LEN..]).map(|t| {
