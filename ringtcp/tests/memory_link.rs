@@ -26,15 +26,7 @@ async fn echo_one_megabyte_both_ways() {
     let s = client.connect((B, 7)).await.unwrap();
     assert_eq!(s.peer_addr().unwrap(), (B, 7).into());
     let data = pattern(1 << 20, 3);
-    let (mut r, mut w) = tokio::io::split(s);
-    let send = data.clone();
-    let writer = tokio::spawn(async move {
-        w.write_all(&send).await.unwrap();
-        w.shutdown().await.unwrap();
-    });
-    let mut back = Vec::new();
-    tokio::time::timeout(Duration::from_secs(30), r.read_to_end(&mut back)).await.expect("echo finished").unwrap();
-    writer.await.unwrap();
+    let back = echo_through(s, &data).await;
     assert_eq!(back.len(), data.len());
     assert!(back == data, "every byte intact and in order");
 }
@@ -126,15 +118,10 @@ async fn half_close_both_ways_on_a_current_thread_runtime() {
     assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
 }
 
-/// Echoes `size` bytes through a pair built by `builder`; returns the client's and the
-/// server's packets written and super-segments among them.
-async fn echo_counting(builder: ringtcp::StackBuilder, size: usize) -> ((u64, u64), bool) {
-    let (client, server) = builder.memory_pair(A, B).unwrap();
-    let listener = server.bind((B, 9)).await.unwrap();
-    tokio::spawn(echo_server(listener));
-    let data = pattern(size, 7);
-    let (mut r, mut w) = tokio::io::split(client.connect((B, 9)).await.unwrap());
-    let send = data.clone();
+/// Sends `data` on `s` while reading the echo, half-closes, and returns what came back.
+async fn echo_through(s: ringtcp::TcpStream, data: &[u8]) -> Vec<u8> {
+    let (mut r, mut w) = tokio::io::split(s);
+    let send = data.to_vec();
     let writer = tokio::spawn(async move {
         w.write_all(&send).await.unwrap();
         w.shutdown().await.unwrap();
@@ -142,6 +129,18 @@ async fn echo_counting(builder: ringtcp::StackBuilder, size: usize) -> ((u64, u6
     let mut back = Vec::new();
     tokio::time::timeout(Duration::from_secs(30), r.read_to_end(&mut back)).await.expect("echo finished").unwrap();
     writer.await.unwrap();
+    back
+}
+
+/// Echoes `size` bytes through a pair built by `builder`; returns the client's packets
+/// written and the super-segments among them, and whether the client's shards use
+/// offloads.
+async fn echo_counting(builder: ringtcp::StackBuilder, size: usize) -> ((u64, u64), bool) {
+    let (client, server) = builder.memory_pair(A, B).unwrap();
+    let listener = server.bind((B, 9)).await.unwrap();
+    tokio::spawn(echo_server(listener));
+    let data = pattern(size, 7);
+    let back = echo_through(client.connect((B, 9)).await.unwrap(), &data).await;
     assert!(back == data, "every byte intact and in order");
     let stats = client.stats().unwrap();
     let io = |f: fn(&ringtcp_runtime::stats::IoStats) -> u64| stats.shards.iter().map(|s| f(&s.io)).sum::<u64>();
