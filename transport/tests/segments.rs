@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::peer::{PEER_PORT, Peer, Seg, US, flags, plain_config};
 use ringtcp_transport::wire::{TcpOptions, Timestamps};
-use ringtcp_transport::{Config, Error, SocketHandle, State};
+use ringtcp_transport::{Config, Error, Event, SocketHandle, State};
 
 const PEER_ISS: u32 = 1000;
 const MSS: u16 = 1460;
@@ -249,9 +249,13 @@ fn established_to_fin_wait_1_to_fin_wait_2_to_time_wait_to_closed() {
     p.shard.shutdown_write(h).unwrap();
     assert_eq!(p.shard.state(h).unwrap(), State::FinWait1);
     assert_eq!(p.one(), Seg::new(flags("FIN|ACK"), iss + 1, PEER_ISS + 1));
+    while p.shard.poll_event().is_some() {}
     p.inject(Seg::new(flags("ACK"), PEER_ISS + 1, iss + 2));
     p.none();
     assert_eq!(p.shard.state(h).unwrap(), State::FinWait2);
+    // An ACK of the FIN alone (no data) still tells the owner: a lingering close waits
+    // for it.
+    assert_eq!(p.shard.poll_event(), Some(Event::Socket(h)));
     // Half-close: the peer may still send, and we still read and acknowledge.
     p.inject(Seg::new(flags("ACK"), PEER_ISS + 1, iss + 2).data(&[7u8; 1460]));
     p.inject(Seg::new(flags("ACK"), PEER_ISS + 1461, iss + 2).data(&[8u8; 1460]));

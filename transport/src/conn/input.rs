@@ -327,6 +327,9 @@ impl Connection {
         match self.state {
             State::FinWait1 if fin_acked => {
                 self.state = State::FinWait2;
+                // The sending side is finished: an owner waiting for that (a lingering
+                // close) must hear of it, even when the ACK carried no data's worth.
+                self.events.set(Events::WRITABLE);
                 if !self.owned {
                     self.close_at = Some(ctx.now + ctx.cfg.fin_wait2_timeout);
                 }
