@@ -144,8 +144,9 @@ impl TcpSocket {
         self.get(|o| o.settings.buffers.only_v6)
     }
 
-    /// The local address to use (port 0: an ephemeral port). Binding twice is an error,
-    /// as on Linux.
+    /// The local address to use. Port 0 picks an ephemeral port now, as Linux does, so
+    /// [`local_addr`](TcpSocket::local_addr) names it (the next port of the stack's
+    /// ephemeral range that no listener holds). Binding twice is an error, as on Linux.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -157,6 +158,12 @@ impl TcpSocket {
     /// assert!(socket.bind("10.9.0.2:40001".parse().unwrap()).is_err(), "bound once only");
     /// let stream = socket.connect("10.9.0.1:7".parse().unwrap()).await?;
     /// assert_eq!(stream.local_addr()?.port(), 40000);
+    ///
+    /// let any = ringtcp::TcpSocket::new_v4_on(&client);
+    /// any.bind("10.9.0.2:0".parse().unwrap())?;
+    /// let picked = any.local_addr()?;
+    /// assert_ne!(picked.port(), 0, "bind picked the port");
+    /// assert_eq!(any.connect("10.9.0.1:7".parse().unwrap()).await?.local_addr()?, picked);
     /// # Ok(()) }
     /// ```
     ///
@@ -168,10 +175,19 @@ impl TcpSocket {
     pub fn bind(&self, addr: SocketAddr) -> io::Result<()> {
         self.check()?;
         self.check_family(addr)?;
-        if self.stack.inner.shards.listener_holds(addr)? {
-            return Err(io::Error::new(io::ErrorKind::AddrInUse, format!("address in use: a listener of this stack holds {addr}")));
+        let already = || io::Error::new(io::ErrorKind::InvalidInput, "socket is already bound");
+        if self.local.get().is_some() {
+            return Err(already());
         }
-        self.local.set(addr).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "socket is already bound"))
+        let shards = &self.stack.inner.shards;
+        let addr = if addr.port() == 0 {
+            SocketAddr::new(addr.ip(), shards.pick_bind_port(addr.ip())?)
+        } else if shards.listener_holds(addr)? {
+            return Err(io::Error::new(io::ErrorKind::AddrInUse, format!("address in use: a listener of this stack holds {addr}")));
+        } else {
+            addr
+        };
+        self.local.set(addr).map_err(|_| already())
     }
 
     /// The address given to `bind`, if any.

@@ -54,6 +54,7 @@ in_both_families!(
     sequential_and_concurrent_short_connections_from_the_kernel,
     ringtcp_client_sizes_and_short_connections_against_the_kernel,
     keepalive_ends_a_connection_to_a_vanished_peer_with_timed_out,
+    connections_from_bound_ports_reach_the_kernel_whatever_shard_the_port_steers_to,
 );
 
 /// A dual-stack ringtcp stack on a TUN device inside `ns` (created from a thread in the
@@ -289,6 +290,46 @@ fn ringtcp_client_sizes_and_short_connections_against_the_kernel(fam: Family) {
             }
         }
         assert_eq!(failed, 0, "every concurrent connection echoed intact");
+    });
+}
+
+/// A `TcpSocket` bound to a given port (or to port 0, which picks one at `bind`)
+/// connects from that port. The TUN device steers the replies to the shard the port steers
+/// to, so the connection must live on that shard: four even ports then four odd ones
+/// steer to both shards of the stack out of step with any rotation, and each connection
+/// echoes its bytes.
+fn connections_from_bound_ports_reach_the_kernel_whatever_shard_the_port_steers_to(fam: Family) {
+    if !privileged(&format!("connections_from_bound_ports_reach_the_kernel_whatever_shard_the_port_steers_to over {fam:?}")) {
+        return;
+    }
+    let ns = Netns::new("bound");
+    let stack = stack_in(&ns, 2);
+    kernel_echo_server(&ns, fam.kernel, 9300);
+    let addr = SocketAddr::from((fam.kernel, 9300));
+    let rt = runtime();
+    rt.block_on(async {
+        let new_socket = || if fam.ring.is_ipv4() { ringtcp::TcpSocket::new_v4_on(&stack) } else { ringtcp::TcpSocket::new_v6_on(&stack) };
+        let mut ports = vec![46_000, 46_002, 46_004, 46_006, 46_001, 46_003, 46_005, 46_007];
+        ports.extend([0; 8]);
+        for (i, port) in ports.into_iter().enumerate() {
+            let socket = new_socket();
+            socket.bind(SocketAddr::new(fam.ring, port)).unwrap();
+            let bound = socket.local_addr().unwrap();
+            assert!(port == 0 || bound.port() == port, "{bound}");
+            assert_ne!(bound.port(), 0, "bind picks a port");
+            let c = tokio::time::timeout(Duration::from_secs(10), socket.connect(addr))
+                .await
+                .unwrap_or_else(|_| panic!("connect from {bound} timed out"))
+                .unwrap_or_else(|e| panic!("connect from {bound}: {e}"));
+            assert_eq!(c.local_addr().unwrap(), bound);
+            let (mut r, mut w) = c.into_split();
+            let data = pattern(3000, i as u8);
+            w.write_all(&data).await.unwrap();
+            w.shutdown().await.unwrap();
+            let mut back = Vec::new();
+            tokio::time::timeout(Duration::from_secs(10), r.read_to_end(&mut back)).await.expect("echo in time").unwrap();
+            assert!(back == data, "echo from {bound} intact");
+        }
     });
 }
 

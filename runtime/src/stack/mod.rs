@@ -5,7 +5,8 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use ringtcp_transport::ListenerHandle;
@@ -41,6 +42,14 @@ pub struct Shards {
     addrs: Vec<IpAddr>,
     /// The transport's receive and send buffer sizes (the shards' `Config`).
     transport_buffers: (usize, usize),
+    /// The shards' ephemeral port range.
+    ephemeral_ports: RangeInclusive<u16>,
+    /// Where the next port [`pick_bind_port`](Shards::pick_bind_port) tries is, in that
+    /// range (starts at a random place).
+    next_bind_port: AtomicU32,
+    /// How many shards the device steers flows over by port (`Config::port_steering`),
+    /// when it does.
+    steering: Option<u16>,
 }
 
 impl Shards {
@@ -53,8 +62,19 @@ impl Shards {
         let socket_buffer = specs.first().map_or(256 * 1024, |s| s.socket_buffer);
         let defaults = ringtcp_transport::Config::default();
         let transport_buffers = specs.first().map_or((defaults.rx_buffer, defaults.tx_buffer), |s| (s.config.rx_buffer, s.config.tx_buffer));
+        let ephemeral_ports = specs.first().map_or(defaults.ephemeral_ports.clone(), |s| s.config.ephemeral_ports.clone());
+        let steering = specs.first().and_then(|s| s.config.port_steering).map(|(n, _)| n);
         let threads = specs.into_iter().map(ShardThread::spawn).collect::<io::Result<Vec<_>>>()?;
-        Ok(Shards { threads, next: AtomicUsize::new(0), socket_buffer, addrs, transport_buffers })
+        Ok(Shards {
+            threads,
+            next: AtomicUsize::new(0),
+            socket_buffer,
+            addrs,
+            transport_buffers,
+            ephemeral_ports,
+            next_bind_port: AtomicU32::new(rand::random()),
+            steering,
+        })
     }
 
     /// The transport's receive and send buffer sizes, where a socket sets none.
@@ -170,7 +190,31 @@ impl Shards {
         rx.recv().map_err(|_| io::Error::from(SocketError::ShardStopped))
     }
 
-    /// Starts a connection on the next shard (round robin). The socket reports progress;
+    /// A port for a socket bound to `ip` with port 0, chosen at `bind` as Linux does (so
+    /// the socket's `local_addr` names it): the next port of the ephemeral range, taken in
+    /// turn across the stack, that no listener holds. Unlike Linux's, the choice does not
+    /// reserve the port: a later `connect` from it to a peer that already has a
+    /// connection from that port fails with `AddrInUse`.
+    ///
+    /// # Errors
+    ///
+    /// `AddrInUse` when listeners hold every port of the range; as
+    /// [`listener_holds`](Shards::listener_holds).
+    pub fn pick_bind_port(&self, ip: IpAddr) -> io::Result<u16> {
+        let (start, end) = (*self.ephemeral_ports.start(), *self.ephemeral_ports.end());
+        let span = u32::from(end.saturating_sub(start)) + 1;
+        for _ in 0..span {
+            let port = start + (self.next_bind_port.fetch_add(1, Ordering::Relaxed) % span) as u16;
+            if !self.listener_holds(SocketAddr::new(ip, port))? {
+                return Ok(port);
+            }
+        }
+        Err(io::Error::new(io::ErrorKind::AddrInUse, format!("every port of the ephemeral range {start}-{end} is held by a listener")))
+    }
+
+    /// Starts a connection on the next shard (round robin), or, from a given local port
+    /// on a device that steers by port, on the shard its replies will reach. The socket
+    /// reports progress;
     /// it is open once [`SocketShared::poll_connected`] says so.
     pub fn connect(&self, remote: SocketAddr, local: Option<SocketAddr>) -> io::Result<Arc<SocketShared>> {
         self.connect_with(remote, local, &SocketSettings::default())
@@ -186,10 +230,18 @@ impl Shards {
         if self.threads.is_empty() {
             return Err(io::Error::new(io::ErrorKind::NotConnected, "the ringtcp stack has no shards"));
         }
-        // On a shard's own thread (thread-per-core), the connection stays on that shard:
-        // its packets come back there (port steering) and no call crosses threads.
-        let here = self.threads.iter().position(|t| thread_per_core::is_current(&t.handle));
-        let i = here.unwrap_or_else(|| self.next.fetch_add(1, Ordering::Relaxed) % self.threads.len());
+        let i = match (local.map_or(0, |l| l.port()), self.steering) {
+            // A given local port: the device sends the replies to the shard the port
+            // steers to, so the connection must live there.
+            (port, Some(n)) if port != 0 && n > 1 => usize::from((port ^ remote.port()) % n) % self.threads.len(),
+            // On a shard's own thread (thread-per-core), the connection stays on that
+            // shard: it picks a port steered to itself and no call crosses threads.
+            _ => self
+                .threads
+                .iter()
+                .position(|t| thread_per_core::is_current(&t.handle))
+                .unwrap_or_else(|| self.next.fetch_add(1, Ordering::Relaxed) % self.threads.len()),
+        };
         let shard = self.threads[i].handle.clone();
         let socket = SocketShared::new(shard.clone(), Phase::Connecting, self.socket_buffer, settings);
         shard.send(Command::Connect { remote, local, buffers: settings.buffers, socket: socket.clone() })?;
