@@ -2,6 +2,7 @@
 //! back with no impairment, driven directly (no simulator bookkeeping in the timed path).
 
 pub mod churn;
+pub mod conntime;
 pub mod fincache_keys;
 pub mod netlab;
 pub mod soak;

@@ -1,0 +1,355 @@
+//! conntime: connection times under TIME-WAIT churn, ringtcp over TUN and tokio over the
+//! kernel behind a veth pair, side by side in one run, with pictures (see
+//! `ringtcp_benches::conntime` for what is measured and how). Needs root: it makes its own
+//! network namespaces and removes them at the end.
+//!
+//! Phases, each stack in turn:
+//! 1. the drop-free search: offered rates rising by a factor until a step retransmits a
+//!    SYN, fails or resets a connection, or loses track of one in the capture;
+//! 2. the scatter at each stack's drop-free maximum and at a common rate (the lower
+//!    maximum);
+//! 3. the TIME-WAIT storm: a population made at the common rate, then a steady 80 % of it
+//!    while that population expires (ringtcp's TIME-WAIT is shortened to `--time-wait`
+//!    seconds so the phase takes seconds; the kernel's is its fixed 60 s), sampling the
+//!    memory TIME-WAIT holds every 100 ms.
+//!
+//! Writes `scatter`, `cdf`, `p99_windows` and `time_wait_memory` (SVG and PNG) and
+//! `table.md` into `--out` (default `target/conntime`), and prints their paths.
+//! `--smoke` runs every phase in a few seconds at low rates, and exits non-zero if a
+//! connection failed or the capture missed one (CI runs it).
+//!
+//! Run: `sudo -E env "PATH=$PATH" cargo run --release -p ringtcp-benches --bin conntime
+//! -- [--smoke] [--out DIR] [--from 2000] [--factor 1.25] [--step-seconds 3]`
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ringtcp_benches::conntime::capture::Capture;
+use ringtcp_benches::conntime::plot::{self, Panel};
+use ringtcp_benches::conntime::servers::{self, PORT};
+use ringtcp_benches::conntime::{Netns, Run, TimeWaitSeries, load, pairing};
+use ringtcp_benches::netlab;
+
+const TUN_KERNEL: Ipv4Addr = Ipv4Addr::new(10, 79, 0, 1);
+const TUN_STACK: Ipv4Addr = Ipv4Addr::new(10, 79, 0, 2);
+const VETH_CLIENT: Ipv4Addr = Ipv4Addr::new(10, 89, 0, 1);
+const VETH_SERVER: Ipv4Addr = Ipv4Addr::new(10, 89, 0, 2);
+/// The kernel's TIME-WAIT length (`TCP_TIMEWAIT_LEN`, fixed at build time).
+const KERNEL_TIME_WAIT: Duration = Duration::from_secs(60);
+
+#[derive(Debug)]
+struct Args {
+    smoke: bool,
+    out: PathBuf,
+    from: u64,
+    factor: f64,
+    step: Duration,
+    max_steps: usize,
+    run: Duration,
+    time_wait: Duration,
+    fill: Duration,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        smoke: false,
+        out: PathBuf::from("target/conntime"),
+        from: 2000,
+        factor: 1.25,
+        step: Duration::from_secs(3),
+        max_steps: 14,
+        run: Duration::from_secs(5),
+        time_wait: Duration::from_secs(20),
+        fill: Duration::from_secs(10),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        let secs = |v: String| v.parse::<f64>().map(Duration::from_secs_f64).map_err(|_| format!("{flag} takes seconds"));
+        match flag.as_str() {
+            "--smoke" => {
+                a.smoke = true;
+                a.from = 300;
+                a.factor = 2.0;
+                a.step = Duration::from_secs(1);
+                a.max_steps = 2;
+                a.run = Duration::from_secs(1);
+                a.time_wait = Duration::from_secs(2);
+                a.fill = Duration::from_secs(1);
+            }
+            "--out" => a.out = PathBuf::from(value()?),
+            "--from" => a.from = value()?.parse().map_err(|_| "--from takes connections per second")?,
+            "--factor" => a.factor = value()?.parse().map_err(|_| "--factor takes a number above 1")?,
+            "--step-seconds" => a.step = secs(value()?)?,
+            "--run-seconds" => a.run = secs(value()?)?,
+            "--time-wait" => a.time_wait = secs(value()?)?,
+            "--fill-seconds" => a.fill = secs(value()?)?,
+            other => return Err(format!("unknown argument {other} (see the file's header for the flags)")),
+        }
+    }
+    if a.factor <= 1.0 || a.from == 0 {
+        return Err("--factor must be above 1 and --from above 0".into());
+    }
+    Ok(a)
+}
+
+/// One stack's place in the lab: where its clients run, where the capture listens, what
+/// they connect to.
+struct Side<'a> {
+    name: &'static str,
+    clients: &'a Netns,
+    device: String,
+    target: SocketAddrV4,
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Offers `rate` for `secs` from the side's clients while capturing; pairs the packets.
+fn measure(side: &Side<'_>, rate: u64, secs: Duration) -> Run {
+    let capture = Capture::start(side.clients, &side.device).unwrap_or_else(|e| panic!("capture on {}: {e}", side.device));
+    let epoch_ns = now_ns();
+    let target = SocketAddr::V4(side.target);
+    let secs_f = secs.as_secs_f64();
+    let load = side.clients.spawn(move || load::offer(target, rate, secs_f)).join().expect("load thread");
+    // The last connections' final ACKs pass the tap right after the load sees its end.
+    std::thread::sleep(Duration::from_millis(200));
+    let captured = capture.finish().expect("capture");
+    let paired = pairing::pair(captured.packets, side.target);
+    Run { stack: side.name, rate, load, paired, capture_drops: captured.dropped, epoch_ns }
+}
+
+/// Phase 1: the highest offered rate that stays drop-free (and whether the load generator,
+/// rather than the stack, was the limit).
+fn search(side: &Side<'_>, a: &Args, runs: &mut Vec<Run>) -> (u64, bool) {
+    let mut rate = a.from;
+    let mut best = 0;
+    for _ in 0..a.max_steps {
+        let run = measure(side, rate, a.step);
+        println!("  search {}", run.summary());
+        let clean = run.drop_free();
+        let generator_limited = run.load.late * 100 > run.load.started;
+        runs.push(run);
+        if !clean {
+            return (best, false);
+        }
+        best = rate;
+        if generator_limited {
+            println!("  ({} could not start connections on time above this rate: the maximum is at least {best}/s)", side.name);
+            return (best, true);
+        }
+        rate = ((rate as f64) * a.factor).round() as u64;
+    }
+    (best, true)
+}
+
+/// Phase 3: a TIME-WAIT population made at `fill_rate`, then `steady_rate` until it has
+/// expired (and a little longer), sampling TIME-WAIT every 100 ms with `sample`.
+fn storm(side: &Side<'_>, fill_rate: u64, steady_rate: u64, fill: Duration, steady: Duration, sample: impl Fn() -> (u64, u64) + Send + 'static) -> (Run, TimeWaitSeries) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let t0 = Instant::now();
+    let sampler = std::thread::spawn(move || {
+        let mut series = Vec::new();
+        while !flag.load(Ordering::Relaxed) {
+            let (n, bytes) = sample();
+            series.push((t0.elapsed().as_secs_f64(), n, bytes));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        series
+    });
+    let filled = measure(side, fill_rate, fill);
+    println!("  storm fill {}", filled.summary());
+    let steady_run = measure(side, steady_rate, steady);
+    println!("  storm steady {}", steady_run.summary());
+    stop.store(true, Ordering::Relaxed);
+    (steady_run, sampler.join().expect("sampler"))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn main() {
+    let a = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("conntime: {e}");
+            std::process::exit(2);
+        }
+    };
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("conntime: needs root (network namespaces, TUN, packet capture): run it with sudo");
+        std::process::exit(1);
+    }
+    std::fs::create_dir_all(&a.out).unwrap_or_else(|e| panic!("{}: {e}", a.out.display()));
+    let started = Instant::now();
+    let storm_records = 4_000_000;
+
+    println!("conntime: setting up ringtcp over TUN and the kernel over veth (namespaces of its own)");
+    // ringtcp: TUN device, its kernel side and the clients in one namespace.
+    let r = Netns::new("ct-r");
+    let (stack, ring_server) = servers::ringtcp(&r, TUN_KERNEL, TUN_STACK, a.time_wait, storm_records);
+    let ring = Side { name: "ringtcp", clients: &r, device: "ringtcp0".into(), target: SocketAddrV4::new(TUN_STACK, PORT) };
+    // The kernel: server in S, clients in C, a veth pair between.
+    let (s, c) = (Netns::new("ct-s"), Netns::new("ct-c"));
+    let tag = format!("t{}", std::process::id() % 100_000);
+    netlab::veth(&tag, &c, VETH_CLIENT, &s, VETH_SERVER);
+    // Room for the whole TIME-WAIT population, as ringtcp's FIN cache has.
+    netlab::sysctl(&s, &format!("net.ipv4.tcp_max_tw_buckets={storm_records}"));
+    netlab::sysctl(&s, "net.core.somaxconn=4096");
+    let kernel_server = servers::kernel(&s, VETH_SERVER);
+    let kern = Side { name: "kernel", clients: &c, device: format!("va{tag}"), target: SocketAddrV4::new(VETH_SERVER, PORT) };
+
+    let mut runs = Vec::new();
+    let mut failed_any = false;
+    println!("phase 1: the drop-free maximum ({} s steps from {}/s, x{})", a.step.as_secs_f64(), a.from, a.factor);
+    let (max_r, _) = search(&ring, &a, &mut runs);
+    let (max_k, _) = search(&kern, &a, &mut runs);
+    println!("  drop-free maximum: ringtcp {max_r}/s, kernel {max_k}/s");
+    let common = max_r.min(max_k).max(a.from / 2).max(1);
+
+    println!("phase 2: at each stack's maximum and at the common rate {common}/s ({} s each)", a.run.as_secs_f64());
+    let at_max_r = measure(&ring, max_r.max(1), a.run);
+    println!("  {}", at_max_r.summary());
+    let at_max_k = measure(&kern, max_k.max(1), a.run);
+    println!("  {}", at_max_k.summary());
+    let common_r = measure(&ring, common, a.run);
+    println!("  {}", common_r.summary());
+    let common_k = measure(&kern, common, a.run);
+    println!("  {}", common_k.summary());
+
+    let steady_rate = (common as f64 * 0.8).round().max(1.0) as u64;
+    // Long enough for the fill population to expire, and a little more.
+    let ring_steady = a.time_wait + Duration::from_secs(if a.smoke { 1 } else { 5 });
+    let kern_steady = if a.smoke { Duration::from_secs(2) } else { KERNEL_TIME_WAIT + Duration::from_secs(5) };
+    println!(
+        "phase 3: TIME-WAIT storm: {} s at {common}/s, then {steady_rate}/s while it expires (ringtcp TIME-WAIT {} s, {} s; kernel 60 s, {} s)",
+        a.fill.as_secs_f64(),
+        a.time_wait.as_secs_f64(),
+        ring_steady.as_secs_f64(),
+        kern_steady.as_secs_f64()
+    );
+    let sampled = stack.clone();
+    let (storm_r, tw_r) = storm(&ring, common, steady_rate, a.fill, ring_steady, move || servers::ringtcp_time_wait(&sampled));
+    let tw_size = servers::slab_object_size("tw_sock_TCP").unwrap_or(0);
+    let (storm_k, tw_k) = {
+        // The kernel's count is read from inside its namespace, by a thread living there.
+        let (tx, rx) = std::sync::mpsc::channel::<std::sync::mpsc::Sender<u64>>();
+        let reader = s.spawn(move || {
+            while let Ok(reply) = rx.recv() {
+                let _ = reply.send(servers::kernel_time_wait());
+            }
+        });
+        let tx = std::sync::Mutex::new(tx);
+        let out = storm(&kern, common, steady_rate, a.fill, kern_steady, move || {
+            let (rtx, rrx) = std::sync::mpsc::channel();
+            let _ = tx.lock().map(|t| t.send(rtx));
+            let n = rrx.recv().unwrap_or(0);
+            (n, n * tw_size)
+        });
+        drop(reader);
+        out
+    };
+
+    // The "before" p99: the median of the steady phase's windows before the fill
+    // population began to expire; "worst": the highest window from then on.
+    let storm_goal = |run: &Run, tw: Duration| -> (f64, f64) {
+        let w = run.p99_windows(Duration::from_millis(100));
+        let until = tw.saturating_sub(a.fill).as_secs_f64();
+        let mut before: Vec<f64> = w.iter().filter(|p| p.0 < until).map(|p| p.1).collect();
+        before.sort_by(f64::total_cmp);
+        let base = before.get(before.len() / 2).copied().unwrap_or(0.0);
+        let worst = w.iter().filter(|p| p.0 >= until).map(|p| p.1).fold(0.0, f64::max);
+        (base, worst)
+    };
+    let (base_r, worst_r) = storm_goal(&storm_r, a.time_wait);
+
+    // Pictures.
+    let mut written = Vec::new();
+    let panel = |title: String, run: &Run| Panel { title, stack: run.stack, points: run.points() };
+    let panels = [
+        panel(format!("ringtcp at its drop-free maximum, {max_r}/s"), &at_max_r),
+        panel(format!("kernel at its drop-free maximum, {max_k}/s"), &at_max_k),
+        panel(format!("ringtcp at {common}/s"), &common_r),
+        panel(format!("kernel at {common}/s"), &common_k),
+        panel(format!("ringtcp, TIME-WAIT storm, {steady_rate}/s"), &storm_r),
+        panel(format!("kernel, TIME-WAIT storm, {steady_rate}/s"), &storm_k),
+    ];
+    written.extend(plot::scatter(&a.out, "scatter", &panels).expect("scatter picture"));
+    let ms_sorted = |run: &Run| run.sorted_times().iter().map(|d| ms(*d)).collect::<Vec<f64>>();
+    let cdf_series = [
+        (format!("ringtcp {common}/s"), "ringtcp", ms_sorted(&common_r)),
+        (format!("kernel {common}/s"), "kernel", ms_sorted(&common_k)),
+    ];
+    written.extend(plot::cdf(&a.out, "cdf", &format!("Connection time (first SYN to last ACK) at {common}/s"), &cdf_series).expect("cdf picture"));
+    let p99_series = [
+        ("ringtcp".to_owned(), "ringtcp", storm_r.p99_windows(Duration::from_millis(100))),
+        ("kernel".to_owned(), "kernel", storm_k.p99_windows(Duration::from_millis(100))),
+    ];
+    written.extend(
+        plot::over_time(&a.out, "p99_windows", &format!("p99 connection time per 100 ms during the TIME-WAIT storm, {steady_rate}/s"), "p99 (ms)", &p99_series)
+            .expect("p99 picture"),
+    );
+    let mb = |tw: &TimeWaitSeries| tw.iter().map(|&(t, _, b)| (t, b as f64 / (1 << 20) as f64)).collect::<Vec<_>>();
+    let tw_series = [
+        ("ringtcp FIN cache".to_owned(), "ringtcp", mb(&tw_r)),
+        (format!("kernel TIME-WAIT sockets x {tw_size} B"), "kernel", mb(&tw_k)),
+    ];
+    written.extend(plot::over_time(&a.out, "time_wait_memory", "Memory held by TIME-WAIT", "MiB", &tw_series).expect("memory picture"));
+
+    // The table.
+    let peak = |tw: &TimeWaitSeries| tw.iter().copied().max_by_key(|x| x.1).unwrap_or_default();
+    let (pr, pk) = (peak(&tw_r), peak(&tw_k));
+    let per = |p: (f64, u64, u64)| if p.1 == 0 { 0.0 } else { p.2 as f64 / p.1 as f64 };
+    let row = |name: &str, max: u64, run: &Run, p: (f64, u64, u64)| {
+        format!(
+            "| {name} | {max} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {:.0} |",
+            ms(run.quantile(0.5)),
+            ms(run.quantile(0.99)),
+            ms(run.quantile(0.999)),
+            ms(run.quantile(1.0)),
+            p.1,
+            per(p)
+        )
+    };
+    let table = format!(
+        "| stack | drop-free max (conn/s) | p50 ms at {common}/s | p99 ms | p99.9 ms | max ms | TIME-WAIT peak | bytes per TIME-WAIT |\n|---|---|---|---|---|---|---|---|\n{}\n{}\n",
+        row("ringtcp", max_r, &common_r, pr),
+        row("kernel", max_k, &common_k, pk)
+    );
+    let goals = format!(
+        "goals: drop-free maximum ringtcp/kernel {:.2} (goal >= 1.5); p99.9 at {common}/s ringtcp/kernel {:.2} (goal <= 0.5); ringtcp storm p99 per 100 ms: {:.3} ms before, worst {:.3} ms after the expiry began ({:+.1} %, goal <= +10 %)\n",
+        max_r as f64 / max_k.max(1) as f64,
+        common_r.quantile(0.999).as_secs_f64() / common_k.quantile(0.999).as_secs_f64().max(1e-9),
+        base_r,
+        worst_r,
+        if base_r > 0.0 { (worst_r / base_r - 1.0) * 100.0 } else { 0.0 }
+    );
+    let table_path = a.out.join("table.md");
+    std::fs::write(&table_path, format!("{table}\n{goals}")).expect("table");
+    written.push(table_path);
+    println!("\n{table}\n{goals}");
+
+    runs.extend([at_max_r, at_max_k, common_r, common_k, storm_r, storm_k]);
+    for run in &runs {
+        if run.load.failed > 0 || !run.capture_complete() {
+            failed_any = true;
+        }
+    }
+    drop(ring_server);
+    drop(kernel_server);
+    println!("conntime took {:.0} s; wrote:", started.elapsed().as_secs_f64());
+    for p in &written {
+        println!("  {}", p.display());
+    }
+    if a.smoke && failed_any {
+        eprintln!("conntime --smoke: a connection failed or the capture missed one (see the lines above)");
+        std::process::exit(1);
+    }
+}
