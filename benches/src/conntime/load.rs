@@ -2,8 +2,13 @@
 //! answers do (a closed loop would slow down with the server and hide its stalls). Each
 //! connection sends `GET /` with `Connection: close`, so the server closes first and
 //! TIME-WAIT lives on the server, and reads the answer to its end.
+//!
+//! Connections come from many source addresses in turn. From one address the client's
+//! ports (about 14,000 for `connect` on Linux 6) would cap the TIME-WAIT population the
+//! server can hold: every new connection would take over a 4-tuple still in TIME-WAIT.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -27,9 +32,18 @@ pub struct LoadResult {
 /// How long one connection may take before it counts as failed.
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-async fn one(addr: SocketAddr) -> bool {
+async fn one(from: Ipv4Addr, addr: SocketAddr) -> bool {
     let attempt = async {
-        let mut s = tokio::net::TcpStream::connect(addr).await?;
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        // The port is chosen at connect, for the whole 4-tuple (IP_BIND_ADDRESS_NO_PORT),
+        // not reserved at bind for the address alone.
+        let on: libc::c_int = 1;
+        // SAFETY: setting an int option on a socket we own.
+        unsafe {
+            libc::setsockopt(socket.as_raw_fd(), libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT, (&raw const on).cast(), size_of::<libc::c_int>() as u32)
+        };
+        socket.bind(SocketAddr::from((from, 0)))?;
+        let mut s = socket.connect(addr).await?;
         s.set_nodelay(true)?;
         s.write_all(b"GET / HTTP/1.1\r\nHost: conntime\r\nConnection: close\r\n\r\n").await?;
         let mut body = Vec::with_capacity(256);
@@ -39,10 +53,11 @@ async fn one(addr: SocketAddr) -> bool {
     matches!(tokio::time::timeout(TIMEOUT, attempt).await, Ok(Ok(true)))
 }
 
-/// Offers `rate` connections a second to `addr` for `secs`, from the calling thread's
-/// network namespace (a runtime of two workers started here, so its threads are in the
-/// same namespace), and waits for every connection to end.
-pub fn offer(addr: SocketAddr, rate: u64, secs: f64) -> LoadResult {
+/// Offers `rate` connections a second to `addr` for `secs`, from `sources` in turn, in
+/// the calling thread's network namespace (a runtime of two workers started here, so its
+/// threads are in the same namespace), and waits for every connection to end.
+pub fn offer(addr: SocketAddr, sources: &[Ipv4Addr], rate: u64, secs: f64) -> LoadResult {
+    let sources = sources.to_vec();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("load runtime");
     rt.block_on(async move {
         let ok = Arc::new(AtomicU64::new(0));
@@ -59,8 +74,9 @@ pub fn offer(addr: SocketAddr, rate: u64, secs: f64) -> LoadResult {
                 late += 1;
             }
             let (ok, failed) = (ok.clone(), failed.clone());
+            let from = sources[i as usize % sources.len()];
             tasks.spawn(async move {
-                if one(addr).await {
+                if one(from, addr).await {
                     ok.fetch_add(1, Ordering::Relaxed);
                 } else {
                     failed.fetch_add(1, Ordering::Relaxed);
