@@ -80,8 +80,21 @@ where
         .build_cartesian_2d(0.0..x_max, (0.01..y_max).log_scale())?;
     chart.configure_mesh().x_desc("SYN time (s)").y_desc("connection time (ms)").draw()?;
     let c = colour(p.stack);
-    chart.draw_series(p.points.iter().map(|&(x, y)| Circle::new((x, y.max(0.01)), 1, c.filled())))?;
+    chart.draw_series(thinned(&p.points).map(|(x, y)| Circle::new((x, y.max(0.01)), 1, c.filled())))?;
     Ok(())
+}
+
+/// At most about [`PANEL_POINTS`] points of a panel: every point above its p99 (the
+/// spikes the picture is for), and an even share of the rest. A long run has a million
+/// points, which would make an SVG of 80 MB.
+const PANEL_POINTS: usize = 20_000;
+
+fn thinned(points: &[(f64, f64)]) -> impl Iterator<Item = (f64, f64)> + '_ {
+    let mut ys: Vec<f64> = points.iter().map(|p| p.1).collect();
+    ys.sort_by(f64::total_cmp);
+    let p99 = ys.get(ys.len() * 99 / 100).copied().unwrap_or(f64::INFINITY);
+    let stride = points.len().div_ceil(PANEL_POINTS).max(1);
+    points.iter().enumerate().filter(move |(i, p)| p.1 >= p99 || i % stride == 0).map(|(_, &p)| p)
 }
 
 struct Scatter<'a, 'b> {
@@ -102,8 +115,9 @@ impl Picture for Scatter<'_, '_> {
     }
 }
 
-/// The seed's picture: every connection's time against its SYN's time, panels in rows
-/// of two (ringtcp left, the kernel right), on one time scale.
+/// The seed's picture: connections' times against their SYNs' times (all of them above
+/// each panel's p99, an even share of the rest), panels in rows of two (ringtcp left, the
+/// kernel right), on one time scale.
 pub fn scatter(dir: &Path, name: &str, panels: &[Panel<'_>]) -> Res<Vec<PathBuf>> {
     let rows = panels.len().div_ceil(2).max(1);
     both(dir, name, (1200, 360 * rows as u32), &Scatter { panels, rows })
@@ -154,6 +168,7 @@ pub fn cdf(dir: &Path, name: &str, title: &str, series: &[Series<'_, f64>]) -> R
 
 struct Lines<'a, 'b> {
     title: &'a str,
+    x_desc: &'a str,
     y_desc: &'a str,
     series: &'a [Series<'b, (f64, f64)>],
 }
@@ -171,7 +186,7 @@ impl Picture for Lines<'_, '_> {
             .x_label_area_size(40)
             .y_label_area_size(60)
             .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
-        chart.configure_mesh().x_desc("time since the phase began (s)").y_desc(self.y_desc).draw()?;
+        chart.configure_mesh().x_desc(self.x_desc).y_desc(self.y_desc).draw()?;
         for (label, stack, pts) in self.series {
             let c = colour(stack);
             chart
@@ -185,6 +200,6 @@ impl Picture for Lines<'_, '_> {
 }
 
 /// Lines over time: each series' (seconds, value) points in its stack's colour.
-pub fn over_time(dir: &Path, name: &str, title: &str, y_desc: &str, series: &[Series<'_, (f64, f64)>]) -> Res<Vec<PathBuf>> {
-    both(dir, name, (1000, 480), &Lines { title, y_desc, series })
+pub fn over_time(dir: &Path, name: &str, title: &str, (x_desc, y_desc): (&str, &str), series: &[Series<'_, (f64, f64)>]) -> Res<Vec<PathBuf>> {
+    both(dir, name, (1000, 480), &Lines { title, x_desc, y_desc, series })
 }
