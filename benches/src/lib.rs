@@ -3,6 +3,7 @@
 
 pub mod churn;
 pub mod conntime;
+pub mod counting;
 pub mod fincache_keys;
 pub mod netlab;
 pub mod soak;

@@ -37,6 +37,8 @@ pub struct TcpSocket {
     from_std: bool,
     /// Made by `new_v6`.
     v6: bool,
+    /// `bind` chose the port (the address asked for port 0).
+    port_chosen: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -75,7 +77,7 @@ impl TcpSocket {
     fn on(stack: &Stack, v6: bool) -> TcpSocket {
         let mut opts = Options::default();
         opts.settings.ipv6_api = v6;
-        TcpSocket { stack: stack.clone(), local: OnceLock::new(), opts: TracedMutex::new(opts, &SOCKET_LOCK, 0), from_std: false, v6 }
+        TcpSocket { stack: stack.clone(), local: OnceLock::new(), opts: TracedMutex::new(opts, &SOCKET_LOCK, 0), from_std: false, v6, port_chosen: Default::default() }
     }
 
     /// An IPv6 socket on the default stack.
@@ -146,7 +148,10 @@ impl TcpSocket {
 
     /// The local address to use. Port 0 picks an ephemeral port now, as Linux does, so
     /// [`local_addr`](TcpSocket::local_addr) names it (the next port of the stack's
-    /// ephemeral range that no listener holds). Binding twice is an error, as on Linux.
+    /// ephemeral range that no listener holds). The choice reserves nothing: should a
+    /// connection from that port to the same peer exist when `connect` runs, `connect`
+    /// takes another port, and the stream's `local_addr` says which. Binding twice is an
+    /// error, as on Linux.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -181,6 +186,7 @@ impl TcpSocket {
         }
         let shards = &self.stack.inner.shards;
         let addr = if addr.port() == 0 {
+            self.port_chosen.store(true, std::sync::atomic::Ordering::Relaxed);
             SocketAddr::new(addr.ip(), shards.pick_bind_port(addr.ip())?)
         } else if shards.listener_holds(addr)? {
             return Err(io::Error::new(io::ErrorKind::AddrInUse, format!("address in use: a listener of this stack holds {addr}")));
@@ -230,7 +236,19 @@ impl TcpSocket {
         self.check()?;
         self.check_family(addr)?;
         let settings = self.opts.lock().settings;
-        TcpStream::connect_on(&self.stack, addr, self.local.get().copied(), &settings).await
+        let mut local = self.local.get().copied();
+        // A port `bind` chose reserves nothing: if a connection from it to this peer
+        // exists already, another port is chosen (the stream's `local_addr` says which).
+        for _ in 0..16 {
+            match TcpStream::connect_on(&self.stack, addr, local, &settings).await {
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse && self.port_chosen.load(std::sync::atomic::Ordering::Relaxed) => {
+                    let ip = local.map_or(addr.ip(), |l| l.ip());
+                    local = Some(SocketAddr::new(ip, self.stack.inner.shards.pick_bind_port(ip)?));
+                }
+                r => return r,
+            }
+        }
+        Err(io::Error::new(io::ErrorKind::AddrInUse, format!("no free port found for a connection to {addr}: bind a port or connect without bind")))
     }
 
     /// Listens on the bound address.

@@ -280,3 +280,34 @@ async fn poll_methods_and_io_closures_behave_as_tokio_s() {
     let socket = TcpSocket::new_v4_on(&client);
     assert_eq!(socket.set_tclass_v6(0x10).unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_bind_chose_that_is_taken_by_connect_time_is_replaced_by_a_free_one() {
+    // Two ephemeral ports, so bind's choices come round again after two sockets.
+    let mut cfg = ringtcp::transport::Config::default();
+    cfg.ephemeral_ports = 50_000..=50_001;
+    let (client, server) = Stack::builder().shards(1).config(cfg).memory_pair(A, B).expect("in-memory stacks");
+    let listener = server.bind((B, 7010)).await.unwrap();
+    let first = TcpSocket::new_v4_on(&client);
+    first.bind(SocketAddr::from((A, 0))).unwrap();
+    let taken = first.local_addr().unwrap();
+    let (_c1, _s1) = connect_with(first, &listener).await;
+    let idle = TcpSocket::new_v4_on(&client);
+    idle.bind(SocketAddr::from((A, 0))).unwrap();
+    let free = idle.local_addr().unwrap();
+    assert_ne!(free, taken, "bind takes the ports in turn");
+    drop(idle);
+    // Bind's turn comes back to the port the first connection holds to this listener:
+    // connect goes from the other one, and the stream says so.
+    let third = TcpSocket::new_v4_on(&client);
+    third.bind(SocketAddr::from((A, 0))).unwrap();
+    assert_eq!(third.local_addr().unwrap(), taken);
+    let (c3, s3) = connect_with(third, &listener).await;
+    assert_eq!(c3.local_addr().unwrap(), free);
+    assert_eq!(s3.peer_addr().unwrap(), free);
+    // With both ports in use to this peer, connect says so.
+    let fourth = TcpSocket::new_v4_on(&client);
+    fourth.bind(SocketAddr::from((A, 0))).unwrap();
+    let err = within(fourth.connect(listener.local_addr().unwrap())).await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+}

@@ -6,35 +6,11 @@
 //!
 //! Run: `cargo run --release -p ringtcp-benches --bin timewait_memory`
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::atomic::{AtomicIsize, Ordering};
 
+use ringtcp_benches::counting::{Counting, live_bytes};
 use ringtcp_transport::fincache::{FinCache, FinCacheConfig, MslClass, RECORD_BYTES, RECORD_BYTES_V6, TwKey, TwState};
 use ringtcp_transport::{Instant, SeqNum};
-
-struct Counting;
-
-static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every call forwards to the system allocator unchanged; only a counter is added.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE_BYTES.fetch_add(l.size() as isize, Ordering::Relaxed);
-        // SAFETY: same layout, forwarded.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE_BYTES.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        // SAFETY: `p` came from `alloc` with this layout.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        LIVE_BYTES.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
-        // SAFETY: forwarded as given.
-        unsafe { System.realloc(p, l, new) }
-    }
-}
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
@@ -45,7 +21,7 @@ const RECORDS: u32 = 1_000_000;
 /// from `peer`, and the bytes the allocator says it holds.
 fn fill(peer: impl Fn(u32) -> IpAddr) -> (FinCache, isize) {
     let cfg = FinCacheConfig { capacity: RECORDS as usize, ..FinCacheConfig::default() };
-    let before = LIVE_BYTES.load(Ordering::Relaxed);
+    let before = live_bytes();
     let mut fc = FinCache::new(cfg);
     for i in 0..RECORDS {
         // 1,000,000 distinct peers' 4-tuples, spread over the classes like a mixed server.
@@ -54,7 +30,7 @@ fn fill(peer: impl Fn(u32) -> IpAddr) -> (FinCache, isize) {
         let state = TwState { snd_nxt: SeqNum(i), rcv_nxt: SeqNum(!i), ts_recent: Some(i), class };
         fc.insert(Instant::from_micros(u64::from(i)), key, state);
     }
-    let bytes = LIVE_BYTES.load(Ordering::Relaxed) - before;
+    let bytes = live_bytes() - before;
     assert_eq!(fc.len(), RECORDS as usize);
     assert_eq!(bytes as usize, fc.memory(), "the cache reports what it holds");
     (fc, bytes)
@@ -76,12 +52,12 @@ fn main() {
 
     // The alternative the issue names: the same 22-byte records in a `slab::Slab` (free
     // list, u32-sized keys), plus the same index. Measured the same way.
-    let before = LIVE_BYTES.load(Ordering::Relaxed);
+    let before = live_bytes();
     let mut slab = slab::Slab::<SlabRecord>::with_capacity(RECORDS as usize);
     for i in 0..RECORDS {
         slab.insert(SlabRecord { words: [i; 4], ports: [i as u16, 0], idx: 0, flags: 1 });
     }
-    let slab_bytes = LIVE_BYTES.load(Ordering::Relaxed) - before;
+    let slab_bytes = live_bytes() - before;
     // The slab gives no FIFO order; it would also need per-class links (4+ bytes a record).
     println!("slab_pool_bytes_per_record={:.1} (no FIFO order)", slab_bytes as f64 / f64::from(RECORDS));
     println!("fifo_pool_bytes_per_record={:.1}", pool_bytes as f64 / f64::from(RECORDS));
