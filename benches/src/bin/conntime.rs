@@ -66,8 +66,8 @@ fn parse_args() -> Result<Args, String> {
         step: Duration::from_secs(3),
         max_steps: 14,
         run: Duration::from_secs(5),
-        time_wait: Duration::from_secs(20),
-        fill: Duration::from_secs(10),
+        time_wait: Duration::from_secs(40),
+        fill: Duration::from_secs(20),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -342,7 +342,7 @@ fn main() {
         ("kernel".to_owned(), "kernel", storm_k.p99_windows(Duration::from_millis(100))),
     ];
     written.extend(
-        plot::over_time(&a.out, "p99_windows", &format!("p99 connection time per 100 ms during the TIME-WAIT storm, {steady_rate}/s"), ("time since the steady load began (s)", "p99 (ms)"), &p99_series)
+        plot::over_time(&a.out, "p99_windows", &format!("p99 connection time per 100 ms during the TIME-WAIT storm, {steady_rate}/s"), ("time since the steady load began (s)", "p99 (ms)"), true, &p99_series)
             .expect("p99 picture"),
     );
     let mb = |tw: &TimeWaitSeries| tw.iter().map(|&(t, _, b)| (t, b as f64 / (1 << 20) as f64)).collect::<Vec<_>>();
@@ -350,7 +350,7 @@ fn main() {
         ("ringtcp FIN cache".to_owned(), "ringtcp", mb(&tw_r)),
         (format!("kernel TIME-WAIT sockets x {tw_size} B"), "kernel", mb(&tw_k)),
     ];
-    written.extend(plot::over_time(&a.out, "time_wait_memory", "Memory held by TIME-WAIT", ("time since the storm's population began to form (s)", "MiB"), &tw_series).expect("memory picture"));
+    written.extend(plot::over_time(&a.out, "time_wait_memory", "Memory held by TIME-WAIT", ("time since the storm's population began to form (s)", "MiB"), false, &tw_series).expect("memory picture"));
 
     // The table.
     let peak = |tw: &TimeWaitSeries| tw.iter().copied().max_by_key(|x| x.1).unwrap_or_default();

@@ -168,6 +168,7 @@ pub fn cdf(dir: &Path, name: &str, title: &str, series: &[Series<'_, f64>]) -> R
 
 struct Lines<'a, 'b> {
     title: &'a str,
+    log_y: bool,
     x_desc: &'a str,
     y_desc: &'a str,
     series: &'a [Series<'b, (f64, f64)>],
@@ -180,26 +181,43 @@ impl Picture for Lines<'_, '_> {
     {
         let x_max = self.series.iter().flat_map(|s| s.2.iter().map(|p| p.0)).fold(0.1, f64::max);
         let y_max = self.series.iter().flat_map(|s| s.2.iter().map(|p| p.1)).fold(0.001, f64::max) * 1.15;
-        let mut chart = ChartBuilder::on(root)
-            .caption(self.title, ("sans-serif", 18))
-            .margin(10)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
-        chart.configure_mesh().x_desc(self.x_desc).y_desc(self.y_desc).draw()?;
-        for (label, stack, pts) in self.series {
-            let c = colour(stack);
-            chart
-                .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))?
-                .label(label.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+        let builder = |root| {
+            let mut b = ChartBuilder::on(root);
+            b.caption(self.title, ("sans-serif", 18)).margin(10).x_label_area_size(40).y_label_area_size(60);
+            b
+        };
+        // A time axis on a log scale keeps milliseconds readable beside a one-second
+        // stall; memory reads better on a linear one.
+        if self.log_y {
+            let y_min = self.series.iter().flat_map(|s| s.2.iter().map(|p| p.1)).fold(y_max, f64::min).max(0.01) * 0.8;
+            let mut chart = builder(root).build_cartesian_2d(0.0..x_max, (y_min..y_max).log_scale())?;
+            chart.configure_mesh().x_desc(self.x_desc).y_desc(self.y_desc).draw()?;
+            for (label, stack, pts) in self.series {
+                let c = colour(stack);
+                chart
+                    .draw_series(LineSeries::new(pts.iter().map(|&(x, y)| (x, y.max(y_min))), c.stroke_width(1)))?
+                    .label(label.as_str())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+            }
+            chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).position(SeriesLabelPosition::UpperRight).draw()?;
+        } else {
+            let mut chart = builder(root).build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
+            chart.configure_mesh().x_desc(self.x_desc).y_desc(self.y_desc).draw()?;
+            for (label, stack, pts) in self.series {
+                let c = colour(stack);
+                chart
+                    .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))?
+                    .label(label.as_str())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+            }
+            chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).position(SeriesLabelPosition::UpperRight).draw()?;
         }
-        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).position(SeriesLabelPosition::UpperRight).draw()?;
         Ok(())
     }
 }
 
-/// Lines over time: each series' (seconds, value) points in its stack's colour.
-pub fn over_time(dir: &Path, name: &str, title: &str, (x_desc, y_desc): (&str, &str), series: &[Series<'_, (f64, f64)>]) -> Res<Vec<PathBuf>> {
-    both(dir, name, (1000, 480), &Lines { title, x_desc, y_desc, series })
+/// Lines over time: each series' (seconds, value) points in its stack's colour; the values
+/// on a log scale if `log_y`.
+pub fn over_time(dir: &Path, name: &str, title: &str, (x_desc, y_desc): (&str, &str), log_y: bool, series: &[Series<'_, (f64, f64)>]) -> Res<Vec<PathBuf>> {
+    both(dir, name, (1000, 480), &Lines { title, log_y, x_desc, y_desc, series })
 }
