@@ -162,11 +162,10 @@ async fn a_refused_connect_counts_the_rst_on_both_sides() {
 async fn loss_shows_as_retransmissions_and_out_of_order_arrivals() {
     use ringtcp::{ImpairConfig, Impairment};
     let lossy = ImpairConfig::symmetric(Impairment { loss: 0.05, ..Impairment::default() }, 11);
-    // One packet per segment: with the link's super-segments a lost frame is a whole
-    // flight at this size, which the retransmission timer repairs, and this test is about
-    // SACK recovery and its counters (tests/tun_offload.rs and the impaired kernel-peer
-    // tests cover loss with super-segments).
-    let (client, server) = Stack::builder().shards(1).offloads(false).impair(lossy).memory_pair(A, B).unwrap();
+    // The link carries super-segments (offloads on, the default); the impairment layer
+    // cuts them into the segments they stand for and loses segments, as a real link
+    // would, so the holes are MSS-sized and SACK recovery repairs them.
+    let (client, server) = Stack::builder().shards(1).impair(lossy).memory_pair(A, B).unwrap();
     let listener = server.bind((B, 83)).await.unwrap();
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     let expect = data.clone();
@@ -187,4 +186,6 @@ async fn loss_shows_as_retransmissions_and_out_of_order_arrivals() {
     assert!(cs.fast_retransmits + cs.rto_timeouts > 0, "{cs:?}");
     assert!(cs.sack_recoveries > 0, "SACK is negotiated between two ringtcp stacks: {cs:?}");
     assert!(ss.ooo_segments > 0, "{ss:?}");
+    let io = client.stats().unwrap().shards[0].io.clone();
+    assert!(io.offloads && io.super_packets_out > 0, "the sender built super-segments: {io:?}");
 }

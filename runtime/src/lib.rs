@@ -19,6 +19,7 @@ pub mod doorbell;
 pub mod handle;
 pub mod impair;
 pub mod lock;
+pub mod segmenter;
 mod setup;
 pub mod shard;
 pub mod socket;

@@ -19,6 +19,7 @@ use crate::bufring::{self, BufRing};
 use crate::device::{Device, ReadMode, in_process, vnet};
 use crate::doorbell::Doorbell;
 use crate::impair::{Direction, ImpairConfig, Impairer};
+use crate::segmenter;
 use crate::setup::io_uring_error;
 use crate::stats::IoStats;
 
@@ -69,6 +70,8 @@ pub(super) struct DeviceIo {
     /// The device takes super-segments and partial checksums: a TUN queue with offloads,
     /// or an in-process link (whose other end is a ringtcp stack of this process).
     offloads: bool,
+    /// The link's MTU: the size of the segments an in-process super-segment stands for.
+    mtu: usize,
     impair: Option<Impairer>,
     stats: IoStats,
     /// The device is gone (end of file, a closed link, a failed descriptor).
@@ -133,6 +136,7 @@ impl DeviceIo {
             doorbell_buf: Box::new(0),
             completions: Vec::with_capacity(256),
             offloads,
+            mtu,
             impair: impair.map(Impairer::new),
             stats: IoStats { offloads, ..IoStats::default() },
             gone: false,
@@ -162,6 +166,38 @@ impl DeviceIo {
     /// path delivers.
     fn deliver(&mut self, shard: &mut Shard, now: Instant, frame: &[u8]) {
         self.stats.packets_in += 1;
+        if self.impair.is_some()
+            && let Some(segments) = self.cut_inbound(frame)
+        {
+            self.stats.super_packets_in += 1;
+            for seg in &segments {
+                self.deliver_impaired(shard, now, seg);
+            }
+            return;
+        }
+        self.deliver_impaired(shard, now, frame);
+    }
+
+    /// A received super-segment cut into the segments it stands for, each a frame of this
+    /// device's framing, so that the impairment layer loses or reorders segments as a link
+    /// would, not whole flights. The segment size is the virtio-net header's, or, from an
+    /// in-process link (which carries no header), what the MTU leaves after the headers.
+    fn cut_inbound(&self, frame: &[u8]) -> Option<Vec<Vec<u8>>> {
+        match self.framing() {
+            Framing::Vnet => {
+                let h = vnet::VnetHeader::parse(frame)?;
+                if !h.is_super_packet() {
+                    return None;
+                }
+                let segments = segmenter::split(&frame[vnet::HEADER_LEN..], usize::from(h.gso_size))?;
+                Some(segments.into_iter().map(with_plain_vnet_header).collect())
+            }
+            Framing::Trusted => segmenter::split(frame, self.mtu.saturating_sub(segmenter::header_len(frame)?)),
+            Framing::Plain => None,
+        }
+    }
+
+    fn deliver_impaired(&mut self, shard: &mut Shard, now: Instant, frame: &[u8]) {
         let copies = match &mut self.impair {
             Some(imp) => imp.admit(now, Direction::Inbound, frame),
             None => 1,
@@ -434,21 +470,35 @@ impl DeviceIo {
                 shard.poll_transmit_offload(now, &mut buf[vnet::HEADER_LEN..]).map(|t| {
                     vnet::write_header(&mut buf, &t);
                     self.stats.super_packets_out += u64::from(t.segment_size.is_some());
-                    vnet::HEADER_LEN + t.len
+                    (vnet::HEADER_LEN + t.len, t.segment_size)
                 })
             } else if self.offloads {
                 // The other ringtcp stack takes the super-segment whole.
                 shard.poll_transmit_offload(now, &mut buf).map(|t| {
                     self.stats.super_packets_out += u64::from(t.segment_size.is_some());
-                    t.len
+                    (t.len, t.segment_size)
                 })
             } else {
-                shard.poll_transmit(now, &mut buf)
+                shard.poll_transmit(now, &mut buf).map(|n| (n, None))
             };
-            let Some(n) = built else {
+            let Some((n, segment_size)) = built else {
                 self.tx_buffers.give_back(buf);
                 return;
             };
+            if self.impair.is_some()
+                && let Some(size) = segment_size
+                && let Some(segments) = self.cut_outbound(&buf[..n], size)
+            {
+                // Impaired segment by segment, as the link beyond the device would.
+                self.tx_buffers.give_back(buf);
+                for seg in &segments {
+                    let copies = self.impair.as_mut().map_or(1, |imp| imp.admit(now, Direction::Outbound, seg));
+                    for _ in 0..copies {
+                        self.write_copy(seg);
+                    }
+                }
+                continue;
+            }
             let buf = self.tx_buffers.fit(buf, n);
             let copies = match &mut self.impair {
                 Some(imp) => imp.admit(now, Direction::Outbound, &buf[..n]),
@@ -497,6 +547,16 @@ impl DeviceIo {
         }
     }
 
+    /// A super-segment about to be written, cut into frames of this device's framing.
+    fn cut_outbound(&self, frame: &[u8], size: u16) -> Option<Vec<Vec<u8>>> {
+        if matches!(self.device, Device::Vnet(_)) {
+            let segments = segmenter::split(frame.get(vnet::HEADER_LEN..)?, usize::from(size))?;
+            Some(segments.into_iter().map(with_plain_vnet_header).collect())
+        } else {
+            segmenter::split(frame, usize::from(size))
+        }
+    }
+
     /// Writes a copy of `packet` (held or duplicated by the impairment layer).
     fn write_copy(&mut self, packet: &[u8]) {
         let mut buf = self.tx_buffers.for_copy(packet.len());
@@ -539,6 +599,13 @@ impl DeviceIo {
         self.tx_slots[slot] = Some(buf);
         self.push(sqe);
     }
+}
+
+/// `packet` behind an all-zero virtio-net header: one segment, its checksum complete.
+fn with_plain_vnet_header(packet: Vec<u8>) -> Vec<u8> {
+    let mut frame = vec![0u8; vnet::HEADER_LEN];
+    frame.extend_from_slice(&packet);
+    frame
 }
 
 impl Drop for DeviceIo {
