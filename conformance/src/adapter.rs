@@ -668,6 +668,11 @@ impl Adapter {
             (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE) => o.keepalive_params.unwrap_or_default().idle.as_secs() as i32,
             (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL) => o.keepalive_params.unwrap_or_default().interval.as_secs() as i32,
             (libc::IPPROTO_TCP, libc::TCP_KEEPCNT) => o.keepalive_params.unwrap_or_default().probes as i32,
+            // Linux answers 536 (TCP_MSS_DEFAULT) for a socket not yet connected.
+            (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => match conn {
+                Some(h) => i32::from(self.shard.mss(h).map_err(errno_of)?),
+                None => 536,
+            },
             (libc::IPPROTO_IP, libc::IP_TTL) => match conn {
                 Some(h) => i32::from(self.shard.ttl(h).map_err(errno_of)?),
                 None => 64,

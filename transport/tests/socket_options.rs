@@ -88,3 +88,29 @@ fn buffers_below_the_floor_are_raised_to_it() {
     let h = p.shard.connect_with(p.now, p.peer, None, tiny).unwrap();
     assert_eq!(p.shard.buffer_sizes(h), Ok((SocketOptions::MIN_BUFFER, SocketOptions::MIN_BUFFER)));
 }
+
+#[test]
+fn mss_reads_the_payload_of_a_full_segment_less_the_options_each_carries() {
+    // A peer with MSS 1100, no timestamps: 1100 bytes a segment; a 3,000-byte write
+    // leaves as two full segments (the 800-byte rest waits for Nagle's algorithm).
+    let mut p = Peer::new(plain_config());
+    let l = p.shard.listen(p.us, 8).unwrap();
+    p.inject(Seg::new(flags("SYN"), PEER_ISS, 0).opts(TcpOptions { mss: Some(1100), ..TcpOptions::default() }));
+    let sa = p.one();
+    p.inject(Seg::new(flags("ACK"), PEER_ISS + 1, sa.seq + 1));
+    let h = p.shard.accept(l).unwrap().unwrap();
+    assert_eq!(p.shard.mss(h).unwrap(), 1100);
+    p.shard.send(h, &[7u8; 3000]).unwrap();
+    let sent: Vec<usize> = p.sent().iter().map(|s| s.payload.len()).collect();
+    assert_eq!(sent, [1100, 1100]);
+
+    // With timestamps on every segment, 12 bytes of each go to the option.
+    let mut p = Peer::new(Config::default());
+    let l = p.shard.listen(p.us, 8).unwrap();
+    let ts = Some(ringtcp_transport::wire::Timestamps { val: 1, ecr: 0 });
+    p.inject(Seg::new(flags("SYN"), PEER_ISS, 0).opts(TcpOptions { mss: Some(1100), timestamps: ts, ..TcpOptions::default() }));
+    let sa = p.one();
+    p.inject(Seg::new(flags("ACK"), PEER_ISS + 1, sa.seq + 1).opts(TcpOptions { timestamps: ts, ..TcpOptions::default() }));
+    let h = p.shard.accept(l).unwrap().unwrap();
+    assert_eq!(p.shard.mss(h).unwrap(), 1088);
+}

@@ -396,6 +396,17 @@ impl Shard {
         }
     }
 
+    /// Payload bytes of a full-sized segment the connection sends: the peer's MSS (and
+    /// ours, whichever is smaller) less the options every segment carries (RFC 6691) —
+    /// what Linux's `TCP_MAXSEG` reads. 536 (RFC 9293 §3.7.1's default) before the
+    /// handshake has told it.
+    pub fn mss(&self, h: SocketHandle) -> Result<u16, Error> {
+        match self.sock(h)? {
+            Sock::Live(c) => Ok(c.eff_mss()),
+            Sock::Remnant(_) => Err(Error::NotConnected),
+        }
+    }
+
     /// Acknowledges every segment at once (`true`) or delays ACKs as RFC 9293 §3.8.6.3
     /// allows (`false`, the default): Linux's `TCP_QUICKACK`, except that it stays set
     /// until cleared (Linux may leave quick-ACK mode by itself). Clearing it also ends the
