@@ -58,7 +58,7 @@ pub fn split(packet: &[u8], payload: usize) -> Option<Vec<Vec<u8>>> {
     };
     let tcp_len = usize::from(packet.get(ip_len + 12)? >> 4) * 4;
     let head = ip_len + tcp_len;
-    if tcp_len < 20 || packet.len() < head || payload == 0 || packet.len() - head <= payload {
+    if ip_len < 20 || tcp_len < 20 || packet.len() < head || payload == 0 || packet.len() - head <= payload {
         return None;
     }
     let seq = u32::from_be_bytes(packet[ip_len + 4..ip_len + 8].try_into().ok()?);

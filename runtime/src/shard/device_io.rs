@@ -169,7 +169,8 @@ impl DeviceIo {
         if self.impair.is_some()
             && let Some(segments) = self.cut_inbound(frame)
         {
-            self.stats.super_packets_in += 1;
+            // Counted as `hand_over` counts them: the ones the kernel handed over.
+            self.stats.super_packets_in += u64::from(matches!(self.framing(), Framing::Vnet));
             for seg in &segments {
                 self.deliver_impaired(shard, now, seg);
             }
