@@ -194,7 +194,8 @@ impl Shards {
     /// the socket's `local_addr` names it): the next port of the ephemeral range, taken in
     /// turn across the stack, that no listener holds. Unlike Linux's, the choice does not
     /// reserve the port: a later `connect` from it to a peer that already has a
-    /// connection from that port fails with `AddrInUse`.
+    /// connection from that port is refused with `AddrInUse` (ringtcp's `TcpSocket` then
+    /// takes another).
     ///
     /// # Errors
     ///
@@ -214,8 +215,7 @@ impl Shards {
 
     /// Starts a connection on the next shard (round robin), or, from a given local port
     /// on a device that steers by port, on the shard its replies will reach. The socket
-    /// reports progress;
-    /// it is open once [`SocketShared::poll_connected`] says so.
+    /// reports progress; it is open once [`SocketShared::poll_connected`] says so.
     pub fn connect(&self, remote: SocketAddr, local: Option<SocketAddr>) -> io::Result<Arc<SocketShared>> {
         self.connect_with(remote, local, &SocketSettings::default())
     }
