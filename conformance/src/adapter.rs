@@ -50,6 +50,8 @@ struct Options {
     keepalive_params: Option<Keepalive>,
     quickack: bool,
     reuseaddr: bool,
+    /// `TCP_MAXSEG` set before `connect` or `listen`: the MSS clamp.
+    maxseg: Option<u16>,
 }
 
 #[derive(Debug)]
@@ -335,7 +337,7 @@ impl Adapter {
             Kind::Listener(_) => return Ok(()),
             _ => return Err(libc::EINVAL),
         };
-        let opts = SocketOptions { rx_buffer: f.opts.rcvbuf, tx_buffer: f.opts.sndbuf, ..SocketOptions::default() };
+        let opts = SocketOptions { rx_buffer: f.opts.rcvbuf, tx_buffer: f.opts.sndbuf, mss: f.opts.maxseg, ..SocketOptions::default() };
         // The shard listens on its own address; the wildcard means that one.
         let addr = SocketAddr::new(local_ip, bound.port());
         // Linux's accept queue holds backlog + 1.
@@ -380,7 +382,7 @@ impl Adapter {
                 return Err(f.pending_error.take().unwrap_or(libc::ECONNABORTED));
             }
         };
-        let opts = SocketOptions { rx_buffer: f.opts.rcvbuf, tx_buffer: f.opts.sndbuf, ..SocketOptions::default() };
+        let opts = SocketOptions { rx_buffer: f.opts.rcvbuf, tx_buffer: f.opts.sndbuf, mss: f.opts.maxseg, ..SocketOptions::default() };
         let h = self.shard.connect_with(now, remote, local, opts).map_err(errno_of)?;
         self.fd(fd)?.kind = Kind::Conn { h, read_shut: false, connecting: true };
         self.apply_options(fd)?;
@@ -619,6 +621,18 @@ impl Adapter {
                 }
                 f.opts.keepalive_params = Some(ka);
             }
+            // Linux takes 88 (TCP_MIN_MSS) to 32767 (MAX_TCP_WINDOW), 0 to clear; it acts
+            // from the next connect or listen (and on what a listener accepts).
+            (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => {
+                if v != 0 && !(88..=32_767).contains(&v) {
+                    return Err(libc::EINVAL);
+                }
+                f.opts.maxseg = (v != 0).then_some(v as u16);
+                if let Kind::Listener(l) = f.kind {
+                    let mss = f.opts.maxseg;
+                    self.shard.set_listener_mss(l, mss).map_err(errno_of)?;
+                }
+            }
             (libc::IPPROTO_IP, libc::IP_TOS) => {
                 if let Kind::Conn { h, .. } = f.kind {
                     self.shard.set_tos(h, v as u8).map_err(errno_of)?;
@@ -668,10 +682,11 @@ impl Adapter {
             (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE) => o.keepalive_params.unwrap_or_default().idle.as_secs() as i32,
             (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL) => o.keepalive_params.unwrap_or_default().interval.as_secs() as i32,
             (libc::IPPROTO_TCP, libc::TCP_KEEPCNT) => o.keepalive_params.unwrap_or_default().probes as i32,
-            // Linux answers 536 (TCP_MSS_DEFAULT) for a socket not yet connected.
+            // Linux answers the clamp, or 536 (TCP_MSS_DEFAULT), for a socket not yet
+            // connected.
             (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => match conn {
                 Some(h) => i32::from(self.shard.mss(h).map_err(errno_of)?),
-                None => 536,
+                None => i32::from(o.maxseg.unwrap_or(536)),
             },
             (libc::IPPROTO_IP, libc::IP_TTL) => match conn {
                 Some(h) => i32::from(self.shard.ttl(h).map_err(errno_of)?),

@@ -26,6 +26,10 @@ pub struct SocketOptions {
     /// (Linux's `IPV6_V6ONLY`). Off, as Linux defaults `net.ipv6.bindv6only`: `[::]` then
     /// also takes IPv4 connections.
     pub only_v6: bool,
+    /// The largest segment this socket's connections take and send, below what the MTU
+    /// gives (Linux's `TCP_MAXSEG` set before `connect` or `listen`): the SYN or SYN-ACK
+    /// offers it as the MSS, and the segments sent carry at most that much.
+    pub mss: Option<u16>,
 }
 
 /// `addr` as an IPv6 socket names it: an IPv4 address IPv4-mapped (`[::ffff:a.b.c.d]`,
@@ -57,5 +61,20 @@ impl SocketOptions {
     /// The send buffer a connection gets: this one (floored), or `cfg_default`.
     pub fn tx(&self, cfg_default: usize) -> usize {
         self.tx_buffer.map_or(cfg_default, |b| b.max(Self::MIN_BUFFER))
+    }
+
+    /// The MSS a connection to `peer` offers: the MTU's (`Config::mss_for`), or this
+    /// socket's, if smaller.
+    ///
+    /// ```
+    /// use ringtcp_transport::{Config, SocketOptions};
+    /// let clamp = SocketOptions { mss: Some(1100), ..SocketOptions::default() };
+    /// let cfg = Config::default();
+    /// assert_eq!(clamp.mss_for(&cfg, "10.0.0.1".parse().unwrap()), 1100);
+    /// assert_eq!(SocketOptions::default().mss_for(&cfg, "10.0.0.1".parse().unwrap()), 1460);
+    /// ```
+    pub fn mss_for(&self, cfg: &crate::Config, peer: std::net::IpAddr) -> u16 {
+        let mtu_mss = cfg.mss_for(peer);
+        self.mss.map_or(mtu_mss, |m| m.min(mtu_mss))
     }
 }

@@ -114,3 +114,47 @@ fn mss_reads_the_payload_of_a_full_segment_less_the_options_each_carries() {
     let h = p.shard.accept(l).unwrap().unwrap();
     assert_eq!(p.shard.mss(h).unwrap(), 1088);
 }
+
+#[test]
+fn an_mss_clamp_is_offered_in_the_syn_and_syn_ack_and_bounds_the_segments_sent() {
+    let clamp = SocketOptions { mss: Some(1100), ..SocketOptions::default() };
+    // Passive: the peer offers 1300, the listener's SYN-ACK offers 1100, and 1100 is what
+    // each segment carries (Linux: TCP_MAXSEG set on the listener).
+    let mut p = Peer::new(plain_config());
+    let l = p.shard.listen_with(p.us, 8, clamp).unwrap();
+    p.inject(Seg::new(flags("SYN"), PEER_ISS, 0).opts(TcpOptions { mss: Some(1300), ..TcpOptions::default() }));
+    let sa = p.one();
+    assert_eq!(sa.opts.mss, Some(1100));
+    p.inject(Seg::new(flags("ACK"), PEER_ISS + 1, sa.seq + 1));
+    let h = p.shard.accept(l).unwrap().unwrap();
+    assert_eq!(p.shard.mss(h).unwrap(), 1100);
+    p.shard.send(h, &[1u8; 2200]).unwrap();
+    let sent: Vec<usize> = p.sent().iter().map(|s| s.payload.len()).collect();
+    assert_eq!(sent, [1100, 1100]);
+
+    // Active: the SYN offers 1100; the peer's 1460 does not raise it.
+    let mut p = Peer::new(plain_config());
+    let h = p.shard.connect_with(p.now, p.peer, Some(p.us), clamp).unwrap();
+    let syn = p.one();
+    assert_eq!(syn.opts.mss, Some(1100));
+    p.inject(Seg::new(flags("SYN|ACK"), PEER_ISS, syn.seq + 1).opts(TcpOptions { mss: Some(1460), ..TcpOptions::default() }));
+    p.one();
+    assert_eq!(p.shard.mss(h).unwrap(), 1100);
+
+    // Set on a listener already listening (Linux allows it): the next SYN-ACK offers it.
+    let mut p = Peer::new(plain_config());
+    let l = p.shard.listen(p.us, 8).unwrap();
+    p.shard.set_listener_mss(l, Some(1000)).unwrap();
+    p.inject(Seg::new(flags("SYN"), PEER_ISS, 0).opts(TcpOptions { mss: Some(1460), ..TcpOptions::default() }));
+    assert_eq!(p.one().opts.mss, Some(1000));
+
+    // A cookie SYN-ACK offers the listener's clamp too.
+    let mut cfg = plain_config();
+    cfg.syn_cookies = SynCookies::Always;
+    let mut p = Peer::new(cfg);
+    p.shard.listen_with(p.us, 8, clamp).unwrap();
+    p.inject(Seg::new(flags("SYN"), PEER_ISS, 0).opts(TcpOptions { mss: Some(1460), ..TcpOptions::default() }));
+    let sa = p.one();
+    assert_eq!(sa.opts.mss, Some(1100));
+    assert_eq!(p.shard.stats().syncookies_sent, 1);
+}

@@ -349,7 +349,7 @@ pub(crate) struct Open<'a> {
 impl Connection {
     fn new(o: Open<'_>, state: State) -> Self {
         let cfg = o.cfg;
-        let rcv_mss = cfg.mss_for(o.remote.ip());
+        let rcv_mss = o.opts.mss_for(cfg, o.remote.ip());
         let (rx_cap, tx_cap) = (o.opts.rx(cfg.rx_buffer), o.opts.tx(cfg.tx_buffer));
         let rcv_wscale = if cfg.window_scaling { window_shift(rx_cap) } else { 0 };
         let snd_mss = 536;
@@ -491,7 +491,9 @@ impl Connection {
     /// Applies the options of the peer's SYN (RFC 9293 §3.7.1, RFC 7323 §1.3, RFC 2018 §2).
     fn negotiate(&mut self, cfg: &Config, options: &TcpOptions, now: Instant) {
         let peer_mss = options.mss.unwrap_or(default_peer_mss(self.remote.ip())).max(64);
-        self.opts.snd_mss = peer_mss.min(cfg.mss_for(self.remote.ip()));
+        // Ours (the MTU's, or the socket's clamp) bounds what we send too, as Linux's
+        // mss_clamp does.
+        self.opts.snd_mss = peer_mss.min(self.rcv_mss);
         match options.window_scale {
             Some(ws) if cfg.window_scaling => {
                 // RFC 7323 §2.3: a shift above 14 is used as 14.

@@ -165,6 +165,14 @@ impl Shard {
         Ok(())
     }
 
+    /// Sets the MSS clamp of the connections the listener accepts from now on (Linux's
+    /// `TCP_MAXSEG` on a listening socket); `None` clears it.
+    pub fn set_listener_mss(&mut self, l: ListenerHandle, mss: Option<u16>) -> Result<(), Error> {
+        self.listener(l)?;
+        self.listeners[l.idx as usize].opts.mss = mss;
+        Ok(())
+    }
+
     /// Embryonic connections (SYN-RECEIVED) held for a listener.
     pub fn syn_queue_len(&self, l: ListenerHandle) -> Result<usize, Error> {
         self.listener(l).map(|l| l.syn_queue_len())
@@ -274,7 +282,8 @@ impl Shard {
         });
         let peer_mss = h.options.mss.unwrap_or(default_peer_mss(remote.ip()));
         let (iss, bits) = self.cookies.issue(now, &local, &remote, h.seq, peer_mss, kept);
-        let rx_buffer = self.listeners[l as usize].opts.rx(self.cfg.rx_buffer);
+        let opts = self.listeners[l as usize].opts;
+        let rx_buffer = opts.rx(self.cfg.rx_buffer);
         let our_shift = window_shift(rx_buffer);
         self.push_control(Control::CookieSynAck {
             local,
@@ -282,6 +291,7 @@ impl Shard {
             iss,
             ack: h.seq + 1,
             window: rx_buffer.min(65_535) as u16,
+            mss: opts.mss_for(&self.cfg, remote.ip()),
             wscale: kept.and_then(|k| k.wscale).map(|_| our_shift),
             sack: kept.is_some_and(|k| k.sack),
             ts: bits.zip(peer_ts.map(|t| t.val)),

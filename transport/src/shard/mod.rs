@@ -95,6 +95,8 @@ enum Control {
         ack: SeqNum,
         /// The window offered: the listener's receive buffer, unscaled (RFC 7323 §2.2).
         window: u16,
+        /// The MSS offered: the listener's.
+        mss: u16,
         wscale: Option<u8>,
         sack: bool,
         ts: Option<(u32, u32)>,
@@ -598,7 +600,7 @@ impl Shard {
                 };
                 (local, remote, h)
             }
-            Control::CookieSynAck { local, remote, iss, ack, window, wscale, sack, ts } => {
+            Control::CookieSynAck { local, remote, iss, ack, window, mss, wscale, sack, ts } => {
                 let timestamps = ts.map(|(bits, ecr)| {
                     let clock = self.ts_val(now, *local, *remote);
                     Timestamps { val: cookie_tsval(clock, bits), ecr }
@@ -611,7 +613,7 @@ impl Shard {
                     flags: TcpFlags::SYN | TcpFlags::ACK,
                     window: *window,
                     options: TcpOptions {
-                        mss: Some(self.cfg.mss_for(remote.ip())),
+                        mss: Some(*mss),
                         window_scale: *wscale,
                         sack_permitted: *sack,
                         timestamps,
