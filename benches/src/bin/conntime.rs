@@ -9,9 +9,9 @@
 //! 2. each maximum held for longer (a rate that does not stay drop-free steps down), the
 //!    scatter there and at a common rate (the lower maximum);
 //! 3. the TIME-WAIT storm: a population made at the common rate, then a steady 80 % of it
-//!    while that population expires (ringtcp's TIME-WAIT is shortened to `--time-wait`
-//!    seconds so the phase takes seconds; the kernel's is its fixed 60 s), sampling the
-//!    memory TIME-WAIT holds every 100 ms.
+//!    while that population expires (ringtcp's TIME-WAIT lasts `--time-wait` seconds for
+//!    the whole run, so its storm takes about a minute; the kernel's is its fixed 60 s),
+//!    sampling the memory TIME-WAIT holds every 100 ms.
 //!
 //! Writes `scatter`, `cdf`, `p99_windows` and `time_wait_memory` (SVG and PNG) and
 //! `table.md` into `--out` (default `target/conntime`), and prints their paths.
@@ -143,9 +143,9 @@ fn measure(side: &Side<'_>, rate: u64, secs: Duration) -> Run {
     Run { stack: side.name, rate, load, paired, capture_drops: captured.dropped, epoch_ns }
 }
 
-/// Phase 1: the highest offered rate that stays drop-free (and whether the load generator,
-/// rather than the stack, was the limit).
-fn search(side: &Side<'_>, a: &Args, runs: &mut Vec<Run>) -> (u64, bool) {
+/// Phase 1: the highest offered rate that stays drop-free (or the rate at which the load
+/// generator, rather than the stack, began to fall behind).
+fn search(side: &Side<'_>, a: &Args, runs: &mut Vec<Run>) -> u64 {
     let mut rate = a.from;
     let mut best = 0;
     for _ in 0..a.max_steps {
@@ -155,16 +155,16 @@ fn search(side: &Side<'_>, a: &Args, runs: &mut Vec<Run>) -> (u64, bool) {
         let generator_limited = run.load.late * 100 > run.load.started;
         runs.push(run);
         if !clean {
-            return (best, false);
+            return best;
         }
         best = rate;
         if generator_limited {
             println!("  ({} could not start connections on time above this rate: the maximum is at least {best}/s)", side.name);
-            return (best, true);
+            return best;
         }
         rate = ((rate as f64) * a.factor).round() as u64;
     }
-    (best, true)
+    best
 }
 
 /// Phase 2's first part: the search's maximum run again, longer; a rate that does not stay
@@ -255,8 +255,8 @@ fn main() {
     let mut runs = Vec::new();
     let mut failed_any = false;
     println!("phase 1: the drop-free maximum ({} s steps from {}/s, x{})", a.step.as_secs_f64(), a.from, a.factor);
-    let (max_r, _) = search(&ring, &a, &mut runs);
-    let (max_k, _) = search(&kern, &a, &mut runs);
+    let max_r = search(&ring, &a, &mut runs);
+    let max_k = search(&kern, &a, &mut runs);
     println!("  drop-free in the search up to: ringtcp {max_r}/s, kernel {max_k}/s");
 
     println!("phase 2: each stack's maximum held for {} s (stepping down until it holds), then the common rate", a.run.as_secs_f64());
