@@ -13,11 +13,18 @@ use ringtcp_transport::{Config, SocketHandle, SocketOptions, SynCookies};
 const PEER_ISS: u32 = 5000;
 
 fn established(p: &mut Peer, opts: SocketOptions) -> (SocketHandle, u32) {
+    let (h, sa) = accepted(p, opts, TcpOptions { mss: Some(1460), ..TcpOptions::default() }, TcpOptions::default());
+    (h, sa.seq)
+}
+
+/// A listener with `opts` accepts the peer's SYN (with `syn` options) and third ACK (with
+/// `ack` options): the connection and the SYN-ACK it answered with.
+fn accepted(p: &mut Peer, opts: SocketOptions, syn: TcpOptions, ack: TcpOptions) -> (SocketHandle, Seg) {
     let l = p.shard.listen_with(p.us, 8, opts).unwrap();
-    p.inject(Seg::new(flags("SYN"), PEER_ISS, 0).opts(TcpOptions { mss: Some(1460), ..TcpOptions::default() }));
+    p.inject(Seg::new(flags("SYN"), PEER_ISS, 0).opts(syn));
     let sa = p.one();
-    p.inject(Seg::new(flags("ACK"), PEER_ISS + 1, sa.seq + 1));
-    (p.shard.accept(l).unwrap().unwrap(), sa.seq)
+    p.inject(Seg::new(flags("ACK"), PEER_ISS + 1, sa.seq + 1).opts(ack));
+    (p.shard.accept(l).unwrap().unwrap(), sa)
 }
 
 #[test]
@@ -94,11 +101,7 @@ fn mss_reads_the_payload_of_a_full_segment_less_the_options_each_carries() {
     // A peer with MSS 1100, no timestamps: 1100 bytes a segment; a 3,000-byte write
     // leaves as two full segments (the 800-byte rest waits for Nagle's algorithm).
     let mut p = Peer::new(plain_config());
-    let l = p.shard.listen(p.us, 8).unwrap();
-    p.inject(Seg::new(flags("SYN"), PEER_ISS, 0).opts(TcpOptions { mss: Some(1100), ..TcpOptions::default() }));
-    let sa = p.one();
-    p.inject(Seg::new(flags("ACK"), PEER_ISS + 1, sa.seq + 1));
-    let h = p.shard.accept(l).unwrap().unwrap();
+    let (h, _) = accepted(&mut p, SocketOptions::default(), TcpOptions { mss: Some(1100), ..TcpOptions::default() }, TcpOptions::default());
     assert_eq!(p.shard.mss(h).unwrap(), 1100);
     p.shard.send(h, &[7u8; 3000]).unwrap();
     let sent: Vec<usize> = p.sent().iter().map(|s| s.payload.len()).collect();
@@ -106,12 +109,9 @@ fn mss_reads_the_payload_of_a_full_segment_less_the_options_each_carries() {
 
     // With timestamps on every segment, 12 bytes of each go to the option.
     let mut p = Peer::new(Config::default());
-    let l = p.shard.listen(p.us, 8).unwrap();
     let ts = Some(ringtcp_transport::wire::Timestamps { val: 1, ecr: 0 });
-    p.inject(Seg::new(flags("SYN"), PEER_ISS, 0).opts(TcpOptions { mss: Some(1100), timestamps: ts, ..TcpOptions::default() }));
-    let sa = p.one();
-    p.inject(Seg::new(flags("ACK"), PEER_ISS + 1, sa.seq + 1).opts(TcpOptions { timestamps: ts, ..TcpOptions::default() }));
-    let h = p.shard.accept(l).unwrap().unwrap();
+    let syn = TcpOptions { mss: Some(1100), timestamps: ts, ..TcpOptions::default() };
+    let (h, _) = accepted(&mut p, SocketOptions::default(), syn, TcpOptions { timestamps: ts, ..TcpOptions::default() });
     assert_eq!(p.shard.mss(h).unwrap(), 1088);
 }
 
@@ -121,12 +121,8 @@ fn an_mss_clamp_is_offered_in_the_syn_and_syn_ack_and_bounds_the_segments_sent()
     // Passive: the peer offers 1300, the listener's SYN-ACK offers 1100, and 1100 is what
     // each segment carries (Linux: TCP_MAXSEG set on the listener).
     let mut p = Peer::new(plain_config());
-    let l = p.shard.listen_with(p.us, 8, clamp).unwrap();
-    p.inject(Seg::new(flags("SYN"), PEER_ISS, 0).opts(TcpOptions { mss: Some(1300), ..TcpOptions::default() }));
-    let sa = p.one();
+    let (h, sa) = accepted(&mut p, clamp, TcpOptions { mss: Some(1300), ..TcpOptions::default() }, TcpOptions::default());
     assert_eq!(sa.opts.mss, Some(1100));
-    p.inject(Seg::new(flags("ACK"), PEER_ISS + 1, sa.seq + 1));
-    let h = p.shard.accept(l).unwrap().unwrap();
     assert_eq!(p.shard.mss(h).unwrap(), 1100);
     p.shard.send(h, &[1u8; 2200]).unwrap();
     let sent: Vec<usize> = p.sent().iter().map(|s| s.payload.len()).collect();
