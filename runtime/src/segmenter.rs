@@ -15,13 +15,19 @@ const FIN: u8 = 0x01;
 const PSH: u8 = 0x08;
 const CWR: u8 = 0x80;
 
+/// The IP version and IP header length of a TCP packet this can read: IPv4, or IPv6 with
+/// the TCP header right after the fixed header (the stack's own packets).
+fn ip_header(packet: &[u8]) -> Option<(u8, usize)> {
+    match packet.first()? >> 4 {
+        4 if packet.len() >= 20 && packet[9] == 6 => Some((4, usize::from(packet[0] & 0x0f) * 4)),
+        6 if packet.len() >= 40 && packet[6] == 6 => Some((6, 40)),
+        _ => None,
+    }
+}
+
 /// The length of `packet`'s IP and TCP headers, if it is a TCP packet this can read.
 pub fn header_len(packet: &[u8]) -> Option<usize> {
-    let ip_len = match packet.first()? >> 4 {
-        4 if packet.len() >= 20 && packet[9] == 6 => usize::from(packet[0] & 0x0f) * 4,
-        6 if packet.len() >= 40 && packet[6] == 6 => 40,
-        _ => return None,
-    };
+    let (_, ip_len) = ip_header(packet)?;
     Some(ip_len + usize::from(packet.get(ip_len + 12)? >> 4) * 4)
 }
 
@@ -43,21 +49,16 @@ pub fn header_len(packet: &[u8]) -> Option<usize> {
 /// assert_eq!(segs.iter().map(Vec::len).collect::<Vec<_>>(), [1040, 1040, 540]);
 /// ```
 pub fn split(packet: &[u8], payload: usize) -> Option<Vec<Vec<u8>>> {
-    let version = packet.first()? >> 4;
-    let (ip_len, src, dst) = match version {
-        4 if packet.len() >= 20 && packet[9] == 6 => {
-            let a = |o: usize| Ipv4Addr::new(packet[o], packet[o + 1], packet[o + 2], packet[o + 3]);
-            (usize::from(packet[0] & 0x0f) * 4, IpAddr::V4(a(12)), IpAddr::V4(a(16)))
-        }
-        // Only a TCP header right after the fixed header (the stack's own packets).
-        6 if packet.len() >= 40 && packet[6] == 6 => {
-            let a = |o: usize| Ipv6Addr::from(<[u8; 16]>::try_from(&packet[o..o + 16]).unwrap_or_default());
-            (40, IpAddr::V6(a(8)), IpAddr::V6(a(24)))
-        }
-        _ => return None,
+    let (version, ip_len) = ip_header(packet)?;
+    let (src, dst) = if version == 4 {
+        let a = |o: usize| Ipv4Addr::new(packet[o], packet[o + 1], packet[o + 2], packet[o + 3]);
+        (IpAddr::V4(a(12)), IpAddr::V4(a(16)))
+    } else {
+        let a = |o: usize| Ipv6Addr::from(<[u8; 16]>::try_from(&packet[o..o + 16]).unwrap_or_default());
+        (IpAddr::V6(a(8)), IpAddr::V6(a(24)))
     };
-    let tcp_len = usize::from(packet.get(ip_len + 12)? >> 4) * 4;
-    let head = ip_len + tcp_len;
+    let head = header_len(packet)?;
+    let tcp_len = head - ip_len;
     if ip_len < 20 || tcp_len < 20 || packet.len() < head || payload == 0 || packet.len() - head <= payload {
         return None;
     }

@@ -190,12 +190,19 @@ fn confirm(side: &Side<'_>, max: u64, a: &Args) -> (u64, Run) {
 }
 
 /// Phase 3: a TIME-WAIT population made at `fill_rate`, then `steady_rate` until it has
-/// expired (and a little longer), sampling TIME-WAIT every 100 ms with `sample`.
-fn storm(side: &Side<'_>, fill_rate: u64, steady_rate: u64, fill: Duration, steady: Duration, sample: impl Fn() -> (u64, u64) + Send + 'static) -> (Run, TimeWaitSeries) {
+/// expired (and a little longer), sampling TIME-WAIT every 100 ms with `sample` on a
+/// thread in the server's namespace `server_ns` (where the kernel's counts are).
+fn storm(
+    side: &Side<'_>,
+    server_ns: &Netns,
+    (fill_rate, steady_rate): (u64, u64),
+    (fill, steady): (Duration, Duration),
+    sample: impl Fn() -> (u64, u64) + Send + 'static,
+) -> (Run, TimeWaitSeries) {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let t0 = Instant::now();
-    let sampler = std::thread::spawn(move || {
+    let sampler = server_ns.spawn(move || {
         let mut series = Vec::new();
         while !flag.load(Ordering::Relaxed) {
             let (n, bytes) = sample();
@@ -253,7 +260,6 @@ fn main() {
     let kern = Side { name: "kernel", clients: &c, sources: kern_sources, device: format!("va{tag}"), target: SocketAddrV4::new(VETH_SERVER, PORT) };
 
     let mut runs = Vec::new();
-    let mut failed_any = false;
     println!("phase 1: the drop-free maximum ({} s steps from {}/s, x{})", a.step.as_secs_f64(), a.from, a.factor);
     let max_r = search(&ring, &a, &mut runs);
     let max_k = search(&kern, &a, &mut runs);
@@ -282,26 +288,12 @@ fn main() {
         kern_steady.as_secs_f64()
     );
     let sampled = stack.clone();
-    let (storm_r, tw_r) = storm(&ring, common, steady_rate, a.fill, ring_steady, move || servers::ringtcp_time_wait(&sampled));
+    let (storm_r, tw_r) = storm(&ring, &r, (common, steady_rate), (a.fill, ring_steady), move || servers::ringtcp_time_wait(&sampled));
     let tw_size = servers::slab_object_size("tw_sock_TCP").unwrap_or(0);
-    let (storm_k, tw_k) = {
-        // The kernel's count is read from inside its namespace, by a thread living there.
-        let (tx, rx) = std::sync::mpsc::channel::<std::sync::mpsc::Sender<u64>>();
-        let reader = s.spawn(move || {
-            while let Ok(reply) = rx.recv() {
-                let _ = reply.send(servers::kernel_time_wait());
-            }
-        });
-        let tx = std::sync::Mutex::new(tx);
-        let out = storm(&kern, common, steady_rate, a.fill, kern_steady, move || {
-            let (rtx, rrx) = std::sync::mpsc::channel();
-            let _ = tx.lock().map(|t| t.send(rtx));
-            let n = rrx.recv().unwrap_or(0);
-            (n, n * tw_size)
-        });
-        drop(reader);
-        out
-    };
+    let (storm_k, tw_k) = storm(&kern, &s, (common, steady_rate), (a.fill, kern_steady), move || {
+        let n = servers::kernel_time_wait();
+        (n, n * tw_size)
+    });
 
     // Before the fill population began to expire, and while it expired (the steady
     // phase's time tw - fill .. tw): each 100 ms window's p99, their median and worst.
@@ -406,11 +398,7 @@ fn main() {
     println!("\n{table}\n{goals}");
 
     runs.extend([at_max_r, at_max_k, common_r, common_k, storm_r, storm_k]);
-    for run in &runs {
-        if run.load.failed > 0 || !run.capture_complete() {
-            failed_any = true;
-        }
-    }
+    let failed_any = runs.iter().any(|run| run.load.failed > 0 || !run.capture_complete());
     drop(ring_server);
     drop(kernel_server);
     println!("conntime took {:.0} s; wrote:", started.elapsed().as_secs_f64());
