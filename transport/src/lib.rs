@@ -23,6 +23,7 @@ mod conn;
 mod error;
 pub mod fincache;
 mod isn;
+pub mod link;
 mod listener;
 mod memory;
 mod options;

@@ -329,6 +329,9 @@ pub(crate) enum IcmpError {
     PathMtu(u32),
     /// Port or protocol unreachable: ends a connection attempt.
     Refused,
+    /// This host's link layer could not resolve the next hop (ARP or neighbour
+    /// discovery went unanswered): ends a connection attempt, soft afterwards.
+    NoNeighbour,
     /// Anything else: remembered as the soft error, the connection goes on.
     Soft,
 }
@@ -589,6 +592,13 @@ impl Connection {
             IcmpError::Refused if self.state == State::SynSent => {
                 ctx.stats.attempt_fails += 1;
                 self.enter_closed(Some(Error::ConnectionRefused));
+            }
+            // Linux reports a failed resolution as a local ICMP host unreachable, which
+            // ends an attempt in SYN-SENT (RFC 5461 §4 argues for exactly this: the error
+            // is certain, and waiting out the SYN retries helps nobody).
+            IcmpError::NoNeighbour if self.state == State::SynSent => {
+                ctx.stats.attempt_fails += 1;
+                self.enter_closed(Some(Error::HostUnreachable));
             }
             _ => self.soft_error = Some(Error::HostUnreachable),
         }

@@ -53,6 +53,37 @@ impl Shard {
         self.handle_ip(now, bytes, true);
     }
 
+    /// Tells the shard that a packet it sent could not leave: the link layer found no
+    /// neighbour for its next hop. A connection attempt it belongs to fails with
+    /// `HostUnreachable` (as on Linux, where the failed resolution comes back as a local
+    /// ICMP host unreachable); an established connection keeps the error as its soft
+    /// error and goes on retransmitting. The packet is one this shard emitted; anything
+    /// else is a counted drop.
+    ///
+    /// ```
+    /// use ringtcp_transport::{Config, Error, Event, Instant, Secret, Shard};
+    /// use std::net::{IpAddr, Ipv4Addr};
+    ///
+    /// let me = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+    /// let mut shard = Shard::new(Config::default(), &[me], Secret([2; 16]));
+    /// let s = shard.connect(Instant::ZERO, "10.0.0.9:80".parse().unwrap(), None).unwrap();
+    /// let mut syn = [0u8; 1600];
+    /// let n = shard.poll_transmit(Instant::ZERO, &mut syn).unwrap();
+    /// shard.handle_undeliverable(Instant::ZERO, &syn[..n]);
+    /// assert_eq!(shard.error(s), Ok(Some(Error::HostUnreachable)));
+    /// ```
+    pub fn handle_undeliverable(&mut self, now: Instant, packet: &[u8]) {
+        let quoted = match packet.first().map(|b| b >> 4) {
+            Some(4) => Ipv4Packet::parse(packet).ok().filter(|p| p.protocol() == PROTO_TCP).map(|p| (IpAddr::V4(p.src()), IpAddr::V4(p.dst()), p.payload())),
+            Some(6) => Ipv6Packet::parse(packet).ok().filter(|p| p.next_header() == PROTO_TCP).map(|p| (IpAddr::V6(p.src()), IpAddr::V6(p.dst()), p.payload())),
+            _ => None,
+        };
+        match quoted {
+            Some((src, dst, transport)) => self.icmp_error(now, src, dst, transport, IcmpError::NoNeighbour),
+            None => self.drops.icmp_unmatched += 1,
+        }
+    }
+
     fn handle_ip(&mut self, now: Instant, bytes: &[u8], checksum_vouched: bool) {
         self.last_now = now;
         self.stats.ip_in_receives += 1;

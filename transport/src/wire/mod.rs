@@ -5,19 +5,25 @@
 //! never indexes raw packet bytes. Emission goes the other way: a header value writes
 //! itself into a caller's buffer and the checksums are computed there.
 
+mod arp;
 pub mod checksum;
+mod ethernet;
 mod icmp;
 mod icmpv6;
 mod ip;
 mod ipv4;
 mod ipv6;
+mod ndp;
 mod tcp;
 
+pub use arp::{ARP_LEN, ArpOp, ArpPacket};
+pub use ethernet::{ETHERNET_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, EthernetFrame, MacAddr, emit_ethernet_header};
 pub use icmp::{IcmpMessage, Unreachable, emit_echo_reply, emit_unreachable};
 pub use icmpv6::{IPV6_MIN_MTU, Icmpv6Error, Icmpv6ErrorKind, Icmpv6Message, emit_echo_reply_v6, emit_icmpv6_error, fill_icmpv6_checksum};
 pub use ip::{emit_ip_header, ip_header_len};
 pub use ipv4::{IPV4_HEADER_LEN, Ipv4Packet, PROTO_ICMP, PROTO_TCP, emit_ipv4_header, set_ipv4_tos};
 pub use ipv6::{IPV6_HEADER_LEN, Ipv6Packet, MAX_EXTENSION_HEADERS, PROTO_ICMPV6, emit_ipv6_header, set_ipv6_traffic_class};
+pub use ndp::{NDP_PACKET_LEN, NdpMessage, emit_neighbor_advertisement, emit_neighbor_solicitation, solicited_node};
 pub use tcp::{
     SackBlocks, TCP_HEADER_LEN, TcpFlags, TcpHeader, TcpOptions, TcpSegment, Timestamps,
     fill_tcp_checksum, fill_tcp_checksum_partial, fill_tcp_checksum_v4,
