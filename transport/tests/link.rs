@@ -135,7 +135,7 @@ fn an_expired_entry_is_used_while_unicast_requests_confirm_it() {
     drain(&mut link, &mut shard, now);
     link.handle_frame(now, &reply(MAC_A, "10.0.0.1", MAC_B, "10.0.0.2"), &mut shard);
     drain(&mut link, &mut shard, now);
-    now = now + Duration::from_secs(31);
+    now += Duration::from_secs(31);
     shard.connect(now, "10.0.0.1:81".parse().unwrap(), None).unwrap();
     let out = drain(&mut link, &mut shard, now);
     assert_eq!(out.len(), 1, "the SYN goes to the old address");
@@ -145,7 +145,7 @@ fn an_expired_entry_is_used_while_unicast_requests_confirm_it() {
     for _ in 0..4 {
         link.handle_timeout(now, &mut shard);
         probes.extend(drain(&mut link, &mut shard, now).iter().filter_map(|f| arp_of(f)));
-        now = now + Duration::from_secs(1);
+        now += Duration::from_secs(1);
     }
     assert_eq!(probes.len(), 3);
     assert!(probes.iter().all(|(dst, p)| *dst == MAC_A && p.target_ip == Ipv4Addr::new(10, 0, 0, 1)), "unicast");
@@ -314,7 +314,7 @@ fn two_stacks_carry_a_connection_over_ethernet_from_a_cold_cache() {
             break;
         }
         if !moved {
-            now = now + Duration::from_millis(1);
+            now += Duration::from_millis(1);
             a.handle_timeout(now);
             b.handle_timeout(now);
             la.handle_timeout(now, &mut a);

@@ -114,7 +114,9 @@ fn is_solicited_node(addr: Ipv6Addr) -> bool {
     addr.octets()[..13] == [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff]
 }
 
-fn emit(buf: &mut [u8], src: Ipv6Addr, dst: Ipv6Addr, ty: u8, flags: u8, target: Ipv6Addr, option: u8, mac: MacAddr) -> usize {
+/// `kind`: the ICMPv6 type, its flags byte and the link-layer option it carries.
+fn emit(buf: &mut [u8], src: Ipv6Addr, dst: Ipv6Addr, kind: (u8, u8, u8), target: Ipv6Addr, mac: MacAddr) -> usize {
+    let (ty, flags, option) = kind;
     let len = NDP_FIXED_LEN + LINK_OPTION_LEN;
     emit_ipv6_header(buf, src, dst, PROTO_ICMPV6, len, 255);
     let m = &mut buf[IPV6_HEADER_LEN..NDP_PACKET_LEN];
@@ -135,7 +137,7 @@ fn emit(buf: &mut [u8], src: Ipv6Addr, dst: Ipv6Addr, ty: u8, flags: u8, target:
 /// is `mac`) to `dst` (the target's solicited-node group, or the target itself to confirm
 /// a cached entry) into `buf` (at least [`NDP_PACKET_LEN`] bytes).
 pub fn emit_neighbor_solicitation(buf: &mut [u8], src: Ipv6Addr, dst: Ipv6Addr, target: Ipv6Addr, mac: MacAddr) -> usize {
-    emit(buf, src, dst, TYPE_NEIGHBOR_SOLICITATION, 0, target, OPTION_SOURCE_LINK_ADDR, mac)
+    emit(buf, src, dst, (TYPE_NEIGHBOR_SOLICITATION, 0, OPTION_SOURCE_LINK_ADDR), target, mac)
 }
 
 /// Writes a whole neighbour advertisement saying `target` is at `mac` from `target` to
@@ -143,7 +145,7 @@ pub fn emit_neighbor_solicitation(buf: &mut [u8], src: Ipv6Addr, dst: Ipv6Addr, 
 /// for its own addresses (RFC 4861 §7.2.4).
 pub fn emit_neighbor_advertisement(buf: &mut [u8], dst: Ipv6Addr, target: Ipv6Addr, mac: MacAddr, solicited: bool) -> usize {
     let flags = FLAG_OVERRIDE | if solicited { FLAG_SOLICITED } else { 0 };
-    emit(buf, target, dst, TYPE_NEIGHBOR_ADVERTISEMENT, flags, target, OPTION_TARGET_LINK_ADDR, mac)
+    emit(buf, target, dst, (TYPE_NEIGHBOR_ADVERTISEMENT, flags, OPTION_TARGET_LINK_ADDR), target, mac)
 }
 
 #[cfg(test)]
