@@ -7,6 +7,7 @@ use tokio::net::ToSocketAddrs;
 use std::sync::{Arc, OnceLock};
 
 use ringtcp_runtime::impair::ImpairConfig;
+use ringtcp_runtime::device::af_xdp::AfXdpConfig;
 use ringtcp_runtime::stack::{PairLink, Shards, StackConfig, TunAddrs, TunAddrs6};
 use ringtcp_runtime::transport::{Config, SynCookies};
 
@@ -40,10 +41,49 @@ pub struct StackBuilder {
     tun: Option<TunAddrs>,
     /// IPv6 on the TUN device, joined with `tun` when the stack is built.
     tun_v6: Option<TunAddrs6>,
+    /// A real interface through AF_XDP, instead of TUN.
+    af_xdp: Option<AfXdpConfig>,
     socket_pair_link: bool,
 }
 
 impl StackBuilder {
+    /// Serve a real network interface through AF_XDP instead of a TUN device: the stack
+    /// answers for `addresses` (each with the prefix length of its on-link network) on
+    /// interface `interface`, one shard per queue, and sends traffic for other networks
+    /// to `gateways` (at most one per family). The addresses may be the host's own: the
+    /// kernel keeps every port ringtcp does not listen on or connect from (connections
+    /// open from 61000-65535 unless [`config`](StackBuilder::config) says otherwise).
+    /// Needs CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF, and an interface with at least as
+    /// many queues as shards; see the deployment guide (`docs/deployment.md`).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> std::io::Result<()> {
+    /// let stack = ringtcp::Stack::builder()
+    ///     .af_xdp("eth0", &[("192.0.2.10".parse().unwrap(), 24)], &["192.0.2.1".parse().unwrap()])
+    ///     .shards(2)
+    ///     .build()?;
+    /// let listener = stack.bind("192.0.2.10:80").await?;
+    /// # let _ = listener; Ok(()) }
+    /// ```
+    pub fn af_xdp(mut self, interface: &str, addresses: &[(IpAddr, u8)], gateways: &[IpAddr]) -> Self {
+        let v4 = gateways.iter().find_map(|g| match g { IpAddr::V4(g) => Some(*g), IpAddr::V6(_) => None });
+        let v6 = gateways.iter().find_map(|g| match g { IpAddr::V6(g) => Some(*g), IpAddr::V4(_) => None });
+        self.af_xdp = Some(AfXdpConfig { interface: interface.to_owned(), addresses: addresses.to_vec(), gateway_v4: v4, gateway_v6: v6, force_copy: false, generic: false });
+        self
+    }
+
+    /// With [`af_xdp`](StackBuilder::af_xdp): bind the sockets in copy mode even where
+    /// the driver offers zero-copy (`copy`), and run the XDP program in the kernel's
+    /// generic path even where the driver runs it natively (`generic`). Both are probed
+    /// otherwise; `Stack::stats` says what is in use.
+    pub fn af_xdp_modes(mut self, copy: bool, generic: bool) -> Self {
+        if let Some(c) = &mut self.af_xdp {
+            c.force_copy = copy;
+            c.generic = generic;
+        }
+        self
+    }
+
     /// Use a TUN device `name`: the kernel side gets `kernel_addr`/`prefix`, the stack
     /// answers for `stack_addr`.
     pub fn tun(mut self, name: &str, kernel_addr: Ipv4Addr, stack_addr: Ipv4Addr, prefix: u8) -> Self {
@@ -215,14 +255,21 @@ impl StackBuilder {
         self
     }
 
-    /// Creates the TUN device and starts the shards.
+    /// Opens the device (the AF_XDP interface if [`af_xdp`](StackBuilder::af_xdp) was
+    /// called, else the TUN device) and starts the shards.
     ///
     /// # Errors
     ///
-    /// `InvalidInput` if no device was configured (call [`tun`](StackBuilder::tun));
+    /// `InvalidInput` if no device was configured (call [`tun`](StackBuilder::tun) or
+    /// [`af_xdp`](StackBuilder::af_xdp)), or for more shards than the interface has
+    /// queues; `NotFound` for an unknown interface; `AddrInUse` if it already has an XDP
+    /// program;
     /// `PermissionDenied` without CAP_NET_ADMIN; `NotFound` without `/dev/net/tun`; or why
     /// io_uring could not be set up. Each message names the fix.
     pub fn build(self) -> io::Result<Stack> {
+        if let Some(x) = &self.af_xdp {
+            return Ok(Stack::from_shards(self.cfg.start_af_xdp(x)?));
+        }
         let Some(tun) = &self.tun else {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "no device configured: call StackBuilder::tun(...) first"));
         };

@@ -137,6 +137,7 @@ impl ShardHandle {
             ReadMode::Plain => 0,
             ReadMode::Multishot => 1,
             ReadMode::InProcess => 2,
+            ReadMode::AfXdp => 3,
         };
         self.read_mode.store(code, Ordering::Release);
     }
@@ -146,6 +147,7 @@ impl ShardHandle {
         match self.read_mode.load(Ordering::Acquire) {
             1 => ReadMode::Multishot,
             2 => ReadMode::InProcess,
+            3 => ReadMode::AfXdp,
             _ => ReadMode::Plain,
         }
     }

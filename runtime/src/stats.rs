@@ -30,6 +30,32 @@ pub struct ShardStats {
     pub buffer_memory: usize,
     /// io_uring and device counters.
     pub io: IoStats,
+    /// On an AF_XDP device: its modes, hand-offs and link layer.
+    pub af_xdp: Option<AfXdpStats>,
+}
+
+/// What a shard on an AF_XDP queue reports besides its I/O counters.
+#[derive(Clone, Debug, Default)]
+pub struct AfXdpStats {
+    /// The socket is bound in zero-copy mode (the driver fills the UMEM itself); false:
+    /// copy mode.
+    pub zero_copy: bool,
+    /// The XDP program runs in the driver; false: generic XDP.
+    pub native_xdp: bool,
+    /// Frames received on this shard's queue for a flow of another shard, handed over.
+    pub forwarded_out: u64,
+    /// Frames other shards handed over.
+    pub forwarded_in: u64,
+    /// Frames that could not be handed over (the other shard's inbox was full).
+    pub forward_overflow: u64,
+    /// Frames the kernel dropped before the socket (RX ring full, no fill frame).
+    pub kernel_rx_dropped: u64,
+    /// Descriptors the kernel refused.
+    pub kernel_invalid_descs: u64,
+    /// Flushes the kernel could not finish at once.
+    pub busy_kicks: u64,
+    /// The link layer: ARP, neighbour discovery, resolutions, frame drops.
+    pub link: ringtcp_transport::link::LinkStats,
 }
 
 impl ShardStats {

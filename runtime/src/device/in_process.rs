@@ -140,35 +140,84 @@ impl InProcessPort {
     /// Appends a copy of `packet` to the other side's queue, waking its shard if the queue
     /// was empty (otherwise a wake-up is already on its way or the shard is working).
     pub(crate) fn send(&self, packet: &[u8]) -> Result<(), SendError> {
-        let q = &self.outbound;
-        if q.closed.load(Ordering::Acquire) {
-            return Err(SendError::Closed);
-        }
-        let was_empty = {
-            let mut packets = q.packets.lock();
-            if packets.len() >= QUEUE_LIMIT || packets.bytes() + packet.len() > QUEUE_BYTES || packet.len() > usize::from(u16::MAX) {
-                return Err(SendError::Full);
-            }
-            packets.push(packet);
-            q.waiting.store(true, Ordering::Release);
-            packets.len() == 1
-        };
-        if was_empty && let Some(reader) = q.reader.get() {
-            reader.ring();
-        }
-        Ok(())
+        push(&self.outbound, packet)
     }
 
     /// Moves every waiting packet into `into` (emptied first). Returns false once the other
     /// side is gone and nothing more will come.
     pub(crate) fn receive(&self, into: &mut Batch) -> bool {
-        into.clear();
-        {
-            let mut packets = self.inbound.packets.lock();
-            std::mem::swap(&mut *packets, into);
-            self.inbound.waiting.store(false, Ordering::Release);
-        }
+        take_all(&self.inbound, into);
         !(into.is_empty() && self.inbound.closed.load(Ordering::Acquire))
+    }
+}
+
+/// Appends a copy of `packet` to `q`, ringing its reader if `q` was empty.
+fn push(q: &Queue, packet: &[u8]) -> Result<(), SendError> {
+    if q.closed.load(Ordering::Acquire) {
+        return Err(SendError::Closed);
+    }
+    let was_empty = {
+        let mut packets = q.packets.lock();
+        if packets.len() >= QUEUE_LIMIT || packets.bytes() + packet.len() > QUEUE_BYTES || packet.len() > usize::from(u16::MAX) {
+            return Err(SendError::Full);
+        }
+        packets.push(packet);
+        q.waiting.store(true, Ordering::Release);
+        packets.len() == 1
+    };
+    if was_empty && let Some(reader) = q.reader.get() {
+        reader.ring();
+    }
+    Ok(())
+}
+
+/// Swaps `q`'s packets into `into` (emptied first).
+fn take_all(q: &Queue, into: &mut Batch) {
+    into.clear();
+    let mut packets = q.packets.lock();
+    std::mem::swap(&mut *packets, into);
+    q.waiting.store(false, Ordering::Release);
+}
+
+/// One shard's end of a mesh joining the shards of one stack: a shard that receives a
+/// frame belonging to another (a device that spreads flows its own way, as a NIC's RSS
+/// does) appends it to that shard's inbox, as the in-process link does between stacks.
+#[derive(Debug)]
+pub struct MeshPort {
+    inbox: Arc<Queue>,
+    inboxes: Vec<Arc<Queue>>,
+}
+
+/// A mesh between `shards` shards: port `i` is shard `i`'s.
+///
+/// ```
+/// let ports = ringtcp_runtime::device::in_process::mesh(3);
+/// assert_eq!(ports.len(), 3);
+/// ```
+pub fn mesh(shards: usize) -> Vec<MeshPort> {
+    let inboxes: Vec<Arc<Queue>> = (0..shards).map(Queue::new).collect();
+    inboxes.iter().map(|q| MeshPort { inbox: q.clone(), inboxes: inboxes.clone() }).collect()
+}
+
+impl MeshPort {
+    /// Makes the shard behind `doorbell` the reader of this port's inbox.
+    pub(crate) fn attach(&self, doorbell: Arc<Doorbell>) {
+        let _ = self.inbox.reader.set(doorbell);
+    }
+
+    /// Appends a copy of `frame` to shard `to`'s inbox.
+    pub(crate) fn send_to(&self, to: usize, frame: &[u8]) -> Result<(), SendError> {
+        push(&self.inboxes[to], frame)
+    }
+
+    /// Moves every frame other shards sent here into `into`.
+    pub(crate) fn receive(&self, into: &mut Batch) {
+        take_all(&self.inbox, into);
+    }
+
+    /// True if frames wait (no lock taken).
+    pub(crate) fn has_inbound(&self) -> bool {
+        self.inbox.waiting.load(Ordering::Acquire)
     }
 }
 

@@ -1,10 +1,12 @@
 //! Packet devices. Each shard reads and writes whole IP packets on one device: a file
 //! descriptor (a queue of a multi-queue TUN device, with or without the virtio-net header
 //! of its offloads, or one end of a socket-pair link), read and written through io_uring,
-//! or one port of an in-process link (`in_process.rs`).
+//! one port of an in-process link (`in_process.rs`), or one queue of a real interface
+//! through AF_XDP (`af_xdp/`), whose frames carry Ethernet headers.
 
 use std::os::fd::OwnedFd;
 
+pub mod af_xdp;
 pub mod in_process;
 pub mod socket_pair;
 pub mod steering;
@@ -21,6 +23,9 @@ pub enum Device {
     Vnet(OwnedFd),
     /// A port of an in-process link: queues in memory, no system call per packet.
     InProcess(in_process::InProcessPort),
+    /// A queue of a real interface through AF_XDP: Ethernet frames in shared rings, no
+    /// system call per packet received.
+    AfXdp(Box<af_xdp::AfXdpPort>),
 }
 
 impl From<OwnedFd> for Device {
@@ -44,4 +49,6 @@ pub enum ReadMode {
     Plain,
     /// No reads: an in-process link's queue, taken once per turn of the loop.
     InProcess,
+    /// No reads: AF_XDP rings, taken once per turn of the loop.
+    AfXdp,
 }

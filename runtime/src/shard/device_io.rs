@@ -24,6 +24,7 @@ use crate::setup::io_uring_error;
 use crate::stats::IoStats;
 
 use super::tx_buffers::TxBuffers;
+use super::xdp_io::XdpIo;
 
 /// Plain reads kept posted on a device without multishot reads.
 const PLAIN_READS: usize = 32;
@@ -37,6 +38,10 @@ const KIND_READ: u64 = 1 << 56;
 const KIND_WRITE: u64 = 2 << 56;
 const KIND_DOORBELL: u64 = 3 << 56;
 const KIND_READ_MULTI: u64 = 4 << 56;
+/// The AF_XDP socket has frames (a multishot poll: the turn reads the ring).
+const KIND_POLL_XSK: u64 = 5 << 56;
+/// The AF_XDP device's packet socket has ARP or neighbour-discovery frames.
+const KIND_POLL_CONTROL: u64 = 6 << 56;
 const KIND_MASK: u64 = 0xff << 56;
 
 /// How the packets read from a device reach the transport.
@@ -73,6 +78,8 @@ pub(super) struct DeviceIo {
     /// The link's MTU: the size of the segments an in-process super-segment stands for.
     mtu: usize,
     impair: Option<Impairer>,
+    /// On an AF_XDP device: the link layer and the state of its rings and sockets.
+    xdp: Option<XdpIo>,
     stats: IoStats,
     /// The device is gone (end of file, a closed link, a failed descriptor).
     gone: bool,
@@ -98,17 +105,24 @@ impl DeviceIo {
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => IoUring::new(1024).map_err(io_uring_error)?,
             Err(e) => return Err(io_uring_error(e)),
         };
-        let in_process = matches!(device, Device::InProcess(_));
+        let in_process = matches!(device, Device::InProcess(_) | Device::AfXdp(_));
         if let Device::InProcess(port) = &device {
             port.attach(doorbell.clone());
         }
+        let xdp = match &device {
+            Device::AfXdp(port) => {
+                port.mesh.attach(doorbell.clone());
+                Some(XdpIo::new(port))
+            }
+            _ => None,
+        };
         let mut probe = io_uring::Probe::new();
         let multishot = !in_process
             && !plain_reads
             && ring.submitter().register_probe(&mut probe).is_ok()
             && probe.is_supported(opcode::ReadMulti::CODE);
         let vnet = matches!(device, Device::Vnet(_));
-        let offloads = vnet || (in_process && link_offloads);
+        let offloads = vnet || (matches!(device, Device::InProcess(_)) && link_offloads);
         // A read buffer holds a packet of the MTU and some slack, or, with a virtio-net
         // header, the header and a 64 KB super-packet.
         let small_frame = if vnet { vnet::HEADER_LEN } else { 0 } + mtu + 64;
@@ -116,7 +130,9 @@ impl DeviceIo {
         let big_frame = offloads.then_some(if vnet { vnet::HEADER_LEN } else { 0 } + vnet::MAX_PACKET);
         let ring_buffers = if vnet { RING_BUFFERS_VNET } else { RING_BUFFERS };
         let bufring = if multishot { BufRing::new(&ring, ring_buffers, frame_len).ok() } else { None };
-        read_mode(if in_process {
+        read_mode(if xdp.is_some() {
+            ReadMode::AfXdp
+        } else if in_process {
             ReadMode::InProcess
         } else if bufring.is_some() {
             ReadMode::Multishot
@@ -138,6 +154,7 @@ impl DeviceIo {
             offloads,
             mtu,
             impair: impair.map(Impairer::new),
+            xdp,
             stats: IoStats { offloads, ..IoStats::default() },
             gone: false,
         })
@@ -158,7 +175,31 @@ impl DeviceIo {
 
     /// When a packet the impairment layer holds back is due.
     pub(super) fn next_due(&self) -> Option<Instant> {
-        self.impair.as_ref().and_then(|i| i.next_due())
+        let held = self.impair.as_ref().and_then(|i| i.next_due());
+        [held, self.xdp.as_ref().and_then(XdpIo::next_due)].into_iter().flatten().min()
+    }
+
+    /// On an AF_XDP device, makes TCP packets to `port` the stack's (a listener opened,
+    /// a bound port connected); elsewhere every packet to the stack's addresses is its own.
+    pub(super) fn claim_port(&self, port: u16) {
+        if let Device::AfXdp(p) = &self.device {
+            p.program.claim_port(port);
+        }
+    }
+
+    /// On an AF_XDP device, gives `port` back to the kernel (its last listener closed).
+    pub(super) fn release_port(&self, port: u16) {
+        if let Device::AfXdp(p) = &self.device {
+            p.program.release_port(port);
+        }
+    }
+
+    /// On an AF_XDP device: its modes, hand-offs and link layer.
+    pub(super) fn af_xdp_stats(&self) -> Option<crate::stats::AfXdpStats> {
+        match (&self.device, &self.xdp) {
+            (Device::AfXdp(port), Some(xdp)) => Some(xdp.stats(port)),
+            _ => None,
+        }
     }
 
     /// Hands one received frame (a packet, after its virtio-net header on a device with
@@ -213,7 +254,7 @@ impl DeviceIo {
         match self.device {
             Device::Vnet(_) => Framing::Vnet,
             Device::InProcess(_) if self.offloads => Framing::Trusted,
-            Device::InProcess(_) | Device::Fd(_) => Framing::Plain,
+            Device::InProcess(_) | Device::Fd(_) | Device::AfXdp(_) => Framing::Plain,
         }
     }
 
@@ -257,7 +298,7 @@ impl DeviceIo {
     fn device_fd(&self) -> libc::c_int {
         match &self.device {
             Device::Fd(fd) | Device::Vnet(fd) => fd.as_raw_fd(),
-            Device::InProcess(_) => -1,
+            Device::InProcess(_) | Device::AfXdp(_) => -1,
         }
     }
 
@@ -285,7 +326,11 @@ impl DeviceIo {
 
     /// Posts the device reads (and, with `doorbell`, the doorbell read) the loop lives on.
     pub(super) fn start_reads(&mut self, doorbell: bool) {
-        if !matches!(self.device, Device::InProcess(_)) {
+        if let Device::AfXdp(port) = &self.device {
+            let (xsk, control) = (port.xsk.fd(), port.control.fd());
+            self.post_poll(xsk, KIND_POLL_XSK);
+            self.post_poll(control, KIND_POLL_CONTROL);
+        } else if !matches!(self.device, Device::InProcess(_)) {
             if self.bufring.is_some() {
                 self.post_read_multi();
             } else {
@@ -297,6 +342,12 @@ impl DeviceIo {
         if doorbell {
             self.post_doorbell();
         }
+    }
+
+    /// Watches `fd` for readability until cancelled (re-armed if the kernel ends it).
+    fn post_poll(&mut self, fd: libc::c_int, kind: u64) {
+        let sqe = opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as u32).multi(true).build().user_data(kind);
+        self.push(sqe);
     }
 
     fn fall_back_to_plain_reads(&mut self, read_mode: impl FnOnce(ReadMode)) {
@@ -312,6 +363,10 @@ impl DeviceIo {
     /// Hands every packet waiting on an in-process link to the transport; a link whose
     /// other end is gone ends the device, as end of file on a socket-pair link does.
     pub(super) fn receive_in_process(&mut self, shard: &mut Shard, now: Instant) {
+        if let (Device::AfXdp(port), Some(xdp)) = (&mut self.device, &mut self.xdp) {
+            xdp.receive(port, shard, now, &mut self.impair, &mut self.stats);
+            return;
+        }
         let Device::InProcess(port) = &self.device else { return };
         let mut packets = std::mem::take(&mut self.inbound);
         if !port.receive(&mut packets) {
@@ -325,6 +380,11 @@ impl DeviceIo {
 
     /// True if packets wait on an in-process link or completions in the ring.
     pub(super) fn has_input(&mut self) -> bool {
+        if let (Device::AfXdp(port), Some(xdp)) = (&mut self.device, &mut self.xdp)
+            && xdp.has_input(port)
+        {
+            return true;
+        }
         matches!(&self.device, Device::InProcess(p) if p.has_inbound()) || !self.ring.completion().is_empty()
     }
 
@@ -398,12 +458,31 @@ impl DeviceIo {
                     self.doorbell.rearm();
                     self.post_doorbell();
                 }
+                KIND_POLL_XSK | KIND_POLL_CONTROL => self.poll_done(ud & KIND_MASK, res, flags),
                 _ => {}
             }
         }
         let n = done.len();
         self.completions = done;
         n
+    }
+
+    /// A poll of the AF_XDP device's sockets fired (or ended: re-armed).
+    fn poll_done(&mut self, kind: u64, res: i32, flags: u32) {
+        if res < 0 && res != -libc::ECANCELED {
+            self.stats.io_errors += 1;
+        }
+        if kind == KIND_POLL_CONTROL
+            && let Some(xdp) = &mut self.xdp
+        {
+            xdp.control_ready();
+        }
+        if !io_uring::cqueue::more(flags)
+            && let Device::AfXdp(port) = &self.device
+        {
+            let fd = if kind == KIND_POLL_XSK { port.xsk.fd() } else { port.control.fd() };
+            self.post_poll(fd, kind);
+        }
     }
 
     /// A read returned `res <= 0`: true if the device is gone (end of file: the other end
@@ -459,6 +538,10 @@ impl DeviceIo {
     /// the completions of the writes in flight bring the loop back for it. Dropping here
     /// instead would cost a retransmission timeout for a data segment under load.
     pub(super) fn flush(&mut self, shard: &mut Shard, now: Instant) {
+        if let (Device::AfXdp(port), Some(xdp)) = (&mut self.device, &mut self.xdp) {
+            xdp.flush(port, shard, now, &mut self.stats);
+            return;
+        }
         loop {
             if !self.write_slot_available() {
                 self.stats.tx_deferred += 1;
@@ -539,6 +622,11 @@ impl DeviceIo {
     pub(super) fn release_held(&mut self, shard: &mut Shard, now: Instant) {
         while let Some((dir, bytes)) = self.impair.as_mut().and_then(|i| i.due(now)) {
             match dir {
+                Direction::Inbound if self.xdp.is_some() => {
+                    if let Some(xdp) = &mut self.xdp {
+                        xdp.link().handle_frame(now, &bytes, shard);
+                    }
+                }
                 Direction::Inbound => {
                     let framing = self.framing();
                     Self::hand_over(&mut self.stats, framing, shard, now, &bytes);

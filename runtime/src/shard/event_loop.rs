@@ -144,11 +144,21 @@ impl ShardLoop {
                     if let Ok(l) = r {
                         queue.set_handle(l);
                         self.listeners.insert(l, (queue, settings));
+                        if let Ok(at) = self.shard.listener_addr(l) {
+                            self.io.claim_port(at.port());
+                        }
                     }
                     let _ = reply.send(r.map(|l| (l, self.shard.listener_addr(l).unwrap_or(addr))));
                 }
                 Command::CloseListener(l) => {
+                    let port = self.shard.listener_addr(l).map(|a| a.port());
                     let _ = self.shard.close_listener(l);
+                    if let Ok(port) = port {
+                        let others = self.listeners.keys().filter(|&&o| o != l).any(|&o| self.shard.listener_addr(o).is_ok_and(|a| a.port() == port));
+                        if !others {
+                            self.io.release_port(port);
+                        }
+                    }
                     if let Some((queue, _)) = self.listeners.remove(&l) {
                         // Connections the application never accepted go with their
                         // listener, reset as Linux resets its accept queue on close;
@@ -164,6 +174,11 @@ impl ShardLoop {
                 }
                 Command::Connect { remote, local, buffers, socket } => match self.shard.connect_with(now, remote, local, buffers) {
                     Ok(h) => {
+                        if let Some(l) = local {
+                            // A port chosen by the application (bind): its replies are
+                            // ours from now on.
+                            self.io.claim_port(l.port());
+                        }
                         socket.attach(h, self.shard.local_addr(h).ok(), Some(remote));
                         self.sockets.insert(h, socket.clone());
                         self.update(&socket);
@@ -200,6 +215,7 @@ impl ShardLoop {
             live_connections: self.shard.connection_count(),
             buffer_memory: self.shard.buffer_memory(),
             io: self.io.stats().clone(),
+            af_xdp: self.io.af_xdp_stats(),
         }
     }
 

@@ -23,6 +23,7 @@ mod event_loop;
 mod device_io;
 mod tx_buffers;
 mod wait;
+mod xdp_io;
 
 use event_loop::ShardLoop;
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use ringtcp_transport::{BufferMemory, Config, Secret};
 
 use super::Shards;
-use crate::device::{Device, in_process, socket_pair, tun};
+use crate::device::{Device, af_xdp, in_process, socket_pair, tun};
 use crate::impair::ImpairConfig;
 use crate::shard::ShardSpec;
 
@@ -141,6 +141,42 @@ impl StackConfig {
         })
     }
 
+    /// Puts the stack on a real interface through AF_XDP (one shard per queue, queues 0
+    /// to `shards - 1`): ringtcp's XDP program takes the TCP packets for the stack's
+    /// addresses on its listening ports and on the ports it connects from, and leaves
+    /// everything else to the kernel. Unless the transport's ephemeral range was changed,
+    /// connections are opened from 61000-65535, above Linux's own range (32768-60999), so
+    /// the host's connections keep their replies.
+    ///
+    /// # Errors
+    ///
+    /// As [`af_xdp::open`]: an unknown interface, too few queues, missing privileges, an
+    /// XDP program already attached.
+    pub fn start_af_xdp(&self, cfg: &af_xdp::AfXdpConfig) -> io::Result<Shards> {
+        if cfg.addresses.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "an AF_XDP stack needs at least one address"));
+        }
+        let opened = af_xdp::open(cfg, self.shards)?;
+        let mut config = self.config.clone();
+        if config.ephemeral_ports == Config::default().ephemeral_ports {
+            config.ephemeral_ports = AF_XDP_EPHEMERAL_PORTS;
+        }
+        config.mtu = config.mtu.min(opened.interface.mtu);
+        for port in config.ephemeral_ports.clone() {
+            opened.program.claim_port(port);
+        }
+        config.on_link.extend(cfg.addresses.iter().copied());
+        let addrs: Vec<IpAddr> = cfg.addresses.iter().map(|(a, _)| *a).collect();
+        let n = opened.ports.len() as u16;
+        let devices = opened.ports.into_iter().map(|p| Device::AfXdp(Box::new(p))).collect();
+        // Each shard opens connections from ports whose flows it owns (see `af_xdp`).
+        self.start(config, addrs, devices, |cfg, id| {
+            if n > 1 {
+                cfg.port_steering = Some((n, id as u16));
+            }
+        })
+    }
+
     /// Two stacks in this process joined by an in-memory link (one pair of queues per
     /// shard), answering for `a` and `b` on a /24: for tests and benchmarks.
     ///
@@ -214,6 +250,11 @@ impl StackConfig {
         Shards::start(specs, addrs)
     }
 }
+
+/// The ports an AF_XDP stack opens connections from by default: above Linux's default
+/// `ip_local_port_range` (32768-60999), so that the kernel's own connections on the
+/// same address never get a port whose replies ringtcp takes.
+pub const AF_XDP_EPHEMERAL_PORTS: std::ops::RangeInclusive<u16> = 61000..=65535;
 
 /// The default bound on a stack's buffer memory: an eighth of physical memory (Linux
 /// sizes `tcp_mem` from free memory in the same spirit), at least 64 MiB, at most 16 GiB.

@@ -20,7 +20,7 @@ use crate::thread_per_core;
 
 mod assembly;
 
-pub use assembly::{PairLink, StackConfig, TunAddrs, TunAddrs6, default_buffer_memory};
+pub use assembly::{AF_XDP_EPHEMERAL_PORTS, PairLink, StackConfig, TunAddrs, TunAddrs6, default_buffer_memory};
 
 /// One shard's part of a listener.
 #[derive(Debug, Clone)]
