@@ -32,7 +32,7 @@ pub use socket::TcpSocket;
 pub use ringtcp_runtime::impair::{ImpairConfig, Impairment};
 pub use ringtcp_runtime::lock::{LockScope, LockSnapshot};
 pub use ringtcp_runtime::device::ReadMode;
-pub use ringtcp_runtime::stats::IoStats;
+pub use ringtcp_runtime::stats::{AfXdpStats, IoStats};
 pub use ringtcp_runtime::stats::ShardStats;
 pub use ringtcp_runtime::transport;
 pub use stack::{DEFAULT_KERNEL_ADDR, DEFAULT_KERNEL_ADDR6, DEFAULT_STACK_ADDR, DEFAULT_STACK_ADDR6, DEFAULT_TUN, ShardTasks, Stack, StackBuilder};

@@ -1,33 +1,38 @@
 //! ringtcp on a real (veth) interface through AF_XDP, the Linux kernel on the other end
-//! in a namespace of its own: ARP both ways, data both ways from 1 byte to 50 MB,
-//! sequential and concurrent connections, half-close, ringtcp as server and as client,
-//! with two shards on a two-queue veth pair; and the kernel keeping its own traffic on
-//! the same interface and address. Every test's name contains `af_xdp`.
+//! in a namespace of its own: ARP and neighbour discovery both ways, data both ways from
+//! 1 byte to 50 MB, 10,000 sequential and 500 concurrent connections, half-close,
+//! ringtcp as server and as client, with two shards on a two-queue veth pair; the
+//! kernel keeping its own traffic on the same interface and address; an unanswered ARP
+//! failing a connect. Every test's name contains `af_xdp`.
 
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr};
-use std::process::Command;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
 use std::time::Duration;
 
-use common::{Netns, echo_server, kernel_echo_client, pattern, privileged};
+use common::{Netns, echo_server, kernel_echo_client, kernel_echo_server, pattern, privileged, ring_echo_client};
 use ringtcp::Stack;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const KERNEL: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 1);
-const RING: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 2);
+/// Held by the kernel of ringtcp's namespace too: ringtcp takes only its own ports.
+const SHARED: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 2);
+/// Held by ringtcp alone: only ringtcp answers ARP for it.
+const RING: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 3);
+const KERNEL6: Ipv6Addr = Ipv6Addr::new(0xfd78, 0, 0, 0, 0, 0, 0, 1);
+const RING6: Ipv6Addr = Ipv6Addr::new(0xfd78, 0, 0, 0, 0, 0, 0, 3);
 
 /// Two namespaces joined by a two-queue veth pair: `ring` (interface `xr`, where the
-/// host's kernel also holds RING) and `kernel` (interface `xk`, KERNEL).
+/// namespace's kernel holds SHARED) and `kernel` (interface `xk`, KERNEL and KERNEL6).
 struct Pair {
     ring: Netns,
     kernel: Netns,
 }
 
-fn run(ns: &Netns, args: &[&str]) {
+fn run(ns: &Netns, args: &[&str]) -> String {
     let out = ns.command(args[0]).args(&args[1..]).output().expect("run a set-up command");
     assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 impl Pair {
@@ -37,6 +42,7 @@ impl Pair {
         run(&ring, &["ip", "addr", "add", "10.78.0.2/24", "dev", "xr"]);
         run(&ring, &["ip", "link", "set", "xr", "up"]);
         run(&kernel, &["ip", "addr", "add", "10.78.0.1/24", "dev", "xk"]);
+        run(&kernel, &["ip", "addr", "add", "fd78::1/64", "dev", "xk", "nodad"]);
         run(&kernel, &["ip", "link", "set", "xk", "up"]);
         // The kernel's frames reach XDP as they would from a wire: checksums complete,
         // no super-packets (a veth peer would otherwise leave both to "hardware").
@@ -44,12 +50,20 @@ impl Pair {
         Pair { ring, kernel }
     }
 
-    fn stack(&self, shards: usize) -> Stack {
+    /// A two-shard stack on `xr` answering for SHARED, RING and RING6.
+    fn stack(&self) -> Stack {
+        let addrs = [(IpAddr::V4(SHARED), 24), (IpAddr::V4(RING), 24), (IpAddr::V6(RING6), 64)];
         self.ring
-            .spawn(move || Stack::builder().shards(shards).af_xdp("xr", &[(IpAddr::V4(RING), 24)], &[]).build())
+            .spawn(move || Stack::builder().shards(2).af_xdp("xr", &addrs, &[]).build())
             .join()
             .expect("set-up thread")
             .expect("AF_XDP stack")
+    }
+
+    /// The hardware address of `xr`.
+    fn ring_mac(&self) -> String {
+        let out = run(&self.ring, &["ip", "-o", "link", "show", "xr"]);
+        out.split_whitespace().skip_while(|w| *w != "link/ether").nth(1).expect("xr has an Ethernet address").to_owned()
     }
 }
 
@@ -57,13 +71,17 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
+fn link_stats(stack: &Stack) -> Vec<ringtcp::transport::link::LinkStats> {
+    stack.stats().unwrap().shards.iter().map(|s| s.af_xdp.as_ref().expect("an AF_XDP shard").link.clone()).collect()
+}
+
 #[test]
-fn af_xdp_kernel_client_against_ringtcp_echo_server() {
-    if !privileged("af_xdp_kernel_client_against_ringtcp_echo_server") {
+fn af_xdp_kernel_client_against_ringtcp_echo_server_resolving_ringtcp_by_arp() {
+    if !privileged("af_xdp_kernel_client_against_ringtcp_echo_server_resolving_ringtcp_by_arp") {
         return;
     }
     let pair = Pair::new("xe");
-    let stack = pair.stack(2);
+    let stack = pair.stack();
     let rt = runtime();
     let listener = rt.block_on(stack.bind((RING, 7))).unwrap();
     rt.spawn(echo_server(listener));
@@ -79,6 +97,193 @@ fn af_xdp_kernel_client_against_ringtcp_echo_server() {
         assert_eq!(back.len(), size, "echo of {size} bytes");
         assert!(back == data, "echo of {size} bytes intact");
     }
-    let stats = stack.stats().unwrap();
-    eprintln!("{stats:?}");
+    // Only ringtcp holds RING, so the kernel learned its address from ringtcp's answer.
+    let neigh = run(&pair.kernel, &["ip", "neigh", "show", "10.78.0.3", "dev", "xk"]);
+    assert!(neigh.contains(&pair.ring_mac()), "the kernel resolved ringtcp's address: {neigh:?}");
+    let links = link_stats(&stack);
+    assert!(links.iter().map(|l| l.arp_replies_sent).sum::<u64>() >= 1, "{links:?}");
+    let shards = stack.stats().unwrap().shards;
+    let x = shards[0].af_xdp.as_ref().unwrap();
+    assert!(!x.zero_copy, "veth has no zero-copy mode");
+    assert_eq!(shards.iter().map(|s| s.af_xdp.as_ref().unwrap().forward_overflow).sum::<u64>(), 0);
+}
+
+#[test]
+fn af_xdp_ringtcp_client_against_kernel_listener_resolving_the_kernel_by_arp() {
+    if !privileged("af_xdp_ringtcp_client_against_kernel_listener_resolving_the_kernel_by_arp") {
+        return;
+    }
+    let pair = Pair::new("xc");
+    let stack = pair.stack();
+    let listener = pair.kernel.spawn(move || std::net::TcpListener::bind((KERNEL, 9000)).unwrap()).join().unwrap();
+    let size = 20 << 20;
+    let server = std::thread::spawn(move || {
+        // Kernel side: read everything, then send it back reversed in 64 KiB blocks.
+        let (mut s, peer) = listener.accept().unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).unwrap();
+        for chunk in got.chunks(65536).rev() {
+            s.write_all(chunk).unwrap();
+        }
+        s.shutdown(Shutdown::Write).unwrap();
+        (got.len(), peer)
+    });
+    let rt = runtime();
+    let data = pattern(size, 9);
+    let back = rt.block_on(async {
+        let sock = ringtcp::TcpSocket::new_v4_on(&stack);
+        sock.bind(SocketAddr::from((RING, 0))).unwrap();
+        ring_echo_client_on(sock, SocketAddr::from((KERNEL, 9000)), data.clone()).await
+    });
+    let (received, peer) = server.join().unwrap();
+    assert_eq!(received, size);
+    assert_eq!(peer.ip(), IpAddr::V4(RING));
+    assert!(peer.port() >= 61000, "connections open from ringtcp's own port range: {peer}");
+    let expected: Vec<u8> = data.chunks(65536).rev().flatten().copied().collect();
+    assert!(back == expected, "the kernel's reply arrived intact");
+    let links = link_stats(&stack);
+    assert!(links.iter().map(|l| l.resolved).sum::<u64>() >= 1, "ringtcp resolved the kernel by ARP: {links:?}");
+}
+
+/// Sends `data` from `sock` to `addr`, half-closes, reads to the end.
+async fn ring_echo_client_on(sock: ringtcp::TcpSocket, addr: SocketAddr, data: Vec<u8>) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let c = sock.connect(addr).await.expect("ringtcp connect");
+    let (mut r, mut w) = c.into_split();
+    let writer = tokio::spawn(async move {
+        w.write_all(&data).await.unwrap();
+        w.shutdown().await.unwrap();
+    });
+    let mut back = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), r.read_to_end(&mut back)).await.expect("reply in time").unwrap();
+    writer.await.unwrap();
+    back
+}
+
+#[test]
+fn af_xdp_sequential_and_concurrent_connections_both_ways() {
+    if !privileged("af_xdp_sequential_and_concurrent_connections_both_ways") {
+        return;
+    }
+    let pair = Pair::new("xs");
+    let stack = pair.stack();
+    let rt = runtime();
+    let listener = rt.block_on(stack.bind((SHARED, 80))).unwrap();
+    rt.spawn(echo_server(listener));
+    let addr = SocketAddr::from((SHARED, 80));
+    pair.kernel
+        .spawn(move || {
+            for i in 0..10_000u32 {
+                let msg = i.to_be_bytes();
+                let mut s = std::net::TcpStream::connect(addr).expect("connect");
+                s.write_all(&msg).unwrap();
+                s.shutdown(Shutdown::Write).unwrap();
+                let mut back = Vec::new();
+                s.read_to_end(&mut back).unwrap();
+                assert_eq!(back, msg, "connection {i}");
+            }
+        })
+        .join()
+        .expect("10,000 sequential connections from the kernel");
+    let concurrent: Vec<_> = (0..500u32).map(|i| pair.kernel.spawn(move || kernel_echo_client(addr, pattern(3000, i as u8)) == pattern(3000, i as u8))).collect();
+    for t in concurrent {
+        assert!(t.join().unwrap(), "every concurrent connection from the kernel echoed intact");
+    }
+
+    // And the other way: ringtcp as client of a kernel echo server.
+    kernel_echo_server(&pair.kernel, IpAddr::V4(KERNEL), 9200);
+    let server = SocketAddr::from((KERNEL, 9200));
+    rt.block_on(async {
+        for i in 0..10_000u32 {
+            let back = ring_echo_client(&stack, server, i.to_be_bytes().to_vec()).await;
+            assert_eq!(back, i.to_be_bytes(), "sequential connection {i} from ringtcp");
+        }
+        let tasks: Vec<_> = (0..500u32)
+            .map(|i| {
+                let stack = stack.clone();
+                tokio::spawn(async move { ring_echo_client(&stack, server, pattern(2000, i as u8)).await == pattern(2000, i as u8) })
+            })
+            .collect();
+        for t in tasks {
+            assert!(t.await.unwrap(), "every concurrent connection from ringtcp echoed intact");
+        }
+    });
+}
+
+#[test]
+fn af_xdp_the_kernel_keeps_its_own_ports_on_the_same_address() {
+    if !privileged("af_xdp_the_kernel_keeps_its_own_ports_on_the_same_address") {
+        return;
+    }
+    let pair = Pair::new("xk");
+    let stack = pair.stack();
+    let rt = runtime();
+    let listener = rt.block_on(stack.bind((SHARED, 7))).unwrap();
+    rt.spawn(echo_server(listener));
+    // A kernel service on the same interface and address, another port.
+    kernel_echo_server(&pair.ring, IpAddr::V4(SHARED), 8080);
+    for port in [8080u16, 7, 8080, 7] {
+        let addr = SocketAddr::from((SHARED, port));
+        let data = pattern(100_000, port as u8);
+        let back = pair.kernel.spawn({
+            let data = data.clone();
+            move || kernel_echo_client(addr, data)
+        })
+        .join()
+        .unwrap();
+        assert!(back == data, "port {port} answered");
+    }
+    // A port nobody listens on is the kernel's: it resets the connection.
+    let refused = pair.kernel.spawn(|| std::net::TcpStream::connect_timeout(&SocketAddr::from((SHARED, 9)), Duration::from_secs(5)).map(drop)).join().unwrap();
+    assert_eq!(refused.map_err(|e| e.kind()), Err(std::io::ErrorKind::ConnectionRefused));
+    // Closing ringtcp's listener gives its port back to the kernel.
+    drop(rt);
+    drop(stack);
+    let after = pair.kernel.spawn(|| std::net::TcpStream::connect_timeout(&SocketAddr::from((SHARED, 7)), Duration::from_secs(5)).map(drop)).join().unwrap();
+    assert_eq!(after.map_err(|e| e.kind()), Err(std::io::ErrorKind::ConnectionRefused), "the kernel answers port 7 once ringtcp is gone");
+}
+
+#[test]
+fn af_xdp_an_unanswered_arp_fails_the_connect_with_host_unreachable() {
+    if !privileged("af_xdp_an_unanswered_arp_fails_the_connect_with_host_unreachable") {
+        return;
+    }
+    let pair = Pair::new("xu");
+    let stack = pair.stack();
+    let rt = runtime();
+    let started = std::time::Instant::now();
+    let r = rt.block_on(async { tokio::time::timeout(Duration::from_secs(20), stack.connect((Ipv4Addr::new(10, 78, 0, 99), 80))).await });
+    let err = r.expect("no hang").expect_err("nobody has 10.78.0.99");
+    assert_eq!(err.kind(), std::io::ErrorKind::HostUnreachable, "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10), "after the three requests, {:?}", started.elapsed());
+    let links = link_stats(&stack);
+    assert_eq!(links.iter().map(|l| l.resolution_failures).sum::<u64>(), 1, "{links:?}");
+}
+
+#[test]
+fn af_xdp_ipv6_echo_both_ways_resolving_by_neighbour_discovery() {
+    if !privileged("af_xdp_ipv6_echo_both_ways_resolving_by_neighbour_discovery") {
+        return;
+    }
+    let pair = Pair::new("x6");
+    let stack = pair.stack();
+    let rt = runtime();
+    let listener = rt.block_on(stack.bind((RING6, 7))).unwrap();
+    rt.spawn(echo_server(listener));
+    let addr = SocketAddr::from((RING6, 7));
+    let data = pattern(1 << 20, 6);
+    let back = pair.kernel.spawn({
+        let data = data.clone();
+        move || kernel_echo_client(addr, data)
+    })
+    .join()
+    .unwrap();
+    assert!(back == data, "1 MB over IPv6 from the kernel and back");
+    let neigh = run(&pair.kernel, &["ip", "-6", "neigh", "show", "fd78::3", "dev", "xk"]);
+    assert!(neigh.contains(&pair.ring_mac()), "the kernel resolved ringtcp by neighbour discovery: {neigh:?}");
+    kernel_echo_server(&pair.kernel, IpAddr::V6(KERNEL6), 9300);
+    let back = rt.block_on(ring_echo_client(&stack, SocketAddr::from((KERNEL6, 9300)), data.clone()));
+    assert!(back == data, "1 MB over IPv6 from ringtcp and back");
+    let links = link_stats(&stack);
+    assert!(links.iter().map(|l| l.ndp_advertisements_sent).sum::<u64>() >= 1, "{links:?}");
 }

@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
 use std::time::Duration;
 
-use common::{Netns, echo_server, kernel_echo_client, pattern, privileged};
+use common::{Netns, echo_server, kernel_echo_client, kernel_echo_server, pattern, privileged, ring_echo_client};
 use ringtcp::Stack;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -164,84 +164,6 @@ fn sequential_and_concurrent_short_connections_from_the_kernel(fam: Family) {
     for t in concurrent {
         assert!(t.join().unwrap(), "every concurrent connection echoed intact");
     }
-}
-
-/// A kernel listener with a backlog of 1,024 (std's `bind` uses 128, which 500
-/// simultaneous connects overflow: the kernel then falls back to SYN cookies).
-fn kernel_listener(at: IpAddr, port: u16) -> std::net::TcpListener {
-    use std::os::fd::FromRawFd;
-    // SAFETY: plain socket calls on a descriptor owned here; each address outlives its
-    // bind call.
-    unsafe {
-        let domain = if at.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
-        let fd = libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
-        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
-        let one: libc::c_int = 1;
-        libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, (&one as *const libc::c_int).cast(), 4);
-        let r = match at {
-            IpAddr::V4(v4) => {
-                let addr = libc::sockaddr_in {
-                    sin_family: libc::AF_INET as libc::sa_family_t,
-                    sin_port: port.to_be(),
-                    sin_addr: libc::in_addr { s_addr: u32::from(v4).to_be() },
-                    sin_zero: [0; 8],
-                };
-                libc::bind(fd, (&addr as *const libc::sockaddr_in).cast(), size_of::<libc::sockaddr_in>() as u32)
-            }
-            IpAddr::V6(v6) => {
-                let addr = libc::sockaddr_in6 {
-                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                    sin6_port: port.to_be(),
-                    sin6_flowinfo: 0,
-                    sin6_addr: libc::in6_addr { s6_addr: v6.octets() },
-                    sin6_scope_id: 0,
-                };
-                libc::bind(fd, (&addr as *const libc::sockaddr_in6).cast(), size_of::<libc::sockaddr_in6>() as u32)
-            }
-        };
-        assert_eq!(r, 0, "bind: {}", std::io::Error::last_os_error());
-        assert_eq!(libc::listen(fd, 1024), 0, "listen: {}", std::io::Error::last_os_error());
-        std::net::TcpListener::from_raw_fd(fd)
-    }
-}
-
-/// A kernel echo server inside `ns`: every connection is echoed until EOF, then closed.
-fn kernel_echo_server(ns: &Netns, at: IpAddr, port: u16) {
-    let listener = ns.spawn(move || kernel_listener(at, port)).join().unwrap();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut s) = conn else { break };
-            std::thread::spawn(move || {
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    match s.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            if s.write_all(&buf[..n]).is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-                let _ = s.shutdown(Shutdown::Write);
-            });
-        }
-    });
-}
-
-/// ringtcp client: sends `data`, half-closes, reads the echo to the end.
-async fn ring_echo_client(stack: &Stack, addr: SocketAddr, data: Vec<u8>) -> Vec<u8> {
-    let c = stack.connect(addr).await.expect("ringtcp connect");
-    let (mut r, mut w) = c.into_split();
-    let writer = tokio::spawn(async move {
-        w.write_all(&data).await.unwrap();
-        w.shutdown().await.unwrap();
-        w
-    });
-    let mut back = Vec::new();
-    tokio::time::timeout(Duration::from_secs(60), r.read_to_end(&mut back)).await.expect("echo in time").unwrap();
-    let _ = r.reunite(writer.await.unwrap());
-    back
 }
 
 fn ringtcp_client_sizes_and_short_connections_against_the_kernel(fam: Family) {
