@@ -8,21 +8,11 @@ use std::io::{Read, Write};
 use std::process::Output;
 use std::time::Duration;
 
-use common::{Server, start};
+use common::{Server, curl_suite, run, start, text, wrk_close};
 use ringtcp_runtime::testing::{Netns, privileged};
 
 fn start_example(ns: &Netns, exe: &str, port: u16) -> Server {
     start(ns, exe, &[("PORT", &port.to_string())], "serving").0
-}
-
-fn run(ns: &Netns, program: &str, args: &[&str]) -> Output {
-    let out = ns.command(program).args(args).output().unwrap_or_else(|e| panic!("{program} is needed (apt-get install it): {e}"));
-    assert!(out.status.success(), "{program} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    out
-}
-
-fn text(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 #[test]
@@ -35,42 +25,6 @@ fn curl_against_the_axum_app() {
     for (base, you) in [("http://10.77.0.2:3000", "you are [::ffff:10.77.0.1]:"), ("http://[fd77::2]:3000", "you are [fd77::1]:")] {
         curl_suite(&ns, base, you);
     }
-}
-
-/// GET, a 1 MB POST, a chunked response, 100 keep-alive requests, and who the app says
-/// the client is (`you`, as a Linux `[::]` listener reports it).
-fn curl_suite(ns: &Netns, base: &str, you: &str) {
-    let whoami = text(&run(ns, "curl", &["-s", "--max-time", "10", &format!("{base}/whoami")]));
-    assert!(whoami.starts_with(you), "{base}: {whoami}");
-
-    let get = run(ns, "curl", &["-s", "--max-time", "10", &format!("{base}/")]);
-    assert_eq!(text(&get), "Hello from axum on ringtcp!\n");
-
-    // POST with a 1 MB body, echoed back whole.
-    let body: Vec<u8> = (0..1_048_576u32).map(|i| (i % 251) as u8).collect();
-    let path = std::env::temp_dir().join(format!("ringtcp-post-{}", std::process::id()));
-    std::fs::write(&path, &body).unwrap();
-    let post = run(ns, "curl", &["-s", "--max-time", "20", "--data-binary", &format!("@{}", path.display()), &format!("{base}/echo")]);
-    let _ = std::fs::remove_file(&path);
-    assert_eq!(post.stdout.len(), body.len());
-    assert!(post.stdout == body, "the 1 MB body came back intact");
-
-    // A chunked response.
-    let chunked = text(&run(ns, "curl", &["-s", "--max-time", "10", "-D", "-", &format!("{base}/stream")]));
-    assert!(chunked.to_lowercase().contains("transfer-encoding: chunked"), "{chunked}");
-    assert_eq!(chunked.matches("line ").count(), 10, "{chunked}");
-
-    // Keep-alive: 100 requests reuse one connection.
-    let url = format!("{base}/");
-    // Each URL gets its own `-o` (curl pairs them), so only the -w line reaches stdout.
-    let mut args = vec!["-s", "--max-time", "30", "-w", "%{num_connects}\\n"];
-    for _ in 0..100 {
-        args.extend(["-o", "/dev/null", url.as_str()]);
-    }
-    let connects = text(&run(ns, "curl", &args));
-    let counts: Vec<u32> = connects.lines().map(|l| l.trim().parse().unwrap()).collect();
-    assert_eq!(counts.len(), 100);
-    assert_eq!(counts.iter().sum::<u32>(), 1, "one connection for 100 requests: {counts:?}");
 }
 
 #[test]
@@ -110,16 +64,7 @@ fn wrk_with_connection_close_sees_no_socket_errors() {
     let ns = Netns::new("wrk");
     let _server = start_example(&ns, env!("CARGO_BIN_EXE_axum_hello"), 3000);
     for url in ["http://10.77.0.2:3000/", "http://[fd77::2]:3000/"] {
-        let out = text(&run(&ns, "wrk", &["-t2", "-c20", "-d4s", "-H", "Connection: close", url]));
-        assert!(!out.contains("Socket errors"), "wrk {url} reported socket errors:\n{out}");
-        assert!(!out.contains("Non-2xx"), "wrk {url} saw failed responses:\n{out}");
-        let requests: u64 = out
-            .lines()
-            .find(|l| l.contains("requests in"))
-            .and_then(|l| l.split_whitespace().next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
-        assert!(requests > 1000, "wrk {url} completed only {requests} requests:\n{out}");
+        let out = wrk_close(&ns, url);
         eprintln!("{url}\n{out}");
     }
 }

@@ -385,6 +385,13 @@ impl StackBuilder {
     /// [`StackBuilder::buffer_memory`]) and `RINGTCP_SYN_COOKIES` (`off`, `when-full` or
     /// `always`: see [`StackBuilder::syn_cookies`]).
     ///
+    /// `RINGTCP_AF_XDP=<interface>` serves that interface through AF_XDP instead of a
+    /// TUN device (see [`StackBuilder::af_xdp`]): `RINGTCP_ADDR` and `RINGTCP_PREFIX` are
+    /// then the stack's IPv4 address on it (required), `RINGTCP_ADDR6` and
+    /// `RINGTCP_PREFIX6` its IPv6 address (only if set), `RINGTCP_GATEWAY` and
+    /// `RINGTCP_GATEWAY6` the routers, `RINGTCP_XDP_COPY=1` and `RINGTCP_XDP_GENERIC=1`
+    /// force copy mode and generic XDP.
+    ///
     /// # Errors
     ///
     /// `InvalidInput` naming the variable whose value does not parse.
@@ -408,6 +415,9 @@ impl StackBuilder {
         let b = b.max_connections(max_conns).buffer_memory(memory_mb << 20).syn_cookies(cookies);
         let mut config = b.cfg.config.clone();
         config.mtu = env_or("RINGTCP_MTU", config.mtu)?;
+        if let Ok(interface) = std::env::var("RINGTCP_AF_XDP") {
+            return af_xdp_from_env(b.shards(shards).config(config), &interface);
+        }
         let b = b.shards(shards).config(config).tun(
             &env_or("RINGTCP_TUN", DEFAULT_TUN.to_owned())?,
             env_or("RINGTCP_KERNEL_ADDR", DEFAULT_KERNEL_ADDR)?,
@@ -423,6 +433,34 @@ impl StackBuilder {
             env_or("RINGTCP_PREFIX6", 64u8)?,
         ))
     }
+}
+
+/// The AF_XDP part of [`StackBuilder::from_env`]: the stack's addresses on `interface`
+/// from `RINGTCP_ADDR`/`RINGTCP_PREFIX` (required) and `RINGTCP_ADDR6`/`RINGTCP_PREFIX6`,
+/// gateways from `RINGTCP_GATEWAY` and `RINGTCP_GATEWAY6`, modes from `RINGTCP_XDP_COPY`
+/// and `RINGTCP_XDP_GENERIC`.
+fn af_xdp_from_env(b: StackBuilder, interface: &str) -> io::Result<StackBuilder> {
+    let Ok(addr) = std::env::var("RINGTCP_ADDR") else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("RINGTCP_AF_XDP={interface} needs the stack's address on it: set RINGTCP_ADDR (and RINGTCP_PREFIX, default 24)"),
+        ));
+    };
+    let addr: Ipv4Addr = addr.parse().map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("RINGTCP_ADDR={addr:?} is not valid")))?;
+    let mut addrs = vec![(IpAddr::V4(addr), env_or("RINGTCP_PREFIX", 24u8)?)];
+    if std::env::var("RINGTCP_ADDR6").is_ok() {
+        addrs.push((IpAddr::V6(env_or("RINGTCP_ADDR6", DEFAULT_STACK_ADDR6)?), env_or("RINGTCP_PREFIX6", 64u8)?));
+    }
+    let mut gateways = Vec::new();
+    if std::env::var("RINGTCP_GATEWAY").is_ok() {
+        gateways.push(IpAddr::V4(env_or("RINGTCP_GATEWAY", Ipv4Addr::UNSPECIFIED)?));
+    }
+    if std::env::var("RINGTCP_GATEWAY6").is_ok() {
+        gateways.push(IpAddr::V6(env_or("RINGTCP_GATEWAY6", Ipv6Addr::UNSPECIFIED)?));
+    }
+    let copy = env_switch("RINGTCP_XDP_COPY", false)?;
+    let generic = env_switch("RINGTCP_XDP_GENERIC", false)?;
+    Ok(b.af_xdp(interface, &addrs, &gateways).af_xdp_modes(copy, generic))
 }
 
 impl Stack {

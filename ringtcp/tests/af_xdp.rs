@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
 use std::time::Duration;
 
-use common::{Netns, echo_server, kernel_echo_client, kernel_echo_server, pattern, privileged, ring_echo_client};
+use common::{Netns, VethPair, echo_server, kernel_echo_client, kernel_echo_server, pattern, privileged, ring_echo_client, run_in};
 use ringtcp::Stack;
 
 const KERNEL: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 1);
@@ -22,48 +22,28 @@ const RING: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 3);
 const KERNEL6: Ipv6Addr = Ipv6Addr::new(0xfd78, 0, 0, 0, 0, 0, 0, 1);
 const RING6: Ipv6Addr = Ipv6Addr::new(0xfd78, 0, 0, 0, 0, 0, 0, 3);
 
-/// Two namespaces joined by a two-queue veth pair: `ring` (interface `xr`, where the
-/// namespace's kernel holds SHARED) and `kernel` (interface `xk`, KERNEL and KERNEL6).
-struct Pair {
-    ring: Netns,
-    kernel: Netns,
-}
+/// ringtcp's namespace (`xr`, where the namespace's kernel holds SHARED) and the kernel
+/// peer's (`xk`: KERNEL and KERNEL6).
+struct Pair(VethPair);
 
 fn run(ns: &Netns, args: &[&str]) -> String {
-    let out = ns.command(args[0]).args(&args[1..]).output().expect("run a set-up command");
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    run_in(ns, args)
 }
 
 impl Pair {
     fn new(tag: &str) -> Pair {
-        let (ring, kernel) = (Netns::new(&format!("{tag}r")), Netns::new(&format!("{tag}k")));
-        run(&ring, &["ip", "link", "add", "xr", "numtxqueues", "2", "numrxqueues", "2", "type", "veth", "peer", "name", "xk", "numtxqueues", "2", "numrxqueues", "2", "netns", &kernel.name]);
-        run(&ring, &["ip", "addr", "add", "10.78.0.2/24", "dev", "xr"]);
-        run(&ring, &["ip", "link", "set", "xr", "up"]);
-        run(&kernel, &["ip", "addr", "add", "10.78.0.1/24", "dev", "xk"]);
-        run(&kernel, &["ip", "addr", "add", "fd78::1/64", "dev", "xk", "nodad"]);
-        run(&kernel, &["ip", "link", "set", "xk", "up"]);
-        // The kernel's frames reach XDP as they would from a wire: checksums complete,
-        // no super-packets (a veth peer would otherwise leave both to "hardware").
-        run(&kernel, &["ethtool", "-K", "xk", "tx", "off", "tso", "off", "gso", "off"]);
-        Pair { ring, kernel }
+        Pair(VethPair::new(tag, &["10.78.0.2/24"], &["10.78.0.1/24", "fd78::1/64 nodad"]))
     }
 
     /// A two-shard stack on `xr` answering for SHARED, RING and RING6.
     fn stack(&self) -> Stack {
         let addrs = [(IpAddr::V4(SHARED), 24), (IpAddr::V4(RING), 24), (IpAddr::V6(RING6), 64)];
-        self.ring
+        self.0
+            .near
             .spawn(move || Stack::builder().shards(2).af_xdp("xr", &addrs, &[]).build())
             .join()
             .expect("set-up thread")
             .expect("AF_XDP stack")
-    }
-
-    /// The hardware address of `xr`.
-    fn ring_mac(&self) -> String {
-        let out = run(&self.ring, &["ip", "-o", "link", "show", "xr"]);
-        out.split_whitespace().skip_while(|w| *w != "link/ether").nth(1).expect("xr has an Ethernet address").to_owned()
     }
 }
 
@@ -88,7 +68,7 @@ fn af_xdp_kernel_client_against_ringtcp_echo_server_resolving_ringtcp_by_arp() {
     let addr = SocketAddr::from((RING, 7));
     for size in [1usize, 1000, 1 << 20, 50 << 20] {
         let data = pattern(size, size as u8);
-        let back = pair.kernel.spawn({
+        let back = pair.0.far.spawn({
             let data = data.clone();
             move || kernel_echo_client(addr, data)
         })
@@ -98,8 +78,8 @@ fn af_xdp_kernel_client_against_ringtcp_echo_server_resolving_ringtcp_by_arp() {
         assert!(back == data, "echo of {size} bytes intact");
     }
     // Only ringtcp holds RING, so the kernel learned its address from ringtcp's answer.
-    let neigh = run(&pair.kernel, &["ip", "neigh", "show", "10.78.0.3", "dev", "xk"]);
-    assert!(neigh.contains(&pair.ring_mac()), "the kernel resolved ringtcp's address: {neigh:?}");
+    let neigh = run(&pair.0.far, &["ip", "neigh", "show", "10.78.0.3", "dev", "xk"]);
+    assert!(neigh.contains(&pair.0.near_mac()), "the kernel resolved ringtcp's address: {neigh:?}");
     let links = link_stats(&stack);
     assert!(links.iter().map(|l| l.arp_replies_sent).sum::<u64>() >= 1, "{links:?}");
     let shards = stack.stats().unwrap().shards;
@@ -115,7 +95,7 @@ fn af_xdp_ringtcp_client_against_kernel_listener_resolving_the_kernel_by_arp() {
     }
     let pair = Pair::new("xc");
     let stack = pair.stack();
-    let listener = pair.kernel.spawn(move || std::net::TcpListener::bind((KERNEL, 9000)).unwrap()).join().unwrap();
+    let listener = pair.0.far.spawn(move || std::net::TcpListener::bind((KERNEL, 9000)).unwrap()).join().unwrap();
     let size = 20 << 20;
     let server = std::thread::spawn(move || {
         // Kernel side: read everything, then send it back reversed in 64 KiB blocks.
@@ -171,7 +151,7 @@ fn af_xdp_sequential_and_concurrent_connections_both_ways() {
     let listener = rt.block_on(stack.bind((SHARED, 80))).unwrap();
     rt.spawn(echo_server(listener));
     let addr = SocketAddr::from((SHARED, 80));
-    pair.kernel
+    pair.0.far
         .spawn(move || {
             for i in 0..10_000u32 {
                 let msg = i.to_be_bytes();
@@ -185,13 +165,13 @@ fn af_xdp_sequential_and_concurrent_connections_both_ways() {
         })
         .join()
         .expect("10,000 sequential connections from the kernel");
-    let concurrent: Vec<_> = (0..500u32).map(|i| pair.kernel.spawn(move || kernel_echo_client(addr, pattern(3000, i as u8)) == pattern(3000, i as u8))).collect();
+    let concurrent: Vec<_> = (0..500u32).map(|i| pair.0.far.spawn(move || kernel_echo_client(addr, pattern(3000, i as u8)) == pattern(3000, i as u8))).collect();
     for t in concurrent {
         assert!(t.join().unwrap(), "every concurrent connection from the kernel echoed intact");
     }
 
     // And the other way: ringtcp as client of a kernel echo server.
-    kernel_echo_server(&pair.kernel, IpAddr::V4(KERNEL), 9200);
+    kernel_echo_server(&pair.0.far, IpAddr::V4(KERNEL), 9200);
     let server = SocketAddr::from((KERNEL, 9200));
     rt.block_on(async {
         for i in 0..10_000u32 {
@@ -221,11 +201,11 @@ fn af_xdp_the_kernel_keeps_its_own_ports_on_the_same_address() {
     let listener = rt.block_on(stack.bind((SHARED, 7))).unwrap();
     rt.spawn(echo_server(listener));
     // A kernel service on the same interface and address, another port.
-    kernel_echo_server(&pair.ring, IpAddr::V4(SHARED), 8080);
+    kernel_echo_server(&pair.0.near, IpAddr::V4(SHARED), 8080);
     for port in [8080u16, 7, 8080, 7] {
         let addr = SocketAddr::from((SHARED, port));
         let data = pattern(100_000, port as u8);
-        let back = pair.kernel.spawn({
+        let back = pair.0.far.spawn({
             let data = data.clone();
             move || kernel_echo_client(addr, data)
         })
@@ -234,12 +214,12 @@ fn af_xdp_the_kernel_keeps_its_own_ports_on_the_same_address() {
         assert!(back == data, "port {port} answered");
     }
     // A port nobody listens on is the kernel's: it resets the connection.
-    let refused = pair.kernel.spawn(|| std::net::TcpStream::connect_timeout(&SocketAddr::from((SHARED, 9)), Duration::from_secs(5)).map(drop)).join().unwrap();
+    let refused = pair.0.far.spawn(|| std::net::TcpStream::connect_timeout(&SocketAddr::from((SHARED, 9)), Duration::from_secs(5)).map(drop)).join().unwrap();
     assert_eq!(refused.map_err(|e| e.kind()), Err(std::io::ErrorKind::ConnectionRefused));
     // Closing ringtcp's listener gives its port back to the kernel.
     drop(rt);
     drop(stack);
-    let after = pair.kernel.spawn(|| std::net::TcpStream::connect_timeout(&SocketAddr::from((SHARED, 7)), Duration::from_secs(5)).map(drop)).join().unwrap();
+    let after = pair.0.far.spawn(|| std::net::TcpStream::connect_timeout(&SocketAddr::from((SHARED, 7)), Duration::from_secs(5)).map(drop)).join().unwrap();
     assert_eq!(after.map_err(|e| e.kind()), Err(std::io::ErrorKind::ConnectionRefused), "the kernel answers port 7 once ringtcp is gone");
 }
 
@@ -272,16 +252,16 @@ fn af_xdp_ipv6_echo_both_ways_resolving_by_neighbour_discovery() {
     rt.spawn(echo_server(listener));
     let addr = SocketAddr::from((RING6, 7));
     let data = pattern(1 << 20, 6);
-    let back = pair.kernel.spawn({
+    let back = pair.0.far.spawn({
         let data = data.clone();
         move || kernel_echo_client(addr, data)
     })
     .join()
     .unwrap();
     assert!(back == data, "1 MB over IPv6 from the kernel and back");
-    let neigh = run(&pair.kernel, &["ip", "-6", "neigh", "show", "fd78::3", "dev", "xk"]);
-    assert!(neigh.contains(&pair.ring_mac()), "the kernel resolved ringtcp by neighbour discovery: {neigh:?}");
-    kernel_echo_server(&pair.kernel, IpAddr::V6(KERNEL6), 9300);
+    let neigh = run(&pair.0.far, &["ip", "-6", "neigh", "show", "fd78::3", "dev", "xk"]);
+    assert!(neigh.contains(&pair.0.near_mac()), "the kernel resolved ringtcp by neighbour discovery: {neigh:?}");
+    kernel_echo_server(&pair.0.far, IpAddr::V6(KERNEL6), 9300);
     let back = rt.block_on(ring_echo_client(&stack, SocketAddr::from((KERNEL6, 9300)), data.clone()));
     assert!(back == data, "1 MB over IPv6 from ringtcp and back");
     let links = link_stats(&stack);

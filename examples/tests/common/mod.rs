@@ -3,7 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::{Child, Output, Stdio};
 
 use ringtcp_runtime::testing::Netns;
 
@@ -117,4 +117,71 @@ where
     });
     ready_rx.recv_timeout(std::time::Duration::from_secs(10)).expect("the kernel's server started");
     KernelServer { stop: Some(stop_tx), thread: Some(thread) }
+}
+
+/// Runs `program` in `ns` and requires success.
+pub fn run(ns: &Netns, program: &str, args: &[&str]) -> Output {
+    let out = ns.command(program).args(args).output().unwrap_or_else(|e| panic!("{program} is needed (apt-get install it): {e}"));
+    assert!(out.status.success(), "{program} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// A command's standard output as text.
+pub fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// GET, a 1 MB POST, a chunked response, 100 keep-alive requests, and who the app says
+/// the client is (`you`, as a Linux `[::]` listener reports it).
+pub fn curl_suite(ns: &Netns, base: &str, you: &str) {
+    let whoami = text(&run(ns, "curl", &["-s", "--max-time", "10", &format!("{base}/whoami")]));
+    assert!(whoami.starts_with(you), "{base}: {whoami}");
+
+    let get = run(ns, "curl", &["-s", "--max-time", "10", &format!("{base}/")]);
+    assert_eq!(text(&get), "Hello from axum on ringtcp!\n");
+
+    // POST with a 1 MB body, echoed back whole.
+    let body: Vec<u8> = (0..1_048_576u32).map(|i| (i % 251) as u8).collect();
+    // One file per call: tests of one binary run at once and share the process id.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("ringtcp-post-{}-{n}", std::process::id()));
+    std::fs::write(&path, &body).unwrap();
+    let post = run(ns, "curl", &["-s", "--max-time", "20", "--data-binary", &format!("@{}", path.display()), &format!("{base}/echo")]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(post.stdout.len(), body.len());
+    assert!(post.stdout == body, "the 1 MB body came back intact");
+
+    // A chunked response.
+    let chunked = text(&run(ns, "curl", &["-s", "--max-time", "10", "-D", "-", &format!("{base}/stream")]));
+    assert!(chunked.to_lowercase().contains("transfer-encoding: chunked"), "{chunked}");
+    assert_eq!(chunked.matches("line ").count(), 10, "{chunked}");
+
+    // Keep-alive: 100 requests reuse one connection.
+    let url = format!("{base}/");
+    // Each URL gets its own `-o` (curl pairs them), so only the -w line reaches stdout.
+    let mut args = vec!["-s", "--max-time", "30", "-w", "%{num_connects}\\n"];
+    for _ in 0..100 {
+        args.extend(["-o", "/dev/null", url.as_str()]);
+    }
+    let connects = text(&run(ns, "curl", &args));
+    let counts: Vec<u32> = connects.lines().map(|l| l.trim().parse().unwrap()).collect();
+    assert_eq!(counts.len(), 100);
+    assert_eq!(counts.iter().sum::<u32>(), 1, "one connection for 100 requests: {counts:?}");
+}
+
+/// Four seconds of wrk with `Connection: close` against `url` from `ns`: no socket
+/// errors, no failed responses, more than 1,000 requests. Returns wrk's report.
+pub fn wrk_close(ns: &Netns, url: &str) -> String {
+    let out = text(&run(ns, "wrk", &["-t2", "-c20", "-d4s", "-H", "Connection: close", url]));
+    assert!(!out.contains("Socket errors"), "wrk {url} reported socket errors:\n{out}");
+    assert!(!out.contains("Non-2xx"), "wrk {url} saw failed responses:\n{out}");
+    let requests: u64 = out
+        .lines()
+        .find(|l| l.contains("requests in"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(requests > 1000, "wrk {url} completed only {requests} requests:\n{out}");
+    out
 }

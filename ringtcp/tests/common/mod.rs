@@ -130,4 +130,4 @@ pub async fn ring_echo_client(stack: &Stack, addr: SocketAddr, data: Vec<u8>) ->
     back
 }
 
-pub use ringtcp_runtime::testing::{Netns, privileged};
+pub use ringtcp_runtime::testing::{Netns, VethPair, privileged, run_in};

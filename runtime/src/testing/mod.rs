@@ -76,3 +76,60 @@ impl Drop for Netns {
         let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
     }
 }
+
+/// Two namespaces joined by a two-queue veth pair, for the AF_XDP tests: `near`
+/// (interface `xr`) and `far` (interface `xk`), each given `ip addr add` arguments
+/// (`10.78.0.1/24`, `fd78::1/64 nodad`, ...). The far side's transmit offloads are off, so
+/// its frames reach an XDP program as they would come off a wire: checksums complete,
+/// no super-packets (veth otherwise leaves both to "hardware" that is not there).
+#[derive(Debug)]
+pub struct VethPair {
+    /// Holds `xr`.
+    pub near: Netns,
+    /// Holds `xk`.
+    pub far: Netns,
+}
+
+impl VethPair {
+    /// Makes the namespaces, the pair and the addresses.
+    ///
+    /// # Panics
+    /// If a set-up command fails (`ip` and `ethtool` are needed).
+    pub fn new(tag: &str, near: &[&str], far: &[&str]) -> VethPair {
+        let pair = VethPair { near: Netns::new(&format!("{tag}n")), far: Netns::new(&format!("{tag}f")) };
+        let q = ["numtxqueues", "2", "numrxqueues", "2"];
+        let mut add = vec!["ip", "link", "add", "xr"];
+        add.extend(q);
+        add.extend(["type", "veth", "peer", "name", "xk"]);
+        add.extend(q);
+        add.extend(["netns", pair.far.name.as_str()]);
+        run_in(&pair.near, &add);
+        for (ns, dev, addrs) in [(&pair.near, "xr", near), (&pair.far, "xk", far)] {
+            for a in addrs {
+                let mut args = vec!["ip", "addr", "add"];
+                args.extend(a.split_whitespace());
+                args.extend(["dev", dev]);
+                run_in(ns, &args);
+            }
+            run_in(ns, &["ip", "link", "set", dev, "up"]);
+        }
+        run_in(&pair.far, &["ethtool", "-K", "xk", "tx", "off", "tso", "off", "gso", "off"]);
+        pair
+    }
+
+    /// The hardware address of `xr`.
+    pub fn near_mac(&self) -> String {
+        let out = run_in(&self.near, &["ip", "-o", "link", "show", "xr"]);
+        out.split_whitespace().skip_while(|w| *w != "link/ether").nth(1).expect("xr has an Ethernet address").to_owned()
+    }
+}
+
+/// Runs `args` inside `ns`; its standard output.
+///
+/// # Panics
+/// If the command cannot run or fails.
+pub fn run_in(ns: &Netns, args: &[&str]) -> String {
+    let out = ns.command(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("{} is needed (apt-get install it): {e}", args[0]));
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
