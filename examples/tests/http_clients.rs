@@ -5,7 +5,6 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::process::Output;
 use std::time::Duration;
 
 use common::{Server, curl_suite, run, start, text, wrk_close};
