@@ -1,6 +1,7 @@
 //! Bulk transfers side by side, in one run: upload, download and echo, one stream and four,
-//! for ringtcp over TUN (offloads on, and forced off) against tokio over a veth pair, and
-//! ringtcp ↔ ringtcp over the in-memory link against tokio over loopback. Every byte is
+//! for ringtcp over TUN (offloads on, and forced off) against tokio over a veth pair,
+//! ringtcp over AF_XDP on a two-queue veth pair against tokio on the same kind of pair,
+//! and ringtcp ↔ ringtcp over the in-memory link against tokio over loopback. Every byte is
 //! checked. Reports Gbit/s (payload, one direction) and CPU seconds per GB (all CPU time
 //! the machine spent in the run, kernel work included, from `/proc/stat`: the kernel's
 //! TCP runs in softirq time a process's own clock would not show).
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use ringtcp::Stack;
 use ringtcp_benches::netlab::{Netns, veth};
+use ringtcp_runtime::testing::VethPair;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 const CHUNK: usize = 64 * 1024;
@@ -296,6 +298,37 @@ fn main() {
         tables.push(("tokio_veth", run_setup("tokio_veth", &client_rt, len, &kernel_clients(SocketAddr::from((a, 5001))))));
     }
 
+    // ringtcp over AF_XDP on a two-queue veth pair (the stack in this process, the XDP
+    // program on the near end, kernel clients beyond the far end, whose transmit offloads
+    // are off as AF_XDP needs), and tokio on the same kind of pair.
+    if wanted("ringtcp_af_xdp") {
+        let pair = VethPair::new("bx", &["10.84.0.2/24"], &["10.84.0.1/24"]);
+        let ring = Ipv4Addr::new(10, 84, 0, 3);
+        let stack = pair
+            .near
+            .spawn(move || Stack::builder().shards(2).af_xdp("xr", &[(IpAddr::V4(ring), 24)], &[]).build())
+            .join()
+            .expect("stack thread")
+            .expect("AF_XDP stack");
+        let server_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let listener = server_rt.block_on(stack.bind((ring, 5001))).expect("bind");
+        server_rt.spawn(ringtcp_server(listener));
+        let client_rt = runtime_in(&pair.far);
+        tables.push(("ringtcp_af_xdp", run_setup("ringtcp_af_xdp", &client_rt, len, &kernel_clients(SocketAddr::from((ring, 5001))))));
+        drop(client_rt);
+        drop(server_rt);
+        drop(stack);
+    }
+    if wanted("tokio_veth_pair") {
+        let pair = VethPair::new("bt", &["10.85.0.2/24"], &["10.85.0.1/24"]);
+        let server_rt = runtime_in(&pair.near);
+        let listener = on_workers(&server_rt, tokio::net::TcpListener::bind((Ipv4Addr::new(10, 85, 0, 2), 5001))).expect("bind");
+        server_rt.spawn(tokio_server(listener));
+        let client_rt = runtime_in(&pair.far);
+        let at = SocketAddr::from((Ipv4Addr::new(10, 85, 0, 2), 5001));
+        tables.push(("tokio_veth_pair", run_setup("tokio_veth_pair", &client_rt, len, &kernel_clients(at))));
+    }
+
     // ringtcp ↔ ringtcp over the in-memory link, and tokio over loopback (in a namespace
     // of its own).
     if wanted("ringtcp_memory") {
@@ -326,7 +359,14 @@ fn main() {
 
     // Ratios, row by row.
     let rows = |name: &str| tables.iter().find(|(n, _)| *n == name).map(|(_, r)| r);
-    for (ours, theirs) in [("ringtcp_tun", "tokio_veth"), ("ringtcp_tun_no_offloads", "tokio_veth"), ("ringtcp_memory", "tokio_loopback")] {
+    let pairs = [
+        ("ringtcp_tun", "tokio_veth"),
+        ("ringtcp_tun_no_offloads", "tokio_veth"),
+        ("ringtcp_af_xdp", "tokio_veth_pair"),
+        ("ringtcp_af_xdp", "tokio_veth"),
+        ("ringtcp_memory", "tokio_loopback"),
+    ];
+    for (ours, theirs) in pairs {
         if let (Some(a), Some(b)) = (rows(ours), rows(theirs)) {
             for ((dir, streams, x), (_, _, y)) in a.iter().zip(b) {
                 println!("ratio_{ours}_over_{theirs} {dir:?} {streams}: {:.2}", x.gbits / y.gbits);
