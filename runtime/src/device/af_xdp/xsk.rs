@@ -197,7 +197,8 @@ impl Xsk {
             // SAFETY: the mapping made above, not yet owned by an Xsk.
             unsafe { libc::munmap(area, len) };
         };
-        let setup = || -> io::Result<(Ring<u64>, Ring<u64>, Ring<libc::xdp_desc>, Ring<libc::xdp_desc>)> {
+        type Rings = (Ring<u64>, Ring<u64>, Ring<libc::xdp_desc>, Ring<libc::xdp_desc>);
+        let setup = || -> io::Result<Rings> {
             let reg = libc::xdp_umem_reg { addr: area as u64, len: len as u64, chunk_size: FRAME_SIZE, headroom: 0, flags: 0, tx_metadata_len: 0 };
             setsockopt(&fd, libc::XDP_UMEM_REG, &reg)?;
             for opt in [libc::XDP_UMEM_FILL_RING, libc::XDP_UMEM_COMPLETION_RING, libc::XDP_RX_RING, libc::XDP_TX_RING] {
@@ -241,11 +242,20 @@ impl Xsk {
         self.mode
     }
 
-    fn frame(&self, addr: u64, len: usize) -> &mut [u8] {
-        let len = len.min(FRAME_SIZE as usize - (addr % u64::from(FRAME_SIZE)) as usize);
-        // SAFETY: `addr` is a frame offset inside the UMEM handed to us by a ring (bounded
-        // to its frame above); we hold that frame until we give it back.
-        unsafe { std::slice::from_raw_parts_mut(self.umem.as_ptr().add(addr as usize), len) }
+    /// The bytes of the frame at `addr`, at most `len` and never past its frame (an
+    /// offset the kernel gave is trusted only that far).
+    fn frame(&self, addr: u64, len: usize) -> &[u8] {
+        let (start, len) = frame_bounds(addr, len);
+        // SAFETY: inside the UMEM (bounded to one frame); the kernel handed the frame to
+        // us and does not touch it until we give it back.
+        unsafe { std::slice::from_raw_parts(self.umem.as_ptr().add(start), len) }
+    }
+
+    /// [`frame`](Self::frame), writable: a free TX frame.
+    fn frame_mut(&mut self, addr: u64, len: usize) -> &mut [u8] {
+        let (start, len) = frame_bounds(addr, len);
+        // SAFETY: as for `frame`; a free TX frame is ours alone.
+        unsafe { std::slice::from_raw_parts_mut(self.umem.as_ptr().add(start), len) }
     }
 
     /// True if received frames wait.
@@ -297,7 +307,7 @@ impl Xsk {
             return None;
         }
         let addr = *self.free_tx.last().expect("checked");
-        let Some(len) = build(self.frame(addr, FRAME_SIZE as usize)) else { return Some(false) };
+        let Some(len) = build(self.frame_mut(addr, FRAME_SIZE as usize)) else { return Some(false) };
         self.free_tx.pop();
         self.tx.push(libc::xdp_desc { addr, len: len as u32, options: 0 });
         self.unkicked = true;
@@ -346,6 +356,14 @@ impl Xsk {
         }
         (s.rx_dropped + s.rx_ring_full + s.rx_fill_ring_empty_descs, s.rx_invalid_descs + s.tx_invalid_descs)
     }
+}
+
+/// Offset and length of `len` bytes at `addr`, clamped to the UMEM and to `addr`'s frame.
+fn frame_bounds(addr: u64, len: usize) -> (usize, usize) {
+    let total = FRAMES as u64 * u64::from(FRAME_SIZE);
+    let addr = addr.min(total - 1);
+    let room = u64::from(FRAME_SIZE) - addr % u64::from(FRAME_SIZE);
+    (addr as usize, len.min(room as usize))
 }
 
 impl Drop for Xsk {
