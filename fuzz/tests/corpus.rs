@@ -40,6 +40,11 @@ fn middlebox_corpus() {
 }
 
 #[test]
+fn link_corpus() {
+    replay("link", ringtcp_fuzz::link::run);
+}
+
+#[test]
 fn every_target_has_a_corpus_test() {
     let here = std::fs::read_to_string(file!()).or_else(|_| std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus.rs"))).expect("this file");
     for (name, _) in ringtcp_fuzz::TARGETS {
