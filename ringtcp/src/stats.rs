@@ -156,6 +156,22 @@ impl StackStats {
         for (name, kind, help, f) in fin.into_iter().chain(io) {
             per_shard(&mut out, name, kind, help, &f);
         }
+        if self.shards.iter().any(|s| s.af_xdp.is_some()) {
+            let xdp = |f: fn(&crate::AfXdpStats) -> u64| move |s: &ShardStats| s.af_xdp.as_ref().map_or(0, f);
+            per_shard(&mut out, "af_xdp_zero_copy", "gauge", "1 if the AF_XDP socket is bound in zero-copy mode, 0 in copy mode.", &xdp(|x| u64::from(x.zero_copy)));
+            per_shard(&mut out, "af_xdp_native", "gauge", "1 if the XDP program runs in the driver, 0 in generic mode.", &xdp(|x| u64::from(x.native_xdp)));
+            per_shard(&mut out, "af_xdp_forwarded_out", "counter", "Frames received for another shard's flow, handed over.", &xdp(|x| x.forwarded_out));
+            per_shard(&mut out, "af_xdp_forwarded_in", "counter", "Frames other shards handed over.", &xdp(|x| x.forwarded_in));
+            per_shard(&mut out, "af_xdp_forward_overflow", "counter", "Frames that could not be handed over.", &xdp(|x| x.forward_overflow));
+            per_shard(&mut out, "af_xdp_kernel_rx_dropped", "counter", "Frames the kernel dropped before the socket.", &xdp(|x| x.kernel_rx_dropped));
+            per_shard(&mut out, "af_xdp_busy_kicks", "counter", "Flushes the kernel could not finish at once.", &xdp(|x| x.busy_kicks));
+            let _ = writeln!(out, "# HELP ringtcp_link Ethernet layer counters (ARP, neighbour discovery, frames).\n# TYPE ringtcp_link counter");
+            for s in &self.shards {
+                for (counter, v) in s.af_xdp.iter().flat_map(|x| x.link.iter()) {
+                    let _ = writeln!(out, "ringtcp_link{{shard=\"{}\",counter=\"{counter}\"}} {v}", s.shard);
+                }
+            }
+        }
         let _ = writeln!(out, "# HELP ringtcp_lock_wait_seconds Contended lock waits.\n# TYPE ringtcp_lock_wait_seconds summary");
         for l in &self.locks {
             let secs = |ns: u64| ns as f64 / 1e9;

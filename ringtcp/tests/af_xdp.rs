@@ -85,6 +85,10 @@ fn af_xdp_kernel_client_against_ringtcp_echo_server_resolving_ringtcp_by_arp() {
     let shards = stack.stats().unwrap().shards;
     let x = shards[0].af_xdp.as_ref().unwrap();
     assert!(!x.zero_copy, "veth has no zero-copy mode");
+    assert!(x.native_xdp, "veth runs XDP in its driver");
+    let prom = stack.stats().unwrap().to_prometheus();
+    assert!(prom.contains("ringtcp_af_xdp_zero_copy{shard=\"0\"} 0") && prom.contains("ringtcp_af_xdp_native{shard=\"1\"} 1"), "{prom}");
+    assert!(prom.lines().any(|l| l.starts_with("ringtcp_link{shard=\"0\",counter=\"arp_replies_sent\"}") && !l.ends_with(" 0")), "{prom}");
     assert_eq!(shards.iter().map(|s| s.af_xdp.as_ref().unwrap().forward_overflow).sum::<u64>(), 0);
 }
 

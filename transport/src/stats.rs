@@ -23,6 +23,9 @@ macro_rules! counters {
     };
 }
 
+/// The same shape for counters kept elsewhere in the crate (the link layer's).
+pub(crate) use counters;
+
 counters! {
     /// Packets dropped, by reason.
     Drops {

@@ -92,55 +92,56 @@ impl LinkConfig {
     }
 }
 
-/// What the link did, netstat-style; every dropped frame is in exactly one `drop_*`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LinkStats {
-    /// Frames received.
-    pub frames_in: u64,
-    /// Frames handed out.
-    pub frames_out: u64,
-    /// ARP requests received (any target).
-    pub arp_requests_in: u64,
-    /// ARP replies received.
-    pub arp_replies_in: u64,
-    /// ARP requests sent (resolutions, probes, announcements).
-    pub arp_requests_sent: u64,
-    /// ARP replies sent.
-    pub arp_replies_sent: u64,
-    /// Neighbour solicitations received.
-    pub ndp_solicitations_in: u64,
-    /// Neighbour advertisements received.
-    pub ndp_advertisements_in: u64,
-    /// Neighbour solicitations sent.
-    pub ndp_solicitations_sent: u64,
-    /// Neighbour advertisements sent.
-    pub ndp_advertisements_sent: u64,
-    /// Resolutions completed.
-    pub resolved: u64,
-    /// Resolutions and probes given up (the neighbour never answered).
-    pub resolution_failures: u64,
-    /// Packets held while their next hop was resolved.
-    pub packets_held: u64,
-    /// Packets dropped because their neighbour already held as many as it may.
-    pub held_overflow: u64,
-    /// Requests not sent: over `requests_per_second`.
-    pub requests_limited: u64,
-    /// Packets dropped because the neighbour cache was full of live entries.
-    pub neighbour_table_full: u64,
-    /// Packets dropped for want of a route (no address of the family, no gateway).
-    pub no_route: u64,
-    /// Frames handed out dropped because too many waited.
-    pub frame_queue_overflow: u64,
-    /// Frames shorter than their headers.
-    pub drop_truncated: u64,
-    /// Malformed frames, ARP packets and neighbour discovery messages.
-    pub drop_malformed: u64,
-    /// Frames for another host's hardware address, and requests for other addresses.
-    pub drop_not_for_us: u64,
-    /// Frames of a protocol other than IPv4, IPv6 and ARP.
-    pub drop_ethertype: u64,
-    /// ARP or advertisements claiming one of our addresses.
-    pub drop_address_conflict: u64,
+crate::stats::counters! {
+    /// What the link did, netstat-style; every dropped frame is in exactly one `drop_*`.
+    LinkStats {
+        /// Frames received.
+        frames_in,
+        /// Frames handed out.
+        frames_out,
+        /// ARP requests received (any target).
+        arp_requests_in,
+        /// ARP replies received.
+        arp_replies_in,
+        /// ARP requests sent (resolutions, probes, announcements).
+        arp_requests_sent,
+        /// ARP replies sent.
+        arp_replies_sent,
+        /// Neighbour solicitations received.
+        ndp_solicitations_in,
+        /// Neighbour advertisements received.
+        ndp_advertisements_in,
+        /// Neighbour solicitations sent.
+        ndp_solicitations_sent,
+        /// Neighbour advertisements sent.
+        ndp_advertisements_sent,
+        /// Resolutions completed.
+        resolved,
+        /// Resolutions and probes given up (the neighbour never answered).
+        resolution_failures,
+        /// Packets held while their next hop was resolved.
+        packets_held,
+        /// Packets dropped because their neighbour already held as many as it may.
+        held_overflow,
+        /// Requests not sent: over `requests_per_second`.
+        requests_limited,
+        /// Packets dropped because the neighbour cache was full of live entries.
+        neighbour_table_full,
+        /// Packets dropped for want of a route (no address of the family, no gateway).
+        no_route,
+        /// Frames handed out dropped because too many waited.
+        frame_queue_overflow,
+        /// Frames shorter than their headers.
+        drop_truncated,
+        /// Malformed frames, ARP packets and neighbour discovery messages.
+        drop_malformed,
+        /// Frames for another host's hardware address, and requests for other addresses.
+        drop_not_for_us,
+        /// Frames of a protocol other than IPv4, IPv6 and ARP.
+        drop_ethertype,
+        /// ARP or advertisements claiming one of our addresses.
+        drop_address_conflict,
+    }
 }
 
 /// Layer 2 around a shard: see the module documentation.
