@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
 use std::time::Duration;
 
-use common::{Netns, VethPair, echo_server, kernel_echo_client, kernel_echo_server, pattern, privileged, ring_echo_client, run_in};
+use common::{kernel_reversing_server, reversed_blocks, Netns, VethPair, echo_server, kernel_echo_client, kernel_echo_server, pattern, privileged, ring_echo_client, run_in};
 use ringtcp::Stack;
 
 const KERNEL: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 1);
@@ -101,17 +101,7 @@ fn af_xdp_ringtcp_client_against_kernel_listener_resolving_the_kernel_by_arp() {
     let stack = pair.stack();
     let listener = pair.0.far.spawn(move || std::net::TcpListener::bind((KERNEL, 9000)).unwrap()).join().unwrap();
     let size = 20 << 20;
-    let server = std::thread::spawn(move || {
-        // Kernel side: read everything, then send it back reversed in 64 KiB blocks.
-        let (mut s, peer) = listener.accept().unwrap();
-        let mut got = Vec::new();
-        s.read_to_end(&mut got).unwrap();
-        for chunk in got.chunks(65536).rev() {
-            s.write_all(chunk).unwrap();
-        }
-        s.shutdown(Shutdown::Write).unwrap();
-        (got.len(), peer)
-    });
+    let server = kernel_reversing_server(listener);
     let rt = runtime();
     let data = pattern(size, 9);
     let back = rt.block_on(async {
@@ -123,7 +113,7 @@ fn af_xdp_ringtcp_client_against_kernel_listener_resolving_the_kernel_by_arp() {
     assert_eq!(received, size);
     assert_eq!(peer.ip(), IpAddr::V4(RING));
     assert!(peer.port() >= 61000, "connections open from ringtcp's own port range: {peer}");
-    let expected: Vec<u8> = data.chunks(65536).rev().flatten().copied().collect();
+    let expected = reversed_blocks(&data);
     assert!(back == expected, "the kernel's reply arrived intact");
     let links = link_stats(&stack);
     assert!(links.iter().map(|l| l.resolved).sum::<u64>() >= 1, "ringtcp resolved the kernel by ARP: {links:?}");

@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
 use std::time::Duration;
 
-use common::{Netns, echo_server, kernel_echo_client, kernel_echo_server, pattern, privileged, ring_echo_client};
+use common::{kernel_reversing_server, reversed_blocks, Netns, echo_server, kernel_echo_client, kernel_echo_server, pattern, privileged, ring_echo_client};
 use ringtcp::Stack;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -101,17 +101,7 @@ fn ringtcp_client_against_kernel_listener(fam: Family) {
     let stack = stack_in(&ns, 2);
     let listener = ns.spawn(move || std::net::TcpListener::bind((fam.kernel, 9000)).unwrap()).join().unwrap();
     let size = 20 << 20;
-    let server = std::thread::spawn(move || {
-        // Kernel side: read everything, then send it back reversed in 64 KiB blocks.
-        let (mut s, peer) = listener.accept().unwrap();
-        let mut got = Vec::new();
-        s.read_to_end(&mut got).unwrap();
-        for chunk in got.chunks(65536).rev() {
-            s.write_all(chunk).unwrap();
-        }
-        s.shutdown(Shutdown::Write).unwrap();
-        (got.len(), peer)
-    });
+    let server = kernel_reversing_server(listener);
     let rt = runtime();
     let data = pattern(size, 9);
     let back = rt.block_on(async {
@@ -132,7 +122,7 @@ fn ringtcp_client_against_kernel_listener(fam: Family) {
     let (received, peer) = server.join().unwrap();
     assert_eq!(received, size);
     assert_eq!(peer.ip(), fam.ring);
-    let expected: Vec<u8> = data.chunks(65536).rev().flatten().copied().collect();
+    let expected = reversed_blocks(&data);
     assert!(back == expected, "the kernel's reply arrived intact");
 }
 

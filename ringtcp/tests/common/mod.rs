@@ -130,4 +130,24 @@ pub async fn ring_echo_client(stack: &Stack, addr: SocketAddr, data: Vec<u8>) ->
     back
 }
 
+/// A kernel server for one connection: reads everything, sends it back reversed in 64 KiB
+/// blocks, half-closes; the thread's result is the byte count and the peer's address.
+pub fn kernel_reversing_server(listener: std::net::TcpListener) -> std::thread::JoinHandle<(usize, SocketAddr)> {
+    std::thread::spawn(move || {
+        let (mut s, peer) = listener.accept().unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).unwrap();
+        for chunk in got.chunks(65536).rev() {
+            s.write_all(chunk).unwrap();
+        }
+        s.shutdown(Shutdown::Write).unwrap();
+        (got.len(), peer)
+    })
+}
+
+/// What [`kernel_reversing_server`] sends back for `data`.
+pub fn reversed_blocks(data: &[u8]) -> Vec<u8> {
+    data.chunks(65536).rev().flatten().copied().collect()
+}
+
 pub use ringtcp_runtime::testing::{Netns, VethPair, privileged, run_in};

@@ -7,6 +7,7 @@
 use std::os::fd::OwnedFd;
 
 pub mod af_xdp;
+mod bpf;
 pub mod in_process;
 pub mod socket_pair;
 pub mod steering;

@@ -10,31 +10,22 @@
 //! SYNs would otherwise reach another shard.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
+use super::bpf::{Insn, load_program};
 use crate::setup::tun_error;
 use crate::sys::cvt;
 
 const TUNSETSTEERINGEBPF: libc::c_ulong = 0x8004_54e0;
-const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_TYPE_SOCKET_FILTER: u32 = 1;
 
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct Insn {
-    code: u8,
-    regs: u8,
-    off: i16,
-    imm: i32,
-}
-
 const fn insn(code: u8, dst: u8, src: u8, imm: i32) -> Insn {
-    Insn { code, regs: (src << 4) | dst, off: 0, imm }
+    Insn::new(code, dst, src, 0, imm)
 }
 
 /// A conditional jump on `dst` against `imm`, `off` instructions forward when it holds.
 const fn jump(code: u8, dst: u8, imm: i32, off: i16) -> Insn {
-    Insn { code, regs: dst, off, imm }
+    Insn::new(code, dst, 0, off, imm)
 }
 
 /// r6 = ctx; r0 = pkt[0]; r7 = r0 >> 4 (IP version); r0 = (r0 & 0xf) << 2 (IPv4 header
@@ -58,43 +49,9 @@ const PROGRAM: [Insn; 14] = [
     insn(0x95, 0, 0, 0),    // exit
 ];
 
-#[repr(C)]
-struct ProgLoadAttr {
-    prog_type: u32,
-    insn_cnt: u32,
-    insns: u64,
-    license: u64,
-    log_level: u32,
-    log_size: u32,
-    log_buf: u64,
-    kern_version: u32,
-    prog_flags: u32,
-    rest: [u8; 64],
-}
-
 /// Attaches the steering program to the TUN device behind `queue`.
 pub fn attach(queue: &OwnedFd) -> io::Result<()> {
-    let license = c"GPL";
-    let attr = ProgLoadAttr {
-        prog_type: BPF_PROG_TYPE_SOCKET_FILTER,
-        insn_cnt: PROGRAM.len() as u32,
-        insns: PROGRAM.as_ptr() as u64,
-        license: license.as_ptr() as u64,
-        log_level: 0,
-        log_size: 0,
-        log_buf: 0,
-        kern_version: 0,
-        prog_flags: 0,
-        rest: [0; 64],
-    };
-    // SAFETY: BPF_PROG_LOAD reads `attr` (size given) and the instructions and license it
-    // points to, all alive for the call.
-    let fd = unsafe { libc::syscall(libc::SYS_bpf, BPF_PROG_LOAD, &attr as *const ProgLoadAttr, size_of::<ProgLoadAttr>()) };
-    if fd < 0 {
-        return Err(tun_error(io::Error::last_os_error(), "loading the TUN queue-steering eBPF program"));
-    }
-    // SAFETY: the syscall returned a new descriptor we own.
-    let prog = unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) };
+    let prog = load_program(BPF_PROG_TYPE_SOCKET_FILTER, 0, "steering", &PROGRAM).map_err(|e| tun_error(e, "loading the TUN queue-steering eBPF program"))?;
     let raw: libc::c_int = prog.as_raw_fd();
     // SAFETY: TUNSETSTEERINGEBPF reads an int (the program fd); the device keeps its own
     // reference to the program, so ours may close after.

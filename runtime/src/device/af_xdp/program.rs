@@ -15,13 +15,14 @@
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU8, Ordering};
 
+use crate::device::bpf::{Insn, bpf, load_program, owned};
+
 const BPF_MAP_CREATE: libc::c_long = 0;
 const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
-const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_LINK_CREATE: libc::c_long = 28;
 const BPF_MAP_TYPE_ARRAY: u32 = 2;
 const BPF_MAP_TYPE_XSKMAP: u32 = 17;
@@ -42,15 +43,6 @@ pub enum XdpMode {
     Native,
     /// In the kernel's generic receive path (any driver; slower).
     Generic,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct Insn {
-    code: u8,
-    regs: u8,
-    off: i16,
-    imm: i32,
 }
 
 /// A forward jump to a label, resolved when the program is finished.
@@ -76,7 +68,7 @@ struct Asm {
 
 impl Asm {
     fn op(&mut self, code: u8, dst: u8, src: u8, off: i16, imm: i32) {
-        self.insns.push(Insn { code, regs: (src << 4) | dst, off, imm });
+        self.insns.push(Insn::new(code, dst, src, off, imm));
     }
 
     fn jump(&mut self, code: u8, dst: u8, src: u8, imm: i32, to: Label) {
@@ -198,17 +190,6 @@ fn assemble(v4: &[Ipv4Addr], v6: &[Ipv6Addr], ports_fd: i32, xsks_fd: i32) -> Ve
     a.finish()
 }
 
-fn bpf<T>(cmd: libc::c_long, attr: &T) -> io::Result<libc::c_int> {
-    // SAFETY: `attr` is a valid, fully initialised attribute block of the size given.
-    let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr as *const T, size_of::<T>()) };
-    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r as libc::c_int) }
-}
-
-fn owned(fd: libc::c_int) -> OwnedFd {
-    // SAFETY: a descriptor the bpf syscall just returned to us.
-    unsafe { OwnedFd::from_raw_fd(fd) }
-}
-
 #[repr(C)]
 #[derive(Default)]
 struct MapCreateAttr {
@@ -227,23 +208,6 @@ struct MapUpdateAttr {
     key: u64,
     value: u64,
     flags: u64,
-}
-
-#[repr(C)]
-struct ProgLoadAttr {
-    prog_type: u32,
-    insn_cnt: u32,
-    insns: u64,
-    license: u64,
-    log_level: u32,
-    log_size: u32,
-    log_buf: u64,
-    kern_version: u32,
-    prog_flags: u32,
-    prog_name: [u8; 16],
-    prog_ifindex: u32,
-    expected_attach_type: u32,
-    rest: [u8; 64],
 }
 
 #[repr(C)]
@@ -294,32 +258,7 @@ impl XdpProgram {
         }
         let ports = NonNull::new(p.cast::<AtomicU8>()).expect("mmap succeeded");
         let program = assemble(v4, v6, ports_map.as_raw_fd(), xsks.as_raw_fd());
-        let license = c"GPL";
-        let mut log = vec![0u8; 1 << 16];
-        let attr = ProgLoadAttr {
-            prog_type: BPF_PROG_TYPE_XDP,
-            insn_cnt: program.len() as u32,
-            insns: program.as_ptr() as u64,
-            license: license.as_ptr() as u64,
-            log_level: 1,
-            log_size: log.len() as u32,
-            log_buf: log.as_mut_ptr() as u64,
-            kern_version: 0,
-            prog_flags: 0,
-            prog_name: *b"ringtcp_xsk\0\0\0\0\0",
-            prog_ifindex: 0,
-            expected_attach_type: BPF_XDP,
-            rest: [0; 64],
-        };
-        let prog = match bpf(BPF_PROG_LOAD, &attr) {
-            Ok(fd) => owned(fd),
-            Err(e) => {
-                let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
-                let text = String::from_utf8_lossy(&log[..end]);
-                let tail: String = text.lines().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("; ");
-                return Err(io::Error::new(e.kind(), format!("loading ringtcp's XDP program failed: {e} (verifier: {tail})")));
-            }
-        };
+        let prog = load_program(BPF_PROG_TYPE_XDP, BPF_XDP, "ringtcp_xsk", &program)?;
         let link_with = |flags| {
             bpf(BPF_LINK_CREATE, &LinkCreateAttr { prog_fd: prog.as_raw_fd() as u32, target_ifindex: ifindex, attach_type: BPF_XDP, flags, rest: [0; 6] })
         };
