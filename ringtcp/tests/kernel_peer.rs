@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
 use std::time::Duration;
 
-use common::{kernel_reversing_server, reversed_blocks, Netns, echo_server, kernel_echo_client, kernel_echo_server, pattern, privileged, ring_echo_client};
+use common::{ring_short_connections, kernel_reversing_server, reversed_blocks, Netns, echo_server, kernel_echo_client, kernel_echo_server, pattern, privileged, ring_echo_client};
 use ringtcp::Stack;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -173,23 +173,7 @@ fn ringtcp_client_sizes_and_short_connections_against_the_kernel(fam: Family) {
         }
         // ringtcp closes first here, so its 4-tuples go through its own TIME-WAIT records
         // and come back by RFC 6191 reuse once the port range wraps.
-        for i in 0..10_000u32 {
-            let back = ring_echo_client(&stack, addr, i.to_be_bytes().to_vec()).await;
-            assert_eq!(back, i.to_be_bytes(), "sequential connection {i}");
-        }
-        let tasks: Vec<_> = (0..500u32)
-            .map(|i| {
-                let stack = stack.clone();
-                tokio::spawn(async move { ring_echo_client(&stack, addr, pattern(2000, i as u8)).await == pattern(2000, i as u8) })
-            })
-            .collect();
-        let mut failed = 0;
-        for t in tasks {
-            match t.await {
-                Ok(true) => {}
-                _ => failed += 1,
-            }
-        }
+        let failed = ring_short_connections(&stack, addr).await;
         if failed > 0 {
             let out = std::process::Command::new("ip").args(["netns", "exec", &ns.name, "nstat", "-az"]).output().unwrap();
             let text = String::from_utf8_lossy(&out.stdout);

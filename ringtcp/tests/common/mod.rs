@@ -117,7 +117,11 @@ pub fn kernel_echo_server(ns: &Netns, at: IpAddr, port: u16) {
 
 /// ringtcp client: sends `data`, half-closes, reads the echo to the end.
 pub async fn ring_echo_client(stack: &Stack, addr: SocketAddr, data: Vec<u8>) -> Vec<u8> {
-    let c = stack.connect(addr).await.expect("ringtcp connect");
+    echo_through(stack.connect(addr).await.expect("ringtcp connect"), data).await
+}
+
+/// Sends `data` on `c`, half-closes, reads the answer to the end (within a minute).
+pub async fn echo_through(c: ringtcp::TcpStream, data: Vec<u8>) -> Vec<u8> {
     let (mut r, mut w) = c.into_split();
     let writer = tokio::spawn(async move {
         w.write_all(&data).await.unwrap();
@@ -143,6 +147,28 @@ pub fn kernel_reversing_server(listener: std::net::TcpListener) -> std::thread::
         s.shutdown(Shutdown::Write).unwrap();
         (got.len(), peer)
     })
+}
+
+/// 10,000 sequential echo connections from ringtcp to `addr` (each asserted), then 500
+/// at once; returns how many of the 500 failed or came back wrong.
+pub async fn ring_short_connections(stack: &Stack, addr: SocketAddr) -> usize {
+    for i in 0..10_000u32 {
+        let back = ring_echo_client(stack, addr, i.to_be_bytes().to_vec()).await;
+        assert_eq!(back, i.to_be_bytes(), "sequential connection {i}");
+    }
+    let tasks: Vec<_> = (0..500u32)
+        .map(|i| {
+            let stack = stack.clone();
+            tokio::spawn(async move { ring_echo_client(&stack, addr, pattern(2000, i as u8)).await == pattern(2000, i as u8) })
+        })
+        .collect();
+    let mut failed = 0;
+    for t in tasks {
+        if !matches!(t.await, Ok(true)) {
+            failed += 1;
+        }
+    }
+    failed
 }
 
 /// What [`kernel_reversing_server`] sends back for `data`.
