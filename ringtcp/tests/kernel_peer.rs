@@ -191,9 +191,9 @@ fn ringtcp_client_sizes_and_short_connections_against_the_kernel(fam: Family) {
 
 /// A `TcpSocket` bound to a given port (or to port 0, which picks one at `bind`)
 /// connects from that port. The TUN device steers the replies to the shard the port steers
-/// to, so the connection must live on that shard: four even ports then four odd ones
-/// steer to both shards of the stack out of step with any rotation, and each connection
-/// echoes its bytes.
+/// to, so the connection must live on that shard: eight ports that steer to both shards
+/// of the stack out of step with any rotation (asserted), then eight picked by `bind`;
+/// each connection echoes its bytes.
 fn connections_from_bound_ports_reach_the_kernel_whatever_shard_the_port_steers_to(fam: Family) {
     if !privileged(&format!("connections_from_bound_ports_reach_the_kernel_whatever_shard_the_port_steers_to over {fam:?}")) {
         return;
@@ -205,7 +205,9 @@ fn connections_from_bound_ports_reach_the_kernel_whatever_shard_the_port_steers_
     let rt = runtime();
     rt.block_on(async {
         let new_socket = || if fam.ring.is_ipv4() { ringtcp::TcpSocket::new_v4_on(&stack) } else { ringtcp::TcpSocket::new_v6_on(&stack) };
-        let mut ports = vec![46_000, 46_002, 46_004, 46_006, 46_001, 46_003, 46_005, 46_007];
+        let mut ports = vec![46_002, 46_003, 46_000, 46_001, 46_006, 46_007, 46_004, 46_005];
+        let shards: Vec<u16> = ports.iter().map(|&p| ringtcp::transport::flow_shard(p, 9300, 2)).collect();
+        assert_eq!(shards, [0, 0, 1, 1, 0, 0, 1, 1], "two by two: no rotation matches");
         ports.extend([0; 8]);
         for (i, port) in ports.into_iter().enumerate() {
             let socket = new_socket();

@@ -152,7 +152,7 @@ pub struct Config {
     pub ephemeral_ports: RangeInclusive<u16>,
     /// IP time to live on packets sent.
     pub ttl: u8,
-    /// When the device steers flows to shards by `(local port XOR remote port) mod shards`
+    /// When the device steers flows to shards by their ports ([`crate::flow_shard`])
     /// (`(shards, this shard's index)`), `connect` picks only local ports that steer to
     /// this shard, so replies come back to the shard that sent the SYN.
     pub port_steering: Option<(u16, u16)>,

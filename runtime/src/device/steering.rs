@@ -1,6 +1,7 @@
-//! Deterministic queue steering for a multi-queue TUN device: a 10-instruction eBPF
+//! Deterministic queue steering for a multi-queue TUN device: a 16-instruction eBPF
 //! program (attached with `TUNSETSTEERINGEBPF`) sends each TCP packet to queue
-//! `(source port XOR destination port) mod queues`, reading the ports after the IPv4
+//! `flow_hash(source port, destination port) mod queues` (`ringtcp_transport::flow_shard`:
+//! the ports' XOR, mixed so that Linux's even client ports spread), reading the ports after the IPv4
 //! header's length or after the 40-byte IPv6 header (TCP from either stack carries no
 //! IPv6 extension headers in practice; one that did would land on another queue and be
 //! answered with a RST there, which is what any stack does with a stray). The value is the same in both
@@ -30,9 +31,10 @@ const fn jump(code: u8, dst: u8, imm: i32, off: i16) -> Insn {
 
 /// r6 = ctx; r0 = pkt[0]; r7 = r0 >> 4 (IP version); r0 = (r0 & 0xf) << 2 (IPv4 header
 /// length); if r7 == 6, r0 = 40 (IPv6 header); r7 = r0; r0 = ntohs(pkt[r7]) (source
-/// port); r8 = r0; r0 = ntohs(pkt[r7 + 2]); r0 ^= r8; exit. A packet too short for the
-/// loads ends the program with 0 (queue 0).
-const PROGRAM: [Insn; 14] = [
+/// port); r8 = r0; r0 = ntohs(pkt[r7 + 2]); r0 ^= r8; r0 = (u32)(r0 * multiplier) >> 16
+/// (`flow_hash`); exit. The kernel takes the result modulo the queues. A packet too short
+/// for the loads ends the program with 0 (queue 0).
+const PROGRAM: [Insn; 16] = [
     insn(0xbf, 6, 1, 0),    // mov64 r6, r1
     insn(0x30, 0, 0, 0),    // ld_abs b [0]
     insn(0xbf, 7, 0, 0),    // mov64 r7, r0
@@ -46,6 +48,8 @@ const PROGRAM: [Insn; 14] = [
     insn(0xbf, 8, 0, 0),    // mov64 r8, r0
     insn(0x48, 0, 7, 2),    // ld_ind h [r7 + 2]
     insn(0xaf, 0, 8, 0),    // xor64 r0, r8
+    insn(0x24, 0, 0, ringtcp_transport::STEERING_MULTIPLIER as i32), // mul32 r0, multiplier
+    insn(0x74, 0, 0, 16),   // rsh32 r0, 16
     insn(0x95, 0, 0, 0),    // exit
 ];
 
@@ -60,7 +64,8 @@ pub fn attach(queue: &OwnedFd) -> io::Result<()> {
     Ok(())
 }
 
-/// The queue the program picks for a flow, computed the same way in userspace.
+/// The queue the program picks for a flow, computed the same way in userspace
+/// (`ringtcp_transport::flow_shard`).
 pub fn queue_of(local_port: u16, remote_port: u16, queues: u16) -> u16 {
-    (local_port ^ remote_port) % queues.max(1)
+    ringtcp_transport::flow_shard(local_port, remote_port, queues)
 }

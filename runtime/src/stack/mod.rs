@@ -233,7 +233,7 @@ impl Shards {
         let i = match (local.map_or(0, |l| l.port()), self.steering) {
             // A given local port: the device sends the replies to the shard the port
             // steers to, so the connection must live there.
-            (port, Some(n)) if port != 0 && n > 1 => usize::from((port ^ remote.port()) % n) % self.threads.len(),
+            (port, Some(n)) if port != 0 && n > 1 => usize::from(crate::device::steering::queue_of(port, remote.port(), n)) % self.threads.len(),
             // On a shard's own thread (thread-per-core), the connection stays on that
             // shard: it picks a port steered to itself and no call crosses threads.
             _ => self

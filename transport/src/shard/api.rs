@@ -122,7 +122,7 @@ impl Shard {
         for i in 0..span {
             let port = *range.start() + (offset.wrapping_add(counter).wrapping_add(i) % span) as u16;
             if let Some((shards, me)) = self.cfg.port_steering
-                && (port ^ remote.port()) % shards.max(1) != me
+                && crate::steering::flow_shard(port, remote.port(), shards) != me
             {
                 continue;
             }

@@ -7,7 +7,7 @@
 //! Flow placement: the NIC spreads flows over its queues with a hash of its own (RSS,
 //! or on veth the sender's choice), which ringtcp cannot steer from an XDP program (a
 //! socket takes frames only from its own queue). So each shard owns the flows whose
-//! `(local port XOR remote port) mod shards` is its index, as on TUN, and opens its
+//! port hash (`ringtcp_transport::flow_shard`) is its index, as on TUN, and opens its
 //! connections from ports that map to it; a frame that arrives on another shard's queue
 //! is handed over through an in-memory mesh (`in_process::MeshPort`). With one queue per
 //! shard and a NIC whose hash already agrees, nothing crosses; otherwise a hand-off costs
