@@ -152,6 +152,12 @@ fn af_xdp_sequential_and_concurrent_connections_both_ways() {
     // And the other way: ringtcp as client of a kernel echo server.
     kernel_echo_server(&pair.0.far, IpAddr::V4(KERNEL), 9200);
     let server = SocketAddr::from((KERNEL, 9200));
+    rt.block_on(async {
+        for size in [1usize, 1 << 20, 50 << 20] {
+            let data = pattern(size, 5);
+            assert!(ring_echo_client(&stack, server, data.clone()).await == data, "{size} bytes from ringtcp through the kernel and back");
+        }
+    });
     let failed = rt.block_on(ring_short_connections(&stack, server));
     assert_eq!(failed, 0, "every concurrent connection from ringtcp echoed intact");
 }

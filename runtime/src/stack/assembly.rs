@@ -161,7 +161,8 @@ impl StackConfig {
         if config.ephemeral_ports == Config::default().ephemeral_ports {
             config.ephemeral_ports = AF_XDP_EPHEMERAL_PORTS;
         }
-        config.mtu = config.mtu.min(opened.interface.mtu);
+        // A frame (Ethernet header and packet) fits one UMEM frame.
+        config.mtu = config.mtu.min(opened.interface.mtu).min(af_xdp::MAX_MTU);
         for port in config.ephemeral_ports.clone() {
             opened.program.claim_port(port);
         }

@@ -37,6 +37,10 @@ use crate::sys::cvt;
 
 const ETHTOOL_GCHANNELS: u32 = 0x3c;
 
+/// The largest MTU an AF_XDP stack uses: a frame, its Ethernet header included, fits one
+/// 4 KB UMEM frame.
+pub const MAX_MTU: u16 = FRAME_SIZE as u16 - ringtcp_transport::wire::ETHERNET_HEADER_LEN as u16;
+
 /// One shard's share of the interface.
 #[derive(Debug)]
 pub struct AfXdpPort {
