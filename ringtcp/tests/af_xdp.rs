@@ -37,10 +37,15 @@ impl Pair {
 
     /// A two-shard stack on `xr` answering for SHARED, RING and RING6.
     fn stack(&self) -> Stack {
+        self.stack_in_modes(false)
+    }
+
+    /// [`stack`](Self::stack), with the XDP program forced into the kernel's generic path.
+    fn stack_in_modes(&self, generic: bool) -> Stack {
         let addrs = [(IpAddr::V4(SHARED), 24), (IpAddr::V4(RING), 24), (IpAddr::V6(RING6), 64)];
         self.0
             .near
-            .spawn(move || Stack::builder().shards(2).af_xdp("xr", &addrs, &[]).build())
+            .spawn(move || Stack::builder().shards(2).af_xdp("xr", &addrs, &[]).af_xdp_modes(generic, generic).build())
             .join()
             .expect("set-up thread")
             .expect("AF_XDP stack")
@@ -60,8 +65,21 @@ fn af_xdp_kernel_client_against_ringtcp_echo_server_resolving_ringtcp_by_arp() {
     if !privileged("af_xdp_kernel_client_against_ringtcp_echo_server_resolving_ringtcp_by_arp") {
         return;
     }
-    let pair = Pair::new("xe");
-    let stack = pair.stack();
+    echo_sizes_from_the_kernel(false);
+}
+
+/// The same with the XDP program in the kernel's generic path (any driver has it).
+#[test]
+fn af_xdp_generic_xdp_kernel_client_against_ringtcp_echo_server() {
+    if !privileged("af_xdp_generic_xdp_kernel_client_against_ringtcp_echo_server") {
+        return;
+    }
+    echo_sizes_from_the_kernel(true);
+}
+
+fn echo_sizes_from_the_kernel(generic: bool) {
+    let pair = Pair::new(if generic { "xg" } else { "xe" });
+    let stack = pair.stack_in_modes(generic);
     let rt = runtime();
     let listener = rt.block_on(stack.bind((RING, 7))).unwrap();
     rt.spawn(echo_server(listener));
@@ -85,9 +103,10 @@ fn af_xdp_kernel_client_against_ringtcp_echo_server_resolving_ringtcp_by_arp() {
     let shards = stack.stats().unwrap().shards;
     let x = shards[0].af_xdp.as_ref().unwrap();
     assert!(!x.zero_copy, "veth has no zero-copy mode");
-    assert!(x.native_xdp, "veth runs XDP in its driver");
+    assert_eq!(x.native_xdp, !generic, "veth runs XDP in its driver unless told otherwise");
     let prom = stack.stats().unwrap().to_prometheus();
-    assert!(prom.contains("ringtcp_af_xdp_zero_copy{shard=\"0\"} 0") && prom.contains("ringtcp_af_xdp_native{shard=\"1\"} 1"), "{prom}");
+    let native = format!("ringtcp_af_xdp_native{{shard=\"1\"}} {}", u8::from(!generic));
+    assert!(prom.contains("ringtcp_af_xdp_zero_copy{shard=\"0\"} 0") && prom.contains(&native), "{prom}");
     assert!(prom.lines().any(|l| l.starts_with("ringtcp_link{shard=\"0\",counter=\"arp_replies_sent\"}") && !l.ends_with(" 0")), "{prom}");
     assert_eq!(shards.iter().map(|s| s.af_xdp.as_ref().unwrap().forward_overflow).sum::<u64>(), 0);
 }

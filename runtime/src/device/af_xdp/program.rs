@@ -226,8 +226,19 @@ pub(crate) struct XdpProgram {
     _link: OwnedFd,
     xsks: OwnedFd,
     _ports_map: OwnedFd,
-    ports: NonNull<AtomicU8>,
+    ports: PortBitmap,
     mode: XdpMode,
+}
+
+/// The port bitmap's mapping into our memory (unmapped on drop, on every path).
+struct PortBitmap(NonNull<AtomicU8>);
+
+impl Drop for PortBitmap {
+    fn drop(&mut self) {
+        // SAFETY: unmaps the bitmap mapped in `XdpProgram::attach`; nothing borrows it
+        // beyond its owner.
+        unsafe { libc::munmap(self.0.as_ptr().cast(), PORT_BITMAP) };
+    }
 }
 
 // SAFETY: the bitmap is shared memory written only with atomic operations.
@@ -256,17 +267,19 @@ impl XdpProgram {
         if p == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        let ports = NonNull::new(p.cast::<AtomicU8>()).expect("mmap succeeded");
+        let ports = PortBitmap(NonNull::new(p.cast::<AtomicU8>()).expect("mmap succeeded"));
         let program = assemble(v4, v6, ports_map.as_raw_fd(), xsks.as_raw_fd());
         let prog = load_program(BPF_PROG_TYPE_XDP, BPF_XDP, "ringtcp_xsk", &program)?;
         let link_with = |flags| {
             bpf(BPF_LINK_CREATE, &LinkCreateAttr { prog_fd: prog.as_raw_fd() as u32, target_ifindex: ifindex, attach_type: BPF_XDP, flags, rest: [0; 6] })
         };
-        let (link, mode) = match (generic, link_with(XDP_FLAGS_DRV_MODE)) {
-            (false, Ok(fd)) => (fd, XdpMode::Native),
-            _ => (link_with(XDP_FLAGS_SKB_MODE).map_err(|e| attach_error(e, ifindex))?, XdpMode::Generic),
+        // In the driver first (unless told not to), else the generic path.
+        let native = if generic { None } else { link_with(XDP_FLAGS_DRV_MODE).ok().map(owned) };
+        let (link, mode) = match native {
+            Some(link) => (link, XdpMode::Native),
+            None => (owned(link_with(XDP_FLAGS_SKB_MODE).map_err(|e| attach_error(e, ifindex))?), XdpMode::Generic),
         };
-        Ok(XdpProgram { _link: owned(link), xsks, _ports_map: ports_map, ports, mode })
+        Ok(XdpProgram { _link: link, xsks, _ports_map: ports_map, ports, mode })
     }
 
     pub(crate) fn mode(&self) -> XdpMode {
@@ -282,7 +295,7 @@ impl XdpProgram {
 
     fn byte(&self, port: u16) -> &AtomicU8 {
         // SAFETY: port / 8 < PORT_BITMAP, inside the mapping, which lives as long as self.
-        unsafe { &*self.ports.as_ptr().add(usize::from(port / 8)) }
+        unsafe { &*self.ports.0.as_ptr().add(usize::from(port / 8)) }
     }
 
     /// Makes TCP packets to `port` (on ringtcp's addresses) ringtcp's.
@@ -293,13 +306,6 @@ impl XdpProgram {
     /// Gives `port` back to the kernel.
     pub(crate) fn release_port(&self, port: u16) {
         self.byte(port).fetch_and(!(1 << (port % 8)), Ordering::Relaxed);
-    }
-}
-
-impl Drop for XdpProgram {
-    fn drop(&mut self) {
-        // SAFETY: unmaps the bitmap mapped in `attach`.
-        unsafe { libc::munmap(self.ports.as_ptr().cast(), PORT_BITMAP) };
     }
 }
 
