@@ -244,15 +244,16 @@ mod tests {
         v4[14] = 0x45;
         v4[23] = 6;
         v4[34..38].copy_from_slice(&[0x1f, 0x90, 0xf0, 0x01]); // 8080 -> 61441
-        assert_eq!(owner(&v4, 2), Some(usize::from((8080u16 ^ 61441) % 2)));
-        assert_eq!(owner(&v4, 3), Some(usize::from((8080u16 ^ 61441) % 3)));
+        // The receiver's view: local port 61441, remote 8080.
+        assert_eq!(owner(&v4, 2), Some(usize::from(ringtcp_transport::flow_shard(61441, 8080, 2))));
+        assert_eq!(owner(&v4, 3), Some(usize::from(ringtcp_transport::flow_shard(61441, 8080, 3))));
         v4[23] = 17;
         assert_eq!(owner(&v4, 2), None, "not TCP");
         let mut v6 = vec![0u8; 74];
         v6[12..14].copy_from_slice(&[0x86, 0xdd]);
         v6[20] = 6;
         v6[54..58].copy_from_slice(&[0, 80, 0xee, 0x48]);
-        assert_eq!(owner(&v6, 2), Some(usize::from((80u16 ^ 0xee48) % 2)));
+        assert_eq!(owner(&v6, 2), Some(usize::from(ringtcp_transport::flow_shard(0xee48, 80, 2))));
         assert_eq!(owner(&v6[..56], 2), None, "truncated");
     }
 }
