@@ -322,3 +322,27 @@ fn attach_error(e: io::Error, ifindex: u32) -> io::Error {
         _ => io::Error::new(e.kind(), format!("attaching ringtcp's XDP program to interface {ifindex} failed: {e}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_program_stays_small_and_every_jump_lands_inside_it() {
+        let v4 = ["10.0.0.2".parse().unwrap(), "10.0.0.3".parse().unwrap()];
+        let v6 = ["fd00::2".parse().unwrap()];
+        for (a, b) in [(&v4[..1], &v6[..]), (&v4[..], &[][..]), (&[][..], &v6[..])] {
+            let p = assemble(a, b, 3, 4);
+            assert!(p.len() < 100, "{} instructions", p.len());
+            for (i, insn) in p.iter().enumerate() {
+                let class = insn.code & 0x07;
+                // Jumps (classes JMP and JMP32) other than call and exit.
+                if (class == 0x05 || class == 0x06) && insn.code != 0x85 && insn.code != 0x95 {
+                    let to = i as i64 + 1 + i64::from(insn.off);
+                    assert!(to > i as i64 && (to as usize) < p.len(), "jump at {i} to {to}");
+                }
+            }
+            assert_eq!(p.last().map(|i| i.code), Some(0x95), "ends in exit");
+        }
+    }
+}
