@@ -215,8 +215,9 @@ fn privilege_hint(e: io::Error, what: &str) -> io::Error {
             io::ErrorKind::PermissionDenied,
             format!("{what} needs CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF: run as root, or `setcap cap_net_admin,cap_net_raw,cap_bpf+ep <your binary>`"),
         ),
-        _ if e.kind() == io::ErrorKind::PermissionDenied || e.to_string().contains("needs") => e,
-        _ => io::Error::new(e.kind(), format!("{what} failed: {e}")),
+        // Already one of ours, saying what and how to fix it.
+        None => e,
+        Some(_) => io::Error::new(e.kind(), format!("{what} failed: {e}")),
     }
 }
 
