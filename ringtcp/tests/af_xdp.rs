@@ -7,11 +7,10 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use common::{echo_through, ring_short_connections, kernel_reversing_server, reversed_blocks, Netns, VethPair, echo_server, kernel_echo_client, kernel_echo_server, pattern, privileged, ring_echo_client, run_in};
+use common::{kernel_short_connections, echo_through, ring_short_connections, kernel_reversing_server, reversed_blocks, VethPair, echo_server, kernel_echo_client, kernel_echo_server, pattern, privileged, ring_echo_client, run_in};
 use ringtcp::Stack;
 
 const KERNEL: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 1);
@@ -25,10 +24,6 @@ const RING6: Ipv6Addr = Ipv6Addr::new(0xfd78, 0, 0, 0, 0, 0, 0, 3);
 /// ringtcp's namespace (`xr`, where the namespace's kernel holds SHARED) and the kernel
 /// peer's (`xk`: KERNEL and KERNEL6).
 struct Pair(VethPair);
-
-fn run(ns: &Netns, args: &[&str]) -> String {
-    run_in(ns, args)
-}
 
 impl Pair {
     fn new(tag: &str) -> Pair {
@@ -96,7 +91,7 @@ fn echo_sizes_from_the_kernel(generic: bool) {
         assert!(back == data, "echo of {size} bytes intact");
     }
     // Only ringtcp holds RING, so the kernel learned its address from ringtcp's answer.
-    let neigh = run(&pair.0.far, &["ip", "neigh", "show", "10.78.0.3", "dev", "xk"]);
+    let neigh = run_in(&pair.0.far, &["ip", "neigh", "show", "10.78.0.3", "dev", "xk"]);
     assert!(neigh.contains(&pair.0.near_mac()), "the kernel resolved ringtcp's address: {neigh:?}");
     let links = link_stats(&stack);
     assert!(links.iter().map(|l| l.arp_replies_sent).sum::<u64>() >= 1, "{links:?}");
@@ -149,24 +144,7 @@ fn af_xdp_sequential_and_concurrent_connections_both_ways() {
     let listener = rt.block_on(stack.bind((SHARED, 80))).unwrap();
     rt.spawn(echo_server(listener));
     let addr = SocketAddr::from((SHARED, 80));
-    pair.0.far
-        .spawn(move || {
-            for i in 0..10_000u32 {
-                let msg = i.to_be_bytes();
-                let mut s = std::net::TcpStream::connect(addr).expect("connect");
-                s.write_all(&msg).unwrap();
-                s.shutdown(Shutdown::Write).unwrap();
-                let mut back = Vec::new();
-                s.read_to_end(&mut back).unwrap();
-                assert_eq!(back, msg, "connection {i}");
-            }
-        })
-        .join()
-        .expect("10,000 sequential connections from the kernel");
-    let concurrent: Vec<_> = (0..500u32).map(|i| pair.0.far.spawn(move || kernel_echo_client(addr, pattern(3000, i as u8)) == pattern(3000, i as u8))).collect();
-    for t in concurrent {
-        assert!(t.join().unwrap(), "every concurrent connection from the kernel echoed intact");
-    }
+    kernel_short_connections(&pair.0.far, addr);
 
     // And the other way: ringtcp as client of a kernel echo server.
     kernel_echo_server(&pair.0.far, IpAddr::V4(KERNEL), 9200);
@@ -250,7 +228,7 @@ fn af_xdp_ipv6_echo_both_ways_resolving_by_neighbour_discovery() {
     .join()
     .unwrap();
     assert!(back == data, "1 MB over IPv6 from the kernel and back");
-    let neigh = run(&pair.0.far, &["ip", "-6", "neigh", "show", "fd78::3", "dev", "xk"]);
+    let neigh = run_in(&pair.0.far, &["ip", "-6", "neigh", "show", "fd78::3", "dev", "xk"]);
     assert!(neigh.contains(&pair.0.near_mac()), "the kernel resolved ringtcp by neighbour discovery: {neigh:?}");
     kernel_echo_server(&pair.0.far, IpAddr::V6(KERNEL6), 9300);
     let back = rt.block_on(ring_echo_client(&stack, SocketAddr::from((KERNEL6, 9300)), data.clone()));

@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use common::{ring_short_connections, kernel_reversing_server, reversed_blocks, Netns, echo_server, kernel_echo_client, kernel_echo_server, pattern, privileged, ring_echo_client};
+use common::{kernel_short_connections, ring_short_connections, kernel_reversing_server, reversed_blocks, Netns, echo_server, kernel_echo_client, kernel_echo_server, pattern, privileged, ring_echo_client};
 use ringtcp::Stack;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -136,24 +135,7 @@ fn sequential_and_concurrent_short_connections_from_the_kernel(fam: Family) {
     let listener = rt.block_on(stack.bind((fam.ring, 80))).unwrap();
     rt.spawn(echo_server(listener));
     let addr = SocketAddr::from((fam.ring, 80));
-    let sequential = ns.spawn(move || {
-        for i in 0..10_000u32 {
-            let msg = i.to_be_bytes();
-            let mut s = std::net::TcpStream::connect(addr).expect("connect");
-            s.write_all(&msg).unwrap();
-            s.shutdown(Shutdown::Write).unwrap();
-            let mut back = Vec::new();
-            s.read_to_end(&mut back).unwrap();
-            assert_eq!(back, msg, "connection {i}");
-        }
-    });
-    sequential.join().expect("10,000 sequential connections");
-    let concurrent: Vec<_> = (0..500u32)
-        .map(|i| ns.spawn(move || kernel_echo_client(addr, pattern(3000, i as u8)) == pattern(3000, i as u8)))
-        .collect();
-    for t in concurrent {
-        assert!(t.join().unwrap(), "every concurrent connection echoed intact");
-    }
+    kernel_short_connections(&ns, addr);
 }
 
 fn ringtcp_client_sizes_and_short_connections_against_the_kernel(fam: Family) {

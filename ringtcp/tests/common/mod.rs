@@ -171,6 +171,28 @@ pub async fn ring_short_connections(stack: &Stack, addr: SocketAddr) -> usize {
     failed
 }
 
+/// From inside `ns`: 10,000 sequential kernel connections to `addr`, each sending its
+/// index and reading it back (asserted), then 500 at once echoing 3,000 bytes each.
+pub fn kernel_short_connections(ns: &Netns, addr: SocketAddr) {
+    ns.spawn(move || {
+        for i in 0..10_000u32 {
+            let msg = i.to_be_bytes();
+            let mut s = std::net::TcpStream::connect(addr).expect("connect");
+            s.write_all(&msg).unwrap();
+            s.shutdown(Shutdown::Write).unwrap();
+            let mut back = Vec::new();
+            s.read_to_end(&mut back).unwrap();
+            assert_eq!(back, msg, "connection {i}");
+        }
+    })
+    .join()
+    .expect("10,000 sequential connections from the kernel");
+    let concurrent: Vec<_> = (0..500u32).map(|i| ns.spawn(move || kernel_echo_client(addr, pattern(3000, i as u8)) == pattern(3000, i as u8))).collect();
+    for t in concurrent {
+        assert!(t.join().unwrap(), "every concurrent connection from the kernel echoed intact");
+    }
+}
+
 /// What [`kernel_reversing_server`] sends back for `data`.
 pub fn reversed_blocks(data: &[u8]) -> Vec<u8> {
     data.chunks(65536).rev().flatten().copied().collect()

@@ -23,7 +23,7 @@ use crate::time::Instant;
 use crate::wire::{
     ARP_LEN, ArpOp, ArpPacket, ETHERNET_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, EthernetFrame,
     Ipv6Packet, MacAddr, NDP_PACKET_LEN, NdpMessage, PROTO_ICMPV6, WireError, emit_ethernet_header,
-    emit_neighbor_advertisement, emit_neighbor_solicitation, solicited_node,
+    emit_neighbor_advertisement, emit_neighbor_solicitation, same_network, solicited_node,
 };
 use neighbour::{Entry, NeighbourCache};
 
@@ -563,19 +563,4 @@ fn destination(packet: &[u8]) -> Option<IpAddr> {
 /// after the fixed header, types 135 and 136): read by the link, not the shard.
 fn is_neighbour_discovery(packet: &[u8]) -> bool {
     packet.len() > 40 && packet[6] == PROTO_ICMPV6 && matches!(packet[40], 135 | 136)
-}
-
-/// True if `a` and `b` share their first `prefix` bits (false across families).
-fn same_network(a: IpAddr, b: IpAddr, prefix: u8) -> bool {
-    match (a, b) {
-        (IpAddr::V4(a), IpAddr::V4(b)) => {
-            let mask = u32::MAX.checked_shl(32 - u32::from(prefix.min(32))).unwrap_or(0);
-            u32::from(a) & mask == u32::from(b) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V6(b)) => {
-            let mask = u128::MAX.checked_shl(128 - u32::from(prefix.min(128))).unwrap_or(0);
-            u128::from(a) & mask == u128::from(b) & mask
-        }
-        _ => false,
-    }
 }

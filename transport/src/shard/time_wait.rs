@@ -42,17 +42,7 @@ impl Shard {
         {
             return MslClass::Local;
         }
-        let on_link = self.cfg.on_link.iter().any(|&(net, len)| match (net, peer) {
-            (IpAddr::V4(n), IpAddr::V4(p)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(len.min(32))).unwrap_or(0);
-                u32::from(n) & mask == u32::from(p) & mask
-            }
-            (IpAddr::V6(n), IpAddr::V6(p)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(len.min(128))).unwrap_or(0);
-                u128::from(n) & mask == u128::from(p) & mask
-            }
-            _ => false,
-        });
+        let on_link = self.cfg.on_link.iter().any(|&(net, len)| crate::wire::same_network(net, peer, len));
         if on_link { MslClass::Local } else { MslClass::Remote }
     }
 

@@ -71,3 +71,19 @@ fn v6(a: IpAddr) -> std::net::Ipv6Addr {
         IpAddr::V6(v6) => v6,
     }
 }
+
+/// True if `a` and `b` share their first `prefix` bits (false across families): the
+/// on-link test of routing and of MSL classes.
+pub(crate) fn same_network(a: IpAddr, b: IpAddr, prefix: u8) -> bool {
+    match (a, b) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(prefix.min(32))).unwrap_or(0);
+            u32::from(a) & mask == u32::from(b) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(prefix.min(128))).unwrap_or(0);
+            u128::from(a) & mask == u128::from(b) & mask
+        }
+        _ => false,
+    }
+}
