@@ -42,7 +42,7 @@ pub mod wire;
 pub mod sim;
 
 pub use config::{BufferMemory, CongestionAlgorithm, Config, Keepalive, SynCookies};
-pub use conn::State;
+pub use conn::{CongestionState, State, TcpInfo};
 pub use error::Error;
 pub use isn::Secret;
 pub use options::{SocketOptions, ipv6_socket_form};

@@ -11,6 +11,8 @@ pub(crate) struct RttEstimator {
     min: Duration,
     max: Duration,
     backoff: u32,
+    /// The smallest sample so far (reported, not used for the RTO).
+    min_sample: Option<Duration>,
 }
 
 /// Clock granularity G of RFC 6298 §2: our clock is nanoseconds, so only the floor matters.
@@ -18,11 +20,12 @@ const GRANULARITY: Duration = Duration::from_millis(1);
 
 impl RttEstimator {
     pub(crate) fn new(initial: Duration, min: Duration, max: Duration) -> Self {
-        RttEstimator { srtt: None, rttvar: Duration::ZERO, rto: initial.clamp(min, max), min, max, backoff: 0 }
+        RttEstimator { srtt: None, rttvar: Duration::ZERO, rto: initial.clamp(min, max), min, max, backoff: 0, min_sample: None }
     }
 
     /// Feeds one measurement (taken per Karn's algorithm: never from a retransmission).
     pub(crate) fn sample(&mut self, r: Duration) {
+        self.min_sample = Some(self.min_sample.map_or(r, |m| m.min(r)));
         match self.srtt {
             None => {
                 self.srtt = Some(r);
@@ -35,7 +38,13 @@ impl RttEstimator {
             }
         }
         let srtt = self.srtt.unwrap_or(r);
-        self.rto = (srtt + GRANULARITY.max(self.rttvar * 4)).clamp(self.min, self.max);
+        // RFC 6298 §2.3 is RTO = SRTT + max(G, 4·RTTVAR), at least 1 s (§2.4). Like Linux,
+        // ringtcp floors the variation term at the minimum RTO instead (200 ms by default):
+        // RTO = SRTT + max(4·RTTVAR, RTO.min). The margin over the path's own round trip
+        // never drops below the minimum (a 100 ms path times out after 300 ms, not 200 ms,
+        // once its RTT settles), so a delayed ACK or a scheduling hiccup on a long path does
+        // not cause a spurious timeout, while a short path still recovers in ~200 ms.
+        self.rto = (srtt + GRANULARITY.max(self.rttvar * 4).max(self.min)).min(self.max);
         // RFC 6298 §5.7: a new sample after backoff collapses the backoff.
         self.backoff = 0;
     }
@@ -57,6 +66,19 @@ impl RttEstimator {
 
     pub(crate) fn srtt(&self) -> Option<Duration> {
         self.srtt
+    }
+
+    pub(crate) fn rttvar(&self) -> Duration {
+        self.rttvar
+    }
+
+    pub(crate) fn min_rtt(&self) -> Option<Duration> {
+        self.min_sample
+    }
+
+    /// Timeouts in a row the RTO is backed off for.
+    pub(crate) fn backoff(&self) -> u32 {
+        self.backoff
     }
 }
 
@@ -87,6 +109,14 @@ mod tests {
 
         let mut fast = RttEstimator::new(ms(1000), ms(200), ms(60_000));
         fast.sample(Duration::from_micros(50));
-        assert_eq!(fast.rto(), ms(200), "clamped to the minimum");
+        assert_eq!(fast.rto(), Duration::from_micros(200_050), "the variation term floored at the minimum");
+
+        // A settled 100 ms path: the margin stays the minimum, not the RTT's own jitter.
+        let mut steady = RttEstimator::new(ms(1000), ms(200), ms(60_000));
+        for _ in 0..50 {
+            steady.sample(ms(100));
+        }
+        assert_eq!(steady.rto(), ms(300));
+        assert_eq!(steady.min_rtt(), Some(ms(100)));
     }
 }

@@ -67,11 +67,15 @@ impl CongestionControl for Cubic {
     }
 
     fn on_ack(&mut self, now: Instant, acked: u32, srtt: Option<Duration>, _in_flight: u32) {
-        let segs = f64::from(acked) / f64::from(self.mss);
+        let mut segs = f64::from(acked) / f64::from(self.mss);
         if self.cwnd < self.ssthresh {
-            // Slow start (RFC 5681 §3.1), at most 2 segments per ack (RFC 3465).
-            self.cwnd += segs.min(2.0);
-            return;
+            // Slow start (RFC 5681 §3.1); why unbounded per ACK: the note in `cc/mod.rs`.
+            let grown = (self.cwnd + segs).min(self.ssthresh);
+            segs -= grown - self.cwnd;
+            self.cwnd = grown;
+            if segs <= 0.0 {
+                return;
+            }
         }
         let (start, k) = *self.epoch.get_or_insert_with(|| {
             // RFC 9438 §4.2 eq. 2: K = cbrt((W_max − cwnd_epoch) / C), zero if above W_max.

@@ -16,6 +16,16 @@ use crate::time::Instant;
 /// RFC 5681 §3.1 / RFC 6928 initial window: 10 segments, as Linux uses.
 pub(crate) const INITIAL_WINDOW_SEGMENTS: u32 = 10;
 
+// Slow start, in both controllers: cwnd grows by every byte an ACK newly acknowledges, up
+// to ssthresh, and what is left over counts towards congestion avoidance. RFC 3465 §2.3
+// bounds the growth per ACK (L = 2·SMSS) against the bursts a stretch or divided ACK
+// could cause; like Linux (`tcp_slow_start`) ringtcp bounds it instead by congestion
+// window validation (`conn/cwnd_validation.rs`): the window grows only while it limits
+// the sender, and in slow start to at most twice the largest flight of the round. So a
+// receiver that acknowledges four segments at a time (GRO, LRO, ACK thinning) doubles the
+// window per round trip as one that acknowledges every segment, and no ACK can grow it
+// past what the network carried.
+
 /// How a connection's congestion window responds to the network.
 ///
 /// All sizes are in bytes. The connection calls `on_ack` only outside loss recovery.

@@ -5,8 +5,7 @@ use core::time::Duration;
 use super::{CongestionControl, INITIAL_WINDOW_SEGMENTS};
 use crate::time::Instant;
 
-/// Slow start and congestion avoidance (RFC 5681 §3.1), with appropriate byte counting
-/// (RFC 3465, L = 2·SMSS) in slow start.
+/// Slow start and congestion avoidance (RFC 5681 §3.1), byte-counted (RFC 3465).
 #[derive(Clone, Debug)]
 pub struct NewReno {
     cwnd: u32,
@@ -33,9 +32,14 @@ impl CongestionControl for NewReno {
     }
 
     fn on_ack(&mut self, _now: Instant, acked: u32, _srtt: Option<Duration>, _in_flight: u32) {
+        let mut acked = acked;
         if self.cwnd < self.ssthresh {
-            self.cwnd = self.cwnd.saturating_add(acked.min(2 * self.mss));
-        } else {
+            // Slow start (RFC 5681 §3.1); why unbounded per ACK: the note in `cc/mod.rs`.
+            let grown = self.cwnd.saturating_add(acked).min(self.ssthresh);
+            acked -= grown - self.cwnd;
+            self.cwnd = grown;
+        }
+        if acked > 0 {
             // RFC 5681 §3.1 eq. 3, byte-counted: one MSS per cwnd of data acked.
             self.ca_acc = self.ca_acc.saturating_add(acked);
             if self.ca_acc >= self.cwnd {

@@ -72,6 +72,9 @@ impl Connection {
             self.events.set(Events::ESTABLISHED | Events::WRITABLE);
             self.ack_state = AckState::Now;
             self.restart_keepalive(ctx.now);
+            // Linux counts "since data was received" from the handshake's end.
+            self.activity.data_received = ctx.now;
+            self.activity.ack_received = ctx.now;
         } else {
             // Simultaneous open (RFC 9293 §3.5, figure 8): answer with SYN,ACK on our ISS.
             // Text and FIN wait until ESTABLISHED (RFC 9293 §3.10.7.3); like Linux we drop
@@ -191,6 +194,7 @@ impl Connection {
             self.snd_wl2 = h.ack;
             self.events.set(Events::ESTABLISHED | Events::WRITABLE);
             self.restart_keepalive(now);
+            self.activity.data_received = now;
         }
 
         if !self.on_ack(ctx, h, seg.payload.len()) {
@@ -297,6 +301,7 @@ impl Connection {
             }
         }
 
+        self.activity.ack_received = ctx.now;
         if ack > self.snd_una {
             self.on_new_ack(ctx, ack);
         } else if dup_candidate {
@@ -360,6 +365,7 @@ impl Connection {
         let now = ctx.now;
         let data_acked = if ack > self.tx_seq { (ack - self.tx_seq).min(self.tx.len()) } else { 0 };
         self.tx.consume(data_acked);
+        self.activity.bytes_acked += data_acked as u64;
         self.buffers_drained(now);
         self.tx_seq += data_acked;
         let acked = ack - self.snd_una;
@@ -375,6 +381,9 @@ impl Connection {
         // RFC 6298 §5.2 / §5.3.
         self.rtx_at = if self.snd_una == self.snd_max { None } else { Some(now + self.rtt.rto()) };
         let mss = u32::from(self.eff_mss());
+        if self.recovery.after_timeout && ack >= self.recovery.recover {
+            self.recovery.after_timeout = false;
+        }
         if self.recovery.active {
             if ack >= self.recovery.recover {
                 self.recovery.active = false;
@@ -387,7 +396,7 @@ impl Connection {
                 let deflated = self.recovery.inflation.saturating_sub(acked as u32);
                 self.recovery.inflation = if acked as u32 >= mss { deflated + mss } else { deflated };
             }
-        } else if data_acked > 0 {
+        } else if data_acked > 0 && self.cwnd_limited() {
             let flight = self.flight_size();
             self.cc.on_ack(now, data_acked as u32, self.rtt.srtt(), flight);
         }
@@ -437,6 +446,7 @@ impl Connection {
     fn accept_text_and_fin(&mut self, ctx: &mut Ctx<'_>, h: &TcpHeader, data_seq: SeqNum, payload: &[u8]) {
         let mut fin = h.flags.fin();
         if self.state.can_receive() && !payload.is_empty() {
+            self.activity.data_received = ctx.now;
             let mut start = data_seq;
             let mut data = payload;
             if start < self.rcv_nxt {
@@ -474,6 +484,7 @@ impl Connection {
                 None => {}
                 Some(RxInsert::InOrder(n)) => {
                     self.rcv_nxt += n;
+                    self.activity.bytes_received += n as u64;
                     self.unacked_bytes += n;
                     self.events.set(Events::READABLE);
                     // A full-sized segment is the peer's: the largest it sent so far, or its

@@ -6,13 +6,19 @@
 //! its listener, its owner and the FIN cache seam.
 
 mod app;
+mod cwnd_validation;
+mod info;
 mod input;
 mod invariants;
 mod output;
 mod remnant;
 mod timers;
 
+pub use info::{CongestionState, TcpInfo};
 pub(crate) use remnant::Remnant;
+
+use cwnd_validation::CwndUse;
+use info::Activity;
 
 use core::time::Duration;
 use std::net::SocketAddr;
@@ -173,6 +179,9 @@ struct Recovery {
     dupacks: u32,
     /// NewReno: extra window from duplicate ACKs (RFC 6582 §3.2 steps 3-5).
     inflation: u32,
+    /// A retransmission timeout set `recover`: what was sent before it is being resent
+    /// until SND.UNA passes it (reported as the Loss state).
+    after_timeout: bool,
 }
 
 /// Options agreed in the handshake (RFC 7323, RFC 2018, RFC 9293 §3.7.1).
@@ -313,6 +322,10 @@ pub(crate) struct Connection {
     soft_error: Option<Error>,
     /// When we last answered an out-of-window segment without data.
     last_oow_ack: Option<Instant>,
+    /// What `TcpInfo` reports of the connection's history.
+    activity: Activity,
+    /// Whether the congestion window limits the sender (it grows only then).
+    cwnd_use: CwndUse,
 }
 
 /// The MSS to assume for a peer whose SYN has no MSS option (RFC 9293 §3.7.1): 536 over
@@ -436,6 +449,8 @@ impl Connection {
             rcv_seg_max: 0,
             soft_error: None,
             last_oow_ack: None,
+            activity: Activity::new(o.now),
+            cwnd_use: CwndUse::new(o.iss),
         }
     }
 

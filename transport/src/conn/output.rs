@@ -196,6 +196,9 @@ impl Connection {
         }
         let fin = self.fin_queued && self.snd_nxt + len == data_end;
         if len == 0 && !fin {
+            if avail > 0 && !retransmit && cwnd_room < avail.min(max_payload) {
+                self.note_cwnd_use(true);
+            }
             if avail > 0 && self.snd_max == self.snd_una && self.persist_at.is_none() && self.rtx_at.is_none() {
                 // Blocked by the peer's window with nothing in flight: only the persist timer
                 // can get things moving again (RFC 9293 §3.8.6.1).
@@ -226,13 +229,18 @@ impl Connection {
         let n = self.emit(ctx, buf, Plan { seq, flags, data: (offset, len), syn: false, segment_size })?;
         self.snd_nxt = seq + len + usize::from(fin);
         if self.snd_nxt > self.snd_max {
+            if len > 0 {
+                self.activity.data_sent = ctx.now;
+            }
+            self.snd_max = self.snd_nxt;
+            self.note_cwnd_use(cwnd_room <= len);
             if self.rtt_probe.is_none() && !retransmit {
                 self.rtt_probe = Some((self.snd_nxt, ctx.now));
             }
-            self.snd_max = self.snd_nxt;
         }
         if retransmit {
             ctx.stats.tcp_retrans_segs += 1;
+            self.activity.retransmitted_segments += 1;
             self.rtt_probe = None;
         }
         self.arm_rtx(ctx.now);
@@ -258,6 +266,7 @@ impl Connection {
         }
         if count {
             ctx.stats.tcp_retrans_segs += 1;
+            self.activity.retransmitted_segments += 1;
         }
         self.rtt_probe = None;
         self.arm_rtx(ctx.now);

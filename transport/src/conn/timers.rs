@@ -93,7 +93,7 @@ impl Connection {
             let flight = self.flight_size();
             self.cc.on_rto(ctx.now, flight);
             // RFC 6582 §3.2 step 1 / RFC 6675 §5.1: losses before now are one event.
-            self.recovery = Recovery { recover: self.snd_max, high_rxt: self.snd_una, ..Recovery::default() };
+            self.recovery = Recovery { recover: self.snd_max, high_rxt: self.snd_una, after_timeout: true, ..Recovery::default() };
             self.rtx_now = None;
             if self.retries > 1 {
                 // A second timeout at the same point: the peer may have reneged on its SACKs

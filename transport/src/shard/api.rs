@@ -342,6 +342,17 @@ impl Shard {
         })
     }
 
+    /// A snapshot of the connection's congestion control, timers and counters (what
+    /// Linux's `TCP_INFO` reports; see [`TcpInfo`](crate::TcpInfo) for an example).
+    /// `None` once the control block is gone: a TIME-WAIT record or a closed connection,
+    /// whose [`state`](Shard::state) still answers.
+    pub fn tcp_info(&self, h: SocketHandle, now: Instant) -> Result<Option<crate::TcpInfo>, Error> {
+        Ok(match self.sock(h)? {
+            Sock::Live(c) => Some(c.info(now)),
+            Sock::Remnant(_) => None,
+        })
+    }
+
     /// Bytes ready to read.
     pub fn recv_queue(&self, h: SocketHandle) -> Result<usize, Error> {
         Ok(match self.sock(h)? {
