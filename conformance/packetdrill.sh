@@ -38,7 +38,7 @@ fi
 
 # What packetdrill needs to build.
 missing=()
-for tool in bison flex make gcc; do
+for tool in bison flex make gcc python3; do
     command -v "$tool" > /dev/null || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -96,6 +96,8 @@ if [ ! -f "$so" ]; then
     echo "adapter library $so not found" >&2
     exit 2
 fi
+# Each script runs from its own directory.
+so="$(realpath "$so")"
 
 # The address family, as upstream's run_all.py runs the corpus: ipv4, ipv6 (an MTU of
 # 1,520 keeps the scripts' MSS values) or ipv4-mapped-ipv6 (IPv6 sockets, IPv4 wire).
@@ -141,7 +143,10 @@ for s in "${scripts[@]}"; do
         continue
     fi
     dir="$(dirname "$path")"
-    log="$(cd "$dir" && timeout "$timeout_secs" unshare -n "$out/src/packetdrill" \
+    # Preloaded as well as loaded: packetdrill reads TCP_INFO for a script's `%{ }%`
+    # assertions with the process's own getsockopt(), which the library's exported
+    # getsockopt answers for its sockets (conformance/src/getsockopt.rs).
+    log="$(cd "$dir" && LD_PRELOAD="$so" timeout "$timeout_secs" unshare -n "$out/src/packetdrill" \
         --so_filename="$so" "${mode_flags[@]}" "$(basename "$path")" 2>&1)"
     rc=$?
     if [ $rc -eq 0 ]; then

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use ringtcp_transport::{Config, Error, Instant, Keepalive, ListenerHandle, Secret, Shard, SocketHandle, SocketOptions, State};
+use ringtcp_transport::{Config, Error, Instant, Keepalive, ListenerHandle, Secret, Shard, SocketHandle, SocketOptions, State, TcpInfo};
 
 /// An errno value.
 pub type Errno = i32;
@@ -564,6 +564,22 @@ impl Adapter {
             Kind::Conn { h, .. } => self.shard.state(h).or(Ok(State::Closed)),
             _ => Ok(State::Closed),
         }
+    }
+
+    /// What `TCP_INFO` reports: the state, and the connection's snapshot while it has a
+    /// control block.
+    pub fn tcp_info(&mut self, fd: i32) -> Res<(State, Option<TcpInfo>)> {
+        let state = self.state(fd)?;
+        let info = match self.fd(fd)?.kind {
+            Kind::Conn { h, .. } => self.shard.tcp_info(h, self.now).ok().flatten(),
+            _ => None,
+        };
+        Ok((state, info))
+    }
+
+    /// True if `fd` is one of the adapter's sockets.
+    pub fn owns(&self, fd: i32) -> bool {
+        self.fds.contains_key(&fd)
     }
 
     pub fn local_addr_of(&mut self, fd: i32) -> Res<SocketAddr> {

@@ -20,6 +20,7 @@ use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use crate::adapter::{Adapter, FdNumbers, PACKET_WAIT_LIMIT, Res, config_from_sysctls, linux_like_config};
+use crate::getsockopt;
 use crate::waiting::{Inner, Shared, Ud, Wait, call};
 use crate::sockaddr::{read_addr, write_addr};
 
@@ -71,7 +72,7 @@ fn set_errno(e: i32) {
 /// Runs one of the interface's calls and gives its result as C wants it: the value, or
 /// `minus_one` with errno set. A panic (a bug in ringtcp) becomes -1/EIO with a message,
 /// never an unwind into C.
-fn guarded<T: Copy>(f: impl FnOnce() -> Res<T>, minus_one: T) -> T {
+pub(crate) fn guarded<T: Copy>(f: impl FnOnce() -> Res<T>, minus_one: T) -> T {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => v,
         Ok(Err(e)) => {
@@ -90,6 +91,7 @@ fn guarded<T: Copy>(f: impl FnOnce() -> Res<T>, minus_one: T) -> T {
 
 unsafe extern "C" fn pd_free(ud: Ud) {
     if !ud.is_null() {
+        getsockopt::set_current(std::ptr::null_mut());
         // SAFETY: `ud` came from Box::into_raw in `init`; packetdrill frees it once.
         drop(unsafe { Box::from_raw(ud as *mut Shared) });
     }
@@ -419,39 +421,8 @@ unsafe extern "C" fn pd_shutdown(ud: Ud, fd: c_int, how: c_int) -> c_int {
 }
 
 unsafe extern "C" fn pd_getsockopt(ud: Ud, fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut libc::socklen_t) -> c_int {
-    guarded(
-        || {
-            if val.is_null() || len.is_null() {
-                return Err(libc::EFAULT);
-            }
-            // SAFETY: getsockopt's out-parameters.
-            let room = unsafe { *len } as usize;
-            if level == libc::SOL_SOCKET && name == libc::SO_LINGER {
-                let l = call(ud, Wait::Never, |a| a.linger(fd))?;
-                let v = libc::linger { l_onoff: i32::from(l.is_some()), l_linger: l.unwrap_or(0) as i32 };
-                if room < size_of::<libc::linger>() {
-                    return Err(libc::EINVAL);
-                }
-                // SAFETY: room checked.
-                unsafe {
-                    std::ptr::write_unaligned(val as *mut libc::linger, v);
-                    *len = size_of::<libc::linger>() as libc::socklen_t;
-                }
-                return Ok(0);
-            }
-            let v = call(ud, Wait::Never, |a| a.option(fd, level, name))?;
-            if room < size_of::<c_int>() {
-                return Err(libc::EINVAL);
-            }
-            // SAFETY: room checked.
-            unsafe {
-                std::ptr::write_unaligned(val as *mut c_int, v);
-                *len = size_of::<c_int>() as libc::socklen_t;
-            }
-            Ok(0)
-        },
-        -1,
-    )
+    // SAFETY: the interface's userdata and getsockopt's out-parameters.
+    guarded(|| unsafe { getsockopt::answer(ud, fd, level, name, val, len) }.map(|()| 0), -1)
 }
 
 unsafe extern "C" fn pd_setsockopt(ud: Ud, fd: c_int, level: c_int, name: c_int, val: *const c_void, len: libc::socklen_t) -> c_int {
@@ -557,7 +528,7 @@ unsafe extern "C" fn pd_netdev_receive(ud: Ud, buf: *mut c_void, count: *mut usi
 }
 
 unsafe extern "C" fn pd_usleep(ud: Ud, usecs: libc::useconds_t) -> c_int {
-    guarded(|| call(ud, Wait::Settle, |a| {
+    guarded(|| call(ud, Wait::Sleep, |a| {
         a.advance(Duration::from_micros(u64::from(usecs)));
         Ok(0)
     }), -1)
@@ -653,9 +624,11 @@ pub unsafe extern "C" fn packetdrill_interface_init(flags: *const c_char, ifc: *
     let mut cfg = linux_like_config();
     cfg.mtu = flag(flags, "mtu").unwrap_or(cfg.mtu);
     let adapter = Adapter::new(local_ip_from_flags(flags), cfg, FdNumbers { take: real_fd, give_back: release_real_fd });
-    let shared = Box::new(Shared { inner: Mutex::new(Inner { adapter, waiting: 0, stale: 0, returned: Vec::new() }), changed: Condvar::new() });
+    let shared = Box::new(Shared { inner: Mutex::new(Inner { adapter, waiting: 0, stale: 0, returned: Vec::new(), grace_until: None }), changed: Condvar::new() });
+    let ud = Box::into_raw(shared) as Ud;
+    getsockopt::set_current(ud);
     let filled = PacketdrillInterface {
-        userdata: Box::into_raw(shared) as Ud,
+        userdata: ud,
         free: Some(pd_free),
         socket: Some(pd_socket),
         bind: Some(pd_bind),

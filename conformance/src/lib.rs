@@ -14,5 +14,6 @@
 
 pub mod adapter;
 pub mod ffi;
+pub mod getsockopt;
 mod sockaddr;
 mod waiting;

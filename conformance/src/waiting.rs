@@ -32,6 +32,11 @@ pub(crate) struct Inner {
     /// since: packetdrill's syscall thread reads it, outside any call of ours, to time the
     /// call's end, and virtual time must not move before it has.
     pub(crate) returned: Vec<std::thread::ThreadId>,
+    /// Until when (real time) a [`Wait::Sleep`] of another thread waits, after a returned
+    /// call's thread read the clock: packetdrill's syscall thread records the call's
+    /// result (an accepted socket's fd, for one) only after that reading, and the main
+    /// thread's next event may look at it.
+    pub(crate) grace_until: Option<(std::time::Instant, std::thread::ThreadId)>,
 }
 
 impl Shared {
@@ -51,6 +56,11 @@ pub(crate) enum Wait {
     Always,
     /// It moves virtual time: first let every woken blocked call look again.
     Settle,
+    /// `usleep`: as `Settle`, and packetdrill released its own lock around it, which a
+    /// thread whose blocked call just returned needs to record the call's result (an
+    /// accepted socket's fd, for one; the main thread's next event may look at it): give
+    /// that thread a moment of real time first.
+    Sleep,
 }
 
 /// Runs `op` under the lock, again and again while it answers `EAGAIN` and `wait` says to
@@ -59,15 +69,28 @@ pub(crate) fn call<T>(ud: Ud, wait: Wait, mut op: impl FnMut(&mut Adapter) -> Re
     // SAFETY: `ud` is the interface's userdata, alive until `free`.
     let sh = unsafe { shared(ud) };
     let mut g = sh.lock();
-    if wait == Wait::Settle {
+    if matches!(wait, Wait::Settle | Wait::Sleep) {
         // This thread's own reading of the clock is the one a returned call waits for.
         let me = std::thread::current().id();
-        g.returned.retain(|t| *t != me);
+        if g.returned.contains(&me) {
+            g.returned.retain(|t| *t != me);
+            g.grace_until = Some((std::time::Instant::now() + GRACE, me));
+        }
         let deadline = std::time::Instant::now() + SETTLE;
         while g.stale > 0 || !g.returned.is_empty() {
             let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) else {
                 // Whoever did not look again in a second of real time is not coming.
                 g.returned.clear();
+                break;
+            };
+            g = sh.changed.wait_timeout(g, left).unwrap_or_else(std::sync::PoisonError::into_inner).0;
+        }
+        while wait == Wait::Sleep
+            && let Some((until, owner)) = g.grace_until
+            && owner != me
+        {
+            let Some(left) = until.checked_duration_since(std::time::Instant::now()) else {
+                g.grace_until = None;
                 break;
             };
             g = sh.changed.wait_timeout(g, left).unwrap_or_else(std::sync::PoisonError::into_inner).0;
@@ -79,7 +102,7 @@ pub(crate) fn call<T>(ud: Ud, wait: Wait, mut op: impl FnMut(&mut Adapter) -> Re
         let blocks = match wait {
             Wait::IfBlocking(fd) => !g.adapter.nonblocking(fd).unwrap_or(true),
             Wait::Always => true,
-            Wait::Never | Wait::Settle => false,
+            Wait::Never | Wait::Settle | Wait::Sleep => false,
         };
         match r {
             Err(libc::EAGAIN) if blocks => {
@@ -114,6 +137,10 @@ pub(crate) fn call<T>(ud: Ud, wait: Wait, mut op: impl FnMut(&mut Adapter) -> Re
 /// How long, in real time, a call that moves virtual time waits for woken blocked calls
 /// to look again.
 const SETTLE: Duration = Duration::from_secs(1);
+
+/// How long, in real time, virtual time stays still after a returned call's thread read the
+/// clock (see [`Inner::grace_until`]): its remaining bookkeeping takes microseconds.
+const GRACE: Duration = Duration::from_millis(5);
 
 /// How long a blocking call waits, in real time, for another call to change something.
 /// packetdrill's main thread moves virtual time and injects packets within microseconds of
