@@ -170,6 +170,9 @@ pub fn config_from_sysctls(read: impl Fn(&str) -> Option<String>) -> Config {
     if let Some([_, default, _]) = triple("tcp_wmem") {
         cfg.tx_buffer = default.max(SocketOptions::MIN_BUFFER);
     }
+    if let Some(v) = int("tcp_slow_start_after_idle") {
+        cfg.slow_start_after_idle = v != 0;
+    }
     if let Some(cc) = read("tcp_congestion_control") {
         cfg.congestion = if cc.trim() == "reno" { ringtcp_transport::CongestionAlgorithm::NewReno } else { ringtcp_transport::CongestionAlgorithm::Cubic };
     }

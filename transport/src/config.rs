@@ -126,6 +126,11 @@ pub struct Config {
     pub sack: bool,
     /// Disable Nagle's algorithm on new connections.
     pub nodelay: bool,
+    /// Shrink the congestion window towards the initial window when a connection sends
+    /// again after an idle period longer than its RTO (RFC 5681 §4.1; Linux's
+    /// `tcp_slow_start_after_idle`, on by default there too): a window measured minutes ago
+    /// says nothing about the path now.
+    pub slow_start_after_idle: bool,
     /// Challenge ACKs sent per second at most (RFC 5961 §7).
     pub challenge_ack_limit: u32,
     /// Out-of-order ranges held per connection; segments past it are dropped and counted.
@@ -185,6 +190,7 @@ impl Default for Config {
             timestamps: true,
             sack: true,
             nodelay: false,
+            slow_start_after_idle: true,
             challenge_ack_limit: 1000,
             reassembly_ranges: 64,
             timer_budget: 1024,

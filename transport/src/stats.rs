@@ -116,6 +116,9 @@ counters! {
         fast_retransmits,
         /// Retransmission timeouts.
         rto_timeouts,
+        /// Connections that sent again after an idle period longer than their RTO and
+        /// restarted their congestion window (RFC 5681 §4.1).
+        idle_restarts,
         /// Loss recoveries run with SACK (RFC 6675).
         sack_recoveries,
         /// Loss recoveries run without SACK (RFC 6582).

@@ -8,14 +8,18 @@ use std::time::Duration;
 
 use common::peer::{Peer, Seg, flags, plain_config};
 use ringtcp_transport::wire::TcpOptions;
-use ringtcp_transport::{CongestionState, SocketHandle, State, TcpInfo};
+use ringtcp_transport::{Config, CongestionState, SocketHandle, State, TcpInfo};
 
 const PEER_ISS: u32 = 1000;
 const MSS: u32 = 1000;
 
 /// A passive connection whose peer announced an MSS of 1,000 (no options beside it).
 fn established() -> (Peer, SocketHandle, u32) {
-    let mut p = Peer::new(plain_config());
+    established_with(plain_config())
+}
+
+fn established_with(cfg: Config) -> (Peer, SocketHandle, u32) {
+    let mut p = Peer::new(cfg);
     let l = p.shard.listen(p.us, 8).unwrap();
     p.inject(Seg::new(flags("SYN"), PEER_ISS, 0).opts(TcpOptions { mss: Some(MSS as u16), ..TcpOptions::default() }));
     let iss = p.one().seq;
@@ -154,4 +158,42 @@ fn a_closed_connection_has_no_snapshot_but_still_a_state() {
     p.sent();
     assert_eq!(p.shard.state(h).unwrap(), State::TimeWait);
     assert_eq!(p.shard.tcp_info(h, p.now).unwrap(), None);
+}
+
+/// Grows the window to 20 segments: ten out, all acknowledged, and 20 more out and acked.
+fn grown_to_twenty(p: &mut Peer, h: SocketHandle, iss: u32) {
+    assert_eq!(write(p, h, 10_000), 10_000);
+    ack(p, iss, 10_000);
+    assert_eq!(info(p, h).cwnd, 20 * MSS);
+}
+
+#[test]
+fn sending_again_after_an_idle_rto_restarts_from_the_initial_window() {
+    let (mut p, h, iss) = established();
+    grown_to_twenty(&mut p, h, iss);
+    // RFC 5681 §4.1: idle for longer than the RTO (300 ms here), the window shrinks back
+    // to the restart window before the next flight (ssthresh, never set, stays unlimited:
+    // slow start climbs back).
+    let rto = info(&p, h).rto;
+    p.advance(rto * 3);
+    assert_eq!(write(&mut p, h, 30_000), 10_000, "a restart window's worth");
+    let i = info(&p, h);
+    assert_eq!((i.cwnd, i.ssthresh), (10 * MSS, u32::MAX));
+    assert_eq!(p.shard.stats().idle_restarts, 1);
+
+    // A pause shorter than the RTO keeps the window.
+    let (mut p, h, iss) = established();
+    grown_to_twenty(&mut p, h, iss);
+    p.advance(Duration::from_millis(150));
+    assert_eq!(write(&mut p, h, 30_000), 20_000);
+    assert_eq!(p.shard.stats().idle_restarts, 0);
+}
+
+#[test]
+fn the_idle_restart_can_be_turned_off() {
+    let (mut p, h, iss) = established_with(Config { slow_start_after_idle: false, ..plain_config() });
+    grown_to_twenty(&mut p, h, iss);
+    p.advance(Duration::from_secs(5));
+    assert_eq!(write(&mut p, h, 30_000), 20_000, "the whole window, as Linux with tcp_slow_start_after_idle=0");
+    assert_eq!(p.shard.stats().idle_restarts, 0);
 }

@@ -129,6 +129,22 @@ impl CongestionControl for Cubic {
         self.mss = mss.max(1);
         self.cwnd = (bytes / f64::from(self.mss)).max(1.0);
     }
+
+    fn on_transmit_start(&mut self, now: Instant, idle: Duration) {
+        // RFC 9438 §5.8 (and Linux's bictcp_cwnd_event): time without data in flight is
+        // not time the curve may grow on, so the epoch moves on by the idle time.
+        if let Some((start, _)) = &mut self.epoch {
+            *start = (*start + idle).min(now);
+        }
+    }
+
+    fn restart_after_idle(&mut self, idle: Duration, rto: Duration) {
+        let (cwnd, ssthresh) = super::restart_window(self.cwnd(), self.ssthresh(), self.mss, idle, rto);
+        self.cwnd = f64::from(cwnd) / f64::from(self.mss);
+        if ssthresh != u32::MAX {
+            self.ssthresh = f64::from(ssthresh) / f64::from(self.mss);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -185,6 +201,29 @@ mod tests {
         }
         let gained = f64::from(c.cwnd()) / f64::from(mss) - start;
         assert!((45.0..=60.0).contains(&gained), "gained {gained} segments in 100 RTTs");
+    }
+
+    #[test]
+    fn idle_time_does_not_count_as_growth_time() {
+        // Two controllers in congestion avoidance from the same point; one sits idle for
+        // 4 s and is told so when it sends again (RFC 9438 §5.8). Acked alike afterwards,
+        // they end with the same window: the idle one did not bank the 4 s of the curve.
+        let mss = 1000;
+        let rtt = Some(Duration::from_millis(100));
+        let mut busy = Cubic::new(mss);
+        busy.on_congestion_event(Instant::ZERO, 0);
+        busy.on_ack(Instant::ZERO, mss, rtt, 0);
+        let mut idle = busy.clone();
+        let pause = Duration::from_secs(4);
+        idle.on_transmit_start(Instant::ZERO + pause, pause);
+        for i in 1..=20u64 {
+            busy.on_ack(Instant::from_millis(100 * i), mss, rtt, 0);
+            idle.on_ack(Instant::from_millis(100 * i) + pause, mss, rtt, 0);
+        }
+        assert_eq!(idle.cwnd(), busy.cwnd());
+        let mut banked = busy.clone();
+        banked.on_ack(Instant::from_millis(2000) + pause, mss, rtt, 0);
+        assert!(banked.cwnd() > busy.cwnd(), "without the shift 4 s of growth arrive at once");
     }
 
     #[test]

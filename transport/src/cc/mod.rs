@@ -44,6 +44,28 @@ pub trait CongestionControl {
     fn on_rto(&mut self, now: Instant, in_flight: u32);
     /// The sender MSS changed (path MTU discovery).
     fn set_mss(&mut self, mss: u32);
+    /// New data goes out with nothing in flight, `idle` after data was last sent.
+    fn on_transmit_start(&mut self, now: Instant, idle: Duration);
+    /// The sender was idle longer than the RTO (RFC 5681 §4.1): see [`restart_window`].
+    fn restart_after_idle(&mut self, idle: Duration, rto: Duration);
+}
+
+/// The window to restart with after `idle` without sending (RFC 5681 §4.1: at most the
+/// restart window RW = min(IW, cwnd)), decayed as Linux's `tcp_cwnd_restart` does it
+/// (RFC 2861 §3): halved once per RTO of idleness beyond the first, never below RW, so a
+/// short pause keeps most of the window and a long one falls back to RW. ssthresh first
+/// keeps ¾ of the old window, so slow start climbs quickly back to where the path was.
+/// Returns (cwnd, ssthresh) in bytes.
+pub(crate) fn restart_window(cwnd: u32, ssthresh: u32, mss: u32, idle: Duration, rto: Duration) -> (u32, u32) {
+    let ssthresh = ssthresh.max(cwnd / 2 + cwnd / 4);
+    let restart = cwnd.min(INITIAL_WINDOW_SEGMENTS * mss);
+    let mut cwnd = cwnd;
+    let mut left = idle;
+    while !rto.is_zero() && left > rto && cwnd > restart {
+        left -= rto;
+        cwnd /= 2;
+    }
+    (cwnd.max(restart), ssthresh)
 }
 
 /// The controller a connection holds: a closed set, so calls dispatch without a box.
@@ -97,5 +119,30 @@ impl CongestionControl for Controller {
     }
     fn set_mss(&mut self, mss: u32) {
         self.inner_mut().set_mss(mss)
+    }
+    fn on_transmit_start(&mut self, now: Instant, idle: Duration) {
+        self.inner_mut().on_transmit_start(now, idle)
+    }
+    fn restart_after_idle(&mut self, idle: Duration, rto: Duration) {
+        self.inner_mut().restart_after_idle(idle, rto)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_restart_window_halves_per_rto_idle_down_to_the_initial_window() {
+        let ms = Duration::from_millis;
+        let mss = 1000;
+        // 36 segments, idle 2 s at a 300 ms RTO: 36 → 18 → 9, floored at 10.
+        assert_eq!(restart_window(36_000, u32::MAX, mss, ms(2000), ms(300)), (10_000, u32::MAX));
+        // Idle 700 ms: halved twice (one RTO of the idle time per halving while more is left).
+        assert_eq!(restart_window(80_000, 40_000, mss, ms(700), ms(300)), (20_000, 60_000));
+        // Shorter than the RTO: nothing changes but ssthresh's memory of the window.
+        assert_eq!(restart_window(80_000, 40_000, mss, ms(200), ms(300)), (80_000, 60_000));
+        // A window already below IW stays.
+        assert_eq!(restart_window(4_000, 2_000, mss, ms(5000), ms(300)), (4_000, 3_000));
     }
 }

@@ -71,6 +71,13 @@ impl CongestionControl for NewReno {
         self.mss = mss;
         self.cwnd = self.cwnd.max(mss);
     }
+
+    fn on_transmit_start(&mut self, _now: Instant, _idle: Duration) {}
+
+    fn restart_after_idle(&mut self, idle: Duration, rto: Duration) {
+        (self.cwnd, self.ssthresh) = super::restart_window(self.cwnd, self.ssthresh, self.mss, idle, rto);
+        self.ca_acc = 0;
+    }
 }
 
 #[cfg(test)]

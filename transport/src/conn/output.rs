@@ -120,6 +120,9 @@ impl Connection {
             return self.send_range(ctx, buf, l, (r - l).min(max_payload), true);
         }
 
+        if self.snd_una == self.snd_max && self.tx_end() > self.snd_nxt && self.snd_wnd > 0 && !self.recovery.active {
+            self.restart_after_idle(ctx);
+        }
         let sack_recovery = self.recovery.active && self.opts.sack;
         let cwnd_room = if sack_recovery {
             // RFC 6675 §5 step (C): send while cwnd − pipe ≥ 1 SMSS.
@@ -245,6 +248,18 @@ impl Connection {
         }
         self.arm_rtx(ctx.now);
         Some(n)
+    }
+
+    /// New data is about to leave with nothing in flight: the controller hears how long
+    /// the sender was idle, and after more than an RTO the window restarts (RFC 5681 §4.1).
+    fn restart_after_idle(&mut self, ctx: &mut Ctx<'_>) {
+        let idle = ctx.now - self.activity.data_sent.min(ctx.now);
+        self.cc.on_transmit_start(ctx.now, idle);
+        let rto = self.rtt.rto();
+        if ctx.cfg.slow_start_after_idle && idle > rto {
+            self.cc.restart_after_idle(idle, rto);
+            ctx.stats.idle_restarts += 1;
+        }
     }
 
     /// Retransmits `[seq, seq + len)` (within a hole) without moving SND.NXT.
