@@ -143,11 +143,31 @@ for s in "${scripts[@]}"; do
         continue
     fi
     dir="$(dirname "$path")"
+    # A script that names its own IPv4 addresses (`--local_ip=` / `--remote_ip=` lines,
+    # which the command line would override) runs with them on an IPv4 wire: its expected
+    # bytes (Fast Open cookies, for one) depend on them. In IPv6 mode it cannot run.
+    flags=("${mode_flags[@]}")
+    own_local="$(sed -n 's/^--local_ip=\([0-9.]*\)\s*$/\1/p' "$path" | head -1)"
+    own_remote="$(sed -n 's/^--remote_ip=\([0-9.]*\)\s*$/\1/p' "$path" | head -1)"
+    if [ "$ip_version" = ipv6 ] && [ -n "$own_local$own_remote" ]; then
+        echo "skip  $name (names IPv4 addresses of its own)"
+        skipped=$((skipped + 1))
+        continue
+    fi
+    if [ "$ip_version" != ipv6 ]; then
+        for i in "${!flags[@]}"; do
+            case "${flags[$i]}" in
+                --so_flags=local_ip=*) [ -n "$own_local" ] && flags[i]="--so_flags=local_ip=$own_local" ;;
+                --local_ip=*) [ -n "$own_local" ] && flags[i]="--local_ip=$own_local" ;;
+                --remote_ip=*) [ -n "$own_remote" ] && flags[i]="--remote_ip=$own_remote" ;;
+            esac
+        done
+    fi
     # Preloaded as well as loaded: packetdrill reads TCP_INFO for a script's `%{ }%`
     # assertions with the process's own getsockopt(), which the library's exported
     # getsockopt answers for its sockets (conformance/src/getsockopt.rs).
     log="$(cd "$dir" && LD_PRELOAD="$so" timeout "$timeout_secs" unshare -n "$out/src/packetdrill" \
-        --so_filename="$so" "${mode_flags[@]}" "$(basename "$path")" 2>&1)"
+        --so_filename="$so" "${flags[@]}" "$(basename "$path")" 2>&1)"
     rc=$?
     if [ $rc -eq 0 ]; then
         echo "pass  $name"

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use ringtcp_transport::{Config, Error, Instant, Keepalive, ListenerHandle, Secret, Shard, SocketHandle, SocketOptions, State, TcpInfo};
+use ringtcp_transport::{Config, Error, FastOpenServer, Instant, Keepalive, ListenerHandle, Secret, Shard, SocketHandle, SocketOptions, State, TcpInfo};
 
 /// An errno value.
 pub type Errno = i32;
@@ -52,6 +52,8 @@ struct Options {
     reuseaddr: bool,
     /// `TCP_MAXSEG` set before `connect` or `listen`: the MSS clamp.
     maxseg: Option<u16>,
+    /// `TCP_FASTOPEN`: a listener's Fast Open queue length.
+    fast_open: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -139,6 +141,19 @@ pub fn linux_like_config() -> Config {
 /// of `net/ipv4/<name>`): the corpus configures the stack that way, through its
 /// `defaults.sh` and per-script `sysctl` lines. Settings with no sysctl, or a sysctl not
 /// readable, stay as [`linux_like_config`] has them.
+/// Linux's `tcp_fastopen_key` (`a1a1a1a1-b2b2b2b2-c3c3c3c3-d4d4d4d4`, perhaps followed by
+/// `,` and a backup key): four hexadecimal words, each stored little-endian, as Linux keys
+/// its SipHash with them.
+pub fn fast_open_key_from_sysctl(text: &str) -> Option<[u8; 16]> {
+    let primary = text.trim().split(',').next()?;
+    let words: Vec<u32> = primary.split('-').map(|w| u32::from_str_radix(w, 16)).collect::<Result<_, _>>().ok()?;
+    let mut key = [0u8; 16];
+    for (i, w) in words.iter().enumerate().take(4) {
+        key[4 * i..4 * i + 4].copy_from_slice(&w.to_le_bytes());
+    }
+    (words.len() == 4).then_some(key)
+}
+
 pub fn config_from_sysctls(read: impl Fn(&str) -> Option<String>) -> Config {
     let mut cfg = linux_like_config();
     let int = |name: &str| read(name).and_then(|v| v.trim().parse::<i64>().ok());
@@ -173,6 +188,11 @@ pub fn config_from_sysctls(read: impl Fn(&str) -> Option<String>) -> Config {
     if let Some(v) = int("tcp_slow_start_after_idle") {
         cfg.slow_start_after_idle = v != 0;
     }
+    // Linux's server bits: 0x2 enables, 0x200 takes data without a cookie, 0x400 serves
+    // every listener.
+    if let Some(v) = int("tcp_fastopen") {
+        cfg.fast_open = FastOpenServer { enabled: v & 0x2 != 0, cookie_not_required: v & 0x200 != 0, every_listener: v & 0x400 != 0 };
+    }
     if let Some(cc) = read("tcp_congestion_control") {
         cfg.congestion = if cc.trim() == "reno" { ringtcp_transport::CongestionAlgorithm::NewReno } else { ringtcp_transport::CongestionAlgorithm::Cubic };
     }
@@ -183,7 +203,7 @@ impl Adapter {
     /// Replaces the shard with one built from `cfg`, once, before any socket exists: the
     /// adapter is made when packetdrill loads it, before the script's set-up commands have
     /// run; the first `socket()` builds the shard the script configured.
-    pub fn configure_once(&mut self, cfg: impl FnOnce() -> Config) {
+    pub fn configure_once(&mut self, cfg: impl FnOnce() -> Config, fast_open_key: impl FnOnce() -> Option<[u8; 16]>) {
         if self.configured {
             return;
         }
@@ -191,7 +211,15 @@ impl Adapter {
         if self.fds.is_empty() {
             let cfg = Config { mtu: self.mtu, ..cfg() };
             self.shard = Shard::new(cfg, &[self.local_ip], Secret([7; 16]));
+            if let Some(key) = fast_open_key() {
+                self.shard.set_fast_open_key(key);
+            }
         }
+    }
+
+    /// `TCP_FASTOPEN_KEY`: the key Fast Open cookies are made with.
+    pub fn set_fast_open_key(&mut self, key: [u8; 16]) {
+        self.shard.set_fast_open_key(key);
     }
 
     /// An adapter whose shard owns `local_ip`.
@@ -340,7 +368,7 @@ impl Adapter {
             Kind::Listener(_) => return Ok(()),
             _ => return Err(libc::EINVAL),
         };
-        let opts = SocketOptions { rx_buffer: f.opts.rcvbuf, tx_buffer: f.opts.sndbuf, mss: f.opts.maxseg, ..SocketOptions::default() };
+        let opts = SocketOptions { rx_buffer: f.opts.rcvbuf, tx_buffer: f.opts.sndbuf, mss: f.opts.maxseg, fast_open: f.opts.fast_open, ..SocketOptions::default() };
         // The shard listens on its own address; the wildcard means that one.
         let addr = SocketAddr::new(local_ip, bound.port());
         // Linux's accept queue holds backlog + 1.
@@ -433,8 +461,12 @@ impl Adapter {
     /// Queues bytes for sending; how many were taken (`EAGAIN` if none fit).
     pub fn send(&mut self, fd: i32, data: &[u8]) -> Res<usize> {
         let (h, _) = self.conn(fd)?;
-        if let Ok(State::SynSent | State::SynReceived) = self.shard.state(h) {
-            // Linux waits for the handshake (or says EAGAIN on a non-blocking socket).
+        let fast_open = self.shard.tcp_info(h, self.now).ok().flatten().is_some_and(|i| i.fast_open);
+        if let Ok(State::SynSent | State::SynReceived) = self.shard.state(h)
+            && !fast_open
+        {
+            // Linux waits for the handshake (or says EAGAIN on a non-blocking socket),
+            // unless Fast Open handed the connection over before it completed.
             return Err(libc::EAGAIN);
         }
         let r = self.shard.send(h, data);
@@ -652,6 +684,13 @@ impl Adapter {
                     self.shard.set_listener_mss(l, mss).map_err(errno_of)?;
                 }
             }
+            (libc::IPPROTO_TCP, libc::TCP_FASTOPEN) => {
+                let qlen = usize::try_from(v).map_err(|_| libc::EINVAL)?;
+                f.opts.fast_open = Some(qlen);
+                if let Kind::Listener(l) = f.kind {
+                    self.shard.set_listener_fast_open(l, qlen).map_err(errno_of)?;
+                }
+            }
             (libc::IPPROTO_IP, libc::IP_TOS) => {
                 if let Kind::Conn { h, .. } = f.kind {
                     self.shard.set_tos(h, v as u8).map_err(errno_of)?;
@@ -703,6 +742,7 @@ impl Adapter {
             (libc::IPPROTO_TCP, libc::TCP_KEEPCNT) => o.keepalive_params.unwrap_or_default().probes as i32,
             // Linux answers the clamp, or 536 (TCP_MSS_DEFAULT), for a socket not yet
             // connected.
+            (libc::IPPROTO_TCP, libc::TCP_FASTOPEN) => o.fast_open.unwrap_or(0) as i32,
             (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => match conn {
                 Some(h) => i32::from(self.shard.mss(h).map_err(errno_of)?),
                 None => i32::from(o.maxseg.unwrap_or(536)),

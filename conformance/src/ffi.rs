@@ -19,7 +19,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-use crate::adapter::{Adapter, FdNumbers, PACKET_WAIT_LIMIT, Res, config_from_sysctls, linux_like_config};
+use crate::adapter::{Adapter, FdNumbers, PACKET_WAIT_LIMIT, Res, config_from_sysctls, fast_open_key_from_sysctl, linux_like_config};
 use crate::getsockopt;
 use crate::waiting::{Inner, Shared, Ud, Wait, call};
 use crate::sockaddr::{read_addr, write_addr};
@@ -106,7 +106,7 @@ unsafe extern "C" fn pd_socket(ud: Ud, domain: c_int, ty: c_int, protocol: c_int
     guarded(
         || {
             call(ud, Wait::Never, |a| {
-                a.configure_once(|| config_from_sysctls(ipv4_sysctl));
+                a.configure_once(|| config_from_sysctls(ipv4_sysctl), || ipv4_sysctl("tcp_fastopen_key").as_deref().and_then(fast_open_key_from_sysctl));
                 a.socket(domain, ty, protocol)
             })
         },
@@ -438,6 +438,18 @@ unsafe extern "C" fn pd_setsockopt(ud: Ud, fd: c_int, level: c_int, name: c_int,
                 // SAFETY: length checked.
                 let l = unsafe { std::ptr::read_unaligned(val as *const libc::linger) };
                 return call(ud, Wait::Never, |a| a.set_linger(fd, l.l_onoff != 0, l.l_linger.max(0) as u32)).map(|()| 0);
+            }
+            if level == libc::IPPROTO_TCP && name == libc::TCP_FASTOPEN_KEY {
+                // 16 bytes, or 32 with a backup key (not kept: ringtcp has one key).
+                if len != 16 && len != 32 {
+                    return Err(libc::EINVAL);
+                }
+                // SAFETY: at least 16 bytes, checked.
+                let key = unsafe { std::ptr::read_unaligned(val as *const [u8; 16]) };
+                return call(ud, Wait::Never, |a| {
+                    a.set_fast_open_key(key);
+                    Ok(0)
+                });
             }
             if (len as usize) < size_of::<c_int>() {
                 return Err(libc::EINVAL);

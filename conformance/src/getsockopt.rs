@@ -151,8 +151,8 @@ fn linux_tcp_info(state: State, info: Option<&TcpInfo>) -> LinuxTcpInfo {
     };
     t.retransmits = u8::try_from(i.timeouts).unwrap_or(u8::MAX);
     t.backoff = u8::try_from(i.backoff).unwrap_or(u8::MAX);
-    // TCPI_OPT_TIMESTAMPS 1, TCPI_OPT_SACK 2, TCPI_OPT_WSCALE 4.
-    t.options = u8::from(i.timestamps) | u8::from(i.sack) << 1 | u8::from(i.window_scale.is_some()) << 2;
+    // TCPI_OPT_TIMESTAMPS 1, TCPI_OPT_SACK 2, TCPI_OPT_WSCALE 4, TCPI_OPT_SYN_DATA 32.
+    t.options = u8::from(i.timestamps) | u8::from(i.sack) << 1 | u8::from(i.window_scale.is_some()) << 2 | u8::from(i.syn_data) << 5;
     if let Some((snd, rcv)) = i.window_scale {
         t.wscales = (snd & 0x0f) | (rcv & 0x0f) << 4;
     }

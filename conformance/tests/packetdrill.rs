@@ -1,7 +1,8 @@
 //! The expected-pass list of packetdrill scripts (conformance/expected-pass.txt), run by
 //! `conformance/packetdrill.sh` against the adapter library built from this checkout, in
 //! each of upstream's three modes: IPv4, IPv6, and IPv4-mapped IPv6 (IPv6 sockets over an
-//! IPv4 wire). A script on the list that fails in any mode fails this test.
+//! IPv4 wire). A script on the list that fails in any mode fails this test (scripts that
+//! name IPv4 addresses of their own run in the two IPv4-wire modes only).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -28,6 +29,10 @@ fn the_expected_pass_list_of_packetdrill_scripts_passes() {
         let text = String::from_utf8_lossy(&out.stdout);
         let summary = text.lines().last().unwrap_or_default().to_owned();
         assert!(out.status.success(), "{summary}\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(summary, format!("packetdrill ({mode}) passed={n} failed=0 skipped=0"), "{text}");
+        // In IPv6 mode the runner skips the scripts that name IPv4 addresses of their own
+        // (they cannot run over an IPv6 wire); every other listed script must pass.
+        let ipv4_only = text.lines().filter(|l| l.starts_with("skip") && l.ends_with("(names IPv4 addresses of its own)")).count();
+        let skipped = if mode == "ipv6" { ipv4_only } else { 0 };
+        assert_eq!(summary, format!("packetdrill ({mode}) passed={} failed=0 skipped={skipped}", n - skipped), "{text}");
     }
 }

@@ -4,7 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use arbitrary::Arbitrary;
 use ringtcp_transport::wire::{
-    IPV4_HEADER_LEN, IcmpMessage, Icmpv6Message, Ipv4Packet, Ipv6Packet, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, SackBlocks,
+    FastOpenOption, IPV4_HEADER_LEN, IcmpMessage, Icmpv6Message, Ipv4Packet, Ipv6Packet, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, SackBlocks,
     TcpFlags, TcpHeader, TcpOptions, TcpSegment, Timestamps, checksum, emit_ip_header, fill_icmpv6_checksum, fill_tcp_checksum,
     fill_tcp_checksum_v4, ip_header_len,
 };
@@ -41,6 +41,8 @@ pub(crate) struct SegSpec {
     pub(crate) mss: Option<u16>,
     pub(crate) wscale: Option<u8>,
     pub(crate) sack_permitted: bool,
+    /// A Fast Open option: experimental form, cookie length (0 to 16), cookie byte.
+    pub(crate) fast_open: Option<(bool, u8, u8)>,
     /// TSval relative to the peer's clock, and whether TSecr echoes ours.
     pub(crate) ts: Option<(Rel, bool)>,
     pub(crate) sack: Vec<(Rel, u16)>,
@@ -71,6 +73,7 @@ impl SegSpec {
             sack_permitted: self.sack_permitted,
             timestamps: self.ts.map(|(val, echo)| Timestamps { val: val.from(e.peer_ts), ecr: if echo { e.our_ts } else { 0 } }),
             sack,
+            fast_open: self.fast_open.and_then(|(exp, len, byte)| FastOpenOption::new(exp, &[byte; 16][..usize::from(len % 17)])),
         };
         let h = TcpHeader {
             src_port: from.port(),

@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use arbitrary::{Arbitrary, Unstructured};
 use ringtcp_transport::SeqNum;
 use ringtcp_transport::wire::{
-    IPV4_HEADER_LEN, IPV6_HEADER_LEN, IcmpMessage, Icmpv6Message, Ipv4Packet, Ipv6Packet, PROTO_ICMP, PROTO_ICMPV6,
+    FastOpenOption, IPV4_HEADER_LEN, IPV6_HEADER_LEN, IcmpMessage, Icmpv6Message, Ipv4Packet, Ipv6Packet, PROTO_ICMP, PROTO_ICMPV6,
     PROTO_TCP, SackBlocks, TcpFlags, TcpHeader, TcpOptions, TcpSegment, Timestamps, emit_echo_reply, emit_echo_reply_v6,
     emit_ipv4_header, emit_ipv6_header, fill_tcp_checksum_v4,
 };
@@ -33,6 +33,8 @@ struct HeaderInput {
     wscale: Option<u8>,
     sack_permitted: bool,
     ts: Option<(u32, u32)>,
+    /// TCP Fast Open: experimental form, cookie length (0 to 16), cookie byte.
+    fast_open: Option<(bool, u8, u8)>,
     sack: Vec<(u32, u32)>,
     payload: Vec<u8>,
 }
@@ -170,6 +172,7 @@ fn header(h: HeaderInput) {
             sack_permitted: h.sack_permitted,
             timestamps: h.ts.map(|(val, ecr)| Timestamps { val, ecr }),
             sack,
+            fast_open: h.fast_open.and_then(|(exp, len, byte)| FastOpenOption::new(exp, &[byte; 16][..usize::from(len % 17)])),
         },
     };
     let payload = &h.payload[..h.payload.len().min(1460)];

@@ -131,6 +131,10 @@ pub struct Config {
     /// `tcp_slow_start_after_idle`, on by default there too): a window measured minutes ago
     /// says nothing about the path now.
     pub slow_start_after_idle: bool,
+    /// TCP Fast Open beyond the listeners that ask for it (`SocketOptions::fast_open`);
+    /// the cookie key is drawn from the shard's secret unless set with
+    /// `Shard::set_fast_open_key`.
+    pub fast_open: crate::FastOpenServer,
     /// Challenge ACKs sent per second at most (RFC 5961 §7).
     pub challenge_ack_limit: u32,
     /// Out-of-order ranges held per connection; segments past it are dropped and counted.
@@ -191,6 +195,7 @@ impl Default for Config {
             sack: true,
             nodelay: false,
             slow_start_after_idle: true,
+            fast_open: crate::FastOpenServer::default(),
             challenge_ack_limit: 1000,
             reassembly_ranges: 64,
             timer_budget: 1024,

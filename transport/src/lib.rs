@@ -45,6 +45,7 @@ pub use config::{BufferMemory, CongestionAlgorithm, Config, Keepalive, SynCookie
 pub use conn::{CongestionState, State, TcpInfo};
 pub use error::Error;
 pub use isn::Secret;
+pub use listener::fast_open::FastOpenServer;
 pub use options::{SocketOptions, ipv6_socket_form};
 pub use seq::SeqNum;
 pub use shard::{Event, ListenerHandle, Shard, SocketHandle, Transmit};

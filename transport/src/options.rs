@@ -30,6 +30,11 @@ pub struct SocketOptions {
     /// gives (Linux's `TCP_MAXSEG` set before `connect` or `listen`): the SYN or SYN-ACK
     /// offers it as the MSS, and the segments sent carry at most that much.
     pub mss: Option<u16>,
+    /// For a listener: serve TCP Fast Open (RFC 7413) with at most this many Fast Open
+    /// connections still in their handshake (Linux's `TCP_FASTOPEN` queue length); `None`
+    /// or 0 is off. See [`Config::fast_open`](crate::Config::fast_open) for the key and the
+    /// shard-wide switches.
+    pub fast_open: Option<usize>,
 }
 
 /// `addr` as an IPv6 socket names it: an IPv4 address IPv4-mapped (`[::ffff:a.b.c.d]`,

@@ -116,6 +116,10 @@ counters! {
         fast_retransmits,
         /// Retransmission timeouts.
         rto_timeouts,
+        /// SYNs whose data was taken with TCP Fast Open (RFC 7413).
+        fast_open_accepted,
+        /// SYN-ACKs that gave a client a Fast Open cookie (it asked, or sent a wrong one).
+        fast_open_cookies_sent,
         /// Connections that sent again after an idle period longer than their RTO and
         /// restarted their congestion window (RFC 5681 §4.1).
         idle_restarts,

@@ -98,6 +98,12 @@ pub struct TcpInfo {
     pub sack: bool,
     /// Window scaling in use: (the peer's shift, ours) (RFC 7323 §2).
     pub window_scale: Option<(u8, u8)>,
+    /// Opened with TCP Fast Open (RFC 7413): the SYN carried a valid cookie (or none was
+    /// required), so the connection was handed over, and may send, before its handshake
+    /// completed.
+    pub fast_open: bool,
+    /// The peer's SYN carried data this side took with Fast Open.
+    pub syn_data: bool,
 }
 
 /// When things last happened on a connection, and what it moved; kept only to report.
@@ -160,6 +166,8 @@ impl Connection {
             timestamps: self.opts.timestamps,
             sack: self.opts.sack,
             window_scale: self.opts.wscale_ok.then_some((self.opts.snd_wscale, self.opts.rcv_wscale)),
+            fast_open: self.fast_open.as_ref().is_some_and(|f| f.accepted),
+            syn_data: self.fast_open.as_ref().is_some_and(|f| f.syn_data),
         }
     }
 }

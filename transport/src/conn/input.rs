@@ -248,6 +248,11 @@ impl Connection {
                 if self.listener.is_some() {
                     // Back to LISTEN: the embryonic connection goes, the listener stays.
                     self.enter_closed(None);
+                } else if self.fast_open.as_ref().is_some_and(|f| f.accepted) {
+                    // Fast Open handed this connection to the application as open: a
+                    // reset ends it as it would an established one.
+                    ctx.stats.estab_resets += 1;
+                    self.enter_closed(Some(Error::ConnectionReset));
                 } else {
                     self.enter_closed(Some(Error::ConnectionRefused));
                 }

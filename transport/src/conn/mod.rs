@@ -23,7 +23,7 @@ use info::Activity;
 use core::time::Duration;
 use std::net::SocketAddr;
 
-use crate::buffer::{RxBuffer, TxBuffer};
+use crate::buffer::{RxBuffer, RxInsert, TxBuffer};
 use crate::cc::{CongestionControl, Controller};
 use crate::config::{Config, Keepalive};
 use crate::error::Error;
@@ -326,6 +326,8 @@ pub(crate) struct Connection {
     activity: Activity,
     /// Whether the congestion window limits the sender (it grows only then).
     cwnd_use: CwndUse,
+    /// Fast Open state, for a connection whose SYN carried the option.
+    pub(crate) fast_open: Option<Box<crate::listener::fast_open::FastOpenConn>>,
 }
 
 /// The MSS to assume for a peer whose SYN has no MSS option (RFC 9293 §3.7.1): 536 over
@@ -451,6 +453,7 @@ impl Connection {
             last_oow_ack: None,
             activity: Activity::new(o.now),
             cwnd_use: CwndUse::new(o.iss),
+            fast_open: None,
         }
     }
 
@@ -504,6 +507,22 @@ impl Connection {
         c.snd_max = c.snd_nxt;
         c.snd_wl1 = peer_isn;
         c
+    }
+
+    /// Takes the data of a Fast Open SYN (RFC 7413 §4.2.2): it is acknowledged by the
+    /// SYN-ACK and readable before the handshake completes.
+    pub(crate) fn take_syn_data(&mut self, data: &[u8]) {
+        if !data.is_empty() && let RxInsert::InOrder(n) = self.rx.insert(self.rcv_nxt, self.rcv_nxt, data) {
+            self.rcv_nxt += n;
+            self.rcv_adv = self.rcv_adv.max(self.rcv_nxt);
+            self.activity.bytes_received += n as u64;
+            self.events.set(Events::READABLE);
+        }
+    }
+
+    /// A Fast Open connection that may send before its handshake completes.
+    fn sends_early(&self) -> bool {
+        self.state == State::SynReceived && self.fast_open.as_ref().is_some_and(|f| f.accepted)
     }
 
     /// Applies the options of the peer's SYN (RFC 9293 §3.7.1, RFC 7323 §1.3, RFC 2018 §2).

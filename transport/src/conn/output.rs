@@ -59,6 +59,11 @@ impl Connection {
                     self.arm_rtx(ctx.now);
                     return Some(n);
                 }
+                if self.sends_early() {
+                    // RFC 7413 §4.2.2: a Fast Open server may send data right after its
+                    // SYN-ACK, before the client's ACK arrives.
+                    return self.poll_data(ctx, buf);
+                }
                 if self.ack_state == AckState::Now && self.state != State::SynSent {
                     return self.emit_ack(ctx, buf);
                 }
@@ -105,7 +110,8 @@ impl Connection {
         if !matches!(
             self.state,
             State::Established | State::CloseWait | State::FinWait1 | State::Closing | State::LastAck
-        ) {
+        ) && !self.sends_early()
+        {
             return None;
         }
         let mss = usize::from(self.eff_mss());
@@ -177,7 +183,7 @@ impl Connection {
             // A super-segment ends on a segment boundary, but for a tail that would leave
             // at once anyway (the end of the queue with Nagle satisfied): a short segment
             // in the middle of a flight is what sender SWS avoidance forbids.
-            let tail_may_go = len == avail && (self.nodelay || self.snd_max == self.snd_una || self.fin_queued);
+            let tail_may_go = len == avail && (self.nodelay || self.no_data_in_flight() || self.fin_queued);
             if !tail_may_go {
                 len -= len % max_payload;
             }
@@ -189,7 +195,7 @@ impl Connection {
             // Nagle (RFC 896 / RFC 9293 §3.7.4) for the tail of the queue; sender SWS
             // avoidance (RFC 9293 §3.8.6.2.1) for a window-limited piece.
             let ok = if len == avail {
-                self.nodelay || self.snd_max == self.snd_una || self.fin_queued
+                self.nodelay || self.no_data_in_flight() || self.fin_queued
             } else {
                 len >= (self.max_snd_wnd as usize) / 2
             };
@@ -250,6 +256,12 @@ impl Connection {
         Some(n)
     }
 
+    /// Nothing unacknowledged but, for a Fast Open connection, its own SYN-ACK: Nagle's
+    /// "no outstanding data" (RFC 9293 §3.7.4) counts data, and the SYN-ACK is not data.
+    fn no_data_in_flight(&self) -> bool {
+        self.snd_max == self.snd_una || (self.sends_early() && self.snd_max == self.iss + 1)
+    }
+
     /// New data is about to leave with nothing in flight: the controller hears how long
     /// the sender was idle, and after more than an RTO the window restarts (RFC 5681 §4.1).
     fn restart_after_idle(&mut self, ctx: &mut Ctx<'_>) {
@@ -302,6 +314,9 @@ impl Connection {
                 o.window_scale = Some(self.opts.rcv_wscale);
             }
             o.sack_permitted = self.opts.sack;
+            if self.state == State::SynReceived {
+                o.fast_open = self.fast_open.as_ref().and_then(|f| f.cookie);
+            }
         }
         if self.opts.timestamps {
             let ecr = if syn && self.state == State::SynSent { 0 } else { self.ts_recent };

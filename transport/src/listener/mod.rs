@@ -13,6 +13,7 @@
 //!   third ACK (or a cookie ACK) is dropped, so the peer retries, as on Linux.
 
 pub(crate) mod cookie;
+pub(crate) mod fast_open;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -53,6 +54,8 @@ pub(crate) struct Listener {
     /// When the last cookie was sent: ACKs are checked as cookies only while one could be
     /// valid, so an ACK flood costs no hashing when no cookie is out.
     last_cookie: Option<Instant>,
+    /// Fast Open connections of this listener still in SYN-RECEIVED.
+    pub(crate) fast_open_pending: usize,
 }
 
 impl Listener {
@@ -67,6 +70,7 @@ impl Listener {
             event_queued: false,
             opts: SocketOptions::default(),
             last_cookie: None,
+            fast_open_pending: 0,
         }
     }
 
@@ -101,6 +105,13 @@ impl Listener {
             SynCookies::WhenFull => SynVerdict::Cookie,
             SynCookies::Off => SynVerdict::DropSynQueueFull,
         }
+    }
+
+    /// The Fast Open queue: its length and the connections in it; `None` when this
+    /// listener does not serve Fast Open.
+    pub(crate) fn fast_open_queue(&self, server: fast_open::FastOpenServer) -> Option<(usize, usize)> {
+        let qlen = self.opts.fast_open.or(server.every_listener.then_some(self.backlog))?;
+        (qlen > 0).then_some((qlen, self.fast_open_pending))
     }
 
     /// An embryonic connection joined the SYN queue.

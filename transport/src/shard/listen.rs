@@ -8,6 +8,7 @@ use super::{Control, Event, ListenerHandle, Shard, Slot, SocketHandle};
 use crate::conn::{Connection, State, default_peer_mss, window_shift};
 use crate::error::Error;
 use crate::listener::cookie::{CookieCheck, CookieOptions};
+use crate::listener::fast_open::{self, FastOpenConn, FastOpenKey, FastOpenVerdict};
 use crate::listener::{Listener, SynVerdict};
 use crate::options::SocketOptions;
 use crate::seq::SeqNum;
@@ -214,7 +215,7 @@ impl Shard {
             self.drops.listen_non_syn += 1;
             self.queue_rst(local, remote, h.ack, None);
         } else if h.flags.syn() {
-            self.on_listener_syn(now, l, local, remote, h, None);
+            self.on_listener_syn(now, l, local, remote, h, seg.payload, None);
         } else {
             self.drops.listen_non_syn += 1;
         }
@@ -222,8 +223,10 @@ impl Shard {
 
     /// RFC 9293 §3.10.7.2: a SYN to a listener opens an embryonic connection, or is
     /// answered with a cookie, or dropped, as the listener decides. `min_iss` keeps a
-    /// reopened 4-tuple's new ISS above the old SND.NXT.
-    pub(super) fn on_listener_syn(&mut self, now: Instant, l: u32, local: SocketAddr, remote: SocketAddr, h: &TcpHeader, min_iss: Option<SeqNum>) {
+    /// reopened 4-tuple's new ISS above the old SND.NXT. `payload` is the SYN's data,
+    /// taken only with Fast Open.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn on_listener_syn(&mut self, now: Instant, l: u32, local: SocketAddr, remote: SocketAddr, h: &TcpHeader, payload: &[u8], min_iss: Option<SeqNum>) {
         let mut verdict = self.listeners[l as usize].syn_verdict(self.cfg.syn_cookies);
         if verdict == SynVerdict::Cookie && min_iss.is_some() {
             // A SYN that reopens a TIME-WAIT 4-tuple needs an ISS above the old SND.NXT,
@@ -258,15 +261,56 @@ impl Shard {
             iss = min;
         }
         let (seq, window, options) = (h.seq, h.window, h.options);
+        let fast_open = {
+            let lst = &self.listeners[l as usize];
+            let valid = self.fast_open_key.cookie(local.ip(), remote.ip());
+            fast_open::verdict(self.cfg.fast_open, lst.fast_open_queue(self.cfg.fast_open), options.fast_open, !payload.is_empty(), valid)
+        };
         let opts = self.listeners[l as usize].opts;
         let idx = self.insert_conn(now, local, remote, iss, opts, |open| Connection::accept_syn(open, seq, window, &options, l));
-        if let Some(Slot::Live(c)) = self.conns.get_mut(idx as usize) {
-            c.in_syn_queue = true;
-        }
-        self.listeners[l as usize].syn_queued();
         self.table.insert(ConnKey::new(local, remote), idx);
         self.stats.passive_opens += 1;
+        let lst = &mut self.listeners[l as usize];
+        let Some(Slot::Live(c)) = self.conns.get_mut(idx as usize) else { return };
+        match fast_open {
+            FastOpenVerdict::Accept => {
+                // RFC 7413 §4.2.2: the data is the application's now, and so is the
+                // connection: it goes to the accept queue in SYN-RECEIVED, counted in the
+                // listener's Fast Open queue until its handshake ends.
+                c.take_syn_data(payload);
+                c.fast_open = Some(Box::new(FastOpenConn { accepted: true, syn_data: !payload.is_empty(), cookie: None, queued_on: Some((l, lst.generation)) }));
+                c.in_accept_queue = true;
+                lst.fast_open_pending += 1;
+                self.stats.fast_open_accepted += 1;
+                if lst.established((idx, c.generation), false) {
+                    self.events.push_back(Event::Listener(ListenerHandle { idx: l, generation: lst.generation }));
+                }
+            }
+            verdict => {
+                if let FastOpenVerdict::SendCookie(cookie) = verdict {
+                    c.fast_open = Some(Box::new(FastOpenConn { cookie: Some(cookie), ..FastOpenConn::default() }));
+                    self.stats.fast_open_cookies_sent += 1;
+                }
+                c.in_syn_queue = true;
+                lst.syn_queued();
+            }
+        }
         self.after(idx);
+    }
+
+    /// Sets the key Fast Open cookies are made with (Linux's `TCP_FASTOPEN_KEY` and
+    /// `net.ipv4.tcp_fastopen_key`: 16 bytes); by default it is drawn from the shard's
+    /// secret. Cookies made with the old key stop being accepted.
+    pub fn set_fast_open_key(&mut self, key: [u8; 16]) {
+        self.fast_open_key = FastOpenKey::from_bytes(key);
+    }
+
+    /// Serves Fast Open on listener `l` with a queue of `qlen` (Linux's `TCP_FASTOPEN` on a
+    /// listening socket); 0 turns it off.
+    pub fn set_listener_fast_open(&mut self, l: ListenerHandle, qlen: usize) -> Result<(), Error> {
+        self.listener(l)?;
+        self.listeners[l.idx as usize].opts.fast_open = Some(qlen);
+        Ok(())
     }
 
     /// Answers a SYN statelessly (RFC 4987 §3.6): the SYN-ACK's ISS is the cookie and,
@@ -335,7 +379,8 @@ impl Shard {
     /// while that listener's accept queue is full.
     pub(super) fn third_ack_blocked(&self, idx: u32, h: &TcpHeader) -> Option<u32> {
         let Some(Slot::Live(c)) = self.conns.get(idx as usize) else { return None };
-        if c.state != State::SynReceived || !h.flags.ack() || h.flags.rst() || h.flags.syn() {
+        // A Fast Open connection is in the accept queue already.
+        if c.state != State::SynReceived || c.in_accept_queue || !h.flags.ack() || h.flags.rst() || h.flags.syn() {
             return None;
         }
         let l = c.listener?;

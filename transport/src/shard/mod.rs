@@ -188,6 +188,7 @@ pub struct Shard {
     rst_limiter: ChallengeLimiter,
     /// SYN cookie secrets.
     cookies: CookieJar,
+    fast_open_key: crate::listener::fast_open::FastOpenKey,
     /// Live connections (not remnants), against `Config::max_connections`.
     live: usize,
     /// Buffer bytes against `Config::buffer_memory`.
@@ -232,6 +233,7 @@ impl Shard {
             challenge: ChallengeLimiter::default(),
             rst_limiter: ChallengeLimiter::default(),
             cookies,
+            fast_open_key: crate::listener::fast_open::FastOpenKey::derived(secret),
             live: 0,
             memory,
             ip_ident: 0,
@@ -424,7 +426,16 @@ impl Shard {
         let Some(Slot::Live(c)) = self.conns.get_mut(idx as usize) else { return };
         let ev = c.events.take();
         let generation = c.generation;
+        if let Some(f) = c.fast_open.as_deref_mut()
+            && c.state != State::SynReceived
+            && let Some((l, lgen)) = f.queued_on.take()
+            && let Some(lst) = self.listeners.get_mut(l as usize).filter(|x| x.generation == lgen)
+        {
+            // Its handshake ended (completed or failed): out of the Fast Open queue.
+            lst.fast_open_pending = lst.fast_open_pending.saturating_sub(1);
+        }
         if ev.has(Events::ESTABLISHED)
+            && !c.in_accept_queue
             && let Some(l) = c.listener
             && let Some(lst) = self.listeners.get_mut(l as usize)
         {

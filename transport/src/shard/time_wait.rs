@@ -126,7 +126,7 @@ impl Shard {
                 self.fin_cache.remove(&key);
                 self.fin_cache.stats_mut().reopened += 1;
                 // The new ISS must lie above the old SND.NXT (RFC 9293 §3.10.7.4).
-                self.on_listener_syn(now, l, local, remote, h, Some(st.snd_nxt + 65_536));
+                self.on_listener_syn(now, l, local, remote, h, &[], Some(st.snd_nxt + 65_536));
             } else {
                 // An old duplicate SYN, or nobody listens: ACK (RFC 5961 §4) and drop.
                 self.rate_limited_tw_ack(now, local, remote, &st);

@@ -26,7 +26,7 @@ pub use ipv4::{IPV4_HEADER_LEN, Ipv4Packet, PROTO_ICMP, PROTO_TCP, emit_ipv4_hea
 pub use ipv6::{IPV6_HEADER_LEN, Ipv6Packet, MAX_EXTENSION_HEADERS, PROTO_ICMPV6, emit_ipv6_header, set_ipv6_traffic_class};
 pub use ndp::{NDP_PACKET_LEN, NdpMessage, emit_neighbor_advertisement, emit_neighbor_solicitation, solicited_node};
 pub use tcp::{
-    SackBlocks, TCP_HEADER_LEN, TcpFlags, TcpHeader, TcpOptions, TcpSegment, Timestamps,
+    FastOpenOption, SackBlocks, TCP_HEADER_LEN, TcpFlags, TcpHeader, TcpOptions, TcpSegment, Timestamps,
     fill_tcp_checksum, fill_tcp_checksum_partial, fill_tcp_checksum_v4,
 };
 

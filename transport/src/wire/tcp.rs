@@ -164,6 +164,44 @@ impl fmt::Debug for SackBlocks {
     }
 }
 
+/// A TCP Fast Open option (RFC 7413 §4.1.1): a cookie, or an empty request for one.
+/// Before kind 34 was assigned, Linux and others sent it as the experimental option 254
+/// with the magic number 0xF989 (RFC 6994); servers answer in the form the client used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct FastOpenOption {
+    /// Sent as option 254 with magic 0xF989 rather than as option 34.
+    pub experimental: bool,
+    len: u8,
+    cookie: [u8; FastOpenOption::MAX_COOKIE],
+}
+
+impl FastOpenOption {
+    /// The longest cookie the option carries (RFC 7413 §4.1.1: 4 to 16 bytes).
+    pub const MAX_COOKIE: usize = 16;
+    const KIND: u8 = 34;
+    const EXPERIMENTAL_KIND: u8 = 254;
+    const MAGIC: [u8; 2] = [0xF9, 0x89];
+
+    /// An option carrying `cookie` (at most [`MAX_COOKIE`](Self::MAX_COOKIE) bytes; an empty
+    /// one is a cookie request).
+    pub fn new(experimental: bool, cookie: &[u8]) -> Option<FastOpenOption> {
+        let mut o = FastOpenOption { experimental, len: u8::try_from(cookie.len()).ok()?, cookie: [0; Self::MAX_COOKIE] };
+        o.cookie.get_mut(..cookie.len())?.copy_from_slice(cookie);
+        Some(o)
+    }
+
+    /// The cookie; empty for a request.
+    pub fn cookie(&self) -> &[u8] {
+        &self.cookie[..usize::from(self.len)]
+    }
+
+    /// Bytes on the wire, NOP padding included (Linux pads option 34 to a word).
+    fn wire_len(&self) -> usize {
+        let raw = if self.experimental { 4 } else { 2 } + usize::from(self.len);
+        raw.next_multiple_of(4)
+    }
+}
+
 /// The options this stack reads and writes. Unknown options are skipped on receive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct TcpOptions {
@@ -177,6 +215,8 @@ pub struct TcpOptions {
     pub timestamps: Option<Timestamps>,
     /// SACK blocks (kind 5).
     pub sack: SackBlocks,
+    /// TCP Fast Open (kind 34, or 254 with magic 0xF989; SYN and SYN-ACK only).
+    pub fast_open: Option<FastOpenOption>,
 }
 
 impl TcpOptions {
@@ -213,6 +253,10 @@ impl TcpOptions {
                         ecr: u32::from_be_bytes([body[4], body[5], body[6], body[7]]),
                     })
                 }
+                (FastOpenOption::KIND, n) if n <= FastOpenOption::MAX_COOKIE => out.fast_open = FastOpenOption::new(false, body),
+                (FastOpenOption::EXPERIMENTAL_KIND, n) if n >= 2 && body[..2] == FastOpenOption::MAGIC => {
+                    out.fast_open = FastOpenOption::new(true, &body[2..]);
+                }
                 // A known kind with the wrong length is malformed (RFC 9293 §3.1 says to
                 // handle illegal lengths without crashing; dropping the segment is safe).
                 (2..=5 | 8, _) => return Err(WireError::BadOption),
@@ -245,6 +289,9 @@ impl TcpOptions {
         }
         if self.window_scale.is_some() {
             n += 4;
+        }
+        if let Some(f) = &self.fast_open {
+            n += f.wire_len();
         }
         n
     }
@@ -290,6 +337,21 @@ impl TcpOptions {
             for &(l, r) in &self.sack.as_slice()[..blocks] {
                 put(&l.0.to_be_bytes());
                 put(&r.0.to_be_bytes());
+            }
+        }
+        // Linux's layout: Fast Open last, option 34 followed by NOPs to the word.
+        if let Some(f) = &self.fast_open {
+            let cookie = f.cookie();
+            if f.experimental {
+                put(&[FastOpenOption::EXPERIMENTAL_KIND, 4 + f.len]);
+                put(&FastOpenOption::MAGIC);
+            } else {
+                put(&[FastOpenOption::KIND, 2 + f.len]);
+            }
+            put(cookie);
+            let raw = if f.experimental { 4 } else { 2 } + cookie.len();
+            for _ in raw..f.wire_len() {
+                put(&[1]);
             }
         }
         at
@@ -590,6 +652,26 @@ mod tests {
         want.truncate(2);
         assert_eq!(back.options.sack, want);
         assert_eq!(back.options.sack.as_slice(), &sack.as_slice()[..2], "the first, most recent, are kept");
+    }
+
+    #[test]
+    fn fast_open_options_round_trip_in_both_forms_with_linuxs_padding() {
+        for (experimental, cookie, len) in [(false, &[][..], 4), (false, &[1, 2, 3, 4, 5, 6, 7, 8][..], 12), (true, &[9; 8][..], 12), (true, &[][..], 4)] {
+            let fast_open = FastOpenOption::new(experimental, cookie);
+            let options = TcpOptions { mss: Some(1460), fast_open, ..Default::default() };
+            assert_eq!(options.wire_len(), 4 + len);
+            let h = TcpHeader { flags: TcpFlags::SYN, options, ..Default::default() };
+            let (back, _) = roundtrip(h, b"data");
+            assert_eq!(back.options.fast_open, fast_open);
+        }
+        // Option 254 with another magic number is some other experiment: skipped.
+        let mut buf = vec![0u8; 28];
+        buf[12] = 7 << 4;
+        buf[13] = TcpFlags::SYN.0;
+        buf[20..28].copy_from_slice(&[254, 8, 0x12, 0x34, 1, 2, 3, 4]);
+        fill_tcp_checksum_v4(&mut buf, A, B);
+        assert_eq!(TcpSegment::parse_v4(&buf, A, B).unwrap().header.options.fast_open, None);
+        assert_eq!(FastOpenOption::new(false, &[0; 17]), None, "longer than RFC 7413 allows");
     }
 
     #[test]

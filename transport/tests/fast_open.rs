@@ -1,0 +1,133 @@
+//! Segment-level tests of TCP Fast Open on the server side (RFC 7413): cookie requests,
+//! data in the SYN taken with a valid cookie and handed to the application before the
+//! handshake completes, wrong cookies, the per-listener queue, and resets.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use common::peer::{PEER, PEER_PORT, Peer, Seg, flags, plain_config};
+use ringtcp_transport::wire::{FastOpenOption, TcpOptions};
+use ringtcp_transport::{Config, Error, FastOpenServer, ListenerHandle, SocketOptions, State};
+
+const PEER_ISS: u32 = 5000;
+
+fn listening(cfg: Config, qlen: Option<usize>) -> (Peer, ListenerHandle) {
+    let mut p = Peer::new(cfg);
+    let l = p.shard.listen_with(p.us, 8, SocketOptions { fast_open: qlen, ..SocketOptions::default() }).unwrap();
+    (p, l)
+}
+
+fn syn(cookie: Option<FastOpenOption>) -> Seg {
+    Seg::new(flags("SYN"), PEER_ISS, 0).opts(TcpOptions { mss: Some(1460), fast_open: cookie, ..TcpOptions::default() })
+}
+
+/// A cookie for the peer, asked for with an empty option (kind 34).
+fn get_cookie(p: &mut Peer) -> FastOpenOption {
+    p.inject(syn(FastOpenOption::new(false, &[])).data(b"ignored"));
+    let synack = p.one();
+    assert_eq!(synack.ack, PEER_ISS + 1, "a cookie request's data is not taken");
+    let cookie = synack.opts.fast_open.expect("the SYN-ACK carries a cookie");
+    assert_eq!((cookie.experimental, cookie.cookie().len()), (false, 8));
+    // Finish that handshake from another port's point of view: reset it.
+    p.inject(Seg::new(flags("RST"), PEER_ISS + 1, 0));
+    cookie
+}
+
+#[test]
+fn a_cookie_request_gets_a_cookie_and_an_ordinary_handshake() {
+    let (mut p, l) = listening(plain_config(), Some(4));
+    let cookie = get_cookie(&mut p);
+    assert_eq!(p.shard.stats().fast_open_cookies_sent, 1);
+    assert_eq!(p.shard.accept(l).unwrap(), None, "nothing to accept before the handshake");
+    // The same client asking again gets the same cookie (it depends on the addresses and
+    // the key only).
+    assert_eq!(get_cookie(&mut p), cookie);
+}
+
+#[test]
+fn data_in_a_syn_with_a_valid_cookie_reaches_the_application_before_the_handshake_ends() {
+    let (mut p, l) = listening(plain_config(), Some(4));
+    let cookie = get_cookie(&mut p);
+    p.inject(syn(Some(cookie)).data(b"GET / HTTP/1.0\r\n\r\n"));
+    let synack = p.one();
+    assert_eq!(synack.ack, PEER_ISS + 1 + 18, "the SYN-ACK acknowledges the SYN's data");
+    assert_eq!(synack.opts.fast_open, None, "a valid cookie is not sent back");
+    // Handed over at once, in SYN-RECEIVED, with its data readable.
+    let h = p.shard.accept(l).unwrap().expect("a Fast Open connection is acceptable at once");
+    assert_eq!(p.shard.state(h).unwrap(), State::SynReceived);
+    let mut buf = [0u8; 64];
+    assert_eq!(p.shard.recv(h, &mut buf).unwrap(), 18);
+    assert_eq!(&buf[..18], b"GET / HTTP/1.0\r\n\r\n");
+    let info = p.shard.tcp_info(h, p.now).unwrap().unwrap();
+    assert!(info.fast_open && info.syn_data);
+    assert_eq!(p.shard.stats().fast_open_accepted, 1);
+    // The answer leaves before the client's ACK (RFC 7413 §4.2.2).
+    assert_eq!(p.shard.send(h, b"HTTP/1.0 200 OK\r\n\r\n").unwrap(), 19);
+    let answer = p.one();
+    assert_eq!((answer.seq, answer.payload.len()), (synack.seq + 1, 19));
+    // The client's ACK completes the handshake; the connection is not queued twice.
+    p.inject(Seg::new(flags("ACK"), PEER_ISS + 19, synack.seq + 20));
+    assert_eq!(p.shard.state(h).unwrap(), State::Established);
+    assert_eq!(p.shard.accept(l).unwrap(), None);
+    p.shard.check_invariants().unwrap();
+}
+
+#[test]
+fn a_wrong_cookie_gets_the_right_one_in_the_clients_form_and_no_data_is_taken() {
+    let (mut p, l) = listening(plain_config(), Some(4));
+    let right = get_cookie(&mut p);
+    p.inject(syn(FastOpenOption::new(true, &[0x55; 8])).data(b"forged"));
+    let synack = p.one();
+    assert_eq!(synack.ack, PEER_ISS + 1);
+    let sent = synack.opts.fast_open.expect("a fresh cookie");
+    assert!(sent.experimental, "answered in the experimental form the client used");
+    assert_eq!(sent.cookie(), right.cookie());
+    assert_eq!(p.shard.accept(l).unwrap(), None);
+    assert_eq!(p.shard.stats().fast_open_accepted, 0);
+}
+
+#[test]
+fn a_listener_that_did_not_ask_ignores_the_option() {
+    let (mut p, l) = listening(plain_config(), None);
+    p.inject(syn(FastOpenOption::new(false, &[])).data(b"x"));
+    let synack = p.one();
+    assert_eq!((synack.ack, synack.opts.fast_open), (PEER_ISS + 1, None));
+    assert_eq!(p.shard.accept(l).unwrap(), None);
+    // Unless the shard serves every listener (Linux's tcp_fastopen 0x400).
+    let cfg = Config { fast_open: FastOpenServer { every_listener: true, ..FastOpenServer::default() }, ..plain_config() };
+    let (mut p, _) = listening(cfg, None);
+    p.inject(syn(FastOpenOption::new(false, &[])));
+    assert!(p.one().opts.fast_open.is_some());
+}
+
+#[test]
+fn the_fast_open_queue_bounds_connections_still_in_their_handshake() {
+    let (mut p, l) = listening(plain_config(), Some(1));
+    let cookie = get_cookie(&mut p);
+    p.inject(syn(Some(cookie)).data(b"one"));
+    let first = p.one();
+    assert_eq!(first.ack, PEER_ISS + 4);
+    // A second client port while the first is still in SYN-RECEIVED: an ordinary
+    // handshake, its data not taken.
+    p.inject_from(SocketAddr::new(PEER.into(), PEER_PORT + 1), syn(Some(cookie)).data(b"two"));
+    assert_eq!(p.one().ack, PEER_ISS + 1);
+    // Once the first completes its handshake, the queue has room again.
+    p.inject(Seg::new(flags("ACK"), PEER_ISS + 4, first.seq + 1));
+    let h = p.shard.accept(l).unwrap().unwrap();
+    assert_eq!(p.shard.state(h).unwrap(), State::Established);
+    p.inject_from(SocketAddr::new(PEER.into(), PEER_PORT + 2), syn(Some(cookie)).data(b"three"));
+    assert_eq!(p.one().ack, PEER_ISS + 6);
+    p.shard.check_invariants().unwrap();
+}
+
+#[test]
+fn a_reset_after_the_application_took_the_connection_is_a_reset() {
+    let (mut p, l) = listening(plain_config(), Some(4));
+    let cookie = get_cookie(&mut p);
+    p.inject(syn(Some(cookie)).data(b"hi"));
+    p.one();
+    let h = p.shard.accept(l).unwrap().unwrap();
+    p.inject(Seg::new(flags("RST|ACK"), PEER_ISS + 3, 0));
+    assert_eq!(p.shard.error(h).unwrap(), Some(Error::ConnectionReset));
+}
