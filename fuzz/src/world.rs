@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use ringtcp_transport::fincache::FinCacheConfig;
 use ringtcp_transport::wire::{TcpFlags, TcpHeader, TcpOptions, Timestamps};
-use ringtcp_transport::{BufferMemory, Config, Instant, ListenerHandle, Secret, SeqNum, Shard, SocketHandle};
+use ringtcp_transport::{BufferMemory, Config, FastOpenServer, Instant, ListenerHandle, Secret, SeqNum, Shard, SocketHandle};
 
 use crate::emit::{Expect, SegSpec, Sent, check_sent, tcp_packet};
 
@@ -52,6 +52,9 @@ pub(crate) fn config() -> Config {
         syn_cookie_period: Duration::from_secs(8),
         fin_cache: FinCacheConfig { capacity: 8, ..FinCacheConfig::default() },
         on_link: vec![(PEER.into(), 24)],
+        // Every listener serves Fast Open and takes SYN data without a cookie, so random
+        // SYNs reach the Fast Open paths (accept in SYN-RECEIVED, early sends).
+        fast_open: FastOpenServer { every_listener: true, cookie_not_required: true, ..FastOpenServer::default() },
         ..Config::default()
     }
 }
