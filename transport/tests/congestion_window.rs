@@ -109,6 +109,7 @@ fn the_snapshot_reports_what_the_connection_did() {
     p.inject(Seg::new(flags("ACK|PSH"), PEER_ISS + 1, iss + 1 + 10_000).data(&[1u8; 700]).win(65_535));
     let i = info(&p, h);
     assert_eq!((i.bytes_acked, i.bytes_received, i.receive_mss), (10_000, 700, 700));
+    assert_eq!(i.delivered, 11, "the SYN-ACK and ten segments");
     // RFC 6298 §2.3: SRTT = 7/8 · 100 ms + 1/8 · 30 ms.
     assert_eq!(i.srtt, Some(Duration::from_micros(91_250)));
     assert_eq!(i.min_rtt, Some(Duration::from_millis(30)));

@@ -34,8 +34,19 @@ fn rst_at_rcv_nxt_resets() {
     assert_eq!(p.shard.state(h).unwrap(), State::Closed);
     let mut buf = [0u8; 8];
     assert_eq!(p.shard.recv(h, &mut buf), Err(Error::ConnectionReset));
-    assert_eq!(p.shard.send(h, b"x"), Err(Error::BrokenPipe));
+    assert_eq!(p.shard.send(h, b"x"), Err(Error::BrokenPipe), "the reset was reported to the read");
     assert_eq!(p.shard.stats().estab_resets, 1);
+}
+
+#[test]
+fn a_write_is_the_first_to_hear_of_a_reset_once() {
+    let (mut p, h, _) = established(plain_config());
+    p.inject(Seg::new(flags("RST"), PEER_ISS + 1, 0));
+    // As Linux's socket error: the first call to meet it reports it, later writes fail
+    // with a broken pipe.
+    assert_eq!(p.shard.send(h, b"x"), Err(Error::ConnectionReset));
+    assert_eq!(p.shard.send(h, b"x"), Err(Error::BrokenPipe));
+    assert_eq!(p.shard.error(h).unwrap(), Some(Error::ConnectionReset), "SO_ERROR still tells why");
 }
 
 #[test]

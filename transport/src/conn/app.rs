@@ -17,8 +17,12 @@ impl Connection {
     /// Queues data for sending; returns how much was taken (0 when the buffer is full).
     pub(crate) fn send(&mut self, data: &[u8]) -> Result<usize, Error> {
         if let Some(e) = self.error {
+            // A reset is reported once, to the first call that meets it (Linux's socket
+            // error, consumed by whoever reads it); writes after that meet a broken pipe.
+            let first = !std::mem::replace(&mut self.error_reported, true);
             return Err(match e {
                 Error::ConnectionRefused | Error::TimedOut | Error::HostUnreachable => e,
+                Error::ConnectionReset if first => e,
                 _ => Error::BrokenPipe,
             });
         }
@@ -80,6 +84,7 @@ impl Connection {
             return Ok(0);
         }
         if let Some(e) = self.error {
+            self.error_reported = true;
             return Err(e);
         }
         match self.state {

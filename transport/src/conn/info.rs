@@ -82,6 +82,9 @@ pub struct TcpInfo {
     pub unsent: u32,
     /// Segments retransmitted over the connection's life.
     pub retransmitted_segments: u32,
+    /// Segments the peer acknowledged, cumulatively or with SACK, SYN and FIN included
+    /// (counted in full-sized segments for data).
+    pub delivered: u32,
     /// Data bytes the peer acknowledged.
     pub bytes_acked: u64,
     /// Data bytes received in order.
@@ -115,11 +118,12 @@ pub(crate) struct Activity {
     pub(crate) bytes_acked: u64,
     pub(crate) bytes_received: u64,
     pub(crate) retransmitted_segments: u32,
+    pub(crate) delivered: u32,
 }
 
 impl Activity {
     pub(crate) fn new(now: Instant) -> Self {
-        Activity { data_sent: now, data_received: now, ack_received: now, bytes_acked: 0, bytes_received: 0, retransmitted_segments: 0 }
+        Activity { data_sent: now, data_received: now, ack_received: now, bytes_acked: 0, bytes_received: 0, retransmitted_segments: 0, delivered: 0 }
     }
 }
 
@@ -158,6 +162,7 @@ impl Connection {
             sacked: u32::try_from(sacked).unwrap_or(u32::MAX),
             unsent: u32::try_from(unsent).unwrap_or(u32::MAX),
             retransmitted_segments: self.activity.retransmitted_segments,
+            delivered: self.activity.delivered,
             bytes_acked: self.activity.bytes_acked,
             bytes_received: self.activity.bytes_received,
             since_data_sent: since(self.activity.data_sent),

@@ -64,6 +64,7 @@ impl Connection {
         self.snd_wl2 = h.ack;
         if h.flags.ack() {
             self.snd_una = h.ack;
+            self.activity.delivered += 1;
             self.sample_rtt(ctx, h.ack);
             self.rtx_at = None;
             self.retries = 0;
@@ -304,6 +305,7 @@ impl Connection {
             for &(l, r) in h.options.sack.as_slice() {
                 newly_sacked += self.sack.add(self.snd_una, self.snd_max, l, r);
             }
+            self.activity.delivered += newly_sacked.div_ceil(usize::from(self.eff_mss())) as u32;
         }
 
         self.activity.ack_received = ctx.now;
@@ -369,6 +371,7 @@ impl Connection {
     fn on_new_ack(&mut self, ctx: &mut Ctx<'_>, ack: SeqNum) {
         let now = ctx.now;
         let data_acked = if ack > self.tx_seq { (ack - self.tx_seq).min(self.tx.len()) } else { 0 };
+        let sacked_before = self.sack.sacked_bytes();
         self.tx.consume(data_acked);
         self.activity.bytes_acked += data_acked as u64;
         self.buffers_drained(now);
@@ -379,6 +382,11 @@ impl Connection {
             self.snd_nxt = ack;
         }
         self.sack.advance(ack);
+        // Delivered segments: SYN and FIN count one each; data SACKed earlier was counted
+        // when it was SACKed.
+        let resacked = sacked_before - self.sack.sacked_bytes().min(sacked_before);
+        let fresh = data_acked.saturating_sub(resacked).div_ceil(usize::from(self.eff_mss()));
+        self.activity.delivered += (acked - data_acked + fresh) as u32;
         self.sample_rtt(ctx, ack);
         self.retries = 0;
         // Like Linux: forward progress ends the backoff even without a fresh sample.

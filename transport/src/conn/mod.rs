@@ -231,6 +231,8 @@ pub(crate) struct Connection {
     pub(crate) event_queued: bool,
     pub(crate) events: Events,
     pub(crate) error: Option<Error>,
+    /// `error` was returned to a `send` or `recv` once already.
+    error_reported: bool,
 
     // Send sequence space (RFC 9293 §3.3.1).
     iss: SeqNum,
@@ -388,6 +390,7 @@ impl Connection {
             event_queued: false,
             events: Events::default(),
             error: None,
+            error_reported: false,
             iss: o.iss,
             snd_una: o.iss,
             snd_nxt: o.iss,
