@@ -151,16 +151,7 @@ unsafe extern "C" fn pd_connect(ud: Ud, fd: c_int, addr: *const libc::sockaddr, 
                 other => return other.map(|()| 0),
             }
             // A blocking connect waits for the handshake's end.
-            call(ud, Wait::IfBlocking(fd), |a| {
-                if a.nonblocking(fd)? {
-                    return Err(libc::EINPROGRESS);
-                }
-                match a.connect_done(fd) {
-                    Err(libc::EINPROGRESS) => Err(libc::EAGAIN),
-                    r => r,
-                }
-            })
-            .map(|()| 0)
+            wait_connected(ud, fd).map(|()| 0)
         },
         -1,
     )
@@ -183,6 +174,10 @@ fn transmit(ud: Ud, fd: c_int, data: &[u8], flags: c_int) -> Res<isize> {
     let dontwait = flags & libc::MSG_DONTWAIT != 0;
     if flags & libc::MSG_ZEROCOPY != 0 || flags & libc::MSG_OOB != 0 {
         return Err(libc::EOPNOTSUPP);
+    }
+    if let Some(remote) = call(ud, Wait::Never, |a| Ok(a.deferred_connect(fd)))? {
+        // The first write of a TCP_FASTOPEN_CONNECT socket opens its connection.
+        return send_fast_open(ud, fd, remote, data, flags);
     }
     if data.is_empty() {
         return call(ud, Wait::Never, |a| a.send(fd, data)).map(|n| n as isize);
@@ -353,10 +348,66 @@ unsafe extern "C" fn pd_send(ud: Ud, fd: c_int, buf: *const c_void, len: usize, 
     guarded(|| transmit(ud, fd, data?, flags), -1)
 }
 
-unsafe extern "C" fn pd_sendto(ud: Ud, fd: c_int, buf: *const c_void, len: usize, flags: c_int, _addr: *const libc::sockaddr, _alen: libc::socklen_t) -> isize {
+unsafe extern "C" fn pd_sendto(ud: Ud, fd: c_int, buf: *const c_void, len: usize, flags: c_int, addr: *const libc::sockaddr, alen: libc::socklen_t) -> isize {
     // SAFETY: sendto's buffer and length; on a connected TCP socket the address is ignored.
     let data = unsafe { in_slice(buf, len) };
-    guarded(|| transmit(ud, fd, data?, flags), -1)
+    guarded(
+        || {
+            let data = data?;
+            if flags & libc::MSG_FASTOPEN == 0 {
+                return transmit(ud, fd, data, flags);
+            }
+            // SAFETY: packetdrill passes a sockaddr of `alen` bytes.
+            let remote = unsafe { fast_open_addr(addr, alen) }?;
+            send_fast_open(ud, fd, remote, data, flags & !libc::MSG_FASTOPEN)
+        },
+        -1,
+    )
+}
+
+/// The destination of a `MSG_FASTOPEN` send: `AF_UNSPEC` is `EOPNOTSUPP`, as on Linux.
+///
+/// # Safety
+///
+/// `addr` is null or points to `len` readable bytes.
+unsafe fn fast_open_addr(addr: *const libc::sockaddr, len: libc::socklen_t) -> Res<std::net::SocketAddr> {
+    // SAFETY: by the caller's contract, at least the family field is readable when len > 0.
+    if !addr.is_null() && len as usize >= size_of::<libc::sa_family_t>() && unsafe { (*addr).sa_family } == libc::AF_UNSPEC as libc::sa_family_t {
+        return Err(libc::EOPNOTSUPP);
+    }
+    // SAFETY: by the caller's contract.
+    unsafe { read_addr(addr, len) }
+}
+
+/// Opens a connection with Fast Open and `data` (Linux's `tcp_sendmsg_fastopen`): what the
+/// SYN carries counts as sent; a non-blocking socket returns that (or `EINPROGRESS`); a
+/// blocking one waits for the handshake and sends the rest as any write.
+fn send_fast_open(ud: Ud, fd: c_int, remote: std::net::SocketAddr, data: &[u8], flags: c_int) -> Res<isize> {
+    let in_syn = match call(ud, Wait::Never, |a| a.send_fast_open(fd, remote, data)) {
+        Ok(n) => n,
+        Err(libc::EINPROGRESS) => 0,
+        Err(e) => return Err(e),
+    };
+    match wait_connected(ud, fd) {
+        Err(libc::EINPROGRESS) if in_syn > 0 => Ok(in_syn as isize),
+        Err(e) => Err(e),
+        Ok(()) if in_syn == data.len() => Ok(in_syn as isize),
+        Ok(()) => Ok(in_syn as isize + transmit(ud, fd, &data[in_syn..], flags)?),
+    }
+}
+
+/// Waits for a connect under way to end on a blocking socket; `EINPROGRESS` at once on a
+/// non-blocking one.
+fn wait_connected(ud: Ud, fd: c_int) -> Res<()> {
+    call(ud, Wait::IfBlocking(fd), |a| {
+        if a.nonblocking(fd)? {
+            return Err(libc::EINPROGRESS);
+        }
+        match a.connect_done(fd) {
+            Err(libc::EINPROGRESS) => Err(libc::EAGAIN),
+            r => r,
+        }
+    })
 }
 
 unsafe extern "C" fn pd_sendmsg(ud: Ud, fd: c_int, msg: *const libc::msghdr, flags: c_int) -> isize {
@@ -370,6 +421,17 @@ unsafe extern "C" fn pd_sendmsg(ud: Ud, fd: c_int, msg: *const libc::msghdr, fla
             if m.msg_controllen > 0 {
                 // Control messages (SO_TIMESTAMPING, MSG_ZEROCOPY...): not ringtcp's.
                 return Err(libc::EOPNOTSUPP);
+            }
+            if flags & libc::MSG_FASTOPEN != 0 {
+                // SAFETY: the msghdr's address and vector.
+                let remote = unsafe { fast_open_addr(m.msg_name as *const libc::sockaddr, m.msg_namelen) }?;
+                let mut data = Vec::new();
+                // SAFETY: the msghdr's vector.
+                for v in unsafe { iovecs(m.msg_iov, m.msg_iovlen as c_int)? } {
+                    // SAFETY: each iovec names readable memory.
+                    data.extend_from_slice(unsafe { in_slice(v.iov_base, v.iov_len)? });
+                }
+                return send_fast_open(ud, fd, remote, &data, flags & !libc::MSG_FASTOPEN);
             }
             // SAFETY: the msghdr's vector.
             unsafe { write_vectored(ud, fd, iovecs(m.msg_iov, m.msg_iovlen as c_int)?, flags) }

@@ -120,6 +120,8 @@ counters! {
         fast_open_accepted,
         /// SYN-ACKs that gave a client a Fast Open cookie (it asked, or sent a wrong one).
         fast_open_cookies_sent,
+        /// Connections opened with Fast Open as a client (with a cookie or asking for one).
+        fast_open_connects,
         /// Connections that sent again after an idle period longer than their RTO and
         /// restarted their congestion window (RFC 5681 §4.1).
         idle_restarts,

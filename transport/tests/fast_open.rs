@@ -1,6 +1,7 @@
-//! Segment-level tests of TCP Fast Open on the server side (RFC 7413): cookie requests,
-//! data in the SYN taken with a valid cookie and handed to the application before the
-//! handshake completes, wrong cookies, the per-listener queue, and resets.
+//! Segment-level tests of TCP Fast Open (RFC 7413). Server side: cookie requests, data in
+//! the SYN taken with a valid cookie and handed to the application before the handshake
+//! completes, wrong cookies, the per-listener queue, resets. Client side: asking for a
+//! cookie, SYN data with it, data the server did not take, SYN retransmission.
 
 mod common;
 
@@ -130,4 +131,87 @@ fn a_reset_after_the_application_took_the_connection_is_a_reset() {
     let h = p.shard.accept(l).unwrap().unwrap();
     p.inject(Seg::new(flags("RST|ACK"), PEER_ISS + 3, 0));
     assert_eq!(p.shard.error(h).unwrap(), Some(Error::ConnectionReset));
+}
+
+// ---- the client side ----
+
+/// Opens a Fast Open connection from local port `port` and returns it with the SYN sent.
+fn client_syn(p: &mut Peer, port: u16, data: &[u8]) -> (ringtcp_transport::SocketHandle, usize, Seg) {
+    let local = SocketAddr::new(p.us.ip(), port);
+    let (h, taken) = p.shard.connect_fast_open(p.now, p.peer, Some(local), SocketOptions::default(), data).unwrap();
+    let syn = p.one();
+    assert!(syn.flags.syn() && !syn.flags.ack());
+    (h, taken, syn)
+}
+
+/// Delivers `s` from the peer to local port `port`.
+fn to_port(p: &mut Peer, port: u16, s: Seg) {
+    let buf = common::peer::packet(p.peer, SocketAddr::new(p.us.ip(), port), &s);
+    p.shard.handle_packet(p.now, &buf);
+}
+
+/// The server's SYN-ACK (ISS 9000, MSS 1400) acknowledging up to `ack`.
+fn synack(ack: u32, cookie: Option<FastOpenOption>) -> Seg {
+    Seg::new(flags("SYN|ACK"), 9000, ack).opts(TcpOptions { mss: Some(1400), fast_open: cookie, ..TcpOptions::default() }).win(65_535)
+}
+
+#[test]
+fn a_client_asks_for_a_cookie_then_sends_its_first_data_in_the_syn() {
+    let mut p = Peer::new(plain_config());
+    // No cookie yet: the SYN asks for one and carries nothing.
+    let (h, taken, syn) = client_syn(&mut p, 5001, b"early data");
+    assert_eq!((taken, syn.payload.len()), (0, 0));
+    assert_eq!(syn.opts.fast_open, FastOpenOption::new(false, &[]), "a cookie request");
+    let cookie = FastOpenOption::new(false, &[7; 8]).unwrap();
+    to_port(&mut p, 5001, synack(syn.seq + 1, Some(cookie)));
+    assert_eq!(p.shard.state(h).unwrap(), State::Established);
+    assert!(p.shard.has_fast_open_cookie(p.peer.ip()));
+    p.sent();
+
+    // With the cookie: one segment's worth of data (the server's MSS less 40 bytes of
+    // option room, as Linux sizes it) leaves in the SYN, with the cookie.
+    let data: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
+    let (h, taken, syn) = client_syn(&mut p, 5002, &data);
+    assert_eq!(taken, 1360);
+    assert_eq!(syn.payload, &data[..1360]);
+    assert_eq!(syn.opts.fast_open, Some(cookie));
+    to_port(&mut p, 5002, synack(syn.seq + 1 + 1360, None));
+    let info = p.shard.tcp_info(h, p.now).unwrap().unwrap();
+    assert!(info.syn_data, "the server took the SYN's data");
+    assert_eq!(info.bytes_acked, 1360);
+    assert_eq!(p.shard.stats().fast_open_connects, 2);
+}
+
+#[test]
+fn syn_data_the_server_did_not_take_is_sent_again_at_once() {
+    let mut p = Peer::new(plain_config());
+    let (_, _, syn) = client_syn(&mut p, 5001, b"");
+    to_port(&mut p, 5001, synack(syn.seq + 1, FastOpenOption::new(false, &[7; 8])));
+    p.sent();
+    let (h, taken, syn) = client_syn(&mut p, 5002, b"GET / HTTP/1.0\r\n\r\n");
+    assert_eq!(taken, 18);
+    // The SYN-ACK acknowledges the SYN only (the server dropped the data: RFC 7413 §4.1.2).
+    to_port(&mut p, 5002, synack(syn.seq + 1, None));
+    let again: Vec<Seg> = p.sent().into_iter().filter(|s| !s.payload.is_empty()).collect();
+    assert_eq!(again.len(), 1, "{again:#?}");
+    assert_eq!((again[0].seq, again[0].payload.as_slice()), (syn.seq + 1, &b"GET / HTTP/1.0\r\n\r\n"[..]));
+    assert!(!p.shard.tcp_info(h, p.now).unwrap().unwrap().syn_data);
+}
+
+#[test]
+fn a_retransmitted_syn_carries_neither_data_nor_the_option() {
+    let mut p = Peer::new(plain_config());
+    let (_, _, syn) = client_syn(&mut p, 5001, b"");
+    to_port(&mut p, 5001, synack(syn.seq + 1, FastOpenOption::new(false, &[7; 8])));
+    p.sent();
+    let (h, _, first) = client_syn(&mut p, 5002, b"hello");
+    assert_eq!(first.payload, b"hello");
+    p.advance(std::time::Duration::from_secs(1));
+    let second = p.one();
+    assert!(second.flags.syn());
+    assert_eq!((second.payload.len(), second.opts.fast_open), (0, None));
+    // The server answers the retransmission: the data follows the handshake.
+    to_port(&mut p, 5002, synack(second.seq + 1, None));
+    assert_eq!(p.shard.state(h).unwrap(), State::Established);
+    assert!(p.sent().iter().any(|s| s.payload == b"hello"));
 }

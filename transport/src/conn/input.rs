@@ -65,6 +65,9 @@ impl Connection {
         if h.flags.ack() {
             self.snd_una = h.ack;
             self.activity.delivered += 1;
+            if self.fast_open.is_some() {
+                self.fast_open_synack(h);
+            }
             self.sample_rtt(ctx, h.ack);
             self.rtx_at = None;
             self.retries = 0;
@@ -88,6 +91,25 @@ impl Connection {
             return;
         }
         self.accept_text_and_fin(ctx, h, h.seq + 1, seg.payload);
+    }
+
+    /// A Fast Open client's SYN-ACK (RFC 7413 §4.1.2): the data it acknowledges leaves the
+    /// queue, what it does not is sent again at once, and a cookie it carries is kept for
+    /// the next connection to this server.
+    fn fast_open_synack(&mut self, h: &TcpHeader) {
+        let acked = (h.ack - (self.iss + 1)).min(self.tx.len());
+        self.tx.consume(acked);
+        self.tx_seq += acked;
+        self.activity.bytes_acked += acked as u64;
+        self.snd_nxt = h.ack;
+        let mss = h.options.mss.unwrap_or(super::default_peer_mss(self.remote.ip()));
+        if let Some(f) = self.fast_open.as_deref_mut() {
+            f.syn_data = acked > 0;
+            f.cookie = None;
+            if let Some(cookie) = h.options.fast_open.filter(|c| !c.cookie().is_empty()) {
+                f.learned = Some((cookie, mss));
+            }
+        }
     }
 
     /// RFC 9293 §3.10.7.4: every state from SYN-RECEIVED on.

@@ -523,6 +523,11 @@ impl Connection {
         }
     }
 
+    /// The MSS this side announces.
+    pub(crate) fn rcv_mss(&self) -> u16 {
+        self.rcv_mss
+    }
+
     /// A Fast Open connection that may send before its handshake completes.
     fn sends_early(&self) -> bool {
         self.state == State::SynReceived && self.fast_open.as_ref().is_some_and(|f| f.accepted)

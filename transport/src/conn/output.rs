@@ -50,12 +50,30 @@ impl Connection {
                     let flags = if self.state == State::SynSent { TcpFlags::SYN } else { TcpFlags::SYN | TcpFlags::ACK };
                     if self.snd_max != self.iss {
                         ctx.stats.tcp_retrans_segs += 1;
+                        if self.state == State::SynSent
+                            && let Some(f) = self.fast_open.as_deref_mut()
+                        {
+                            // Like Linux, a retransmitted SYN drops Fast Open (data and
+                            // option): a middlebox may be what dropped the first.
+                            f.cookie = None;
+                        }
                     } else {
                         self.rtt_probe = Some((self.iss + 1, ctx.now));
                     }
-                    let n = self.emit(ctx, buf, Plan { seq: self.iss, flags, data: (0, 0), syn: true, segment_size: None })?;
-                    self.snd_nxt = self.iss + 1;
+                    // RFC 7413 §4.1: a Fast Open client's first SYN carries the data queued
+                    // with its cookie; a retransmitted SYN goes without (Linux: the data
+                    // may be what the path or the server drops).
+                    let syn_data = if self.state == State::SynSent && self.snd_max == self.iss && self.fast_open.as_ref().is_some_and(|f| f.cookie.is_some_and(|c| !c.cookie().is_empty())) {
+                        self.tx.len()
+                    } else {
+                        0
+                    };
+                    let n = self.emit(ctx, buf, Plan { seq: self.iss, flags, data: (0, syn_data), syn: true, segment_size: None })?;
+                    self.snd_nxt = self.iss + 1 + syn_data;
                     self.snd_max = self.snd_max.max(self.snd_nxt);
+                    if syn_data > 0 {
+                        self.activity.data_sent = ctx.now;
+                    }
                     self.arm_rtx(ctx.now);
                     return Some(n);
                 }
@@ -314,7 +332,7 @@ impl Connection {
                 o.window_scale = Some(self.opts.rcv_wscale);
             }
             o.sack_permitted = self.opts.sack;
-            if self.state == State::SynReceived {
+            if matches!(self.state, State::SynReceived | State::SynSent) {
                 o.fast_open = self.fast_open.as_ref().and_then(|f| f.cookie);
             }
         }

@@ -14,6 +14,7 @@
 //! `max_connections`, buffer bytes against `buffer_memory` ([`crate::memory`]).
 
 mod api;
+mod fast_open;
 mod ingress;
 mod invariants;
 mod listen;
@@ -189,6 +190,7 @@ pub struct Shard {
     /// SYN cookie secrets.
     cookies: CookieJar,
     fast_open_key: crate::listener::fast_open::FastOpenKey,
+    fast_open_cache: fast_open::FastOpenCache,
     /// Live connections (not remnants), against `Config::max_connections`.
     live: usize,
     /// Buffer bytes against `Config::buffer_memory`.
@@ -234,6 +236,7 @@ impl Shard {
             rst_limiter: ChallengeLimiter::default(),
             cookies,
             fast_open_key: crate::listener::fast_open::FastOpenKey::derived(secret),
+            fast_open_cache: fast_open::FastOpenCache::default(),
             live: 0,
             memory,
             ip_ident: 0,
@@ -426,6 +429,11 @@ impl Shard {
         let Some(Slot::Live(c)) = self.conns.get_mut(idx as usize) else { return };
         let ev = c.events.take();
         let generation = c.generation;
+        if let Some(f) = c.fast_open.as_deref_mut()
+            && let Some((cookie, mss)) = f.learned.take()
+        {
+            self.fast_open_cache.learn(c.remote.ip(), cookie, mss);
+        }
         if let Some(f) = c.fast_open.as_deref_mut()
             && c.state != State::SynReceived
             && let Some((l, lgen)) = f.queued_on.take()

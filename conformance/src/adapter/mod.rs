@@ -3,6 +3,8 @@
 //! packets come in through [`Adapter::inject`], go out through a queue of timestamped
 //! packets, and time moves only when packetdrill sleeps or waits for a packet.
 
+mod fast_open;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -54,6 +56,10 @@ struct Options {
     maxseg: Option<u16>,
     /// `TCP_FASTOPEN`: a listener's Fast Open queue length.
     fast_open: Option<usize>,
+    /// `TCP_FASTOPEN_CONNECT`: `connect` may defer the SYN to the first write.
+    fast_open_connect: bool,
+    /// A connect deferred by `TCP_FASTOPEN_CONNECT`: the first write opens it.
+    deferred_connect: Option<SocketAddr>,
 }
 
 #[derive(Debug)]
@@ -403,6 +409,9 @@ impl Adapter {
     pub fn connect(&mut self, fd: i32, remote: SocketAddr) -> Res<()> {
         self.check_family(fd, remote)?;
         let now = self.now;
+        if self.fd(fd)?.opts.fast_open_connect && matches!(self.fd(fd)?.kind, Kind::Fresh { .. }) {
+            return self.connect_fast_open(fd, remote);
+        }
         let f = self.fd(fd)?;
         let local = match f.kind {
             Kind::Fresh { bound } => bound,
@@ -684,6 +693,7 @@ impl Adapter {
                     self.shard.set_listener_mss(l, mss).map_err(errno_of)?;
                 }
             }
+            (libc::IPPROTO_TCP, libc::TCP_FASTOPEN_CONNECT) => f.opts.fast_open_connect = v != 0,
             (libc::IPPROTO_TCP, libc::TCP_FASTOPEN) => {
                 let qlen = usize::try_from(v).map_err(|_| libc::EINVAL)?;
                 f.opts.fast_open = Some(qlen);
@@ -743,6 +753,7 @@ impl Adapter {
             // Linux answers the clamp, or 536 (TCP_MSS_DEFAULT), for a socket not yet
             // connected.
             (libc::IPPROTO_TCP, libc::TCP_FASTOPEN) => o.fast_open.unwrap_or(0) as i32,
+            (libc::IPPROTO_TCP, libc::TCP_FASTOPEN_CONNECT) => i32::from(o.fast_open_connect),
             (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => match conn {
                 Some(h) => i32::from(self.shard.mss(h).map_err(errno_of)?),
                 None => i32::from(o.maxseg.unwrap_or(536)),

@@ -1,0 +1,49 @@
+//! The client side of TCP Fast Open as Linux's socket calls expose it: `sendto()` with
+//! `MSG_FASTOPEN` on an unconnected socket, and `TCP_FASTOPEN_CONNECT`, where `connect()`
+//! returns at once and the first write goes out in the SYN.
+
+use std::net::SocketAddr;
+
+use ringtcp_transport::SocketOptions;
+
+use super::{Adapter, Kind, Res, errno_of};
+
+impl Adapter {
+    /// `sendto(fd, data, MSG_FASTOPEN, remote)`: opens the connection with `data` in its
+    /// SYN if a cookie from `remote` is cached. Returns the bytes the SYN carries, or
+    /// `EINPROGRESS` when it carries none (no cookie yet: the SYN asks for one).
+    pub fn send_fast_open(&mut self, fd: i32, remote: SocketAddr, data: &[u8]) -> Res<usize> {
+        self.check_family(fd, remote)?;
+        let now = self.now;
+        let f = self.fd(fd)?;
+        let local = match f.kind {
+            Kind::Fresh { bound } => bound,
+            Kind::Conn { connecting: true, .. } => return Err(libc::EALREADY),
+            _ => return Err(libc::EISCONN),
+        };
+        f.opts.deferred_connect = None;
+        let opts = SocketOptions { rx_buffer: f.opts.rcvbuf, tx_buffer: f.opts.sndbuf, mss: f.opts.maxseg, ..SocketOptions::default() };
+        let (h, n) = self.shard.connect_fast_open(now, remote, local, opts, data).map_err(errno_of)?;
+        self.fd(fd)?.kind = Kind::Conn { h, read_shut: false, connecting: true };
+        self.apply_options(fd)?;
+        self.collect();
+        if n > 0 { Ok(n) } else { Err(libc::EINPROGRESS) }
+    }
+
+    /// `connect()` with `TCP_FASTOPEN_CONNECT` set: with a cookie from `remote`, nothing is
+    /// sent and the connect succeeds at once (the first write opens the connection);
+    /// without one, an ordinary connect whose SYN asks for a cookie.
+    pub(super) fn connect_fast_open(&mut self, fd: i32, remote: SocketAddr) -> Res<()> {
+        if self.shard.has_fast_open_cookie(remote.ip()) {
+            self.fd(fd)?.opts.deferred_connect = Some(remote);
+            return Ok(());
+        }
+        self.send_fast_open(fd, remote, &[]).map(|_| ())
+    }
+
+    /// Where a `TCP_FASTOPEN_CONNECT` socket whose connect was deferred connects to: its
+    /// first write goes through [`send_fast_open`](Adapter::send_fast_open).
+    pub fn deferred_connect(&self, fd: i32) -> Option<SocketAddr> {
+        self.fds.get(&fd)?.opts.deferred_connect
+    }
+}

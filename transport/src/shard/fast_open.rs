@@ -1,0 +1,71 @@
+//! TCP Fast Open, client side (RFC 7413 §4.1): the cookies servers gave this shard, and
+//! connections that carry their first data in the SYN.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+
+use super::{Shard, Slot, SocketHandle};
+use crate::error::Error;
+use crate::listener::fast_open::FastOpenConn;
+use crate::options::SocketOptions;
+use crate::time::Instant;
+use crate::wire::FastOpenOption;
+
+/// Servers remembered at most (Linux keeps its cookies in the TCP metrics cache, also
+/// bounded); past it an arbitrary entry makes room.
+const CACHE_ENTRIES: usize = 1024;
+
+/// Linux's `MAX_TCP_OPTION_SPACE`: SYN data leaves room for every option beside it.
+const OPTION_SPACE: usize = 40;
+
+/// The cookie each server gave, with the MSS it announced then (RFC 7413 §4.1.3: SYN data
+/// must fit one segment the server takes).
+#[derive(Debug, Default)]
+pub(crate) struct FastOpenCache {
+    servers: HashMap<IpAddr, (FastOpenOption, u16)>,
+}
+
+impl FastOpenCache {
+    pub(crate) fn learn(&mut self, server: IpAddr, cookie: FastOpenOption, mss: u16) {
+        if self.servers.len() >= CACHE_ENTRIES && !self.servers.contains_key(&server) {
+            let Some(&any) = self.servers.keys().next() else { return };
+            self.servers.remove(&any);
+        }
+        self.servers.insert(server, (cookie, mss));
+    }
+
+    fn get(&self, server: IpAddr) -> Option<(FastOpenOption, u16)> {
+        self.servers.get(&server).copied()
+    }
+}
+
+impl Shard {
+    /// Opens a connection with TCP Fast Open (RFC 7413 §4.1, Linux's `sendto` with
+    /// `MSG_FASTOPEN`): with a cookie from this server, as much of `data` as fits one
+    /// segment goes in the SYN and the count is returned; without one, the SYN asks for a
+    /// cookie, 0 is returned and `data` waits for the handshake, as for any connection.
+    pub fn connect_fast_open(&mut self, now: Instant, remote: SocketAddr, local: Option<SocketAddr>, opts: SocketOptions, data: &[u8]) -> Result<(SocketHandle, usize), Error> {
+        let h = self.connect_with(now, remote, local, opts)?;
+        let cached = self.fast_open_cache.get(remote.ip().to_canonical());
+        let Some(Slot::Live(c)) = self.conns.get_mut(h.idx as usize) else { return Err(Error::InvalidHandle) };
+        let taken = match cached {
+            Some((cookie, mss)) => {
+                let room = usize::from(mss.min(c.rcv_mss())).saturating_sub(OPTION_SPACE);
+                c.fast_open = Some(Box::new(FastOpenConn { cookie: Some(cookie), ..FastOpenConn::default() }));
+                if data.is_empty() { 0 } else { c.send(&data[..data.len().min(room)])? }
+            }
+            None => {
+                c.fast_open = FastOpenOption::new(false, &[]).map(|request| Box::new(FastOpenConn { cookie: Some(request), ..FastOpenConn::default() }));
+                0
+            }
+        };
+        self.stats.fast_open_connects += 1;
+        self.after(h.idx);
+        Ok((h, taken))
+    }
+
+    /// True if this shard holds a Fast Open cookie from `server`.
+    pub fn has_fast_open_cookie(&self, server: IpAddr) -> bool {
+        self.fast_open_cache.get(server.to_canonical()).is_some()
+    }
+}
