@@ -139,8 +139,9 @@ pub(crate) fn call<T>(ud: Ud, wait: Wait, mut op: impl FnMut(&mut Adapter) -> Re
 const SETTLE: Duration = Duration::from_secs(1);
 
 /// How long, in real time, virtual time stays still after a returned call's thread read the
-/// clock (see [`Inner::grace_until`]): its remaining bookkeeping takes microseconds.
-const GRACE: Duration = Duration::from_millis(5);
+/// clock (see [`Inner::grace_until`]): its remaining bookkeeping takes microseconds, but
+/// on a loaded machine (CI runs tests side by side) the thread may wait that long for a CPU.
+const GRACE: Duration = Duration::from_millis(20);
 
 /// How long a blocking call waits, in real time, for another call to change something.
 /// packetdrill's main thread moves virtual time and injects packets within microseconds of

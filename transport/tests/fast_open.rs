@@ -182,12 +182,18 @@ fn a_client_asks_for_a_cookie_then_sends_its_first_data_in_the_syn() {
     assert_eq!(p.shard.stats().fast_open_connects, 2);
 }
 
-#[test]
-fn syn_data_the_server_did_not_take_is_sent_again_at_once() {
+/// A client shard that holds a cookie from the peer (got on a first connection).
+fn client_with_cookie() -> Peer {
     let mut p = Peer::new(plain_config());
     let (_, _, syn) = client_syn(&mut p, 5001, b"");
     to_port(&mut p, 5001, synack(syn.seq + 1, FastOpenOption::new(false, &[7; 8])));
     p.sent();
+    p
+}
+
+#[test]
+fn syn_data_the_server_did_not_take_is_sent_again_at_once() {
+    let mut p = client_with_cookie();
     let (h, taken, syn) = client_syn(&mut p, 5002, b"GET / HTTP/1.0\r\n\r\n");
     assert_eq!(taken, 18);
     // The SYN-ACK acknowledges the SYN only (the server dropped the data: RFC 7413 §4.1.2).
@@ -200,10 +206,7 @@ fn syn_data_the_server_did_not_take_is_sent_again_at_once() {
 
 #[test]
 fn a_retransmitted_syn_carries_neither_data_nor_the_option() {
-    let mut p = Peer::new(plain_config());
-    let (_, _, syn) = client_syn(&mut p, 5001, b"");
-    to_port(&mut p, 5001, synack(syn.seq + 1, FastOpenOption::new(false, &[7; 8])));
-    p.sent();
+    let mut p = client_with_cookie();
     let (h, _, first) = client_syn(&mut p, 5002, b"hello");
     assert_eq!(first.payload, b"hello");
     p.advance(std::time::Duration::from_secs(1));

@@ -408,7 +408,7 @@ impl Connection {
         // when it was SACKed.
         let resacked = sacked_before - self.sack.sacked_bytes().min(sacked_before);
         let fresh = data_acked.saturating_sub(resacked).div_ceil(usize::from(self.eff_mss()));
-        self.activity.delivered += (acked - data_acked + fresh) as u32;
+        self.activity.delivered += (acked.saturating_sub(data_acked) + fresh) as u32;
         self.sample_rtt(ctx, ack);
         self.retries = 0;
         // Like Linux: forward progress ends the backoff even without a fresh sample.

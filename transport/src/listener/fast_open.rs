@@ -123,8 +123,9 @@ pub(crate) enum FastOpenVerdict {
 
 /// Linux's `tcp_try_fastopen`. `queue` is the listener's Fast Open queue: its length and
 /// the Fast Open connections still in SYN-RECEIVED; `None` when the listener does not
-/// serve Fast Open.
-pub(crate) fn verdict(server: FastOpenServer, queue: Option<(usize, usize)>, option: Option<FastOpenOption>, syn_data: bool, valid: [u8; 8]) -> FastOpenVerdict {
+/// serve Fast Open. `valid` makes the client's cookie, only when one is needed (a SYN
+/// flood to a listener without Fast Open costs no hashing).
+pub(crate) fn verdict(server: FastOpenServer, queue: Option<(usize, usize)>, option: Option<FastOpenOption>, syn_data: bool, valid: impl FnOnce() -> [u8; 8]) -> FastOpenVerdict {
     let Some((qlen, pending)) = queue.filter(|_| server.enabled) else { return FastOpenVerdict::Ignore };
     let asked = option.is_some() || (syn_data && server.cookie_not_required);
     // A full queue (or a zero one) serves an ordinary handshake, as Linux does, so a flood
@@ -137,6 +138,7 @@ pub(crate) fn verdict(server: FastOpenServer, queue: Option<(usize, usize)>, opt
         return FastOpenVerdict::Accept;
     }
     let Some(option) = option else { return FastOpenVerdict::Ignore };
+    let valid = valid();
     if option.cookie() == valid {
         return FastOpenVerdict::Accept;
     }
@@ -171,18 +173,18 @@ mod tests {
         let valid = [1, 2, 3, 4, 5, 6, 7, 8];
         let on = FastOpenServer::default();
         let opt = |c: &[u8]| FastOpenOption::new(false, c);
-        assert_eq!(verdict(on, None, opt(&valid), true, valid), FastOpenVerdict::Ignore, "listener without Fast Open");
-        assert_eq!(verdict(on, Some((4, 0)), None, true, valid), FastOpenVerdict::Ignore, "no option");
-        assert_eq!(verdict(on, Some((4, 0)), opt(&valid), true, valid), FastOpenVerdict::Accept);
-        assert_eq!(verdict(on, Some((4, 0)), opt(&valid), false, valid), FastOpenVerdict::Accept, "a valid cookie without data");
-        assert_eq!(verdict(on, Some((4, 4)), opt(&valid), true, valid), FastOpenVerdict::Ignore, "queue full");
-        assert_eq!(verdict(on, Some((4, 0)), opt(&[]), true, valid), FastOpenVerdict::SendCookie(opt(&valid).unwrap()), "a request");
-        let wrong = verdict(on, Some((4, 0)), FastOpenOption::new(true, &[9; 8]), true, valid);
+        assert_eq!(verdict(on, None, opt(&valid), true, || valid), FastOpenVerdict::Ignore, "listener without Fast Open");
+        assert_eq!(verdict(on, Some((4, 0)), None, true, || valid), FastOpenVerdict::Ignore, "no option");
+        assert_eq!(verdict(on, Some((4, 0)), opt(&valid), true, || valid), FastOpenVerdict::Accept);
+        assert_eq!(verdict(on, Some((4, 0)), opt(&valid), false, || valid), FastOpenVerdict::Accept, "a valid cookie without data");
+        assert_eq!(verdict(on, Some((4, 4)), opt(&valid), true, || valid), FastOpenVerdict::Ignore, "queue full");
+        assert_eq!(verdict(on, Some((4, 0)), opt(&[]), true, || valid), FastOpenVerdict::SendCookie(opt(&valid).unwrap()), "a request");
+        let wrong = verdict(on, Some((4, 0)), FastOpenOption::new(true, &[9; 8]), true, || valid);
         assert_eq!(wrong, FastOpenVerdict::SendCookie(FastOpenOption::new(true, &valid).unwrap()), "a wrong cookie: the right one, in the client's form");
         let open = FastOpenServer { cookie_not_required: true, ..on };
-        assert_eq!(verdict(open, Some((4, 0)), None, true, valid), FastOpenVerdict::Accept);
-        assert_eq!(verdict(open, Some((4, 0)), None, false, valid), FastOpenVerdict::Ignore, "a plain SYN stays plain");
+        assert_eq!(verdict(open, Some((4, 0)), None, true, || valid), FastOpenVerdict::Accept);
+        assert_eq!(verdict(open, Some((4, 0)), None, false, || valid), FastOpenVerdict::Ignore, "a plain SYN stays plain");
         let off = FastOpenServer { enabled: false, ..on };
-        assert_eq!(verdict(off, Some((4, 0)), opt(&valid), true, valid), FastOpenVerdict::Ignore, "switched off for the shard");
+        assert_eq!(verdict(off, Some((4, 0)), opt(&valid), true, || valid), FastOpenVerdict::Ignore, "switched off for the shard");
     }
 }

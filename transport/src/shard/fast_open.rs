@@ -52,7 +52,8 @@ impl Shard {
             Some((cookie, mss)) => {
                 let room = usize::from(mss.min(c.rcv_mss())).saturating_sub(OPTION_SPACE);
                 c.fast_open = Some(Box::new(FastOpenConn { cookie: Some(cookie), ..FastOpenConn::default() }));
-                if data.is_empty() { 0 } else { c.send(&data[..data.len().min(room)])? }
+                // A connection just opened takes this much (its buffer holds more).
+                c.send(&data[..data.len().min(room)]).unwrap_or(0)
             }
             None => {
                 c.fast_open = FastOpenOption::new(false, &[]).map(|request| Box::new(FastOpenConn { cookie: Some(request), ..FastOpenConn::default() }));

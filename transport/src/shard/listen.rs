@@ -262,9 +262,8 @@ impl Shard {
         }
         let (seq, window, options) = (h.seq, h.window, h.options);
         let fast_open = {
-            let lst = &self.listeners[l as usize];
-            let valid = self.fast_open_key.cookie(local.ip(), remote.ip());
-            fast_open::verdict(self.cfg.fast_open, lst.fast_open_queue(self.cfg.fast_open), options.fast_open, !payload.is_empty(), valid)
+            let (lst, key) = (&self.listeners[l as usize], self.fast_open_key);
+            fast_open::verdict(self.cfg.fast_open, lst.fast_open_queue(self.cfg.fast_open), options.fast_open, !payload.is_empty(), || key.cookie(local.ip(), remote.ip()))
         };
         let opts = self.listeners[l as usize].opts;
         let idx = self.insert_conn(now, local, remote, iss, opts, |open| Connection::accept_syn(open, seq, window, &options, l));
