@@ -769,6 +769,22 @@ mod tests {
     }
 
     #[test]
+    fn fast_open_sysctls_read_as_linux_reads_them() {
+        // defaults.sh's 0x70403: server on, every listener, cookies required.
+        let cfg = config_from_sysctls(|name| (name == "tcp_fastopen").then(|| format!("{}\n", 0x70403)));
+        assert_eq!(cfg.fast_open, ringtcp_transport::FastOpenServer { enabled: true, every_listener: true, cookie_not_required: false });
+        let off = config_from_sysctls(|name| (name == "tcp_fastopen").then(|| "1\n".into()));
+        assert!(!off.fast_open.enabled, "client only");
+        // The sysctl's words give the same key bytes as sockopt-fastopen-key.pkt's
+        // TCP_FASTOPEN_KEY for the same key.
+        let key = fast_open_key_from_sysctl("a0bf63f7-ed803d81-cd641d30-cebc4a90\n").unwrap();
+        assert_eq!(key, *b"\xf7\x63\xbf\xa0\x81\x3d\x80\xed\x30\x1d\x64\xcd\x90\x4a\xbc\xce");
+        assert_eq!(fast_open_key_from_sysctl("a1a1a1a1-b2b2b2b2-c3c3c3c3-d4d4d4d4,00000000-00000000-00000000-00000000").map(|k| k[0]), Some(0xa1), "the primary of two");
+        assert_eq!(fast_open_key_from_sysctl("zz-1-2-3"), None);
+        assert_eq!(fast_open_key_from_sysctl("1-2-3"), None);
+    }
+
+    #[test]
     fn the_interface_has_packetdrills_layout() {
         // 33 pointers: userdata and 32 functions, in packetdrill.h's order.
         assert_eq!(size_of::<PacketdrillInterface>(), 33 * size_of::<usize>());
