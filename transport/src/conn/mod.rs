@@ -513,14 +513,17 @@ impl Connection {
     }
 
     /// Takes the data of a Fast Open SYN (RFC 7413 §4.2.2): it is acknowledged by the
-    /// SYN-ACK and readable before the handshake completes.
-    pub(crate) fn take_syn_data(&mut self, data: &[u8]) {
+    /// SYN-ACK and readable before the handshake completes. False if there was none or it
+    /// did not fit (the client then sends it again after the handshake).
+    pub(crate) fn take_syn_data(&mut self, data: &[u8]) -> bool {
         if !data.is_empty() && let RxInsert::InOrder(n) = self.rx.insert(self.rcv_nxt, self.rcv_nxt, data) {
             self.rcv_nxt += n;
             self.rcv_adv = self.rcv_adv.max(self.rcv_nxt);
             self.activity.bytes_received += n as u64;
             self.events.set(Events::READABLE);
+            return n > 0;
         }
+        false
     }
 
     /// The MSS this side announces.

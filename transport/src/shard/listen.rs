@@ -276,8 +276,8 @@ impl Shard {
                 // RFC 7413 §4.2.2: the data is the application's now, and so is the
                 // connection: it goes to the accept queue in SYN-RECEIVED, counted in the
                 // listener's Fast Open queue until its handshake ends.
-                c.take_syn_data(payload);
-                c.fast_open = Some(Box::new(FastOpenConn { accepted: true, syn_data: !payload.is_empty(), cookie: None, queued_on: Some((l, lst.generation)), learned: None }));
+                let syn_data = c.take_syn_data(payload);
+                c.fast_open = Some(Box::new(FastOpenConn { accepted: true, syn_data, cookie: None, queued_on: Some((l, lst.generation)), learned: None }));
                 c.in_accept_queue = true;
                 lst.fast_open_pending += 1;
                 self.stats.fast_open_accepted += 1;
