@@ -44,6 +44,41 @@ impl Shard {
     /// `MSG_FASTOPEN`): with a cookie from this server, as much of `data` as fits one
     /// segment goes in the SYN and the count is returned; without one, the SYN asks for a
     /// cookie, 0 is returned and `data` waits for the handshake, as for any connection.
+    ///
+    /// ```
+    /// use ringtcp_transport::{Config, Instant, Secret, Shard, SocketOptions, State};
+    ///
+    /// let mut server = Shard::new(Config::default(), &["10.0.0.1".parse().unwrap()], Secret([1; 16]));
+    /// let mut client = Shard::new(Config::default(), &["10.0.0.2".parse().unwrap()], Secret([2; 16]));
+    /// let fast_open = SocketOptions { fast_open: Some(16), ..SocketOptions::default() };
+    /// let l = server.listen_with("10.0.0.1:80".parse().unwrap(), 128, fast_open).unwrap();
+    /// let (now, remote) = (Instant::ZERO, "10.0.0.1:80".parse().unwrap());
+    /// let mut buf = [0u8; 1600];
+    /// let mut exchange = |client: &mut Shard, server: &mut Shard| {
+    ///     for _ in 0..3 {
+    ///         while let Some(n) = client.poll_transmit(now, &mut buf) { server.handle_packet(now, &buf[..n]); }
+    ///         while let Some(n) = server.poll_transmit(now, &mut buf) { client.handle_packet(now, &buf[..n]); }
+    ///     }
+    /// };
+    ///
+    /// // The first connection asks for a cookie; its data waits for the handshake.
+    /// let (_, in_syn) = client.connect_fast_open(now, remote, None, SocketOptions::default(), b"GET /").unwrap();
+    /// assert_eq!(in_syn, 0);
+    /// exchange(&mut client, &mut server);
+    /// assert!(client.has_fast_open_cookie("10.0.0.1".parse().unwrap()));
+    /// server.accept(l).unwrap().expect("an ordinary handshake");
+    ///
+    /// // The second carries its request in the SYN: the server application can read it
+    /// // as soon as the SYN arrives, before the handshake completes.
+    /// let (_, in_syn) = client.connect_fast_open(now, remote, None, SocketOptions::default(), b"GET /").unwrap();
+    /// assert_eq!(in_syn, 5);
+    /// while let Some(n) = client.poll_transmit(now, &mut buf) { server.handle_packet(now, &buf[..n]); }
+    /// let h = server.accept(l).unwrap().expect("handed over at once");
+    /// assert_eq!(server.state(h).unwrap(), State::SynReceived);
+    /// let mut got = [0u8; 5];
+    /// assert_eq!(server.recv(h, &mut got).unwrap(), 5);
+    /// assert_eq!(&got, b"GET /");
+    /// ```
     pub fn connect_fast_open(&mut self, now: Instant, remote: SocketAddr, local: Option<SocketAddr>, opts: SocketOptions, data: &[u8]) -> Result<(SocketHandle, usize), Error> {
         let h = self.connect_with(now, remote, local, opts)?;
         let cached = self.fast_open_cache.get(remote.ip().to_canonical());
@@ -65,7 +100,8 @@ impl Shard {
         Ok((h, taken))
     }
 
-    /// True if this shard holds a Fast Open cookie from `server`.
+    /// True if this shard holds a Fast Open cookie from `server` (see
+    /// [`connect_fast_open`](Shard::connect_fast_open) for an example).
     pub fn has_fast_open_cookie(&self, server: IpAddr) -> bool {
         self.fast_open_cache.get(server.to_canonical()).is_some()
     }
