@@ -141,7 +141,7 @@ impl Connection {
         };
         let sent_to = self.snd_max.max(self.tx_seq);
         let unsent = if self.tx_end() > sent_to { self.tx_end() - sent_to } else { 0 };
-        let since = |t: Instant| if now > t { now - t } else { Duration::ZERO };
+        let since = |t: Instant| now.saturating_duration_since(t);
         TcpInfo {
             state: self.state,
             congestion_state,

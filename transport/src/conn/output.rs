@@ -283,7 +283,7 @@ impl Connection {
     /// New data is about to leave with nothing in flight: the controller hears how long
     /// the sender was idle, and after more than an RTO the window restarts (RFC 5681 §4.1).
     fn restart_after_idle(&mut self, ctx: &mut Ctx<'_>) {
-        let idle = ctx.now - self.activity.data_sent.min(ctx.now);
+        let idle = ctx.now.saturating_duration_since(self.activity.data_sent);
         self.cc.on_transmit_start(ctx.now, idle);
         let rto = self.rtt.rto();
         if ctx.cfg.slow_start_after_idle && idle > rto {
