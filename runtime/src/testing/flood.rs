@@ -151,8 +151,12 @@ enum Destination {
 /// A packet socket bound to `ifname` that hands IPv4 packets straight to the device.
 fn packet_socket(ifname: &str, mac: Option<[u8; 6]>) -> io::Result<(OwnedFd, Destination)> {
     let proto = (libc::ETH_P_IP as u16).to_be();
+    // Protocol 0: the socket only sends. Opened for ETH_P_IP, it would also be handed a
+    // clone of every packet the stack under test writes to the device (packet_rcv runs in
+    // that writer's context), a cost a traffic generator on another machine never puts on
+    // the server. The protocol of what it sends comes with each destination below.
     // SAFETY: socket takes no pointers.
-    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, i32::from(proto)) };
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
