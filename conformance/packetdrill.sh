@@ -3,7 +3,8 @@
 # (conformance/src): `bash conformance/packetdrill.sh [script...]`.
 #
 # Scripts are named relative to gtests/net/tcp/ (for example `blocking/blocking-read.pkt`)
-# or as paths; with none, the expected-pass list (conformance/expected-pass.txt) runs.
+# or as paths; with none, the expected-pass lists run: conformance/expected-pass.txt as
+# they are, conformance/expected-pass-psh-masked.txt with PSH masked (below).
 # Prints one line per script and ends with `packetdrill (MODE) passed=N failed=M skipped=K`;
 # exits non-zero when a script of the expected-pass list fails.
 #
@@ -16,7 +17,9 @@
 # Environment: PACKETDRILL_SRC (the packetdrill checkout), RINGTCP_CONFORMANCE_SO (a built
 # adapter library; default: build it with cargo), PACKETDRILL_VERBOSE=1 (print each failing
 # script's output), PACKETDRILL_TIMEOUT (seconds per script, default 60),
-# PACKETDRILL_IP_VERSION (ipv4 [default], ipv6 or ipv4-mapped-ipv6, as upstream's run_all.py).
+# PACKETDRILL_IP_VERSION (ipv4 [default], ipv6 or ipv4-mapped-ipv6, as upstream's run_all.py),
+# PACKETDRILL_MASK_PSH=1 (run every given script with PSH masked, to see whether PSH is its
+# only difference).
 set -u -o pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -120,12 +123,32 @@ case "$ip_version" in
 esac
 
 expected_list="$here/expected-pass.txt"
+# Scripts whose only difference from Linux is where PSH goes (status *differs*): they run
+# with PSH cleared on both sides, the adapter's segments (so_flags mask_psh=1) and the
+# script's outbound lines, so that every other line is still checked (see psh_mask.rs).
+masked_list="$here/expected-pass-psh-masked.txt"
+listed() { grep -v '^\s*#' "$1" | sed '/^\s*$/d'; }
 scripts=("$@")
 checking_list=0
 if [ ${#scripts[@]} -eq 0 ]; then
     checking_list=1
-    mapfile -t scripts < <(grep -v '^\s*#' "$expected_list" | sed '/^\s*$/d')
+    mapfile -t scripts < <(listed "$expected_list"; listed "$masked_list")
 fi
+
+# Writes script $1 with PSH taken out of the flags of its outbound lines to $2.
+psh_masked_copy() {
+    python3 - "$1" "$2" <<'PY'
+import re, sys
+out = re.compile(r'^(\s*[-+0-9.~*]*\s*>\s*(?:\[[^\]]*\]\s*)?)([A-Z.]+)(\s)')
+def strip(m):
+    flags = m.group(2).replace('P', '')
+    return m.group(1) + (flags or m.group(2)) + m.group(3)
+with open(sys.argv[1]) as f:
+    text = [out.sub(strip, line) for line in f]
+with open(sys.argv[2], 'w') as f:
+    f.writelines(text)
+PY
+}
 
 passed=0
 failed=0
@@ -163,24 +186,37 @@ for s in "${scripts[@]}"; do
             esac
         done
     fi
+    run_name="$(basename "$path")"
+    masked=""
+    if [ "${PACKETDRILL_MASK_PSH:-0}" = 1 ] || grep -qxF "$name" "$masked_list" 2> /dev/null; then
+        # The copy sits beside the script, where its relative includes resolve.
+        run_name="$(mktemp "$dir/.psh-masked-XXXXXX.pkt")"
+        psh_masked_copy "$path" "$run_name"
+        run_name="$(basename "$run_name")"
+        for i in "${!flags[@]}"; do
+            case "${flags[$i]}" in --so_flags=*) flags[i]="${flags[$i]},mask_psh=1" ;; esac
+        done
+        masked=" (PSH masked)"
+    fi
     # Preloaded as well as loaded: packetdrill reads TCP_INFO for a script's `%{ }%`
     # assertions with the process's own getsockopt(), which the library's exported
     # getsockopt answers for its sockets (conformance/src/getsockopt.rs).
     log="$(cd "$dir" && LD_PRELOAD="$so" timeout "$timeout_secs" unshare -n "$out/src/packetdrill" \
-        --so_filename="$so" "${flags[@]}" "$(basename "$path")" 2>&1)"
+        --so_filename="$so" "${flags[@]}" "$run_name" 2>&1)"
     rc=$?
+    [ -n "$masked" ] && rm -f "$dir/$run_name"
     if [ $rc -eq 0 ]; then
-        echo "pass  $name"
+        echo "pass  $name$masked"
         passed=$((passed + 1))
     else
         why="$(printf '%s\n' "$log" | grep -v '^\s*$' | grep -m1 -E 'error|Error|timing|expected|ringtcp-conformance' || printf '%s\n' "$log" | tail -1)"
         [ $rc -eq 124 ] && why="timed out after ${timeout_secs} s"
-        echo "FAIL  $name: $why"
+        echo "FAIL  $name$masked: $why"
         failed=$((failed + 1))
         if [ "${PACKETDRILL_VERBOSE:-0}" = 1 ]; then
             printf '%s\n' "$log" | sed 's/^/      /'
         fi
-        if [ $checking_list -eq 1 ] || grep -qxF "$name" "$expected_list" 2> /dev/null; then
+        if [ $checking_list -eq 1 ] || grep -qxF "$name" "$expected_list" "$masked_list" 2> /dev/null; then
             failed_expected=$((failed_expected + 1))
         fi
     fi

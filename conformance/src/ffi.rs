@@ -697,7 +697,10 @@ pub unsafe extern "C" fn packetdrill_interface_init(flags: *const c_char, ifc: *
     // `mtu=` mirrors packetdrill's `--mtu` (the device the script's packets cross).
     let mut cfg = linux_like_config();
     cfg.mtu = flag(flags, "mtu").unwrap_or(cfg.mtu);
-    let adapter = Adapter::new(local_ip_from_flags(flags), cfg, FdNumbers { take: real_fd, give_back: release_real_fd });
+    let mut adapter = Adapter::new(local_ip_from_flags(flags), cfg, FdNumbers { take: real_fd, give_back: release_real_fd });
+    if flag(flags, "mask_psh") == Some(1u8) {
+        adapter.mask_psh();
+    }
     let shared = Box::new(Shared { inner: Mutex::new(Inner { adapter, waiting: 0, stale: 0, returned: Vec::new(), grace_until: None }), changed: Condvar::new() });
     let ud = Box::into_raw(shared) as Ud;
     getsockopt::set_current(ud);

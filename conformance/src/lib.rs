@@ -15,5 +15,6 @@
 pub mod adapter;
 pub mod ffi;
 pub mod getsockopt;
+pub mod psh_mask;
 mod sockaddr;
 mod waiting;

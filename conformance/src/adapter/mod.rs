@@ -110,6 +110,8 @@ pub struct Adapter {
     /// Where `poll_transmit` writes, kept: `collect` runs after nearly every call, each
     /// clock reading included.
     tx_buf: Box<[u8]>,
+    /// PSH is cleared on what the stack sends (see [`crate::psh_mask`]).
+    mask_psh: bool,
 }
 
 /// How the adapter numbers its fds. packetdrill closes a script's sockets at its end with
@@ -240,7 +242,14 @@ impl Adapter {
             numbers,
             configured: false,
             tx_buf: vec![0u8; 65_600].into_boxed_slice(),
+            mask_psh: false,
         }
+    }
+
+    /// From now on PSH is cleared on every segment the stack sends, for the scripts whose
+    /// only difference from Linux is where PSH goes (see [`crate::psh_mask`]).
+    pub fn mask_psh(&mut self) {
+        self.mask_psh = true;
     }
 
     /// The stack's own address.
@@ -302,6 +311,9 @@ impl Adapter {
     fn collect(&mut self) {
         let stamp = self.now_usecs();
         while let Some(n) = self.shard.poll_transmit(self.now, &mut self.tx_buf) {
+            if self.mask_psh {
+                crate::psh_mask::clear_psh(&mut self.tx_buf[..n]);
+            }
             self.out.push_back((self.tx_buf[..n].to_vec(), stamp));
         }
     }
