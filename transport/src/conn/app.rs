@@ -3,6 +3,8 @@
 //! `Shard::send`, `Shard::recv` and the rest.
 
 
+use core::time::Duration;
+
 use super::{Connection, Events, State};
 use crate::config::{BufferMemory, Keepalive};
 use crate::error::Error;
@@ -185,6 +187,15 @@ impl Connection {
             Some(k) if self.state.is_synchronized() => Some(now + k.idle),
             _ => None,
         };
+    }
+
+    /// TCP_USER_TIMEOUT; zero means none, as on Linux.
+    pub(crate) fn set_user_timeout(&mut self, ut: Option<Duration>) {
+        self.user_timeout = ut.filter(|d| !d.is_zero());
+    }
+
+    pub(crate) fn user_timeout(&self) -> Option<Duration> {
+        self.user_timeout
     }
 
     /// Allocated bytes: the control block and both buffers.

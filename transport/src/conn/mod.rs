@@ -299,6 +299,12 @@ pub(crate) struct Connection {
     delack_at: Option<Instant>,
     persist_at: Option<Instant>,
     persist_probes: u32,
+    /// TCP_USER_TIMEOUT (RFC 5482): how long sent data or probes may go unanswered
+    /// before the connection fails with `TimedOut`, instead of counting retries.
+    user_timeout: Option<Duration>,
+    /// Since when the peer has not answered: the RTO timer's start at the first
+    /// retransmission, or the first zero-window probe (read only while retrying/probing).
+    stalled_since: Instant,
     keepalive: Option<Keepalive>,
     keepalive_at: Option<Instant>,
     /// When drained buffers holding large allocations give them back (unless data came
@@ -441,6 +447,8 @@ impl Connection {
             delack_at: None,
             persist_at: None,
             persist_probes: 0,
+            user_timeout: None,
+            stalled_since: Instant::ZERO,
             keepalive: cfg.keepalive,
             keepalive_at: None,
             release_at: None,

@@ -2,6 +2,8 @@
 //! keepalive, TIME-WAIT, the orphaned FIN-WAIT-2 limit, and giving idle buffers'
 //! allocations back.
 
+use core::time::Duration;
+
 use super::{AckState, Connection, Ctx, Recovery, State};
 use crate::cc::CongestionControl;
 use crate::error::Error;
@@ -62,13 +64,24 @@ impl Connection {
         if !syn_pending && self.snd_una == self.snd_max {
             return;
         }
+        if self.retries == 0 {
+            // The timer was armed an RTO ago (at the send, or at the last ACK that moved
+            // SND.UNA): since then nothing was acknowledged.
+            self.stalled_since = ctx.now - self.rtt.rto();
+        }
         self.retries += 1;
         let limit = match self.state {
             State::SynSent => ctx.cfg.syn_retries,
             State::SynReceived => ctx.cfg.synack_retries,
             _ => ctx.cfg.max_retries,
         };
-        if self.retries > limit {
+        // RFC 5482 §3 / RFC 9293 §3.8.3: with a user timeout set, time unanswered decides
+        // instead of the retry count (Linux: TCP_USER_TIMEOUT replaces tcp_retries2).
+        let gave_up = match self.user_timeout {
+            Some(ut) => ctx.now - self.stalled_since >= ut,
+            None => self.retries > limit,
+        };
+        if gave_up {
             ctx.stats.timeouts += 1;
             match self.state {
                 State::SynReceived if self.listener.is_some() => {
@@ -102,7 +115,17 @@ impl Connection {
             }
             self.snd_nxt = self.snd_una;
         }
-        self.rtx_at = Some(ctx.now + self.rtt.rto());
+        self.rtx_at = Some(ctx.now + self.within_user_timeout(ctx.now, self.rtt.rto()));
+    }
+
+    /// `wait`, cut to what is left of the user timeout, so that the connection fails when
+    /// it runs out rather than at the next backed-off timer (Linux's
+    /// tcp_clamp_rto_to_user_timeout); at least a millisecond.
+    fn within_user_timeout(&self, now: Instant, wait: Duration) -> Duration {
+        match self.user_timeout {
+            Some(ut) => wait.min(ut.saturating_sub(now - self.stalled_since)).max(Duration::from_millis(1)),
+            None => wait,
+        }
     }
 
     /// The persist timer (RFC 9293 §3.8.6.1): probe a zero window, or push a small piece
@@ -116,8 +139,16 @@ impl Connection {
             self.sws_override = true;
             return;
         }
+        if self.persist_probes == 0 {
+            self.stalled_since = ctx.now;
+        }
         self.persist_probes += 1;
-        if self.persist_probes > ctx.cfg.max_retries {
+        let gave_up = match self.user_timeout {
+            // Linux times zero-window probing from the first probe (icsk_probes_tstamp).
+            Some(ut) => ctx.now - self.stalled_since >= ut,
+            None => self.persist_probes > ctx.cfg.max_retries,
+        };
+        if gave_up {
             ctx.stats.timeouts += 1;
             self.enter_closed(Some(Error::TimedOut));
             return;
@@ -126,7 +157,7 @@ impl Connection {
         self.probe_now = true;
         let backoff = 1u32 << self.persist_probes.min(16);
         let wait = (self.rtt.rto() * backoff).min(ctx.cfg.rto_max);
-        self.persist_at = Some(ctx.now + wait);
+        self.persist_at = Some(ctx.now + self.within_user_timeout(ctx.now, wait));
     }
 
     /// RFC 9293 §3.8.4 / RFC 1122 §4.2.3.6.
@@ -140,7 +171,15 @@ impl Connection {
             self.keepalive_at = Some(ctx.now + k.idle);
             return;
         }
-        if self.keepalive_probes >= k.probes {
+        // With a user timeout, keepalive gives up once the peer has been silent that long
+        // and a probe went unanswered (Linux's tcp_keepalive_timer); the timer ran `idle`
+        // after the last segment heard, then `interval` per probe.
+        let silent = k.idle + k.interval * self.keepalive_probes;
+        let gave_up = match self.user_timeout {
+            Some(ut) => self.keepalive_probes > 0 && silent >= ut,
+            None => self.keepalive_probes >= k.probes,
+        };
+        if gave_up {
             ctx.stats.timeouts += 1;
             self.enter_closed(Some(Error::TimedOut));
             return;

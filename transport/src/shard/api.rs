@@ -1,5 +1,6 @@
 //! The socket operations the application calls.
 
+use core::time::Duration;
 use std::net::{IpAddr, SocketAddr};
 
 use super::{Shard, Slot, SocketHandle};
@@ -450,6 +451,36 @@ impl Shard {
     pub fn buffer_sizes(&self, h: SocketHandle) -> Result<(usize, usize), Error> {
         match self.sock(h)? {
             Sock::Live(c) => Ok(c.buffer_capacities()),
+            Sock::Remnant(_) => Err(Error::NotConnected),
+        }
+    }
+
+    /// Sets the connection's user timeout (TCP_USER_TIMEOUT, RFC 5482; `None` or zero:
+    /// none): how long transmitted data, a SYN or zero-window probes may go unanswered
+    /// before the connection fails with [`Error::TimedOut`], in place of the retry counts
+    /// (`Config::max_retries`, `syn_retries`); with keepalive on, also how long the peer
+    /// may stay silent once a keepalive probe is out.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ringtcp_transport::{Config, Instant, Secret, Shard};
+    ///
+    /// let mut shard = Shard::new(Config::default(), &["10.0.0.1".parse().unwrap()], Secret([1; 16]));
+    /// let h = shard.connect(Instant::ZERO, "10.0.0.2:80".parse().unwrap(), None).unwrap();
+    /// shard.set_user_timeout(h, Some(Duration::from_secs(3))).unwrap();
+    /// assert_eq!(shard.user_timeout(h).unwrap(), Some(Duration::from_secs(3)));
+    /// ```
+    pub fn set_user_timeout(&mut self, h: SocketHandle, ut: Option<Duration>) -> Result<(), Error> {
+        if let Some(c) = self.conn_mut(h)? {
+            c.set_user_timeout(ut);
+        }
+        Ok(())
+    }
+
+    /// The connection's user timeout (see [`set_user_timeout`](Shard::set_user_timeout)).
+    pub fn user_timeout(&self, h: SocketHandle) -> Result<Option<Duration>, Error> {
+        match self.sock(h)? {
+            Sock::Live(c) => Ok(c.user_timeout()),
             Sock::Remnant(_) => Err(Error::NotConnected),
         }
     }
