@@ -313,6 +313,39 @@ impl TcpSocket {
         self.set(|o| o.settings.keepalive = Some(keepalive))
     }
 
+    /// TCP_USER_TIMEOUT (RFC 5482) for the connection this socket opens or accepts: how
+    /// long its SYN, its data or its probes may go unanswered before it fails with
+    /// `TimedOut`, in place of the retry counts. `None` or zero: off, as on Linux.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (_server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// use std::time::Duration;
+    /// let socket = ringtcp::TcpSocket::new_v4_on(&client);
+    /// socket.set_user_timeout(Some(Duration::from_millis(1500)))?;
+    /// // Nobody answers at 10.9.0.3: the SYN is retried for 1.5 s, not for two minutes.
+    /// let err = socket.connect("10.9.0.3:80".parse().unwrap()).await.unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`set_keepalive`](TcpSocket::set_keepalive).
+    pub fn set_user_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.set(|o| o.settings.user_timeout = timeout.filter(|d| !d.is_zero()))
+    }
+
+    /// The user timeout the connection will have.
+    ///
+    /// # Errors
+    ///
+    /// As [`set_keepalive`](TcpSocket::set_keepalive).
+    pub fn user_timeout(&self) -> io::Result<Option<Duration>> {
+        self.get(|o| o.settings.user_timeout)
+    }
+
     /// Whether keepalive is on.
     ///
     /// # Errors

@@ -286,6 +286,35 @@ impl TcpStream {
         Ok(self.sock.keepalive())
     }
 
+    /// TCP_USER_TIMEOUT (RFC 5482): how long data this side sent, or its zero-window or
+    /// keepalive probes, may go unanswered before the connection fails with `TimedOut`,
+    /// in place of the retry counts (about 15 minutes of retransmissions by default, as
+    /// on Linux). `None` or zero turns it off. A ringtcp extension, as `set_keepalive`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let (server, client) = ringtcp::Stack::builder().shards(1).memory_pair("10.9.0.1".parse().unwrap(), "10.9.0.2".parse().unwrap())?;
+    /// # let listener = server.bind("10.9.0.1:7").await?;
+    /// # let stream = client.connect("10.9.0.1:7").await?;
+    /// use std::time::Duration;
+    /// stream.set_user_timeout(Some(Duration::from_secs(30)))?;
+    /// assert_eq!(stream.user_timeout()?, Some(Duration::from_secs(30)));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `BrokenPipe` once the shard thread has stopped.
+    pub fn set_user_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.sock.set_user_timeout(timeout)
+    }
+
+    /// The user timeout (`None`: off).
+    pub fn user_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.sock.user_timeout())
+    }
+
     /// A kernel socket cannot become a ringtcp connection.
     ///
     /// # Errors

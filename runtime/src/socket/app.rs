@@ -406,6 +406,25 @@ impl SocketShared {
         self.state().keepalive
     }
 
+    /// TCP_USER_TIMEOUT (RFC 5482; `None` or zero: off): how long sent data, the SYN or
+    /// probes may go unanswered before the connection fails with `TimedOut`, in place of
+    /// the retry counts.
+    ///
+    /// # Errors
+    ///
+    /// `BrokenPipe` once the shard thread has stopped.
+    pub fn set_user_timeout(self: &Arc<Self>, timeout: Option<Duration>) -> io::Result<()> {
+        let mut st = self.state();
+        st.user_timeout = timeout.filter(|d| !d.is_zero());
+        st.options_changed = true;
+        self.request_update(&mut st)
+    }
+
+    /// The user timeout (`None`: off).
+    pub fn user_timeout(&self) -> Option<Duration> {
+        self.state().user_timeout
+    }
+
     /// The most bytes the socket buffers each way (receive, send).
     pub fn buffer_sizes(&self) -> (usize, usize) {
         let st = self.state();

@@ -114,6 +114,9 @@ pub struct SocketSettings {
     pub nodelay: bool,
     /// Keepalive probes (`None`: off, as on Linux by default).
     pub keepalive: Option<Keepalive>,
+    /// TCP_USER_TIMEOUT (RFC 5482; `None`: off, as on Linux by default): how long sent
+    /// data or probes may go unanswered before the connection fails with `TimedOut`.
+    pub user_timeout: Option<Duration>,
     /// SO_LINGER.
     pub linger: Option<Duration>,
     /// IPv4 type of service.
@@ -198,6 +201,8 @@ struct SocketState {
     tos: u8,
     /// Keepalive probes, when on.
     keepalive: Option<Keepalive>,
+    /// TCP_USER_TIMEOUT.
+    user_timeout: Option<Duration>,
     /// Keepalive changed since the shard last applied it (kept apart: the transport
     /// reschedules the connection's timer for it, which a new connection without
     /// keepalive need not pay).
@@ -287,6 +292,7 @@ impl SocketShared {
                     quickack: false,
                     tos: settings.tos,
                     keepalive: settings.keepalive,
+                    user_timeout: settings.user_timeout,
                     options_changed: true,
                     keepalive_changed: settings.keepalive.is_some(),
                     quickack_changed: false,

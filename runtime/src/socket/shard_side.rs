@@ -75,6 +75,7 @@ impl SocketShared {
             let _ = shard.set_nodelay(h, st.nodelay);
             let _ = shard.set_ttl(h, st.ttl.clamp(1, 255) as u8);
             let _ = shard.set_tos(h, st.tos);
+            let _ = shard.set_user_timeout(h, st.user_timeout);
         }
         if std::mem::take(&mut st.quickack_changed) {
             let _ = shard.set_quickack(h, st.quickack);

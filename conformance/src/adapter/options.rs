@@ -1,0 +1,174 @@
+//! Socket options as Linux's `setsockopt` / `getsockopt` take them: kept on the socket
+//! (`Options`) and carried into its connection when it has one.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ringtcp_transport::{Keepalive, SocketOptions};
+
+use super::{Adapter, Kind, Res, errno_of};
+
+/// Options set on a socket, kept for the connection it becomes.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Options {
+    pub(super) nodelay: bool,
+    pub(super) rcvbuf: Option<usize>,
+    pub(super) sndbuf: Option<usize>,
+    /// `SO_LINGER`: `Some(0)` makes `close` reset.
+    pub(super) linger: Option<u32>,
+    pub(super) keepalive: bool,
+    pub(super) keepalive_params: Option<Keepalive>,
+    pub(super) quickack: bool,
+    /// `TCP_USER_TIMEOUT`, in milliseconds (0: none).
+    pub(super) user_timeout_ms: u32,
+    pub(super) reuseaddr: bool,
+    /// `TCP_MAXSEG` set before `connect` or `listen`: the MSS clamp.
+    pub(super) maxseg: Option<u16>,
+    /// `TCP_FASTOPEN`: a listener's Fast Open queue length.
+    pub(super) fast_open: Option<usize>,
+    /// `TCP_FASTOPEN_CONNECT`: `connect` may defer the SYN to the first write.
+    pub(super) fast_open_connect: bool,
+    /// A connect deferred by `TCP_FASTOPEN_CONNECT`: the first write opens it.
+    pub(super) deferred_connect: Option<SocketAddr>,
+}
+
+impl Adapter {
+    /// Sets an integer option; `ENOPROTOOPT` for one ringtcp does not have.
+    pub fn set_option(&mut self, fd: i32, level: i32, name: i32, value: i32) -> Res<()> {
+        let f = self.fd(fd)?;
+        let v = value;
+        match (level, name) {
+            (libc::SOL_SOCKET, libc::SO_REUSEADDR) => f.opts.reuseaddr = v != 0,
+            // ringtcp's listeners are per shard already; SO_REUSEPORT has nothing to add.
+            (libc::SOL_SOCKET, libc::SO_REUSEPORT) => {}
+            // Linux doubles the value asked for (for its bookkeeping), as `getsockopt`
+            // then shows; ringtcp stores it doubled too, so scripts read back what Linux
+            // shows, and uses it as the buffer.
+            (libc::SOL_SOCKET, libc::SO_RCVBUF) => f.opts.rcvbuf = Some((v.max(0) as usize * 2).max(SocketOptions::MIN_BUFFER)),
+            (libc::SOL_SOCKET, libc::SO_SNDBUF) => f.opts.sndbuf = Some((v.max(0) as usize * 2).max(SocketOptions::MIN_BUFFER)),
+            (libc::SOL_SOCKET, libc::SO_KEEPALIVE) => f.opts.keepalive = v != 0,
+            (libc::IPPROTO_TCP, libc::TCP_NODELAY) => f.opts.nodelay = v != 0,
+            // Linux refuses a negative value and takes any other, in milliseconds.
+            (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) => f.opts.user_timeout_ms = u32::try_from(v).map_err(|_| libc::EINVAL)?,
+            (libc::IPPROTO_TCP, libc::TCP_QUICKACK) => {
+                // On a connection it acts at once, as on Linux (off ends quick-ACK mode).
+                f.opts.quickack = v != 0;
+                if let Kind::Conn { h, .. } = f.kind {
+                    self.shard.set_quickack(h, v != 0).map_err(errno_of)?;
+                }
+                return Ok(());
+            }
+            (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE | libc::TCP_KEEPINTVL | libc::TCP_KEEPCNT) => {
+                if v < 1 {
+                    return Err(libc::EINVAL);
+                }
+                let mut ka = f.opts.keepalive_params.unwrap_or_default();
+                match name {
+                    libc::TCP_KEEPIDLE => ka.idle = Duration::from_secs(v as u64),
+                    libc::TCP_KEEPINTVL => ka.interval = Duration::from_secs(v as u64),
+                    _ => ka.probes = v as u32,
+                }
+                f.opts.keepalive_params = Some(ka);
+            }
+            // Linux takes 88 (TCP_MIN_MSS) to 32767 (MAX_TCP_WINDOW), 0 to clear; it acts
+            // from the next connect or listen (and on what a listener accepts).
+            (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => {
+                if v != 0 && !(88..=32_767).contains(&v) {
+                    return Err(libc::EINVAL);
+                }
+                f.opts.maxseg = (v != 0).then_some(v as u16);
+                if let Kind::Listener(l) = f.kind {
+                    let mss = f.opts.maxseg;
+                    self.shard.set_listener_mss(l, mss).map_err(errno_of)?;
+                }
+            }
+            (libc::IPPROTO_TCP, libc::TCP_FASTOPEN_CONNECT) => f.opts.fast_open_connect = v != 0,
+            (libc::IPPROTO_TCP, libc::TCP_FASTOPEN) => {
+                let qlen = usize::try_from(v).map_err(|_| libc::EINVAL)?;
+                f.opts.fast_open = Some(qlen);
+                if let Kind::Listener(l) = f.kind {
+                    self.shard.set_listener_fast_open(l, qlen).map_err(errno_of)?;
+                }
+            }
+            (libc::IPPROTO_IP, libc::IP_TOS) => {
+                if let Kind::Conn { h, .. } = f.kind {
+                    self.shard.set_tos(h, v as u8).map_err(errno_of)?;
+                }
+                return Ok(());
+            }
+            (libc::IPPROTO_IP, libc::IP_TTL) => {
+                if let Kind::Conn { h, .. } = f.kind {
+                    self.shard.set_ttl(h, v as u8).map_err(errno_of)?;
+                }
+                return Ok(());
+            }
+            _ => return Err(libc::ENOPROTOOPT),
+        }
+        self.apply_options(fd)
+    }
+
+    /// `SO_LINGER`.
+    pub fn set_linger(&mut self, fd: i32, on: bool, secs: u32) -> Res<()> {
+        self.fd(fd)?.opts.linger = on.then_some(secs);
+        Ok(())
+    }
+
+    pub fn linger(&mut self, fd: i32) -> Res<Option<u32>> {
+        Ok(self.fd(fd)?.opts.linger)
+    }
+
+    /// Reads an integer option.
+    pub fn option(&mut self, fd: i32, level: i32, name: i32) -> Res<i32> {
+        let cfg_rx = self.shard.config().rx_buffer;
+        let cfg_tx = self.shard.config().tx_buffer;
+        let f = self.fd(fd)?;
+        let o = f.opts;
+        let conn = match f.kind {
+            Kind::Conn { h, .. } => Some(h),
+            _ => None,
+        };
+        Ok(match (level, name) {
+            (libc::SOL_SOCKET, libc::SO_ERROR) => return self.take_error(fd),
+            (libc::SOL_SOCKET, libc::SO_REUSEADDR) => i32::from(o.reuseaddr),
+            (libc::SOL_SOCKET, libc::SO_KEEPALIVE) => i32::from(o.keepalive),
+            (libc::SOL_SOCKET, libc::SO_TYPE) => libc::SOCK_STREAM,
+            (libc::SOL_SOCKET, libc::SO_RCVBUF) => o.rcvbuf.unwrap_or(cfg_rx) as i32,
+            (libc::SOL_SOCKET, libc::SO_SNDBUF) => o.sndbuf.unwrap_or(cfg_tx) as i32,
+            (libc::IPPROTO_TCP, libc::TCP_NODELAY) => i32::from(o.nodelay),
+            (libc::IPPROTO_TCP, libc::TCP_QUICKACK) => i32::from(o.quickack),
+            (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) => o.user_timeout_ms as i32,
+            (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE) => o.keepalive_params.unwrap_or_default().idle.as_secs() as i32,
+            (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL) => o.keepalive_params.unwrap_or_default().interval.as_secs() as i32,
+            (libc::IPPROTO_TCP, libc::TCP_KEEPCNT) => o.keepalive_params.unwrap_or_default().probes as i32,
+            // Linux answers the clamp, or 536 (TCP_MSS_DEFAULT), for a socket not yet
+            // connected.
+            (libc::IPPROTO_TCP, libc::TCP_FASTOPEN) => o.fast_open.unwrap_or(0) as i32,
+            (libc::IPPROTO_TCP, libc::TCP_FASTOPEN_CONNECT) => i32::from(o.fast_open_connect),
+            (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => match conn {
+                Some(h) => i32::from(self.shard.mss(h).map_err(errno_of)?),
+                None => i32::from(o.maxseg.unwrap_or(536)),
+            },
+            (libc::IPPROTO_IP, libc::IP_TTL) => match conn {
+                Some(h) => i32::from(self.shard.ttl(h).map_err(errno_of)?),
+                None => 64,
+            },
+            _ => return Err(libc::ENOPROTOOPT),
+        })
+    }
+
+    /// Carries a socket's options into its connection.
+    pub(super) fn apply_options(&mut self, fd: i32) -> Res<()> {
+        let now = self.now;
+        let f = self.fds.get(&fd).ok_or(libc::EBADF)?;
+        let Kind::Conn { h, .. } = f.kind else { return Ok(()) };
+        let o = f.opts;
+        let _ = self.shard.set_nodelay(h, o.nodelay);
+        if o.quickack {
+            let _ = self.shard.set_quickack(h, true);
+        }
+        let ka = o.keepalive.then(|| o.keepalive_params.unwrap_or_default());
+        let _ = self.shard.set_keepalive(now, h, ka);
+        let _ = self.shard.set_user_timeout(h, Some(Duration::from_millis(u64::from(o.user_timeout_ms))));
+        Ok(())
+    }
+}
