@@ -131,6 +131,10 @@ pub struct Config {
     /// `tcp_slow_start_after_idle`, on by default there too): a window measured minutes ago
     /// says nothing about the path now.
     pub slow_start_after_idle: bool,
+    /// Tail loss probes (RFC 8985 §7; Linux's `tcp_early_retrans` 3 or 4, its default):
+    /// on a connection with SACK, two RTTs of silence after the last transmission send
+    /// one probe, so a lost tail is repaired by fast recovery instead of an RTO.
+    pub tail_loss_probe: bool,
     /// TCP Fast Open beyond the listeners that ask for it (`SocketOptions::fast_open`);
     /// the cookie key is drawn from the shard's secret unless set with
     /// `Shard::set_fast_open_key`.
@@ -195,6 +199,7 @@ impl Default for Config {
             sack: true,
             nodelay: false,
             slow_start_after_idle: true,
+            tail_loss_probe: true,
             fast_open: crate::FastOpenServer::default(),
             challenge_ack_limit: 1000,
             reassembly_ranges: 64,

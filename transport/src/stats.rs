@@ -125,6 +125,14 @@ counters! {
         /// Connections that sent again after an idle period longer than their RTO and
         /// restarted their congestion window (RFC 5681 §4.1).
         idle_restarts,
+        /// Connections reset because data came after the application closed them
+        /// (RFC 1122 §4.2.2.13; Linux's TCPAbortOnData).
+        aborts_on_data,
+        /// Tail loss probes sent (RFC 8985 §7.3).
+        tail_loss_probes,
+        /// Losses a retransmitted tail loss probe repaired, to which congestion control
+        /// then reacted (RFC 8985 §7.4; Linux's TCPLossProbeRecovery).
+        tail_loss_probe_recoveries,
         /// Loss recoveries run with SACK (RFC 6675).
         sack_recoveries,
         /// Loss recoveries run without SACK (RFC 6582).

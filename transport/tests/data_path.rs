@@ -121,6 +121,24 @@ fn paws_drops_segments_with_old_timestamps() {
 }
 
 #[test]
+fn a_segment_dropped_for_its_ack_leaves_ts_recent_alone() {
+    let ts = |val| TcpOptions { timestamps: Some(Timestamps { val, ecr: 0 }), ..TcpOptions::default() };
+    let cfg = Config { timestamps: true, ..plain_config() };
+    let (mut p, h, iss, _) = established_with(cfg, TcpOptions { mss: Some(1460), ..ts(100) });
+    // A forged FIN acknowledging data never sent, with a far-future TSval: RFC 5961 §5.2
+    // answers with an ACK and drops it. The answer echoes the timestamp held before.
+    p.inject(Seg::new(flags("FIN|ACK"), PEER_ISS + 1, iss + 9999).opts(ts(200_000)));
+    let answer = p.one();
+    assert_eq!((answer.ack, answer.opts.timestamps.map(|t| t.ecr)), (PEER_ISS + 1, Some(100)));
+    // Had TS.Recent taken 200,000, PAWS would now drop the peer's real data.
+    p.inject(Seg::new(flags("ACK"), PEER_ISS + 1, iss + 1).opts(ts(101)).data(b"real"));
+    let mut buf = [0u8; 16];
+    assert_eq!(p.shard.recv(h, &mut buf), Ok(4));
+    assert_eq!(p.shard.drops().paws, 0);
+    assert_eq!(p.shard.drops().unacceptable_ack, 1);
+}
+
+#[test]
 fn zero_window_is_probed_until_it_opens() {
     let (mut p, h, iss) = established(plain_config());
     p.inject(Seg::new(flags("ACK"), PEER_ISS + 1, iss + 1).win(0));

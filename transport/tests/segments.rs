@@ -381,6 +381,29 @@ fn close_with_unread_data_resets_like_linux() {
 }
 
 #[test]
+fn data_after_close_resets_like_linux() {
+    let mut p = Peer::new(plain_config());
+    let (h, iss) = passive(&mut p);
+    p.shard.close(p.now, h).unwrap();
+    assert_eq!(p.one(), Seg::new(flags("FIN|ACK"), iss + 1, PEER_ISS + 1));
+    // The peer, not yet aware, sends data: the application that would read it is gone.
+    // RFC 1122 §4.2.2.13: a RST shows the data was lost; its SEQ is the segment's ACK.
+    p.inject(Seg::new(flags("ACK|PSH"), PEER_ISS + 1, iss + 1).data(b"too late"));
+    assert_eq!(p.one(), Seg::new(flags("RST"), iss + 1, 0).win(0));
+    assert_eq!(p.shard.state(h), Err(Error::InvalidHandle), "the connection is gone");
+    assert_eq!(p.shard.stats().aborts_on_data, 1);
+    // A shutdown of the sending side alone keeps the receiving side: data is taken.
+    let mut p = Peer::new(plain_config());
+    let (h2, iss2) = passive(&mut p);
+    p.shard.shutdown_write(h2).unwrap();
+    p.sent();
+    p.inject(Seg::new(flags("ACK|PSH"), PEER_ISS + 1, iss2 + 2).data(b"welcome"));
+    let mut buf = [0u8; 16];
+    assert_eq!(p.shard.recv(h2, &mut buf), Ok(7));
+    assert_eq!(p.shard.stats().aborts_on_data, 0);
+}
+
+#[test]
 fn closed_port_answers_rst() {
     let mut p = Peer::new(plain_config());
     p.inject(Seg::new(flags("SYN"), PEER_ISS, 0));

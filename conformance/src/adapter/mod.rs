@@ -174,6 +174,10 @@ pub fn config_from_sysctls(read: impl Fn(&str) -> Option<String>) -> Config {
     if let Some([_, default, _]) = triple("tcp_wmem") {
         cfg.tx_buffer = default.max(SocketOptions::MIN_BUFFER);
     }
+    // Linux probes tails (RFC 8985 TLP) with tcp_early_retrans 3 or 4.
+    if let Some(v) = int("tcp_early_retrans") {
+        cfg.tail_loss_probe = matches!(v, 3 | 4);
+    }
     if let Some(v) = int("tcp_slow_start_after_idle") {
         cfg.slow_start_after_idle = v != 0;
     }

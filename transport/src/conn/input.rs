@@ -190,15 +190,6 @@ impl Connection {
             return;
         }
 
-        // RFC 7323 §4.3: remember the timestamp of the segment that our next ACK covers.
-        if self.opts.timestamps
-            && let Some(ts) = h.options.timestamps
-            && h.seq <= self.last_ack_sent
-        {
-            self.ts_recent = ts.val;
-            self.ts_recent_at = now;
-        }
-
         // Until our SYN is acknowledged (SYN-RECEIVED, or FIN-WAIT-1 entered from it by a
         // CLOSE, RFC 9293 §3.10.4), only an ACK of it is acceptable; any other gets
         // <SEQ=SEG.ACK><CTL=RST> (§3.10.7.4). Taking a FIN without it led to CLOSING with
@@ -222,6 +213,17 @@ impl Connection {
 
         if !self.on_ack(ctx, h, seg.payload.len()) {
             return;
+        }
+        // RFC 7323 §4.3: remember the timestamp of the segment that our next ACK covers;
+        // only once its ACK, too, proved acceptable: a segment dropped for acknowledging
+        // what was never sent (RFC 5961 §5.2) must not move TS.Recent, or one forged
+        // segment with a far-future TSval would make PAWS drop the peer's real ones.
+        if self.opts.timestamps
+            && let Some(ts) = h.options.timestamps
+            && h.seq <= self.last_ack_sent
+        {
+            self.ts_recent = ts.val;
+            self.ts_recent_at = now;
         }
         if self.state == State::Closed {
             return;
@@ -331,11 +333,15 @@ impl Connection {
         }
 
         self.activity.ack_received = ctx.now;
-        if ack > self.snd_una {
+        let advanced = ack > self.snd_una;
+        if advanced {
             self.on_new_ack(ctx, ack);
         } else if dup_candidate {
             self.on_dup_ack(ctx, newly_sacked);
         }
+        // RFC 2883 §4: a first SACK block below the cumulative ACK reports a duplicate.
+        let dsack = h.options.sack.as_slice().first().is_some_and(|&(_, r)| r <= ack);
+        self.tail_probe_on_ack(ctx, ack, advanced, dsack, dup_candidate && newly_sacked == 0);
         if !self.recovery.active
             && self.opts.sack
             && self.snd_una >= self.recovery.recover
@@ -458,6 +464,7 @@ impl Connection {
     }
 
     fn enter_recovery(&mut self, ctx: &mut Ctx<'_>) {
+        self.end_tail_probe();
         let flight = self.flight_size();
         self.recovery.active = true;
         self.recovery.recover = self.snd_max;
@@ -479,6 +486,20 @@ impl Connection {
     /// RFC 9293 §3.10.7.4 seventh and eighth: segment text and FIN. `data_seq` is the
     /// sequence number of the first payload byte.
     fn accept_text_and_fin(&mut self, ctx: &mut Ctx<'_>, h: &TcpHeader, data_seq: SeqNum, payload: &[u8]) {
+        if !self.owned
+            && matches!(self.state, State::FinWait1 | State::FinWait2)
+            && !payload.is_empty()
+            && data_seq + payload.len() > self.rcv_nxt
+        {
+            // New data for a connection the application has closed: nobody will read it.
+            // RFC 1122 §4.2.2.13 (RFC 9293 §3.6.1): reset to show the data was lost, as
+            // Linux does (TCPAbortOnData), with the RST a segment carrying an ACK gets
+            // (<SEQ=SEG.ACK><CTL=RST>, RFC 9293 §3.10.7.1), instead of holding it.
+            ctx.stats.aborts_on_data += 1;
+            self.rst_reply = Some(h.ack);
+            self.enter_closed(None);
+            return;
+        }
         let mut fin = h.flags.fin();
         if self.state.can_receive() && !payload.is_empty() {
             self.activity.data_received = ctx.now;

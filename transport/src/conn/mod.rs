@@ -12,6 +12,7 @@ mod input;
 mod invariants;
 mod output;
 mod remnant;
+mod tail_probe;
 mod timers;
 
 pub use info::{CongestionState, TcpInfo};
@@ -19,6 +20,7 @@ pub(crate) use remnant::Remnant;
 
 use cwnd_validation::CwndUse;
 use info::Activity;
+use tail_probe::TailProbe;
 
 use core::time::Duration;
 use std::net::SocketAddr;
@@ -299,6 +301,8 @@ pub(crate) struct Connection {
     delack_at: Option<Instant>,
     persist_at: Option<Instant>,
     persist_probes: u32,
+    /// Tail loss probing (RFC 8985 §7).
+    tlp: TailProbe,
     /// TCP_USER_TIMEOUT (RFC 5482): how long sent data or probes may go unanswered
     /// before the connection fails with `TimedOut`, instead of counting retries.
     user_timeout: Option<Duration>,
@@ -447,6 +451,7 @@ impl Connection {
             delack_at: None,
             persist_at: None,
             persist_probes: 0,
+            tlp: TailProbe::default(),
             user_timeout: None,
             stalled_since: Instant::ZERO,
             keepalive: cfg.keepalive,
@@ -742,7 +747,7 @@ impl Connection {
 
     /// The earliest deadline of this connection.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        [self.rtx_at, self.delack_at, self.persist_at, self.keepalive_at, self.close_at, self.release_at].into_iter().flatten().min()
+        [self.rtx_at, self.tlp.at, self.delack_at, self.persist_at, self.keepalive_at, self.close_at, self.release_at].into_iter().flatten().min()
     }
 
     fn ts_now(&self, now: Instant) -> u32 {

@@ -135,6 +135,17 @@ impl Connection {
         let mss = usize::from(self.eff_mss());
         let max_payload = self.max_payload();
 
+        // RFC 8985 §7.3: an owed tail loss probe is one segment of new data if the
+        // receive window takes it (below, beyond cwnd and Nagle), else the last segment
+        // sent, again.
+        let probe = core::mem::take(&mut self.tlp.owed);
+        if probe && !self.probe_with_new_data(max_payload) {
+            let (seq, len) = self.last_segment(max_payload);
+            let n = self.send_range(ctx, buf, seq, len, true)?;
+            self.tail_probe_sent(ctx.now, true);
+            return Some(n);
+        }
+
         // Owed retransmission: fast retransmit on entering recovery, NewReno partial ACK.
         if let Some(seq) = self.rtx_now.take()
             && seq >= self.snd_una
@@ -172,7 +183,8 @@ impl Connection {
             };
             let cwnd = self.cc.cwnd() as usize + self.recovery.inflation as usize + limited;
             let flight = (self.snd_nxt - self.snd_una).saturating_sub(self.sack.sacked_bytes());
-            cwnd.saturating_sub(flight)
+            let room = cwnd.saturating_sub(flight);
+            if probe { room.max(max_payload) } else { room }
         };
 
         // After an RTO SND.NXT is pulled back: skip what the peer already SACKed.
@@ -196,7 +208,7 @@ impl Connection {
         } else {
             max_payload
         };
-        let mut len = avail.min(super_cap).min(wnd_room).min(cwnd_room);
+        let mut len = avail.min(if probe { max_payload } else { super_cap }).min(wnd_room).min(cwnd_room);
         if len > max_payload && !len.is_multiple_of(max_payload) {
             // A super-segment ends on a segment boundary, but for a tail that would leave
             // at once anyway (the end of the queue with Nagle satisfied): a short segment
@@ -209,7 +221,7 @@ impl Connection {
         if retransmit && let Some((_, hole_end)) = self.sack.next_hole(self.snd_nxt, self.snd_max) {
             len = len.min(hole_end - self.snd_nxt);
         }
-        if len > 0 && len < max_payload && !retransmit && !self.sws_override {
+        if len > 0 && len < max_payload && !retransmit && !self.sws_override && !probe {
             // Nagle (RFC 896 / RFC 9293 §3.7.4) for the tail of the queue; sender SWS
             // avoidance (RFC 9293 §3.8.6.2.1) for a window-limited piece.
             let ok = if len == avail {
@@ -256,6 +268,7 @@ impl Connection {
         let n = self.emit(ctx, buf, Plan { seq, flags, data: (offset, len), syn: false, segment_size })?;
         self.snd_nxt = seq + len + usize::from(fin);
         if self.snd_nxt > self.snd_max {
+            self.note_new_segment(seq);
             if len > 0 {
                 self.activity.data_sent = ctx.now;
             }
@@ -271,6 +284,11 @@ impl Connection {
             self.rtt_probe = None;
         }
         self.arm_rtx(ctx.now);
+        if probe {
+            self.tail_probe_sent(ctx.now, false);
+        } else if !retransmit {
+            self.schedule_tail_probe(ctx);
+        }
         Some(n)
     }
 

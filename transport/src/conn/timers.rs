@@ -31,6 +31,10 @@ impl Connection {
                 ctx.stats.delayed_acks += 1;
             }
         }
+        if due(self.tlp.at, now) {
+            self.tlp.at = None;
+            self.on_probe_timeout(ctx);
+        }
         if due(self.rtx_at, now) {
             self.rtx_at = None;
             self.on_rto(ctx);
@@ -98,6 +102,7 @@ impl Connection {
             return;
         }
         ctx.stats.rto_timeouts += 1;
+        self.end_tail_probe();
         self.rtt.back_off();
         self.rtt_probe = None;
         if syn_pending {
