@@ -323,8 +323,12 @@ unsafe extern "C" fn pd_recvmsg(ud: Ud, fd: c_int, msg: *mut libc::msghdr, flags
             let m = unsafe { &mut *msg };
             // SAFETY: the msghdr's vector.
             let n = unsafe { read_vectored(ud, fd, iovecs(m.msg_iov, m.msg_iovlen as c_int)?, flags) }?;
-            m.msg_controllen = 0;
             m.msg_flags = 0;
+            match call(ud, Wait::Never, |a| a.inq_hint(fd))? {
+                // SAFETY: packetdrill's control buffer of `msg_controllen` bytes.
+                Some(queued) => unsafe { crate::cmsg::put_inq(m, queued) },
+                None => m.msg_controllen = 0,
+            }
             Ok(n)
         },
         -1,

@@ -13,6 +13,7 @@
 //! stands.
 
 pub mod adapter;
+pub mod cmsg;
 pub mod ffi;
 pub mod getsockopt;
 pub mod psh_mask;

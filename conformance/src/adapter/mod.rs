@@ -592,6 +592,19 @@ impl Adapter {
         self.shard.recv_queue(h).map_err(errno_of)
     }
 
+    /// With `TCP_INQ` on, what `recvmsg` reports after a read: the bytes still queued,
+    /// or 1 when none are and the peer's FIN has come (Linux's `tcp_inq_hint`, so that a
+    /// reader can tell the end of the stream without another read).
+    pub fn inq_hint(&mut self, fd: i32) -> Res<Option<i32>> {
+        if !self.fd(fd)?.opts.inq {
+            return Ok(None);
+        }
+        let (h, _) = self.conn(fd)?;
+        let queued = self.shard.recv_queue(h).map_err(errno_of)?;
+        let fin = matches!(self.shard.state(h), Ok(State::CloseWait | State::Closing | State::LastAck | State::TimeWait | State::Closed));
+        Ok(Some(if queued == 0 && fin { 1 } else { i32::try_from(queued).unwrap_or(i32::MAX) }))
+    }
+
     /// Bytes not yet acknowledged (`SIOCOUTQ`).
     pub fn outq(&mut self, fd: i32) -> Res<usize> {
         let (h, _) = self.conn(fd)?;

@@ -19,6 +19,8 @@ pub(super) struct Options {
     pub(super) keepalive: bool,
     pub(super) keepalive_params: Option<Keepalive>,
     pub(super) quickack: bool,
+    /// `TCP_INQ`: `recvmsg` reports the bytes left queued.
+    pub(super) inq: bool,
     /// `TCP_USER_TIMEOUT`, in milliseconds (0: none).
     pub(super) user_timeout_ms: u32,
     pub(super) reuseaddr: bool,
@@ -48,6 +50,7 @@ impl Adapter {
             (libc::SOL_SOCKET, libc::SO_SNDBUF) => f.opts.sndbuf = Some((v.max(0) as usize * 2).max(SocketOptions::MIN_BUFFER)),
             (libc::SOL_SOCKET, libc::SO_KEEPALIVE) => f.opts.keepalive = v != 0,
             (libc::IPPROTO_TCP, libc::TCP_NODELAY) => f.opts.nodelay = v != 0,
+            (libc::IPPROTO_TCP, crate::cmsg::TCP_INQ) => f.opts.inq = v != 0,
             // Linux refuses a negative value and takes any other, in milliseconds.
             (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) => f.opts.user_timeout_ms = u32::try_from(v).map_err(|_| libc::EINVAL)?,
             (libc::IPPROTO_TCP, libc::TCP_QUICKACK) => {
@@ -136,6 +139,7 @@ impl Adapter {
             (libc::SOL_SOCKET, libc::SO_SNDBUF) => o.sndbuf.unwrap_or(cfg_tx) as i32,
             (libc::IPPROTO_TCP, libc::TCP_NODELAY) => i32::from(o.nodelay),
             (libc::IPPROTO_TCP, libc::TCP_QUICKACK) => i32::from(o.quickack),
+            (libc::IPPROTO_TCP, crate::cmsg::TCP_INQ) => i32::from(o.inq),
             (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) => o.user_timeout_ms as i32,
             (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE) => o.keepalive_params.unwrap_or_default().idle.as_secs() as i32,
             (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL) => o.keepalive_params.unwrap_or_default().interval.as_secs() as i32,
