@@ -465,7 +465,9 @@ impl Adapter {
     }
 
     /// Queues bytes for sending; how many were taken (`EAGAIN` if none fit).
-    pub fn send(&mut self, fd: i32, data: &[u8]) -> Res<usize> {
+    /// Writes; with `ends_record` (`MSG_EOR`) a record ends after the last byte, once all
+    /// of `data` is taken (the rest of a blocking write comes back here with the flag).
+    pub fn send(&mut self, fd: i32, data: &[u8], ends_record: bool) -> Res<usize> {
         let (h, _) = self.conn(fd)?;
         let fast_open = self.shard.tcp_info(h, self.now).ok().flatten().is_some_and(|i| i.fast_open);
         if let Ok(State::SynSent | State::SynReceived) = self.shard.state(h)
@@ -475,7 +477,7 @@ impl Adapter {
             // unless Fast Open handed the connection over before it completed.
             return Err(libc::EAGAIN);
         }
-        let r = self.shard.send(h, data);
+        let r = if ends_record { self.shard.send_record(h, data) } else { self.shard.send(h, data) };
         self.collect();
         match r {
             Ok(n) => Ok(n),

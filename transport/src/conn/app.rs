@@ -41,6 +41,19 @@ impl Connection {
         Ok(n)
     }
 
+    /// As [`send`](Connection::send), then, if all of `data` was taken, ends a record
+    /// there (`MSG_EOR`): no segment will carry bytes from both sides of that point.
+    pub(crate) fn send_record(&mut self, data: &[u8]) -> Result<usize, Error> {
+        if self.records.is_full() {
+            return Err(Error::WouldBlock);
+        }
+        let n = self.send(data)?;
+        if n == data.len() {
+            self.records.push(self.tx_end());
+        }
+        Ok(n)
+    }
+
     /// Space left in the send buffer whatever the memory state.
     pub(crate) fn unlimited_send_capacity(&self) -> usize {
         if self.state.can_send() && !self.fin_queued && self.error.is_none() { self.tx.free() } else { 0 }

@@ -410,6 +410,7 @@ impl Connection {
             self.snd_nxt = ack;
         }
         self.sack.advance(ack);
+        self.records.acked(ack);
         // Delivered segments: SYN and FIN count one each; data SACKed earlier was counted
         // when it was SACKed.
         let resacked = sacked_before - self.sack.sacked_bytes().min(sacked_before);

@@ -11,6 +11,7 @@ mod info;
 mod input;
 mod invariants;
 mod output;
+mod records;
 mod remnant;
 mod tail_probe;
 mod timers;
@@ -20,6 +21,7 @@ pub(crate) use remnant::Remnant;
 
 use cwnd_validation::CwndUse;
 use info::Activity;
+use records::RecordEnds;
 use tail_probe::TailProbe;
 
 use core::time::Duration;
@@ -303,6 +305,8 @@ pub(crate) struct Connection {
     persist_probes: u32,
     /// Tail loss probing (RFC 8985 §7).
     tlp: TailProbe,
+    /// Record ends (`MSG_EOR`) no segment may cross.
+    records: RecordEnds,
     /// TCP_USER_TIMEOUT (RFC 5482): how long sent data or probes may go unanswered
     /// before the connection fails with `TimedOut`, instead of counting retries.
     user_timeout: Option<Duration>,
@@ -452,6 +456,7 @@ impl Connection {
             persist_at: None,
             persist_probes: 0,
             tlp: TailProbe::default(),
+            records: RecordEnds::default(),
             user_timeout: None,
             stalled_since: Instant::ZERO,
             keepalive: cfg.keepalive,

@@ -209,17 +209,22 @@ impl Connection {
             max_payload
         };
         let mut len = avail.min(if probe { max_payload } else { super_cap }).min(wnd_room).min(cwnd_room);
+        // A record end (MSG_EOR) closes the segment; one that reaches it may go even if
+        // short, for it is not the tail that Nagle and SWS avoidance hold back.
+        let (clipped, mut ends_record) = self.records.clip(self.snd_nxt, len);
+        len = clipped;
         if len > max_payload && !len.is_multiple_of(max_payload) {
             // A super-segment ends on a segment boundary, but for a tail that would leave
-            // at once anyway (the end of the queue with Nagle satisfied): a short segment
-            // in the middle of a flight is what sender SWS avoidance forbids.
-            let tail_may_go = len == avail && (self.nodelay || self.no_data_in_flight() || self.fin_queued);
+            // at once anyway (the end of the queue with Nagle satisfied, a record's end):
+            // a short segment in the middle of a flight is what sender SWS avoidance forbids.
+            let tail_may_go = ends_record || (len == avail && (self.nodelay || self.no_data_in_flight() || self.fin_queued));
             if !tail_may_go {
                 len -= len % max_payload;
             }
         }
         if retransmit && let Some((_, hole_end)) = self.sack.next_hole(self.snd_nxt, self.snd_max) {
             len = len.min(hole_end - self.snd_nxt);
+            ends_record = self.records.clip(self.snd_nxt, len).1;
         }
         if len > 0 && len < max_payload && !retransmit && !self.sws_override && !probe {
             // Nagle (RFC 896 / RFC 9293 §3.7.4) for the tail of the queue; sender SWS
@@ -227,7 +232,7 @@ impl Connection {
             let ok = if len == avail {
                 self.nodelay || self.no_data_in_flight() || self.fin_queued
             } else {
-                len >= (self.max_snd_wnd as usize) / 2
+                ends_record || len >= (self.max_snd_wnd as usize) / 2
             };
             if !ok {
                 len = 0;
@@ -260,7 +265,7 @@ impl Connection {
         // (RFC 9293 §3.9.1.2 leaves when to push to the sender).
         let room_after = cwnd_room.min(wnd_room).saturating_sub(len);
         let next_len = (avail - len).min(max_payload);
-        if len > 0 && (seq + len == data_end || (!retransmit && room_after < next_len)) {
+        if len > 0 && (seq + len == data_end || ends_record || (!retransmit && room_after < next_len)) {
             flags |= TcpFlags::PSH;
         }
         let offset = seq - self.tx_seq;
@@ -313,7 +318,7 @@ impl Connection {
     /// Retransmits `[seq, seq + len)` (within a hole) without moving SND.NXT.
     fn send_range(&mut self, ctx: &mut Ctx<'_>, buf: &mut [u8], seq: SeqNum, len: usize, count: bool) -> Option<usize> {
         let data_end = self.tx_end();
-        let len = len.min(data_end - seq);
+        let len = self.records.clip(seq, len.min(data_end - seq)).0;
         let fin = self.fin_queued && seq + len == data_end;
         if len == 0 && !fin {
             return None;

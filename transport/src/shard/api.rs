@@ -181,18 +181,38 @@ impl Shard {
     /// Queues data; returns how much was taken. `Err(WouldBlock)` when the buffer is full
     /// (or, at the buffer memory limit, when it has no room left without growing).
     pub fn send(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize, Error> {
+        self.queue(h, data, false)
+    }
+
+    fn queue(&mut self, h: SocketHandle, data: &[u8], ends_record: bool) -> Result<usize, Error> {
         let (mem, hard) = (self.memory.state(), self.memory.hard_limit());
         let c = self.conn_mut(h)?.ok_or(Error::BrokenPipe)?;
         c.mem = mem;
         c.mem_hard = hard;
         let unlimited = if mem == MemoryState::Exhausted { c.unlimited_send_capacity() } else { 0 };
-        let r = c.send(data);
+        let r = if ends_record { c.send_record(data) } else { c.send(data) };
         let taken = *r.as_ref().unwrap_or(&0);
         if mem == MemoryState::Exhausted && taken < data.len().min(unlimited) {
             self.stats.send_memory_limited += 1;
         }
         self.after(h.idx);
         r
+    }
+
+    /// Queues data as [`send`](Shard::send) does and, if all of it was taken, ends a
+    /// record there (`MSG_EOR`): no segment, first sent or resent, will carry bytes from
+    /// both sides of that point, and the segment that ends the record carries PSH. With
+    /// 4,096 record ends unacknowledged, `WouldBlock` until the peer acknowledges some.
+    ///
+    /// ```
+    /// use ringtcp_transport::{Config, Instant, Secret, Shard};
+    ///
+    /// let mut shard = Shard::new(Config::default(), &["10.0.0.1".parse().unwrap()], Secret([1; 16]));
+    /// let h = shard.connect(Instant::ZERO, "10.0.0.2:80".parse().unwrap(), None).unwrap();
+    /// assert_eq!(shard.send_record(h, b"a whole message").unwrap(), 15);
+    /// ```
+    pub fn send_record(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize, Error> {
+        self.queue(h, data, true)
     }
 
     /// Reads data. `Ok(0)` is end of stream; `Err(WouldBlock)` means nothing yet.
