@@ -111,6 +111,15 @@ impl Scoreboard {
         pipe
     }
 
+    /// RFC 6675 §4 NextSeg rule 3: the first un-SACKed byte above `high_rxt` that lies below
+    /// the highest SACKed byte (not deemed lost: rule 1 found nothing), and the end of its
+    /// hole, cut at that highest byte.
+    pub(crate) fn next_unsacked(&self, snd_una: SeqNum, snd_max: SeqNum, high_rxt: SeqNum) -> Option<(SeqNum, SeqNum)> {
+        let highest = self.ranges.last()?.1;
+        let (l, r) = self.next_hole(high_rxt.max(snd_una), snd_max)?;
+        (l < highest).then_some((l, r.min(highest)))
+    }
+
     /// RFC 6675 §4 NextSeg rule 1: the first lost, un-SACKed byte above `high_rxt`, and the
     /// end of its hole.
     pub(crate) fn next_lost(&self, snd_una: SeqNum, snd_max: SeqNum, high_rxt: SeqNum, mss: usize) -> Option<(SeqNum, SeqNum)> {
@@ -142,6 +151,10 @@ mod tests {
         // after retransmitting it, it counts in the pipe again and is no longer next
         assert_eq!(sb.pipe(una, max, una + 1000, mss), 7000);
         assert_eq!(sb.next_lost(una, max, una + 1000, mss), None);
+        // rule 3 looks only below the highest SACKed byte: segment 1 before its
+        // retransmission, nothing after it (segments 5 to 10 lie above every SACK)
+        assert_eq!(sb.next_unsacked(una, max, una), Some((una, una + 1000)));
+        assert_eq!(sb.next_unsacked(una, max, una + 1000), None);
         // blocks outside the window are ignored
         assert_eq!(sb.add(una, max, max, max + 500), 0);
         assert_eq!(sb.add(una, max, una - 500, una), 0);

@@ -274,6 +274,34 @@ fn sack_blocks_mark_holes_lost_and_only_holes_are_resent() {
     assert_eq!(p.shard.stats().sack_recoveries, 1);
 }
 
+#[test]
+fn sack_recovery_resends_unsacked_data_below_the_highest_sack_instead_of_waiting_for_the_rto() {
+    let cfg = Config { sack: true, ..plain_config() };
+    let (mut p, h, iss, _) = established_with(cfg, TcpOptions { mss: Some(1460), sack_permitted: true, ..TcpOptions::default() });
+    send_ten_segments(&mut p, h);
+    let seq = |i: u32| ringtcp_transport::SeqNum(iss + 1 + 1460 * i);
+    let sack = |blocks: &[(u32, u32)]| {
+        let mut b = ringtcp_transport::wire::SackBlocks::default();
+        for &(l, r) in blocks {
+            b.push(seq(l), seq(r));
+        }
+        TcpOptions { sack: b, ..TcpOptions::default() }
+    };
+    // Segments 0, 3..7 and 9 lost, 1, 2 and 8 SACKed: segment 0 is lost by IsLost and
+    // resent; recovery starts.
+    p.inject(Seg::new(flags("ACK"), PEER_ISS + 1, iss + 1).opts(sack(&[(1, 3), (8, 9)])));
+    let mut resent: Vec<u32> = p.sent().iter().map(|s| s.seq).collect();
+    assert_eq!(resent.first(), Some(&seq(0).0));
+    // The retransmission arrives: the cumulative ACK moves to segment 3. Nothing above it
+    // is "lost" by the DupThresh rule (one SACKed segment above), and there is no new data:
+    // RFC 6675 NextSeg rule 3 resends segment 3 now, as the window allows.
+    p.inject(Seg::new(flags("ACK"), PEER_ISS + 1, seq(3).0).opts(sack(&[(8, 9)])));
+    resent.extend(p.sent().iter().map(|s| s.seq));
+    assert!(resent.contains(&seq(3).0), "segment 3 resent before any timeout: {resent:?}");
+    assert!(!resent.contains(&seq(8).0), "SACKed data is not resent");
+    assert_eq!(p.shard.stats().rto_timeouts, 0);
+}
+
 fn icmp_about(p: &mut Peer, offending: &[u8], code: u8, mtu: u16) {
     let mut buf = [0u8; 200];
     let n = emit_unreachable(&mut buf, Ipv4Addr::new(10, 9, 0, 254), US, code, mtu, offending).unwrap();

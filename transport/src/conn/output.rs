@@ -170,6 +170,17 @@ impl Connection {
             if let Some((l, r)) = self.sack.next_lost(self.snd_una, self.snd_max, self.recovery.high_rxt, mss) {
                 return self.send_range(ctx, buf, l, (r - l).min(max_payload), true);
             }
+            // Rule 3 (a SHOULD): when no new data may go either (rule 2), resend the first
+            // un-SACKed segment below the highest SACK rather than leave the room unused
+            // until the RTO.
+            let new_data_may_go = self.snd_nxt == self.snd_max
+                && self.tx_end() > self.snd_nxt
+                && self.snd_una + self.snd_wnd as usize > self.snd_nxt;
+            if !new_data_may_go
+                && let Some((l, r)) = self.sack.next_unsacked(self.snd_una, self.snd_max, self.recovery.high_rxt)
+            {
+                return self.send_range(ctx, buf, l, (r - l).min(max_payload), true);
+            }
             room
         } else {
             // Limited transmit (RFC 3042, RFC 5681 §3.2 steps 1-2): the first and second
