@@ -182,6 +182,24 @@ fn a_client_asks_for_a_cookie_then_sends_its_first_data_in_the_syn() {
     assert_eq!(p.shard.stats().fast_open_connects, 2);
 }
 
+#[test]
+fn the_servers_mss_is_kept_from_every_fast_open_syn_ack_not_only_those_with_a_cookie() {
+    let mut p = client_with_cookie();
+    // Cached with the cookie: MSS 1400, so 1360 bytes ride in the SYN.
+    let data = vec![5u8; 3000];
+    let (_, taken, syn) = client_syn(&mut p, 5002, &data);
+    assert_eq!(taken, 1360);
+    // This SYN-ACK takes the data and announces MSS 1000, with no cookie (it accepted ours).
+    let smaller = Seg::new(flags("SYN|ACK"), 9000, syn.seq + 1 + 1360).opts(TcpOptions { mss: Some(1000), ..TcpOptions::default() }).win(65_535);
+    to_port(&mut p, 5002, smaller);
+    p.sent();
+    // The next SYN is sized by the MSS last heard (Linux's tcp_fastopen_cache_set), and
+    // still carries the cookie.
+    let (_, taken, syn) = client_syn(&mut p, 5003, &data);
+    assert_eq!((taken, syn.payload.len()), (960, 960));
+    assert_eq!(syn.opts.fast_open, FastOpenOption::new(false, &[7; 8]));
+}
+
 /// A client shard that holds a cookie from the peer (got on a first connection).
 fn client_with_cookie() -> Peer {
     let mut p = Peer::new(plain_config());

@@ -59,9 +59,13 @@ fn a_retransmission_stops_at_the_record_end_too() {
 #[test]
 fn nagle_holds_a_short_tail_but_not_a_short_record_with_data_behind_it() {
     let (mut p, h, first) = established();
-    p.shard.send(h, &[1u8; 1_000]).unwrap();
+    p.shard.send(h, &[1u8; 700]).unwrap();
     assert_eq!(p.sent().len(), 1);
-    // With data unacknowledged, a short tail waits (Nagle)...
+    p.shard.send(h, &[1u8; 300]).unwrap();
+    // With a short segment unacknowledged, a short tail waits (Nagle)...
+    p.none();
+    p.inject(Seg::new(flags("ACK"), PEER_ISS + 1, first + 700));
+    assert_eq!(ranges(&p.sent(), first), vec![(700, 1_000, true)]);
     p.shard.send(h, &[2u8; 300]).unwrap();
     p.none();
     // ...but once the record ends and more data follows, the record is no tail: it goes,

@@ -99,13 +99,13 @@ fn buffers_below_the_floor_are_raised_to_it() {
 #[test]
 fn mss_reads_the_payload_of_a_full_segment_less_the_options_each_carries() {
     // A peer with MSS 1100, no timestamps: 1100 bytes a segment; a 3,000-byte write
-    // leaves as two full segments (the 800-byte rest waits for Nagle's algorithm).
+    // leaves as two full segments and its 800-byte rest (no short segment was in flight).
     let mut p = Peer::new(plain_config());
     let (h, _) = accepted(&mut p, SocketOptions::default(), TcpOptions { mss: Some(1100), ..TcpOptions::default() }, TcpOptions::default());
     assert_eq!(p.shard.mss(h).unwrap(), 1100);
     p.shard.send(h, &[7u8; 3000]).unwrap();
     let sent: Vec<usize> = p.sent().iter().map(|s| s.payload.len()).collect();
-    assert_eq!(sent, [1100, 1100]);
+    assert_eq!(sent, [1100, 1100, 800]);
 
     // With timestamps on every segment, 12 bytes of each go to the option.
     let mut p = Peer::new(Config::default());

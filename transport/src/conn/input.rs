@@ -106,9 +106,9 @@ impl Connection {
         if let Some(f) = self.fast_open.as_deref_mut() {
             f.syn_data = acked > 0;
             f.cookie = None;
-            if let Some(cookie) = h.options.fast_open.filter(|c| !c.cookie().is_empty()) {
-                f.learned = Some((cookie, mss));
-            }
+            // Linux's tcp_fastopen_cache_set: the MSS is kept from every such SYN-ACK,
+            // the cookie only when one came.
+            f.learned = Some((h.options.fast_open.filter(|c| !c.cookie().is_empty()), mss));
         }
     }
 

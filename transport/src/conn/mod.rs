@@ -307,6 +307,8 @@ pub(crate) struct Connection {
     tlp: TailProbe,
     /// Record ends (`MSG_EOR`) no segment may cross.
     records: RecordEnds,
+    /// The end of the last segment sent shorter than a full one (Nagle, Minshall's form).
+    snd_sml: SeqNum,
     /// TCP_USER_TIMEOUT (RFC 5482): how long sent data or probes may go unanswered
     /// before the connection fails with `TimedOut`, instead of counting retries.
     user_timeout: Option<Duration>,
@@ -457,6 +459,7 @@ impl Connection {
             persist_probes: 0,
             tlp: TailProbe::default(),
             records: RecordEnds::default(),
+            snd_sml: o.iss,
             user_timeout: None,
             stalled_since: Instant::ZERO,
             keepalive: cfg.keepalive,

@@ -228,7 +228,7 @@ impl Connection {
             // A super-segment ends on a segment boundary, but for a tail that would leave
             // at once anyway (the end of the queue with Nagle satisfied, a record's end):
             // a short segment in the middle of a flight is what sender SWS avoidance forbids.
-            let tail_may_go = ends_record || (len == avail && (self.nodelay || self.no_data_in_flight() || self.fin_queued));
+            let tail_may_go = ends_record || (len == avail && (self.nodelay || self.no_small_segment_in_flight() || self.fin_queued));
             if !tail_may_go {
                 len -= len % max_payload;
             }
@@ -241,7 +241,7 @@ impl Connection {
             // Nagle (RFC 896 / RFC 9293 §3.7.4) for the tail of the queue; sender SWS
             // avoidance (RFC 9293 §3.8.6.2.1) for a window-limited piece.
             let ok = if len == avail {
-                self.nodelay || self.no_data_in_flight() || self.fin_queued
+                self.nodelay || self.no_small_segment_in_flight() || self.fin_queued
             } else {
                 ends_record || len >= (self.max_snd_wnd as usize) / 2
             };
@@ -285,6 +285,10 @@ impl Connection {
         self.snd_nxt = seq + len + usize::from(fin);
         if self.snd_nxt > self.snd_max {
             self.note_new_segment(seq);
+            if !len.is_multiple_of(max_payload) {
+                // The last (or only) segment of this send is short.
+                self.snd_sml = seq + len;
+            }
             if len > 0 {
                 self.activity.data_sent = ctx.now;
             }
@@ -308,8 +312,16 @@ impl Connection {
         Some(n)
     }
 
+    /// Nagle's test (RFC 9293 §3.7.4) in Minshall's form, as Linux has it: a short segment
+    /// waits only while an earlier short segment is unacknowledged, not behind any data.
+    /// So the short tail of a large write goes at once instead of one round trip (or a
+    /// delayed ACK) later, and short segments are still at most one per round trip.
+    fn no_small_segment_in_flight(&self) -> bool {
+        self.snd_sml <= self.snd_una || self.no_data_in_flight()
+    }
+
     /// Nothing unacknowledged but, for a Fast Open connection, its own SYN-ACK: Nagle's
-    /// "no outstanding data" (RFC 9293 §3.7.4) counts data, and the SYN-ACK is not data.
+    /// "no outstanding data" counts data, and the SYN-ACK is not data.
     fn no_data_in_flight(&self) -> bool {
         self.snd_max == self.snd_una || (self.sends_early() && self.snd_max == self.iss + 1)
     }

@@ -104,9 +104,9 @@ pub(crate) struct FastOpenConn {
     /// The listener (slot, generation) whose Fast Open queue counts this connection while
     /// it is in SYN-RECEIVED.
     pub(crate) queued_on: Option<(u32, u32)>,
-    /// Client side: a cookie (and the server's MSS) the SYN-ACK gave, for the shard's
-    /// cache.
-    pub(crate) learned: Option<(FastOpenOption, u16)>,
+    /// Client side: the server's MSS from its SYN-ACK, and the cookie if it gave one, for
+    /// the shard's cache.
+    pub(crate) learned: Option<(Option<FastOpenOption>, u16)>,
 }
 
 /// What a SYN's Fast Open option (or its absence) gets.

@@ -26,7 +26,15 @@ pub(crate) struct FastOpenCache {
 }
 
 impl FastOpenCache {
-    pub(crate) fn learn(&mut self, server: IpAddr, cookie: FastOpenOption, mss: u16) {
+    /// What a Fast Open SYN-ACK from `server` told: its MSS, and a cookie if it gave one
+    /// (without one, an entry held already keeps its cookie and takes the new MSS).
+    pub(crate) fn learn(&mut self, server: IpAddr, cookie: Option<FastOpenOption>, mss: u16) {
+        let Some(cookie) = cookie else {
+            if let Some(entry) = self.servers.get_mut(&server) {
+                entry.1 = mss;
+            }
+            return;
+        };
         if self.servers.len() >= CACHE_ENTRIES && !self.servers.contains_key(&server) {
             let Some(&any) = self.servers.keys().next() else { return };
             self.servers.remove(&any);
