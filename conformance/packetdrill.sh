@@ -19,7 +19,7 @@
 # script's output), PACKETDRILL_TIMEOUT (seconds per script, default 60),
 # PACKETDRILL_IP_VERSION (ipv4 [default], ipv6 or ipv4-mapped-ipv6, as upstream's run_all.py),
 # PACKETDRILL_MASK_PSH=1 (run every given script with PSH masked, to see whether PSH is its
-# only difference).
+# only difference), PACKETDRILL_JOBS (scripts run at once, default one per CPU).
 set -u -o pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -150,11 +150,10 @@ with open(sys.argv[2], 'w') as f:
 PY
 }
 
-passed=0
-failed=0
-skipped=0
-failed_expected=0
-for s in "${scripts[@]}"; do
+# Runs one script; prints its line (and, with PACKETDRILL_VERBOSE=1, its output when it
+# fails). Returns 0 pass, 1 fail, 2 skip, 3 fail of a listed script.
+run_one() {
+    local s="$1" path name dir flags own_local own_remote run_name masked log rc why i
     case "$s" in
         /*) path="$s" ;;
         *) if [ -f "$out/corpus/tcp/$s" ]; then path="$out/corpus/tcp/$s"; else path="$(pwd)/$s"; fi ;;
@@ -162,8 +161,7 @@ for s in "${scripts[@]}"; do
     name="${path#"$out/corpus/tcp/"}"
     if [ ! -f "$path" ]; then
         echo "skip  $name (no such script)"
-        skipped=$((skipped + 1))
-        continue
+        return 2
     fi
     dir="$(dirname "$path")"
     # A script that names its own IPv4 addresses (`--local_ip=` / `--remote_ip=` lines,
@@ -174,8 +172,7 @@ for s in "${scripts[@]}"; do
     own_remote="$(sed -n 's/^--remote_ip=\([0-9.]*\)\s*$/\1/p' "$path" | head -1)"
     if [ "$ip_version" = ipv6 ] && [ -n "$own_local$own_remote" ]; then
         echo "skip  $name (names IPv4 addresses of its own)"
-        skipped=$((skipped + 1))
-        continue
+        return 2
     fi
     if [ "$ip_version" != ipv6 ]; then
         for i in "${!flags[@]}"; do
@@ -207,19 +204,51 @@ for s in "${scripts[@]}"; do
     [ -n "$masked" ] && rm -f "$dir/$run_name"
     if [ $rc -eq 0 ]; then
         echo "pass  $name$masked"
-        passed=$((passed + 1))
-    else
-        why="$(printf '%s\n' "$log" | grep -v '^\s*$' | grep -m1 -E 'error|Error|timing|expected|ringtcp-conformance' || printf '%s\n' "$log" | tail -1)"
-        [ $rc -eq 124 ] && why="timed out after ${timeout_secs} s"
-        echo "FAIL  $name$masked: $why"
-        failed=$((failed + 1))
-        if [ "${PACKETDRILL_VERBOSE:-0}" = 1 ]; then
-            printf '%s\n' "$log" | sed 's/^/      /'
-        fi
-        if [ $checking_list -eq 1 ] || grep -qxF "$name" "$expected_list" "$masked_list" 2> /dev/null; then
-            failed_expected=$((failed_expected + 1))
-        fi
+        return 0
     fi
+    why="$(printf '%s\n' "$log" | grep -v '^\s*$' | grep -m1 -E 'error|Error|timing|expected|ringtcp-conformance' || printf '%s\n' "$log" | tail -1)"
+    [ $rc -eq 124 ] && why="timed out after ${timeout_secs} s"
+    echo "FAIL  $name$masked: $why"
+    if [ "${PACKETDRILL_VERBOSE:-0}" = 1 ]; then
+        printf '%s\n' "$log" | sed 's/^/      /'
+    fi
+    if [ $checking_list -eq 1 ] || grep -qxF "$name" "$expected_list" "$masked_list" 2> /dev/null; then
+        return 3
+    fi
+    return 1
+}
+
+# Scripts run side by side, PACKETDRILL_JOBS at a time (default: one per CPU): each has
+# its own network namespace and its own adapter on a virtual clock, so they share nothing
+# (a masked copy gets a name of its own). Their lines come out in the order given.
+jobs_max="${PACKETDRILL_JOBS:-$(nproc)}"
+results="$(mktemp -d)"
+trap 'rm -rf "$results"' EXIT
+n=0
+for s in "${scripts[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do
+        wait -n
+    done
+    (
+        run_one "$s" > "$results/$n.out" 2>&1
+        echo $? > "$results/$n.rc"
+    ) &
+    n=$((n + 1))
+done
+wait
+
+passed=0
+failed=0
+skipped=0
+failed_expected=0
+for ((k = 0; k < n; k++)); do
+    cat "$results/$k.out"
+    case "$(cat "$results/$k.rc" 2> /dev/null || echo 3)" in
+        0) passed=$((passed + 1)) ;;
+        2) skipped=$((skipped + 1)) ;;
+        3) failed=$((failed + 1)); failed_expected=$((failed_expected + 1)) ;;
+        *) failed=$((failed + 1)) ;;
+    esac
 done
 
 echo "packetdrill ($ip_version) passed=$passed failed=$failed skipped=$skipped"
