@@ -15,11 +15,16 @@ const MSS: u32 = 1460;
 /// An established connection whose handshake measured an RTT of 100 ms (SRTT 100 ms,
 /// RTTVAR 50 ms, so the RTO is 100 + max(4 × 50, 200) = 300 ms), SACK on if `sack`.
 fn established(sack: bool) -> (Peer, SocketHandle, u32) {
-    let mut p = Peer::new(Config { sack, ..plain_config() });
+    established_with(Config { sack, ..plain_config() }, Duration::from_millis(100))
+}
+
+fn established_with(cfg: Config, rtt: Duration) -> (Peer, SocketHandle, u32) {
+    let sack = cfg.sack;
+    let mut p = Peer::new(cfg);
     let l = p.shard.listen(p.us, 8).unwrap();
     p.inject(Seg::new(flags("SYN"), PEER_ISS, 0).opts(TcpOptions { mss: Some(MSS as u16), sack_permitted: sack, ..TcpOptions::default() }));
     let sa = p.one();
-    p.advance(Duration::from_millis(100));
+    p.advance(rtt);
     p.inject(Seg::new(flags("ACK"), PEER_ISS + 1, sa.seq + 1));
     let h = p.shard.accept(l).unwrap().unwrap();
     (p, h, sa.seq + 1)
@@ -172,16 +177,12 @@ fn without_sack_there_is_no_probe_and_the_rto_repairs_the_tail() {
 
 #[test]
 fn no_probe_when_turned_off() {
-    let mut p = Peer::new(Config { sack: true, tail_loss_probe: false, ..plain_config() });
-    let l = p.shard.listen(p.us, 8).unwrap();
-    p.inject(Seg::new(flags("SYN"), PEER_ISS, 0).opts(TcpOptions { mss: Some(MSS as u16), sack_permitted: true, ..TcpOptions::default() }));
-    let sa = p.one();
-    p.inject(Seg::new(flags("ACK"), PEER_ISS + 1, sa.seq + 1));
-    let h = p.shard.accept(l).unwrap().unwrap();
+    let cfg = Config { sack: true, tail_loss_probe: false, ..plain_config() };
+    let (mut p, h, first) = established_with(cfg, Duration::ZERO);
     p.shard.send(h, &vec![5u8; 4 * MSS as usize]).unwrap();
     assert_eq!(p.sent().len(), 4);
     // The handshake's RTT was zero: the RTO is its 200 ms floor, and it comes first.
     let (at, rto) = next_sent(&mut p, Duration::from_secs(2)).unwrap();
-    assert_eq!((at, rto[0].seq), (200, sa.seq + 1));
+    assert_eq!((at, rto[0].seq), (200, first));
     assert_eq!(p.shard.stats().tail_loss_probes, 0);
 }
