@@ -200,6 +200,21 @@ fn the_servers_mss_is_kept_from_every_fast_open_syn_ack_not_only_those_with_a_co
     assert_eq!(syn.opts.fast_open, FastOpenOption::new(false, &[7; 8]));
 }
 
+#[test]
+fn a_simultaneous_open_answers_with_a_syn_ack_that_carries_no_cookie() {
+    let mut p = client_with_cookie();
+    let (h, taken, syn) = client_syn(&mut p, 5002, b"hello");
+    assert_eq!((taken, syn.opts.fast_open.is_some()), (5, true));
+    // The peer's own SYN crosses ours (RFC 9293 §3.5, figure 8).
+    to_port(&mut p, 5002, Seg::new(flags("SYN"), 7000, 0).opts(TcpOptions { mss: Some(1400), ..TcpOptions::default() }));
+    assert_eq!(p.shard.state(h).unwrap(), State::SynReceived);
+    let synack = p.one();
+    assert_eq!((synack.flags, synack.seq, synack.ack), (flags("SYN|ACK"), syn.seq, 7001));
+    // A Fast Open option on a SYN-ACK means a server's cookie (RFC 7413 §4.1.2).
+    assert_eq!(synack.opts.fast_open, None);
+    assert!(synack.payload.is_empty());
+}
+
 /// A client shard that holds a cookie from the peer (got on a first connection).
 fn client_with_cookie() -> Peer {
     let mut p = Peer::new(plain_config());

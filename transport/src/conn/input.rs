@@ -88,6 +88,11 @@ impl Connection {
             self.state = State::SynReceived;
             self.snd_nxt = self.iss;
             self.synack_now = true;
+            // A Fast Open option on a SYN-ACK would be a server's cookie (RFC 7413 §4.1.2):
+            // our SYN-ACK goes without it, as Linux's does.
+            if let Some(f) = self.fast_open.as_deref_mut() {
+                f.cookie = None;
+            }
             return;
         }
         self.accept_text_and_fin(ctx, h, h.seq + 1, seg.payload);
