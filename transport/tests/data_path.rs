@@ -319,6 +319,31 @@ fn icmp_port_unreachable_refuses_a_connection_attempt() {
 }
 
 #[test]
+fn host_unreachable_for_a_syn_ack_gives_the_syn_queue_slot_back() {
+    let mut p = Peer::new(plain_config());
+    let l = p.shard.listen(p.us, 8).unwrap();
+    p.inject(Seg::new(flags("SYN"), PEER_ISS, 0));
+    let synack = p.sent_raw().remove(0);
+    assert_eq!(p.shard.syn_queue_len(l), Ok(1));
+    // A quote with another sequence number is not believed (RFC 5927 §4.1)...
+    let mut forged = synack.clone();
+    forged[24] ^= 0x40;
+    icmp_about(&mut p, &forged, 1, 0);
+    assert_eq!(p.shard.syn_queue_len(l), Ok(1));
+    assert_eq!(p.shard.drops().icmp_unmatched, 1);
+    // ...the real one ends the embryonic connection, as Linux's tcp_req_err does: the SYN
+    // most likely came from a forged source. Its third ACK then meets no connection.
+    icmp_about(&mut p, &synack, 1, 0);
+    assert_eq!(p.shard.syn_queue_len(l), Ok(0));
+    assert_eq!(p.shard.stats().embryonic_drops, 1);
+    p.sent();
+    let iss = u32::from_be_bytes([synack[24], synack[25], synack[26], synack[27]]);
+    p.inject(Seg::new(flags("ACK"), PEER_ISS + 1, iss + 1));
+    assert_eq!(p.one().flags, flags("RST"));
+    assert_eq!(p.shard.accept(l), Ok(None));
+}
+
+#[test]
 fn icmp_fragmentation_needed_shrinks_segments() {
     let (mut p, h, iss) = established(plain_config());
     p.shard.set_nodelay(h, true).unwrap();

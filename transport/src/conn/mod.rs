@@ -666,6 +666,13 @@ impl Connection {
                 ctx.stats.attempt_fails += 1;
                 self.enter_closed(Some(Error::HostUnreachable));
             }
+            // Like Linux (tcp_req_err): a passive connection still in the SYN queue whose
+            // SYN-ACK drew a network, host or time-exceeded error most likely answered a
+            // forged SYN; its slot is given back.
+            IcmpError::Soft if self.in_syn_queue && seq == self.iss => {
+                ctx.stats.embryonic_drops += 1;
+                self.enter_closed(None);
+            }
             _ => self.soft_error = Some(Error::HostUnreachable),
         }
     }
