@@ -60,6 +60,28 @@ fn retransmission_gives_up_when_the_user_timeout_runs_out_not_at_the_retry_count
 }
 
 #[test]
+fn a_tail_loss_probe_does_not_restart_the_user_timeout() {
+    // With SACK the first retransmission is a tail loss probe (RFC 8985), which restarts
+    // the RTO timer; the user timeout still counts from the original send.
+    let mut p = Peer::new(Config { sack: true, ..patient() });
+    let l = p.shard.listen(p.us, 8).unwrap();
+    let sack_ok = ringtcp_transport::wire::TcpOptions { sack_permitted: true, ..Default::default() };
+    p.inject(Seg::new(flags("SYN"), PEER_ISS, 0).opts(sack_ok));
+    let sa = p.one();
+    p.inject(Seg::new(flags("ACK"), PEER_ISS + 1, sa.seq + 1));
+    let h = p.shard.accept(l).unwrap().unwrap();
+    p.shard.set_user_timeout(h, Some(Duration::from_secs(1))).unwrap();
+    p.shard.send(h, b"unanswered").unwrap();
+    p.one();
+    let (sent, closed) = watch(&mut p, h, Duration::from_secs(5));
+    // The probe at the RTO's 200 ms (the PTO may not be later), the RTO 200 ms after it,
+    // then 400 ms later the time is up: 1 s after the send, not 1 s after the probe.
+    assert_eq!(sent, vec![200, 400, 800]);
+    assert_eq!(closed, Some(1000));
+    assert_eq!(p.shard.stats().tail_loss_probes, 1);
+}
+
+#[test]
 fn acknowledged_progress_restarts_the_user_timeout() {
     let (mut p, h, iss) = established(patient());
     p.shard.set_user_timeout(h, Some(Duration::from_millis(700))).unwrap();

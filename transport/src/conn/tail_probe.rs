@@ -74,6 +74,11 @@ impl Connection {
         if self.may_probe(ctx) && self.tlp.end_seq.is_none() {
             self.tlp.owed = true;
             ctx.stats.tail_loss_probes += 1;
+            // Nothing was acknowledged since the RTO timer was armed: the user timeout
+            // counts from then, not from the probe.
+            if let Some(rto_at) = self.rtx_at {
+                self.stalled_since = rto_at - self.rtt.rto();
+            }
             // The PTO is never later than the RTO and may fall on it: the probe goes
             // instead of the timeout, which restarts from the probe (as in Linux, where
             // the probe timer takes the retransmission timer's place).
@@ -137,6 +142,11 @@ impl Connection {
         if advanced {
             self.schedule_tail_probe(ctx);
         }
+    }
+
+    /// A probe went out and its episode is still open.
+    pub(super) fn tail_probe_out(&self) -> bool {
+        self.tlp.end_seq.is_some()
     }
 
     /// An RTO or fast recovery takes over: the episode ends without a verdict.

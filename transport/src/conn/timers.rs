@@ -68,9 +68,10 @@ impl Connection {
         if !syn_pending && self.snd_una == self.snd_max {
             return;
         }
-        if self.retries == 0 {
+        if self.retries == 0 && !self.tail_probe_out() {
             // The timer was armed an RTO ago (at the send, or at the last ACK that moved
-            // SND.UNA): since then nothing was acknowledged.
+            // SND.UNA): since then nothing was acknowledged. (After a tail loss probe the
+            // probe noted when, before it restarted the timer.)
             self.stalled_since = ctx.now - self.rtt.rto();
         }
         self.retries += 1;
