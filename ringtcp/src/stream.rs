@@ -288,8 +288,9 @@ impl TcpStream {
 
     /// TCP_USER_TIMEOUT (RFC 5482): how long data this side sent, or its zero-window or
     /// keepalive probes, may go unanswered before the connection fails with `TimedOut`,
-    /// in place of the retry counts (about 15 minutes of retransmissions by default, as
-    /// on Linux). `None` or zero turns it off. A ringtcp extension, as `set_keepalive`.
+    /// in place of the retry counts (by default 15 retransmissions, backing off over
+    /// several minutes). `None` or zero turns it off. A ringtcp extension, as
+    /// `set_keepalive`.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
