@@ -8,6 +8,7 @@
 mod app;
 mod cwnd_validation;
 mod info;
+mod icmp;
 mod input;
 mod invariants;
 mod output;
@@ -28,7 +29,7 @@ use core::time::Duration;
 use std::net::SocketAddr;
 
 use crate::buffer::{RxBuffer, RxInsert, TxBuffer};
-use crate::cc::{CongestionControl, Controller};
+use crate::cc::Controller;
 use crate::config::{Config, Keepalive};
 use crate::error::Error;
 use crate::fincache::MslClass;
@@ -629,52 +630,6 @@ impl Connection {
     /// itself, with its real window, before it becomes a FIN-cache record).
     pub(crate) fn owes_ack(&self) -> bool {
         self.ack_state == AckState::Now
-    }
-
-    /// An ICMP or ICMPv6 error quoting this connection (RFC 1122 §4.2.3.9, RFC 5927,
-    /// RFC 1191, RFC 8201).
-    pub(crate) fn on_icmp_error(&mut self, ctx: &mut Ctx<'_>, err: IcmpError, seq: SeqNum) {
-        // RFC 5927 §4.1: believe only errors about data actually in flight.
-        if !(seq >= self.snd_una && seq < self.snd_max) {
-            ctx.drops.icmp_unmatched += 1;
-            return;
-        }
-        match err {
-            IcmpError::PathMtu(mtu) => {
-                let headers = crate::wire::ip_header_len(self.remote.ip()) + crate::wire::TCP_HEADER_LEN;
-                let mss = u16::try_from((mtu as usize).saturating_sub(headers)).unwrap_or(u16::MAX);
-                if mss < self.opts.snd_mss {
-                    self.opts.snd_mss = mss;
-                    self.cc.set_mss(u32::from(self.eff_mss()));
-                    ctx.stats.pmtu_updates += 1;
-                    // Resend what was in flight at the new size, without a congestion
-                    // response: the loss was the path's MTU, not congestion.
-                    self.snd_nxt = self.snd_una;
-                    self.rtt_probe = None;
-                }
-            }
-            // Hard errors for a connection attempt; RFC 5461 keeps them soft once
-            // synchronized.
-            IcmpError::Refused if self.state == State::SynSent => {
-                ctx.stats.attempt_fails += 1;
-                self.enter_closed(Some(Error::ConnectionRefused));
-            }
-            // Linux reports a failed resolution as a local ICMP host unreachable, which
-            // ends an attempt in SYN-SENT (RFC 5461 §4 argues for exactly this: the error
-            // is certain, and waiting out the SYN retries helps nobody).
-            IcmpError::NoNeighbour if self.state == State::SynSent => {
-                ctx.stats.attempt_fails += 1;
-                self.enter_closed(Some(Error::HostUnreachable));
-            }
-            // Like Linux (tcp_req_err): a passive connection still in the SYN queue whose
-            // SYN-ACK drew a network, host or time-exceeded error most likely answered a
-            // forged SYN; its slot is given back.
-            IcmpError::Soft if self.in_syn_queue && seq == self.iss => {
-                ctx.stats.embryonic_drops += 1;
-                self.enter_closed(None);
-            }
-            _ => self.soft_error = Some(Error::HostUnreachable),
-        }
     }
 
     // ----- shared state helpers -----
