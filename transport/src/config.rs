@@ -98,6 +98,11 @@ pub struct Config {
     pub rx_buffer: usize,
     /// Send buffer per connection.
     pub tx_buffer: usize,
+    /// At most about this many bytes written and not yet sent, for every connection
+    /// whose socket sets none (Linux's `net.ipv4.tcp_notsent_lowat`; `None`, the
+    /// default, as Linux's: only the send buffer bounds them). See
+    /// [`Shard::set_notsent_lowat`](crate::Shard::set_notsent_lowat).
+    pub notsent_lowat: Option<u32>,
     /// Congestion controller for new connections.
     pub congestion: CongestionAlgorithm,
     /// RTO before any RTT sample (RFC 6298 §2.1: 1 s).
@@ -184,6 +189,7 @@ impl Default for Config {
             mtu: 1500,
             rx_buffer: 256 * 1024,
             tx_buffer: 256 * 1024,
+            notsent_lowat: None,
             congestion: CongestionAlgorithm::Cubic,
             rto_initial: Duration::from_secs(1),
             rto_min: Duration::from_millis(200),

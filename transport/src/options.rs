@@ -35,6 +35,10 @@ pub struct SocketOptions {
     /// or 0 is off. See [`Config::fast_open`](crate::Config::fast_open) for the key and the
     /// shard-wide switches.
     pub fast_open: Option<usize>,
+    /// At most about this many bytes written and not yet sent (Linux's
+    /// `TCP_NOTSENT_LOWAT`), instead of `Config::notsent_lowat`: see
+    /// [`Shard::set_notsent_lowat`](crate::Shard::set_notsent_lowat).
+    pub notsent_lowat: Option<u32>,
 }
 
 /// `addr` as an IPv6 socket names it: an IPv4 address IPv4-mapped (`[::ffff:a.b.c.d]`,

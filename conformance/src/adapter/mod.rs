@@ -178,6 +178,10 @@ pub fn config_from_sysctls(read: impl Fn(&str) -> Option<String>) -> Config {
     if let Some(v) = int("tcp_early_retrans") {
         cfg.tail_loss_probe = matches!(v, 3 | 4);
     }
+    // Linux's default, UINT_MAX, is no bound.
+    if let Some(v) = int("tcp_notsent_lowat") {
+        cfg.notsent_lowat = u32::try_from(v).ok().filter(|&v| v != u32::MAX);
+    }
     if let Some(v) = int("tcp_slow_start_after_idle") {
         cfg.slow_start_after_idle = v != 0;
     }
@@ -477,12 +481,22 @@ impl Adapter {
             // unless Fast Open handed the connection over before it completed.
             return Err(libc::EAGAIN);
         }
-        let r = if ends_record { self.shard.send_record(h, data) } else { self.shard.send(h, data) };
-        self.collect();
-        match r {
-            Ok(n) => Ok(n),
-            Err(Error::WouldBlock) => Err(libc::EAGAIN),
-            Err(e) => Err(errno_of(e)),
+        // As Linux's tcp_sendmsg, a call goes on queueing after what it queued has been
+        // sent: it matters where a bound on unsent bytes (TCP_NOTSENT_LOWAT) takes part
+        // of a write, sends some, and then takes more.
+        let mut taken = 0;
+        loop {
+            let rest = &data[taken..];
+            let r = if ends_record { self.shard.send_record(h, rest) } else { self.shard.send(h, rest) };
+            self.collect();
+            match r {
+                Ok(n) if n > 0 && taken + n < data.len() => taken += n,
+                Ok(n) => return Ok(taken + n),
+                // What was taken is the answer; the error waits for the next call.
+                Err(_) if taken > 0 => return Ok(taken),
+                Err(Error::WouldBlock) => return Err(libc::EAGAIN),
+                Err(e) => return Err(errno_of(e)),
+            }
         }
     }
 

@@ -21,6 +21,8 @@ pub(super) struct Options {
     pub(super) quickack: bool,
     /// `TCP_INQ`: `recvmsg` reports the bytes left queued.
     pub(super) inq: bool,
+    /// `TCP_NOTSENT_LOWAT` (`None`: 0, the shard's default).
+    pub(super) notsent_lowat: Option<u32>,
     /// `TCP_USER_TIMEOUT`, in milliseconds (0: none).
     pub(super) user_timeout_ms: u32,
     pub(super) reuseaddr: bool,
@@ -53,6 +55,8 @@ impl Adapter {
             (libc::IPPROTO_TCP, crate::cmsg::TCP_INQ) => f.opts.inq = v != 0,
             // Linux refuses a negative value and takes any other, in milliseconds.
             (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) => f.opts.user_timeout_ms = u32::try_from(v).map_err(|_| libc::EINVAL)?,
+            // Linux keeps any value; 0 stands for the sysctl's.
+            (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT) => f.opts.notsent_lowat = (v != 0).then_some(v as u32),
             (libc::IPPROTO_TCP, libc::TCP_QUICKACK) => {
                 // On a connection it acts at once, as on Linux (off ends quick-ACK mode).
                 f.opts.quickack = v != 0;
@@ -141,6 +145,7 @@ impl Adapter {
             (libc::IPPROTO_TCP, libc::TCP_QUICKACK) => i32::from(o.quickack),
             (libc::IPPROTO_TCP, crate::cmsg::TCP_INQ) => i32::from(o.inq),
             (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) => o.user_timeout_ms as i32,
+            (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT) => o.notsent_lowat.unwrap_or(0) as i32,
             (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE) => o.keepalive_params.unwrap_or_default().idle.as_secs() as i32,
             (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL) => o.keepalive_params.unwrap_or_default().interval.as_secs() as i32,
             (libc::IPPROTO_TCP, libc::TCP_KEEPCNT) => o.keepalive_params.unwrap_or_default().probes as i32,
@@ -173,6 +178,7 @@ impl Adapter {
         let ka = o.keepalive.then(|| o.keepalive_params.unwrap_or_default());
         let _ = self.shard.set_keepalive(now, h, ka);
         let _ = self.shard.set_user_timeout(h, Some(Duration::from_millis(u64::from(o.user_timeout_ms))));
+        let _ = self.shard.set_notsent_lowat(h, o.notsent_lowat);
         Ok(())
     }
 }

@@ -54,16 +54,26 @@ impl Connection {
         Ok(n)
     }
 
-    /// Space left in the send buffer whatever the memory state.
+    /// What a write could take whatever the memory state.
     pub(crate) fn unlimited_send_capacity(&self) -> usize {
-        if self.state.can_send() && !self.fin_queued && self.error.is_none() { self.tx.free() } else { 0 }
+        if !self.state.can_send() || self.fin_queued || self.error.is_some() {
+            return 0;
+        }
+        self.notsent_room().map_or(self.tx.free(), |room| self.tx.free().min(room))
     }
 
-    /// Space left in the send buffer; at the memory limit, only what needs no allocation.
+    /// What a write may take now: the send buffer's room (at the memory limit, only what
+    /// needs no allocation), within the bound on unsent bytes.
     pub(crate) fn send_capacity(&self) -> usize {
         if !self.state.can_send() || self.fin_queued || self.error.is_some() {
             return 0;
         }
+        let free = self.buffer_room();
+        self.notsent_room().map_or(free, |room| free.min(room))
+    }
+
+    /// Room in the send buffer; at the memory limit, only what needs no allocation.
+    fn buffer_room(&self) -> usize {
         match self.mem {
             MemoryState::Exhausted => self.tx.free_without_growth(BufferMemory::MIN_BUFFER),
             _ => self.tx.free(),
@@ -132,9 +142,16 @@ impl Connection {
         self.rx.len() > 0 || self.fin_received || self.error.is_some() || self.state == State::Closed
     }
 
-    /// True once writing would not block.
+    /// True once a writer should write again: the buffer has room for at least half what
+    /// it holds (Linux's `sk_stream_is_writeable`, so a writer is not woken for every
+    /// acknowledged segment), and, with a not-sent bound, fewer than half its bytes are
+    /// unsent (see `notsent.rs`). A write may succeed before this holds.
     pub(crate) fn is_writable(&self) -> bool {
-        self.send_capacity() > 0 || self.error.is_some() || !self.state.can_send() || self.fin_queued
+        let room = self.buffer_room();
+        (self.send_capacity() > 0 && room >= self.tx.len() / 2 && self.below_notsent_wakeup())
+            || self.error.is_some()
+            || !self.state.can_send()
+            || self.fin_queued
     }
 
     /// RFC 9293 CLOSE for the sending direction: FIN after the queued data.

@@ -11,6 +11,7 @@ mod info;
 mod icmp;
 mod input;
 mod invariants;
+mod notsent;
 mod output;
 mod records;
 mod remnant;
@@ -313,6 +314,8 @@ pub(crate) struct Connection {
     /// TCP_USER_TIMEOUT (RFC 5482): how long sent data or probes may go unanswered
     /// before the connection fails with `TimedOut`, instead of counting retries.
     user_timeout: Option<Duration>,
+    /// TCP_NOTSENT_LOWAT: the unsent bytes a writer may leave queued (`notsent.rs`).
+    notsent_lowat: Option<u32>,
     /// Since when the peer has not answered: the RTO timer's start at the first
     /// retransmission, or the first zero-window probe (read only while retrying/probing).
     stalled_since: Instant,
@@ -462,6 +465,7 @@ impl Connection {
             records: RecordEnds::default(),
             snd_sml: o.iss,
             user_timeout: None,
+            notsent_lowat: o.opts.notsent_lowat.or(cfg.notsent_lowat),
             stalled_since: Instant::ZERO,
             keepalive: cfg.keepalive,
             keepalive_at: None,

@@ -293,6 +293,7 @@ impl Connection {
                 self.activity.data_sent = ctx.now;
             }
             self.snd_max = self.snd_nxt;
+            self.notsent_drained();
             self.note_cwnd_use(cwnd_room <= len);
             if self.rtt_probe.is_none() && !retransmit {
                 self.rtt_probe = Some((self.snd_nxt, ctx.now));

@@ -505,6 +505,42 @@ impl Shard {
         }
     }
 
+    /// Bounds the bytes the connection holds written and not yet sent (Linux's
+    /// `TCP_NOTSENT_LOWAT`; `None`: back to `Config::notsent_lowat`). While that many are
+    /// unsent, [`send`](Shard::send) takes nothing more (it fills up to the next send
+    /// quantum, half the peer's largest window at most, as Linux fills its last buffer),
+    /// and [`is_writable`](Shard::is_writable) turns true again only once fewer than half
+    /// that many are unsent. An application that writes ahead then keeps its backlog
+    /// itself, where it can still reorder it, instead of the socket.
+    ///
+    /// ```
+    /// use ringtcp_transport::{Config, Instant, Secret, Shard};
+    ///
+    /// let mut shard = Shard::new(Config::default(), &["10.0.0.1".parse().unwrap()], Secret([1; 16]));
+    /// let h = shard.connect(Instant::ZERO, "10.0.0.2:80".parse().unwrap(), None).unwrap();
+    /// shard.set_notsent_lowat(h, Some(16_384)).unwrap();
+    /// assert_eq!(shard.notsent_lowat(h).unwrap(), Some(16_384));
+    /// shard.set_notsent_lowat(h, None).unwrap();
+    /// assert_eq!(shard.notsent_lowat(h).unwrap(), None, "the shard's default");
+    /// ```
+    pub fn set_notsent_lowat(&mut self, h: SocketHandle, lowat: Option<u32>) -> Result<(), Error> {
+        let default = self.cfg.notsent_lowat;
+        if let Some(c) = self.conn_mut(h)? {
+            c.set_notsent_lowat(lowat.or(default));
+            self.after(h.idx);
+        }
+        Ok(())
+    }
+
+    /// The connection's bound on unsent bytes (see
+    /// [`set_notsent_lowat`](Shard::set_notsent_lowat)).
+    pub fn notsent_lowat(&self, h: SocketHandle) -> Result<Option<u32>, Error> {
+        match self.sock(h)? {
+            Sock::Live(c) => Ok(c.notsent_lowat()),
+            Sock::Remnant(_) => Err(Error::NotConnected),
+        }
+    }
+
     /// Sets or clears keepalive for one connection (no effect once it is in TIME-WAIT).
     pub fn set_keepalive(&mut self, now: Instant, h: SocketHandle, ka: Option<Keepalive>) -> Result<(), Error> {
         if let Some(c) = self.conn_mut(h)? {
