@@ -180,12 +180,12 @@ fn transmit(ud: Ud, fd: c_int, data: &[u8], flags: c_int) -> Res<isize> {
         return send_fast_open(ud, fd, remote, data, flags);
     }
     if data.is_empty() {
-        return call(ud, Wait::Never, |a| a.send(fd, data, false)).map(|n| n as isize);
+        return call(ud, Wait::Never, |a| a.send(fd, data, flags)).map(|n| n as isize);
     }
     let mut done = 0usize;
     let r = call(ud, if dontwait { Wait::Never } else { Wait::IfBlocking(fd) }, |a| {
         loop {
-            match a.send(fd, &data[done..], flags & libc::MSG_EOR != 0) {
+            match a.send(fd, &data[done..], flags) {
                 Ok(n) => {
                     done += n;
                     if done == data.len() || a.nonblocking(fd)? || dontwait {

@@ -297,7 +297,7 @@ impl Adapter {
     }
 
     /// Queues what the shard has to send, stamped now.
-    fn collect(&mut self) {
+    pub(super) fn collect(&mut self) {
         let stamp = self.now_usecs();
         while let Some(n) = self.shard.poll_transmit(self.now, &mut self.tx_buf) {
             if self.mask_psh {
@@ -468,10 +468,12 @@ impl Adapter {
         }
     }
 
-    /// Queues bytes for sending; how many were taken (`EAGAIN` if none fit).
-    /// Writes; with `ends_record` (`MSG_EOR`) a record ends after the last byte, once all
-    /// of `data` is taken (the rest of a blocking write comes back here with the flag).
-    pub fn send(&mut self, fd: i32, data: &[u8], ends_record: bool) -> Res<usize> {
+    /// Queues bytes for sending; how many were taken (`EAGAIN` if none fit). `flags` as
+    /// send(2)'s: with `MSG_EOR` a record ends after the last byte, once all of `data` is
+    /// taken (the rest of a blocking write comes back here with the flag); with
+    /// `MSG_MORE` a short tail waits for more.
+    pub fn send(&mut self, fd: i32, data: &[u8], flags: i32) -> Res<usize> {
+        let (ends_record, more) = (flags & libc::MSG_EOR != 0, flags & libc::MSG_MORE != 0);
         let (h, _) = self.conn(fd)?;
         let fast_open = self.shard.tcp_info(h, self.now).ok().flatten().is_some_and(|i| i.fast_open);
         if let Ok(State::SynSent | State::SynReceived) = self.shard.state(h)
@@ -487,7 +489,11 @@ impl Adapter {
         let mut taken = 0;
         loop {
             let rest = &data[taken..];
-            let r = if ends_record { self.shard.send_record(h, rest) } else { self.shard.send(h, rest) };
+            let r = match (ends_record, more) {
+                (true, _) => self.shard.send_record(h, rest),
+                (false, true) => self.shard.send_more(h, rest),
+                (false, false) => self.shard.send(h, rest),
+            };
             self.collect();
             match r {
                 Ok(n) if n > 0 && taken + n < data.len() => taken += n,

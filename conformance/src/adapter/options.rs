@@ -21,6 +21,8 @@ pub(super) struct Options {
     pub(super) quickack: bool,
     /// `TCP_INQ`: `recvmsg` reports the bytes left queued.
     pub(super) inq: bool,
+    /// `TCP_CORK`.
+    pub(super) cork: bool,
     /// `TCP_NOTSENT_LOWAT` (`None`: 0, the shard's default).
     pub(super) notsent_lowat: Option<u32>,
     /// `TCP_USER_TIMEOUT`, in milliseconds (0: none).
@@ -51,7 +53,23 @@ impl Adapter {
             (libc::SOL_SOCKET, libc::SO_RCVBUF) => f.opts.rcvbuf = Some((v.max(0) as usize * 2).max(SocketOptions::MIN_BUFFER)),
             (libc::SOL_SOCKET, libc::SO_SNDBUF) => f.opts.sndbuf = Some((v.max(0) as usize * 2).max(SocketOptions::MIN_BUFFER)),
             (libc::SOL_SOCKET, libc::SO_KEEPALIVE) => f.opts.keepalive = v != 0,
-            (libc::IPPROTO_TCP, libc::TCP_NODELAY) => f.opts.nodelay = v != 0,
+            (libc::IPPROTO_TCP, libc::TCP_NODELAY) => {
+                // Setting it on pushes what is queued, every time (Linux's TCP_NAGLE_PUSH).
+                f.opts.nodelay = v != 0;
+                if let Kind::Conn { h, .. } = f.kind {
+                    self.shard.set_nodelay(h, v != 0).map_err(errno_of)?;
+                    self.collect();
+                }
+                return Ok(());
+            }
+            (libc::IPPROTO_TCP, libc::TCP_CORK) => {
+                f.opts.cork = v != 0;
+                if let Kind::Conn { h, .. } = f.kind {
+                    self.shard.set_cork(h, v != 0).map_err(errno_of)?;
+                    self.collect();
+                }
+                return Ok(());
+            }
             (libc::IPPROTO_TCP, crate::cmsg::TCP_INQ) => f.opts.inq = v != 0,
             // Linux refuses a negative value and takes any other, in milliseconds.
             (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) => f.opts.user_timeout_ms = u32::try_from(v).map_err(|_| libc::EINVAL)?,
@@ -142,6 +160,7 @@ impl Adapter {
             (libc::SOL_SOCKET, libc::SO_RCVBUF) => o.rcvbuf.unwrap_or(cfg_rx) as i32,
             (libc::SOL_SOCKET, libc::SO_SNDBUF) => o.sndbuf.unwrap_or(cfg_tx) as i32,
             (libc::IPPROTO_TCP, libc::TCP_NODELAY) => i32::from(o.nodelay),
+            (libc::IPPROTO_TCP, libc::TCP_CORK) => i32::from(o.cork),
             (libc::IPPROTO_TCP, libc::TCP_QUICKACK) => i32::from(o.quickack),
             (libc::IPPROTO_TCP, crate::cmsg::TCP_INQ) => i32::from(o.inq),
             (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) => o.user_timeout_ms as i32,
@@ -171,7 +190,14 @@ impl Adapter {
         let f = self.fds.get(&fd).ok_or(libc::EBADF)?;
         let Kind::Conn { h, .. } = f.kind else { return Ok(()) };
         let o = f.opts;
-        let _ = self.shard.set_nodelay(h, o.nodelay);
+        // Only a change: turning Nagle off pushes queued data, which setting another
+        // option must not do.
+        if self.shard.nodelay(h) != Ok(o.nodelay) {
+            let _ = self.shard.set_nodelay(h, o.nodelay);
+        }
+        if o.cork {
+            let _ = self.shard.set_cork(h, true);
+        }
         if o.quickack {
             let _ = self.shard.set_quickack(h, true);
         }

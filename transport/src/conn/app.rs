@@ -202,8 +202,12 @@ impl Connection {
         }
     }
 
+    /// Turning Nagle off also pushes what is queued, corked or not (as Linux).
     pub(crate) fn set_nodelay(&mut self, on: bool) {
         self.nodelay = on;
+        if on {
+            self.push_queued();
+        }
     }
 
     pub(crate) fn nodelay(&self) -> bool {

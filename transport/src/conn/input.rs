@@ -450,6 +450,7 @@ impl Connection {
         self.recovery.dupacks = 0;
         if data_acked > 0 {
             self.events.set(Events::WRITABLE);
+            self.cork_acked();
         }
     }
 

@@ -6,6 +6,7 @@
 //! its listener, its owner and the FIN cache seam.
 
 mod app;
+mod cork;
 mod cwnd_validation;
 mod info;
 mod icmp;
@@ -316,6 +317,8 @@ pub(crate) struct Connection {
     user_timeout: Option<Duration>,
     /// TCP_NOTSENT_LOWAT: the unsent bytes a writer may leave queued (`notsent.rs`).
     notsent_lowat: Option<u32>,
+    /// TCP_CORK and MSG_MORE (`cork.rs`).
+    cork: cork::Cork,
     /// Since when the peer has not answered: the RTO timer's start at the first
     /// retransmission, or the first zero-window probe (read only while retrying/probing).
     stalled_since: Instant,
@@ -466,6 +469,7 @@ impl Connection {
             snd_sml: o.iss,
             user_timeout: None,
             notsent_lowat: o.opts.notsent_lowat.or(cfg.notsent_lowat),
+            cork: cork::Cork::default(),
             stalled_since: Instant::ZERO,
             keepalive: cfg.keepalive,
             keepalive_at: None,

@@ -228,7 +228,7 @@ impl Connection {
             // A super-segment ends on a segment boundary, but for a tail that would leave
             // at once anyway (the end of the queue with Nagle satisfied, a record's end):
             // a short segment in the middle of a flight is what sender SWS avoidance forbids.
-            let tail_may_go = ends_record || (len == avail && (self.nodelay || self.no_small_segment_in_flight() || self.fin_queued));
+            let tail_may_go = ends_record || (len == avail && self.short_tail_may_go());
             if !tail_may_go {
                 len -= len % max_payload;
             }
@@ -241,7 +241,7 @@ impl Connection {
             // Nagle (RFC 896 / RFC 9293 §3.7.4) for the tail of the queue; sender SWS
             // avoidance (RFC 9293 §3.8.6.2.1) for a window-limited piece.
             let ok = if len == avail {
-                self.nodelay || self.no_small_segment_in_flight() || self.fin_queued
+                self.short_tail_may_go()
             } else {
                 ends_record || len >= (self.max_snd_wnd as usize) / 2
             };
@@ -265,6 +265,7 @@ impl Connection {
             self.recovery.high_rxt = self.recovery.high_rxt.max(self.snd_nxt + len);
         }
         self.sws_override = false;
+        self.cork_segment_sent();
         let seq = self.snd_nxt;
         let mut flags = TcpFlags::ACK;
         if fin {
@@ -317,7 +318,7 @@ impl Connection {
     /// waits only while an earlier short segment is unacknowledged, not behind any data.
     /// So the short tail of a large write goes at once instead of one round trip (or a
     /// delayed ACK) later, and short segments are still at most one per round trip.
-    fn no_small_segment_in_flight(&self) -> bool {
+    pub(super) fn no_small_segment_in_flight(&self) -> bool {
         self.snd_sml <= self.snd_una || self.no_data_in_flight()
     }
 

@@ -181,16 +181,35 @@ impl Shard {
     /// Queues data; returns how much was taken. `Err(WouldBlock)` when the buffer is full
     /// (or, at the buffer memory limit, when it has no room left without growing).
     pub fn send(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize, Error> {
-        self.queue(h, data, false)
+        self.queue(h, data, false, false)
     }
 
-    fn queue(&mut self, h: SocketHandle, data: &[u8], ends_record: bool) -> Result<usize, Error> {
+    /// Queues data as [`send`](Shard::send) does, saying more follows at once (Linux's
+    /// `MSG_MORE`): full segments go, a short tail waits for the next write, an ACK of
+    /// earlier data, or the persist timer (one RTO with nothing in flight), as if the
+    /// socket were corked for this write (see [`set_cork`](Shard::set_cork)).
+    ///
+    /// ```
+    /// use ringtcp_transport::{Config, Instant, Secret, Shard};
+    ///
+    /// let mut shard = Shard::new(Config::default(), &["10.0.0.1".parse().unwrap()], Secret([1; 16]));
+    /// let h = shard.connect(Instant::ZERO, "10.0.0.2:80".parse().unwrap(), None).unwrap();
+    /// assert_eq!(shard.send_more(h, b"HTTP/1.1 200 OK\r\n").unwrap(), 17);
+    /// ```
+    pub fn send_more(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize, Error> {
+        self.queue(h, data, false, true)
+    }
+
+    fn queue(&mut self, h: SocketHandle, data: &[u8], ends_record: bool, more: bool) -> Result<usize, Error> {
         let (mem, hard) = (self.memory.state(), self.memory.hard_limit());
         let c = self.conn_mut(h)?.ok_or(Error::BrokenPipe)?;
         c.mem = mem;
         c.mem_hard = hard;
         let unlimited = if mem == MemoryState::Exhausted { c.unlimited_send_capacity() } else { 0 };
         let r = if ends_record { c.send_record(data) } else { c.send(data) };
+        if r.is_ok() {
+            c.note_write(more);
+        }
         let taken = *r.as_ref().unwrap_or(&0);
         if mem == MemoryState::Exhausted && taken < data.len().min(unlimited) {
             self.stats.send_memory_limited += 1;
@@ -212,7 +231,7 @@ impl Shard {
     /// assert_eq!(shard.send_record(h, b"a whole message").unwrap(), 15);
     /// ```
     pub fn send_record(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize, Error> {
-        self.queue(h, data, true)
+        self.queue(h, data, true, false)
     }
 
     /// Reads data. `Ok(0)` is end of stream; `Err(WouldBlock)` means nothing yet.
@@ -390,7 +409,8 @@ impl Shard {
         })
     }
 
-    /// Turns Nagle's algorithm off (`true`) or on.
+    /// Turns Nagle's algorithm off (`true`) or on. Turning it off also pushes what is
+    /// queued now, even on a corked connection (as Linux's `TCP_NODELAY`).
     pub fn set_nodelay(&mut self, h: SocketHandle, on: bool) -> Result<(), Error> {
         match self.conns.get_mut(h.idx as usize) {
             Some(Slot::Remnant(r)) if r.generation == h.generation => {
@@ -501,6 +521,36 @@ impl Shard {
     pub fn user_timeout(&self, h: SocketHandle) -> Result<Option<Duration>, Error> {
         match self.sock(h)? {
             Sock::Live(c) => Ok(c.user_timeout()),
+            Sock::Remnant(_) => Err(Error::NotConnected),
+        }
+    }
+
+    /// Corks the connection (`true`, Linux's `TCP_CORK`) or uncorks it: while corked only
+    /// full segments leave, so data written in pieces goes in as few segments as it fills;
+    /// a short tail waits for more data, for uncorking (which lets it go), for a FIN, for
+    /// [`set_nodelay`](Shard::set_nodelay)`(true)`, or at most one RTO with nothing in
+    /// flight (the persist timer; Linux's ceiling is the same timer, about 200 ms).
+    ///
+    /// ```
+    /// use ringtcp_transport::{Config, Instant, Secret, Shard};
+    ///
+    /// let mut shard = Shard::new(Config::default(), &["10.0.0.1".parse().unwrap()], Secret([1; 16]));
+    /// let h = shard.connect(Instant::ZERO, "10.0.0.2:80".parse().unwrap(), None).unwrap();
+    /// shard.set_cork(h, true).unwrap();
+    /// assert!(shard.cork(h).unwrap());
+    /// ```
+    pub fn set_cork(&mut self, h: SocketHandle, on: bool) -> Result<(), Error> {
+        if let Some(c) = self.conn_mut(h)? {
+            c.set_cork(on);
+            self.after(h.idx);
+        }
+        Ok(())
+    }
+
+    /// Whether the connection is corked (see [`set_cork`](Shard::set_cork)).
+    pub fn cork(&self, h: SocketHandle) -> Result<bool, Error> {
+        match self.sock(h)? {
+            Sock::Live(c) => Ok(c.corked()),
             Sock::Remnant(_) => Err(Error::NotConnected),
         }
     }
