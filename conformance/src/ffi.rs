@@ -151,7 +151,7 @@ unsafe extern "C" fn pd_connect(ud: Ud, fd: c_int, addr: *const libc::sockaddr, 
                 other => return other.map(|()| 0),
             }
             // A blocking connect waits for the handshake's end.
-            wait_connected(ud, fd).map(|()| 0)
+            wait_connected(ud, fd, false).map(|()| 0)
         },
         -1,
     )
@@ -392,7 +392,7 @@ fn send_fast_open(ud: Ud, fd: c_int, remote: std::net::SocketAddr, data: &[u8], 
         Err(libc::EINPROGRESS) => 0,
         Err(e) => return Err(e),
     };
-    match wait_connected(ud, fd) {
+    match wait_connected(ud, fd, flags & libc::MSG_DONTWAIT != 0) {
         Err(libc::EINPROGRESS) if in_syn > 0 => Ok(in_syn as isize),
         Err(e) => Err(e),
         Ok(()) if in_syn == data.len() => Ok(in_syn as isize),
@@ -401,10 +401,10 @@ fn send_fast_open(ud: Ud, fd: c_int, remote: std::net::SocketAddr, data: &[u8], 
 }
 
 /// Waits for a connect under way to end on a blocking socket; `EINPROGRESS` at once on a
-/// non-blocking one.
-fn wait_connected(ud: Ud, fd: c_int) -> Res<()> {
+/// non-blocking one or with `dontwait` (`MSG_DONTWAIT`).
+fn wait_connected(ud: Ud, fd: c_int, dontwait: bool) -> Res<()> {
     call(ud, Wait::IfBlocking(fd), |a| {
-        if a.nonblocking(fd)? {
+        if dontwait || a.nonblocking(fd)? {
             return Err(libc::EINPROGRESS);
         }
         match a.connect_done(fd) {

@@ -39,6 +39,10 @@ pub struct SocketOptions {
     /// `TCP_NOTSENT_LOWAT`), instead of `Config::notsent_lowat`: see
     /// [`Shard::set_notsent_lowat`](crate::Shard::set_notsent_lowat).
     pub notsent_lowat: Option<u32>,
+    /// SYN retransmissions before `connect` fails with `TimedOut` (for a listener, SYN-ACK
+    /// retransmissions before an embryonic connection is dropped), instead of
+    /// `Config::syn_retries` / `synack_retries` (Linux's `TCP_SYNCNT`).
+    pub syn_retries: Option<u32>,
 }
 
 /// `addr` as an IPv6 socket names it: an IPv4 address IPv4-mapped (`[::ffff:a.b.c.d]`,

@@ -154,3 +154,35 @@ fn an_mss_clamp_is_offered_in_the_syn_and_syn_ack_and_bounds_the_segments_sent()
     assert_eq!(sa.opts.mss, Some(1100));
     assert_eq!(p.shard.stats().syncookies_sent, 1);
 }
+
+/// SYNs sent to `PEER` over `secs` seconds, one `advance` per 100 ms, and whether the
+/// connect failed with `TimedOut` by then.
+fn syns_until_timeout(p: &mut Peer, h: SocketHandle, secs: u64) -> (usize, bool) {
+    let mut syns = 0;
+    for _ in 0..secs * 10 {
+        syns += p.sent().iter().filter(|s| s.flags == flags("SYN")).count();
+        p.advance(Duration::from_millis(100));
+    }
+    syns += p.sent().iter().filter(|s| s.flags == flags("SYN")).count();
+    (syns, p.shard.error(h).unwrap() == Some(ringtcp_transport::Error::TimedOut))
+}
+
+#[test]
+fn a_socket_s_syn_retry_count_replaces_the_shard_s() {
+    let mut p = Peer::new(plain_config());
+    let opts = SocketOptions { syn_retries: Some(1), ..SocketOptions::default() };
+    let h = p.shard.connect_with(p.now, (PEER, 80).into(), None, opts).unwrap();
+    // The SYN, one retransmission after 1 s, and the end after the next 2 s: not the
+    // shard's six retries (over two minutes).
+    assert_eq!(syns_until_timeout(&mut p, h, 4), (2, true));
+}
+
+#[test]
+fn a_syn_retry_count_set_during_the_handshake_acts_from_the_next_timeout() {
+    let mut p = Peer::new(plain_config());
+    let h = p.shard.connect(p.now, (PEER, 80).into(), None).unwrap();
+    assert_eq!(syns_until_timeout(&mut p, h, 2), (2, false), "the SYN and its first retransmission");
+    p.shard.set_syn_retries(h, Some(1)).unwrap();
+    // Already retried once: the next timeout (2 s after the retransmission) ends it.
+    assert_eq!(syns_until_timeout(&mut p, h, 2), (0, true));
+}

@@ -14,6 +14,10 @@ impl Adapter {
     /// `EINPROGRESS` when it carries none (no cookie yet: the SYN asks for one).
     pub fn send_fast_open(&mut self, fd: i32, remote: SocketAddr, data: &[u8]) -> Res<usize> {
         self.check_family(fd, remote)?;
+        // Linux refuses MSG_FASTOPEN while its client bit is off.
+        if self.deferred_connect(fd).is_none() && !super::options::client_fast_open_enabled() {
+            return Err(libc::EOPNOTSUPP);
+        }
         let now = self.now;
         let f = self.fd(fd)?;
         let local = match f.kind {
@@ -22,7 +26,7 @@ impl Adapter {
             _ => return Err(libc::EISCONN),
         };
         f.opts.deferred_connect = None;
-        let opts = SocketOptions { rx_buffer: f.opts.rcvbuf, tx_buffer: f.opts.sndbuf, mss: f.opts.maxseg, ..SocketOptions::default() };
+        let opts = SocketOptions { rx_buffer: f.opts.rcvbuf, tx_buffer: f.opts.sndbuf, mss: f.opts.maxseg, syn_retries: f.opts.syncnt, ..SocketOptions::default() };
         let (h, n) = self.shard.connect_fast_open(now, remote, local, opts, data).map_err(errno_of)?;
         self.fd(fd)?.kind = Kind::Conn { h, read_shut: false, connecting: true };
         self.apply_options(fd)?;
@@ -34,6 +38,10 @@ impl Adapter {
     /// sent and the connect succeeds at once (the first write opens the connection);
     /// without one, an ordinary connect whose SYN asks for a cookie.
     pub(super) fn connect_fast_open(&mut self, fd: i32, remote: SocketAddr) -> Res<()> {
+        if self.deferred_connect(fd).is_some() {
+            // Connected as far as the caller can tell: the first write opens it.
+            return Err(libc::EISCONN);
+        }
         if self.shard.has_fast_open_cookie(remote.ip()) {
             self.fd(fd)?.opts.deferred_connect = Some(remote);
             return Ok(());

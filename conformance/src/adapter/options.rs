@@ -21,6 +21,8 @@ pub(super) struct Options {
     pub(super) quickack: bool,
     /// `TCP_INQ`: `recvmsg` reports the bytes left queued.
     pub(super) inq: bool,
+    /// `TCP_SYNCNT`.
+    pub(super) syncnt: Option<u32>,
     /// `TCP_CORK`.
     pub(super) cork: bool,
     /// `TCP_NOTSENT_LOWAT` (`None`: 0, the shard's default).
@@ -107,7 +109,24 @@ impl Adapter {
                     self.shard.set_listener_mss(l, mss).map_err(errno_of)?;
                 }
             }
-            (libc::IPPROTO_TCP, libc::TCP_FASTOPEN_CONNECT) => f.opts.fast_open_connect = v != 0,
+            // Linux takes 1 to 127 (MAX_TCP_SYNCNT), from the next connect or listen.
+            (libc::IPPROTO_TCP, libc::TCP_SYNCNT) => {
+                let n = u32::try_from(v).ok().filter(|v| (1..=127).contains(v)).ok_or(libc::EINVAL)?;
+                f.opts.syncnt = Some(n);
+                // On a handshake under way it acts from the next timeout, as on Linux.
+                if let Kind::Conn { h, .. } = f.kind {
+                    self.shard.set_syn_retries(h, Some(n)).map_err(errno_of)?;
+                }
+                return Ok(());
+            }
+            (libc::IPPROTO_TCP, libc::TCP_FASTOPEN_CONNECT) => {
+                // Linux refuses it while the client bit of net.ipv4.tcp_fastopen is off,
+                // read when asked (scripts turn it off and on as they go).
+                if v != 0 && !client_fast_open_enabled() {
+                    return Err(libc::EOPNOTSUPP);
+                }
+                f.opts.fast_open_connect = v != 0;
+            }
             (libc::IPPROTO_TCP, libc::TCP_FASTOPEN) => {
                 let qlen = usize::try_from(v).map_err(|_| libc::EINVAL)?;
                 f.opts.fast_open = Some(qlen);
@@ -146,6 +165,7 @@ impl Adapter {
     pub fn option(&mut self, fd: i32, level: i32, name: i32) -> Res<i32> {
         let cfg_rx = self.shard.config().rx_buffer;
         let cfg_tx = self.shard.config().tx_buffer;
+        let cfg_syn_retries = self.shard.config().syn_retries;
         let f = self.fd(fd)?;
         let o = f.opts;
         let conn = match f.kind {
@@ -172,6 +192,7 @@ impl Adapter {
             // connected.
             (libc::IPPROTO_TCP, libc::TCP_FASTOPEN) => o.fast_open.unwrap_or(0) as i32,
             (libc::IPPROTO_TCP, libc::TCP_FASTOPEN_CONNECT) => i32::from(o.fast_open_connect),
+            (libc::IPPROTO_TCP, libc::TCP_SYNCNT) => o.syncnt.unwrap_or(cfg_syn_retries) as i32,
             (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => match conn {
                 Some(h) => i32::from(self.shard.mss(h).map_err(errno_of)?),
                 None => i32::from(o.maxseg.unwrap_or(536)),
@@ -207,4 +228,13 @@ impl Adapter {
         let _ = self.shard.set_notsent_lowat(h, o.notsent_lowat);
         Ok(())
     }
+}
+
+/// Whether Linux's client bit (0x1) of `net.ipv4.tcp_fastopen` is on now (on if the
+/// sysctl cannot be read, as Linux's default 1).
+pub(super) fn client_fast_open_enabled() -> bool {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_fastopen")
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .is_none_or(|v| v & 1 != 0)
 }

@@ -202,6 +202,10 @@ impl Connection {
         }
     }
 
+    pub(crate) fn set_syn_retries(&mut self, retries: Option<u32>) {
+        self.syn_retries = retries;
+    }
+
     /// Turning Nagle off also pushes what is queued, corked or not (as Linux).
     pub(crate) fn set_nodelay(&mut self, on: bool) {
         self.nodelay = on;

@@ -317,6 +317,8 @@ pub(crate) struct Connection {
     user_timeout: Option<Duration>,
     /// TCP_NOTSENT_LOWAT: the unsent bytes a writer may leave queued (`notsent.rs`).
     notsent_lowat: Option<u32>,
+    /// TCP_SYNCNT: this connection's SYN (or SYN-ACK) retry count, if its socket set one.
+    syn_retries: Option<u32>,
     /// TCP_CORK and MSG_MORE (`cork.rs`).
     cork: cork::Cork,
     /// Since when the peer has not answered: the RTO timer's start at the first
@@ -469,6 +471,7 @@ impl Connection {
             snd_sml: o.iss,
             user_timeout: None,
             notsent_lowat: o.opts.notsent_lowat.or(cfg.notsent_lowat),
+            syn_retries: o.opts.syn_retries,
             cork: cork::Cork::default(),
             stalled_since: Instant::ZERO,
             keepalive: cfg.keepalive,

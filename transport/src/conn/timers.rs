@@ -76,8 +76,8 @@ impl Connection {
         }
         self.retries += 1;
         let limit = match self.state {
-            State::SynSent => ctx.cfg.syn_retries,
-            State::SynReceived => ctx.cfg.synack_retries,
+            State::SynSent => self.syn_retries.unwrap_or(ctx.cfg.syn_retries),
+            State::SynReceived => self.syn_retries.unwrap_or(ctx.cfg.synack_retries),
             _ => ctx.cfg.max_retries,
         };
         // RFC 5482 §3 / RFC 9293 §3.8.3: with a user timeout set, time unanswered decides

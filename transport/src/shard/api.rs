@@ -591,6 +591,24 @@ impl Shard {
         }
     }
 
+    /// Sets how many times the connection's SYN (or SYN-ACK) is retransmitted before it
+    /// gives up (Linux's `TCP_SYNCNT`; `None`: `Config::syn_retries` / `synack_retries`).
+    /// It acts on a handshake already under way, from its next timeout.
+    ///
+    /// ```
+    /// use ringtcp_transport::{Config, Instant, Secret, Shard};
+    ///
+    /// let mut shard = Shard::new(Config::default(), &["10.0.0.1".parse().unwrap()], Secret([1; 16]));
+    /// let h = shard.connect(Instant::ZERO, "10.0.0.2:80".parse().unwrap(), None).unwrap();
+    /// shard.set_syn_retries(h, Some(1)).unwrap();
+    /// ```
+    pub fn set_syn_retries(&mut self, h: SocketHandle, retries: Option<u32>) -> Result<(), Error> {
+        if let Some(c) = self.conn_mut(h)? {
+            c.set_syn_retries(retries);
+        }
+        Ok(())
+    }
+
     /// Sets or clears keepalive for one connection (no effect once it is in TIME-WAIT).
     pub fn set_keepalive(&mut self, now: Instant, h: SocketHandle, ka: Option<Keepalive>) -> Result<(), Error> {
         if let Some(c) = self.conn_mut(h)? {
