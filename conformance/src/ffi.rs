@@ -24,6 +24,9 @@ use crate::getsockopt;
 use crate::waiting::{Inner, Shared, Ud, Wait, call};
 use crate::sockaddr::{read_addr, write_addr};
 
+mod fast_open;
+use fast_open::{fast_open_addr, send_fast_open, wait_connected};
+
 
 /// `struct packetdrill_interface`, field for field.
 #[repr(C)]
@@ -170,7 +173,7 @@ fn receive(ud: Ud, fd: c_int, buf: &mut [u8], flags: c_int) -> Res<isize> {
 
 /// Queues all of `data` (a blocking socket waits for room, as Linux's send does), or as
 /// much as fits on a non-blocking one.
-fn transmit(ud: Ud, fd: c_int, data: &[u8], flags: c_int) -> Res<isize> {
+pub(crate) fn transmit(ud: Ud, fd: c_int, data: &[u8], flags: c_int) -> Res<isize> {
     let dontwait = flags & libc::MSG_DONTWAIT != 0;
     if flags & libc::MSG_ZEROCOPY != 0 || flags & libc::MSG_OOB != 0 {
         return Err(libc::EOPNOTSUPP);
@@ -367,51 +370,6 @@ unsafe extern "C" fn pd_sendto(ud: Ud, fd: c_int, buf: *const c_void, len: usize
         },
         -1,
     )
-}
-
-/// The destination of a `MSG_FASTOPEN` send: `AF_UNSPEC` is `EOPNOTSUPP`, as on Linux.
-///
-/// # Safety
-///
-/// `addr` is null or points to `len` readable bytes.
-unsafe fn fast_open_addr(addr: *const libc::sockaddr, len: libc::socklen_t) -> Res<std::net::SocketAddr> {
-    // SAFETY: by the caller's contract, at least the family field is readable when len > 0.
-    if !addr.is_null() && len as usize >= size_of::<libc::sa_family_t>() && unsafe { (*addr).sa_family } == libc::AF_UNSPEC as libc::sa_family_t {
-        return Err(libc::EOPNOTSUPP);
-    }
-    // SAFETY: by the caller's contract.
-    unsafe { read_addr(addr, len) }
-}
-
-/// Opens a connection with Fast Open and `data` (Linux's `tcp_sendmsg_fastopen`): what the
-/// SYN carries counts as sent; a non-blocking socket returns that (or `EINPROGRESS`); a
-/// blocking one waits for the handshake and sends the rest as any write.
-fn send_fast_open(ud: Ud, fd: c_int, remote: std::net::SocketAddr, data: &[u8], flags: c_int) -> Res<isize> {
-    let in_syn = match call(ud, Wait::Never, |a| a.send_fast_open(fd, remote, data)) {
-        Ok(n) => n,
-        Err(libc::EINPROGRESS) => 0,
-        Err(e) => return Err(e),
-    };
-    match wait_connected(ud, fd, flags & libc::MSG_DONTWAIT != 0) {
-        Err(libc::EINPROGRESS) if in_syn > 0 => Ok(in_syn as isize),
-        Err(e) => Err(e),
-        Ok(()) if in_syn == data.len() => Ok(in_syn as isize),
-        Ok(()) => Ok(in_syn as isize + transmit(ud, fd, &data[in_syn..], flags)?),
-    }
-}
-
-/// Waits for a connect under way to end on a blocking socket; `EINPROGRESS` at once on a
-/// non-blocking one or with `dontwait` (`MSG_DONTWAIT`).
-fn wait_connected(ud: Ud, fd: c_int, dontwait: bool) -> Res<()> {
-    call(ud, Wait::IfBlocking(fd), |a| {
-        if dontwait || a.nonblocking(fd)? {
-            return Err(libc::EINPROGRESS);
-        }
-        match a.connect_done(fd) {
-            Err(libc::EINPROGRESS) => Err(libc::EAGAIN),
-            r => r,
-        }
-    })
 }
 
 unsafe extern "C" fn pd_sendmsg(ud: Ud, fd: c_int, msg: *const libc::msghdr, flags: c_int) -> isize {

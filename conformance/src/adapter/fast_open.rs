@@ -49,6 +49,17 @@ impl Adapter {
         self.send_fast_open(fd, remote, &[]).map(|_| ())
     }
 
+    /// Queues what a blocking Fast Open write's SYN did not carry while the handshake is
+    /// under way (Linux's writer waits holding it): it leaves with the ACK of the SYN-ACK.
+    pub fn queue_behind_syn(&mut self, fd: i32, data: &[u8]) -> Res<usize> {
+        let (h, _) = self.conn(fd)?;
+        match self.shard.send(h, data) {
+            Ok(n) => Ok(n),
+            Err(ringtcp_transport::Error::WouldBlock) => Ok(0),
+            Err(e) => Err(errno_of(e)),
+        }
+    }
+
     /// Where a `TCP_FASTOPEN_CONNECT` socket whose connect was deferred connects to: its
     /// first write goes through [`send_fast_open`](Adapter::send_fast_open).
     pub fn deferred_connect(&self, fd: i32) -> Option<SocketAddr> {

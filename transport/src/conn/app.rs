@@ -197,7 +197,9 @@ impl Connection {
 
     pub(crate) fn set_quickack(&mut self, on: bool) {
         self.quickack = on;
-        if !on {
+        if on {
+            self.interactive = false;
+        } else {
             self.quick_acks_left = 0;
         }
     }

@@ -79,6 +79,11 @@ impl Connection {
             // Linux counts "since data was received" from the handshake's end.
             self.activity.data_received = ctx.now;
             self.activity.ack_received = ctx.now;
+            if self.tx_end() > self.snd_max {
+                // Data waits to follow the handshake: a reply to the SYN-ACK, as Linux
+                // treats the write its writer was blocked in (tcp_rcv_synsent_state_process).
+                self.data_rcv_at = Some(ctx.now);
+            }
         } else {
             // Simultaneous open (RFC 9293 §3.5, figure 8): answer with SYN,ACK on our ISS.
             // Text and FIN wait until ESTABLISHED (RFC 9293 §3.10.7.3); like Linux we drop
@@ -546,6 +551,7 @@ impl Connection {
             match inserted {
                 None => {}
                 Some(RxInsert::InOrder(n)) => {
+                    self.data_rcv_at = Some(ctx.now);
                     self.rcv_nxt += n;
                     self.activity.bytes_received += n as u64;
                     self.unacked_bytes += n;
@@ -558,7 +564,7 @@ impl Connection {
                         // RFC 5681 §4.2: ACK at once when a gap fills, and at least every
                         // second full-sized segment.
                         self.ack_state = AckState::Now;
-                    } else if self.quickack || self.quick_acks_left > 0 {
+                    } else if self.quickack || (self.quick_acks_left > 0 && !self.interactive) {
                         self.quick_acks_left = self.quick_acks_left.saturating_sub(1);
                         self.ack_state = AckState::Now;
                     } else if self.ack_state == AckState::Idle {
@@ -568,6 +574,9 @@ impl Connection {
                 }
                 Some(RxInsert::OutOfOrder) => {
                     ctx.stats.ooo_segments += 1;
+                    // Loss or reordering: ACK at once from here on (Linux's
+                    // tcp_enter_quickack_mode leaves pingpong mode too).
+                    self.interactive = false;
                     // RFC 5681 §4.2: an out-of-order segment gets an immediate duplicate ACK.
                     self.ack_state = AckState::Now;
                 }

@@ -342,6 +342,13 @@ pub(crate) struct Connection {
     pub(crate) quickack: bool,
     /// Data segments still to be acknowledged at once at the start of the connection.
     pub(crate) quick_acks_left: u8,
+    /// The exchange looks interactive (Linux's "pingpong" mode): we sent data within a
+    /// delayed-ACK time of receiving, so an ACK waits to ride on the next reply instead of
+    /// going at once as a quick ACK.
+    interactive: bool,
+    /// When data last arrived, for that check (`None` before any: Linux's ATO is zero
+    /// until the first data, or a writer waiting at the handshake's end, starts it).
+    data_rcv_at: Option<Instant>,
     /// The largest in-order data segment received so far (at most our MSS): what "a
     /// full-sized segment" of this peer is, for RFC 5681 §4.2's every-second-segment rule.
     rcv_seg_max: u16,
@@ -484,6 +491,8 @@ impl Connection {
             tos: 0,
             quickack: false,
             quick_acks_left: QUICK_ACKS,
+            interactive: false,
+            data_rcv_at: None,
             rcv_seg_max: 0,
             soft_error: None,
             last_oow_ack: None,

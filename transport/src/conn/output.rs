@@ -292,6 +292,11 @@ impl Connection {
             }
             if len > 0 {
                 self.activity.data_sent = ctx.now;
+                // A reply within a delayed-ACK time of what we received: the peer's next
+                // data may wait for ours to carry its ACK (Linux's tcp_event_data_sent).
+                if self.data_rcv_at.is_some_and(|t| ctx.now - t < ctx.cfg.delayed_ack) {
+                    self.interactive = true;
+                }
             }
             self.snd_max = self.snd_nxt;
             self.notsent_drained();

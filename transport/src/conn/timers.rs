@@ -29,6 +29,9 @@ impl Connection {
             if self.ack_state == AckState::Delayed {
                 self.ack_state = AckState::Now;
                 ctx.stats.delayed_acks += 1;
+                // No reply carried the ACK in time: the exchange is not interactive after
+                // all (Linux leaves pingpong mode when its delayed ACK timer fires).
+                self.interactive = false;
             }
         }
         if due(self.tlp.at, now) {
