@@ -19,6 +19,12 @@ impl Adapter {
             return Err(libc::EOPNOTSUPP);
         }
         let now = self.now;
+        if let Kind::Conn { h, .. } = self.fd(fd)?.kind
+            && self.shard.state(h).is_ok_and(|s| s.is_synchronized())
+        {
+            // Once the handshake is over, MSG_FASTOPEN is an ordinary write, as on Linux.
+            return self.send(fd, data, 0);
+        }
         let f = self.fd(fd)?;
         let local = match f.kind {
             Kind::Fresh { bound } => bound,
