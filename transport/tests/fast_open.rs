@@ -251,3 +251,16 @@ fn a_retransmitted_syn_carries_neither_data_nor_the_option() {
     assert_eq!(p.shard.state(h).unwrap(), State::Established);
     assert!(p.sent().iter().any(|s| s.payload == b"hello"));
 }
+
+#[test]
+fn a_cookie_of_an_invalid_length_is_not_cached_and_the_old_one_stays() {
+    let mut p = client_with_cookie();
+    let (_, _, syn) = client_syn(&mut p, 5002, b"hello");
+    assert_eq!(syn.opts.fast_open, FastOpenOption::new(false, &[7; 8]));
+    // A two-byte cookie (RFC 7413 §4.1.1: 4 to 16 bytes) is no cookie.
+    to_port(&mut p, 5002, synack(syn.seq + 6, FastOpenOption::new(false, &[1, 2])));
+    p.sent();
+    let (_, taken, next) = client_syn(&mut p, 5003, b"again");
+    assert_eq!(taken, 5);
+    assert_eq!(next.opts.fast_open, FastOpenOption::new(false, &[7; 8]), "the valid cookie is used again");
+}

@@ -117,8 +117,10 @@ impl Connection {
             f.syn_data = acked > 0;
             f.cookie = None;
             // Linux's tcp_fastopen_cache_set: the MSS is kept from every such SYN-ACK,
-            // the cookie only when one came.
-            f.learned = Some((h.options.fast_open.filter(|c| !c.cookie().is_empty()), mss));
+            // the cookie only when a valid one came (RFC 7413 §4.1.1: 4 to 16 bytes; a
+            // cookie of another length is no cookie, and the cached one stays).
+            let valid = |c: &crate::wire::FastOpenOption| (4..=crate::wire::FastOpenOption::MAX_COOKIE).contains(&c.cookie().len());
+            f.learned = Some((h.options.fast_open.filter(valid), mss));
         }
     }
 
