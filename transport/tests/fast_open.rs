@@ -5,10 +5,10 @@
 
 mod common;
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 
 use common::peer::{PEER, PEER_PORT, Peer, Seg, flags, plain_config};
-use ringtcp_transport::wire::{FastOpenOption, TcpOptions};
+use ringtcp_transport::wire::{FastOpenOption, TcpOptions, emit_unreachable};
 use ringtcp_transport::{Config, Error, FastOpenServer, ListenerHandle, SocketOptions, State};
 
 const PEER_ISS: u32 = 5000;
@@ -263,4 +263,25 @@ fn a_cookie_of_an_invalid_length_is_not_cached_and_the_old_one_stays() {
     let (_, taken, next) = client_syn(&mut p, 5003, b"again");
     assert_eq!(taken, 5);
     assert_eq!(next.opts.fast_open, FastOpenOption::new(false, &[7; 8]), "the valid cookie is used again");
+}
+
+#[test]
+fn fragmentation_needed_for_a_syn_with_data_resends_the_syn_at_once_with_a_smaller_mss() {
+    let mut p = client_with_cookie();
+    let local = SocketAddr::new(p.us.ip(), 5002);
+    let (_, taken) = p.shard.connect_fast_open(p.now, p.peer, Some(local), SocketOptions::default(), &[9u8; 1200]).unwrap();
+    assert!(taken > 760, "the SYN carries more than the path will take: {taken}");
+    let syn = p.sent_raw().remove(0);
+    let mut buf = [0u8; 200];
+    let n = emit_unreachable(&mut buf, Ipv4Addr::new(10, 9, 0, 254), common::peer::US, 4, 800, &syn).unwrap();
+    p.shard.handle_packet(p.now, &buf[..n]);
+    // At once, not an RTO later: a bare SYN offering the path's MSS, without Fast Open.
+    let again = p.one();
+    assert!(again.flags.syn() && again.payload.is_empty());
+    assert_eq!((again.opts.mss, again.opts.fast_open), (Some(760), None));
+    // The server offers 1,400; the data then goes in segments the path carries.
+    to_port(&mut p, 5002, synack(again.seq + 1, None));
+    let data: Vec<Seg> = p.sent().into_iter().filter(|s| !s.payload.is_empty()).collect();
+    assert!(data.iter().all(|s| s.payload.len() <= 760), "{:?}", data.iter().map(|s| s.payload.len()).collect::<Vec<_>>());
+    assert_eq!(data.iter().map(|s| s.payload.len()).sum::<usize>(), taken);
 }

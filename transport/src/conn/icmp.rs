@@ -19,7 +19,20 @@ impl Connection {
             IcmpError::PathMtu(mtu) => {
                 let headers = crate::wire::ip_header_len(self.remote.ip()) + crate::wire::TCP_HEADER_LEN;
                 let mss = u16::try_from((mtu as usize).saturating_sub(headers)).unwrap_or(u16::MAX);
-                if mss < self.opts.snd_mss {
+                if self.state == State::SynSent {
+                    // Before the handshake ends there is no send MSS yet: the path's MTU
+                    // bounds the MSS the SYN offers and, through it, the one the handshake
+                    // settles on (as Linux's route MSS does). A SYN whose data the path
+                    // could not carry goes again at once without it (Linux's
+                    // tcp_simple_retransmit), not a whole RTO later.
+                    if mss < self.rcv_mss {
+                        self.rcv_mss = mss;
+                        ctx.stats.pmtu_updates += 1;
+                        if self.snd_max > self.iss + 1 {
+                            self.snd_nxt = self.iss;
+                        }
+                    }
+                } else if mss < self.opts.snd_mss {
                     self.opts.snd_mss = mss;
                     self.cc.set_mss(u32::from(self.eff_mss()));
                     ctx.stats.pmtu_updates += 1;
