@@ -172,6 +172,7 @@ fn linux_tcp_info(state: State, info: Option<&TcpInfo>) -> LinuxTcpInfo {
     t.snd_cwnd = i.cwnd / u32::from(mss.max(1));
     t.advmss = u32::from(i.advertised_mss);
     t.total_retrans = i.retransmitted_segments;
+    t.retrans = segments(i.retransmitted_in_flight, mss);
     t.delivered = i.delivered;
     t.bytes_acked = i.bytes_acked;
     t.bytes_received = i.bytes_received;

@@ -63,6 +63,17 @@ impl Scoreboard {
         self.ranges.iter().map(|&(l, r)| r - l).sum()
     }
 
+    /// Bytes of these ranges that `other`'s ranges do not cover.
+    pub(crate) fn bytes_outside(&self, other: &Scoreboard) -> usize {
+        self.ranges
+            .iter()
+            .map(|&(l, r)| {
+                let covered: usize = other.ranges.iter().filter(|o| o.0 < r && o.1 > l).map(|o| o.1.min(r) - o.0.max(l)).sum();
+                (r - l) - covered
+            })
+            .sum()
+    }
+
     /// The edge below which every un-SACKed byte is lost by RFC 6675 §4 IsLost: at least
     /// DupThresh discontiguous ranges, or more than (DupThresh − 1)·SMSS bytes, SACKed
     /// above it. `None` when nothing is lost yet.
@@ -132,6 +143,20 @@ impl Scoreboard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_outside_another_set_of_ranges() {
+        let una = SeqNum(1000);
+        let max = una + 10_000;
+        let (mut resent, mut sacked) = (Scoreboard::default(), Scoreboard::default());
+        resent.add(una, max, una, una + 3000);
+        resent.add(una, max, una + 5000, una + 6000);
+        assert_eq!(resent.bytes_outside(&sacked), 4000);
+        // SACKs over part of the first range, all of the second, and beyond both.
+        sacked.add(una, max, una + 1000, una + 2000);
+        sacked.add(una, max, una + 4000, una + 7000);
+        assert_eq!(resent.bytes_outside(&sacked), 2000);
+    }
 
     #[test]
     fn rfc6675_pipe_and_loss() {

@@ -285,3 +285,22 @@ fn fragmentation_needed_for_a_syn_with_data_resends_the_syn_at_once_with_a_small
     assert!(data.iter().all(|s| s.payload.len() <= 760), "{:?}", data.iter().map(|s| s.payload.len()).collect::<Vec<_>>());
     assert_eq!(data.iter().map(|s| s.payload.len()).sum::<usize>(), taken);
 }
+
+#[test]
+fn syn_data_acknowledged_in_part_is_not_counted_as_taken_and_its_resent_rest_is_in_flight_until_acked() {
+    let mut p = client_with_cookie();
+    let (h, taken, syn) = client_syn(&mut p, 5002, &[3u8; 1000]);
+    assert_eq!(taken, 1000);
+    // The SYN-ACK takes 100 of the 1,000 bytes: the rest goes again at once.
+    to_port(&mut p, 5002, synack(syn.seq + 101, None));
+    let again: Vec<Seg> = p.sent().into_iter().filter(|s| !s.payload.is_empty()).collect();
+    assert_eq!(again.iter().map(|s| s.payload.len()).sum::<usize>(), 900);
+    let info = p.shard.tcp_info(h, p.now).unwrap().unwrap();
+    assert!(!info.syn_data, "only a SYN whose data was all taken counts (Linux's TCPI_OPT_SYN_DATA)");
+    assert_eq!(info.retransmitted_in_flight, 900);
+    // An ACK of 500 of them leaves 400 outstanding; the ACK of the rest none.
+    to_port(&mut p, 5002, Seg::new(flags("ACK"), 9001, syn.seq + 601));
+    assert_eq!(p.shard.tcp_info(h, p.now).unwrap().unwrap().retransmitted_in_flight, 400);
+    to_port(&mut p, 5002, Seg::new(flags("ACK"), 9001, syn.seq + 1001));
+    assert_eq!(p.shard.tcp_info(h, p.now).unwrap().unwrap().retransmitted_in_flight, 0);
+}

@@ -82,6 +82,9 @@ pub struct TcpInfo {
     pub unsent: u32,
     /// Segments retransmitted over the connection's life.
     pub retransmitted_segments: u32,
+    /// Bytes sent again and neither acknowledged nor SACKed since (Linux counts them in
+    /// segments as `tcpi_retrans`); an RTO starts the count over.
+    pub retransmitted_in_flight: u32,
     /// Segments the peer acknowledged, cumulatively or with SACK, SYN and FIN included
     /// (counted in full-sized segments for data).
     pub delivered: u32,
@@ -162,6 +165,7 @@ impl Connection {
             sacked: u32::try_from(sacked).unwrap_or(u32::MAX),
             unsent: u32::try_from(unsent).unwrap_or(u32::MAX),
             retransmitted_segments: self.activity.retransmitted_segments,
+            retransmitted_in_flight: u32::try_from(self.retransmitted.bytes_outside(&self.sack)).unwrap_or(u32::MAX),
             delivered: self.activity.delivered,
             bytes_acked: self.activity.bytes_acked,
             bytes_received: self.activity.bytes_received,

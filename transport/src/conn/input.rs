@@ -108,13 +108,15 @@ impl Connection {
     /// the next connection to this server.
     fn fast_open_synack(&mut self, h: &TcpHeader) {
         let acked = (h.ack - (self.iss + 1)).min(self.tx.len());
+        // Linux's syn_data_acked: the SYN's data counts as taken only if all of it was.
+        let all_syn_data_acked = acked > 0 && self.iss + 1 + acked >= self.snd_max;
         self.tx.consume(acked);
         self.tx_seq += acked;
         self.activity.bytes_acked += acked as u64;
         self.snd_nxt = h.ack;
         let mss = h.options.mss.unwrap_or(super::default_peer_mss(self.remote.ip()));
         if let Some(f) = self.fast_open.as_deref_mut() {
-            f.syn_data = acked > 0;
+            f.syn_data = all_syn_data_acked;
             f.cookie = None;
             // Linux's tcp_fastopen_cache_set: the MSS is kept from every such SYN-ACK,
             // the cookie only when a valid one came (RFC 7413 §4.1.1: 4 to 16 bytes; a
@@ -422,6 +424,7 @@ impl Connection {
             self.snd_nxt = ack;
         }
         self.sack.advance(ack);
+        self.retransmitted.advance(ack);
         self.records.acked(ack);
         // Delivered segments: SYN and FIN count one each; data SACKed earlier was counted
         // when it was SACKed.

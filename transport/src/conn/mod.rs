@@ -317,6 +317,9 @@ pub(crate) struct Connection {
     user_timeout: Option<Duration>,
     /// TCP_NOTSENT_LOWAT: the unsent bytes a writer may leave queued (`notsent.rs`).
     notsent_lowat: Option<u32>,
+    /// Data sent again and neither acknowledged nor SACKed since (Linux's retrans_out),
+    /// kept only to report; the same bounded range set as the SACK scoreboard.
+    retransmitted: Scoreboard,
     /// TCP_SYNCNT: this connection's SYN (or SYN-ACK) retry count, if its socket set one.
     syn_retries: Option<u32>,
     /// TCP_CORK and MSG_MORE (`cork.rs`).
@@ -479,6 +482,7 @@ impl Connection {
             user_timeout: None,
             notsent_lowat: o.opts.notsent_lowat.or(cfg.notsent_lowat),
             syn_retries: o.opts.syn_retries,
+            retransmitted: Scoreboard::default(),
             cork: cork::Cork::default(),
             stalled_since: Instant::ZERO,
             keepalive: cfg.keepalive,

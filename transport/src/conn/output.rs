@@ -308,6 +308,7 @@ impl Connection {
         if retransmit {
             ctx.stats.tcp_retrans_segs += 1;
             self.activity.retransmitted_segments += 1;
+            self.retransmitted.add(self.snd_una, self.snd_max, seq, seq + len);
             self.rtt_probe = None;
         }
         self.arm_rtx(ctx.now);
@@ -365,6 +366,7 @@ impl Connection {
         if count {
             ctx.stats.tcp_retrans_segs += 1;
             self.activity.retransmitted_segments += 1;
+            self.retransmitted.add(self.snd_una, self.snd_max, seq, seq + len);
         }
         self.rtt_probe = None;
         self.arm_rtx(ctx.now);

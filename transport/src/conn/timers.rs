@@ -117,6 +117,9 @@ impl Connection {
             // RFC 6582 §3.2 step 1 / RFC 6675 §5.1: losses before now are one event.
             self.recovery = Recovery { recover: self.snd_max, high_rxt: self.snd_una, after_timeout: true, ..Recovery::default() };
             self.rtx_now = None;
+            // Everything in flight is to be sent again from here (Linux's tcp_enter_loss
+            // starts retrans_out over).
+            self.retransmitted.clear();
             if self.retries > 1 {
                 // A second timeout at the same point: the peer may have reneged on its SACKs
                 // (RFC 2018 §8), so stop trusting them.
