@@ -136,9 +136,9 @@ fn segments(bytes: u32, mss: u16) -> u32 {
 }
 
 /// `struct tcp_info` for a socket in `state`, filled from `info` where the connection has
-/// a control block. What ringtcp does not keep (pacing, delivery rate, ECN, the busy and
-/// limited times, Linux's lost/retrans/reordering estimates) stays 0, as Linux leaves the
-/// fields of a feature it runs without.
+/// a control block. What ringtcp does not keep (pacing, delivery rate, ECN, Linux's lost
+/// and reordering estimates) stays 0, as Linux leaves the fields of a feature it runs
+/// without.
 fn linux_tcp_info(state: State, info: Option<&TcpInfo>) -> LinuxTcpInfo {
     let mut t = LinuxTcpInfo { state: linux_state(state), ..LinuxTcpInfo::default() };
     let Some(i) = info else { return t };
@@ -173,6 +173,9 @@ fn linux_tcp_info(state: State, info: Option<&TcpInfo>) -> LinuxTcpInfo {
     t.advmss = u32::from(i.advertised_mss);
     t.total_retrans = i.retransmitted_segments;
     t.retrans = segments(i.retransmitted_in_flight, mss);
+    t.busy_time = i.busy_time.as_micros() as u64;
+    t.rwnd_limited = i.receive_window_limited.as_micros() as u64;
+    t.sndbuf_limited = i.send_buffer_limited.as_micros() as u64;
     t.delivered = i.delivered;
     t.bytes_acked = i.bytes_acked;
     t.bytes_received = i.bytes_received;

@@ -82,6 +82,14 @@ pub struct TcpInfo {
     pub unsent: u32,
     /// Segments retransmitted over the connection's life.
     pub retransmitted_segments: u32,
+    /// How long the connection had data to deliver (queued or in flight), the two
+    /// figures below included (Linux's `tcpi_busy_time`).
+    pub busy_time: Duration,
+    /// How much of that unsent data waited for the peer's receive window
+    /// (`tcpi_rwnd_limited`).
+    pub receive_window_limited: Duration,
+    /// How much of that a writer found the send buffer full (`tcpi_sndbuf_limited`).
+    pub send_buffer_limited: Duration,
     /// Bytes sent again and neither acknowledged nor SACKed since (Linux counts them in
     /// segments as `tcpi_retrans`); an RTO starts the count over.
     pub retransmitted_in_flight: u32,
@@ -145,6 +153,7 @@ impl Connection {
         let sent_to = self.snd_max.max(self.tx_seq);
         let unsent = if self.tx_end() > sent_to { self.tx_end() - sent_to } else { 0 };
         let since = |t: Instant| now.saturating_duration_since(t);
+        let (busy_time, receive_window_limited, send_buffer_limited) = self.chrono.totals(now);
         TcpInfo {
             state: self.state,
             congestion_state,
@@ -165,6 +174,9 @@ impl Connection {
             sacked: u32::try_from(sacked).unwrap_or(u32::MAX),
             unsent: u32::try_from(unsent).unwrap_or(u32::MAX),
             retransmitted_segments: self.activity.retransmitted_segments,
+            busy_time,
+            receive_window_limited,
+            send_buffer_limited,
             retransmitted_in_flight: u32::try_from(self.retransmitted.bytes_outside(&self.sack)).unwrap_or(u32::MAX),
             delivered: self.activity.delivered,
             bytes_acked: self.activity.bytes_acked,

@@ -25,6 +25,7 @@ impl Connection {
             State::SynSent => self.on_segment_syn_sent(ctx, seg),
             _ => self.on_segment_open(ctx, seg),
         }
+        self.chrono_update(ctx.now);
     }
 
     /// RFC 9293 §3.10.7.3.

@@ -6,6 +6,7 @@
 //! its listener, its owner and the FIN cache seam.
 
 mod app;
+mod chrono;
 mod cork;
 mod cwnd_validation;
 mod info;
@@ -320,6 +321,8 @@ pub(crate) struct Connection {
     /// Data sent again and neither acknowledged nor SACKed since (Linux's retrans_out),
     /// kept only to report; the same bounded range set as the SACK scoreboard.
     retransmitted: Scoreboard,
+    /// Busy, receive-window-limited and send-buffer-limited time (`chrono.rs`).
+    chrono: chrono::Chrono,
     /// TCP_SYNCNT: this connection's SYN (or SYN-ACK) retry count, if its socket set one.
     syn_retries: Option<u32>,
     /// TCP_CORK and MSG_MORE (`cork.rs`).
@@ -483,6 +486,7 @@ impl Connection {
             notsent_lowat: o.opts.notsent_lowat.or(cfg.notsent_lowat),
             syn_retries: o.opts.syn_retries,
             retransmitted: Scoreboard::default(),
+            chrono: chrono::Chrono::default(),
             cork: cork::Cork::default(),
             stalled_since: Instant::ZERO,
             keepalive: cfg.keepalive,

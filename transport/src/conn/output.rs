@@ -31,6 +31,15 @@ impl Connection {
     /// Writes the next IPv4 packet this connection wants to send into `buf` and returns its
     /// length, or `None` if it has nothing to send now.
     pub(crate) fn poll_segment(&mut self, ctx: &mut Ctx<'_>, buf: &mut [u8]) -> Option<usize> {
+        let n = self.next_segment(ctx, buf);
+        if n.is_none() {
+            // What was sendable has left: what holds the rest back is settled for now.
+            self.chrono_update(ctx.now);
+        }
+        n
+    }
+
+    fn next_segment(&mut self, ctx: &mut Ctx<'_>, buf: &mut [u8]) -> Option<usize> {
         if self.rst_now {
             self.rst_now = false;
             ctx.stats.out_rsts += 1;

@@ -201,7 +201,7 @@ impl Shard {
     }
 
     fn queue(&mut self, h: SocketHandle, data: &[u8], ends_record: bool, more: bool) -> Result<usize, Error> {
-        let (mem, hard) = (self.memory.state(), self.memory.hard_limit());
+        let (mem, hard, now) = (self.memory.state(), self.memory.hard_limit(), self.last_now);
         let c = self.conn_mut(h)?.ok_or(Error::BrokenPipe)?;
         c.mem = mem;
         c.mem_hard = hard;
@@ -211,6 +211,7 @@ impl Shard {
             c.note_write(more);
         }
         let taken = *r.as_ref().unwrap_or(&0);
+        c.chrono_write(now, taken < data.len());
         if mem == MemoryState::Exhausted && taken < data.len().min(unlimited) {
             self.stats.send_memory_limited += 1;
         }
