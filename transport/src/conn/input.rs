@@ -137,9 +137,12 @@ impl Connection {
             && header.seq == self.irs
         {
             // Simultaneous open (RFC 9293 §3.5, figure 8): the peer's SYN,ACK crossed ours.
-            // Its SYN is old news; its ACK completes the handshake.
+            // Its SYN is old news (reported as a duplicate, as Linux does); its ACK
+            // completes the handshake.
             header.flags = TcpFlags(header.flags.0 & !TcpFlags::SYN.0);
             header.seq = self.irs + 1;
+            self.note_duplicate(self.irs, self.irs + 1);
+            self.ack_state = AckState::Now;
         }
         let h = &header;
         let now = ctx.now;
@@ -184,6 +187,7 @@ impl Connection {
             }
             if h.seq + seg.seq_len() <= self.rcv_nxt {
                 ctx.stats.duplicate_segments += 1;
+                self.note_duplicate(h.seq, h.seq + seg.seq_len());
             } else {
                 ctx.drops.out_of_window += 1;
             }
@@ -525,6 +529,7 @@ impl Connection {
             let mut data = payload;
             if start < self.rcv_nxt {
                 let skip = (self.rcv_nxt - start).min(data.len());
+                self.note_duplicate(start, start + skip);
                 data = &data[skip..];
                 start = self.rcv_nxt;
             }
@@ -588,6 +593,7 @@ impl Connection {
                 }
                 Some(RxInsert::Duplicate) => {
                     ctx.stats.duplicate_segments += 1;
+                    self.note_duplicate(start, start + data.len());
                     self.ack_state = AckState::Now;
                 }
                 Some(RxInsert::NoRoom) => {
@@ -630,6 +636,15 @@ impl Connection {
             }
             State::FinWait2 => self.enter_time_wait(ctx),
             _ => {}
+        }
+    }
+}
+
+impl Connection {
+    /// RFC 2883: `[left, right)` arrived again; with SACK in use the next ACK reports it.
+    fn note_duplicate(&mut self, left: SeqNum, right: SeqNum) {
+        if self.opts.sack && right > left {
+            self.dsack = Some((left, right));
         }
     }
 }

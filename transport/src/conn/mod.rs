@@ -321,6 +321,9 @@ pub(crate) struct Connection {
     /// Data sent again and neither acknowledged nor SACKed since (Linux's retrans_out),
     /// kept only to report; the same bounded range set as the SACK scoreboard.
     retransmitted: Scoreboard,
+    /// A duplicate segment's range, reported first in the next ACK's SACK option (RFC 2883
+    /// D-SACK), so the peer can tell a needless retransmission from a loss.
+    dsack: Option<(SeqNum, SeqNum)>,
     /// Busy, receive-window-limited and send-buffer-limited time (`chrono.rs`).
     chrono: chrono::Chrono,
     /// TCP_SYNCNT: this connection's SYN (or SYN-ACK) retry count, if its socket set one.
@@ -487,6 +490,7 @@ impl Connection {
             syn_retries: o.opts.syn_retries,
             retransmitted: Scoreboard::default(),
             chrono: chrono::Chrono::default(),
+            dsack: None,
             cork: cork::Cork::default(),
             stalled_since: Instant::ZERO,
             keepalive: cfg.keepalive,

@@ -404,9 +404,21 @@ impl Connection {
             let ecr = if syn && self.state == State::SynSent { 0 } else { self.ts_recent };
             o.timestamps = Some(Timestamps { val: self.ts_now(now), ecr });
         }
-        if !syn && self.opts.sack && self.rx.has_out_of_order() {
+        if !syn && self.opts.sack && (self.rx.has_out_of_order() || self.dsack.is_some()) {
             // 40 option bytes hold 3 blocks beside timestamps, 4 without (RFC 2018 §3).
-            o.sack = self.rx.sack_blocks(if self.opts.timestamps { 3 } else { 4 });
+            let room = if self.opts.timestamps { 3 } else { 4 };
+            o.sack = match self.dsack {
+                // RFC 2883 §4: the duplicate's block first, then the usual ones.
+                Some((l, r)) => {
+                    let mut blocks = crate::wire::SackBlocks::default();
+                    blocks.push(l, r);
+                    for &(l, r) in self.rx.sack_blocks(room - 1).as_slice() {
+                        blocks.push(l, r);
+                    }
+                    blocks
+                }
+                None => self.rx.sack_blocks(room),
+            };
         }
         o
     }
@@ -431,6 +443,10 @@ impl Connection {
     fn emit(&mut self, ctx: &mut Ctx<'_>, buf: &mut [u8], plan: Plan) -> Option<usize> {
         let (local, remote) = (self.local, self.remote);
         let options = self.segment_options(plan.syn, ctx.now);
+        if !plan.syn {
+            // A D-SACK is reported once (RFC 2883 §4).
+            self.dsack = None;
+        }
         let window = if plan.syn {
             // SYN windows are not scaled (RFC 7323 §2.2). A SYN-ACK's window is a promise
             // like any other: it sets the right edge (and so counts against memory).
