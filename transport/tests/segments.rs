@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::peer::{PEER_PORT, Peer, Seg, US, flags, plain_config};
@@ -535,4 +536,44 @@ fn the_last_segment_a_window_lets_out_carries_psh() {
     assert!(last.flags.contains(flags("PSH")), "PSH on the last segment the congestion window lets out");
     let end = last.seq + last.payload.len() as u32;
     assert!(end < iss + 1 + 30_000, "the queue is not empty yet: the window stopped the burst");
+}
+
+#[test]
+fn a_syn_ack_echoing_a_timestamp_never_sent_is_reset_and_a_valid_one_then_accepted() {
+    let mut p = Peer::new(Config { timestamps: true, ..plain_config() });
+    let h = p.shard.connect(p.now, p.peer, Some(p.us)).unwrap();
+    let syn = p.one();
+    let sent_ts = syn.opts.timestamps.unwrap().val;
+    let ts = |ecr| TcpOptions { timestamps: Some(Timestamps { val: 77, ecr }), ..mss_only() };
+    // TSecr from before this connection's first SYN: a stale or forged SYN-ACK. A RST at
+    // its ACK, without timestamps (none were agreed), and the connection waits on.
+    p.inject(Seg::new(flags("SYN|ACK"), PEER_ISS, syn.seq + 1).opts(ts(sent_ts.wrapping_sub(5000))));
+    let rst = p.one();
+    assert_eq!((rst.flags, rst.seq, rst.opts.timestamps), (flags("RST"), syn.seq + 1, None));
+    assert_eq!(p.shard.state(h).unwrap(), State::SynSent);
+    assert_eq!(p.shard.drops().paws, 1);
+    // The right echo completes the handshake.
+    p.inject(Seg::new(flags("SYN|ACK"), PEER_ISS, syn.seq + 1).opts(ts(sent_ts)));
+    assert_eq!(p.one().ack, PEER_ISS + 1);
+    assert_eq!(p.shard.state(h).unwrap(), State::Established);
+}
+
+#[test]
+fn a_connection_keeps_the_options_it_offered_when_the_shard_s_change_mid_handshake() {
+    let mut p = Peer::new(plain_config());
+    let h = p.shard.connect(p.now, p.peer, Some(p.us)).unwrap();
+    let syn = p.one();
+    assert_eq!((syn.opts.timestamps, syn.opts.sack_permitted), (None, false));
+    // Timestamps and SACK on for connections opened from now on (as a sysctl change).
+    p.shard.set_handshake_options(true, true, false);
+    let both = TcpOptions { timestamps: Some(Timestamps { val: 9, ecr: 0 }), sack_permitted: true, ..mss_only() };
+    p.inject(Seg::new(flags("SYN|ACK"), PEER_ISS, syn.seq + 1).opts(both));
+    let ack = p.one();
+    assert_eq!(ack.opts.timestamps, None, "not offered in our SYN, so not in use");
+    let info = p.shard.tcp_info(h, p.now).unwrap().unwrap();
+    assert!(!info.timestamps && !info.sack);
+    // The next connection offers them.
+    p.shard.connect(p.now, p.peer, Some(SocketAddr::new(p.us.ip(), 5555))).unwrap();
+    let next = p.one();
+    assert!(next.opts.timestamps.is_some() && next.opts.sack_permitted);
 }

@@ -214,6 +214,13 @@ impl Adapter {
         }
     }
 
+    /// Takes the handshake options from `cfg` (Linux's tcp_timestamps, tcp_sack and
+    /// tcp_window_scaling, which scripts change as they go and which act on the next
+    /// handshake).
+    pub fn refresh_handshake_options(&mut self, cfg: &Config) {
+        self.shard.set_handshake_options(cfg.timestamps, cfg.sack, cfg.window_scaling);
+    }
+
     /// `TCP_FASTOPEN_KEY`: the key Fast Open cookies are made with.
     pub fn set_fast_open_key(&mut self, key: [u8; 16]) {
         self.shard.set_fast_open_key(key);

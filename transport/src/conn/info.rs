@@ -123,6 +123,8 @@ pub struct TcpInfo {
 /// When things last happened on a connection, and what it moved; kept only to report.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Activity {
+    /// When the connection was opened (its first SYN's timestamp is not older).
+    pub(crate) opened: Instant,
     pub(crate) data_sent: Instant,
     pub(crate) data_received: Instant,
     pub(crate) ack_received: Instant,
@@ -134,7 +136,7 @@ pub(crate) struct Activity {
 
 impl Activity {
     pub(crate) fn new(now: Instant) -> Self {
-        Activity { data_sent: now, data_received: now, ack_received: now, bytes_acked: 0, bytes_received: 0, retransmitted_segments: 0, delivered: 0 }
+        Activity { opened: now, data_sent: now, data_received: now, ack_received: now, bytes_acked: 0, bytes_received: 0, retransmitted_segments: 0, delivered: 0 }
     }
 }
 

@@ -54,6 +54,20 @@ impl Connection {
             ctx.drops.no_ack += 1;
             return;
         }
+        if h.flags.ack()
+            && self.opts.timestamps
+            && let Some(ts) = h.options.timestamps
+            && ts.ecr != 0
+        {
+            // A SYN-ACK echoing a timestamp this connection never sent is stale or forged
+            // (Linux's PAWS check in SYN-SENT, PAWSActiveRejected): reset it and wait on.
+            let first = self.ts_now(self.activity.opened);
+            if ts.ecr.wrapping_sub(first) > self.ts_now(ctx.now).wrapping_sub(first) {
+                ctx.drops.paws += 1;
+                self.rst_reply = Some(h.ack);
+                return;
+            }
+        }
         self.irs = h.seq;
         self.rcv_nxt = h.seq + 1;
         self.rcv_adv = self.rcv_nxt;

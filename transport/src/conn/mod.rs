@@ -590,14 +590,16 @@ impl Connection {
         self.state == State::SynReceived && self.fast_open.as_ref().is_some_and(|f| f.accepted)
     }
 
-    /// Applies the options of the peer's SYN (RFC 9293 §3.7.1, RFC 7323 §1.3, RFC 2018 §2).
+    /// Applies the options of the peer's SYN (RFC 9293 §3.7.1, RFC 7323 §1.3, RFC 2018 §2):
+    /// each one in use only if both sides offered it (ours as the connection was opened,
+    /// whatever the shard's settings are now).
     fn negotiate(&mut self, cfg: &Config, options: &TcpOptions, now: Instant) {
         let peer_mss = options.mss.unwrap_or(default_peer_mss(self.remote.ip())).max(64);
         // Ours (the MTU's, or the socket's clamp) bounds what we send too, as Linux's
         // mss_clamp does.
         self.opts.snd_mss = peer_mss.min(self.rcv_mss);
         match options.window_scale {
-            Some(ws) if cfg.window_scaling => {
+            Some(ws) if self.opts.wscale_ok => {
                 // RFC 7323 §2.3: a shift above 14 is used as 14.
                 self.opts.snd_wscale = ws.min(14);
             }
@@ -607,9 +609,9 @@ impl Connection {
                 self.opts.rcv_wscale = 0;
             }
         }
-        self.opts.sack = cfg.sack && options.sack_permitted;
+        self.opts.sack = self.opts.sack && options.sack_permitted;
         match options.timestamps {
-            Some(ts) if cfg.timestamps => {
+            Some(ts) if self.opts.timestamps => {
                 self.opts.timestamps = true;
                 self.ts_recent = ts.val;
                 self.ts_recent_at = now;

@@ -400,7 +400,9 @@ impl Connection {
                 o.fast_open = self.fast_open.as_ref().and_then(|f| f.cookie);
             }
         }
-        if self.opts.timestamps {
+        // In SYN-SENT only the SYN offers timestamps: a RST from there (to a SYN-ACK we
+        // refuse) goes before they were agreed (RFC 7323 §3.2).
+        if self.opts.timestamps && (syn || self.state != State::SynSent) {
             let ecr = if syn && self.state == State::SynSent { 0 } else { self.ts_recent };
             o.timestamps = Some(Timestamps { val: self.ts_now(now), ecr });
         }

@@ -526,6 +526,24 @@ impl Shard {
         }
     }
 
+    /// Which options connections opened from now on offer and take: RFC 7323 timestamps
+    /// and window scaling, RFC 2018 SACK (`Config::timestamps`, `window_scaling`, `sack`).
+    /// As Linux's sysctls of the same names, a change acts on the next handshake; a
+    /// connection keeps what it offered when it was opened.
+    ///
+    /// ```
+    /// use ringtcp_transport::{Config, Secret, Shard};
+    ///
+    /// let mut shard = Shard::new(Config::default(), &["10.0.0.1".parse().unwrap()], Secret([1; 16]));
+    /// shard.set_handshake_options(false, true, true);
+    /// assert!(!shard.config().timestamps);
+    /// ```
+    pub fn set_handshake_options(&mut self, timestamps: bool, sack: bool, window_scaling: bool) {
+        self.cfg.timestamps = timestamps;
+        self.cfg.sack = sack;
+        self.cfg.window_scaling = window_scaling;
+    }
+
     /// Corks the connection (`true`, Linux's `TCP_CORK`) or uncorks it: while corked only
     /// full segments leave, so data written in pieces goes in as few segments as it fills;
     /// a short tail waits for more data, for uncorking (which lets it go), for a FIN, for
