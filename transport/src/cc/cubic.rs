@@ -26,6 +26,8 @@ pub struct Cubic {
     w_est: f64,
     /// cwnd at the start of the epoch.
     cwnd_epoch: f64,
+    /// Where slow start ends before a loss does (`hystart.rs`).
+    hystart: super::hystart::HyStart,
 }
 
 impl Cubic {
@@ -39,6 +41,7 @@ impl Cubic {
             epoch: None,
             w_est: 0.0,
             cwnd_epoch: 0.0,
+            hystart: super::hystart::HyStart::default(),
         }
     }
 
@@ -116,7 +119,15 @@ impl CongestionControl for Cubic {
         self.cwnd = self.cwnd.max(self.ssthresh).max(2.0);
     }
 
+    fn on_delay_sample(&mut self, delay: Duration, snd_una: crate::seq::SeqNum, snd_nxt: crate::seq::SeqNum) {
+        if self.hystart.on_sample(delay, snd_una, snd_nxt, self.cwnd, self.cwnd < self.ssthresh) {
+            // Linux's HyStart: slow start ends at the window that built the queue.
+            self.ssthresh = self.cwnd;
+        }
+    }
+
     fn on_rto(&mut self, _now: Instant, _in_flight: u32) {
+        self.hystart.restart();
         self.reduce();
         // RFC 9438 §4.8 / RFC 5681 §3.1: loss window of one segment, then slow start.
         self.cwnd = 1.0;

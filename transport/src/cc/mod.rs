@@ -3,6 +3,7 @@
 //! a controller only decides how the window moves on acks, congestion events and timeouts.
 
 mod cubic;
+mod hystart;
 mod newreno;
 
 pub use cubic::Cubic;
@@ -48,6 +49,10 @@ pub trait CongestionControl {
     fn on_transmit_start(&mut self, now: Instant, idle: Duration);
     /// The sender was idle longer than the RTO (RFC 5681 §4.1): see [`restart_window`].
     fn restart_after_idle(&mut self, idle: Duration, rto: Duration);
+    /// An ACK of new data: `delay` is the age of the newest data it acknowledged (none
+    /// when that data was sent twice), `snd_una` the cumulative ACK, `snd_nxt` what has
+    /// been sent. CUBIC's HyStart ends slow start on a rise; others need not look.
+    fn on_delay_sample(&mut self, _delay: Duration, _snd_una: crate::seq::SeqNum, _snd_nxt: crate::seq::SeqNum) {}
 }
 
 /// The window to restart with after `idle` without sending (RFC 5681 §4.1: at most the
@@ -122,6 +127,9 @@ impl CongestionControl for Controller {
     }
     fn on_transmit_start(&mut self, now: Instant, idle: Duration) {
         self.inner_mut().on_transmit_start(now, idle)
+    }
+    fn on_delay_sample(&mut self, delay: Duration, snd_una: crate::seq::SeqNum, snd_nxt: crate::seq::SeqNum) {
+        self.inner_mut().on_delay_sample(delay, snd_una, snd_nxt);
     }
     fn restart_after_idle(&mut self, idle: Duration, rto: Duration) {
         self.inner_mut().restart_after_idle(idle, rto)

@@ -451,6 +451,9 @@ impl Connection {
         let fresh = data_acked.saturating_sub(resacked).div_ceil(usize::from(self.eff_mss()));
         self.activity.delivered += (acked.saturating_sub(data_acked) + fresh) as u32;
         self.sample_rtt(ctx, ack);
+        if let Some(delay) = self.sent_log.acked(ack, now) {
+            self.cc.on_delay_sample(delay, ack, self.snd_nxt);
+        }
         self.retries = 0;
         // Like Linux: forward progress ends the backoff even without a fresh sample.
         self.rtt.reset_backoff();

@@ -16,6 +16,7 @@ mod invariants;
 mod notsent;
 mod output;
 mod records;
+mod sent_log;
 mod remnant;
 mod tail_probe;
 mod timers;
@@ -324,6 +325,8 @@ pub(crate) struct Connection {
     /// A duplicate segment's range, reported first in the next ACK's SACK option (RFC 2883
     /// D-SACK), so the peer can tell a needless retransmission from a loss.
     dsack: Option<(SeqNum, SeqNum)>,
+    /// When each piece of new data in flight left, for per-ACK delay samples.
+    sent_log: sent_log::SentLog,
     /// Busy, receive-window-limited and send-buffer-limited time (`chrono.rs`).
     chrono: chrono::Chrono,
     /// TCP_SYNCNT: this connection's SYN (or SYN-ACK) retry count, if its socket set one.
@@ -490,6 +493,7 @@ impl Connection {
             syn_retries: o.opts.syn_retries,
             retransmitted: Scoreboard::default(),
             chrono: chrono::Chrono::default(),
+            sent_log: sent_log::SentLog::default(),
             dsack: None,
             cork: cork::Cork::default(),
             stalled_since: Instant::ZERO,

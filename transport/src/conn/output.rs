@@ -295,6 +295,7 @@ impl Connection {
         self.snd_nxt = seq + len + usize::from(fin);
         if self.snd_nxt > self.snd_max {
             self.note_new_segment(seq);
+            self.sent_log.sent(self.snd_max.max(seq), seq + len, ctx.now);
             if !len.is_multiple_of(max_payload) {
                 // The last (or only) segment of this send is short.
                 self.snd_sml = seq + len;
@@ -318,6 +319,7 @@ impl Connection {
             ctx.stats.tcp_retrans_segs += 1;
             self.activity.retransmitted_segments += 1;
             self.retransmitted.add(self.snd_una, self.snd_max, seq, seq + len);
+            self.sent_log.resent(seq + len);
             self.rtt_probe = None;
         }
         self.arm_rtx(ctx.now);
@@ -376,6 +378,7 @@ impl Connection {
             ctx.stats.tcp_retrans_segs += 1;
             self.activity.retransmitted_segments += 1;
             self.retransmitted.add(self.snd_una, self.snd_max, seq, seq + len);
+            self.sent_log.resent(seq + len);
         }
         self.rtt_probe = None;
         self.arm_rtx(ctx.now);

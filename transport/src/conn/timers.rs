@@ -120,6 +120,7 @@ impl Connection {
             // Everything in flight is to be sent again from here (Linux's tcp_enter_loss
             // starts retrans_out over).
             self.retransmitted.clear();
+            self.sent_log.clear();
             if self.retries > 1 {
                 // A second timeout at the same point: the peer may have reneged on its SACKs
                 // (RFC 2018 §8), so stop trusting them.
