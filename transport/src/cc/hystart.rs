@@ -81,8 +81,8 @@ mod tests {
         assert!(!h.on_sample(ms(200), una, nxt, 10.0, true));
         // A round at 240 ms: eight samples to trust it, the ninth decides (rise 40 ms >
         // 16 ms, the cap of an eighth of 200 ms).
-        for i in 0..8 {
-            assert!(!h.on_sample(ms(240), una + 1 + i, nxt, 20.0 + f64::from(i), true), "sample {i}");
+        for i in 0..8u32 {
+            assert!(!h.on_sample(ms(240), una + 1 + i as usize, nxt, 20.0 + f64::from(i), true), "sample {i}");
         }
         assert!(h.on_sample(ms(240), una + 9, nxt, 28.0, true));
         assert!(!h.on_sample(ms(300), una + 10, nxt, 28.0, true), "once found, no more");

@@ -70,7 +70,7 @@ mod tests {
 
     #[test]
     fn the_newest_acknowledged_piece_gives_the_sample_and_resent_ones_none() {
-        let t = |ms| Instant::from_nanos(ms * 1_000_000);
+        let t = |ms: u64| Instant::from_nanos(ms * 1_000_000);
         let s = SeqNum(1000);
         let mut log = SentLog::default();
         log.sent(s, s + 1000, t(0));
