@@ -8,19 +8,13 @@ use std::time::Duration;
 
 use common::peer::{Peer, Seg, flags, plain_config};
 use ringtcp_transport::SocketHandle;
-use ringtcp_transport::wire::{TcpFlags, TcpOptions};
+use ringtcp_transport::wire::TcpFlags;
 
 const PEER_ISS: u32 = 1000;
 
 /// Established with an MSS of 1,000 bytes; returns the first data sequence number.
 fn established() -> (Peer, SocketHandle, u32) {
-    let mut p = Peer::new(plain_config());
-    let l = p.shard.listen(p.us, 8).unwrap();
-    p.inject(Seg::new(flags("SYN"), PEER_ISS, 0).opts(TcpOptions { mss: Some(1000), ..TcpOptions::default() }));
-    let sa = p.one();
-    p.inject(Seg::new(flags("ACK"), PEER_ISS + 1, sa.seq + 1));
-    let h = p.shard.accept(l).unwrap().unwrap();
-    (p, h, sa.seq + 1)
+    common::peer::accepted_mss_1000(plain_config(), PEER_ISS)
 }
 
 /// (start, end) of each segment, relative to the first data byte.

@@ -8,19 +8,12 @@ use std::time::Duration;
 
 use common::peer::{Peer, Seg, flags, plain_config};
 use ringtcp_transport::SocketHandle;
-use ringtcp_transport::wire::TcpOptions;
 
 const PEER_ISS: u32 = 1000;
 
 /// Established, as a server; returns (handle, our first data sequence number).
 fn established() -> (Peer, SocketHandle, u32) {
-    let mut p = Peer::new(plain_config());
-    let l = p.shard.listen(p.us, 8).unwrap();
-    p.inject(Seg::new(flags("SYN"), PEER_ISS, 0).opts(TcpOptions { mss: Some(1000), ..TcpOptions::default() }));
-    let sa = p.one();
-    p.inject(Seg::new(flags("ACK"), PEER_ISS + 1, sa.seq + 1));
-    let h = p.shard.accept(l).unwrap().unwrap();
-    (p, h, sa.seq + 1)
+    common::peer::accepted_mss_1000(plain_config(), PEER_ISS)
 }
 
 /// The peer sends `data` at `seq` (relative to its first data byte), acknowledging `ack`
@@ -36,16 +29,21 @@ fn read_all(p: &mut Peer, h: SocketHandle) -> Vec<u8> {
     buf[..n].to_vec()
 }
 
+/// The first request ("GET /1", acknowledged at once: the quick ACKs of a new
+/// connection) and, `after` it, the reply "reply 1".
+fn first_exchange(p: &mut Peer, h: SocketHandle, first: u32, after: Duration) {
+    request(p, first, 0, 0, b"GET /1");
+    assert_eq!(p.one().ack, PEER_ISS + 1 + 6);
+    assert_eq!(read_all(p, h), b"GET /1");
+    p.advance(after);
+    p.shard.send(h, b"reply 1").unwrap();
+    assert_eq!(p.one().payload, b"reply 1");
+}
+
 #[test]
 fn a_request_after_a_prompt_reply_is_acknowledged_by_the_next_reply() {
     let (mut p, h, first) = established();
-    // The first request: acknowledged at once (the quick ACKs of a new connection).
-    request(&mut p, first, 0, 0, b"GET /1");
-    assert_eq!(p.one().ack, PEER_ISS + 1 + 6);
-    assert_eq!(read_all(&mut p, h), b"GET /1");
-    p.advance(Duration::from_millis(5));
-    p.shard.send(h, b"reply 1").unwrap();
-    assert_eq!(p.one().payload, b"reply 1");
+    first_exchange(&mut p, h, first, Duration::from_millis(5));
     // We replied within 40 ms: the second request waits for our reply to carry its ACK.
     request(&mut p, first, 6, 7, b"GET /2");
     p.none();
@@ -59,11 +57,7 @@ fn a_request_after_a_prompt_reply_is_acknowledged_by_the_next_reply() {
 #[test]
 fn a_reply_that_does_not_come_in_time_ends_the_interactive_acks() {
     let (mut p, h, first) = established();
-    request(&mut p, first, 0, 0, b"GET /1");
-    p.one();
-    read_all(&mut p, h);
-    p.shard.send(h, b"reply 1").unwrap();
-    p.one();
+    first_exchange(&mut p, h, first, Duration::ZERO);
     request(&mut p, first, 6, 7, b"GET /2");
     p.none();
     // No reply: the delayed ACK goes after 40 ms...
@@ -77,12 +71,7 @@ fn a_reply_that_does_not_come_in_time_ends_the_interactive_acks() {
 #[test]
 fn a_reply_long_after_the_request_is_no_interactive_exchange() {
     let (mut p, h, first) = established();
-    request(&mut p, first, 0, 0, b"GET /1");
-    p.one();
-    read_all(&mut p, h);
-    p.advance(Duration::from_millis(100));
-    p.shard.send(h, b"reply 1").unwrap();
-    p.one();
+    first_exchange(&mut p, h, first, Duration::from_millis(100));
     request(&mut p, first, 6, 7, b"GET /2");
     assert_eq!(p.one().ack, PEER_ISS + 1 + 12, "acknowledged at once");
 }
@@ -90,11 +79,7 @@ fn a_reply_long_after_the_request_is_no_interactive_exchange() {
 #[test]
 fn quickack_acknowledges_at_once_even_in_an_interactive_exchange() {
     let (mut p, h, first) = established();
-    request(&mut p, first, 0, 0, b"GET /1");
-    p.one();
-    read_all(&mut p, h);
-    p.shard.send(h, b"reply 1").unwrap();
-    p.one();
+    first_exchange(&mut p, h, first, Duration::ZERO);
     p.shard.set_quickack(h, true).unwrap();
     request(&mut p, first, 6, 7, b"GET /2");
     assert_eq!(p.one().ack, PEER_ISS + 1 + 12);

@@ -204,3 +204,16 @@ impl Peer {
         self.shard.handle_timeout(self.now);
     }
 }
+
+/// A connection a listener on `us` accepted from the peer, whose SYN (ISS `peer_iss`)
+/// offers an MSS of 1,000 bytes and nothing else: the shard, the accepted handle and our
+/// first data sequence number.
+pub fn accepted_mss_1000(cfg: Config, peer_iss: u32) -> (Peer, ringtcp_transport::SocketHandle, u32) {
+    let mut p = Peer::new(cfg);
+    let l = p.shard.listen(p.us, 8).unwrap();
+    p.inject(Seg::new(flags("SYN"), peer_iss, 0).opts(TcpOptions { mss: Some(1000), ..TcpOptions::default() }));
+    let sa = p.one();
+    p.inject(Seg::new(flags("ACK"), peer_iss.wrapping_add(1), sa.seq + 1));
+    let h = p.shard.accept(l).unwrap().unwrap();
+    (p, h, sa.seq + 1)
+}
