@@ -12,7 +12,10 @@ use crate::time::Instant;
 
 /// Entries kept at most; past it new pieces go unlogged (fewer samples, never more
 /// memory). A full window of 1,448-byte segments at the 256 KiB default buffer is 182.
-const MAX_ENTRIES: usize = 2048;
+const MAX_ENTRIES: usize = 1024;
+/// An emptied log keeps an allocation up to this many entries; a larger one (left by a
+/// bulk transfer) is given back, so an idle connection does not hold it.
+const KEEP_ENTRIES: usize = 32;
 
 #[derive(Debug, Default)]
 pub(super) struct SentLog {
@@ -50,6 +53,9 @@ impl SentLog {
             }
             self.entries.pop_front();
         }
+        if self.entries.is_empty() && self.entries.capacity() > KEEP_ENTRIES {
+            self.entries = VecDeque::new();
+        }
         let (start, at) = newest?;
         if self.resent_below.is_some_and(|r| start < r) {
             return None;
@@ -84,5 +90,17 @@ mod tests {
         log.sent(s + 4000, s + 5000, t(150));
         log.resent(s + 5000);
         assert_eq!(log.acked(s + 5000, t(400)), None, "sent twice: which copy is answered is unknown");
+    }
+
+    #[test]
+    fn a_drained_log_gives_a_large_allocation_back() {
+        let t = Instant::from_nanos(0);
+        let mut log = SentLog::default();
+        for i in 0..500u32 {
+            log.sent(SeqNum(i * 10), SeqNum(i * 10 + 10), t);
+        }
+        assert!(log.entries.capacity() >= 500);
+        log.acked(SeqNum(5000), t);
+        assert_eq!(log.entries.capacity(), 0);
     }
 }
