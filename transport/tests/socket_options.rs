@@ -186,3 +186,31 @@ fn a_syn_retry_count_set_during_the_handshake_acts_from_the_next_timeout() {
     // Already retried once: the next timeout (2 s after the retransmission) ends it.
     assert_eq!(syns_until_timeout(&mut p, h, 2), (0, true));
 }
+
+#[test]
+fn the_send_buffer_of_an_open_connection_can_grow_and_shrink() {
+    let mut p = Peer::new(plain_config());
+    let (h, iss) = established(&mut p, SocketOptions::default());
+    // The 65,535-byte buffer full...
+    assert_eq!(p.shard.send(h, &vec![1u8; 100_000]).unwrap(), 65_535);
+    p.sent();
+    // ...grown: the writer may go on at once.
+    p.shard.set_send_buffer(h, 100_000).unwrap();
+    assert_eq!(p.shard.buffer_sizes(h).unwrap().1, 100_000);
+    assert_eq!(p.shard.send(h, &vec![2u8; 100_000]).unwrap(), 34_465);
+    // Shrunk below what it holds: what is queued stays and is sent; nothing more is
+    // taken until the buffer holds less than the new size.
+    p.shard.set_send_buffer(h, 4096).unwrap();
+    assert_eq!(p.shard.send(h, b"x"), Err(ringtcp_transport::Error::WouldBlock));
+    assert_eq!(p.shard.send_queue(h).unwrap(), 100_000);
+    // The peer acknowledges what arrives until 3,000 bytes are left.
+    let mut acked = iss + 1;
+    let mut sent_to = iss + 1;
+    while p.shard.send_queue(h).unwrap() > 3000 {
+        sent_to = p.sent().iter().map(|s| s.seq + s.payload.len() as u32).fold(sent_to, u32::max);
+        acked = sent_to.min(iss + 1 + 97_000);
+        p.inject(Seg::new(flags("ACK"), PEER_ISS + 1, acked));
+    }
+    assert_eq!(acked, iss + 1 + 97_000);
+    assert_eq!(p.shard.send(h, &[3u8; 5000]).unwrap(), 1096, "room for 4,096 less the 3,000 still held");
+}

@@ -53,7 +53,15 @@ impl Adapter {
             // then shows; ringtcp stores it doubled too, so scripts read back what Linux
             // shows, and uses it as the buffer.
             (libc::SOL_SOCKET, libc::SO_RCVBUF) => f.opts.rcvbuf = Some((v.max(0) as usize * 2).max(SocketOptions::MIN_BUFFER)),
-            (libc::SOL_SOCKET, libc::SO_SNDBUF) => f.opts.sndbuf = Some((v.max(0) as usize * 2).max(SocketOptions::MIN_BUFFER)),
+            (libc::SOL_SOCKET, libc::SO_SNDBUF) => {
+                let bytes = (v.max(0) as usize * 2).max(SocketOptions::MIN_BUFFER);
+                f.opts.sndbuf = Some(bytes);
+                // On a connection it acts at once, as on Linux.
+                if let Kind::Conn { h, .. } = f.kind {
+                    self.shard.set_send_buffer(h, bytes).map_err(errno_of)?;
+                }
+                return Ok(());
+            }
             (libc::SOL_SOCKET, libc::SO_KEEPALIVE) => f.opts.keepalive = v != 0,
             (libc::IPPROTO_TCP, libc::TCP_NODELAY) => {
                 // Setting it on pushes what is queued, every time (Linux's TCP_NAGLE_PUSH).

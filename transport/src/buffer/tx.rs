@@ -25,7 +25,13 @@ impl TxBuffer {
     }
 
     pub(crate) fn free(&self) -> usize {
-        self.cap - self.data.len()
+        self.cap.saturating_sub(self.data.len())
+    }
+
+    /// A new bound; bytes already held above it stay until acknowledged (nothing more is
+    /// taken until the buffer is below the bound again).
+    pub(crate) fn set_bound(&mut self, cap: usize) {
+        self.cap = cap;
     }
 
     /// Free space that needs no allocation: what the buffer already holds room for, or

@@ -244,6 +244,13 @@ impl Connection {
     }
 
     /// The receive and send buffer capacities.
+    /// Resizes the send buffer of an open connection (floored like any buffer size);
+    /// a writer waiting for room may go on if it grew.
+    pub(crate) fn set_send_buffer(&mut self, bytes: usize) {
+        self.tx.set_bound(bytes.max(crate::options::SocketOptions::MIN_BUFFER));
+        self.events.set(super::Events::WRITABLE);
+    }
+
     pub(crate) fn buffer_capacities(&self) -> (usize, usize) {
         (self.rx.capacity(), self.tx.bound())
     }

@@ -496,6 +496,27 @@ impl Shard {
         }
     }
 
+    /// Resizes the connection's send buffer (Linux's `SO_SNDBUF` on a connected socket;
+    /// floored at [`SocketOptions::MIN_BUFFER`](crate::SocketOptions::MIN_BUFFER)). Bytes
+    /// already queued above a smaller size stay and are sent; writes wait until the
+    /// buffer holds less than the new size.
+    ///
+    /// ```
+    /// use ringtcp_transport::{Config, Instant, Secret, Shard};
+    ///
+    /// let mut shard = Shard::new(Config::default(), &["10.0.0.1".parse().unwrap()], Secret([1; 16]));
+    /// let h = shard.connect(Instant::ZERO, "10.0.0.2:80".parse().unwrap(), None).unwrap();
+    /// shard.set_send_buffer(h, 400_000).unwrap();
+    /// assert_eq!(shard.buffer_sizes(h).unwrap().1, 400_000);
+    /// ```
+    pub fn set_send_buffer(&mut self, h: SocketHandle, bytes: usize) -> Result<(), Error> {
+        if let Some(c) = self.conn_mut(h)? {
+            c.set_send_buffer(bytes);
+            self.after(h.idx);
+        }
+        Ok(())
+    }
+
     /// Sets the connection's user timeout (TCP_USER_TIMEOUT, RFC 5482; `None` or zero:
     /// none): how long transmitted data, a SYN or zero-window probes may go unanswered
     /// before the connection fails with [`Error::TimedOut`], in place of the retry counts
