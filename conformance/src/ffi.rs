@@ -109,8 +109,9 @@ unsafe extern "C" fn pd_socket(ud: Ud, domain: c_int, ty: c_int, protocol: c_int
     guarded(
         || {
             call(ud, Wait::Never, |a| {
-                a.configure_once(|| config_from_sysctls(ipv4_sysctl), || ipv4_sysctl("tcp_fastopen_key").as_deref().and_then(fast_open_key_from_sysctl));
-                a.refresh_handshake_options(&config_from_sysctls(ipv4_sysctl));
+                let cfg = config_from_sysctls(ipv4_sysctl);
+                a.refresh_handshake_options(&cfg);
+                a.configure_once(|| cfg, || ipv4_sysctl("tcp_fastopen_key").as_deref().and_then(fast_open_key_from_sysctl));
                 a.socket(domain, ty, protocol)
             })
         },

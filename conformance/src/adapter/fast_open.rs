@@ -4,8 +4,6 @@
 
 use std::net::SocketAddr;
 
-use ringtcp_transport::SocketOptions;
-
 use super::{Adapter, Kind, Res, errno_of};
 
 impl Adapter {
@@ -32,7 +30,7 @@ impl Adapter {
             _ => return Err(libc::EISCONN),
         };
         f.opts.deferred_connect = None;
-        let opts = SocketOptions { rx_buffer: f.opts.rcvbuf, tx_buffer: f.opts.sndbuf, mss: f.opts.maxseg, syn_retries: f.opts.syncnt, ..SocketOptions::default() };
+        let opts = f.opts.transport();
         let (h, n) = self.shard.connect_fast_open(now, remote, local, opts, data).map_err(errno_of)?;
         self.fd(fd)?.kind = Kind::Conn { h, read_shut: false, connecting: true };
         self.apply_options(fd)?;

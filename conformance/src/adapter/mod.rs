@@ -382,7 +382,7 @@ impl Adapter {
             Kind::Listener(_) => return Ok(()),
             _ => return Err(libc::EINVAL),
         };
-        let opts = SocketOptions { rx_buffer: f.opts.rcvbuf, tx_buffer: f.opts.sndbuf, mss: f.opts.maxseg, fast_open: f.opts.fast_open, syn_retries: f.opts.syncnt, ..SocketOptions::default() };
+        let opts = SocketOptions { fast_open: f.opts.fast_open, ..f.opts.transport() };
         // The shard listens on its own address; the wildcard means that one.
         let addr = SocketAddr::new(local_ip, bound.port());
         // Linux's accept queue holds backlog + 1.
@@ -430,7 +430,7 @@ impl Adapter {
                 return Err(f.pending_error.take().unwrap_or(libc::ECONNABORTED));
             }
         };
-        let opts = SocketOptions { rx_buffer: f.opts.rcvbuf, tx_buffer: f.opts.sndbuf, mss: f.opts.maxseg, syn_retries: f.opts.syncnt, ..SocketOptions::default() };
+        let opts = f.opts.transport();
         let h = self.shard.connect_with(now, remote, local, opts).map_err(errno_of)?;
         self.fd(fd)?.kind = Kind::Conn { h, read_shut: false, connecting: true };
         self.apply_options(fd)?;

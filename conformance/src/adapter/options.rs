@@ -40,6 +40,13 @@ pub(super) struct Options {
     pub(super) deferred_connect: Option<SocketAddr>,
 }
 
+impl Options {
+    /// What the transport takes of these options when a connection or listener opens.
+    pub(super) fn transport(&self) -> SocketOptions {
+        SocketOptions { rx_buffer: self.rcvbuf, tx_buffer: self.sndbuf, mss: self.maxseg, syn_retries: self.syncnt, ..SocketOptions::default() }
+    }
+}
+
 impl Adapter {
     /// Sets an integer option; `ENOPROTOOPT` for one ringtcp does not have.
     pub fn set_option(&mut self, fd: i32, level: i32, name: i32, value: i32) -> Res<()> {

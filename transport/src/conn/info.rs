@@ -152,8 +152,7 @@ impl Connection {
         } else {
             CongestionState::Open
         };
-        let sent_to = self.snd_max.max(self.tx_seq);
-        let unsent = if self.tx_end() > sent_to { self.tx_end() - sent_to } else { 0 };
+        let unsent = self.notsent();
         let since = |t: Instant| now.saturating_duration_since(t);
         let (busy_time, receive_window_limited, send_buffer_limited) = self.chrono.totals(now);
         TcpInfo {
