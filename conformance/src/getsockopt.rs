@@ -136,9 +136,8 @@ fn segments(bytes: u32, mss: u16) -> u32 {
 }
 
 /// `struct tcp_info` for a socket in `state`, filled from `info` where the connection has
-/// a control block. What ringtcp does not keep (pacing, delivery rate, ECN, Linux's lost
-/// and reordering estimates) stays 0, as Linux leaves the fields of a feature it runs
-/// without.
+/// a control block. What ringtcp does not keep (pacing, delivery rate, ECN) stays 0, as
+/// Linux leaves the fields of a feature it runs without.
 fn linux_tcp_info(state: State, info: Option<&TcpInfo>) -> LinuxTcpInfo {
     let mut t = LinuxTcpInfo { state: linux_state(state), ..LinuxTcpInfo::default() };
     let Some(i) = info else { return t };
@@ -163,6 +162,8 @@ fn linux_tcp_info(state: State, info: Option<&TcpInfo>) -> LinuxTcpInfo {
     t.rcv_mss = u32::from(if i.receive_mss > 0 { i.receive_mss } else { mss.min(i.advertised_mss) });
     t.unacked = segments(i.in_flight, mss);
     t.sacked = segments(i.sacked, mss);
+    t.lost = i.lost;
+    t.reordering = i.reordering;
     t.last_data_sent = millis(i.since_data_sent);
     t.last_data_recv = millis(i.since_data_received);
     t.last_ack_recv = millis(i.since_ack_received);

@@ -63,6 +63,16 @@ impl Scoreboard {
         self.ranges.iter().map(|&(l, r)| r - l).sum()
     }
 
+    /// SACKed bytes below `at`.
+    pub(crate) fn sacked_below(&self, at: SeqNum) -> usize {
+        self.ranges.iter().filter(|r| r.0 < at).map(|&(l, r)| r.min(at) - l).sum()
+    }
+
+    /// The SACKed ranges, sorted.
+    pub(crate) fn ranges(&self) -> &[(SeqNum, SeqNum)] {
+        &self.ranges
+    }
+
     /// Bytes of these ranges that `other`'s ranges do not cover.
     pub(crate) fn bytes_outside(&self, other: &Scoreboard) -> usize {
         self.ranges
@@ -183,6 +193,7 @@ mod tests {
         // blocks outside the window are ignored
         assert_eq!(sb.add(una, max, max, max + 500), 0);
         assert_eq!(sb.add(una, max, una - 500, una), 0);
+        assert_eq!(sb.sacked_below(una + 2500), 1500);
         sb.advance(una + 2000);
         assert_eq!(sb.sacked_bytes(), 2000);
         assert_eq!(sb.next_hole(una + 2000, max), Some((una + 4000, max)));

@@ -133,6 +133,10 @@ counters! {
         /// Losses a retransmitted tail loss probe repaired, to which congestion control
         /// then reacted (RFC 8985 §7.4; Linux's TCPLossProbeRecovery).
         tail_loss_probe_recoveries,
+        /// Loss recoveries started by RACK's reordering timer (RFC 8985 §6.3): a segment
+        /// sent before one the peer has was still missing a round trip plus the
+        /// reordering window later.
+        rack_reorder_timeouts,
         /// Loss recoveries run with SACK (RFC 6675).
         sack_recoveries,
         /// Loss recoveries run without SACK (RFC 6582).

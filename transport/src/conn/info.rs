@@ -93,6 +93,13 @@ pub struct TcpInfo {
     /// Bytes sent again and neither acknowledged nor SACKed since (Linux counts them in
     /// segments as `tcpi_retrans`); an RTO starts the count over.
     pub retransmitted_in_flight: u32,
+    /// Segments deemed lost (by RACK, RFC 8985, or by RFC 6675's count of SACKed
+    /// segments above them) and not yet delivered, retransmitted or not (Linux's
+    /// `tcpi_lost`).
+    pub lost: u32,
+    /// How far out of order, in segments, the peer's SACKs showed data arriving at most;
+    /// RFC 6675's DupThresh (3) until any reordering is seen (`tcpi_reordering`).
+    pub reordering: u32,
     /// Segments the peer acknowledged, cumulatively or with SACK, SYN and FIN included
     /// (counted in full-sized segments for data).
     pub delivered: u32,
@@ -179,6 +186,8 @@ impl Connection {
             receive_window_limited,
             send_buffer_limited,
             retransmitted_in_flight: u32::try_from(self.retransmitted.bytes_outside(&self.sack)).unwrap_or(u32::MAX),
+            lost: self.rack.lost_segments(self.sack.lost_edge(usize::from(self.eff_mss()))),
+            reordering: self.rack.reordering(),
             delivered: self.activity.delivered,
             bytes_acked: self.activity.bytes_acked,
             bytes_received: self.activity.bytes_received,

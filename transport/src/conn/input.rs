@@ -367,6 +367,12 @@ impl Connection {
 
         self.activity.ack_received = ctx.now;
         let advanced = ack > self.snd_una;
+        if advanced || newly_sacked > 0 {
+            let delay = self.rack.on_ack(ack, &self.sack, ctx.now, self.rtt.min_rtt(), usize::from(self.eff_mss()));
+            if advanced && let Some(delay) = delay {
+                self.cc.on_delay_sample(delay, ack, self.snd_nxt);
+            }
+        }
         if advanced {
             self.on_new_ack(ctx, ack);
         } else if dup_candidate {
@@ -375,12 +381,14 @@ impl Connection {
         // RFC 2883 §4: a first SACK block below the cumulative ACK reports a duplicate.
         let dsack = h.options.sack.as_slice().first().is_some_and(|&(_, r)| r <= ack);
         self.tail_probe_on_ack(ctx, ack, advanced, dsack, dup_candidate && newly_sacked == 0);
+        let rack_lost = self.opts.sack && self.rack_after_ack(ctx, dsack);
         if !self.recovery.active
             && self.opts.sack
             && self.snd_una >= self.recovery.recover
-            && self.sack.lost_edge(usize::from(self.eff_mss())).is_some()
+            && (rack_lost || self.sack.lost_edge(usize::from(self.eff_mss())).is_some())
         {
-            // RFC 6675 §5: IsLost(HighACK + 1) also starts recovery.
+            // RFC 6675 §5: IsLost(HighACK + 1) also starts recovery; so does a loss RACK
+            // found (RFC 8985 §6.2).
             self.enter_recovery(ctx);
         }
 
@@ -451,9 +459,6 @@ impl Connection {
         let fresh = data_acked.saturating_sub(resacked).div_ceil(usize::from(self.eff_mss()));
         self.activity.delivered += (acked.saturating_sub(data_acked) + fresh) as u32;
         self.sample_rtt(ctx, ack);
-        if let Some(delay) = self.sent_log.acked(ack, now) {
-            self.cc.on_delay_sample(delay, ack, self.snd_nxt);
-        }
         self.retries = 0;
         // Like Linux: forward progress ends the backoff even without a fresh sample.
         self.rtt.reset_backoff();
@@ -468,6 +473,7 @@ impl Connection {
                 self.recovery.active = false;
                 self.recovery.inflation = 0;
                 self.cc.on_recovery_exit(now, self.flight_size());
+                self.rack.on_recovery_exit();
             } else if !self.opts.sack {
                 // RFC 6582 §3.2 step 5: a partial ACK retransmits the next hole at once and
                 // deflates the window by what it acked, adding back one SMSS.
@@ -502,7 +508,7 @@ impl Connection {
         }
     }
 
-    fn enter_recovery(&mut self, ctx: &mut Ctx<'_>) {
+    pub(super) fn enter_recovery(&mut self, ctx: &mut Ctx<'_>) {
         self.end_tail_probe();
         let flight = self.flight_size();
         self.recovery.active = true;

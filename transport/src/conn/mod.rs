@@ -15,8 +15,8 @@ mod input;
 mod invariants;
 mod notsent;
 mod output;
+mod rack;
 mod records;
-mod sent_log;
 mod remnant;
 mod tail_probe;
 mod timers;
@@ -325,8 +325,9 @@ pub(crate) struct Connection {
     /// A duplicate segment's range, reported first in the next ACK's SACK option (RFC 2883
     /// D-SACK), so the peer can tell a needless retransmission from a loss.
     dsack: Option<(SeqNum, SeqNum)>,
-    /// When each piece of new data in flight left, for per-ACK delay samples.
-    sent_log: sent_log::SentLog,
+    /// What is in flight and when it left: RACK loss detection and per-ACK delay samples
+    /// (`rack.rs`).
+    rack: rack::Rack,
     /// Busy, receive-window-limited and send-buffer-limited time (`chrono.rs`).
     chrono: chrono::Chrono,
     /// TCP_SYNCNT: this connection's SYN (or SYN-ACK) retry count, if its socket set one.
@@ -493,7 +494,7 @@ impl Connection {
             syn_retries: o.opts.syn_retries,
             retransmitted: Scoreboard::default(),
             chrono: chrono::Chrono::default(),
-            sent_log: sent_log::SentLog::default(),
+            rack: rack::Rack::default(),
             dsack: None,
             cork: cork::Cork::default(),
             stalled_since: Instant::ZERO,
@@ -755,7 +756,7 @@ impl Connection {
 
     /// The earliest deadline of this connection.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        [self.rtx_at, self.tlp.at, self.delack_at, self.persist_at, self.keepalive_at, self.close_at, self.release_at].into_iter().flatten().min()
+        [self.rtx_at, self.tlp.at, self.rack.at, self.delack_at, self.persist_at, self.keepalive_at, self.close_at, self.release_at].into_iter().flatten().min()
     }
 
     fn ts_now(&self, now: Instant) -> u32 {

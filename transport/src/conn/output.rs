@@ -169,14 +169,25 @@ impl Connection {
         }
         let sack_recovery = self.recovery.active && self.opts.sack;
         let cwnd_room = if sack_recovery {
-            // RFC 6675 §5 step (C): send while cwnd − pipe ≥ 1 SMSS.
-            let pipe = self.sack.pipe(self.snd_una, self.snd_max, self.recovery.high_rxt, mss);
+            // RFC 6675 §5 step (C): send while cwnd − pipe ≥ 1 SMSS; what RACK deems lost
+            // and has not sent again is not in the pipe either.
+            let lost_edge = self.sack.lost_edge(mss);
+            let pipe = self.sack.pipe(self.snd_una, self.snd_max, self.recovery.high_rxt, mss).saturating_sub(
+                self.rack.pipe_overcount(lost_edge.unwrap_or(self.snd_una), self.recovery.high_rxt),
+            );
             let room = (self.cc.cwnd() as usize).saturating_sub(pipe);
             if room < mss {
                 return None;
             }
-            // NextSeg rule 1: a lost hole above HighRxt.
-            if let Some((l, r)) = self.sack.next_lost(self.snd_una, self.snd_max, self.recovery.high_rxt, mss) {
+            // NextSeg rule 1: a lost hole above HighRxt, or (RFC 8985 §6.2) the first piece
+            // RACK deems lost, a lost retransmission included: the lower first.
+            let by_rack = self.rack.next_lost(self.snd_una);
+            let by_count = self.sack.next_lost(self.snd_una, self.snd_max, self.recovery.high_rxt, mss);
+            let lost = match (by_rack, by_count) {
+                (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+                (a, b) => a.or(b),
+            };
+            if let Some((l, r)) = lost {
                 return self.send_range(ctx, buf, l, (r - l).min(max_payload), true);
             }
             // Rule 3 (a SHOULD): when no new data may go either (rule 2), resend the first
@@ -202,7 +213,8 @@ impl Connection {
                 0
             };
             let cwnd = self.cc.cwnd() as usize + self.recovery.inflation as usize + limited;
-            let flight = (self.snd_nxt - self.snd_una).saturating_sub(self.sack.sacked_bytes());
+            // SACKed data above SND.NXT (pulled back by an RTO) is not in this flight.
+            let flight = (self.snd_nxt - self.snd_una).saturating_sub(self.sack.sacked_below(self.snd_nxt));
             let room = cwnd.saturating_sub(flight);
             if probe { room.max(max_payload) } else { room }
         };
@@ -295,7 +307,7 @@ impl Connection {
         self.snd_nxt = seq + len + usize::from(fin);
         if self.snd_nxt > self.snd_max {
             self.note_new_segment(seq);
-            self.sent_log.sent(self.snd_max.max(seq), seq + len, ctx.now);
+            self.rack.sent(self.snd_max.max(seq), seq + len, ctx.now, max_payload);
             if !len.is_multiple_of(max_payload) {
                 // The last (or only) segment of this send is short.
                 self.snd_sml = seq + len;
@@ -319,7 +331,7 @@ impl Connection {
             ctx.stats.tcp_retrans_segs += 1;
             self.activity.retransmitted_segments += 1;
             self.retransmitted.add(self.snd_una, self.snd_max, seq, seq + len);
-            self.sent_log.resent(seq + len);
+            self.rack.resent(seq, seq + len, ctx.now);
             self.rtt_probe = None;
         }
         self.arm_rtx(ctx.now);
@@ -378,7 +390,7 @@ impl Connection {
             ctx.stats.tcp_retrans_segs += 1;
             self.activity.retransmitted_segments += 1;
             self.retransmitted.add(self.snd_una, self.snd_max, seq, seq + len);
-            self.sent_log.resent(seq + len);
+            self.rack.resent(seq, seq + len, ctx.now);
         }
         self.rtt_probe = None;
         self.arm_rtx(ctx.now);

@@ -1,6 +1,6 @@
-//! Deadlines: retransmission (RFC 6298), delayed ACK, persist (zero-window probing),
-//! keepalive, TIME-WAIT, the orphaned FIN-WAIT-2 limit, and giving idle buffers'
-//! allocations back.
+//! Deadlines: retransmission (RFC 6298), RACK's reordering timer (RFC 8985), delayed
+//! ACK, persist (zero-window probing), keepalive, TIME-WAIT, the orphaned FIN-WAIT-2
+//! limit, and giving idle buffers' allocations back.
 
 use core::time::Duration;
 
@@ -33,6 +33,10 @@ impl Connection {
                 // all (Linux leaves pingpong mode when its delayed ACK timer fires).
                 self.interactive = false;
             }
+        }
+        if due(self.rack.at, now) {
+            self.rack.at = None;
+            self.on_reorder_timeout(ctx);
         }
         if due(self.tlp.at, now) {
             self.tlp.at = None;
@@ -120,11 +124,12 @@ impl Connection {
             // Everything in flight is to be sent again from here (Linux's tcp_enter_loss
             // starts retrans_out over).
             self.retransmitted.clear();
-            self.sent_log.clear();
+            self.rack.on_rto();
             if self.retries > 1 {
                 // A second timeout at the same point: the peer may have reneged on its SACKs
                 // (RFC 2018 §8), so stop trusting them.
                 self.sack.clear();
+                self.rack.forget_sacks();
             }
             self.snd_nxt = self.snd_una;
         }

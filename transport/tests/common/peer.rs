@@ -203,6 +203,28 @@ impl Peer {
         self.now += d;
         self.shard.handle_timeout(self.now);
     }
+
+    /// Steps 1 ms at a time for at most `limit`, until something is sent; returns after
+    /// how many milliseconds, and what.
+    pub fn next_sent(&mut self, limit: Duration) -> Option<(u64, Vec<Seg>)> {
+        for ms in 1..=limit.as_millis() as u64 {
+            self.advance(Duration::from_millis(1));
+            let s = self.sent();
+            if !s.is_empty() {
+                return Some((ms, s));
+            }
+        }
+        None
+    }
+}
+
+/// An ACK from the peer (its sequence number `seq`) of `ack`, with these SACK blocks.
+pub fn sack_ack(seq: u32, ack: u32, blocks: &[(u32, u32)]) -> Seg {
+    let mut sack = ringtcp_transport::wire::SackBlocks::default();
+    for &(l, r) in blocks {
+        sack.push(SeqNum(l), SeqNum(r));
+    }
+    Seg::new(flags("ACK"), seq, ack).opts(TcpOptions { sack, ..TcpOptions::default() })
 }
 
 /// A connection a listener on `us` accepted from the peer, whose SYN (ISS `peer_iss`)
