@@ -6,22 +6,24 @@ mod common;
 
 use std::time::Duration;
 
-use common::peer::{Peer, Seg, flags, plain_config};
+use common::peer::{Peer, Seg, flags, plain_config, sack_ack};
 use ringtcp_transport::wire::TcpOptions;
 use ringtcp_transport::{Config, CongestionState, SocketHandle, State, TcpInfo};
 
 const PEER_ISS: u32 = 1000;
 const MSS: u32 = 1000;
 
-/// A passive connection whose peer announced an MSS of 1,000 (no options beside it).
+/// A passive connection whose peer announced an MSS of 1,000 (and SACK-permitted when
+/// the configuration has SACK on; no other option).
 fn established() -> (Peer, SocketHandle, u32) {
     established_with(plain_config())
 }
 
 fn established_with(cfg: Config) -> (Peer, SocketHandle, u32) {
+    let sack_permitted = cfg.sack;
     let mut p = Peer::new(cfg);
     let l = p.shard.listen(p.us, 8).unwrap();
-    p.inject(Seg::new(flags("SYN"), PEER_ISS, 0).opts(TcpOptions { mss: Some(MSS as u16), ..TcpOptions::default() }));
+    p.inject(Seg::new(flags("SYN"), PEER_ISS, 0).opts(TcpOptions { mss: Some(MSS as u16), sack_permitted, ..TcpOptions::default() }));
     let iss = p.one().seq;
     p.advance(Duration::from_millis(100));
     p.inject(Seg::new(flags("ACK"), PEER_ISS + 1, iss + 1));
@@ -197,4 +199,34 @@ fn the_idle_restart_can_be_turned_off() {
     p.advance(Duration::from_secs(5));
     assert_eq!(write(&mut p, h, 30_000), 20_000, "the whole window, as Linux with tcp_slow_start_after_idle=0");
     assert_eq!(p.shard.stats().idle_restarts, 0);
+}
+
+/// Ten segments out, the second (and third) arriving before the first: duplicate ACKs
+/// that report them, then the ACK that ends the reordering. The window grows by what
+/// that ACK newly delivered (one segment), not by the three it covers: the other two
+/// were reported by the duplicate ACKs, which do not grow it (RFC 5681 §3.2, RFC 6937's
+/// DeliveredData).
+fn reordered_then_acked(sack: bool) -> TcpInfo {
+    let (mut p, h, iss) = established_with(Config { sack, ..plain_config() });
+    assert_eq!(write(&mut p, h, 15_000), 10_000);
+    let first = iss + 1;
+    for upto in [2 * MSS, 3 * MSS] {
+        p.advance(Duration::from_millis(5));
+        let dup = if sack { sack_ack(PEER_ISS + 1, first, &[(first + MSS, first + upto)]) } else { Seg::new(flags("ACK"), PEER_ISS + 1, first) };
+        p.inject(dup);
+        // Limited transmit (RFC 3042) lets one new segment out per duplicate ACK.
+        assert_eq!(p.sent().iter().map(|s| s.payload.len()).sum::<usize>(), MSS as usize);
+    }
+    assert_eq!(info(&p, h).cwnd, 10 * MSS, "duplicate ACKs do not grow the window");
+    ack(&mut p, iss, 3 * MSS);
+    info(&p, h)
+}
+
+#[test]
+fn the_ack_that_ends_reordering_grows_the_window_by_what_it_newly_delivered() {
+    for sack in [true, false] {
+        let i = reordered_then_acked(sack);
+        assert_eq!(i.cwnd, 11 * MSS, "sack {sack}");
+        assert_eq!(i.congestion_state, CongestionState::Open);
+    }
 }

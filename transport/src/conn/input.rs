@@ -357,6 +357,7 @@ impl Connection {
             && window == self.snd_wnd
             && self.snd_max > self.snd_una;
 
+        let sacked_before = self.sack.sacked_bytes();
         let mut newly_sacked = 0;
         if self.opts.sack {
             for &(l, r) in h.options.sack.as_slice() {
@@ -366,6 +367,7 @@ impl Connection {
         }
 
         self.activity.ack_received = ctx.now;
+        let una_before = self.snd_una;
         let advanced = ack > self.snd_una;
         if advanced || newly_sacked > 0 {
             let delay = self.rack.on_ack(ack, &self.sack, ctx.now, self.rtt.min_rtt(), usize::from(self.eff_mss()));
@@ -374,7 +376,7 @@ impl Connection {
             }
         }
         if advanced {
-            self.on_new_ack(ctx, ack);
+            self.on_new_ack(ctx, ack, newly_sacked);
         } else if dup_candidate {
             self.on_dup_ack(ctx, newly_sacked);
         }
@@ -390,6 +392,11 @@ impl Connection {
             // RFC 6675 §5: IsLost(HighACK + 1) also starts recovery; so does a loss RACK
             // found (RFC 8985 §6.2).
             self.enter_recovery(ctx);
+        }
+        if self.recovery.active && self.opts.sack {
+            // RFC 6937 DeliveredData: the change in SND.UNA plus the change in SACKed bytes.
+            let delivered = (self.snd_una - una_before + self.sack.sacked_bytes()).saturating_sub(sacked_before);
+            self.prr_on_ack(delivered, self.rack.ack_repaired());
         }
 
         // RFC 9293 §3.10.7.4: update the send window only from a newer segment.
@@ -437,7 +444,7 @@ impl Connection {
         }
     }
 
-    fn on_new_ack(&mut self, ctx: &mut Ctx<'_>, ack: SeqNum) {
+    fn on_new_ack(&mut self, ctx: &mut Ctx<'_>, ack: SeqNum, newly_sacked: usize) {
         let now = ctx.now;
         let data_acked = if ack > self.tx_seq { (ack - self.tx_seq).min(self.tx.len()) } else { 0 };
         let sacked_before = self.sack.sacked_bytes();
@@ -482,8 +489,19 @@ impl Connection {
                 self.recovery.inflation = if acked as u32 >= mss { deflated + mss } else { deflated };
             }
         } else if data_acked > 0 && self.cwnd_limited() {
+            // The window grows by what this ACK newly reports delivered (RFC 6937's
+            // DeliveredData), as Linux's does: data SACKed earlier was reported by
+            // duplicate ACKs, which do not grow it (RFC 5681 §3.2), and is not counted
+            // again now; without SACK each duplicate ACK stood for a segment delivered.
+            let credit = if self.opts.sack {
+                (data_acked + newly_sacked).saturating_sub(resacked)
+            } else {
+                data_acked.saturating_sub(self.recovery.dupacks as usize * usize::from(self.eff_mss()))
+            };
             let flight = self.flight_size();
-            self.cc.on_ack(now, data_acked as u32, self.rtt.srtt(), flight);
+            if credit > 0 {
+                self.cc.on_ack(now, credit as u32, self.rtt.srtt(), flight);
+            }
         }
         self.recovery.dupacks = 0;
         if data_acked > 0 {
@@ -514,6 +532,7 @@ impl Connection {
         self.recovery.active = true;
         self.recovery.recover = self.snd_max;
         self.recovery.high_rxt = self.snd_una;
+        self.recovery.prr = super::prr::Prr::start(flight as usize);
         self.cc.on_congestion_event(ctx.now, flight);
         // RFC 6675 (4.3) / RFC 6582 step 2: retransmit the first unacknowledged segment.
         self.rtx_now = Some(self.snd_una);
@@ -526,6 +545,13 @@ impl Connection {
             ctx.stats.newreno_recoveries += 1;
             self.recovery.inflation = DUP_THRESH as u32 * u32::from(self.eff_mss());
         }
+    }
+
+    /// PRR's count for an ACK in SACK recovery (`prr.rs`).
+    pub(super) fn prr_on_ack(&mut self, delivered: usize, safe_ack: bool) {
+        let pipe = self.recovery_pipe();
+        let ssthresh = self.cc.ssthresh() as usize;
+        self.recovery.prr.on_ack(delivered, pipe, ssthresh, usize::from(self.eff_mss()), safe_ack);
     }
 
     /// RFC 9293 §3.10.7.4 seventh and eighth: segment text and FIN. `data_seq` is the

@@ -15,6 +15,7 @@ mod input;
 mod invariants;
 mod notsent;
 mod output;
+mod prr;
 mod rack;
 mod records;
 mod remnant;
@@ -191,6 +192,8 @@ struct Recovery {
     /// A retransmission timeout set `recover`: what was sent before it is being resent
     /// until SND.UNA passes it (reported as the Loss state).
     after_timeout: bool,
+    /// What each ACK lets out during SACK recovery (RFC 6937).
+    prr: prr::Prr,
 }
 
 /// Options agreed in the handshake (RFC 7323, RFC 2018, RFC 9293 §3.7.1).

@@ -169,14 +169,10 @@ impl Connection {
         }
         let sack_recovery = self.recovery.active && self.opts.sack;
         let cwnd_room = if sack_recovery {
-            // RFC 6675 §5 step (C): send while cwnd − pipe ≥ 1 SMSS; what RACK deems lost
-            // and has not sent again is not in the pipe either.
-            let lost_edge = self.sack.lost_edge(mss);
-            let pipe = self.sack.pipe(self.snd_una, self.snd_max, self.recovery.high_rxt, mss).saturating_sub(
-                self.rack.pipe_overcount(lost_edge.unwrap_or(self.snd_una), self.recovery.high_rxt),
-            );
-            let room = (self.cc.cwnd() as usize).saturating_sub(pipe);
-            if room < mss {
+            // RFC 6937 in place of RFC 6675 §5 step (C)'s cwnd − pipe: what the last ACK
+            // let out.
+            let room = self.recovery.prr.room(mss);
+            if room == 0 {
                 return None;
             }
             // NextSeg rule 1: a lost hole above HighRxt, or (RFC 8985 §6.2) the first piece
@@ -282,8 +278,11 @@ impl Connection {
             }
             return None;
         }
-        if sack_recovery && retransmit {
-            self.recovery.high_rxt = self.recovery.high_rxt.max(self.snd_nxt + len);
+        if sack_recovery {
+            self.recovery.prr.sent(len);
+            if retransmit {
+                self.recovery.high_rxt = self.recovery.high_rxt.max(self.snd_nxt + len);
+            }
         }
         self.sws_override = false;
         self.cork_segment_sent();
@@ -343,6 +342,15 @@ impl Connection {
         Some(n)
     }
 
+    /// RFC 6675 §4 SetPipe, less what RACK deems lost and has not sent again.
+    pub(super) fn recovery_pipe(&self) -> usize {
+        let mss = usize::from(self.eff_mss());
+        let lost_edge = self.sack.lost_edge(mss).unwrap_or(self.snd_una);
+        self.sack
+            .pipe(self.snd_una, self.snd_max, self.recovery.high_rxt, mss)
+            .saturating_sub(self.rack.pipe_overcount(lost_edge, self.recovery.high_rxt))
+    }
+
     /// Nagle's test (RFC 9293 §3.7.4) in Minshall's form, as Linux has it: a short segment
     /// waits only while an earlier short segment is unacknowledged, not behind any data.
     /// So the short tail of a large write goes at once instead of one round trip (or a
@@ -385,6 +393,7 @@ impl Connection {
         let n = self.emit(ctx, buf, Plan { seq, flags, data: (offset, len), syn: false, segment_size: None })?;
         if self.recovery.active {
             self.recovery.high_rxt = self.recovery.high_rxt.max(seq + len);
+            self.recovery.prr.sent(len);
         }
         if count {
             ctx.stats.tcp_retrans_segs += 1;

@@ -97,6 +97,10 @@ pub(super) struct Rack {
     advanced: bool,
     /// The reordering timer (RFC 8985 §6.3).
     pub(super) at: Option<Instant>,
+    /// The latest ACK delivered a piece sent more than once.
+    resent_delivered: bool,
+    /// The latest loss check found a retransmission lost.
+    resent_lost: bool,
 }
 
 impl Default for Rack {
@@ -115,6 +119,8 @@ impl Default for Rack {
             dsack_round: None,
             advanced: false,
             at: None,
+            resent_delivered: false,
+            resent_lost: false,
         }
     }
 }
@@ -194,6 +200,8 @@ impl Rack {
     pub(super) fn on_ack(&mut self, una: SeqNum, sack: &Scoreboard, now: Instant, min_rtt: Option<Duration>, mss: usize) -> Option<Duration> {
         let mut sample = None;
         let mut best = None;
+        self.resent_delivered = false;
+        self.resent_lost = false;
         while let Some(&p) = self.pieces.front() {
             if p.start >= una {
                 break;
@@ -242,6 +250,7 @@ impl Rack {
     /// One piece newly delivered, in ascending sequence order: RFC 8985 §6.2 step 3
     /// (reordering) and the candidate for step 2's RACK.xmit_ts in `best`.
     fn delivered(&mut self, p: Piece, now: Instant, min_rtt: Option<Duration>, mss: usize, best: &mut Option<(Instant, SeqNum)>) {
+        self.resent_delivered |= p.has(RESENT);
         match self.fack {
             Some(fack) if p.end < fack => {
                 if !p.has(RESENT) {
@@ -322,6 +331,7 @@ impl Rack {
             }
             let deadline = p.sent + self.rtt + reo_wnd;
             if deadline <= now {
+                self.resent_lost |= p.has(RESENT);
                 p.flags = (p.flags | LOST) & !RESENT_SINCE_LOST;
                 newly = true;
             } else {
@@ -347,6 +357,12 @@ impl Rack {
             p.flags &= !SACKED;
         }
         self.sacked_pieces = 0;
+    }
+
+    /// The latest ACK repaired without losing: it delivered retransmitted data and the
+    /// check after it found no retransmission lost (PRR's safe ACK).
+    pub(super) fn ack_repaired(&self) -> bool {
+        self.resent_delivered && !self.resent_lost
     }
 
     /// The first piece deemed lost and not sent since, ending above `from`.
@@ -405,6 +421,9 @@ impl Connection {
         {
             ctx.stats.rack_reorder_timeouts += 1;
             self.enter_recovery(ctx);
+            // As Linux: the timer counts as one segment's delivery for PRR, so the fast
+            // retransmit goes.
+            self.prr_on_ack(usize::from(self.eff_mss()), false);
         }
     }
 }
