@@ -43,6 +43,11 @@ pub struct SocketOptions {
     /// retransmissions before an embryonic connection is dropped), instead of
     /// `Config::syn_retries` / `synack_retries` (Linux's `TCP_SYNCNT`).
     pub syn_retries: Option<u32>,
+    /// For a Fast Open client ([`Shard::connect_fast_open`](crate::Shard::connect_fast_open)):
+    /// put the data in the SYN without a cookie, for servers that take Fast Open data
+    /// without one (Linux's `TCP_FASTOPEN_NO_COOKIE`, or bit 0x4 of
+    /// `net.ipv4.tcp_fastopen`). A cookie such a server gives anyway is not kept.
+    pub fast_open_no_cookie: bool,
 }
 
 /// `addr` as an IPv6 socket names it: an IPv4 address IPv4-mapped (`[::ffff:a.b.c.d]`,

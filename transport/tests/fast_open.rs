@@ -1,7 +1,8 @@
 //! Segment-level tests of TCP Fast Open (RFC 7413). Server side: cookie requests, data in
 //! the SYN taken with a valid cookie and handed to the application before the handshake
 //! completes, wrong cookies, the per-listener queue, resets. Client side: asking for a
-//! cookie, SYN data with it, data the server did not take, SYN retransmission.
+//! cookie, SYN data with it or (cookie-less mode) without, data the server did not take,
+//! SYN retransmission.
 
 mod common;
 
@@ -152,7 +153,7 @@ fn to_port(p: &mut Peer, port: u16, s: Seg) {
 
 /// The server's SYN-ACK (ISS 9000, MSS 1400) acknowledging up to `ack`.
 fn synack(ack: u32, cookie: Option<FastOpenOption>) -> Seg {
-    Seg::new(flags("SYN|ACK"), 9000, ack).opts(TcpOptions { mss: Some(1400), fast_open: cookie, ..TcpOptions::default() }).win(65_535)
+    synack_with_mss(ack, 1400, cookie)
 }
 
 #[test]
@@ -198,6 +199,40 @@ fn the_servers_mss_is_kept_from_every_fast_open_syn_ack_not_only_those_with_a_co
     let (_, taken, syn) = client_syn(&mut p, 5003, &data);
     assert_eq!((taken, syn.payload.len()), (960, 960));
     assert_eq!(syn.opts.fast_open, FastOpenOption::new(false, &[7; 8]));
+}
+
+#[test]
+fn without_cookies_the_syn_carries_data_and_no_option_and_an_unasked_cookie_is_not_kept() {
+    let mut p = Peer::new(plain_config());
+    let no_cookie = SocketOptions { fast_open_no_cookie: true, ..SocketOptions::default() };
+    let open = |p: &mut Peer, port: u16, data: &[u8]| {
+        let local = SocketAddr::new(p.us.ip(), port);
+        let (h, taken) = p.shard.connect_fast_open(p.now, p.peer, Some(local), no_cookie, data).unwrap();
+        (h, taken, p.one())
+    };
+    // Nothing known of the server: the data fits our own MSS (1460) less 40 bytes.
+    let (h, taken, syn) = open(&mut p, 5001, &[1u8; 1000]);
+    assert_eq!((taken, syn.payload.len()), (1000, 1000));
+    assert_eq!(syn.opts.fast_open, None, "no cookie and no request");
+    // The server takes it and announces MSS 940.
+    to_port(&mut p, 5001, synack_with_mss(syn.seq + 1 + 1000, 940, None));
+    assert!(p.shard.tcp_info(h, p.now).unwrap().unwrap().syn_data);
+    p.sent();
+    // The next SYN is sized by that MSS; a cookie this server gives anyway is not kept.
+    let data = vec![2u8; 1900];
+    let (h, taken, syn) = open(&mut p, 5002, &data);
+    assert_eq!((taken, syn.payload.len()), (900, 900));
+    to_port(&mut p, 5002, synack_with_mss(syn.seq + 1 + 900, 1460, FastOpenOption::new(false, &[7; 8])));
+    assert_eq!(p.shard.state(h).unwrap(), State::Established);
+    assert!(!p.shard.has_fast_open_cookie(p.peer.ip()), "an unsolicited cookie");
+    p.sent();
+    // With cookies back on, the next SYN asks for one.
+    let (_, taken, syn) = client_syn(&mut p, 5003, b"data");
+    assert_eq!((taken, syn.opts.fast_open), (0, FastOpenOption::new(false, &[])));
+}
+
+fn synack_with_mss(ack: u32, mss: u16, cookie: Option<FastOpenOption>) -> Seg {
+    Seg::new(flags("SYN|ACK"), 9000, ack).opts(TcpOptions { mss: Some(mss), fast_open: cookie, ..TcpOptions::default() }).win(65_535)
 }
 
 #[test]

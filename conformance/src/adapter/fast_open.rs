@@ -4,12 +4,15 @@
 
 use std::net::SocketAddr;
 
+use ringtcp_transport::SocketOptions;
+
 use super::{Adapter, Kind, Res, errno_of};
 
 impl Adapter {
     /// `sendto(fd, data, MSG_FASTOPEN, remote)`: opens the connection with `data` in its
-    /// SYN if a cookie from `remote` is cached. Returns the bytes the SYN carries, or
-    /// `EINPROGRESS` when it carries none (no cookie yet: the SYN asks for one).
+    /// SYN if a cookie from `remote` is cached, or cookies are not used
+    /// (`TCP_FASTOPEN_NO_COOKIE`, or bit 0x4 of the sysctl). Returns the bytes the SYN
+    /// carries, or `EINPROGRESS` when it carries none (no cookie yet: the SYN asks for one).
     pub fn send_fast_open(&mut self, fd: i32, remote: SocketAddr, data: &[u8]) -> Res<usize> {
         self.check_family(fd, remote)?;
         // Linux refuses MSG_FASTOPEN while its client bit is off.
@@ -30,7 +33,10 @@ impl Adapter {
             _ => return Err(libc::EISCONN),
         };
         f.opts.deferred_connect = None;
-        let opts = f.opts.transport();
+        let opts = SocketOptions {
+            fast_open_no_cookie: f.opts.fast_open_no_cookie || super::options::client_fast_open_without_cookie(),
+            ..f.opts.transport()
+        };
         let (h, n) = self.shard.connect_fast_open(now, remote, local, opts, data).map_err(errno_of)?;
         self.fd(fd)?.kind = Kind::Conn { h, read_shut: false, connecting: true };
         self.apply_options(fd)?;
@@ -38,15 +44,16 @@ impl Adapter {
         if n > 0 { Ok(n) } else { Err(libc::EINPROGRESS) }
     }
 
-    /// `connect()` with `TCP_FASTOPEN_CONNECT` set: with a cookie from `remote`, nothing is
-    /// sent and the connect succeeds at once (the first write opens the connection);
+    /// `connect()` with `TCP_FASTOPEN_CONNECT` set: with a cookie from `remote` (or none
+    /// needed), nothing is sent and the connect succeeds at once (the first write opens the connection);
     /// without one, an ordinary connect whose SYN asks for a cookie.
     pub(super) fn connect_fast_open(&mut self, fd: i32, remote: SocketAddr) -> Res<()> {
         if self.deferred_connect(fd).is_some() {
             // Connected as far as the caller can tell: the first write opens it.
             return Err(libc::EISCONN);
         }
-        if self.shard.has_fast_open_cookie(remote.ip()) {
+        let no_cookie = self.fd(fd)?.opts.fast_open_no_cookie || super::options::client_fast_open_without_cookie();
+        if no_cookie || self.shard.has_fast_open_cookie(remote.ip()) {
             self.fd(fd)?.opts.deferred_connect = Some(remote);
             return Ok(());
         }

@@ -36,6 +36,8 @@ pub(super) struct Options {
     pub(super) fast_open: Option<usize>,
     /// `TCP_FASTOPEN_CONNECT`: `connect` may defer the SYN to the first write.
     pub(super) fast_open_connect: bool,
+    /// `TCP_FASTOPEN_NO_COOKIE`: Fast Open data goes in the SYN without a cookie.
+    pub(super) fast_open_no_cookie: bool,
     /// A connect deferred by `TCP_FASTOPEN_CONNECT`: the first write opens it.
     pub(super) deferred_connect: Option<SocketAddr>,
 }
@@ -142,6 +144,7 @@ impl Adapter {
                 }
                 f.opts.fast_open_connect = v != 0;
             }
+            (libc::IPPROTO_TCP, libc::TCP_FASTOPEN_NO_COOKIE) => f.opts.fast_open_no_cookie = v != 0,
             (libc::IPPROTO_TCP, libc::TCP_FASTOPEN) => {
                 let qlen = usize::try_from(v).map_err(|_| libc::EINVAL)?;
                 f.opts.fast_open = Some(qlen);
@@ -207,6 +210,7 @@ impl Adapter {
             // connected.
             (libc::IPPROTO_TCP, libc::TCP_FASTOPEN) => o.fast_open.unwrap_or(0) as i32,
             (libc::IPPROTO_TCP, libc::TCP_FASTOPEN_CONNECT) => i32::from(o.fast_open_connect),
+            (libc::IPPROTO_TCP, libc::TCP_FASTOPEN_NO_COOKIE) => i32::from(o.fast_open_no_cookie),
             (libc::IPPROTO_TCP, libc::TCP_SYNCNT) => o.syncnt.unwrap_or(cfg_syn_retries) as i32,
             (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => match conn {
                 Some(h) => i32::from(self.shard.mss(h).map_err(errno_of)?),
@@ -248,8 +252,15 @@ impl Adapter {
 /// Whether Linux's client bit (0x1) of `net.ipv4.tcp_fastopen` is on now (on if the
 /// sysctl cannot be read, as Linux's default 1).
 pub(super) fn client_fast_open_enabled() -> bool {
-    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_fastopen")
-        .ok()
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .is_none_or(|v| v & 1 != 0)
+    fast_open_sysctl().is_none_or(|v| v & 1 != 0)
+}
+
+/// Whether Fast Open clients go without cookies now (bit 0x4 of `net.ipv4.tcp_fastopen`,
+/// Linux's TFO_CLIENT_NO_COOKIE), read at each Fast Open send as Linux reads it.
+pub(super) fn client_fast_open_without_cookie() -> bool {
+    fast_open_sysctl().is_some_and(|v| v & 4 != 0)
+}
+
+fn fast_open_sysctl() -> Option<i64> {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_fastopen").ok().and_then(|v| v.trim().parse::<i64>().ok())
 }

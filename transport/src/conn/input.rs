@@ -136,8 +136,11 @@ impl Connection {
             // Linux's tcp_fastopen_cache_set: the MSS is kept from every such SYN-ACK,
             // the cookie only when a valid one came (RFC 7413 §4.1.1: 4 to 16 bytes; a
             // cookie of another length is no cookie, and the cached one stays).
+            // A cookie-less SYN asked for none: a cookie the server gives anyway is
+            // unsolicited and not kept (Linux ignores it too).
             let valid = |c: &crate::wire::FastOpenOption| (4..=crate::wire::FastOpenOption::MAX_COOKIE).contains(&c.cookie().len());
-            f.learned = Some((h.options.fast_open.filter(valid), mss));
+            let cookie = if f.no_cookie { None } else { h.options.fast_open.filter(valid) };
+            f.learned = Some((cookie, mss));
         }
     }
 

@@ -72,7 +72,7 @@ impl Connection {
                     // RFC 7413 §4.1: a Fast Open client's first SYN carries the data queued
                     // with its cookie; a retransmitted SYN goes without (Linux: the data
                     // may be what the path or the server drops).
-                    let syn_data = if self.state == State::SynSent && self.snd_max == self.iss && self.fast_open.as_ref().is_some_and(|f| f.cookie.is_some_and(|c| !c.cookie().is_empty())) {
+                    let syn_data = if self.state == State::SynSent && self.snd_max == self.iss && self.fast_open.as_ref().is_some_and(|f| f.no_cookie || f.cookie.is_some_and(|c| !c.cookie().is_empty())) {
                         self.tx.len()
                     } else {
                         0

@@ -107,6 +107,8 @@ pub(crate) struct FastOpenConn {
     /// Client side: the server's MSS from its SYN-ACK, and the cookie if it gave one, for
     /// the shard's cache.
     pub(crate) learned: Option<(Option<FastOpenOption>, u16)>,
+    /// Client side: the SYN carries data without a cookie (`fast_open_no_cookie`).
+    pub(crate) no_cookie: bool,
 }
 
 /// What a SYN's Fast Open option (or its absence) gets.

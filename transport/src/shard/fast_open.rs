@@ -18,40 +18,41 @@ const CACHE_ENTRIES: usize = 1024;
 /// Linux's `MAX_TCP_OPTION_SPACE`: SYN data leaves room for every option beside it.
 const OPTION_SPACE: usize = 40;
 
-/// The cookie each server gave, with the MSS it announced then (RFC 7413 §4.1.3: SYN data
-/// must fit one segment the server takes).
+/// The MSS each Fast Open server announced last, and the cookie it gave, if one (RFC 7413
+/// §4.1.3: SYN data must fit one segment the server takes).
 #[derive(Debug, Default)]
 pub(crate) struct FastOpenCache {
-    servers: HashMap<IpAddr, (FastOpenOption, u16)>,
+    servers: HashMap<IpAddr, (Option<FastOpenOption>, u16)>,
 }
 
 impl FastOpenCache {
     /// What a Fast Open SYN-ACK from `server` told: its MSS, and a cookie if it gave one
-    /// (without one, an entry held already keeps its cookie and takes the new MSS).
+    /// (without one, an entry held already keeps its cookie). Like Linux's TCP metrics,
+    /// the MSS is kept even from a server that gave no cookie: cookie-less SYN data is
+    /// sized by it.
     pub(crate) fn learn(&mut self, server: IpAddr, cookie: Option<FastOpenOption>, mss: u16) {
-        let Some(cookie) = cookie else {
-            if let Some(entry) = self.servers.get_mut(&server) {
-                entry.1 = mss;
-            }
+        if let Some(entry) = self.servers.get_mut(&server) {
+            *entry = (cookie.or(entry.0), mss);
             return;
-        };
-        if self.servers.len() >= CACHE_ENTRIES && !self.servers.contains_key(&server) {
+        }
+        if self.servers.len() >= CACHE_ENTRIES {
             let Some(&any) = self.servers.keys().next() else { return };
             self.servers.remove(&any);
         }
         self.servers.insert(server, (cookie, mss));
     }
 
-    fn get(&self, server: IpAddr) -> Option<(FastOpenOption, u16)> {
+    fn get(&self, server: IpAddr) -> Option<(Option<FastOpenOption>, u16)> {
         self.servers.get(&server).copied()
     }
 }
 
 impl Shard {
     /// Opens a connection with TCP Fast Open (RFC 7413 §4.1, Linux's `sendto` with
-    /// `MSG_FASTOPEN`): with a cookie from this server, as much of `data` as fits one
-    /// segment goes in the SYN and the count is returned; without one, the SYN asks for a
-    /// cookie, 0 is returned and `data` waits for the handshake, as for any connection.
+    /// `MSG_FASTOPEN`): with a cookie from this server (or with
+    /// [`SocketOptions::fast_open_no_cookie`], without one), as much of `data` as fits one
+    /// segment goes in the SYN and the count is returned; without a cookie, the SYN asks
+    /// for one, 0 is returned and `data` waits for the handshake, as for any connection.
     ///
     /// ```
     /// use ringtcp_transport::{Config, Instant, Secret, Shard, SocketOptions, State};
@@ -91,14 +92,20 @@ impl Shard {
         let h = self.connect_with(now, remote, local, opts)?;
         let cached = self.fast_open_cache.get(remote.ip().to_canonical());
         let Some(Slot::Live(c)) = self.conns.get_mut(h.idx as usize) else { return Err(Error::InvalidHandle) };
+        // SYN data fits one segment of the server's last known MSS (ours before it is
+        // known), beside every option a SYN may carry.
+        let room = usize::from(cached.map_or(c.rcv_mss(), |(_, mss)| mss.min(c.rcv_mss()))).saturating_sub(OPTION_SPACE);
         let taken = match cached {
-            Some((cookie, mss)) => {
-                let room = usize::from(mss.min(c.rcv_mss())).saturating_sub(OPTION_SPACE);
-                c.fast_open = Some(Box::new(FastOpenConn { cookie: Some(cookie), ..FastOpenConn::default() }));
+            _ if opts.fast_open_no_cookie => {
+                c.fast_open = Some(Box::new(FastOpenConn { no_cookie: true, ..FastOpenConn::default() }));
                 // A connection just opened takes this much (its buffer holds more).
                 c.send(&data[..data.len().min(room)]).unwrap_or(0)
             }
-            None => {
+            Some((Some(cookie), _)) => {
+                c.fast_open = Some(Box::new(FastOpenConn { cookie: Some(cookie), ..FastOpenConn::default() }));
+                c.send(&data[..data.len().min(room)]).unwrap_or(0)
+            }
+            _ => {
                 c.fast_open = FastOpenOption::new(false, &[]).map(|request| Box::new(FastOpenConn { cookie: Some(request), ..FastOpenConn::default() }));
                 0
             }
@@ -111,6 +118,6 @@ impl Shard {
     /// True if this shard holds a Fast Open cookie from `server` (see
     /// [`connect_fast_open`](Shard::connect_fast_open) for an example).
     pub fn has_fast_open_cookie(&self, server: IpAddr) -> bool {
-        self.fast_open_cache.get(server.to_canonical()).is_some()
+        self.fast_open_cache.get(server.to_canonical()).is_some_and(|(cookie, _)| cookie.is_some())
     }
 }

@@ -277,7 +277,7 @@ impl Shard {
                 // connection: it goes to the accept queue in SYN-RECEIVED, counted in the
                 // listener's Fast Open queue until its handshake ends.
                 let syn_data = c.take_syn_data(payload);
-                c.fast_open = Some(Box::new(FastOpenConn { accepted: true, syn_data, cookie: None, queued_on: Some((l, lst.generation)), learned: None }));
+                c.fast_open = Some(Box::new(FastOpenConn { accepted: true, syn_data, cookie: None, queued_on: Some((l, lst.generation)), learned: None, no_cookie: false }));
                 c.in_accept_queue = true;
                 lst.fast_open_pending += 1;
                 self.stats.fast_open_accepted += 1;
