@@ -477,11 +477,16 @@ unsafe extern "C" fn pd_setsockopt(ud: Ud, fd: c_int, level: c_int, name: c_int,
                     Ok(0)
                 });
             }
-            if (len as usize) < size_of::<c_int>() {
+            let v = if (len as usize) >= size_of::<c_int>() {
+                // SAFETY: length checked.
+                unsafe { std::ptr::read_unaligned(val as *const c_int) }
+            } else if level == libc::IPPROTO_IP && len >= 1 {
+                // Linux's IP-level options also take a single byte (do_ip_setsockopt).
+                // SAFETY: one byte, checked.
+                c_int::from(unsafe { *(val as *const u8) })
+            } else {
                 return Err(libc::EINVAL);
-            }
-            // SAFETY: length checked.
-            let v = unsafe { std::ptr::read_unaligned(val as *const c_int) };
+            };
             call(ud, Wait::Never, |a| a.set_option(fd, level, name, v)).map(|()| 0)
         },
         -1,

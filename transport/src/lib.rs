@@ -46,7 +46,7 @@ pub use conn::{CongestionState, State, TcpInfo};
 pub use error::Error;
 pub use isn::Secret;
 pub use listener::fast_open::FastOpenServer;
-pub use options::{SocketOptions, ipv6_socket_form};
+pub use options::{PathMtuDiscovery, SocketOptions, ipv6_socket_form};
 pub use seq::SeqNum;
 pub use shard::{Event, ListenerHandle, Shard, SocketHandle, Transmit};
 pub use stats::{Drops, Stats};

@@ -48,6 +48,26 @@ pub struct SocketOptions {
     /// without one (Linux's `TCP_FASTOPEN_NO_COOKIE`, or bit 0x4 of
     /// `net.ipv4.tcp_fastopen`). A cookie such a server gives anyway is not kept.
     pub fast_open_no_cookie: bool,
+    /// Path MTU discovery for IPv4 (Linux's `IP_MTU_DISCOVER`); see
+    /// [`Shard::set_path_mtu_discovery`](crate::Shard::set_path_mtu_discovery).
+    pub path_mtu_discovery: PathMtuDiscovery,
+}
+
+/// How an IPv4 connection finds its path's MTU (Linux's `IP_MTU_DISCOVER`). IPv6 routers
+/// never fragment (RFC 8200 §5), so IPv6 connections always follow Packet Too Big
+/// (RFC 8201) whatever this says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum PathMtuDiscovery {
+    /// Send with DF set and lower the MSS when the path reports a smaller MTU (RFC
+    /// 1191): the default (`IP_PMTUDISC_DO`).
+    #[default]
+    Do,
+    /// Send without DF, so routers fragment what is too big, and keep the MSS whatever
+    /// the path reports (`IP_PMTUDISC_DONT`): for paths whose ICMP is filtered.
+    Dont,
+    /// Send with DF set but keep the MSS whatever the path reports (`IP_PMTUDISC_PROBE`):
+    /// for probing the path's MTU from above.
+    Probe,
 }
 
 /// `addr` as an IPv6 socket names it: an IPv4 address IPv4-mapped (`[::ffff:a.b.c.d]`,

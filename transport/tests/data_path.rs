@@ -11,7 +11,7 @@ use common::peer::{PEER, Peer, Seg, US, flags, plain_config};
 use ringtcp_transport::wire::{
     IcmpMessage, Ipv4Packet, PROTO_ICMP, TcpOptions, Timestamps, checksum, emit_ipv4_header, emit_unreachable,
 };
-use ringtcp_transport::{Config, CongestionAlgorithm, Error, Keepalive, SocketHandle, State, SynCookies};
+use ringtcp_transport::{Config, CongestionAlgorithm, Error, Keepalive, PathMtuDiscovery, SocketHandle, State, SynCookies};
 
 const PEER_ISS: u32 = 1000;
 
@@ -353,6 +353,24 @@ fn icmp_fragmentation_needed_shrinks_segments() {
     let s = p.sent();
     assert_eq!((s[0].seq, s[0].payload.len()), (iss + 1, 960), "resent at the path MTU less 40");
     assert_eq!(p.shard.stats().pmtu_updates, 1);
+}
+
+#[test]
+fn without_path_mtu_discovery_segments_leave_without_df_and_keep_their_size() {
+    for (mode, df, resent_len) in [(PathMtuDiscovery::Do, true, 960), (PathMtuDiscovery::Dont, false, 1460), (PathMtuDiscovery::Probe, true, 1460)] {
+        let (mut p, h, _) = established(plain_config());
+        p.shard.set_path_mtu_discovery(h, mode).unwrap();
+        p.shard.set_nodelay(h, true).unwrap();
+        p.shard.send(h, &vec![5u8; 1460]).unwrap();
+        let big = p.sent_raw().remove(0);
+        assert_eq!(big[6] & 0x40 != 0, df, "{mode:?}: DF");
+        assert!(Ipv4Packet::parse(&big).is_ok(), "{mode:?}: a valid header checksum");
+        icmp_about(&mut p, &big, 4, 1000);
+        let s = p.sent();
+        let len = s.first().map_or(1460, |s| s.payload.len());
+        assert_eq!(len, resent_len, "{mode:?}: the size after fragmentation needed");
+        assert_eq!(p.shard.tcp_info(h, p.now).unwrap().unwrap().send_mss, resent_len as u16);
+    }
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ringtcp_transport::{Keepalive, SocketOptions};
+use ringtcp_transport::{Keepalive, PathMtuDiscovery, SocketOptions};
 
 use super::{Adapter, Kind, Res, errno_of};
 
@@ -38,6 +38,8 @@ pub(super) struct Options {
     pub(super) fast_open_connect: bool,
     /// `TCP_FASTOPEN_NO_COOKIE`: Fast Open data goes in the SYN without a cookie.
     pub(super) fast_open_no_cookie: bool,
+    /// `IP_MTU_DISCOVER`, as set (Linux's `IP_PMTUDISC_*` value).
+    pub(super) mtu_discover: Option<i32>,
     /// A connect deferred by `TCP_FASTOPEN_CONNECT`: the first write opens it.
     pub(super) deferred_connect: Option<SocketAddr>,
 }
@@ -45,7 +47,8 @@ pub(super) struct Options {
 impl Options {
     /// What the transport takes of these options when a connection or listener opens.
     pub(super) fn transport(&self) -> SocketOptions {
-        SocketOptions { rx_buffer: self.rcvbuf, tx_buffer: self.sndbuf, mss: self.maxseg, syn_retries: self.syncnt, ..SocketOptions::default() }
+        let path_mtu_discovery = self.mtu_discover.and_then(path_mtu_discovery).unwrap_or_default();
+        SocketOptions { rx_buffer: self.rcvbuf, tx_buffer: self.sndbuf, mss: self.maxseg, syn_retries: self.syncnt, path_mtu_discovery, ..SocketOptions::default() }
     }
 }
 
@@ -158,6 +161,14 @@ impl Adapter {
                 }
                 return Ok(());
             }
+            (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER) => {
+                let mode = path_mtu_discovery(v).ok_or(libc::EINVAL)?;
+                f.opts.mtu_discover = Some(v);
+                if let Kind::Conn { h, .. } = f.kind {
+                    self.shard.set_path_mtu_discovery(h, mode).map_err(errno_of)?;
+                }
+                return Ok(());
+            }
             (libc::IPPROTO_IP, libc::IP_TTL) => {
                 if let Kind::Conn { h, .. } = f.kind {
                     self.shard.set_ttl(h, v as u8).map_err(errno_of)?;
@@ -220,6 +231,8 @@ impl Adapter {
                 Some(h) => i32::from(self.shard.ttl(h).map_err(errno_of)?),
                 None => 64,
             },
+            // Linux's default for a TCP socket is IP_PMTUDISC_WANT (1).
+            (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER) => o.mtu_discover.unwrap_or(libc::IP_PMTUDISC_WANT),
             _ => return Err(libc::ENOPROTOOPT),
         })
     }
@@ -247,6 +260,18 @@ impl Adapter {
         let _ = self.shard.set_notsent_lowat(h, o.notsent_lowat);
         Ok(())
     }
+}
+
+/// The transport's mode for a Linux `IP_PMTUDISC_*` value; `None` for one Linux refuses.
+/// WANT (Linux's default) is DO for TCP; INTERFACE and OMIT, which keep DF and ignore the
+/// path's reports, are PROBE's behaviour.
+fn path_mtu_discovery(v: i32) -> Option<PathMtuDiscovery> {
+    Some(match v {
+        libc::IP_PMTUDISC_DONT => PathMtuDiscovery::Dont,
+        libc::IP_PMTUDISC_WANT | libc::IP_PMTUDISC_DO => PathMtuDiscovery::Do,
+        libc::IP_PMTUDISC_PROBE | libc::IP_PMTUDISC_INTERFACE | libc::IP_PMTUDISC_OMIT => PathMtuDiscovery::Probe,
+        _ => return None,
+    })
 }
 
 /// Whether Linux's client bit (0x1) of `net.ipv4.tcp_fastopen` is on now (on if the

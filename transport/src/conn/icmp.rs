@@ -16,6 +16,8 @@ impl Connection {
             return;
         }
         match err {
+            // IP_PMTUDISC_DONT and _PROBE keep the MSS whatever an IPv4 path reports.
+            IcmpError::PathMtu(_) if self.remote.is_ipv4() && self.pmtud != crate::options::PathMtuDiscovery::Do => {}
             IcmpError::PathMtu(mtu) => {
                 let headers = crate::wire::ip_header_len(self.remote.ip()) + crate::wire::TCP_HEADER_LEN;
                 let mss = u16::try_from((mtu as usize).saturating_sub(headers)).unwrap_or(u16::MAX);

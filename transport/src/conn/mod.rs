@@ -335,6 +335,8 @@ pub(crate) struct Connection {
     chrono: chrono::Chrono,
     /// TCP_SYNCNT: this connection's SYN (or SYN-ACK) retry count, if its socket set one.
     syn_retries: Option<u32>,
+    /// IPv4 path MTU discovery mode (`IP_MTU_DISCOVER`).
+    pub(crate) pmtud: crate::options::PathMtuDiscovery,
     /// TCP_CORK and MSG_MORE (`cork.rs`).
     cork: cork::Cork,
     /// Since when the peer has not answered: the RTO timer's start at the first
@@ -495,6 +497,7 @@ impl Connection {
             user_timeout: None,
             notsent_lowat: o.opts.notsent_lowat.or(cfg.notsent_lowat),
             syn_retries: o.opts.syn_retries,
+            pmtud: o.opts.path_mtu_discovery,
             retransmitted: Scoreboard::default(),
             chrono: chrono::Chrono::default(),
             rack: rack::Rack::default(),

@@ -505,6 +505,9 @@ impl Connection {
             return None;
         }
         emit_ip_header(buf, local.ip(), remote.ip(), PROTO_TCP, hlen + len, self.ttl, *ctx.ip_ident, self.tos)?;
+        if self.pmtud == crate::options::PathMtuDiscovery::Dont && remote.is_ipv4() {
+            crate::wire::clear_ipv4_dont_fragment(buf);
+        }
         *ctx.ip_ident = ctx.ip_ident.wrapping_add(1);
         let seg = &mut buf[ip_len..total];
         header.emit(seg);

@@ -441,6 +441,37 @@ impl Shard {
         Ok(())
     }
 
+    /// Sets how the connection, if over IPv4, finds its path's MTU (Linux's
+    /// `IP_MTU_DISCOVER` on a connected socket): with [`PathMtuDiscovery::Dont`] its
+    /// packets leave without DF and ICMP "fragmentation needed" no longer lowers its MSS.
+    ///
+    /// ```
+    /// use ringtcp_transport::{Config, Instant, PathMtuDiscovery, Secret, Shard};
+    ///
+    /// let mut shard = Shard::new(Config::default(), &["10.0.0.1".parse().unwrap()], Secret([1; 16]));
+    /// let h = shard.connect(Instant::ZERO, "10.0.0.2:80".parse().unwrap(), None).unwrap();
+    /// assert_eq!(shard.path_mtu_discovery(h), Ok(PathMtuDiscovery::Do));
+    /// shard.set_path_mtu_discovery(h, PathMtuDiscovery::Dont).unwrap();
+    /// let mut syn = [0u8; 128];
+    /// let n = shard.poll_transmit(Instant::ZERO, &mut syn).unwrap();
+    /// assert_eq!(syn[6] & 0x40, 0, "the SYN leaves without DF");
+    /// # let _ = n;
+    /// ```
+    pub fn set_path_mtu_discovery(&mut self, h: SocketHandle, mode: crate::options::PathMtuDiscovery) -> Result<(), Error> {
+        if let Some(c) = self.conn_mut(h)? {
+            c.pmtud = mode;
+        }
+        Ok(())
+    }
+
+    /// The connection's path MTU discovery mode.
+    pub fn path_mtu_discovery(&self, h: SocketHandle) -> Result<crate::options::PathMtuDiscovery, Error> {
+        match self.sock(h)? {
+            Sock::Live(c) => Ok(c.pmtud),
+            Sock::Remnant(_) => Ok(crate::options::PathMtuDiscovery::Do),
+        }
+    }
+
     /// The IP time to live of the connection's packets.
     pub fn ttl(&self, h: SocketHandle) -> Result<u8, Error> {
         match self.sock(h)? {

@@ -149,6 +149,26 @@ pub fn set_ipv4_tos(buf: &mut [u8], tos: u8) {
     h[10..12].copy_from_slice(&c.to_be_bytes());
 }
 
+/// Clears DF in the IPv4 header in `buf[..20]` (written by [`emit_ipv4_header`]), so
+/// routers may fragment the packet, and fixes the header checksum.
+///
+/// ```
+/// use ringtcp_transport::wire::{PROTO_TCP, clear_ipv4_dont_fragment, emit_ipv4_header};
+/// let mut buf = [0u8; 20];
+/// emit_ipv4_header(&mut buf, "10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap(), PROTO_TCP, 0, 64, 7);
+/// assert_eq!(buf[6] & 0x40, 0x40);
+/// clear_ipv4_dont_fragment(&mut buf);
+/// assert_eq!(buf[6] & 0x40, 0);
+/// assert_eq!(ringtcp_transport::wire::checksum::checksum(&buf), 0, "the header still sums to zero");
+/// ```
+pub fn clear_ipv4_dont_fragment(buf: &mut [u8]) {
+    let h = &mut buf[..IPV4_HEADER_LEN];
+    h[6] &= !0x40;
+    h[10..12].copy_from_slice(&[0, 0]);
+    let c = checksum::checksum(h);
+    h[10..12].copy_from_slice(&c.to_be_bytes());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,7 +22,7 @@ pub use icmp::{IcmpMessage, Unreachable, emit_echo_reply, emit_unreachable};
 pub use icmpv6::{IPV6_MIN_MTU, Icmpv6Error, Icmpv6ErrorKind, Icmpv6Message, emit_echo_reply_v6, emit_icmpv6_error, fill_icmpv6_checksum};
 pub use ip::{emit_ip_header, ip_header_len};
 pub(crate) use ip::same_network;
-pub use ipv4::{IPV4_HEADER_LEN, Ipv4Packet, PROTO_ICMP, PROTO_TCP, emit_ipv4_header, set_ipv4_tos};
+pub use ipv4::{IPV4_HEADER_LEN, Ipv4Packet, PROTO_ICMP, PROTO_TCP, clear_ipv4_dont_fragment, emit_ipv4_header, set_ipv4_tos};
 pub use ipv6::{IPV6_HEADER_LEN, Ipv6Packet, MAX_EXTENSION_HEADERS, PROTO_ICMPV6, emit_ipv6_header, set_ipv6_traffic_class};
 pub use ndp::{NDP_PACKET_LEN, NdpMessage, emit_neighbor_advertisement, emit_neighbor_solicitation, solicited_node};
 pub use tcp::{
