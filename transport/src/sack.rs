@@ -113,10 +113,11 @@ impl Scoreboard {
         (at < snd_max).then_some((at, snd_max))
     }
 
-    /// RFC 6675 §4 SetPipe: un-SACKed bytes not deemed lost, plus bytes retransmitted
-    /// (below `high_rxt`), between SND.UNA and SND.MAX.
-    pub(crate) fn pipe(&self, snd_una: SeqNum, snd_max: SeqNum, high_rxt: SeqNum, mss: usize) -> usize {
-        let lost = self.lost_edge(mss).unwrap_or(snd_una);
+    /// RFC 6675 §4 SetPipe: un-SACKed bytes not deemed lost (below `lost_edge`, as
+    /// [`lost_edge`](Self::lost_edge) gives it), plus bytes retransmitted (below
+    /// `high_rxt`), between SND.UNA and SND.MAX.
+    pub(crate) fn pipe(&self, snd_una: SeqNum, snd_max: SeqNum, high_rxt: SeqNum, lost_edge: Option<SeqNum>) -> usize {
+        let lost = lost_edge.unwrap_or(snd_una);
         let mut pipe = 0;
         let mut at = snd_una;
         while let Some((l, r)) = self.next_hole(at, snd_max) {
@@ -141,10 +142,10 @@ impl Scoreboard {
         (l < highest).then_some((l, r.min(highest)))
     }
 
-    /// RFC 6675 §4 NextSeg rule 1: the first lost, un-SACKed byte above `high_rxt`, and the
-    /// end of its hole.
-    pub(crate) fn next_lost(&self, snd_una: SeqNum, snd_max: SeqNum, high_rxt: SeqNum, mss: usize) -> Option<(SeqNum, SeqNum)> {
-        let lost = self.lost_edge(mss)?;
+    /// RFC 6675 §4 NextSeg rule 1: the first lost (below `lost_edge`), un-SACKed byte
+    /// above `high_rxt`, and the end of its hole.
+    pub(crate) fn next_lost(&self, snd_una: SeqNum, snd_max: SeqNum, high_rxt: SeqNum, lost_edge: Option<SeqNum>) -> Option<(SeqNum, SeqNum)> {
+        let lost = lost_edge?;
         let (l, r) = self.next_hole(high_rxt.max(snd_una), snd_max)?;
         (l < lost).then_some((l, r.min(lost)))
     }
@@ -177,15 +178,15 @@ mod tests {
         // segments 2 and 3 (of ten) SACKed: not yet enough to call segment 1 lost
         assert_eq!(sb.add(una, max, una + 1000, una + 3000), 2000);
         assert_eq!(sb.lost_edge(mss), None);
-        assert_eq!(sb.pipe(una, max, una, mss), 8000);
+        assert_eq!(sb.pipe(una, max, una, sb.lost_edge(mss)), 8000);
         // a third SACKed segment: more than 2·SMSS above segment 1, so it is lost
         sb.add(una, max, una + 3000, una + 4000);
         assert_eq!(sb.lost_edge(mss), Some(una + 1000));
-        assert_eq!(sb.pipe(una, max, una, mss), 6000);
-        assert_eq!(sb.next_lost(una, max, una, mss), Some((una, una + 1000)));
+        assert_eq!(sb.pipe(una, max, una, sb.lost_edge(mss)), 6000);
+        assert_eq!(sb.next_lost(una, max, una, sb.lost_edge(mss)), Some((una, una + 1000)));
         // after retransmitting it, it counts in the pipe again and is no longer next
-        assert_eq!(sb.pipe(una, max, una + 1000, mss), 7000);
-        assert_eq!(sb.next_lost(una, max, una + 1000, mss), None);
+        assert_eq!(sb.pipe(una, max, una + 1000, sb.lost_edge(mss)), 7000);
+        assert_eq!(sb.next_lost(una, max, una + 1000, sb.lost_edge(mss)), None);
         // rule 3 looks only below the highest SACKed byte: segment 1 before its
         // retransmission, nothing after it (segments 5 to 10 lie above every SACK)
         assert_eq!(sb.next_unsacked(una, max, una), Some((una, una + 1000)));

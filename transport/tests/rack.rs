@@ -137,3 +137,33 @@ fn a_sack_of_part_of_a_segment_proves_nothing_and_the_rto_resends_whole_segments
     assert_eq!(p.shard.stats().rto_timeouts, 1);
     assert_eq!(info(&p, h).congestion_state, CongestionState::Loss);
 }
+
+#[test]
+fn once_reordering_was_seen_three_sacked_segments_wait_for_the_window() {
+    let (mut p, h, first) = established();
+    // A first flight shows reordering: the last of four segments is SACKed before the
+    // other three arrive.
+    p.shard.send(h, &vec![5u8; 4 * MSS as usize]).unwrap();
+    assert_eq!(p.sent().len(), 4);
+    p.advance(Duration::from_millis(100));
+    sack(&mut p, first, &[(first + 3 * MSS, first + 4 * MSS)]);
+    p.advance(Duration::from_millis(10));
+    sack(&mut p, first + 4 * MSS, &[]);
+    assert_eq!(info(&p, h).reordering, 4);
+    // A second flight: its first segment comes after the next three. Three SACKed
+    // segments would start fast recovery at once (RFC 6675's IsLost); with reordering
+    // seen, RACK's window holds the retransmission back...
+    let next = first + 4 * MSS;
+    p.shard.send(h, &vec![6u8; 6 * MSS as usize]).unwrap();
+    assert_eq!(p.sent().len(), 6);
+    p.advance(Duration::from_millis(100));
+    sack(&mut p, next, &[(next + MSS, next + 4 * MSS)]);
+    assert!(p.sent().iter().all(|s| s.payload.is_empty()), "no fast retransmit");
+    assert_eq!(info(&p, h).congestion_state, CongestionState::Disorder);
+    // ...and the late segment arrives within it: nothing was resent.
+    p.advance(Duration::from_millis(10));
+    sack(&mut p, next + 6 * MSS, &[]);
+    assert_eq!(p.shard.stats().tcp_retrans_segs, 0);
+    assert_eq!(p.shard.stats().sack_recoveries, 0);
+    assert_eq!(info(&p, h).congestion_state, CongestionState::Open);
+}

@@ -186,7 +186,7 @@ impl Connection {
             receive_window_limited,
             send_buffer_limited,
             retransmitted_in_flight: u32::try_from(self.retransmitted.bytes_outside(&self.sack)).unwrap_or(u32::MAX),
-            lost: self.rack.lost_segments(self.sack.lost_edge(usize::from(self.eff_mss()))),
+            lost: self.rack.lost_segments(self.count_lost_edge()),
             reordering: self.rack.reordering(),
             delivered: self.activity.delivered,
             bytes_acked: self.activity.bytes_acked,

@@ -390,7 +390,7 @@ impl Connection {
         if !self.recovery.active
             && self.opts.sack
             && self.snd_una >= self.recovery.recover
-            && (rack_lost || self.sack.lost_edge(usize::from(self.eff_mss())).is_some())
+            && (rack_lost || self.count_lost_edge().is_some())
         {
             // RFC 6675 §5: IsLost(HighACK + 1) also starts recovery; so does a loss RACK
             // found (RFC 8985 §6.2).
@@ -524,7 +524,12 @@ impl Connection {
         }
         let _ = newly_sacked;
         // RFC 6582 §3.2 step 2: no second fast retransmit for losses from before `recover`.
-        if self.recovery.dupacks as usize >= DUP_THRESH && self.snd_una >= self.recovery.recover {
+        // With SACK, once reordering has been seen, RACK alone decides (its window
+        // absorbs what three duplicates would have called a loss).
+        if self.recovery.dupacks as usize >= DUP_THRESH
+            && self.snd_una >= self.recovery.recover
+            && !(self.opts.sack && self.rack.reordering_seen())
+        {
             self.enter_recovery(ctx);
         }
     }

@@ -178,7 +178,7 @@ impl Connection {
             // NextSeg rule 1: a lost hole above HighRxt, or (RFC 8985 §6.2) the first piece
             // RACK deems lost, a lost retransmission included: the lower first.
             let by_rack = self.rack.next_lost(self.snd_una);
-            let by_count = self.sack.next_lost(self.snd_una, self.snd_max, self.recovery.high_rxt, mss);
+            let by_count = self.sack.next_lost(self.snd_una, self.snd_max, self.recovery.high_rxt, self.count_lost_edge());
             let lost = match (by_rack, by_count) {
                 (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
                 (a, b) => a.or(b),
@@ -344,11 +344,18 @@ impl Connection {
 
     /// RFC 6675 §4 SetPipe, less what RACK deems lost and has not sent again.
     pub(super) fn recovery_pipe(&self) -> usize {
-        let mss = usize::from(self.eff_mss());
-        let lost_edge = self.sack.lost_edge(mss).unwrap_or(self.snd_una);
+        let lost_edge = self.count_lost_edge();
         self.sack
-            .pipe(self.snd_una, self.snd_max, self.recovery.high_rxt, mss)
-            .saturating_sub(self.rack.pipe_overcount(lost_edge, self.recovery.high_rxt))
+            .pipe(self.snd_una, self.snd_max, self.recovery.high_rxt, lost_edge)
+            .saturating_sub(self.rack.pipe_overcount(lost_edge.unwrap_or(self.snd_una), self.recovery.high_rxt))
+    }
+
+    /// RFC 6675's IsLost edge (what three SACKed segments above deem lost) until
+    /// reordering has been seen; from then on only RACK's time-based verdicts count, so
+    /// reordering that RACK's window absorbs costs no retransmission (RFC 8985 §6.2 step
+    /// 4; Linux, with RACK on, uses no count).
+    pub(super) fn count_lost_edge(&self) -> Option<SeqNum> {
+        if self.rack.reordering_seen() { None } else { self.sack.lost_edge(usize::from(self.eff_mss())) }
     }
 
     /// Nagle's test (RFC 9293 §3.7.4) in Minshall's form, as Linux has it: a short segment

@@ -3,8 +3,9 @@
 //! a piece still missing a round trip plus a reordering window after it left is lost.
 //! So a lost retransmission, or a loss with too little data behind it for three SACKed
 //! segments, is found without waiting for the RTO, and reordering shorter than the window
-//! is not taken for loss. It works beside RFC 6675's IsLost (`sack.rs`): what either
-//! deems lost is retransmitted.
+//! is not taken for loss. It works beside RFC 6675's IsLost (`sack.rs`), what either
+//! deems lost being retransmitted, until reordering has been seen: from then on RACK
+//! alone decides.
 //!
 //! The same log gives HyStart its per-ACK delay samples: the age of the newest piece an
 //! ACK covers, unless that piece was sent twice (Karn).
@@ -370,16 +371,17 @@ impl Rack {
         self.pieces.iter().find(|p| p.end > from && p.awaits_retransmission()).map(|p| (p.start.max(from), p.end))
     }
 
-    /// Bytes RFC 6675's pipe counts in flight (at or above its lost edge, or below
-    /// HighRxt as retransmitted) that RACK knows are lost and not sent since.
+    /// Bytes RFC 6675's pipe counts in flight that RACK knows are not: the original of
+    /// a piece deemed lost (counted when at or above the pipe's lost edge), and a
+    /// retransmission deemed lost again (counted below HighRxt).
     pub(super) fn pipe_overcount(&self, lost_edge: SeqNum, high_rxt: SeqNum) -> usize {
         self.pieces
             .iter()
-            .filter(|p| p.awaits_retransmission())
+            .filter(|p| p.has(LOST) && !p.has(SACKED))
             .map(|p| {
-                let in_flight = if p.end > lost_edge { p.end - p.start.max(lost_edge) } else { 0 };
-                let resent = if high_rxt > p.start { high_rxt.min(p.end) - p.start } else { 0 };
-                in_flight + resent
+                let original = if p.end > lost_edge { p.end - p.start.max(lost_edge) } else { 0 };
+                let resent = if p.awaits_retransmission() && high_rxt > p.start { high_rxt.min(p.end) - p.start } else { 0 };
+                original + resent
             })
             .sum()
     }
@@ -389,6 +391,11 @@ impl Rack {
     pub(super) fn lost_segments(&self, lost_edge: Option<SeqNum>) -> u32 {
         let n = self.pieces.iter().filter(|p| !p.has(SACKED) && (p.has(LOST) || lost_edge.is_some_and(|e| p.start < e))).count();
         u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// RACK.reordering_seen.
+    pub(super) fn reordering_seen(&self) -> bool {
+        self.reordering_seen
     }
 
     /// How far out of order data arrived at most, in segments (DupThresh until seen).
@@ -489,6 +496,9 @@ mod tests {
         assert_eq!(rack.lost_segments(None), 3, "the three pieces below the SACKed one");
         rack.resent(una, una + 1000, ms(227));
         assert_eq!(rack.next_lost(una), Some((una + 1000, una + 2000)), "a resent piece is not due again");
+        // RFC 6675's pipe, with nothing deemed lost by count, holds all three originals
+        // and the retransmission: none of the originals is in flight.
+        assert_eq!(rack.pipe_overcount(una, una + 1000), 3000);
     }
 
     #[test]
