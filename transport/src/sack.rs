@@ -68,7 +68,13 @@ impl Scoreboard {
         self.ranges.iter().filter(|r| r.0 < at).map(|&(l, r)| r.min(at) - l).sum()
     }
 
+    /// Whether `[l, r)` is SACKed whole.
+    pub(crate) fn covers(&self, l: SeqNum, r: SeqNum) -> bool {
+        self.ranges.iter().any(|&(a, b)| a <= l && r <= b)
+    }
+
     /// The SACKed ranges, sorted.
+    #[cfg(test)]
     pub(crate) fn ranges(&self) -> &[(SeqNum, SeqNum)] {
         &self.ranges
     }

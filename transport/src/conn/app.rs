@@ -92,7 +92,8 @@ impl Connection {
         if self.mem != MemoryState::Normal {
             self.rx.release_if_empty();
             self.tx.release_if_empty();
-        } else if self.release_at.is_none() && (self.rx.holds_idle_allocation() || self.tx.holds_idle_allocation()) {
+            self.rack.release_if_empty();
+        } else if self.release_at.is_none() && (self.rx.holds_idle_allocation() || self.tx.holds_idle_allocation() || self.rack.holds_idle_allocation()) {
             self.release_at = Some(now + crate::buffer::IDLE_RELEASE);
         }
     }

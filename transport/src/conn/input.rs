@@ -373,7 +373,7 @@ impl Connection {
         let una_before = self.snd_una;
         let advanced = ack > self.snd_una;
         if advanced || newly_sacked > 0 {
-            let delay = self.rack.on_ack(ack, &self.sack, ctx.now, self.rtt.min_rtt(), usize::from(self.eff_mss()));
+            let delay = self.rack.on_ack(ack, h.options.sack.as_slice(), &self.sack, ctx.now, self.rtt.min_rtt(), usize::from(self.eff_mss()));
             if advanced && let Some(delay) = delay {
                 self.cc.on_delay_sample(delay, ack, self.snd_nxt);
             }

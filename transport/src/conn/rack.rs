@@ -24,7 +24,8 @@ use crate::time::Instant;
 /// the 256 KiB default buffer is 182.
 const MAX_PIECES: usize = 1024;
 /// An emptied log keeps an allocation up to this many pieces; a larger one (left by a
-/// bulk transfer) is given back, so an idle connection does not hold it.
+/// bulk transfer) is given back when the connection's idle buffers are, so an idle
+/// connection does not hold it.
 const KEEP_PIECES: usize = 32;
 /// What Linux adds to its reordering and probe timers so they never fire a tick early
 /// (TCP_TIMEOUT_MIN).
@@ -194,11 +195,12 @@ impl Rack {
         }
     }
 
-    /// An ACK moved SND.UNA to `una` and `sack` holds what is SACKed above it: takes what
-    /// is newly delivered into RACK's state (RFC 8985 §6.2 steps 2 and 3). Returns the
-    /// delay sample for HyStart: the age of the newest piece below `una`, unless it was
-    /// sent twice.
-    pub(super) fn on_ack(&mut self, una: SeqNum, sack: &Scoreboard, now: Instant, min_rtt: Option<Duration>, mss: usize) -> Option<Duration> {
+    /// An ACK moved SND.UNA to `una` and carried the SACK `blocks`, which `sack` (the
+    /// scoreboard, with them merged) holds with everything SACKed before: takes what is
+    /// newly delivered into RACK's state (RFC 8985 §6.2 steps 2 and 3). Returns the delay
+    /// sample for HyStart: the age of the newest piece below `una`, unless it was sent
+    /// twice.
+    pub(super) fn on_ack(&mut self, una: SeqNum, blocks: &[(SeqNum, SeqNum)], sack: &Scoreboard, now: Instant, min_rtt: Option<Duration>, mss: usize) -> Option<Duration> {
         let mut sample = None;
         let mut best = None;
         self.resent_delivered = false;
@@ -219,23 +221,24 @@ impl Rack {
                 self.delivered(p, now, min_rtt, mss, &mut best);
             }
         }
-        if self.pieces.is_empty() && self.pieces.capacity() > KEEP_PIECES {
-            self.pieces = VecDeque::new();
-        }
-        let ranges = sack.ranges();
-        if self.sacked_pieces < self.pieces.len() && !ranges.is_empty() {
-            let mut r = 0;
-            for i in 0..self.pieces.len() {
+        // Only the pieces this ACK's blocks touch can be newly SACKed (a piece the
+        // blocks cover in part may be whole with what was SACKed before); in ascending
+        // order, as step 3 wants. A walk of the whole log per ACK would cost a bulk
+        // transfer in recovery dearly.
+        let mut sorted = [(SeqNum(0), SeqNum(0)); 4];
+        let n = blocks.len().min(sorted.len());
+        sorted[..n].copy_from_slice(&blocks[..n]);
+        sorted[..n].sort_unstable_by(|a, b| if a.0 < b.0 { core::cmp::Ordering::Less } else if b.0 < a.0 { core::cmp::Ordering::Greater } else { core::cmp::Ordering::Equal });
+        for &(l, r) in &sorted[..n] {
+            let mut i = self.pieces.partition_point(|p| p.end <= l);
+            while i < self.pieces.len() && self.pieces[i].start < r {
                 let p = self.pieces[i];
-                while r < ranges.len() && ranges[r].1 <= p.start {
-                    r += 1;
-                }
-                let Some(&(l, right)) = ranges.get(r) else { break };
-                if !p.has(SACKED) && l <= p.start && p.end <= right {
+                if !p.has(SACKED) && sack.covers(p.start, p.end) {
                     self.pieces[i].flags |= SACKED;
                     self.sacked_pieces += 1;
                     self.delivered(p, now, min_rtt, mss, &mut best);
                 }
+                i += 1;
             }
         }
         if let Some((sent, end)) = best {
@@ -326,8 +329,19 @@ impl Rack {
         let reo_wnd = self.reo_wnd(srtt, min_rtt, in_recovery);
         let mut newly = false;
         let mut wait: Option<Instant> = None;
+        // Pieces sent once left in sequence order: past the first of them sent after the
+        // most recently delivered, only pieces sent twice can still be older.
+        let mut resent_ahead = self.resent_pieces;
         for p in self.pieces.iter_mut() {
-            if p.has(SACKED) || p.awaits_retransmission() || !sent_after(xmit, end_seq, p.sent, p.end) {
+            let resent = p.has(RESENT);
+            resent_ahead = resent_ahead.saturating_sub(usize::from(resent));
+            if !sent_after(xmit, end_seq, p.sent, p.end) {
+                if !resent && resent_ahead == 0 {
+                    break;
+                }
+                continue;
+            }
+            if p.has(SACKED) || p.awaits_retransmission() {
                 continue;
             }
             let deadline = p.sent + self.rtt + reo_wnd;
@@ -391,6 +405,20 @@ impl Rack {
     pub(super) fn lost_segments(&self, lost_edge: Option<SeqNum>) -> u32 {
         let n = self.pieces.iter().filter(|p| !p.has(SACKED) && (p.has(LOST) || lost_edge.is_some_and(|e| p.start < e))).count();
         u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// The log is empty but holds a large allocation (left by a bulk transfer).
+    pub(super) fn holds_idle_allocation(&self) -> bool {
+        self.pieces.is_empty() && self.pieces.capacity() > KEEP_PIECES
+    }
+
+    /// Gives a large allocation back once the log is empty. Called when the connection
+    /// has stayed idle a while, not each time the log drains: a bulk transfer drains it
+    /// every round trip and would allocate it anew each time.
+    pub(super) fn release_if_empty(&mut self) {
+        if self.holds_idle_allocation() {
+            self.pieces = VecDeque::new();
+        }
     }
 
     /// RACK.reordering_seen.
@@ -461,12 +489,12 @@ mod tests {
         rack.sent(s, s + 1000, ms(0), MSS);
         rack.sent(s + 1000, s + 3000, ms(10), 2000);
         rack.sent(s + 3000, s + 4000, ms(20), MSS);
-        assert_eq!(rack.on_ack(s + 1500, &none, ms(100), None, MSS), Some(Duration::from_millis(90)), "part of the second piece: its age");
-        assert_eq!(rack.on_ack(s + 4000, &none, ms(130), None, MSS), Some(Duration::from_millis(110)));
-        assert_eq!(rack.on_ack(s + 4000, &none, ms(140), None, MSS), None, "nothing new acknowledged");
+        assert_eq!(rack.on_ack(s + 1500, &[], &none, ms(100), None, MSS), Some(Duration::from_millis(90)), "part of the second piece: its age");
+        assert_eq!(rack.on_ack(s + 4000, &[], &none, ms(130), None, MSS), Some(Duration::from_millis(110)));
+        assert_eq!(rack.on_ack(s + 4000, &[], &none, ms(140), None, MSS), None, "nothing new acknowledged");
         rack.sent(s + 4000, s + 5000, ms(150), MSS);
         rack.resent(s + 4000, s + 5000, ms(300));
-        assert_eq!(rack.on_ack(s + 5000, &none, ms(400), None, MSS), None, "sent twice: which copy is answered is unknown");
+        assert_eq!(rack.on_ack(s + 5000, &[], &none, ms(400), None, MSS), None, "sent twice: which copy is answered is unknown");
     }
 
     #[test]
@@ -474,7 +502,9 @@ mod tests {
         let mut rack = Rack::default();
         rack.sent(SeqNum(0), SeqNum(500_000), ms(0), MSS);
         assert!(rack.pieces.capacity() >= 500);
-        rack.on_ack(SeqNum(500_000), &Scoreboard::default(), ms(1), None, MSS);
+        rack.on_ack(SeqNum(500_000), &[], &Scoreboard::default(), ms(1), None, MSS);
+        assert!(rack.holds_idle_allocation(), "kept while the transfer may go on");
+        rack.release_if_empty();
         assert_eq!(rack.pieces.capacity(), 0);
     }
 
@@ -486,7 +516,7 @@ mod tests {
         rack.sent(una, max, ms(100), MSS);
         let sb = sacked(una, max, &[(3000, 4000)]);
         let min_rtt = Some(Duration::from_millis(100));
-        rack.on_ack(una, &sb, ms(200), min_rtt, MSS);
+        rack.on_ack(una, sb.ranges(), &sb, ms(200), min_rtt, MSS);
         assert!(rack.should_check());
         assert!(!rack.detect_loss(ms(200), min_rtt, min_rtt, false), "within the reordering window");
         assert_eq!(rack.at, Some(ms(225) + TIMER_SLACK), "RACK.rtt 100 ms + min_rtt/4 after the pieces left, plus the slack");
@@ -509,14 +539,14 @@ mod tests {
         rack.sent(una, max, ms(100), MSS);
         let min_rtt = Some(Duration::from_millis(100));
         let sb = sacked(una, max, &[(1000, 2000), (5000, 6000), (7000, 8000)]);
-        rack.on_ack(una, &sb, ms(200), min_rtt, MSS);
+        rack.on_ack(una, sb.ranges(), &sb, ms(200), min_rtt, MSS);
         assert!(rack.detect_loss(ms(200), min_rtt, min_rtt, false));
         // Everything below the highest SACKed piece that is not SACKed itself.
         assert_eq!(rack.lost_segments(None), 5);
         assert_eq!(rack.reordering(), 3, "no reordering seen");
         // A SACK below the highest delivered, of data sent once: reordering.
         let sb = sacked(una, max, &[(1000, 3000), (5000, 6000), (7000, 8000)]);
-        rack.on_ack(una, &sb, ms(205), min_rtt, MSS);
+        rack.on_ack(una, sb.ranges(), &sb, ms(205), min_rtt, MSS);
         assert_eq!(rack.reordering(), 6, "8000 − 2000: six segments out of order");
         assert!(rack.reordering_seen);
         assert_eq!(rack.lost_segments(None), 4);
@@ -530,14 +560,14 @@ mod tests {
         let min_rtt = Some(Duration::from_millis(100));
         rack.sent(una, max, ms(0), MSS);
         let sb = sacked(una, max, &[(1000, 4000)]);
-        rack.on_ack(una, &sb, ms(100), min_rtt, MSS);
+        rack.on_ack(una, sb.ranges(), &sb, ms(100), min_rtt, MSS);
         assert!(rack.detect_loss(ms(100), min_rtt, min_rtt, true));
         rack.resent(una, una + 1000, ms(100));
         // The retransmission is lost too; the last piece, sent after it (a probe, say),
         // is SACKed a round trip later.
         rack.resent(una + 4000, max, ms(110));
         let sb = sacked(una, max, &[(1000, 5000)]);
-        rack.on_ack(una, &sb, ms(215), min_rtt, MSS);
+        rack.on_ack(una, sb.ranges(), &sb, ms(215), min_rtt, MSS);
         assert!(rack.should_check());
         assert!(rack.detect_loss(ms(215), min_rtt, min_rtt, true), "sent 10 ms before a piece delivered 105 ms after it left");
         assert_eq!(rack.next_lost(una), Some((una, una + 1000)), "the retransmission is due again");
@@ -552,7 +582,7 @@ mod tests {
         rack.sent(una, max, ms(0), MSS);
         rack.resent(una, una + 1000, ms(150));
         // The original's ACK arrives 10 ms after the retransmission: spurious.
-        rack.on_ack(una + 1000, &Scoreboard::default(), ms(160), min_rtt, MSS);
+        rack.on_ack(una + 1000, &[], &Scoreboard::default(), ms(160), min_rtt, MSS);
         assert!(rack.newest.is_none());
         assert!(!rack.should_check());
     }

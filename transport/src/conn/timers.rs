@@ -66,6 +66,7 @@ impl Connection {
             self.release_at = None;
             self.rx.release_if_empty();
             self.tx.release_if_empty();
+            self.rack.release_if_empty();
         }
     }
 
