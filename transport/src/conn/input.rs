@@ -379,9 +379,9 @@ impl Connection {
             }
         }
         if advanced {
-            self.on_new_ack(ctx, ack, newly_sacked);
+            self.on_new_ack(ctx, ack, sacked_before);
         } else if dup_candidate {
-            self.on_dup_ack(ctx, newly_sacked);
+            self.on_dup_ack(ctx);
         }
         // RFC 2883 §4: a first SACK block below the cumulative ACK reports a duplicate.
         let dsack = h.options.sack.as_slice().first().is_some_and(|&(_, r)| r <= ack);
@@ -397,8 +397,7 @@ impl Connection {
             self.enter_recovery(ctx);
         }
         if self.recovery.active && self.opts.sack {
-            // RFC 6937 DeliveredData: the change in SND.UNA plus the change in SACKed bytes.
-            let delivered = (self.snd_una - una_before + self.sack.sacked_bytes()).saturating_sub(sacked_before);
+            let delivered = self.delivered_data(una_before, sacked_before);
             self.prr_on_ack(delivered, self.rack.ack_repaired());
         }
 
@@ -447,10 +446,18 @@ impl Connection {
         }
     }
 
-    fn on_new_ack(&mut self, ctx: &mut Ctx<'_>, ack: SeqNum, newly_sacked: usize) {
+    /// RFC 6937 §3 DeliveredData of the ACK being processed: the change in SND.UNA plus
+    /// the change in SACKed bytes since the snapshot taken before it was read.
+    fn delivered_data(&self, una_before: SeqNum, sacked_before: usize) -> usize {
+        (self.snd_una - una_before + self.sack.sacked_bytes()).saturating_sub(sacked_before)
+    }
+
+    /// `sacked_before`: the SACKed bytes before this ACK's blocks were added.
+    fn on_new_ack(&mut self, ctx: &mut Ctx<'_>, ack: SeqNum, sacked_before: usize) {
         let now = ctx.now;
+        let una_before = self.snd_una;
         let data_acked = if ack > self.tx_seq { (ack - self.tx_seq).min(self.tx.len()) } else { 0 };
-        let sacked_before = self.sack.sacked_bytes();
+        let sacked_mid = self.sack.sacked_bytes();
         self.tx.consume(data_acked);
         self.activity.bytes_acked += data_acked as u64;
         self.buffers_drained(now);
@@ -465,7 +472,7 @@ impl Connection {
         self.records.acked(ack);
         // Delivered segments: SYN and FIN count one each; data SACKed earlier was counted
         // when it was SACKed.
-        let resacked = sacked_before - self.sack.sacked_bytes().min(sacked_before);
+        let resacked = sacked_mid - self.sack.sacked_bytes().min(sacked_mid);
         let fresh = data_acked.saturating_sub(resacked).div_ceil(usize::from(self.eff_mss()));
         self.activity.delivered += (acked.saturating_sub(data_acked) + fresh) as u32;
         self.sample_rtt(ctx, ack);
@@ -493,11 +500,12 @@ impl Connection {
             }
         } else if data_acked > 0 && self.cwnd_limited() {
             // The window grows by what this ACK newly reports delivered (RFC 6937's
-            // DeliveredData), as Linux's does: data SACKed earlier was reported by
-            // duplicate ACKs, which do not grow it (RFC 5681 §3.2), and is not counted
-            // again now; without SACK each duplicate ACK stood for a segment delivered.
+            // DeliveredData, less the SYN and FIN), as Linux's does: data SACKed earlier
+            // was reported by duplicate ACKs, which do not grow it (RFC 5681 §3.2), and is
+            // not counted again now; without SACK each duplicate ACK stood for a segment
+            // delivered.
             let credit = if self.opts.sack {
-                (data_acked + newly_sacked).saturating_sub(resacked)
+                self.delivered_data(una_before, sacked_before).saturating_sub(acked - data_acked)
             } else {
                 data_acked.saturating_sub(self.recovery.dupacks as usize * usize::from(self.eff_mss()))
             };
@@ -513,7 +521,7 @@ impl Connection {
         }
     }
 
-    fn on_dup_ack(&mut self, ctx: &mut Ctx<'_>, newly_sacked: usize) {
+    fn on_dup_ack(&mut self, ctx: &mut Ctx<'_>) {
         self.recovery.dupacks += 1;
         if self.recovery.active {
             if !self.opts.sack {
@@ -522,7 +530,6 @@ impl Connection {
             }
             return;
         }
-        let _ = newly_sacked;
         // RFC 6582 §3.2 step 2: no second fast retransmit for losses from before `recover`.
         // With SACK, once reordering has been seen, RACK alone decides (its window
         // absorbs what three duplicates would have called a loss).
