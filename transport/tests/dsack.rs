@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::peer::{Peer, Seg, flags, plain_config};
+use std::time::Duration;
+
+use common::peer::{Peer, Seg, accepted, flags, plain_config};
 use ringtcp_transport::wire::TcpOptions;
 use ringtcp_transport::{Config, SeqNum, SocketHandle};
 
@@ -14,13 +16,8 @@ const D: u32 = PEER_ISS + 1;
 
 /// Established, with SACK on both sides when `sack`.
 fn established(sack: bool) -> (Peer, SocketHandle, u32) {
-    let mut p = Peer::new(Config { sack, ..plain_config() });
-    let l = p.shard.listen(p.us, 8).unwrap();
-    p.inject(Seg::new(flags("SYN"), PEER_ISS, 0).opts(TcpOptions { mss: Some(1000), sack_permitted: sack, ..TcpOptions::default() }));
-    let sa = p.one();
-    p.inject(Seg::new(flags("ACK"), D, sa.seq + 1));
-    let h = p.shard.accept(l).unwrap().unwrap();
-    (p, h, sa.seq + 1)
+    let syn = TcpOptions { mss: Some(1000), sack_permitted: sack, ..TcpOptions::default() };
+    accepted(Config { sack, ..plain_config() }, PEER_ISS, syn, Duration::ZERO)
 }
 
 fn data(p: &mut Peer, first: u32, from: u32, bytes: &[u8]) {

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::peer::{Peer, Seg, flags, plain_config, sack_ack};
+use common::peer::{Peer, accepted, plain_config, sack_ack};
 use ringtcp_transport::wire::TcpOptions;
 use ringtcp_transport::{CongestionState, Config, SocketHandle, TcpInfo};
 
@@ -17,14 +17,8 @@ const MSS: u32 = 1460;
 /// An established SACK connection whose handshake measured 100 ms (min RTT and SRTT
 /// 100 ms, RTO 300 ms).
 fn established() -> (Peer, SocketHandle, u32) {
-    let mut p = Peer::new(Config { sack: true, ..plain_config() });
-    let l = p.shard.listen(p.us, 8).unwrap();
-    p.inject(Seg::new(flags("SYN"), PEER_ISS, 0).opts(TcpOptions { mss: Some(MSS as u16), sack_permitted: true, ..TcpOptions::default() }));
-    let sa = p.one();
-    p.advance(Duration::from_millis(100));
-    p.inject(Seg::new(flags("ACK"), PEER_ISS + 1, sa.seq + 1));
-    let h = p.shard.accept(l).unwrap().unwrap();
-    (p, h, sa.seq + 1)
+    let syn = TcpOptions { mss: Some(MSS as u16), sack_permitted: true, ..TcpOptions::default() };
+    accepted(Config { sack: true, ..plain_config() }, PEER_ISS, syn, Duration::from_millis(100))
 }
 
 fn info(p: &Peer, h: SocketHandle) -> TcpInfo {

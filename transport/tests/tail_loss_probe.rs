@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::peer::{Peer, Seg, flags, plain_config, sack_ack};
+use common::peer::{Peer, Seg, accepted, flags, plain_config, sack_ack};
 use ringtcp_transport::wire::TcpOptions;
 use ringtcp_transport::{Config, SocketHandle};
 
@@ -19,15 +19,8 @@ fn established(sack: bool) -> (Peer, SocketHandle, u32) {
 }
 
 fn established_with(cfg: Config, rtt: Duration) -> (Peer, SocketHandle, u32) {
-    let sack = cfg.sack;
-    let mut p = Peer::new(cfg);
-    let l = p.shard.listen(p.us, 8).unwrap();
-    p.inject(Seg::new(flags("SYN"), PEER_ISS, 0).opts(TcpOptions { mss: Some(MSS as u16), sack_permitted: sack, ..TcpOptions::default() }));
-    let sa = p.one();
-    p.advance(rtt);
-    p.inject(Seg::new(flags("ACK"), PEER_ISS + 1, sa.seq + 1));
-    let h = p.shard.accept(l).unwrap().unwrap();
-    (p, h, sa.seq + 1)
+    let syn = TcpOptions { mss: Some(MSS as u16), sack_permitted: cfg.sack, ..TcpOptions::default() };
+    accepted(cfg, PEER_ISS, syn, rtt)
 }
 
 fn ack(p: &mut Peer, ack: u32) {

@@ -227,15 +227,23 @@ pub fn sack_ack(seq: u32, ack: u32, blocks: &[(u32, u32)]) -> Seg {
     Seg::new(flags("ACK"), seq, ack).opts(TcpOptions { sack, ..TcpOptions::default() })
 }
 
-/// A connection a listener on `us` accepted from the peer, whose SYN (ISS `peer_iss`)
-/// offers an MSS of 1,000 bytes and nothing else: the shard, the accepted handle and our
-/// first data sequence number.
-pub fn accepted_mss_1000(cfg: Config, peer_iss: u32) -> (Peer, ringtcp_transport::SocketHandle, u32) {
+/// A connection a listener on `us` accepted from the peer: its SYN (ISS `peer_iss`)
+/// carries `syn_opts` and its handshake ACK comes `rtt` after our SYN-ACK, so the
+/// connection starts with that RTT measured. Returns the shard, the accepted handle and
+/// our first data sequence number.
+pub fn accepted(cfg: Config, peer_iss: u32, syn_opts: TcpOptions, rtt: Duration) -> (Peer, ringtcp_transport::SocketHandle, u32) {
     let mut p = Peer::new(cfg);
     let l = p.shard.listen(p.us, 8).unwrap();
-    p.inject(Seg::new(flags("SYN"), peer_iss, 0).opts(TcpOptions { mss: Some(1000), ..TcpOptions::default() }));
+    p.inject(Seg::new(flags("SYN"), peer_iss, 0).opts(syn_opts));
     let sa = p.one();
+    p.advance(rtt);
     p.inject(Seg::new(flags("ACK"), peer_iss.wrapping_add(1), sa.seq + 1));
-    let h = p.shard.accept(l).unwrap().unwrap();
+    let h = p.shard.accept(l).unwrap().expect("the handshake completes");
     (p, h, sa.seq + 1)
+}
+
+/// A connection accepted from a peer whose SYN offers an MSS of 1,000 bytes and nothing
+/// else, with no RTT measured.
+pub fn accepted_mss_1000(cfg: Config, peer_iss: u32) -> (Peer, ringtcp_transport::SocketHandle, u32) {
+    accepted(cfg, peer_iss, TcpOptions { mss: Some(1000), ..TcpOptions::default() }, Duration::ZERO)
 }
