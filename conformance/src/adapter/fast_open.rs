@@ -34,7 +34,7 @@ impl Adapter {
         };
         f.opts.deferred_connect = None;
         let opts = SocketOptions {
-            fast_open_no_cookie: f.opts.fast_open_no_cookie || super::options::client_fast_open_without_cookie(),
+            fast_open_no_cookie: f.opts.fast_open_without_cookie(),
             ..f.opts.transport()
         };
         let (h, n) = self.shard.connect_fast_open(now, remote, local, opts, data).map_err(errno_of)?;
@@ -52,7 +52,7 @@ impl Adapter {
             // Connected as far as the caller can tell: the first write opens it.
             return Err(libc::EISCONN);
         }
-        let no_cookie = self.fd(fd)?.opts.fast_open_no_cookie || super::options::client_fast_open_without_cookie();
+        let no_cookie = self.fd(fd)?.opts.fast_open_without_cookie();
         if no_cookie || self.shard.has_fast_open_cookie(remote.ip()) {
             self.fd(fd)?.opts.deferred_connect = Some(remote);
             return Ok(());

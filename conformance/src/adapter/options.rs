@@ -45,6 +45,12 @@ pub(super) struct Options {
 }
 
 impl Options {
+    /// Whether Fast Open data goes in the SYN without a cookie: this socket's
+    /// `TCP_FASTOPEN_NO_COOKIE`, or the sysctl's bit for every client.
+    pub(super) fn fast_open_without_cookie(&self) -> bool {
+        self.fast_open_no_cookie || client_fast_open_without_cookie()
+    }
+
     /// What the transport takes of these options when a connection or listener opens.
     pub(super) fn transport(&self) -> SocketOptions {
         let path_mtu_discovery = self.mtu_discover.and_then(path_mtu_discovery).unwrap_or_default();
@@ -282,7 +288,7 @@ pub(super) fn client_fast_open_enabled() -> bool {
 
 /// Whether Fast Open clients go without cookies now (bit 0x4 of `net.ipv4.tcp_fastopen`,
 /// Linux's TFO_CLIENT_NO_COOKIE), read at each Fast Open send as Linux reads it.
-pub(super) fn client_fast_open_without_cookie() -> bool {
+fn client_fast_open_without_cookie() -> bool {
     fast_open_sysctl().is_some_and(|v| v & 4 != 0)
 }
 
