@@ -61,6 +61,11 @@ impl HyStart {
         false
     }
 
+    /// The smallest delay seen on the connection (CUBIC's RTT for its target).
+    pub(super) fn delay_min(&self) -> Option<Duration> {
+        self.delay_min
+    }
+
     /// A timeout restarts slow start, and the search with it.
     pub(super) fn restart(&mut self) {
         self.found = false;

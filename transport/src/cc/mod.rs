@@ -1,4 +1,5 @@
-//! Congestion control behind one trait: RFC 9438 CUBIC (the default, as on Linux) and
+//! Congestion control behind one trait: RFC 9438 CUBIC (the default, in Linux's integer
+//! form) and
 //! RFC 5681 NewReno. The connection owns loss detection and recovery (RFC 6675 / 6582);
 //! a controller only decides how the window moves on acks, congestion events and timeouts.
 
@@ -36,7 +37,7 @@ pub trait CongestionControl {
     /// Slow start threshold.
     fn ssthresh(&self) -> u32;
     /// `acked` new bytes were cumulatively acknowledged outside recovery.
-    fn on_ack(&mut self, now: Instant, acked: u32, srtt: Option<Duration>, in_flight: u32);
+    fn on_ack(&mut self, now: Instant, acked: u32, in_flight: u32);
     /// Loss detected by duplicate acks or SACK: set ssthresh and cwnd for recovery.
     fn on_congestion_event(&mut self, now: Instant, in_flight: u32);
     /// Recovery ended (RFC 6582 full ACK / RFC 6675 RecoveryPoint reached).
@@ -110,8 +111,8 @@ impl CongestionControl for Controller {
     fn ssthresh(&self) -> u32 {
         self.inner().ssthresh()
     }
-    fn on_ack(&mut self, now: Instant, acked: u32, srtt: Option<Duration>, in_flight: u32) {
-        self.inner_mut().on_ack(now, acked, srtt, in_flight)
+    fn on_ack(&mut self, now: Instant, acked: u32, in_flight: u32) {
+        self.inner_mut().on_ack(now, acked, in_flight)
     }
     fn on_congestion_event(&mut self, now: Instant, in_flight: u32) {
         self.inner_mut().on_congestion_event(now, in_flight)

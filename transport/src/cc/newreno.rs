@@ -31,7 +31,7 @@ impl CongestionControl for NewReno {
         self.ssthresh
     }
 
-    fn on_ack(&mut self, _now: Instant, acked: u32, _srtt: Option<Duration>, _in_flight: u32) {
+    fn on_ack(&mut self, _now: Instant, acked: u32, _in_flight: u32) {
         let mut acked = acked;
         if self.cwnd < self.ssthresh {
             // Slow start (RFC 5681 §3.1); why unbounded per ACK: the note in `cc/mod.rs`.
@@ -89,12 +89,12 @@ mod tests {
         let t = Instant::ZERO;
         let mut c = NewReno::new(1000);
         assert_eq!(c.cwnd(), 10_000);
-        c.on_ack(t, 1000, None, 0);
+        c.on_ack(t, 1000, 0);
         assert_eq!(c.cwnd(), 11_000, "slow start: +1 MSS per MSS acked");
         c.on_congestion_event(t, 20_000);
         assert_eq!((c.ssthresh(), c.cwnd()), (10_000, 10_000));
         for _ in 0..10 {
-            c.on_ack(t, 1000, None, 0);
+            c.on_ack(t, 1000, 0);
         }
         assert_eq!(c.cwnd(), 11_000, "avoidance: +1 MSS per window acked");
         c.on_rto(t, 3000);

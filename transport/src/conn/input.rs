@@ -511,7 +511,7 @@ impl Connection {
             };
             let flight = self.flight_size();
             if credit > 0 {
-                self.cc.on_ack(now, credit as u32, self.rtt.srtt(), flight);
+                self.cc.on_ack(now, credit as u32, flight);
             }
         }
         self.recovery.dupacks = 0;
