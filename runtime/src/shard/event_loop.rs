@@ -28,8 +28,6 @@ pub(crate) struct ShardLoop {
     closing: HashMap<SocketHandle, Arc<SocketShared>>,
     /// Each listener's accept queue and the settings of the connections it accepts.
     listeners: HashMap<ListenerHandle, (Arc<AcceptQueue>, SocketSettings)>,
-    /// Received bytes on their way from the transport to a socket.
-    scratch: Vec<u8>,
     socket_buffer: usize,
     /// A `Shutdown` command arrived.
     shutdown: bool,
@@ -55,7 +53,6 @@ impl ShardLoop {
             sockets: HashMap::new(),
             closing: HashMap::new(),
             listeners: HashMap::new(),
-            scratch: vec![0u8; 64 * 1024],
             socket_buffer: spec.socket_buffer,
             shutdown: false,
             busy_poll: spec.busy_poll,
@@ -256,7 +253,7 @@ impl ShardLoop {
     /// Brings a socket and its connection up to date (see [`SocketShared::exchange`]).
     fn update(&mut self, s: &Arc<SocketShared>) {
         let now = self.now();
-        let delta = s.exchange(&mut self.shard, now, &mut self.scratch);
+        let delta = s.exchange(&mut self.shard, now);
         self.count_app_bytes(delta);
     }
 
@@ -269,7 +266,7 @@ impl ShardLoop {
     fn release(&mut self, s: &Arc<SocketShared>, now: Instant) {
         let Some(h) = s.handle() else { return };
         let mut delta = 0;
-        let released = s.release(&mut self.shard, now, &mut self.scratch, &mut delta);
+        let released = s.release(&mut self.shard, now, &mut delta);
         self.count_app_bytes(delta);
         match released {
             Released::Lingering => {

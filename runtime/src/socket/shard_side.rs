@@ -67,7 +67,7 @@ impl SocketShared {
     /// errors are reported, and the woken tasks are woken after the lock is released.
     /// Returns the change in application-side buffer bytes the shard counts against its
     /// buffer memory.
-    pub(crate) fn exchange(&self, shard: &mut Shard, now: Instant, scratch: &mut [u8]) -> isize {
+    pub(crate) fn exchange(&self, shard: &mut Shard, now: Instant) -> isize {
         let mut st = self.state();
         st.update_queued = false;
         let Some(h) = st.handle else { return 0 };
@@ -117,14 +117,15 @@ impl SocketShared {
             st.rx_cap
         };
         while st.rx.len() < cap && !st.rx_eof {
-            let room = (cap - st.rx.len()).min(scratch.len());
-            match shard.recv(h, &mut scratch[..room]) {
+            let room = cap - st.rx.len();
+            // Straight into the socket's buffer: no bounce through a scratch buffer, and
+            // none at all when the application has read everything before.
+            match shard.recv_into(h, &mut st.rx, room) {
                 Ok(0) => {
                     st.rx_eof = true;
                     got = true;
                 }
                 Ok(n) => {
-                    st.rx.extend(&scratch[..n]);
                     if let Some(t) = st.trace.as_deref_mut() {
                         t.received(n);
                     }
@@ -178,9 +179,9 @@ impl SocketShared {
     /// The application dropped the socket: flush what it wrote, then close, or reset with
     /// unread data or zero linger, as Linux does. `app_delta` receives the buffer-byte
     /// change of the final exchange.
-    pub(crate) fn release(self: &Arc<Self>, shard: &mut Shard, now: Instant, scratch: &mut [u8], app_delta: &mut isize) -> Released {
+    pub(crate) fn release(self: &Arc<Self>, shard: &mut Shard, now: Instant, app_delta: &mut isize) -> Released {
         let Some(h) = self.handle() else { return Released::Done { gave_back: 0 } };
-        *app_delta += self.exchange(shard, now, scratch);
+        *app_delta += self.exchange(shard, now);
         let mut st = self.state();
         let unread = !st.rx.is_empty() || shard.recv_queue(h).unwrap_or(0) > 0;
         if let Some(t) = st.trace.take() {

@@ -157,6 +157,23 @@ impl RxBuffer {
         n
     }
 
+    /// Moves up to `max` readable bytes to the end of `out`. An empty `out` that can take
+    /// all of them, with at least this buffer's allocation, trades allocations with it
+    /// instead of copying (a smaller one would make the next arrivals allocate again).
+    pub(crate) fn read_into(&mut self, out: &mut VecDeque<u8>, max: usize) -> usize {
+        let n = max.min(self.readable.len());
+        if out.is_empty() && n == self.readable.len() && out.capacity() >= self.readable.capacity() {
+            std::mem::swap(out, &mut self.readable);
+            return n;
+        }
+        let (a, b) = self.readable.as_slices();
+        let na = n.min(a.len());
+        out.extend(&a[..na]);
+        out.extend(&b[..n - na]);
+        self.readable.drain(..n);
+        n
+    }
+
     /// True if the in-order buffer is empty but holds a large allocation: one the
     /// connection should give back if data does not come again soon.
     pub(crate) fn holds_idle_allocation(&self) -> bool {
@@ -227,6 +244,26 @@ mod tests {
         let n = rx.read(&mut out);
         out.truncate(n);
         out
+    }
+
+    #[test]
+    fn read_into_trades_allocations_only_when_nothing_is_lost() {
+        let base = SeqNum(7);
+        let mut rx = RxBuffer::new(1 << 16, 8);
+        assert_eq!(rx.insert(base, base, b"hello"), RxInsert::InOrder(5));
+        // An empty reader with room to spare takes the bytes by trading buffers.
+        let mut out = VecDeque::with_capacity(4096);
+        assert_eq!(rx.read_into(&mut out, 100), 5);
+        assert_eq!(out, b"hello");
+        assert!(rx.readable.capacity() >= 4096, "the buffer kept the reader's allocation");
+        // A reader that already holds bytes, or takes less than all, gets a copy.
+        assert_eq!(rx.insert(base + 5, base + 5, b" world"), RxInsert::InOrder(6));
+        assert_eq!(rx.read_into(&mut out, 3), 3);
+        assert_eq!(out, b"hello wo");
+        let mut small = VecDeque::new();
+        assert_eq!(rx.read_into(&mut small, 100), 3);
+        assert_eq!((small, rx.len()), (VecDeque::from(b"rld".to_vec()), 0));
+        assert!(rx.readable.capacity() >= 4096, "a copy leaves the allocation where it was");
     }
 
     #[test]

@@ -119,6 +119,20 @@ impl Connection {
         }
     }
 
+    /// Moves up to `max` received bytes to the end of `out` (see [`RxBuffer::read_into`]);
+    /// otherwise as [`recv`](Self::recv).
+    ///
+    /// [`RxBuffer::read_into`]: crate::buffer::rx::RxBuffer::read_into
+    pub(crate) fn recv_into(&mut self, out: &mut std::collections::VecDeque<u8>, max: usize, now: Instant) -> Result<usize, Error> {
+        if self.rx.len() > 0 && max > 0 {
+            let n = self.rx.read_into(out, max);
+            self.buffers_drained(now);
+            self.maybe_window_update();
+            return Ok(n);
+        }
+        self.recv(&mut [], now)
+    }
+
     /// Copies received data without consuming it.
     pub(crate) fn peek(&self, out: &mut [u8]) -> Result<usize, Error> {
         if self.rx.len() > 0 {

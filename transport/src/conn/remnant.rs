@@ -25,6 +25,10 @@ impl Remnant {
         self.rx.read(out)
     }
 
+    pub(crate) fn recv_into(&mut self, out: &mut std::collections::VecDeque<u8>, max: usize) -> usize {
+        self.rx.read_into(out, max)
+    }
+
     pub(crate) fn peek(&self, out: &mut [u8]) -> usize {
         self.rx.peek(out)
     }

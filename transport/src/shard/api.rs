@@ -250,6 +250,36 @@ impl Shard {
         r
     }
 
+    /// Reads up to `max` bytes onto the end of `out`, as [`recv`](Shard::recv) reads into
+    /// a slice: `Ok(0)` is end of stream (or `max` was 0), `Err(WouldBlock)` nothing yet.
+    /// When `out` is empty and everything readable fits in `max`, the bytes are not
+    /// copied: `out` and the connection's receive buffer trade allocations, so a reader
+    /// that keeps up takes each batch as it arrived.
+    ///
+    /// ```
+    /// use std::collections::VecDeque;
+    /// use ringtcp_transport::{Config, Error, Instant, Secret, Shard};
+    ///
+    /// let mut shard = Shard::new(Config::default(), &["10.0.0.1".parse().unwrap()], Secret([1; 16]));
+    /// let h = shard.connect(Instant::ZERO, "10.0.0.2:80".parse().unwrap(), None).unwrap();
+    /// let mut inbox = VecDeque::new();
+    /// // Nothing has arrived while the handshake is under way.
+    /// assert_eq!(shard.recv_into(h, &mut inbox, 4096), Err(Error::WouldBlock));
+    /// ```
+    pub fn recv_into(&mut self, h: SocketHandle, out: &mut std::collections::VecDeque<u8>, max: usize) -> Result<usize, Error> {
+        match self.conns.get_mut(h.idx as usize) {
+            Some(Slot::Remnant(r)) if r.generation == h.generation => return Ok(r.recv_into(out, max)),
+            _ => {}
+        }
+        let (mem, hard, now) = (self.memory.state(), self.memory.hard_limit(), self.last_now);
+        let c = self.conn_mut(h)?.ok_or(Error::InvalidHandle)?;
+        c.mem = mem;
+        c.mem_hard = hard;
+        let r = c.recv_into(out, max, now);
+        self.after(h.idx);
+        r
+    }
+
     /// Copies data without consuming it.
     pub fn peek(&self, h: SocketHandle, out: &mut [u8]) -> Result<usize, Error> {
         match self.sock(h)? {
