@@ -84,20 +84,16 @@ impl SocketShared {
             let _ = shard.set_keepalive(now, h, st.keepalive);
         }
         let tx_before = st.tx.len();
-        while !st.tx.is_empty() {
-            let (a, _) = st.tx.as_slices();
-            match shard.send(h, a) {
-                Ok(0) | Err(Error::WouldBlock) => break,
+        if !st.tx.is_empty() {
+            // Moved, not copied, when the connection has nothing else queued.
+            match shard.send_from(h, &mut st.tx) {
+                Ok(0) | Err(Error::WouldBlock) => {}
                 Ok(n) => {
-                    st.tx.drain(..n);
                     if let Some(t) = st.trace.as_deref_mut() {
                         t.sent(n);
                     }
                 }
-                Err(e) => {
-                    st.fail(e.into());
-                    break;
-                }
+                Err(e) => st.fail(e.into()),
             }
         }
         if st.tx_shutdown && st.tx.is_empty() {

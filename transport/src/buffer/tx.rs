@@ -48,6 +48,23 @@ impl TxBuffer {
         n
     }
 
+    /// Moves as much of `src` as fits (within `limit` bytes) to the end; returns how
+    /// much. An empty buffer that can take all of `src` trades allocations with it
+    /// instead of copying.
+    pub(crate) fn push_from(&mut self, src: &mut VecDeque<u8>, limit: usize) -> usize {
+        let n = src.len().min(self.free()).min(limit);
+        if self.data.is_empty() && n == src.len() {
+            std::mem::swap(&mut self.data, src);
+            return n;
+        }
+        let (a, b) = src.as_slices();
+        let na = n.min(a.len());
+        self.data.extend(&a[..na]);
+        self.data.extend(&b[..n - na]);
+        src.drain(..n);
+        n
+    }
+
     /// Drops `n` acknowledged bytes from the front.
     pub(crate) fn consume(&mut self, n: usize) {
         let n = n.min(self.data.len());
@@ -109,5 +126,27 @@ mod tests {
         let mut out = [0u8; 7];
         t.copy_out(2, &mut out);
         assert_eq!(&out, b"ijklmno");
+    }
+
+    #[test]
+    fn push_from_moves_whole_sources_into_an_empty_buffer_and_copies_otherwise() {
+        let mut t = TxBuffer::new(10);
+        let mut src = VecDeque::with_capacity(64);
+        src.extend(b"abcd");
+        assert_eq!(t.push_from(&mut src, usize::MAX), 4);
+        assert!(src.is_empty());
+        assert!(t.allocated() >= 64, "the source's allocation moved in");
+        // Not empty any more: the next bytes are copied, as many as fit, the rest stays.
+        src.extend(b"efghijkl");
+        assert_eq!(t.push_from(&mut src, usize::MAX), 6);
+        assert_eq!(src, b"kl");
+        let mut out = [0u8; 10];
+        t.copy_out(0, &mut out);
+        assert_eq!(&out, b"abcdefghij");
+        // Within a limit (the memory state's), only what it allows.
+        t.consume(10);
+        src.extend(b"mnop");
+        assert_eq!(t.push_from(&mut src, 3), 3);
+        assert_eq!(src, b"nop");
     }
 }

@@ -18,6 +18,28 @@ impl Connection {
 
     /// Queues data for sending; returns how much was taken (0 when the buffer is full).
     pub(crate) fn send(&mut self, data: &[u8]) -> Result<usize, Error> {
+        self.writable()?;
+        let n = self.tx.push(data, self.send_capacity());
+        if n == 0 && !data.is_empty() {
+            return Err(Error::WouldBlock);
+        }
+        Ok(n)
+    }
+
+    /// As [`send`](Connection::send), moving the bytes out of `src` (see
+    /// [`TxBuffer::push_from`](crate::buffer::tx::TxBuffer::push_from)).
+    pub(crate) fn send_from(&mut self, src: &mut std::collections::VecDeque<u8>) -> Result<usize, Error> {
+        self.writable()?;
+        let had = !src.is_empty();
+        let n = self.tx.push_from(src, self.send_capacity());
+        if n == 0 && had {
+            return Err(Error::WouldBlock);
+        }
+        Ok(n)
+    }
+
+    /// `Ok` if a write may queue bytes now, else the error it meets.
+    fn writable(&mut self) -> Result<(), Error> {
         if let Some(e) = self.error {
             // A reset is reported once, to the first call that meets it (Linux's socket
             // error, consumed by whoever reads it); writes after that meet a broken pipe.
@@ -34,11 +56,7 @@ impl Connection {
                 _ => Error::BrokenPipe,
             });
         }
-        let n = self.tx.push(data, self.send_capacity());
-        if n == 0 && !data.is_empty() {
-            return Err(Error::WouldBlock);
-        }
-        Ok(n)
+        Ok(())
     }
 
     /// As [`send`](Connection::send), then, if all of `data` was taken, ends a record

@@ -200,19 +200,44 @@ impl Shard {
         self.queue(h, data, false, true)
     }
 
+    /// Queues bytes as [`send`](Shard::send) does, moving them out of `src` (what is taken
+    /// is drained from its front). When the connection has nothing queued or unacknowledged
+    /// and can take all of `src`, the bytes are not copied: `src` and the send buffer
+    /// trade allocations.
+    ///
+    /// ```
+    /// use std::collections::VecDeque;
+    /// use ringtcp_transport::{Config, Instant, Secret, Shard};
+    ///
+    /// let mut shard = Shard::new(Config::default(), &["10.0.0.1".parse().unwrap()], Secret([1; 16]));
+    /// let h = shard.connect(Instant::ZERO, "10.0.0.2:80".parse().unwrap(), None).unwrap();
+    /// let mut outbox = VecDeque::from(b"GET / HTTP/1.1\r\n\r\n".to_vec());
+    /// assert_eq!(shard.send_from(h, &mut outbox).unwrap(), 18);
+    /// assert!(outbox.is_empty());
+    /// ```
+    pub fn send_from(&mut self, h: SocketHandle, src: &mut std::collections::VecDeque<u8>) -> Result<usize, Error> {
+        let wanted = src.len();
+        self.queue_with(h, wanted, false, |c| c.send_from(src))
+    }
+
     fn queue(&mut self, h: SocketHandle, data: &[u8], ends_record: bool, more: bool) -> Result<usize, Error> {
+        self.queue_with(h, data.len(), more, |c| if ends_record { c.send_record(data) } else { c.send(data) })
+    }
+
+    /// The bookkeeping of every write: `put` queues up to `wanted` bytes on the connection.
+    fn queue_with(&mut self, h: SocketHandle, wanted: usize, more: bool, put: impl FnOnce(&mut Connection) -> Result<usize, Error>) -> Result<usize, Error> {
         let (mem, hard, now) = (self.memory.state(), self.memory.hard_limit(), self.last_now);
         let c = self.conn_mut(h)?.ok_or(Error::BrokenPipe)?;
         c.mem = mem;
         c.mem_hard = hard;
         let unlimited = if mem == MemoryState::Exhausted { c.unlimited_send_capacity() } else { 0 };
-        let r = if ends_record { c.send_record(data) } else { c.send(data) };
+        let r = put(c);
         if r.is_ok() {
             c.note_write(more);
         }
         let taken = *r.as_ref().unwrap_or(&0);
-        c.chrono_write(now, taken < data.len());
-        if mem == MemoryState::Exhausted && taken < data.len().min(unlimited) {
+        c.chrono_write(now, taken < wanted);
+        if mem == MemoryState::Exhausted && taken < wanted.min(unlimited) {
             self.stats.send_memory_limited += 1;
         }
         self.after(h.idx);
