@@ -112,8 +112,10 @@ impl Cubic {
     fn reduce(&mut self) {
         let cwnd = self.cwnd;
         self.epoch = None;
-        self.w_max = if cwnd < self.w_max { cwnd * (BETA_SCALE + BETA) / (2 * BETA_SCALE) } else { cwnd };
-        self.ssthresh = (cwnd * BETA / BETA_SCALE).max(2);
+        // In u64: a window of millions of segments times 1,741 is past u32.
+        let scaled = |num: u32, den: u32| (u64::from(cwnd) * u64::from(num) / u64::from(den)) as u32;
+        self.w_max = if cwnd < self.w_max { scaled(BETA_SCALE + BETA, 2 * BETA_SCALE) } else { cwnd };
+        self.ssthresh = scaled(BETA, BETA_SCALE).max(2);
         self.cwnd_cnt = 0;
     }
 
@@ -147,7 +149,8 @@ impl Cubic {
             // rounded up to a millisecond, as Linux takes it).
             let rtt_ms = self.hystart.delay_min().map_or(0, |d| d.as_micros().div_ceil(1000) as u64);
             let t = ((now_ms.saturating_sub(epoch.start_ms) + rtt_ms) << TIME_SHIFT) / 1000;
-            let offs = u128::from(t.abs_diff(epoch.k));
+            // Bounded (some 34 years) so that its cube stays within u128.
+            let offs = u128::from(t.abs_diff(epoch.k).min(1 << 40));
             let delta = ((C_SCALED * offs * offs * offs) >> (10 + 3 * TIME_SHIFT)).min(u128::from(u32::MAX)) as u32;
             let target = if t < epoch.k { epoch.origin.saturating_sub(delta) } else { epoch.origin.saturating_add(delta) };
             // RFC 9438 §4.4/4.5: (target − cwnd) / cwnd more per segment acknowledged.
@@ -174,7 +177,7 @@ impl Cubic {
         let w = self.cnt.max(1);
         if self.cwnd_cnt >= w {
             self.cwnd_cnt = 0;
-            self.cwnd += 1;
+            self.cwnd = self.cwnd.saturating_add(1);
         }
         self.cwnd_cnt = self.cwnd_cnt.saturating_add(acked);
         if self.cwnd_cnt >= w {
@@ -400,6 +403,19 @@ mod tests {
         assert_eq!((c.w_max, c.cwnd()), (5, 4000));
         c.on_rto(t, 4_000);
         assert_eq!((c.cwnd(), c.ssthresh()), (1000, 2000));
+    }
+
+    #[test]
+    fn the_largest_windows_reduce_without_overflow() {
+        let mut c = Cubic::new(88);
+        c.cwnd = c.max_cwnd();
+        c.w_max = u32::MAX;
+        c.on_congestion_event(Instant::ZERO, 0);
+        let max = u64::from(u32::MAX / 88);
+        assert_eq!(u64::from(c.w_max), max * 1741 / 2048);
+        assert_eq!(u64::from(c.cwnd), max * 717 / 1024);
+        c.on_ack(Instant::from_millis(10), u32::MAX, 0);
+        assert!(c.cwnd() <= u32::MAX);
     }
 
     #[test]
