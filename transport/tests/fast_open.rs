@@ -184,6 +184,41 @@ fn a_client_asks_for_a_cookie_then_sends_its_first_data_in_the_syn() {
 }
 
 #[test]
+fn an_unanswered_cookie_request_is_tried_once_in_the_experimental_form() {
+    let mut p = Peer::new(plain_config());
+    // A server that ignores Fast Open: kind 34, then (perhaps it knows only the
+    // experimental option) once as option 254, then kind 34 for good.
+    let mut forms = Vec::new();
+    for port in 5001..5005 {
+        let (h, _, syn) = client_syn(&mut p, port, b"");
+        forms.push(syn.opts.fast_open.map(|o| (o.experimental, o.cookie().len())));
+        to_port(&mut p, port, synack(syn.seq + 1, None));
+        assert_eq!(p.shard.state(h).unwrap(), State::Established);
+        p.sent();
+    }
+    assert_eq!(forms, [Some((false, 0)), Some((true, 0)), Some((false, 0)), Some((false, 0))]);
+
+    // A server that answers the experimental request: its cookie goes back in its form,
+    // until it hands out one in the assigned form.
+    let mut p = Peer::new(plain_config());
+    let (_, _, syn) = client_syn(&mut p, 5001, b"");
+    to_port(&mut p, 5001, synack(syn.seq + 1, None));
+    p.sent();
+    let (_, _, syn) = client_syn(&mut p, 5002, b"");
+    assert!(syn.opts.fast_open.is_some_and(|o| o.experimental));
+    let old_form = FastOpenOption::new(true, &[0x12, 0x34, 0xab, 0xcd]).unwrap();
+    to_port(&mut p, 5002, synack(syn.seq + 1, Some(old_form)));
+    p.sent();
+    let (_, taken, syn) = client_syn(&mut p, 5003, b"GET /");
+    assert_eq!((taken, syn.opts.fast_open), (5, Some(old_form)));
+    let new_form = FastOpenOption::new(false, &[0xab, 0xcd, 0x56, 0x78]).unwrap();
+    to_port(&mut p, 5003, synack(syn.seq + 1 + 5, Some(new_form)));
+    p.sent();
+    let (_, _, syn) = client_syn(&mut p, 5004, b"GET /");
+    assert_eq!(syn.opts.fast_open, Some(new_form));
+}
+
+#[test]
 fn the_servers_mss_is_kept_from_every_fast_open_syn_ack_not_only_those_with_a_cookie() {
     let mut p = client_with_cookie();
     // Cached with the cookie: MSS 1400, so 1360 bytes ride in the SYN.

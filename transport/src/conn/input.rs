@@ -130,9 +130,10 @@ impl Connection {
         self.activity.bytes_acked += acked as u64;
         self.snd_nxt = h.ack;
         let mss = h.options.mss.unwrap_or(super::default_peer_mss(self.remote.ip()));
+        let first_try = self.retries == 0;
         if let Some(f) = self.fast_open.as_deref_mut() {
             f.syn_data = all_syn_data_acked;
-            f.cookie = None;
+            let sent = f.cookie.take();
             // Linux's tcp_fastopen_cache_set: the MSS is kept from every such SYN-ACK,
             // the cookie only when a valid one came (RFC 7413 §4.1.1: 4 to 16 bytes; a
             // cookie of another length is no cookie, and the cached one stays).
@@ -140,7 +141,11 @@ impl Connection {
             // unsolicited and not kept (Linux ignores it too).
             let valid = |c: &crate::wire::FastOpenOption| (4..=crate::wire::FastOpenOption::MAX_COOKIE).contains(&c.cookie().len());
             let cookie = if f.no_cookie { None } else { h.options.fast_open.filter(valid) };
-            f.learned = Some((cookie, mss));
+            // A request the server did not answer (Linux's try_exp): a server that only
+            // knows the experimental option may have ignored kind 34. A retransmitted
+            // SYN proves nothing (the answer may have been lost).
+            let request_unanswered = sent.filter(|s| s.cookie().is_empty() && cookie.is_none() && first_try).map(|s| s.experimental);
+            f.learned = Some(crate::listener::fast_open::Learned { cookie, mss, request_unanswered });
         }
     }
 

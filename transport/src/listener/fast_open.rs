@@ -104,11 +104,22 @@ pub(crate) struct FastOpenConn {
     /// The listener (slot, generation) whose Fast Open queue counts this connection while
     /// it is in SYN-RECEIVED.
     pub(crate) queued_on: Option<(u32, u32)>,
-    /// Client side: the server's MSS from its SYN-ACK, and the cookie if it gave one, for
-    /// the shard's cache.
-    pub(crate) learned: Option<(Option<FastOpenOption>, u16)>,
+    /// Client side: what the SYN-ACK told of its server, for the shard's cache.
+    pub(crate) learned: Option<Learned>,
     /// Client side: the SYN carries data without a cookie (`fast_open_no_cookie`).
     pub(crate) no_cookie: bool,
+}
+
+/// What a Fast Open client's SYN-ACK told of its server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Learned {
+    /// The cookie, if it gave a valid one.
+    pub(crate) cookie: Option<FastOpenOption>,
+    /// Its MSS.
+    pub(crate) mss: u16,
+    /// The SYN asked for a cookie, without data and at the first try, and got none:
+    /// `Some(true)` if it asked in the experimental form.
+    pub(crate) request_unanswered: Option<bool>,
 }
 
 /// What a SYN's Fast Open option (or its absence) gets.

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::{Shard, Slot, SocketHandle};
 use crate::error::Error;
-use crate::listener::fast_open::FastOpenConn;
+use crate::listener::fast_open::{FastOpenConn, Learned};
 use crate::options::SocketOptions;
 use crate::time::Instant;
 use crate::wire::FastOpenOption;
@@ -18,11 +18,32 @@ const CACHE_ENTRIES: usize = 1024;
 /// Linux's `MAX_TCP_OPTION_SPACE`: SYN data leaves room for every option beside it.
 const OPTION_SPACE: usize = 40;
 
-/// The MSS each Fast Open server announced last, and the cookie it gave, if one (RFC 7413
-/// §4.1.3: SYN data must fit one segment the server takes).
+/// Which form of the option a cookie request takes (Linux's `try_exp`): kind 34 first;
+/// after a server left such a request unanswered, once the experimental form (servers
+/// from before kind 34 was assigned know only that); if that goes unanswered too, kind 34
+/// for good.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum RequestForm {
+    #[default]
+    Assigned,
+    TryExperimental,
+    Settled,
+}
+
+/// What the cache keeps of one server.
+#[derive(Clone, Copy, Debug)]
+struct Server {
+    cookie: Option<FastOpenOption>,
+    mss: u16,
+    request: RequestForm,
+}
+
+/// The MSS each Fast Open server announced last, the cookie it gave, if one (RFC 7413
+/// §4.1.3: SYN data must fit one segment the server takes), and the form a cookie request
+/// to it takes.
 #[derive(Debug, Default)]
 pub(crate) struct FastOpenCache {
-    servers: HashMap<IpAddr, (Option<FastOpenOption>, u16)>,
+    servers: HashMap<IpAddr, Server>,
 }
 
 impl FastOpenCache {
@@ -30,19 +51,24 @@ impl FastOpenCache {
     /// (without one, an entry held already keeps its cookie). Like Linux's TCP metrics,
     /// the MSS is kept even from a server that gave no cookie: cookie-less SYN data is
     /// sized by it.
-    pub(crate) fn learn(&mut self, server: IpAddr, cookie: Option<FastOpenOption>, mss: u16) {
+    pub(crate) fn learn(&mut self, server: IpAddr, learned: Learned) {
+        let next = |request: RequestForm| match (learned.request_unanswered, request) {
+            (Some(false), RequestForm::Assigned) => RequestForm::TryExperimental,
+            (Some(true), _) => RequestForm::Settled,
+            (_, r) => r,
+        };
         if let Some(entry) = self.servers.get_mut(&server) {
-            *entry = (cookie.or(entry.0), mss);
+            *entry = Server { cookie: learned.cookie.or(entry.cookie), mss: learned.mss, request: next(entry.request) };
             return;
         }
         if self.servers.len() >= CACHE_ENTRIES {
             let Some(&any) = self.servers.keys().next() else { return };
             self.servers.remove(&any);
         }
-        self.servers.insert(server, (cookie, mss));
+        self.servers.insert(server, Server { cookie: learned.cookie, mss: learned.mss, request: next(RequestForm::Assigned) });
     }
 
-    fn get(&self, server: IpAddr) -> Option<(Option<FastOpenOption>, u16)> {
+    fn get(&self, server: IpAddr) -> Option<Server> {
         self.servers.get(&server).copied()
     }
 }
@@ -94,19 +120,20 @@ impl Shard {
         let Some(Slot::Live(c)) = self.conns.get_mut(h.idx as usize) else { return Err(Error::InvalidHandle) };
         // SYN data fits one segment of the server's last known MSS (ours before it is
         // known), beside every option a SYN may carry.
-        let room = usize::from(cached.map_or(c.rcv_mss(), |(_, mss)| mss.min(c.rcv_mss()))).saturating_sub(OPTION_SPACE);
+        let room = usize::from(cached.map_or(c.rcv_mss(), |s| s.mss.min(c.rcv_mss()))).saturating_sub(OPTION_SPACE);
         let taken = match cached {
             _ if opts.fast_open_no_cookie => {
                 c.fast_open = Some(Box::new(FastOpenConn { no_cookie: true, ..FastOpenConn::default() }));
                 // A connection just opened takes this much (its buffer holds more).
                 c.send(&data[..data.len().min(room)]).unwrap_or(0)
             }
-            Some((Some(cookie), _)) => {
+            Some(Server { cookie: Some(cookie), .. }) => {
                 c.fast_open = Some(Box::new(FastOpenConn { cookie: Some(cookie), ..FastOpenConn::default() }));
                 c.send(&data[..data.len().min(room)]).unwrap_or(0)
             }
             _ => {
-                c.fast_open = FastOpenOption::new(false, &[]).map(|request| Box::new(FastOpenConn { cookie: Some(request), ..FastOpenConn::default() }));
+                let experimental = cached.is_some_and(|s| s.request == RequestForm::TryExperimental);
+                c.fast_open = FastOpenOption::new(experimental, &[]).map(|request| Box::new(FastOpenConn { cookie: Some(request), ..FastOpenConn::default() }));
                 0
             }
         };
@@ -118,6 +145,6 @@ impl Shard {
     /// True if this shard holds a Fast Open cookie from `server` (see
     /// [`connect_fast_open`](Shard::connect_fast_open) for an example).
     pub fn has_fast_open_cookie(&self, server: IpAddr) -> bool {
-        self.fast_open_cache.get(server.to_canonical()).is_some_and(|(cookie, _)| cookie.is_some())
+        self.fast_open_cache.get(server.to_canonical()).is_some_and(|s| s.cookie.is_some())
     }
 }

@@ -430,9 +430,9 @@ impl Shard {
         let ev = c.events.take();
         let generation = c.generation;
         if let Some(f) = c.fast_open.as_deref_mut()
-            && let Some((cookie, mss)) = f.learned.take()
+            && let Some(learned) = f.learned.take()
         {
-            self.fast_open_cache.learn(c.remote.ip(), cookie, mss);
+            self.fast_open_cache.learn(c.remote.ip(), learned);
         }
         if let Some(f) = c.fast_open.as_deref_mut()
             && c.state != State::SynReceived
