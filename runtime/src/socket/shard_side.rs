@@ -101,7 +101,10 @@ impl SocketShared {
         }
         let wrote = st.tx.len() < tx_before;
         st.memory_tight = shard.memory_tight();
-        if st.tx.is_empty() && (st.tx.capacity() > RELEASE_ABOVE || st.memory_tight) {
+        // A large drained buffer is freed once the writer has paused (an exchange that
+        // moved nothing), not while it writes: freed at every hand-off, each batch of
+        // writes would grow a new one from nothing, copying as it doubles.
+        if st.tx.is_empty() && (st.memory_tight || (st.tx.capacity() > RELEASE_ABOVE && !wrote)) {
             st.tx = Default::default();
         }
         let mut got = false;
