@@ -30,7 +30,8 @@ pub(crate) use shard_side::Released;
 pub static SOCKET_LOCK: LockStats = LockStats::new("socket", LockScope::Socket);
 
 /// An application-side buffer larger than this is freed once drained (as the transport
-/// does with its own), so idle connections stay small.
+/// does with its own; the send buffer once its writer has paused), so idle connections
+/// stay small.
 pub const RELEASE_ABOVE: usize = 64 * 1024;
 
 /// Why a socket call failed: the transport's own error, or the shard gone. Converts into
