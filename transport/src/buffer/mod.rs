@@ -13,6 +13,16 @@ mod tx;
 pub(crate) use rx::{RxBuffer, RxInsert};
 pub(crate) use tx::TxBuffer;
 
+/// Copies the first `n` bytes of `from` (both halves of its ring) to the end of `to`,
+/// then drops them from `from`.
+fn move_front(from: &mut std::collections::VecDeque<u8>, to: &mut std::collections::VecDeque<u8>, n: usize) {
+    let (a, b) = from.as_slices();
+    let na = n.min(a.len());
+    to.extend(&a[..na]);
+    to.extend(&b[..n - na]);
+    from.drain(..n);
+}
+
 /// Bytes of empty allocation a connection keeps however idle it is.
 pub(crate) const IDLE_KEEP: usize = 64 * 1024;
 

@@ -166,11 +166,7 @@ impl RxBuffer {
             std::mem::swap(out, &mut self.readable);
             return n;
         }
-        let (a, b) = self.readable.as_slices();
-        let na = n.min(a.len());
-        out.extend(&a[..na]);
-        out.extend(&b[..n - na]);
-        self.readable.drain(..n);
+        super::move_front(&mut self.readable, out, n);
         n
     }
 

@@ -57,11 +57,7 @@ impl TxBuffer {
             std::mem::swap(&mut self.data, src);
             return n;
         }
-        let (a, b) = src.as_slices();
-        let na = n.min(a.len());
-        self.data.extend(&a[..na]);
-        self.data.extend(&b[..n - na]);
-        src.drain(..n);
+        super::move_front(src, &mut self.data, n);
         n
     }
 

@@ -20,6 +20,13 @@ enum Sock<'a> {
     Remnant(&'a crate::conn::Remnant),
 }
 
+/// Where a read takes its bytes from: a live connection (with the shard's time), or a
+/// remnant.
+enum ReadFrom<'a> {
+    Live(&'a mut Connection, Instant),
+    Remnant(&'a mut crate::conn::Remnant),
+}
+
 impl Shard {
     // ----- connections -----
 
@@ -262,17 +269,10 @@ impl Shard {
 
     /// Reads data. `Ok(0)` is end of stream; `Err(WouldBlock)` means nothing yet.
     pub fn recv(&mut self, h: SocketHandle, out: &mut [u8]) -> Result<usize, Error> {
-        match self.conns.get_mut(h.idx as usize) {
-            Some(Slot::Remnant(r)) if r.generation == h.generation => return Ok(r.recv(out)),
-            _ => {}
-        }
-        let (mem, hard, now) = (self.memory.state(), self.memory.hard_limit(), self.last_now);
-        let c = self.conn_mut(h)?.ok_or(Error::InvalidHandle)?;
-        c.mem = mem;
-        c.mem_hard = hard;
-        let r = c.recv(out, now);
-        self.after(h.idx);
-        r
+        self.dequeue_with(h, |from| match from {
+            ReadFrom::Remnant(r) => Ok(r.recv(out)),
+            ReadFrom::Live(c, now) => c.recv(out, now),
+        })
     }
 
     /// Reads up to `max` bytes onto the end of `out`, as [`recv`](Shard::recv) reads into
@@ -292,15 +292,25 @@ impl Shard {
     /// assert_eq!(shard.recv_into(h, &mut inbox, 4096), Err(Error::WouldBlock));
     /// ```
     pub fn recv_into(&mut self, h: SocketHandle, out: &mut std::collections::VecDeque<u8>, max: usize) -> Result<usize, Error> {
-        match self.conns.get_mut(h.idx as usize) {
-            Some(Slot::Remnant(r)) if r.generation == h.generation => return Ok(r.recv_into(out, max)),
-            _ => {}
+        self.dequeue_with(h, |from| match from {
+            ReadFrom::Remnant(r) => Ok(r.recv_into(out, max)),
+            ReadFrom::Live(c, now) => c.recv_into(out, max, now),
+        })
+    }
+
+    /// The bookkeeping of every read: `read` takes bytes from what is left of a closed
+    /// connection, or from a live one (told the memory state and the time).
+    fn dequeue_with(&mut self, h: SocketHandle, read: impl FnOnce(ReadFrom<'_>) -> Result<usize, Error>) -> Result<usize, Error> {
+        if let Some(Slot::Remnant(r)) = self.conns.get_mut(h.idx as usize)
+            && r.generation == h.generation
+        {
+            return read(ReadFrom::Remnant(r));
         }
         let (mem, hard, now) = (self.memory.state(), self.memory.hard_limit(), self.last_now);
         let c = self.conn_mut(h)?.ok_or(Error::InvalidHandle)?;
         c.mem = mem;
         c.mem_hard = hard;
-        let r = c.recv_into(out, max, now);
+        let r = read(ReadFrom::Live(c, now));
         self.after(h.idx);
         r
     }
