@@ -62,16 +62,21 @@ fn a_hole_below_one_sacked_segment_is_resent_a_quarter_rtt_later() {
     assert_eq!((i.congestion_state, i.lost), (CongestionState::Open, 0));
 }
 
+/// Four segments from `first`, of which the last is SACKed a round trip later and the
+/// first three arrive 10 ms after it, inside RACK's 25 ms window.
+fn reordered_flight(p: &mut Peer, h: SocketHandle, first: u32, fill: u8) {
+    p.shard.send(h, &vec![fill; 4 * MSS as usize]).unwrap();
+    assert_eq!(p.sent().len(), 4);
+    p.advance(Duration::from_millis(100));
+    sack(p, first, &[(first + 3 * MSS, first + 4 * MSS)]);
+    p.advance(Duration::from_millis(10));
+    sack(p, first + 4 * MSS, &[]);
+}
+
 #[test]
 fn reordering_inside_the_window_costs_no_retransmission() {
     let (mut p, h, first) = established();
-    p.shard.send(h, &vec![2u8; 4 * MSS as usize]).unwrap();
-    assert_eq!(p.sent().len(), 4);
-    p.advance(Duration::from_millis(100));
-    sack(&mut p, first, &[(first + 3 * MSS, first + 4 * MSS)]);
-    // The first three arrive 10 ms late, inside the 25 ms window.
-    p.advance(Duration::from_millis(10));
-    sack(&mut p, first + 4 * MSS, &[]);
+    reordered_flight(&mut p, h, first, 2);
     p.none();
     assert!(p.next_sent(Duration::from_millis(500)).is_none_or(|(_, s)| s.iter().all(|s| s.payload.is_empty())), "nothing was lost");
     let i = info(&p, h);
@@ -137,12 +142,7 @@ fn once_reordering_was_seen_three_sacked_segments_wait_for_the_window() {
     let (mut p, h, first) = established();
     // A first flight shows reordering: the last of four segments is SACKed before the
     // other three arrive.
-    p.shard.send(h, &vec![5u8; 4 * MSS as usize]).unwrap();
-    assert_eq!(p.sent().len(), 4);
-    p.advance(Duration::from_millis(100));
-    sack(&mut p, first, &[(first + 3 * MSS, first + 4 * MSS)]);
-    p.advance(Duration::from_millis(10));
-    sack(&mut p, first + 4 * MSS, &[]);
+    reordered_flight(&mut p, h, first, 5);
     assert_eq!(info(&p, h).reordering, 4);
     // A second flight: its first segment comes after the next three. Three SACKed
     // segments would start fast recovery at once (RFC 6675's IsLost); with reordering
