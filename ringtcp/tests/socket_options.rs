@@ -1,5 +1,6 @@
 //! tokio's socket options on ringtcp, each shown by its effect: keepalive probes on the
-//! wire, a small receive buffer bounding what the receiver holds, SO_LINGER making the
+//! wire, a small receive buffer bounding what the receiver holds (and large buffers given
+//! back once idle), SO_LINGER making the
 //! drop wait for the peer's acknowledgement, quick ACKs, readiness and `try_*` calls on
 //! the split halves, and the calls that cannot mean anything here failing clearly.
 
@@ -78,6 +79,33 @@ async fn a_small_receive_buffer_bounds_what_the_receiver_holds_and_every_byte_ar
     within(c.read_exact(&mut got)).await.unwrap();
     assert!(got == data, "every byte, in order");
     drop(writer.await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_read_everything_gives_its_large_buffers_back_once_the_data_stops() {
+    let (client, server) = pair();
+    let listener = server.bind((B, 7003)).await.unwrap();
+    let (mut c, mut s) = connect_with(TcpSocket::new_v4_on(&client), &listener).await;
+    let data: Vec<u8> = (0..4_000_000u32).map(|i| (i * 13 + i / 509) as u8).collect();
+    let sent = data.clone();
+    let writer = tokio::spawn(async move {
+        s.write_all(&sent).await.unwrap();
+        s
+    });
+    let mut got = vec![0u8; data.len()];
+    within(c.read_exact(&mut got)).await.unwrap();
+    assert!(got == data, "every byte, in order");
+    let s = writer.await.unwrap();
+    // Both of the receiver's buffers grew to the default 256 KiB on the way; quiet, the
+    // socket's and the connection's are given back (the connection's after 100 ms).
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let held: usize = client.stats().unwrap().shards.iter().map(|s| s.buffer_memory).sum();
+    assert!(held < 128 * 1024, "an idle receiver still holds {held} buffer bytes");
+    // And the connection still works: a later transfer arrives whole.
+    let mut s = s;
+    within(s.write_all(&data[..300_000])).await.unwrap();
+    within(c.read_exact(&mut got[..300_000])).await.unwrap();
+    assert!(got[..300_000] == data[..300_000], "every byte of the second transfer, in order");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -48,18 +48,21 @@ impl SocketShared {
         Ok(None)
     }
 
-    /// After a read consumed bytes that were `before` in the buffer: a large receive
-    /// buffer is freed once drained, so an idle connection stays small (when buffer memory
-    /// is tight, any drained one is, and the shard is asked to count it as given back);
-    /// then, if the buffer was at least half full or the shard said the transport holds
-    /// more (it fills less at the memory limit), the shard is asked for more.
+    /// After a read consumed bytes that were `before` in the buffer: when buffer memory is
+    /// tight a drained buffer is freed at once and the shard asked to count it as given
+    /// back; a large drained one goes to the shard, which trades it for the bytes that
+    /// have arrived meanwhile or frees it if none have (freed here, the next arrivals
+    /// would grow a new one from nothing, copying as it doubles). Then, if the buffer was
+    /// at least half full or the shard said the transport holds more (it fills less at
+    /// the memory limit), the shard is asked for more.
     fn after_consuming(self: &Arc<Self>, st: &mut SocketState, before: usize) -> io::Result<()> {
         if st.rx.is_empty() && st.rx.capacity() > 0 {
             if st.memory_tight {
                 st.rx = Default::default();
-                self.request_update(st)?;
-            } else if st.rx.capacity() > RELEASE_ABOVE {
-                st.rx = Default::default();
+                return self.request_update(st);
+            }
+            if st.rx.capacity() > RELEASE_ABOVE {
+                return self.request_update(st);
             }
         }
         if before >= st.rx_cap / 2 || st.rx_more { self.request_update(st) } else { Ok(()) }

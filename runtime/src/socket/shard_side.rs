@@ -158,6 +158,11 @@ impl SocketShared {
             }
             Err(_) => {}
         }
+        // A large buffer the reader drained and nothing refilled: given back, so that a
+        // connection that has gone quiet stays small.
+        if st.rx.is_empty() && st.rx.capacity() > RELEASE_ABOVE && !got {
+            st.rx = Default::default();
+        }
         st.rx_more = !st.rx_eof && shard.recv_queue(h).is_ok_and(|n| n > 0);
         let held = st.rx.capacity() + st.tx.capacity();
         let delta = held as isize - st.accounted as isize;
