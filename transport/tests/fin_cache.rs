@@ -234,6 +234,30 @@ fn a_full_cache_evicts_exactly_the_oldest() {
     assert!(ports[500..].iter().all(|&a| fc.contains(&key(a))), "the 1,000 newest remain");
 }
 
+#[test]
+fn a_growing_index_asks_for_the_timer_at_once_until_its_move_is_done() {
+    let mut client = Shard::new(Config { ephemeral_ports: 1024..=65535, ..Config::default() }, &["10.0.0.1".parse().unwrap()], Secret([1; 16]));
+    let mut server = Shard::new(Config::default(), &["10.0.0.2".parse().unwrap()], Secret([2; 16]));
+    let l = server.listen("10.0.0.2:80".parse().unwrap(), 64).unwrap();
+    let now = Instant::from_millis(1);
+    // The index starts small and grows as records come; stop just as a move starts.
+    while !server.fin_cache().growing() {
+        server_closes_first(&mut client, &mut server, l, now);
+    }
+    let records = server.fin_cache().len();
+    // Records are due in 60 s, but the move is due now: the timer path finishes it.
+    let mut calls = 0;
+    while server.poll_timeout().is_some_and(|t| t <= now) {
+        server.handle_timeout(now);
+        calls += 1;
+        assert!(calls < 100, "the move never ends");
+    }
+    assert!(calls > 0, "a move under way asks for the timer at once");
+    assert!(!server.fin_cache().growing());
+    assert_eq!(server.fin_cache().len(), records, "nothing expired, nothing lost");
+    assert!(server.poll_timeout().is_none_or(|t| t > now), "nothing more due at once: {:?}", server.poll_timeout());
+}
+
 /// A connection from `from` that we close first and that ends in TIME-WAIT (a record).
 fn close_from(p: &mut Peer, l: ringtcp_transport::ListenerHandle, from: SocketAddr) {
     p.inject_from(from, Seg::new(flags("SYN"), PEER_ISS, 0));

@@ -30,6 +30,7 @@ fn fill(peer: impl Fn(u32) -> IpAddr) -> (FinCache, isize) {
         let state = TwState { snd_nxt: SeqNum(i), rcv_nxt: SeqNum(!i), ts_recent: Some(i), class };
         fc.insert(Instant::from_micros(u64::from(i)), key, state);
     }
+    ringtcp_benches::fincache_keys::settle(&mut fc, Instant::from_micros(u64::from(RECORDS)));
     let bytes = live_bytes() - before;
     assert_eq!(fc.len(), RECORDS as usize);
     assert_eq!(bytes as usize, fc.memory(), "the cache reports what it holds");

@@ -14,7 +14,8 @@
 //! - an open-addressing index of 64-byte buckets, each 15 tagged u32 references to records
 //!   and an overflow count (the F14 layout): a miss reads one cache line, a hit one line
 //!   and one record; keyed with a per-cache random key (aHash) so peers cannot aim
-//!   collisions;
+//!   collisions; it grows with the records, moving entries a few buckets per insert
+//!   (`index`);
 //! - a record is 22 bytes for an IPv4 peer and 34 for an IPv6 one (each family has its
 //!   own table, `table::Table`, over its own layout, `record`): the local address is an
 //!   index into the shard's addresses, and records never move while they live, so the
@@ -27,6 +28,7 @@
 //! 500 ms).
 
 mod bucket;
+mod index;
 mod pool;
 mod record;
 mod table;
@@ -191,8 +193,8 @@ pub struct FinCache {
 }
 
 impl FinCache {
-    /// An empty cache. Records take memory as they arrive; a family's index is allocated
-    /// once, at its first insert, for the full capacity (about 8.4 bytes a record).
+    /// An empty cache. Records take memory as they arrive, and a family's index grows
+    /// with them, up to about 8.5 bytes a record at full capacity.
     ///
     /// ```
     /// use ringtcp_transport::fincache::{FinCache, FinCacheConfig, MslClass, TwKey, TwState};
@@ -334,13 +336,25 @@ impl FinCache {
         true
     }
 
-    /// Expires records whose TIME-WAIT is over, at most `expiry_budget` of them. Returns
-    /// true if more are due (the caller should come back at once).
+    /// Expires records whose TIME-WAIT is over, at most `expiry_budget` of them, and moves
+    /// a growing index along (an eighth of the budget in buckets, about as much work).
+    /// Returns true if more is due (the caller should come back at once).
     pub fn expire(&mut self, now: Instant) -> bool {
         let mut budget = self.cfg.expiry_budget.max(1);
         let more4 = self.v4.expire(&self.cfg, now, &mut budget);
         let more6 = self.v6.expire(&self.cfg, now, &mut budget);
-        more4 || more6
+        // Inserts move a growing index too, but a cache whose inserts stopped would
+        // otherwise keep probing two indexes.
+        let buckets = (self.cfg.expiry_budget / 8).max(1);
+        let grow4 = self.v4.growing() && self.v4.grow_step(buckets);
+        let grow6 = self.v6.growing() && self.v6.grow_step(buckets);
+        more4 || more6 || grow4 || grow6
+    }
+
+    /// True while an index is moving its entries to a larger one: until the move ends a
+    /// lookup may probe two indexes, and [`expire`](FinCache::expire) has work at once.
+    pub fn growing(&self) -> bool {
+        self.v4.growing() || self.v6.growing()
     }
 
     /// When the oldest record of any class is due.
@@ -491,6 +505,27 @@ mod tests {
     }
 
     #[test]
+    fn expiry_calls_finish_a_move_that_inserts_left_under_way() {
+        let mut fc = FinCache::new(FinCacheConfig::default());
+        let mut i = 0;
+        while !fc.growing() {
+            fc.insert(Instant::ZERO, key(i), state(i, MslClass::Remote));
+            i += 1;
+        }
+        // Inserts stop mid-move; nothing is due, but each call moves buckets and says more
+        // is to do until the old index is gone.
+        let mut calls = 0;
+        while fc.expire(Instant::from_millis(1)) {
+            calls += 1;
+            assert!(calls < 1000, "the move never ends");
+        }
+        assert!(!fc.growing());
+        assert_eq!(fc.len(), i as usize);
+        assert!((0..i).all(|j| fc.contains(&key(j))));
+        assert_eq!(fc.stats().expired, 0);
+    }
+
+    #[test]
     fn memory_is_what_is_allocated() {
         let cfg = FinCacheConfig { capacity: 1 << 16, ..FinCacheConfig::default() };
         let mut fc = FinCache::new(cfg);
@@ -498,11 +533,13 @@ mod tests {
             fc.insert(Instant::ZERO, key(i), state(i, MslClass::Remote));
         }
         // Two 4,096-record chunks of 22 bytes, the pool's chunk table, the class's queue of
-        // chunk ids, 2 · 65,536 / 15 = 8,739 buckets of 64 bytes, one time run.
+        // chunk ids, an index grown from 8 buckets to 1,024 of 64 bytes (5,000 entries fill
+        // less than half of its 15,360 slots; the capacity would allow 8,739 buckets), one
+        // time run.
         let expect = 2 * pool::CHUNK * RECORD_BYTES
             + fc.v4.pool.table_bytes()
             + fc.v4.classes[2].fifo.ids_bytes()
-            + 8_739 * 64
+            + 1_024 * 64
             + fc.v4.classes[2].times.capacity() * size_of::<(Instant, u32)>();
         assert_eq!(fc.memory(), expect);
     }

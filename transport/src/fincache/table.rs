@@ -5,7 +5,8 @@
 
 use std::collections::VecDeque;
 
-use super::bucket::{Bucket, EMPTY_BUCKET, NIL, SLOTS, free_entries, tag_matches};
+use super::bucket::{Bucket, SLOTS, tag_matches};
+use super::index::{Found, Index, home_of, tag_of};
 use super::pool::{ChunkPool, Fifo, LOC_BITS, Loc};
 use super::record::{RawKey, Record, Side};
 use super::{FinCacheConfig, MslClass, TwState};
@@ -86,7 +87,7 @@ pub(super) struct Table<R: Record> {
     pub(super) classes: [Class; 3],
     /// FIFO slots in use, live and dead, over all classes.
     pub(super) slots: usize,
-    index: Vec<Bucket>,
+    index: Index,
     hasher: ahash::RandomState,
     /// Whether a record for a local address other than the first (index 0) has been
     /// inserted since the table was last empty. Until one is, every record's local index
@@ -107,7 +108,7 @@ impl<R: Record> Table<R> {
             pool: ChunkPool::new(),
             classes: MslClass::ALL.map(Class::new),
             slots: 0,
-            index: Vec::new(),
+            index: Index::default(),
             hasher: ahash::RandomState::new(),
             mixed_local: false,
             counts: TableCounts::default(),
@@ -123,7 +124,7 @@ impl<R: Record> Table<R> {
     }
 
     pub(super) fn index_bytes(&self) -> usize {
-        self.index.capacity() * size_of::<Bucket>()
+        self.index.bytes()
     }
 
     /// Bytes allocated: record chunks, index, FIFOs' chunk ids, time runs.
@@ -133,19 +134,26 @@ impl<R: Record> Table<R> {
         self.pool.allocated() + classes + self.index_bytes()
     }
 
-    /// (home bucket, tag) of a key.
+    /// The 64-bit hash of a key: the index takes the home bucket from its low half and the
+    /// tag from its top byte.
     #[inline(always)]
-    fn hash(&self, key: &RawKey<R::Ip>) -> (usize, u32) {
-        let h = R::hash(&self.hasher, key);
-        // Multiply-shift range reduction on the low 32 bits (any bucket count, no modulo);
-        // the tag comes from the top 8 bits, so the two are independent.
-        let home = ((h & 0xffff_ffff) * self.index.len() as u64) >> 32;
-        (home as usize, ((h >> 56) as u32) << 24)
+    fn hash(&self, key: &RawKey<R::Ip>) -> u64 {
+        R::hash(&self.hasher, key)
     }
 
+    /// Asks the CPU for the record an index entry names and its side part (finding their
+    /// addresses reads only the pool's small chunk table).
     #[inline(always)]
-    fn next_bucket(&self, b: usize) -> usize {
-        if b + 1 == self.index.len() { 0 } else { b + 1 }
+    fn warm_entry(pool: &ChunkPool<R, Side>, e: u32) {
+        if let Some((r, side, _)) = pool.get(Loc::from_bits(e & LOC_MASK)) {
+            prefetch(r);
+            prefetch(side);
+        }
+    }
+
+    /// The hash of the record an index entry names (for the entries a growing index moves).
+    fn hash_of_entry(pool: &ChunkPool<R, Side>, hasher: &ahash::RandomState, e: u32) -> u64 {
+        pool.get(Loc::from_bits(e & LOC_MASK)).map_or(0, |(r, side, _)| R::hash(hasher, &r.key(side)))
     }
 
     fn make_ref(at: Loc, tag: u32, has_ts: bool) -> u32 {
@@ -173,73 +181,44 @@ impl<R: Record> Table<R> {
         rec.matches(key) && (!self.mixed_local || side.local_idx == key.local_idx)
     }
 
-    /// Probes from `home` for an entry with `tag` that `matches` accepts. Returns
-    /// (buckets stepped over, bucket, slot, entry).
+    /// The index entry of `key`'s live record, if it has one.
     #[inline(always)]
-    fn probe_at(&self, home: usize, tag: u32, mut matches: impl FnMut(u32) -> bool) -> Option<(usize, usize, usize, u32)> {
-        if self.index.is_empty() {
-            return None;
-        }
-        let mut b = home;
-        for step in 0..self.index.len() {
-            let bucket = &self.index[b];
-            let mut candidates = tag_matches(bucket, tag);
-            while candidates != 0 {
-                let slot = candidates.trailing_zeros() as usize;
-                candidates &= candidates - 1;
-                let e = bucket.entries[slot];
-                if e != NIL && matches(e) {
-                    return Some((step, b, slot, e));
-                }
-            }
-            if bucket.overflow == 0 {
-                return None;
-            }
-            b = self.next_bucket(b);
-        }
-        None
-    }
-
-    #[inline(always)]
-    fn find_at(&self, key: &RawKey<R::Ip>, home: usize, tag: u32) -> Option<(usize, usize, usize, u32)> {
+    fn find(&self, key: &RawKey<R::Ip>, h: u64) -> Option<Found> {
         if key.local_idx != 0 && !self.mixed_local {
             return None;
         }
-        self.probe_at(home, tag, |e| self.record(e).is_some_and(|(r, side, _)| self.is_for(r, side, key)))
-    }
-
-    /// The first free slot on `key`'s probe path, if one lies within the buckets a lookup
-    /// would read: (buckets stepped over, bucket, slot).
-    #[inline(always)]
-    fn free_slot_at(&self, home: usize) -> Option<(usize, usize, usize)> {
-        let mut b = home;
-        for step in 0..self.index.len() {
-            let bucket = &self.index[b];
-            let free = free_entries(bucket);
-            if free != 0 {
-                return Some((step, b, free.trailing_zeros() as usize));
-            }
-            if bucket.overflow == 0 {
-                return None;
-            }
-            b = self.next_bucket(b);
-        }
-        None
+        self.index.find(h, |e| self.record(e).is_some_and(|(r, side, _)| self.is_for(r, side, key)))
     }
 
     /// The record for `key`, if one is live.
     #[inline(always)]
     pub(super) fn get(&self, key: &RawKey<R::Ip>) -> Option<TwState> {
-        // The probe loop written out (not `probe_at` with a closure): this is the shard's
-        // per-segment question, and the fewer instructions between its two cache misses,
-        // the more lookups the CPU keeps in flight.
-        if self.index.is_empty() || (key.local_idx != 0 && !self.mixed_local) {
+        if self.index.is_unallocated() || (key.local_idx != 0 && !self.mixed_local) {
             return None;
         }
-        let (home, tag) = self.hash(key);
-        let mut b = home;
-        for _ in 0..self.index.len() {
-            let bucket = &self.index[b];
+        let h = self.hash(key);
+        let (current, old) = self.index.buckets();
+        let found = self.get_in(current, key, h);
+        // The old index has entries only while the index grows; its probe stays out of
+        // line, so the common path is as short as it was before indexes grew.
+        if found.is_some() || old.is_empty() { found } else { self.get_in_old(key, h) }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn get_in_old(&self, key: &RawKey<R::Ip>, h: u64) -> Option<TwState> {
+        self.get_in(self.index.buckets().1, key, h)
+    }
+
+    /// [`get`](Self::get) in one index. The probe loop written out (not `Index::find` with
+    /// a closure): this is the shard's per-segment question, and the fewer instructions
+    /// between its two cache misses, the more lookups the CPU keeps in flight.
+    #[inline(always)]
+    fn get_in(&self, buckets: &[Bucket], key: &RawKey<R::Ip>, h: u64) -> Option<TwState> {
+        let tag = tag_of(h);
+        let mut b = home_of(h, buckets.len());
+        for _ in 0..buckets.len() {
+            let bucket = &buckets[b];
             let mut candidates = tag_matches(bucket, tag);
             while candidates != 0 {
                 let e = bucket.entries[candidates.trailing_zeros() as usize];
@@ -253,65 +232,28 @@ impl<R: Record> Table<R> {
             if bucket.overflow == 0 {
                 return None;
             }
-            b = self.next_bucket(b);
+            b = if b + 1 == buckets.len() { 0 } else { b + 1 };
         }
         None
     }
 
-    /// Takes entry (`steps` buckets past the key's home, at `b`/`slot`) out of the index
-    /// and marks its record dead; the record's slot in the FIFO is reclaimed when it
-    /// reaches the head.
-    fn erase(&mut self, home: usize, found: (usize, usize, usize, u32)) {
-        let (steps, b, slot, r) = found;
-        self.index[b].entries[slot] = NIL;
-        let mut at = home;
-        for _ in 0..steps {
-            let over = &mut self.index[at].overflow;
-            *over = over.saturating_sub(1);
-            at = self.next_bucket(at);
-        }
-        if let Some((_, side, owner)) = self.pool.get_mut(Loc::from_bits(r & LOC_MASK)) {
+    /// Takes a found entry out of the index and marks its record dead; the record's slot
+    /// in the FIFO is reclaimed when it reaches the head.
+    fn erase(&mut self, found: &Found) {
+        self.index.erase(found);
+        if let Some((_, side, owner)) = self.pool.get_mut(Loc::from_bits(found.entry & LOC_MASK)) {
             side.kill();
             self.classes[class_of(owner) as usize].live -= 1;
         }
     }
 
-    fn place(&mut self, home: usize, entry: u32) {
-        // Usually the home bucket, which the duplicate check has just read.
-        if let Some((steps, b, slot)) = self.free_slot_at(home) {
-            self.index[b].entries[slot] = entry;
-            let mut at = home;
-            for _ in 0..steps {
-                self.index[at].overflow += 1;
-                at = self.next_bucket(at);
-            }
-            return;
-        }
-        let mut b = home;
-        loop {
-            if let Some(slot) = self.index[b].entries.iter().position(|&e| e == NIL) {
-                self.index[b].entries[slot] = entry;
-                return;
-            }
-            self.index[b].overflow += 1;
-            b = self.next_bucket(b);
-        }
-    }
-
-    /// Adds a record (replacing a live one for the same key). The caller has made room.
     pub(super) fn insert(&mut self, cfg: &FinCacheConfig, now: Instant, key: RawKey<R::Ip>, state: TwState) {
-        if self.index.is_empty() {
-            // Half the entry slots used at full capacity: overflow is rare, and the index
-            // costs 64 / 7.5 ≈ 8.5 bytes a record.
-            let buckets = (cfg.capacity * 2).div_ceil(SLOTS).max(2);
-            self.index = vec![EMPTY_BUCKET; buckets];
-        }
         if self.slots == 0 {
             self.mixed_local = false;
         }
-        let (home, tag) = self.hash(&key);
-        if let Some(found) = self.find_at(&key, home, tag) {
-            self.erase(home, found);
+        let h = self.hash(&key);
+        if let Some(found) = self.find(&key, h) {
+            self.erase(&found);
         }
         self.mixed_local |= key.local_idx != 0;
         let class = state.class as usize;
@@ -331,16 +273,21 @@ impl<R: Record> Table<R> {
         }
         c.live += 1;
         self.slots += 1;
-        self.place(home, Self::make_ref(at, tag, state.ts_recent.is_some()));
+        // Half the entry slots used at full capacity: overflow is rare, and the full index
+        // costs 64 / 7.5 ≈ 8.5 bytes a record.
+        let max_buckets = (cfg.capacity * 2).div_ceil(SLOTS);
+        let (pool, hasher) = (&self.pool, &self.hasher);
+        self.index.insert(h, Self::make_ref(at, tag_of(h), state.ts_recent.is_some()), max_buckets, |e| Self::hash_of_entry(pool, hasher, e), |e| {
+            Self::warm_entry(pool, e)
+        });
         self.counts.inserted += 1;
     }
 
     /// Removes the record for `key`.
     pub(super) fn remove(&mut self, key: &RawKey<R::Ip>) -> Option<TwState> {
-        let (home, tag) = self.hash(key);
-        let found = self.find_at(key, home, tag)?;
-        let st = self.record(found.3).map(|(r, _, owner)| Self::state_of(found.3, r, owner))?;
-        self.erase(home, found);
+        let found = self.find(key, self.hash(key))?;
+        let st = self.record(found.entry).map(|(r, _, owner)| Self::state_of(found.entry, r, owner))?;
+        self.erase(&found);
         Some(st)
     }
 
@@ -357,8 +304,9 @@ impl<R: Record> Table<R> {
         // and a run of expiries overlaps its misses instead of paying them one by one.
         if let Some((ahead, side, _)) = fifo.at(fifo.front_pos().wrapping_add(PREFETCH_AHEAD)).and_then(|at| self.pool.get(at))
             && side.live()
+            && let Some(line) = self.index.line(self.hash(&ahead.key(side)))
         {
-            prefetch(&self.index[self.hash(&ahead.key(side)).0]);
+            prefetch(line);
         }
         let Some(at) = fifo.front() else { return false };
         let front = self.pool.get(at).map(|(r, side, _)| (*r, *side));
@@ -366,10 +314,10 @@ impl<R: Record> Table<R> {
         if let Some((rec, side)) = front
             && live
         {
-            let (home, tag) = self.hash(&rec.key(&side));
-            let me = Self::make_ref(at, tag, false);
-            if let Some(found) = self.probe_at(home, tag, |e| e & !HAS_TS == me) {
-                self.erase(home, found);
+            let h = self.hash(&rec.key(&side));
+            let me = Self::make_ref(at, tag_of(h), false);
+            if let Some(found) = self.index.find(h, |e| e & !HAS_TS == me) {
+                self.erase(&found);
             }
         }
         let c = &mut self.classes[i];
@@ -399,6 +347,18 @@ impl<R: Record> Table<R> {
             }
         }
         false
+    }
+
+    /// True while the index is growing (see `index`).
+    pub(super) fn growing(&self) -> bool {
+        self.index.growing()
+    }
+
+    /// Moves up to `buckets` buckets of a growing index; true if the move goes on.
+    pub(super) fn grow_step(&mut self, buckets: usize) -> bool {
+        let (pool, hasher) = (&self.pool, &self.hasher);
+        self.index.move_buckets(buckets, &mut |e| Self::hash_of_entry(pool, hasher, e), &mut |e| Self::warm_entry(pool, e));
+        self.index.growing()
     }
 
     /// When the oldest record of any class is due.

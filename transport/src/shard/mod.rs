@@ -678,7 +678,7 @@ impl Shard {
 
     /// The next instant at which `handle_timeout` has work, if any.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.expiry_pending {
+        if self.expiry_pending || self.fin_cache.growing() {
             return Some(self.last_now);
         }
         [self.timers.next_deadline(), self.fin_cache.next_expiry()].into_iter().flatten().min()
