@@ -31,6 +31,10 @@ pub const QUEUE_LIMIT: usize = 4096;
 /// KB, so the packet count alone would let a queue hold 256 MB).
 pub const QUEUE_BYTES: usize = 8 << 20;
 
+/// Bytes of buffer a batch keeps once emptied: four 64 KB super-segments' worth, more than
+/// a shard's turn usually sends one way.
+const BATCH_KEEP: usize = 256 << 10;
+
 /// Packets back to back, each after its length as two bytes (native order).
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -60,8 +64,15 @@ impl Batch {
         self.bytes.len()
     }
 
+    /// Empties the batch. A buffer grown past [`BATCH_KEEP`] by a burst is given back: the
+    /// two buffers of a direction trade places at every take, so each would otherwise
+    /// keep the largest burst it ever carried (up to [`QUEUE_BYTES`]) for good.
     fn clear(&mut self) {
-        self.bytes.clear();
+        if self.bytes.capacity() > BATCH_KEEP {
+            self.bytes = Vec::new();
+        } else {
+            self.bytes.clear();
+        }
         self.count = 0;
     }
 
@@ -264,6 +275,29 @@ mod tests {
         assert!(b[0].receive(&mut got));
         assert_eq!(got.iter().collect::<Vec<_>>(), vec![&b"again"[..]]);
         assert!(cap > 0);
+    }
+
+    #[test]
+    fn a_burst_does_not_leave_its_large_buffers_behind() {
+        let (a, b) = pair(1);
+        let packet = [7u8; 1400];
+        for _ in 0..300 {
+            a[0].send(&packet).unwrap();
+        }
+        let mut got = Batch::default();
+        assert!(b[0].receive(&mut got));
+        assert_eq!(got.len(), 300);
+        assert!(got.iter().all(|p| p == packet));
+        assert!(got.bytes.capacity() > BATCH_KEEP, "the burst needed a large buffer");
+        // Two more exchanges: the burst's buffer is emptied once by the reader and once more
+        // after it went back to the queue; neither end keeps a large one.
+        for round in 0..2u8 {
+            a[0].send(&[round]).unwrap();
+            assert!(b[0].receive(&mut got));
+            assert_eq!(got.iter().collect::<Vec<_>>(), vec![&[round][..]]);
+        }
+        let queued = b[0].inbound.packets.lock().bytes.capacity();
+        assert!(got.bytes.capacity() <= BATCH_KEEP && queued <= BATCH_KEEP, "kept {} and {queued} bytes", got.bytes.capacity());
     }
 
     #[test]
