@@ -35,11 +35,16 @@ pub const QUEUE_BYTES: usize = 8 << 20;
 /// a shard's turn usually sends one way.
 const BATCH_KEEP: usize = 256 << 10;
 
+/// Small batches in a row after which a buffer above [`BATCH_KEEP`] is given back.
+const QUIET_TAKES: u32 = 64;
+
 /// Packets back to back, each after its length as two bytes (native order).
 #[derive(Debug, Default)]
 pub struct Batch {
     bytes: Vec<u8>,
     count: usize,
+    /// Batches in a row that filled less than a quarter of a large buffer.
+    quiet: u32,
 }
 
 impl Batch {
@@ -64,15 +69,26 @@ impl Batch {
         self.bytes.len()
     }
 
-    /// Empties the batch. A buffer grown past [`BATCH_KEEP`] by a burst is given back: the
-    /// two buffers of a direction trade places at every take, so each would otherwise
-    /// keep the largest burst it ever carried (up to [`QUEUE_BYTES`]) for good.
+    /// Empties the batch. A buffer grown past [`BATCH_KEEP`] is given back once
+    /// [`QUIET_TAKES`] batches in a row have filled less than a quarter of it (the traffic
+    /// that grew it has calmed down): the two buffers of a direction trade places at every
+    /// take, so each would otherwise keep the largest burst it ever carried (up to
+    /// [`QUEUE_BYTES`]) for good. A bulk transfer's batches swing between small and large
+    /// from one turn to the next; freed at the first small one, its buffers were regrown
+    /// from nothing over and over (measured: up to twice the system time).
     fn clear(&mut self) {
         if self.bytes.capacity() > BATCH_KEEP {
-            self.bytes = Vec::new();
-        } else {
-            self.bytes.clear();
+            if self.bytes.len() >= self.bytes.capacity() / 4 {
+                self.quiet = 0;
+            } else {
+                self.quiet += 1;
+                if self.quiet >= QUIET_TAKES {
+                    self.bytes = Vec::new();
+                    self.quiet = 0;
+                }
+            }
         }
+        self.bytes.clear();
         self.count = 0;
     }
 
@@ -289,9 +305,10 @@ mod tests {
         assert_eq!(got.len(), 300);
         assert!(got.iter().all(|p| p == packet));
         assert!(got.bytes.capacity() > BATCH_KEEP, "the burst needed a large buffer");
-        // Two more exchanges: the burst's buffer is emptied once by the reader and once more
-        // after it went back to the queue; neither end keeps a large one.
-        for round in 0..2u8 {
+        // Small batches follow. The burst's buffer is kept when emptied of the burst and
+        // goes on trading places with the other; once it has been emptied of enough small
+        // batches in a row it is given back, and neither end keeps a large one.
+        for round in 0..=(2 * QUIET_TAKES) as u8 {
             a[0].send(&[round]).unwrap();
             assert!(b[0].receive(&mut got));
             assert_eq!(got.iter().collect::<Vec<_>>(), vec![&[round][..]]);
