@@ -71,6 +71,9 @@ pub struct Sample {
     pub at: Duration,
     /// Resident memory of the process.
     pub rss: u64,
+    /// Bytes the program holds allocated, as the allocator counts them (glibc's
+    /// `mallinfo2`; 0 elsewhere): what `rss` would be without the allocator's free lists.
+    pub heap_in_use: u64,
     /// Live connections on both stacks.
     pub connections: usize,
     /// TIME-WAIT records on both stacks.
@@ -111,6 +114,35 @@ impl SoakReport {
         let max = after.iter().map(|s| s.rss).max().unwrap_or(first.rss);
         (max as f64 - first.rss as f64) / first.rss.max(1) as f64
     }
+
+    /// The trend under the load's ups and downs: the median resident memory of the last
+    /// `window` of the run relative to that of the first `window` after the warm-up
+    /// (0.05 is 5 % above). For the record beside [`rss_growth`](Self::rss_growth),
+    /// whose single first sample moves with whatever the load held at that moment.
+    pub fn rss_trend(&self, warm_up: Duration, window: Duration) -> f64 {
+        let Some(end) = self.samples.last().map(|s| s.at) else { return 0.0 };
+        let median = |from: Duration, to: Duration| {
+            let mut v: Vec<u64> = self.samples.iter().filter(|s| s.at >= from && s.at <= to).map(|s| s.rss).collect();
+            v.sort_unstable();
+            v.get(v.len() / 2).copied()
+        };
+        match (median(warm_up, warm_up + window), median(end.saturating_sub(window), end)) {
+            (Some(a), Some(b)) => (b as f64 - a as f64) / a.max(1) as f64,
+            _ => 0.0,
+        }
+    }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn heap_in_use() -> u64 {
+    // SAFETY: mallinfo2 only reads the allocator's statistics.
+    let m = unsafe { libc::mallinfo2() };
+    (m.uordblks + m.hblkhd) as u64
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn heap_in_use() -> u64 {
+    0
 }
 
 fn rss() -> u64 {
@@ -343,7 +375,7 @@ pub fn run(cfg: &SoakConfig, mut progress: impl FnMut(&Sample)) -> SoakReport {
     while start.elapsed() < cfg.duration {
         std::thread::sleep(cfg.sample_every.min(cfg.duration.saturating_sub(start.elapsed())).max(Duration::from_millis(10)));
         let (connections, records, buffer_memory, _) = stack_totals(&[&client, &server]);
-        let s = Sample { at: start.elapsed(), rss: rss(), connections, records, buffer_memory, ops: sh.ops.load(Ordering::Relaxed) };
+        let s = Sample { at: start.elapsed(), rss: rss(), heap_in_use: heap_in_use(), connections, records, buffer_memory, ops: sh.ops.load(Ordering::Relaxed) };
         progress(&s);
         report.samples.push(s);
     }
@@ -375,4 +407,32 @@ pub fn run(cfg: &SoakConfig, mut progress: impl FnMut(&Sample)) -> SoakReport {
     drop((client, server));
     drop(rt);
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(rss_mib: &[u64]) -> SoakReport {
+        let samples = rss_mib
+            .iter()
+            .enumerate()
+            .map(|(i, &m)| Sample { at: Duration::from_secs(10 * (i as u64 + 1)), rss: m << 20, heap_in_use: 0, connections: 0, records: 0, buffer_memory: 0, ops: 0 })
+            .collect();
+        SoakReport { samples, ..SoakReport::default() }
+    }
+
+    #[test]
+    fn the_trend_sees_through_a_low_first_sample_and_still_sees_a_climb() {
+        // Samples every 10 s from 10 s; the windows take four samples each.
+        let warm_up = Duration::from_secs(30);
+        let window = Duration::from_secs(30);
+        // Warm-up, then a first sample that happened to be low, then flat at 100.
+        let flat = report(&[50, 80, 90, 100, 101, 99, 100, 100, 101, 100, 99, 100]);
+        assert!((flat.rss_growth(warm_up) - 101.0 / 90.0 + 1.0).abs() < 1e-9);
+        assert!(flat.rss_trend(warm_up, window).abs() < 1e-9, "{}", flat.rss_trend(warm_up, window));
+        // A steady climb of 2 a sample: medians 104 (of 100..106) and 116 (of 112..118).
+        let climb = report(&[50, 80, 100, 102, 104, 106, 108, 110, 112, 114, 116, 118]);
+        assert!((climb.rss_trend(warm_up, window) - (116.0 / 104.0 - 1.0)).abs() < 1e-9, "{}", climb.rss_trend(warm_up, window));
+    }
 }

@@ -16,4 +16,8 @@ fn a_short_soak_has_no_errors_and_leaves_nothing_behind() {
     assert_eq!((report.leaked_connections, report.leaked_records), (0, 0), "connections and records left behind");
     let peak = report.samples.iter().map(|s| s.rss).max().unwrap_or(0);
     assert!(peak < 512 << 20, "resident memory peaked at {peak} bytes");
+    // glibc reports what the program holds allocated beside the resident memory.
+    if cfg!(all(target_os = "linux", target_env = "gnu")) {
+        assert!(report.samples.iter().all(|s| s.heap_in_use > 1 << 20), "heap in use sampled");
+    }
 }

@@ -42,9 +42,19 @@ fn main() {
             }
         }
     }
-    println!("{:>8} {:>10} {:>8} {:>8} {:>12} {:>10}", "seconds", "rss_MiB", "conns", "records", "buf_bytes", "ops");
+    println!("{:>8} {:>10} {:>10} {:>8} {:>8} {:>12} {:>10}", "seconds", "rss_MiB", "heap_MiB", "conns", "records", "buf_bytes", "ops");
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
     let report = soak::run(&cfg, |s| {
-        println!("{:>8.0} {:>10.1} {:>8} {:>8} {:>12} {:>10}", s.at.as_secs_f64(), s.rss as f64 / (1 << 20) as f64, s.connections, s.records, s.buffer_memory, s.ops);
+        println!(
+            "{:>8.0} {:>10.1} {:>10.1} {:>8} {:>8} {:>12} {:>10}",
+            s.at.as_secs_f64(),
+            mib(s.rss),
+            mib(s.heap_in_use),
+            s.connections,
+            s.records,
+            s.buffer_memory,
+            s.ops
+        );
     });
     let growth = report.rss_growth(cfg.warm_up);
     println!(
@@ -60,6 +70,11 @@ fn main() {
     }
     println!("left after the run: {} connections, {} TIME-WAIT records", report.leaked_connections, report.leaked_records);
     println!("memory after warm-up ({:?}): peak {:+.1} % over its first sample", cfg.warm_up, growth * 100.0);
+    let window = Duration::from_secs(60).min(cfg.duration / 10);
+    println!(
+        "memory trend: median of the last {window:?} {:+.1} % over the median of the first {window:?} after warm-up",
+        report.rss_trend(cfg.warm_up, window) * 100.0
+    );
     let ok = report.errors.is_empty() && report.leaked_connections == 0 && report.leaked_records == 0 && growth <= 0.05;
     println!("goals (flat within 5 %, zero errors, zero leaks): {}", if ok { "met" } else { "MISSED" });
     if !ok {
