@@ -99,6 +99,18 @@ fn place(buckets: &mut [Bucket], home: usize, entry: u32) {
     }
 }
 
+/// Asks `warm` for the records of the `MOVE_PER_INSERT` buckets of `old` from `from` on.
+#[inline(always)]
+fn warm_group(old: &[Bucket], from: usize, warm: &mut impl FnMut(u32)) {
+    for bucket in &old[from.min(old.len())..(from + MOVE_PER_INSERT).min(old.len())] {
+        for &e in &bucket.entries {
+            if e != NIL {
+                warm(e);
+            }
+        }
+    }
+}
+
 /// The index of one family's records.
 #[derive(Debug, Default)]
 pub(super) struct Index {
@@ -203,26 +215,27 @@ impl Index {
         }
         let end = self.old.len().min(self.moved.saturating_add(n));
         let len = self.current.len();
-        // Every record these buckets name is read for its hash. The records of the next
-        // buckets to move are asked for now, so that by the next call they are in cache
-        // (the first call asks for its own too); their misses overlap instead of coming
-        // one by one.
-        let warm_from = if self.moved == 0 { 0 } else { end };
-        let warm_to = self.old.len().min(end.saturating_add(n.min(self.old.len())));
-        for b in warm_from..warm_to {
-            for &e in &self.old[b].entries {
-                if e != NIL {
-                    warm(e);
-                }
-            }
+        // Every record a moved entry names is read for its hash. The buckets go in groups
+        // of `MOVE_PER_INSERT`, and the records of the group after are asked for before a
+        // group is moved (the first group of a move asks for its own too), so that by the
+        // time they are read, this call's or the next insert's, they are in cache: their
+        // misses overlap instead of coming one by one.
+        if self.moved == 0 {
+            warm_group(&self.old, 0, warm);
         }
-        for b in self.moved..end {
-            for slot in 0..SLOTS {
-                let e = std::mem::replace(&mut self.old[b].entries[slot], NIL);
-                if e != NIL {
-                    place(&mut self.current, home_of(hash_of(e), len), e);
+        let mut b = self.moved;
+        while b < end {
+            let group_end = (b + MOVE_PER_INSERT).min(end);
+            warm_group(&self.old, group_end, warm);
+            for bucket in b..group_end {
+                for slot in 0..SLOTS {
+                    let e = std::mem::replace(&mut self.old[bucket].entries[slot], NIL);
+                    if e != NIL {
+                        place(&mut self.current, home_of(hash_of(e), len), e);
+                    }
                 }
             }
+            b = group_end;
         }
         self.moved = end;
         if self.moved == self.old.len() {

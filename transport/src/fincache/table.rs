@@ -152,6 +152,8 @@ impl<R: Record> Table<R> {
     }
 
     /// The hash of the record an index entry names (for the entries a growing index moves).
+    /// Every entry names a live record (a record dies by having its entry erased), so the
+    /// fallback is never taken.
     fn hash_of_entry(pool: &ChunkPool<R, Side>, hasher: &ahash::RandomState, e: u32) -> u64 {
         pool.get(Loc::from_bits(e & LOC_MASK)).map_or(0, |(r, side, _)| R::hash(hasher, &r.key(side)))
     }
