@@ -9,7 +9,9 @@ use proptest::prelude::*;
 use ringtcp_transport::fincache::{FinCache, FinCacheConfig, MslClass, TwKey, TwState};
 use ringtcp_transport::{Instant, SeqNum};
 
-const KEYS: u16 = 48;
+/// Enough keys that a family's live records can pass the 30 at which its index first grows
+/// (and 60 at which it grows again).
+const KEYS: u16 = 240;
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -46,58 +48,72 @@ fn due(now_ns: u64, dur: Duration) -> u64 {
     now_ns.div_ceil(1_000_000) * 1_000_000 + dur.as_nanos() as u64
 }
 
+/// Runs `ops` on a cache with `cfg` and on the model, checking every key, the counts and
+/// the next wake-up after each.
+fn check_against_model(cfg: FinCacheConfig, ops: Vec<Op>, start_us: u64) -> Result<(), TestCaseError> {
+    let mut fc = FinCache::new(cfg.clone());
+    // key → (state, due time in ns)
+    let mut model: HashMap<u16, (TwState, u64)> = HashMap::new();
+    let mut now = start_us * 1_000 + 123;
+    for op in ops {
+        match op {
+            Op::Insert { key: k, class, ts, seq } => {
+                let st = TwState { snd_nxt: SeqNum(seq), rcv_nxt: SeqNum(!seq), ts_recent: ts, class: MslClass::ALL[class] };
+                fc.insert(Instant::from_nanos(now), key(k), st);
+                model.insert(k, (st, due(now, cfg.duration(st.class))));
+            }
+            Op::Remove(k) => {
+                prop_assert_eq!(fc.remove(&key(k)), model.remove(&k).map(|m| m.0));
+            }
+            Op::Restart(k) => {
+                fc.restart(Instant::from_nanos(now), &key(k));
+                if let Some(m) = model.get_mut(&k) {
+                    m.1 = due(now, cfg.duration(m.0.class));
+                }
+            }
+            Op::Advance(ms) => {
+                now += ms * 1_000_000;
+                // A budget of 7 a call: come back while more are due, as the shard does.
+                while fc.expire(Instant::from_nanos(now)) {}
+                model.retain(|_, m| m.1 > now);
+            }
+        }
+        for k in 0..KEYS {
+            prop_assert_eq!(fc.get(&key(k)), model.get(&k).map(|m| m.0), "key {} at {} ns", k, now);
+        }
+        prop_assert_eq!(fc.len(), model.len());
+        let live = fc.stats().live;
+        for c in MslClass::ALL {
+            prop_assert_eq!(live[c as usize], model.values().filter(|m| m.0.class == c).count() as u64);
+        }
+        // The cache may wake earlier (for the slot of a removed record), never later.
+        if let Some(next) = model.values().map(|m| m.1).min() {
+            let wake = fc.next_expiry().map(|t| t.as_nanos());
+            prop_assert!(wake.is_some_and(|w| w <= next), "wake {:?}, a record is due at {}", wake, next);
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
     #[test]
     fn lookups_match_the_model(ops in proptest::collection::vec(op(), 1..400), start_us in 0..5_000u64) {
-        let cfg = FinCacheConfig { expiry_budget: 7, ..FinCacheConfig::default() };
-        let mut fc = FinCache::new(cfg.clone());
-        // key → (state, due time in ns)
-        let mut model: HashMap<u16, (TwState, u64)> = HashMap::new();
-        let mut now = start_us * 1_000 + 123;
-        for op in ops {
-            match op {
-                Op::Insert { key: k, class, ts, seq } => {
-                    let st = TwState { snd_nxt: SeqNum(seq), rcv_nxt: SeqNum(!seq), ts_recent: ts, class: MslClass::ALL[class] };
-                    fc.insert(Instant::from_nanos(now), key(k), st);
-                    model.insert(k, (st, due(now, cfg.duration(st.class))));
-                }
-                Op::Remove(k) => {
-                    prop_assert_eq!(fc.remove(&key(k)), model.remove(&k).map(|m| m.0));
-                }
-                Op::Restart(k) => {
-                    fc.restart(Instant::from_nanos(now), &key(k));
-                    if let Some(m) = model.get_mut(&k) {
-                        m.1 = due(now, cfg.duration(m.0.class));
-                    }
-                }
-                Op::Advance(ms) => {
-                    now += ms * 1_000_000;
-                    // A budget of 7 a call: come back while more are due, as the shard does.
-                    while fc.expire(Instant::from_nanos(now)) {}
-                    model.retain(|_, m| m.1 > now);
-                }
-            }
-            for k in 0..KEYS {
-                prop_assert_eq!(fc.get(&key(k)), model.get(&k).map(|m| m.0), "key {} at {} ns", k, now);
-            }
-            prop_assert_eq!(fc.len(), model.len());
-            let live = fc.stats().live;
-            for c in MslClass::ALL {
-                prop_assert_eq!(live[c as usize], model.values().filter(|m| m.0.class == c).count() as u64);
-            }
-            // The cache may wake earlier (for the slot of a removed record), never later.
-            if let Some(next) = model.values().map(|m| m.1).min() {
-                let wake = fc.next_expiry().map(|t| t.as_nanos());
-                prop_assert!(wake.is_some_and(|w| w <= next), "wake {:?}, a record is due at {}", wake, next);
-            }
-        }
+        check_against_model(FinCacheConfig { expiry_budget: 7, ..FinCacheConfig::default() }, ops, start_us)?;
+    }
+
+    #[test]
+    fn lookups_match_the_model_while_the_index_grows(ops in proptest::collection::vec(op(), 100..400), start_us in 0..5_000u64) {
+        // TIME-WAITs long enough that a family's live records pass the 30 and 60 at which
+        // its index grows: lookups are checked while entries move and after.
+        let long = Duration::from_secs(3600);
+        check_against_model(FinCacheConfig { expiry_budget: 7, time_wait: [long / 4, long / 2, long], ..FinCacheConfig::default() }, ops, start_us)?;
     }
 
     #[test]
     fn a_small_cache_evicts_and_never_loses_a_newer_record(ops in proptest::collection::vec(op(), 1..400)) {
-        // Capacity 10 for 48 keys: inserts evict. Whatever is found is the latest state
+        // Capacity 10 for 240 keys: inserts evict. Whatever is found is the latest state
         // inserted for its key; never more than the capacity is held.
         let mut fc = FinCache::new(FinCacheConfig { capacity: 10, ..FinCacheConfig::default() });
         let mut latest: HashMap<u16, TwState> = HashMap::new();
