@@ -353,6 +353,23 @@ impl FinCache {
 
     /// True while an index is moving its entries to a larger one: until the move ends a
     /// lookup may probe two indexes, and [`expire`](FinCache::expire) has work at once.
+    ///
+    /// ```
+    /// use ringtcp_transport::fincache::{FinCache, FinCacheConfig, MslClass, TwKey, TwState};
+    /// use ringtcp_transport::{Instant, SeqNum};
+    /// let mut fc = FinCache::new(FinCacheConfig::default());
+    /// let st = TwState { snd_nxt: SeqNum(1), rcv_nxt: SeqNum(2), ts_recent: None, class: MslClass::Remote };
+    /// let mut port = 1024;
+    /// // The index starts small; the 31st record makes it grow.
+    /// while !fc.growing() {
+    ///     port += 1;
+    ///     fc.insert(Instant::ZERO, TwKey { local_idx: 0, local_port: 80, remote_ip: "192.0.2.1".parse().unwrap(), remote_port: port }, st);
+    /// }
+    /// // Nothing is due, but the timer path finishes the move.
+    /// while fc.expire(Instant::ZERO) {}
+    /// assert!(!fc.growing());
+    /// assert_eq!(fc.len(), usize::from(port - 1024));
+    /// ```
     pub fn growing(&self) -> bool {
         self.v4.growing() || self.v6.growing()
     }
