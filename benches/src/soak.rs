@@ -72,7 +72,8 @@ pub struct Sample {
     /// Resident memory of the process.
     pub rss: u64,
     /// Bytes the program holds allocated, as the allocator counts them (glibc's
-    /// `mallinfo2`; 0 elsewhere): what `rss` would be without the allocator's free lists.
+    /// `mallinfo2`; 0 elsewhere): unlike `rss`, without what the allocator keeps free
+    /// after the program freed it (and without code and stacks).
     pub heap_in_use: u64,
     /// Live connections on both stacks.
     pub connections: usize,

@@ -5,7 +5,7 @@
 //! about 8.5 bytes a record). Entries move to the larger index a few buckets per insert
 //! (incremental rehashing, as Redis's dict does): no insert pays for moving a whole
 //! table, which at a quarter of a million records would stall the shard for milliseconds.
-//! A shard with a handful of TIME-WAIT records then spends a kilobyte on its index, not the
+//! A shard with a handful of TIME-WAIT records then spends 512 bytes on its index, not the
 //! 2.2 MB a default capacity's index takes.
 //!
 //! While a move is under way a lookup probes the new index, then the old one. The old
