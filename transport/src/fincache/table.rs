@@ -14,6 +14,12 @@ use crate::time::Instant;
 
 /// The location bits of an index entry (see [`NIL`] for its layout).
 const LOC_MASK: u32 = (1 << LOC_BITS) - 1;
+/// Where the record an index entry names is.
+#[inline(always)]
+fn loc_of(entry: u32) -> Loc {
+    Loc::from_bits(entry & LOC_MASK)
+}
+
 /// The entry bit that says the record's connection used timestamps (its TS.Recent is
 /// meaningful).
 const HAS_TS: u32 = 1 << LOC_BITS;
@@ -145,7 +151,7 @@ impl<R: Record> Table<R> {
     /// addresses reads only the pool's small chunk table).
     #[inline(always)]
     fn warm_entry(pool: &ChunkPool<R, Side>, e: u32) {
-        if let Some((r, side, _)) = pool.get(Loc::from_bits(e & LOC_MASK)) {
+        if let Some((r, side, _)) = pool.get(loc_of(e)) {
             prefetch(r);
             prefetch(side);
         }
@@ -155,7 +161,7 @@ impl<R: Record> Table<R> {
     /// Every entry names a live record (a record dies by having its entry erased), so the
     /// fallback is never taken.
     fn hash_of_entry(pool: &ChunkPool<R, Side>, hasher: &ahash::RandomState, e: u32) -> u64 {
-        pool.get(Loc::from_bits(e & LOC_MASK)).map_or(0, |(r, side, _)| R::hash(hasher, &r.key(side)))
+        pool.get(loc_of(e)).map_or(0, |(r, side, _)| R::hash(hasher, &r.key(side)))
     }
 
     fn make_ref(at: Loc, tag: u32, has_ts: bool) -> u32 {
@@ -167,7 +173,7 @@ impl<R: Record> Table<R> {
     /// misses).
     #[inline(always)]
     fn record(&self, r: u32) -> Option<(&R, &Side, u8)> {
-        self.pool.get(Loc::from_bits(r & LOC_MASK))
+        self.pool.get(loc_of(r))
     }
 
     /// The state of the record entry `r` names.
@@ -243,7 +249,7 @@ impl<R: Record> Table<R> {
     /// in the FIFO is reclaimed when it reaches the head.
     fn erase(&mut self, found: &Found) {
         self.index.erase(found);
-        if let Some((_, side, owner)) = self.pool.get_mut(Loc::from_bits(found.entry & LOC_MASK)) {
+        if let Some((_, side, owner)) = self.pool.get_mut(loc_of(found.entry)) {
             side.kill();
             self.classes[class_of(owner) as usize].live -= 1;
         }
