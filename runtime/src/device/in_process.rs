@@ -2,18 +2,21 @@
 //!
 //! The socket-pair link (`socket_pair.rs`) moves every packet through the kernel and wakes the
 //! other shard's thread for each one. Between two threads of one process the kernel has
-//! nothing to add: here a shard appends whole packets to the other's inbound queue and
-//! rings the other shard's doorbell only when the queue turns non-empty, so while both
+//! nothing to add: here a shard hands whole batches of packets to the other's inbound queue
+//! and rings the other shard's doorbell only when the queue turns non-empty, so while both
 //! shards are busy no system call is made at all. The reading shard takes the whole queue
-//! at once, once per turn of its loop. A queue is one byte buffer of length-prefixed
-//! packets, and the reader hands back its emptied buffer in exchange, so the steady state
-//! allocates nothing per packet.
+//! at once, once per turn of its loop. A batch is one byte buffer of length-prefixed
+//! packets which the sending shard builds its packets in directly ([`Batch::begin`]), so a
+//! packet's bytes are written once, by the transport, and never copied on the way; the
+//! reader gives its emptied batches back to the queue for the sender to fill again, so the
+//! steady state allocates nothing per packet.
 //!
 //! Both ends are ringtcp stacks of this process, so the link carries what a veth pair with
 //! segmentation offload carries: super-segments of up to 64 KB, with the partial
 //! checksums of data segments, taken whole by the other stack (no wire in between can
 //! corrupt them).
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -38,10 +41,17 @@ const BATCH_KEEP: usize = 256 << 10;
 /// Small batches in a row after which a buffer above [`BATCH_KEEP`] is given back.
 const QUIET_TAKES: u32 = 64;
 
+/// Emptied batches a queue keeps for its sender; the reader frees the rest.
+const SPARE_BATCHES: usize = 4;
+
 /// Packets back to back, each after its length as two bytes (native order).
 #[derive(Debug, Default)]
 pub struct Batch {
+    /// Initialized up to its length, which is the most the batch has ever held (packets
+    /// are built in place, and zeroing the room for each would cost what the copy it
+    /// saves did); `used` bytes of it are packets.
     bytes: Vec<u8>,
+    used: usize,
     count: usize,
     /// Batches in a row that filled less than a quarter of a large buffer.
     quiet: u32,
@@ -58,27 +68,60 @@ impl Batch {
         self.count == 0
     }
 
-    fn push(&mut self, packet: &[u8]) {
-        self.bytes.extend_from_slice(&(packet.len() as u16).to_ne_bytes());
-        self.bytes.extend_from_slice(packet);
+    /// Appends a copy of `packet` (at most 64 KB: the length prefix is two bytes).
+    pub(crate) fn push(&mut self, packet: &[u8]) {
+        let room = self.begin(packet.len());
+        room.copy_from_slice(packet);
+        self.commit(packet.len());
+    }
+
+    /// Room for a packet of up to `max` bytes (at most 64 KB) at the end, to build it in
+    /// place; [`commit`](Batch::commit) keeps what was built, and a batch that is not
+    /// committed holds what it held before.
+    pub(crate) fn begin(&mut self, max: usize) -> &mut [u8] {
+        let max = max.min(usize::from(u16::MAX));
+        let end = self.used + 2 + max;
+        if self.bytes.len() < end {
+            self.bytes.resize(end, 0);
+        }
+        &mut self.bytes[self.used + 2..end]
+    }
+
+    /// Keeps the first `n` bytes of the room [`begin`](Batch::begin) gave as a packet.
+    pub(crate) fn commit(&mut self, n: usize) {
+        debug_assert!(self.used + 2 + n <= self.bytes.len() && n <= usize::from(u16::MAX));
+        self.bytes[self.used..self.used + 2].copy_from_slice(&(n as u16).to_ne_bytes());
+        self.used += 2 + n;
         self.count += 1;
     }
 
     /// Bytes held, length prefixes included.
-    fn bytes(&self) -> usize {
-        self.bytes.len()
+    pub(crate) fn bytes(&self) -> usize {
+        self.used
+    }
+
+    /// Keeps only the first `packets` packets.
+    fn truncate(&mut self, packets: usize) {
+        let mut at = 0;
+        for _ in 0..packets.min(self.count) {
+            at += 2 + usize::from(u16::from_ne_bytes([self.bytes[at], self.bytes[at + 1]]));
+        }
+        if packets < self.count {
+            self.used = at;
+            self.count = packets;
+        }
     }
 
     /// Empties the batch. A buffer grown past [`BATCH_KEEP`] is given back once
     /// [`QUIET_TAKES`] batches in a row have filled less than a quarter of it (the traffic
-    /// that grew it has calmed down): the two buffers of a direction trade places at every
-    /// take, so each would otherwise keep the largest burst it ever carried (up to
+    /// that grew it has calmed down): batches circulate between the two shards of a
+    /// direction, so each would otherwise keep the largest burst it ever carried (up to
     /// [`QUEUE_BYTES`]) for good. A bulk transfer's batches swing between small and large
     /// from one turn to the next; freed at the first small one, its buffers were regrown
     /// from nothing over and over (measured: up to twice the system time).
-    fn clear(&mut self) {
-        if self.bytes.capacity() > BATCH_KEEP {
-            if self.bytes.len() >= self.bytes.capacity() / 4 {
+    pub(crate) fn clear(&mut self) {
+        if self.bytes.len() > BATCH_KEEP {
+            if self.used >= self.bytes.len() / 4 {
                 self.quiet = 0;
             } else {
                 self.quiet += 1;
@@ -88,13 +131,13 @@ impl Batch {
                 }
             }
         }
-        self.bytes.clear();
+        self.used = 0;
         self.count = 0;
     }
 
     /// The packets, in the order they were sent.
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
-        let mut rest = self.bytes.as_slice();
+        let mut rest = &self.bytes[..self.used];
         std::iter::from_fn(move || {
             let (len, tail) = rest.split_first_chunk::<2>()?;
             let n = usize::from(u16::from_ne_bytes(*len));
@@ -105,24 +148,57 @@ impl Batch {
     }
 }
 
+/// What a reader took from its queue: the batches in the order they were sent.
+#[derive(Debug, Default)]
+pub struct Inbound {
+    batches: VecDeque<Batch>,
+}
+
+impl Inbound {
+    /// Number of packets.
+    pub fn len(&self) -> usize {
+        self.batches.iter().map(Batch::len).sum()
+    }
+
+    /// True if there are none.
+    pub fn is_empty(&self) -> bool {
+        self.batches.iter().all(Batch::is_empty)
+    }
+
+    /// The packets, in the order they were sent.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        self.batches.iter().flat_map(Batch::iter)
+    }
+}
+
+/// One direction's waiting batches, with the counts its limits are checked against and
+/// the emptied batches the reader gave back.
+#[derive(Debug, Default)]
+struct Waiting {
+    batches: VecDeque<Batch>,
+    packets: usize,
+    bytes: usize,
+    spare: Vec<Batch>,
+}
+
 #[derive(Debug)]
 struct Queue {
-    packets: TracedMutex<Batch>,
+    waiting: TracedMutex<Waiting>,
     /// The doorbell of the shard that reads this queue, rung when the queue turns non-empty.
     reader: OnceLock<Arc<Doorbell>>,
     /// One end of the link is gone: sends fail, and the reader stops once it is empty.
     closed: AtomicBool,
     /// Packets are waiting (a hint for a busy-polling reader, read without the lock).
-    waiting: AtomicBool,
+    ready: AtomicBool,
 }
 
 impl Queue {
     fn new(shard: usize) -> Arc<Queue> {
         Arc::new(Queue {
-            packets: TracedMutex::new(Batch::default(), &QUEUE_LOCK, shard as u32),
+            waiting: TracedMutex::new(Waiting::default(), &QUEUE_LOCK, shard as u32),
             reader: OnceLock::new(),
             closed: AtomicBool::new(false),
-            waiting: AtomicBool::new(false),
+            ready: AtomicBool::new(false),
         })
     }
 }
@@ -137,7 +213,7 @@ pub struct InProcessPort {
 /// Why a packet was not sent.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum SendError {
-    /// The other side's queue is at [`QUEUE_LIMIT`].
+    /// The other side's queue is at [`QUEUE_LIMIT`] or [`QUEUE_BYTES`].
     Full,
     /// The other side is gone.
     Closed,
@@ -166,31 +242,77 @@ impl InProcessPort {
 
     /// Appends a copy of `packet` to the other side's queue, waking its shard if the queue
     /// was empty (otherwise a wake-up is already on its way or the shard is working).
+    #[cfg(test)]
     pub(crate) fn send(&self, packet: &[u8]) -> Result<(), SendError> {
         push(&self.outbound, packet)
     }
 
-    /// Moves every waiting packet into `into` (emptied first). Returns false once the other
-    /// side is gone and nothing more will come.
-    pub(crate) fn receive(&self, into: &mut Batch) -> bool {
+    /// Moves the packets of `batch` to the other side's queue as they are, as many as its
+    /// limits allow, and leaves an emptied batch (one the reader gave back, when there is
+    /// one) in its place. Returns how many packets did not fit and were dropped.
+    pub(crate) fn send_batch(&self, batch: &mut Batch) -> Result<usize, SendError> {
+        let q = &self.outbound;
+        if q.closed.load(Ordering::Acquire) {
+            batch.clear();
+            return Err(SendError::Closed);
+        }
+        let (dropped, was_empty) = {
+            let mut w = q.waiting.lock();
+            let (mut fit, mut bytes) = (0, 0);
+            for p in batch.iter() {
+                if w.packets + fit >= QUEUE_LIMIT || w.bytes + bytes + p.len() > QUEUE_BYTES {
+                    break;
+                }
+                fit += 1;
+                bytes += p.len();
+            }
+            let dropped = batch.len() - fit;
+            if fit == 0 {
+                batch.clear();
+                return Ok(dropped);
+            }
+            batch.truncate(fit);
+            let was_empty = w.packets == 0;
+            w.packets += fit;
+            w.bytes += bytes;
+            let spare = w.spare.pop().unwrap_or_default();
+            w.batches.push_back(std::mem::replace(batch, spare));
+            q.ready.store(true, Ordering::Release);
+            (dropped, was_empty)
+        };
+        if was_empty && let Some(reader) = q.reader.get() {
+            reader.ring();
+        }
+        Ok(dropped)
+    }
+
+    /// Moves every waiting packet into `into`, after giving the batches it held back to
+    /// the queue. Returns false once the other side is gone and nothing more will come.
+    pub(crate) fn receive(&self, into: &mut Inbound) -> bool {
         take_all(&self.inbound, into);
         !(into.is_empty() && self.inbound.closed.load(Ordering::Acquire))
     }
 }
 
-/// Appends a copy of `packet` to `q`, ringing its reader if `q` was empty.
+/// Appends a copy of `packet` to `q`'s last batch, ringing its reader if `q` was empty.
 fn push(q: &Queue, packet: &[u8]) -> Result<(), SendError> {
     if q.closed.load(Ordering::Acquire) {
         return Err(SendError::Closed);
     }
     let was_empty = {
-        let mut packets = q.packets.lock();
-        if packets.len() >= QUEUE_LIMIT || packets.bytes() + packet.len() > QUEUE_BYTES || packet.len() > usize::from(u16::MAX) {
+        let mut w = q.waiting.lock();
+        if w.packets >= QUEUE_LIMIT || w.bytes + packet.len() > QUEUE_BYTES || packet.len() > usize::from(u16::MAX) {
             return Err(SendError::Full);
         }
-        packets.push(packet);
-        q.waiting.store(true, Ordering::Release);
-        packets.len() == 1
+        if w.batches.is_empty() {
+            let spare = w.spare.pop().unwrap_or_default();
+            w.batches.push_back(spare);
+        }
+        w.batches.back_mut().expect("just made sure").push(packet);
+        w.packets += 1;
+        w.bytes += packet.len();
+        q.ready.store(true, Ordering::Release);
+        w.packets == 1
     };
     if was_empty && let Some(reader) = q.reader.get() {
         reader.ring();
@@ -198,12 +320,22 @@ fn push(q: &Queue, packet: &[u8]) -> Result<(), SendError> {
     Ok(())
 }
 
-/// Swaps `q`'s packets into `into` (emptied first).
-fn take_all(q: &Queue, into: &mut Batch) {
-    into.clear();
-    let mut packets = q.packets.lock();
-    std::mem::swap(&mut *packets, into);
-    q.waiting.store(false, Ordering::Release);
+/// Gives `into`'s emptied batches back to `q` (as many as it keeps) and moves `q`'s
+/// waiting batches into `into`.
+fn take_all(q: &Queue, into: &mut Inbound) {
+    for b in &mut into.batches {
+        b.clear();
+    }
+    let mut w = q.waiting.lock();
+    while let Some(b) = into.batches.pop_front() {
+        if w.spare.len() < SPARE_BATCHES {
+            w.spare.push(b);
+        }
+    }
+    std::mem::swap(&mut w.batches, &mut into.batches);
+    w.packets = 0;
+    w.bytes = 0;
+    q.ready.store(false, Ordering::Release);
 }
 
 /// One shard's end of a mesh joining the shards of one stack: a shard that receives a
@@ -238,20 +370,25 @@ impl MeshPort {
     }
 
     /// Moves every frame other shards sent here into `into`.
-    pub(crate) fn receive(&self, into: &mut Batch) {
+    pub(crate) fn receive(&self, into: &mut Inbound) {
         take_all(&self.inbox, into);
     }
 
     /// True if frames wait (no lock taken).
     pub(crate) fn has_inbound(&self) -> bool {
-        self.inbox.waiting.load(Ordering::Acquire)
+        self.inbox.ready.load(Ordering::Acquire)
     }
 }
 
 impl InProcessPort {
     /// True if packets are waiting to be received (no lock taken).
     pub(crate) fn has_inbound(&self) -> bool {
-        self.inbound.waiting.load(Ordering::Acquire)
+        self.inbound.ready.load(Ordering::Acquire)
+    }
+
+    /// True if the other side has taken everything sent to it (no lock taken).
+    pub(crate) fn outbound_taken(&self) -> bool {
+        !self.outbound.ready.load(Ordering::Acquire)
     }
 }
 
@@ -271,64 +408,96 @@ impl Drop for InProcessPort {
 mod tests {
     use super::*;
 
+    /// Every buffer a direction holds: the reader's, the queue's (waiting and spare) and
+    /// the sender's.
+    fn held(got: &Inbound, q: &Queue, sender: &Batch) -> Vec<usize> {
+        let w = q.waiting.lock();
+        got.batches.iter().chain(&w.batches).chain(&w.spare).chain([sender]).map(|b| b.bytes.len()).collect()
+    }
+
     #[test]
-    fn packets_come_out_whole_and_in_order_and_the_buffer_is_reused() {
+    fn packets_come_out_whole_and_in_order_and_batches_are_reused() {
         let (a, b) = pair(1);
         let sent: Vec<Vec<u8>> = (0..100u32).map(|i| (0..(i * 13 % 1500)).map(|k| (k ^ i) as u8).collect()).collect();
-        for p in &sent {
+        // The first half copied in one by one, the second built in place and moved.
+        for p in &sent[..50] {
             a[0].send(p).unwrap();
         }
+        let mut out = Batch::default();
+        for p in &sent[50..] {
+            let room = out.begin(1500);
+            room[..p.len()].copy_from_slice(p);
+            out.commit(p.len());
+            // Room asked for and not committed leaves the batch as it was.
+            out.begin(9000)[0] = 0xee;
+        }
+        assert_eq!(a[0].send_batch(&mut out), Ok(0));
+        assert!(out.is_empty(), "the sender gets an empty batch back");
         assert!(b[0].has_inbound());
-        let mut got = Batch::default();
+        let mut got = Inbound::default();
         assert!(b[0].receive(&mut got));
         assert_eq!(got.len(), 100);
-        assert!(got.iter().zip(&sent).all(|(x, y)| x == y.as_slice()));
         assert_eq!(got.iter().count(), 100);
+        assert!(got.iter().zip(&sent).all(|(x, y)| x == y.as_slice()));
         assert!(!b[0].has_inbound());
-        // The reader's buffer went to the queue: the next batch reuses its capacity.
-        let cap = got.bytes.capacity();
-        a[0].send(b"again").unwrap();
+        // The reader's batches go back to the queue at its next take, and the sender's
+        // next hand-over gets one of them, buffer and all.
+        assert!(b[0].receive(&mut got) && got.is_empty());
+        out.push(b"again");
+        assert_eq!(a[0].send_batch(&mut out), Ok(0));
+        assert!(out.bytes.len() >= 1500, "a reused batch, {} bytes", out.bytes.len());
         assert!(b[0].receive(&mut got));
         assert_eq!(got.iter().collect::<Vec<_>>(), vec![&b"again"[..]]);
-        assert!(cap > 0);
     }
 
     #[test]
     fn a_burst_does_not_leave_its_large_buffers_behind() {
         let (a, b) = pair(1);
         let packet = [7u8; 1400];
+        let mut out = Batch::default();
         for _ in 0..300 {
-            a[0].send(&packet).unwrap();
+            out.push(&packet);
         }
-        let mut got = Batch::default();
+        assert!(out.bytes.len() > BATCH_KEEP, "the burst needed a large buffer");
+        a[0].send_batch(&mut out).unwrap();
+        let mut got = Inbound::default();
         assert!(b[0].receive(&mut got));
         assert_eq!(got.len(), 300);
         assert!(got.iter().all(|p| p == packet));
-        assert!(got.bytes.capacity() > BATCH_KEEP, "the burst needed a large buffer");
         // Small batches follow. The burst's buffer is kept when emptied of the burst and
-        // goes on trading places with the other; once it has been emptied of enough small
-        // batches in a row it is given back, and neither end keeps a large one.
-        for round in 0..=(2 * QUIET_TAKES) as u8 {
-            a[0].send(&[round]).unwrap();
+        // goes on circulating with the others (at most the queue's spares, the reader's
+        // and the sender's); once it has been emptied of enough small batches in a row it
+        // is given back, and no end keeps a large one.
+        for round in 0..(SPARE_BATCHES as u32 + 2) * QUIET_TAKES {
+            out.push(&round.to_ne_bytes());
+            a[0].send_batch(&mut out).unwrap();
             assert!(b[0].receive(&mut got));
-            assert_eq!(got.iter().collect::<Vec<_>>(), vec![&[round][..]]);
+            assert_eq!(got.iter().collect::<Vec<_>>(), vec![&round.to_ne_bytes()[..]]);
         }
-        let queued = b[0].inbound.packets.lock().bytes.capacity();
-        assert!(got.bytes.capacity() <= BATCH_KEEP && queued <= BATCH_KEEP, "kept {} and {queued} bytes", got.bytes.capacity());
+        let sizes = held(&got, &b[0].inbound, &out);
+        assert!(sizes.iter().all(|&n| n <= BATCH_KEEP), "kept {sizes:?} bytes");
     }
 
     #[test]
-    fn a_full_queue_refuses_and_a_closed_link_ends() {
+    fn a_full_queue_drops_what_does_not_fit_and_a_closed_link_ends() {
         let (a, b) = pair(1);
-        for _ in 0..QUEUE_LIMIT {
-            a[0].send(b"x").unwrap();
+        let mut out = Batch::default();
+        for i in 0..QUEUE_LIMIT + 5 {
+            out.push(&(i as u32).to_ne_bytes());
         }
+        assert_eq!(a[0].send_batch(&mut out), Ok(5), "the packets past the limit are dropped");
         assert_eq!(a[0].send(b"x"), Err(SendError::Full));
-        let mut got = Batch::default();
+        out.push(b"y");
+        assert_eq!(a[0].send_batch(&mut out), Ok(1));
+        assert!(out.is_empty());
+        let mut got = Inbound::default();
         assert!(b[0].receive(&mut got));
         assert_eq!(got.len(), QUEUE_LIMIT);
+        assert!(got.iter().enumerate().all(|(i, p)| p == (i as u32).to_ne_bytes()), "the first ones, in order");
         drop(a);
         assert_eq!(b[0].send(b"x"), Err(SendError::Closed));
+        out.push(b"z");
+        assert_eq!(b[0].send_batch(&mut out), Err(SendError::Closed));
         assert!(!b[0].receive(&mut got), "nothing more will come");
     }
 }

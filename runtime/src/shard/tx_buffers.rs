@@ -41,6 +41,12 @@ impl TxBuffers {
         if self.big_len > self.small_len && self.big_out < MAX_BIG { self.take_big() } else { self.take_small() }
     }
 
+    /// The most a packet built here may take: a big buffer's length where the device
+    /// takes super-segments, else a small one's.
+    pub(super) fn build_len(&self) -> usize {
+        self.big_len.max(self.small_len)
+    }
+
     /// A buffer that holds `len` bytes (a copy of a packet).
     pub(super) fn for_copy(&mut self, len: usize) -> Box<[u8]> {
         if len > self.small_len && self.big_len >= len { self.take_big() } else { self.take_small() }

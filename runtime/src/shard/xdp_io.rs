@@ -7,7 +7,7 @@ use ringtcp_transport::link::EthernetLink;
 use ringtcp_transport::{Instant, Shard};
 
 use crate::device::af_xdp::{self, AfXdpPort, XdpMode, XskMode};
-use crate::device::in_process::{Batch, SendError};
+use crate::device::in_process::{Inbound, SendError};
 use crate::impair::{Direction, Impairer};
 use crate::stats::{AfXdpStats, IoStats};
 
@@ -17,7 +17,7 @@ const TX_RETRY_NS: u64 = 20_000;
 
 pub(super) struct XdpIo {
     link: EthernetLink,
-    forwarded: Batch,
+    forwarded: Inbound,
     /// The packet socket signalled frames, or the last drain stopped at its limit.
     control_ready: bool,
     /// When to try a blocked flush again.
@@ -36,7 +36,7 @@ impl XdpIo {
             native_xdp: port.xdp_mode() == XdpMode::Native,
             ..AfXdpStats::default()
         };
-        XdpIo { link, forwarded: Batch::default(), control_ready: true, retry_at: None, stats }
+        XdpIo { link, forwarded: Inbound::default(), control_ready: true, retry_at: None, stats }
     }
 
     pub(super) fn link(&mut self) -> &mut EthernetLink {
