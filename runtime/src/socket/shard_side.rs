@@ -158,10 +158,11 @@ impl SocketShared {
             }
             Err(_) => {}
         }
-        // A large buffer the reader drained and nothing refilled: given back, so that a
-        // connection that has gone quiet stays small.
+        // A large buffer the reader drained and nothing refilled goes to the connection,
+        // which hands it out again with the next arrivals (freed here, they would be
+        // copied into a buffer grown from nothing) or frees it once it has gone quiet.
         if st.rx.is_empty() && st.rx.capacity() > RELEASE_ABOVE && !got {
-            st.rx = Default::default();
+            shard.give_back_recv_buffer(h, std::mem::take(&mut st.rx));
         }
         st.rx_more = !st.rx_eof && shard.recv_queue(h).is_ok_and(|n| n > 0);
         let held = st.rx.capacity() + st.tx.capacity();
