@@ -68,11 +68,16 @@ impl Batch {
         self.count == 0
     }
 
-    /// Appends a copy of `packet` (at most 64 KB: the length prefix is two bytes).
-    pub(crate) fn push(&mut self, packet: &[u8]) {
+    /// Appends a copy of `packet`; false (and nothing appended) if it is longer than the
+    /// two-byte length prefix can say.
+    pub(crate) fn push(&mut self, packet: &[u8]) -> bool {
+        if packet.len() > usize::from(u16::MAX) {
+            return false;
+        }
         let room = self.begin(packet.len());
         room.copy_from_slice(packet);
         self.commit(packet.len());
+        true
     }
 
     /// Room for a packet of up to `max` bytes (at most 64 KB) at the end, to build it in
@@ -308,7 +313,8 @@ fn push(q: &Queue, packet: &[u8]) -> Result<(), SendError> {
             let spare = w.spare.pop().unwrap_or_default();
             w.batches.push_back(spare);
         }
-        w.batches.back_mut().expect("just made sure").push(packet);
+        // The length was checked above.
+        let _ = w.batches.back_mut().expect("just made sure").push(packet);
         w.packets += 1;
         w.bytes += packet.len();
         q.ready.store(true, Ordering::Release);
@@ -443,7 +449,7 @@ mod tests {
         // The reader's batches go back to the queue at its next take, and the sender's
         // next hand-over gets one of them, buffer and all.
         assert!(b[0].receive(&mut got) && got.is_empty());
-        out.push(b"again");
+        assert!(out.push(b"again"));
         assert_eq!(a[0].send_batch(&mut out), Ok(0));
         assert!(out.bytes.len() >= 1500, "a reused batch, {} bytes", out.bytes.len());
         assert!(b[0].receive(&mut got));
@@ -456,7 +462,7 @@ mod tests {
         let packet = [7u8; 1400];
         let mut out = Batch::default();
         for _ in 0..300 {
-            out.push(&packet);
+            assert!(out.push(&packet));
         }
         assert!(out.bytes.len() > BATCH_KEEP, "the burst needed a large buffer");
         a[0].send_batch(&mut out).unwrap();
@@ -469,7 +475,7 @@ mod tests {
         // and the sender's); once it has been emptied of enough small batches in a row it
         // is given back, and no end keeps a large one.
         for round in 0..(SPARE_BATCHES as u32 + 2) * QUIET_TAKES {
-            out.push(&round.to_ne_bytes());
+            assert!(out.push(&round.to_ne_bytes()));
             a[0].send_batch(&mut out).unwrap();
             assert!(b[0].receive(&mut got));
             assert_eq!(got.iter().collect::<Vec<_>>(), vec![&round.to_ne_bytes()[..]]);
@@ -483,11 +489,13 @@ mod tests {
         let (a, b) = pair(1);
         let mut out = Batch::default();
         for i in 0..QUEUE_LIMIT + 5 {
-            out.push(&(i as u32).to_ne_bytes());
+            assert!(out.push(&(i as u32).to_ne_bytes()));
         }
         assert_eq!(a[0].send_batch(&mut out), Ok(5), "the packets past the limit are dropped");
+        assert!(!out.push(&vec![0u8; 70_000]), "longer than a length prefix can say");
+        assert!(out.is_empty());
         assert_eq!(a[0].send(b"x"), Err(SendError::Full));
-        out.push(b"y");
+        assert!(out.push(b"y"));
         assert_eq!(a[0].send_batch(&mut out), Ok(1));
         assert!(out.is_empty());
         let mut got = Inbound::default();
@@ -496,7 +504,7 @@ mod tests {
         assert!(got.iter().enumerate().all(|(i, p)| p == (i as u32).to_ne_bytes()), "the first ones, in order");
         drop(a);
         assert_eq!(b[0].send(b"x"), Err(SendError::Closed));
-        out.push(b"z");
+        assert!(out.push(b"z"));
         assert_eq!(b[0].send_batch(&mut out), Err(SendError::Closed));
         assert!(!b[0].receive(&mut got), "nothing more will come");
     }

@@ -29,8 +29,9 @@ use super::xdp_io::XdpIo;
 /// Plain reads kept posted on a device without multishot reads.
 const PLAIN_READS: usize = 32;
 const MAX_WRITES_IN_FLIGHT: usize = 512;
-/// Bytes of packets gathered for an in-process link before they are handed over in the
-/// middle of a flush: the other shard starts on them while the rest are built.
+/// Bytes of packets gathered for an in-process link after which they are handed over in
+/// the middle of a flush, if the other shard has taken everything before: it starts on
+/// them while the rest are built.
 const HAND_OVER_AT: usize = 128 << 10;
 /// Buffers in the provided-buffer ring for multishot reads.
 const RING_BUFFERS: u16 = 512;
@@ -726,7 +727,9 @@ impl DeviceIo {
     fn submit_write(&mut self, buf: Box<[u8]>, n: usize) {
         if let Device::InProcess(_) = &self.device {
             // Gathered with the rest, in order; handed over at the end of the flush.
-            self.outgoing.push(&buf[..n]);
+            if !self.outgoing.push(&buf[..n]) {
+                self.stats.tx_overflow += 1;
+            }
             self.tx_buffers.give_back(buf);
             return;
         }
