@@ -41,8 +41,10 @@ const BATCH_KEEP: usize = 256 << 10;
 /// Small batches in a row after which a buffer above [`BATCH_KEEP`] is given back.
 const QUIET_TAKES: u32 = 64;
 
-/// Emptied batches a queue keeps for its sender; the reader frees the rest.
-const SPARE_BATCHES: usize = 4;
+/// Emptied batches a queue keeps for its sender; the reader frees the rest. One covers the
+/// steady state (a hand-over per flush, a take per turn); each more would keep another
+/// buffer at its high mark for good.
+const SPARE_BATCHES: usize = 1;
 
 /// Packets back to back, each after its length as two bytes (native order).
 #[derive(Debug, Default)]
@@ -471,10 +473,11 @@ mod tests {
         assert_eq!(got.len(), 300);
         assert!(got.iter().all(|p| p == packet));
         // Small batches follow. The burst's buffer is kept when emptied of the burst and
-        // goes on circulating with the others (at most the queue's spares, the reader's
-        // and the sender's); once it has been emptied of enough small batches in a row it
-        // is given back, and no end keeps a large one.
-        for round in 0..(SPARE_BATCHES as u32 + 2) * QUIET_TAKES {
+        // goes on circulating with the others (the queue's spares, the reader's, the
+        // sender's and the one waiting), each emptied once per turn of the circle; once
+        // it has been emptied of enough small batches in a row it is given back, and no
+        // end keeps a large one.
+        for round in 0..(SPARE_BATCHES as u32 + 3) * QUIET_TAKES {
             assert!(out.push(&round.to_ne_bytes()));
             a[0].send_batch(&mut out).unwrap();
             assert!(b[0].receive(&mut got));

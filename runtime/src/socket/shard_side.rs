@@ -158,11 +158,12 @@ impl SocketShared {
             }
             Err(_) => {}
         }
-        // A large buffer the reader drained and nothing refilled goes to the connection,
-        // which hands it out again with the next arrivals (freed here, they would be
-        // copied into a buffer grown from nothing) or frees it once it has gone quiet.
+        // A large buffer the reader drained and nothing refilled: given back, so that a
+        // connection that has gone quiet stays small. (Kept by the connection as a spare
+        // for the next arrivals instead, it saved 3 % of a bulk transfer's CPU and held
+        // a megabyte more of heap in the soak.)
         if st.rx.is_empty() && st.rx.capacity() > RELEASE_ABOVE && !got {
-            shard.give_back_recv_buffer(h, std::mem::take(&mut st.rx));
+            st.rx = Default::default();
         }
         st.rx_more = !st.rx_eof && shard.recv_queue(h).is_ok_and(|n| n > 0);
         let held = st.rx.capacity() + st.tx.capacity();

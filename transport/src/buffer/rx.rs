@@ -41,14 +41,11 @@ pub(crate) struct RxBuffer {
     /// Start of the range holding the most recent out-of-order arrival (RFC 2018 §4: the
     /// first SACK block reports it).
     latest: Option<SeqNum>,
-    /// An empty allocation the reader gave back (see [`keep_spare`](RxBuffer::keep_spare)),
-    /// taken as the in-order buffer when a trade leaves it a smaller one.
-    spare: VecDeque<u8>,
 }
 
 impl RxBuffer {
     pub(crate) fn new(cap: usize, max_ranges: usize) -> Self {
-        RxBuffer { readable: VecDeque::new(), cap, ooo: Vec::new(), max_ranges, latest: None, spare: VecDeque::new() }
+        RxBuffer { readable: VecDeque::new(), cap, ooo: Vec::new(), max_ranges, latest: None }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -161,30 +158,25 @@ impl RxBuffer {
     }
 
     /// Moves up to `max` readable bytes to the end of `out`. When `out` can take all of
-    /// them, it trades allocations with this buffer instead: at once when it is empty, and
-    /// when it still holds a few bytes its reader has not taken, by moving those in front
-    /// of ours first. During a bulk transfer the reader is seldom quite done when more
-    /// arrives, and copying every arrival to the end of its buffer was a tenth of the
-    /// machine's time in an in-memory transfer's profile; two copies of the leftover cost
-    /// less than one of the arrivals while the leftover is under half their size. A trade
-    /// needs an allocation as large as ours to come back (`out`'s or the spare): a smaller
-    /// one would make the next arrivals allocate and grow again.
+    /// them, with an allocation at least as large as ours (a smaller one would make the
+    /// next arrivals allocate and grow again), it trades allocations with this buffer
+    /// instead: at once when it is empty, and when it still holds a few bytes its reader
+    /// has not taken, by moving those in front of ours first. During a bulk transfer the
+    /// reader is seldom quite done when more arrives; two copies of the leftover cost less
+    /// than one of the arrivals while the leftover is under half their size.
     pub(crate) fn read_into(&mut self, out: &mut VecDeque<u8>, max: usize) -> usize {
         let n = max.min(self.readable.len());
         let left = out.len();
-        let needed = self.readable.capacity().min(self.cap);
-        if n > 0 && n == self.readable.len() {
-            if left == 0 && out.capacity().max(self.spare.capacity()) >= needed {
+        if n > 0 && n == self.readable.len() && out.capacity() >= self.readable.capacity().min(self.cap) {
+            if left == 0 {
                 std::mem::swap(out, &mut self.readable);
-                self.take_spare_if_larger();
                 return n;
             }
             // The leftover fits without growing ours (growing would copy all of it).
-            if left > 0 && out.capacity() >= needed && 2 * left < n && self.readable.capacity() - n >= left {
+            if 2 * left < n && self.readable.capacity() - n >= left {
                 super::move_front(out, &mut self.readable, left);
                 self.readable.rotate_right(left);
                 std::mem::swap(out, &mut self.readable);
-                self.readable.clear();
                 return n;
             }
         }
@@ -192,35 +184,16 @@ impl RxBuffer {
         n
     }
 
-    /// After a trade left the in-order buffer empty: the spare replaces it if larger.
-    fn take_spare_if_larger(&mut self) {
-        if self.spare.capacity() > self.readable.capacity() {
-            self.readable = std::mem::take(&mut self.spare);
-        }
-    }
-
-    /// Keeps `buf`, an allocation the reader drained and has nothing to refill with yet,
-    /// as the spare if it is larger than the one held: the next trade hands it out again
-    /// instead of the reader's buffer being freed now and grown from nothing at the next
-    /// arrival. Freed with the buffer's own when the connection stays idle.
-    pub(crate) fn keep_spare(&mut self, mut buf: VecDeque<u8>) {
-        if buf.capacity() > self.spare.capacity() {
-            buf.clear();
-            self.spare = buf;
-        }
-    }
-
-    /// True if the in-order buffer is empty but holds a large allocation, or a spare: one
-    /// the connection should give back if data does not come again soon.
+    /// True if the in-order buffer is empty but holds a large allocation: one the
+    /// connection should give back if data does not come again soon.
     pub(crate) fn holds_idle_allocation(&self) -> bool {
-        self.readable.is_empty() && (self.readable.capacity() > super::IDLE_KEEP || self.spare.capacity() > 0)
+        self.readable.is_empty() && self.readable.capacity() > super::IDLE_KEEP
     }
 
-    /// Frees the in-order buffer's allocation and the spare if nothing is left to read.
+    /// Frees the in-order buffer's allocation if nothing is left in it.
     pub(crate) fn release_if_empty(&mut self) {
         if self.readable.is_empty() {
             self.readable = VecDeque::new();
-            self.spare = VecDeque::new();
         }
     }
 
@@ -262,13 +235,11 @@ impl RxBuffer {
     }
 
     pub(crate) fn allocated(&self) -> usize {
-        self.readable.capacity() + self.spare.capacity() + self.ooo.iter().map(|r| r.data.capacity()).sum::<usize>()
+        self.readable.capacity() + self.ooo.iter().map(|r| r.data.capacity()).sum::<usize>()
     }
 
-    /// Drops held out-of-order data and the spare (the connection is gone; what is
-    /// readable stays).
+    /// Drops held out-of-order data (the connection is gone).
     pub(crate) fn clear_out_of_order(&mut self) {
-        self.spare = VecDeque::new();
         self.ooo = Vec::new();
         self.latest = None;
     }
@@ -303,33 +274,6 @@ mod tests {
         assert_eq!(rx.read_into(&mut small, 100), 3);
         assert_eq!((small, rx.len()), (VecDeque::from(b"rld".to_vec()), 0));
         assert!(rx.readable.capacity() >= 4096, "a copy leaves the allocation where it was");
-    }
-
-    #[test]
-    fn a_spare_given_back_is_handed_out_at_the_next_trade_and_freed_when_idle() {
-        let base = SeqNum(1);
-        let mut rx = RxBuffer::new(1 << 16, 8);
-        rx.keep_spare(VecDeque::with_capacity(1 << 16));
-        assert!(rx.holds_idle_allocation(), "an idle connection's spare is to be freed");
-        assert!(rx.allocated() >= 1 << 16, "and is counted");
-        let data = [3u8; 5000];
-        assert_eq!(rx.insert(base, base, &data), RxInsert::InOrder(5000));
-        assert!(!rx.holds_idle_allocation(), "not while data waits");
-        // A reader with no allocation at all still gets the bytes without a copy: the
-        // buffer takes the spare as its own.
-        let mut out = VecDeque::new();
-        let ours = rx.readable.as_slices().0.as_ptr();
-        assert_eq!(rx.read_into(&mut out, 1 << 16), 5000);
-        assert_eq!(out.as_slices().0.as_ptr(), ours, "traded, not copied");
-        assert!(out.iter().all(|&b| b == 3) && out.len() == 5000);
-        assert!(rx.readable.capacity() >= 1 << 16 && rx.spare.capacity() == 0);
-        // A smaller buffer given back does not replace a larger spare.
-        rx.keep_spare(VecDeque::with_capacity(1 << 17));
-        rx.keep_spare(VecDeque::with_capacity(1 << 10));
-        assert!(rx.spare.capacity() >= 1 << 17);
-        // Idle: both allocations go.
-        rx.release_if_empty();
-        assert_eq!(rx.allocated(), 0);
     }
 
     #[test]

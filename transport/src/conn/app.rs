@@ -151,18 +151,6 @@ impl Connection {
         self.recv(&mut [], now)
     }
 
-    /// Takes back an emptied allocation of the reader's (see [`RxBuffer::keep_spare`])
-    /// while more data may come; it goes with the buffer's own when the connection idles.
-    ///
-    /// [`RxBuffer::keep_spare`]: crate::buffer::rx::RxBuffer::keep_spare
-    pub(crate) fn keep_recv_spare(&mut self, buf: std::collections::VecDeque<u8>, now: Instant) {
-        if self.fin_received || self.error.is_some() || self.state == State::Closed {
-            return;
-        }
-        self.rx.keep_spare(buf);
-        self.buffers_drained(now);
-    }
-
     /// Copies received data without consuming it.
     pub(crate) fn peek(&self, out: &mut [u8]) -> Result<usize, Error> {
         if self.rx.len() > 0 {

@@ -299,32 +299,6 @@ impl Shard {
         })
     }
 
-    /// Hands back an allocation the application side drained and has nothing to refill
-    /// with yet: the connection keeps it for the next arrivals, which [`recv_into`] then
-    /// hands out in it, or frees it once the connection idles. Dropped if nothing more can
-    /// arrive.
-    ///
-    /// [`recv_into`]: Shard::recv_into
-    ///
-    /// ```
-    /// use std::collections::VecDeque;
-    /// use ringtcp_transport::{Config, Instant, Secret, Shard};
-    ///
-    /// let mut shard = Shard::new(Config::default(), &["10.0.0.1".parse().unwrap()], Secret([1; 16]));
-    /// let h = shard.connect(Instant::ZERO, "10.0.0.2:80".parse().unwrap(), None).unwrap();
-    /// let before = shard.buffer_memory();
-    /// shard.give_back_recv_buffer(h, VecDeque::with_capacity(1 << 16));
-    /// assert!(shard.buffer_memory() >= before + (1 << 16), "held, and counted, by the connection");
-    /// ```
-    pub fn give_back_recv_buffer(&mut self, h: SocketHandle, buf: std::collections::VecDeque<u8>) {
-        let _ = self.dequeue_with(h, |from| {
-            if let ReadFrom::Live(c, now) = from {
-                c.keep_recv_spare(buf, now);
-            }
-            Ok(0)
-        });
-    }
-
     /// The bookkeeping of every read: `read` takes bytes from what is left of a closed
     /// connection, or from a live one (told the memory state and the time).
     fn dequeue_with(&mut self, h: SocketHandle, read: impl FnOnce(ReadFrom<'_>) -> Result<usize, Error>) -> Result<usize, Error> {
