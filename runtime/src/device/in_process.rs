@@ -331,16 +331,18 @@ fn push(q: &Queue, packet: &[u8]) -> Result<(), SendError> {
 }
 
 /// Gives `into`'s emptied batches back to `q` (as many as it keeps) and moves `q`'s
-/// waiting batches into `into`.
+/// waiting batches into `into`. The batches it does not keep are freed after the lock is
+/// released, not while the sender may be waiting for it.
 fn take_all(q: &Queue, into: &mut Inbound) {
-    for b in &mut into.batches {
+    let mut done = std::mem::take(&mut into.batches);
+    for b in &mut done {
         b.clear();
     }
     let mut w = q.waiting.lock();
-    while let Some(b) = into.batches.pop_front() {
-        if w.spare.len() < SPARE_BATCHES {
-            w.spare.push(b);
-        }
+    while w.spare.len() < SPARE_BATCHES
+        && let Some(b) = done.pop_front()
+    {
+        w.spare.push(b);
     }
     std::mem::swap(&mut w.batches, &mut into.batches);
     w.packets = 0;
