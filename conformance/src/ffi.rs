@@ -472,10 +472,7 @@ unsafe extern "C" fn pd_setsockopt(ud: Ud, fd: c_int, level: c_int, name: c_int,
                 }
                 // SAFETY: at least 16 bytes, checked.
                 let key = unsafe { std::ptr::read_unaligned(val as *const [u8; 16]) };
-                return call(ud, Wait::Never, |a| {
-                    a.set_fast_open_key(key);
-                    Ok(0)
-                });
+                return call(ud, Wait::Never, |a| a.set_fast_open_key(fd, key).map(|()| 0));
             }
             let v = if (len as usize) >= size_of::<c_int>() {
                 // SAFETY: length checked.

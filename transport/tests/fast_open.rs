@@ -76,6 +76,26 @@ fn data_in_a_syn_with_a_valid_cookie_reaches_the_application_before_the_handshak
 }
 
 #[test]
+fn before_the_clients_ack_the_whole_initial_window_carries_data() {
+    // Our unacknowledged SYN takes no room: neither a segment of the initial window of
+    // ten nor a byte of the window the client's SYN offered (10 segments of 1,000 bytes
+    // exactly, as in packetdrill's fastopen/server/opt34/simple3.pkt).
+    let (mut p, l) = listening(plain_config(), Some(4));
+    let cookie = get_cookie(&mut p);
+    let opts = TcpOptions { mss: Some(1000), fast_open: Some(cookie), ..TcpOptions::default() };
+    p.inject(Seg::new(flags("SYN"), PEER_ISS, 0).win(10_000).opts(opts).data(b"hello"));
+    let synack = p.one();
+    let h = p.shard.accept(l).unwrap().unwrap();
+    assert_eq!(p.shard.state(h).unwrap(), State::SynReceived);
+    p.shard.set_nodelay(h, true).unwrap();
+    assert_eq!(p.shard.send(h, &[3u8; 15_000]).unwrap(), 15_000);
+    let data: Vec<Seg> = p.sent().into_iter().filter(|s| !s.payload.is_empty()).collect();
+    assert_eq!(data.len(), 10, "{:?}", data.iter().map(|s| s.payload.len()).collect::<Vec<_>>());
+    assert!(data.iter().all(|s| s.payload.len() == 1000));
+    assert_eq!((data[0].seq, data[9].seq), (synack.seq + 1, synack.seq + 9001));
+}
+
+#[test]
 fn a_wrong_cookie_gets_the_right_one_in_the_clients_form_and_no_data_is_taken() {
     let (mut p, l) = listening(plain_config(), Some(4));
     let right = get_cookie(&mut p);
@@ -87,6 +107,25 @@ fn a_wrong_cookie_gets_the_right_one_in_the_clients_form_and_no_data_is_taken() 
     assert_eq!(sent.cookie(), right.cookie());
     assert_eq!(p.shard.accept(l).unwrap(), None);
     assert_eq!(p.shard.stats().fast_open_accepted, 0);
+}
+
+#[test]
+fn a_listener_with_a_key_of_its_own_takes_only_its_own_cookies() {
+    let (mut p, l) = listening(plain_config(), Some(4));
+    let shards = get_cookie(&mut p);
+    // Linux's TCP_FASTOPEN_KEY on the listening socket (sockopt-fastopen-key.pkt).
+    p.shard.set_listener_fast_open_key(l, [9; 16]).unwrap();
+    let own = get_cookie(&mut p);
+    assert_ne!(own.cookie(), shards.cookie(), "the listener's cookies come from its own key");
+    // The shard's cookie is now a wrong one here: no data taken, the right cookie sent.
+    p.inject(syn(Some(shards)).data(b"old cookie"));
+    let synack = p.one();
+    assert_eq!(synack.ack, PEER_ISS + 1);
+    assert_eq!(synack.opts.fast_open.map(|c| c.cookie().to_vec()), Some(own.cookie().to_vec()));
+    p.inject(Seg::new(flags("RST"), PEER_ISS + 1, 0));
+    p.inject(syn(Some(own)).data(b"new cookie"));
+    assert_eq!(p.one().ack, PEER_ISS + 1 + 10, "its own cookie's data is taken");
+    assert!(p.shard.accept(l).unwrap().is_some());
 }
 
 #[test]

@@ -449,7 +449,9 @@ fn window_scale_timestamps_and_sack_are_negotiated() {
     p.advance(Duration::from_secs(1));
     let s = p.one();
     assert_eq!(s.payload.len(), 400);
-    assert_eq!(s.win, ((1 << 20) >> 5) as u16, "our window is scaled by 5");
+    // A peer that has sent nothing yet is offered the SYN-ACK's 65,535 bytes, not the
+    // whole buffer (window_growth.rs), now in units of 32 bytes, rounded up as Linux does.
+    assert_eq!(s.win, (65_536 >> 5) as u16, "our window is scaled by 5");
     assert_eq!(s.opts.timestamps.map(|t| t.ecr), Some(501));
     p.inject(Seg::new(flags("ACK"), PEER_ISS + 1, sa.seq + 401).win(1000).opts(ts(502)));
     let s = p.one();

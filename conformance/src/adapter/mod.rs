@@ -221,9 +221,16 @@ impl Adapter {
         self.shard.set_handshake_options(cfg.timestamps, cfg.sack, cfg.window_scaling);
     }
 
-    /// `TCP_FASTOPEN_KEY`: the key Fast Open cookies are made with.
-    pub fn set_fast_open_key(&mut self, key: [u8; 16]) {
-        self.shard.set_fast_open_key(key);
+    /// `TCP_FASTOPEN_KEY` on socket `fd`: as on Linux, the key of that socket's listener
+    /// (now, or when it listens); listeners without one use the shard's, which stands
+    /// for `net.ipv4.tcp_fastopen_key`.
+    pub fn set_fast_open_key(&mut self, fd: i32, key: [u8; 16]) -> Res<()> {
+        let f = self.fd(fd)?;
+        f.opts.fast_open_key = Some(key);
+        if let Kind::Listener(l) = f.kind {
+            self.shard.set_listener_fast_open_key(l, key).map_err(errno_of)?;
+        }
+        Ok(())
     }
 
     /// An adapter whose shard owns `local_ip`.
@@ -388,7 +395,11 @@ impl Adapter {
         // Linux's accept queue holds backlog + 1.
         let backlog = usize::try_from(backlog).unwrap_or(0).max(1) + 1;
         let l = self.shard.listen_with(addr, backlog, opts).map_err(errno_of)?;
-        self.fd(fd)?.kind = Kind::Listener(l);
+        let f = self.fd(fd)?;
+        f.kind = Kind::Listener(l);
+        if let Some(key) = f.opts.fast_open_key {
+            self.shard.set_listener_fast_open_key(l, key).map_err(errno_of)?;
+        }
         Ok(())
     }
 

@@ -34,6 +34,8 @@ pub(super) struct Options {
     pub(super) maxseg: Option<u16>,
     /// `TCP_FASTOPEN`: a listener's Fast Open queue length.
     pub(super) fast_open: Option<usize>,
+    /// `TCP_FASTOPEN_KEY`: a key of this socket's own for its listener's cookies.
+    pub(super) fast_open_key: Option<[u8; 16]>,
     /// `TCP_FASTOPEN_CONNECT`: `connect` may defer the SYN to the first write.
     pub(super) fast_open_connect: bool,
     /// `TCP_FASTOPEN_NO_COOKIE`: Fast Open data goes in the SYN without a cookie.

@@ -631,6 +631,7 @@ impl Connection {
             match inserted {
                 None => {}
                 Some(RxInsert::InOrder(n)) => {
+                    self.grow_window(n);
                     self.data_rcv_at = Some(ctx.now);
                     self.rcv_nxt += n;
                     self.activity.bytes_received += n as u64;
@@ -654,6 +655,12 @@ impl Connection {
                 }
                 Some(RxInsert::OutOfOrder) => {
                     ctx.stats.ooo_segments += 1;
+                    // Out-of-order data opens the window only with SACK: a duplicate ACK
+                    // carries an unchanged window (RFC 5681 §2), and without SACK those are
+                    // all the sender has to find the loss (as Linux's tcp_data_queue_ofo).
+                    if self.opts.sack {
+                        self.grow_window(data.len());
+                    }
                     // Loss or reordering: ACK at once from here on (Linux's
                     // tcp_enter_quickack_mode leaves pingpong mode too).
                     self.interactive = false;

@@ -21,6 +21,7 @@ mod records;
 mod remnant;
 mod tail_probe;
 mod timers;
+mod window_growth;
 
 pub use info::{CongestionState, TcpInfo};
 pub(crate) use remnant::Remnant;
@@ -29,6 +30,7 @@ use cwnd_validation::CwndUse;
 use info::Activity;
 use records::RecordEnds;
 use tail_probe::TailProbe;
+use window_growth::WindowGrowth;
 
 use core::time::Duration;
 use std::net::SocketAddr;
@@ -268,6 +270,8 @@ pub(crate) struct Connection {
     /// Right edge of the window last advertised (never moved left: RFC 9293 §3.8.6.2.2).
     rcv_adv: SeqNum,
     rx: RxBuffer,
+    /// How far the offered window may open yet.
+    window_growth: WindowGrowth,
     /// The peer's FIN has been received (in order).
     fin_received: bool,
     /// An out-of-order FIN waiting for the data before it.
@@ -456,6 +460,7 @@ impl Connection {
             rcv_nxt: SeqNum(0),
             rcv_adv: SeqNum(0),
             rx: RxBuffer::new(rx_cap, cfg.reassembly_ranges),
+            window_growth: WindowGrowth::new(rx_cap),
             fin_received: false,
             ooo_fin: None,
             opts: Negotiated {
@@ -709,12 +714,13 @@ impl Connection {
         self.events.set(Events::WRITABLE);
     }
 
-    /// The receive window we could advertise now, before SWS rules. Under memory pressure
-    /// it is clamped to four segments (Linux's `tcp_clamp_window`); at the limit, to what
-    /// the buffer holds room for without growing.
+    /// The receive window we could advertise now, before SWS rules: no more than data
+    /// arriving has opened (`window_growth`). Under memory pressure it is clamped to four
+    /// segments (Linux's `tcp_clamp_window`); at the limit, to what the buffer holds room
+    /// for without growing.
     fn advertisable_window(&self) -> usize {
         let max = 65_535usize << self.opts.rcv_wscale;
-        let wnd = self.rx.window().min(max);
+        let wnd = self.rx.window().min(max).min(self.window_growth.limit(self.opts.rcv_wscale));
         match self.mem {
             MemoryState::Normal => wnd,
             MemoryState::Pressure => wnd.min(4 * usize::from(self.rcv_mss)),

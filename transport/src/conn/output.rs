@@ -167,6 +167,11 @@ impl Connection {
         if self.snd_una == self.snd_max && self.tx_end() > self.snd_nxt && self.snd_wnd > 0 && !self.recovery.active {
             self.restart_after_idle(ctx);
         }
+        // Our SYN while it is unacknowledged: a Fast Open server sending in SYN-RECEIVED.
+        // It is in neither window: the congestion window counts data, and the window of
+        // the peer's SYN (which acknowledges nothing) is room for our data, from ISS + 1
+        // (Linux's Fast Open child starts with SND.UNA there and its whole initial window).
+        let syn = usize::from(self.snd_una == self.iss && self.snd_nxt > self.iss);
         let sack_recovery = self.recovery.active && self.opts.sack;
         let cwnd_room = if sack_recovery {
             // RFC 6937 in place of RFC 6675 §5 step (C)'s cwnd − pipe: what the last ACK
@@ -210,7 +215,7 @@ impl Connection {
             };
             let cwnd = self.cc.cwnd() as usize + self.recovery.inflation as usize + limited;
             // SACKed data above SND.NXT (pulled back by an RTO) is not in this flight.
-            let flight = (self.snd_nxt - self.snd_una).saturating_sub(self.sack.sacked_below(self.snd_nxt));
+            let flight = (self.snd_nxt - self.snd_una).saturating_sub(self.sack.sacked_below(self.snd_nxt) + syn);
             let room = cwnd.saturating_sub(flight);
             if probe { room.max(max_payload) } else { room }
         };
@@ -224,7 +229,7 @@ impl Connection {
         let retransmit = self.snd_nxt < self.snd_max;
         let data_end = self.tx_end();
         let avail = data_end - self.snd_nxt;
-        let wnd_room = (self.snd_una + self.snd_wnd as usize) - self.snd_nxt;
+        let wnd_room = (self.snd_una + (self.snd_wnd as usize + syn)) - self.snd_nxt;
         // New data outside loss recovery may leave as one super-segment where the device
         // segments: the segments are the ones that would have left one by one now (the
         // same windows, so ACK clocking and congestion control see no difference), and the
@@ -465,6 +470,13 @@ impl Connection {
         // Receiver SWS avoidance (RFC 9293 §3.8.6.2.2): keep the old right edge unless the
         // window grows by a meaningful step.
         let wnd = if free >= announced + step || free < announced { free.max(announced) } else { announced };
+        // A window that is not a whole number of scale units is rounded up where we could
+        // offer that much anyway, as Linux does: rounded down, the edge a SYN-ACK offered
+        // (65,535 bytes) would move left by a unit at the first scaled window (RFC 7323
+        // §2.4 allows either; shrinking is the one the peer must work around).
+        let unit = 1usize << shift;
+        let up = wnd.div_ceil(unit) * unit;
+        let wnd = if up <= free { up } else { wnd };
         let field = (wnd >> shift).min(65_535);
         let edge = self.rcv_nxt + (field << shift);
         if edge > self.rcv_adv {

@@ -56,6 +56,8 @@ pub(crate) struct Listener {
     last_cookie: Option<Instant>,
     /// Fast Open connections of this listener still in SYN-RECEIVED.
     pub(crate) fast_open_pending: usize,
+    /// A Fast Open key of its own, instead of the shard's.
+    pub(crate) fast_open_key: Option<fast_open::FastOpenKey>,
 }
 
 impl Listener {
@@ -71,6 +73,7 @@ impl Listener {
             opts: SocketOptions::default(),
             last_cookie: None,
             fast_open_pending: 0,
+            fast_open_key: None,
         }
     }
 

@@ -262,7 +262,8 @@ impl Shard {
         }
         let (seq, window, options) = (h.seq, h.window, h.options);
         let fast_open = {
-            let (lst, key) = (&self.listeners[l as usize], self.fast_open_key);
+            let lst = &self.listeners[l as usize];
+            let key = lst.fast_open_key.unwrap_or(self.fast_open_key);
             fast_open::verdict(self.cfg.fast_open, lst.fast_open_queue(self.cfg.fast_open), options.fast_open, !payload.is_empty(), || key.cookie(local.ip(), remote.ip()))
         };
         let opts = self.listeners[l as usize].opts;
@@ -302,6 +303,25 @@ impl Shard {
     /// secret. Cookies made with the old key stop being accepted.
     pub fn set_fast_open_key(&mut self, key: [u8; 16]) {
         self.fast_open_key = FastOpenKey::from_bytes(key);
+    }
+
+    /// Gives listener `l` a Fast Open key of its own, used for its cookies instead of
+    /// the shard's [`set_fast_open_key`](Self::set_fast_open_key) (Linux's
+    /// `TCP_FASTOPEN_KEY` on a listening socket): cookies made with any other key stop
+    /// being accepted by it, and other listeners keep the shard's.
+    ///
+    /// ```
+    /// use ringtcp_transport::{Config, Secret, Shard};
+    ///
+    /// let mut shard = Shard::new(Config::default(), &["10.0.0.1".parse().unwrap()], Secret([1; 16]));
+    /// let l = shard.listen("10.0.0.1:80".parse().unwrap(), 16).unwrap();
+    /// shard.set_listener_fast_open(l, 16).unwrap();
+    /// shard.set_listener_fast_open_key(l, [7; 16]).unwrap();
+    /// ```
+    pub fn set_listener_fast_open_key(&mut self, l: ListenerHandle, key: [u8; 16]) -> Result<(), Error> {
+        self.listener(l)?;
+        self.listeners[l.idx as usize].fast_open_key = Some(FastOpenKey::from_bytes(key));
+        Ok(())
     }
 
     /// Serves Fast Open on listener `l` with a queue of `qlen` (Linux's `TCP_FASTOPEN` on a
