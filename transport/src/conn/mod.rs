@@ -714,38 +714,6 @@ impl Connection {
         self.events.set(Events::WRITABLE);
     }
 
-    /// The receive window we could advertise now, before SWS rules: no more than data
-    /// arriving has opened (`window_growth`). Under memory pressure it is clamped to four
-    /// segments (Linux's `tcp_clamp_window`); at the limit, to what the buffer holds room
-    /// for without growing.
-    fn advertisable_window(&self) -> usize {
-        let max = 65_535usize << self.opts.rcv_wscale;
-        let wnd = self.rx.window().min(max).min(self.window_growth.limit(self.opts.rcv_wscale));
-        match self.mem {
-            MemoryState::Normal => wnd,
-            MemoryState::Pressure => wnd.min(4 * usize::from(self.rcv_mss)),
-            MemoryState::Exhausted => wnd.min(self.rx.window_without_growth(crate::config::BufferMemory::MIN_BUFFER)),
-        }
-    }
-
-    /// After the application reads: tell the peer when the window has opened enough to
-    /// matter. Receiver SWS avoidance (RFC 9293 §3.8.6.2.2) wants a step of at least
-    /// min(buffer/2, MSS); like Linux we also wait until what is left of the announced
-    /// window is at most half the buffer and the new one is at least twice it, so a reader
-    /// keeping up with a bulk sender adds no extra ACKs.
-    fn maybe_window_update(&mut self) {
-        if !self.state.can_receive() {
-            return;
-        }
-        let announced = self.rcv_adv - self.rcv_nxt;
-        let free = self.advertisable_window();
-        let step = (self.rx.capacity() / 2).min(usize::from(self.rcv_mss));
-        let max = self.rx.capacity().min(65_535usize << self.opts.rcv_wscale);
-        if 2 * announced <= max && free >= 2 * announced && free >= announced + step {
-            self.ack_state = AckState::Now;
-        }
-    }
-
     /// Data bytes sent and not yet acknowledged, excluding SYN and FIN.
     fn flight_size(&self) -> u32 {
         (self.snd_max - self.snd_una) as u32

@@ -1,13 +1,14 @@
-//! How far the receive window may open: a connection starts by offering at most 64 KB
-//! and opens further only as data actually arrives (Linux's `rcv_ssthresh` and
-//! `tcp_grow_window`). A buffer that grows on demand makes every byte of window a
-//! promise of memory the peer can claim at once; offering the whole buffer bound in the
-//! first ACK would let any peer, and a thousand idle or hostile ones, claim that much per
-//! connection before it ever proved it sends. A sender in slow start adds one segment to
-//! its window per segment acknowledged, and each arriving segment opens ours by two, so
-//! a real transfer is never held back by this: only the peer that has sent nothing is.
+//! The receive window offered: how far it may open, and when a read is worth announcing.
+//! A connection starts by offering at most 64 KB and opens further only as data actually
+//! arrives (Linux's `rcv_ssthresh` and `tcp_grow_window`). A buffer that grows on demand
+//! makes every byte of window a promise of memory the peer can claim at once; offering the
+//! whole buffer bound in the first ACK would let any peer, and a thousand idle or hostile
+//! ones, claim that much per connection before it ever proved it sends. A sender in slow
+//! start adds one segment to its window per segment acknowledged, and each arriving
+//! segment opens ours by two, so a real transfer is never held back by this: only the
+//! peer that has sent nothing is.
 
-use super::Connection;
+use super::{AckState, Connection, MemoryState};
 
 /// Segments shorter than this do not open the window (Linux's `tcp_event_data_recv`: tiny
 /// segments are what a peer inflating our window cheaply would send).
@@ -47,11 +48,43 @@ impl WindowGrowth {
 }
 
 impl Connection {
+    /// The receive window we could advertise now, before SWS rules: no more than data
+    /// arriving has opened (`window_growth`). Under memory pressure it is clamped to four
+    /// segments (Linux's `tcp_clamp_window`); at the limit, to what the buffer holds room
+    /// for without growing.
+    pub(super) fn advertisable_window(&self) -> usize {
+        let max = 65_535usize << self.opts.rcv_wscale;
+        let wnd = self.rx.window().min(max).min(self.window_growth.limit(self.opts.rcv_wscale));
+        match self.mem {
+            MemoryState::Normal => wnd,
+            MemoryState::Pressure => wnd.min(4 * usize::from(self.rcv_mss)),
+            MemoryState::Exhausted => wnd.min(self.rx.window_without_growth(crate::config::BufferMemory::MIN_BUFFER)),
+        }
+    }
+
+    /// After the application reads: tell the peer when the window has opened enough to
+    /// matter. Receiver SWS avoidance (RFC 9293 §3.8.6.2.2) wants a step of at least
+    /// min(buffer/2, MSS); like Linux we also wait until what is left of the announced
+    /// window is at most half the buffer and the new one is at least twice it, so a reader
+    /// keeping up with a bulk sender adds no extra ACKs.
+    pub(super) fn maybe_window_update(&mut self) {
+        if !self.state.can_receive() {
+            return;
+        }
+        let announced = self.rcv_adv - self.rcv_nxt;
+        let free = self.advertisable_window();
+        let step = (self.rx.capacity() / 2).min(usize::from(self.rcv_mss));
+        let max = self.rx.capacity().min(65_535usize << self.opts.rcv_wscale);
+        if 2 * announced <= max && free >= 2 * announced && free >= announced + step {
+            self.ack_state = AckState::Now;
+        }
+    }
+
     /// Called for each data segment stored in the receive buffer.
     pub(super) fn grow_window(&mut self, len: usize) {
         // Under memory pressure the window is clamped instead (`advertisable_window`);
         // it does not open further until the pressure is gone (Linux's check #1).
-        if self.mem == super::MemoryState::Normal {
+        if self.mem == MemoryState::Normal {
             self.window_growth.grow(len, self.rcv_mss, self.rx.capacity());
         }
     }
