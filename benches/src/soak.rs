@@ -39,6 +39,8 @@ pub struct SoakConfig {
     pub http: usize,
     /// The impairment both ways.
     pub impair: Impairment,
+    /// How often each stack gives freed memory back (`StackBuilder::allocator_trim`).
+    pub allocator_trim: Option<Duration>,
 }
 
 impl SoakConfig {
@@ -60,6 +62,7 @@ impl SoakConfig {
                 delay: Duration::from_micros(200),
                 jitter: Duration::from_micros(100),
             },
+            allocator_trim: Some(ringtcp_runtime::stack::DEFAULT_ALLOCATOR_TRIM),
         }
     }
 }
@@ -104,6 +107,8 @@ pub struct SoakReport {
     pub leaked_records: usize,
     /// Packets the impairment layer and the stacks retransmitted, for the record.
     pub retransmissions: u64,
+    /// What the two stacks' allocator trimming did, summed.
+    pub allocator_trims: ringtcp_runtime::allocator_trim::TrimStats,
 }
 
 impl SoakReport {
@@ -346,6 +351,7 @@ pub fn run(cfg: &SoakConfig, mut progress: impl FnMut(&Sample)) -> SoakReport {
         .shards(2)
         .config(config)
         .impair(ImpairConfig::symmetric(cfg.impair.clone(), 0x50a4))
+        .allocator_trim(cfg.allocator_trim)
         .memory_pair(CLIENT, SERVER)
         .expect("in-memory stacks");
     let sh = Arc::new(Shared {
@@ -405,6 +411,13 @@ pub fn run(cfg: &SoakConfig, mut progress: impl FnMut(&Sample)) -> SoakReport {
     report.bulk_bytes = sh.bulk.load(Ordering::Relaxed);
     report.http_responses = sh.http.load(Ordering::Relaxed);
     report.errors = std::mem::take(&mut *sh.errors.lock().expect("errors"));
+    for stack in [&client, &server] {
+        if let Ok(t) = stack.stats().map(|s| s.allocator_trims) {
+            report.allocator_trims.trims += t.trims;
+            report.allocator_trims.released += t.released;
+            report.allocator_trims.time += t.time;
+        }
+    }
     drop((client, server));
     drop(rt);
     report

@@ -242,6 +242,22 @@ impl StackBuilder {
         self
     }
 
+    /// How often a thread of the stack asks glibc's allocator to give the memory the
+    /// process has freed back to the system (default every 10 s; `None` never). A
+    /// stack's buffers grow with its transfers and are freed when they pause, and glibc
+    /// keeps what is freed (more and more of it, see [`ringtcp_runtime::allocator_trim`]);
+    /// jemalloc and mimalloc give it back on their own, and with them this costs only a
+    /// walk over glibc's idle heap. Counted in [`StackStats::allocator_trims`](crate::StackStats::allocator_trims).
+    ///
+    /// ```
+    /// let b = ringtcp::Stack::builder().allocator_trim(Some(std::time::Duration::from_secs(30)));
+    /// # let _ = b;
+    /// ```
+    pub fn allocator_trim(mut self, every: Option<std::time::Duration>) -> Self {
+        self.cfg.allocator_trim = every;
+        self
+    }
+
     /// When listeners answer SYNs with SYN cookies (default: when a SYN queue is full, as
     /// Linux's `tcp_syncookies=1`). Shorthand for setting `Config::syn_cookies`.
     ///
@@ -382,8 +398,9 @@ impl StackBuilder {
     /// `RINGTCP_BUSY_POLL_US` (see [`StackBuilder::busy_poll`]), `RINGTCP_OFFLOADS` (`0`
     /// or `false`: see [`StackBuilder::offloads`]), `RINGTCP_MAX_CONNECTIONS`
     /// (see [`StackBuilder::max_connections`]), `RINGTCP_BUFFER_MEMORY_MB` (see
-    /// [`StackBuilder::buffer_memory`]) and `RINGTCP_SYN_COOKIES` (`off`, `when-full` or
-    /// `always`: see [`StackBuilder::syn_cookies`]).
+    /// [`StackBuilder::buffer_memory`]), `RINGTCP_SYN_COOKIES` (`off`, `when-full` or
+    /// `always`: see [`StackBuilder::syn_cookies`]) and `RINGTCP_ALLOCATOR_TRIM_MS` (`0`
+    /// for never: see [`StackBuilder::allocator_trim`]).
     ///
     /// `RINGTCP_AF_XDP=<interface>` serves that interface through AF_XDP instead of a
     /// TUN device (see [`StackBuilder::af_xdp`]): `RINGTCP_ADDR` and `RINGTCP_PREFIX` are
@@ -412,7 +429,9 @@ impl StackBuilder {
                 return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("RINGTCP_SYN_COOKIES={v:?} is not valid: use off, when-full or always")));
             }
         };
-        let b = b.max_connections(max_conns).buffer_memory(memory_mb << 20).syn_cookies(cookies);
+        let trim_ms: u64 = env_or("RINGTCP_ALLOCATOR_TRIM_MS", ringtcp_runtime::stack::DEFAULT_ALLOCATOR_TRIM.as_millis() as u64)?;
+        let trim = (trim_ms > 0).then(|| std::time::Duration::from_millis(trim_ms));
+        let b = b.max_connections(max_conns).buffer_memory(memory_mb << 20).syn_cookies(cookies).allocator_trim(trim);
         let mut config = b.cfg.config.clone();
         config.mtu = env_or("RINGTCP_MTU", config.mtu)?;
         if let Ok(interface) = std::env::var("RINGTCP_AF_XDP") {
@@ -567,7 +586,8 @@ impl Stack {
     /// `BrokenPipe` once a shard thread has stopped; `WouldBlock` on one of the stack's own
     /// shard threads (the call waits for every shard).
     pub fn stats(&self) -> io::Result<crate::StackStats> {
-        Ok(crate::StackStats { shards: self.inner.shards.stats()?, locks: ringtcp_runtime::lock::all_stats() })
+        let allocator_trims = self.inner.shards.allocator_trims();
+        Ok(crate::StackStats { shards: self.inner.shards.stats()?, locks: ringtcp_runtime::lock::all_stats(), allocator_trims })
     }
 
     /// True if the stack was built with [`StackBuilder::thread_per_core`].

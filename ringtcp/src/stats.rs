@@ -3,6 +3,7 @@
 
 use std::fmt::{self, Write as _};
 
+use ringtcp_runtime::allocator_trim::TrimStats;
 use ringtcp_runtime::lock::LockSnapshot;
 use ringtcp_runtime::stats::ShardStats;
 use ringtcp_runtime::transport::{Drops, State, Stats};
@@ -30,6 +31,9 @@ pub struct StackStats {
     pub shards: Vec<ShardStats>,
     /// Wait statistics of every traced lock (process-wide: locks are named by role).
     pub locks: Vec<LockSnapshot>,
+    /// What the stack's thread giving freed memory back to the system has done (see
+    /// [`StackBuilder::allocator_trim`](crate::StackBuilder::allocator_trim)).
+    pub allocator_trims: TrimStats,
 }
 
 impl StackStats {
@@ -172,6 +176,11 @@ impl StackStats {
                 }
             }
         }
+        let t = &self.allocator_trims;
+        let _ = writeln!(out, "# HELP ringtcp_allocator_trims Times freed memory was handed back to the system, and times some was.\n# TYPE ringtcp_allocator_trims counter");
+        let _ = writeln!(out, "ringtcp_allocator_trims{{allocator=\"glibc\",outcome=\"asked\"}} {}\nringtcp_allocator_trims{{allocator=\"glibc\",outcome=\"released\"}} {}", t.trims, t.released);
+        let _ = writeln!(out, "# HELP ringtcp_allocator_trim_seconds Time spent handing freed memory back.\n# TYPE ringtcp_allocator_trim_seconds counter");
+        let _ = writeln!(out, "ringtcp_allocator_trim_seconds{{allocator=\"glibc\"}} {}", t.time.as_secs_f64());
         let _ = writeln!(out, "# HELP ringtcp_lock_wait_seconds Contended lock waits.\n# TYPE ringtcp_lock_wait_seconds summary");
         for l in &self.locks {
             let secs = |ns: u64| ns as f64 / 1e9;

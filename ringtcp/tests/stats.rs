@@ -189,3 +189,45 @@ async fn loss_shows_as_retransmissions_and_out_of_order_arrivals() {
     let io = client.stats().unwrap().shards[0].io.clone();
     assert!(io.offloads && io.super_packets_out > 0, "the sender built super-segments: {io:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+async fn freed_buffers_are_handed_back_to_the_system_on_the_trim_interval() {
+    let (client, server) = Stack::builder().shards(1).allocator_trim(Some(Duration::from_millis(20))).memory_pair(A, B).unwrap();
+    let listener = server.bind((B, 81)).await.unwrap();
+    // A megabyte echoed grows both stacks' buffers; they are freed once it is done.
+    let echo = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = s.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            s.write_all(&buf[..n]).await.unwrap();
+        }
+    });
+    let c = client.connect((B, 81)).await.unwrap();
+    let (mut r, mut w) = c.into_split();
+    let data: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 253) as u8).collect();
+    let sent = data.clone();
+    let writer = tokio::spawn(async move {
+        w.write_all(&sent).await.unwrap();
+        w.shutdown().await.unwrap();
+    });
+    let mut back = Vec::new();
+    r.read_to_end(&mut back).await.unwrap();
+    writer.await.unwrap();
+    echo.await.unwrap();
+    assert!(back == data, "the echo came back intact");
+    let s = stats_until(&client, |s| s.allocator_trims.trims >= 3).await;
+    let t = s.allocator_trims;
+    assert!(t.trims >= 3 && t.released <= t.trims && t.time > Duration::ZERO, "{t:?}");
+    let text = s.to_prometheus();
+    assert!(text.contains(&format!("ringtcp_allocator_trims{{allocator=\"glibc\",outcome=\"asked\"}} {}", t.trims)), "{text}");
+
+    // Off: no thread, nothing counted.
+    let (quiet, _peer) = Stack::builder().shards(1).allocator_trim(None).memory_pair(Ipv4Addr::new(10, 56, 1, 1), Ipv4Addr::new(10, 56, 1, 2)).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(quiet.stats().unwrap().allocator_trims, Default::default());
+}

@@ -12,6 +12,7 @@
 //! threads. [`stack`] assembles shards over a device and runs operations that span them.
 
 pub mod accept;
+pub mod allocator_trim;
 mod bufring;
 mod conn_trace;
 pub mod device;

@@ -3,8 +3,9 @@
 //! every connection and TIME-WAIT record must be gone, and no operation may have failed.
 //! No root needed (two stacks in this process, joined by the in-memory link).
 //!
-//! Run: `cargo run --release -p ringtcp-benches --bin soak -- [--seconds 600] [--warm-up 60]`
-//! (`--short` is the 20-second mode CI runs as a test).
+//! Run: `cargo run --release -p ringtcp-benches --bin soak -- [--seconds 600] [--warm-up 60]
+//! [--allocator-trim-ms 10000]` (`--short` is the 20-second mode CI runs as a test;
+//! `--allocator-trim-ms 0` runs the stacks without handing freed memory back).
 
 use std::time::Duration;
 
@@ -27,6 +28,13 @@ fn main() {
                     std::process::exit(2)
                 });
                 cfg.warm_up = Duration::from_secs(secs);
+            }
+            "--allocator-trim-ms" => {
+                let ms: u64 = args.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
+                    eprintln!("soak: --allocator-trim-ms takes a number of milliseconds (0: never)");
+                    std::process::exit(2)
+                });
+                cfg.allocator_trim = (ms > 0).then(|| Duration::from_millis(ms));
             }
             "--seconds" => {
                 let secs: u64 = args.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
@@ -69,6 +77,8 @@ fn main() {
         println!("  {e}");
     }
     println!("left after the run: {} connections, {} TIME-WAIT records", report.leaked_connections, report.leaked_records);
+    let t = report.allocator_trims;
+    println!("freed memory handed back: {} times asked, {} released, {:?} spent", t.trims, t.released, t.time);
     println!("memory after warm-up ({:?}): peak {:+.1} % over its first sample", cfg.warm_up, growth * 100.0);
     let window = Duration::from_secs(60).min(cfg.duration / 10);
     println!(
