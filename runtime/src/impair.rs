@@ -73,6 +73,9 @@ struct Held {
     bytes: Vec<u8>,
 }
 
+/// Held packets' room the queue keeps however quiet it gets.
+const KEEP_HELD: usize = 256;
+
 /// The layer itself: decides per packet, and holds delayed ones until due.
 #[derive(Debug)]
 pub struct Impairer {
@@ -138,6 +141,11 @@ impl Impairer {
     pub fn due(&mut self, now: Instant) -> Option<(Direction, Vec<u8>)> {
         if self.held.peek().is_some_and(|Reverse(h)| h.at <= now) {
             let Reverse(h) = self.held.pop()?;
+            // A burst grew the queue; once it has drained to an eighth, give most of that
+            // back (halving at most, so a steady load does not shrink and regrow it).
+            if self.held.capacity() > KEEP_HELD && self.held.len() * 8 < self.held.capacity() {
+                self.held.shrink_to((self.held.capacity() / 2).max(KEEP_HELD));
+            }
             let dir = if h.inbound { Direction::Inbound } else { Direction::Outbound };
             return Some((dir, h.bytes));
         }
@@ -168,6 +176,22 @@ mod tests {
         assert!((800..1200).contains(&sa.lost), "5 % of 20,000 lost: {}", sa.lost);
         assert!((250..550).contains(&sa.duplicated), "2 % duplicated: {}", sa.duplicated);
         assert!(sa.reordered > 500, "5 % held back: {}", sa.reordered);
+    }
+
+    #[test]
+    fn a_drained_burst_gives_its_room_back() {
+        let imp = Impairment { delay: Duration::from_millis(1), ..Impairment::default() };
+        let mut i = Impairer::new(ImpairConfig::symmetric(imp, 3));
+        for _ in 0..10_000 {
+            i.admit(Instant::ZERO, Direction::Inbound, b"burst");
+        }
+        assert!(i.held.capacity() >= 10_000);
+        let mut back = 0;
+        while i.due(Instant::from_millis(1)).is_some() {
+            back += 1;
+        }
+        assert_eq!(back, 10_000, "every held packet came back");
+        assert!(i.held.capacity() <= 2 * KEEP_HELD, "room kept after the burst: {}", i.held.capacity());
     }
 
     #[test]
