@@ -243,7 +243,8 @@ impl StackBuilder {
     }
 
     /// How often a thread of the stack asks glibc's allocator to give the memory the
-    /// process has freed back to the system (default every 10 s; `None` never). A
+    /// process has freed back to the system (default every 10 s; `None` never; an interval
+    /// of zero makes building the stack fail with `InvalidInput`). A
     /// stack's buffers grow with its transfers and are freed when they pause, and glibc
     /// keeps what is freed (more and more of it, see [`ringtcp_runtime::allocator_trim`]);
     /// jemalloc and mimalloc give it back on their own, and with them this costs only a

@@ -64,7 +64,15 @@ impl std::fmt::Debug for Trimmer {
 impl Trimmer {
     /// Starts a thread that trims every `every`; `None` where the allocator is not glibc's
     /// (nothing to do there).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for an interval of zero (it would trim without pause); the thread's
+    /// spawn error.
     pub(crate) fn start(every: Duration) -> io::Result<Option<Trimmer>> {
+        if every.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "allocator_trim: an interval of zero would trim without pause; use None to turn it off"));
+        }
         if !cfg!(all(target_os = "linux", target_env = "gnu")) {
             return Ok(None);
         }
@@ -120,6 +128,13 @@ fn trim() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_interval_of_zero_is_refused() {
+        let e = Trimmer::start(Duration::ZERO).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("use None"), "{e}");
+    }
 
     #[test]
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
