@@ -5,8 +5,8 @@
 //! whole buffer bound in the first ACK would let any peer, and a thousand idle or hostile
 //! ones, claim that much per connection before it ever proved it sends. A sender in slow
 //! start adds one segment to its window per segment acknowledged, and each arriving
-//! segment opens ours by two, so a real transfer is never held back by this: only the
-//! peer that has sent nothing is.
+//! segment opens ours by two, so a transfer starting from an ordinary initial window (ten
+//! segments) stays inside it: what it holds back is the peer that has sent nothing.
 
 use super::{AckState, Connection, MemoryState};
 
