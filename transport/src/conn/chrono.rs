@@ -96,7 +96,7 @@ impl Connection {
     fn held_by_receive_window(&self) -> bool {
         let unsent = self.notsent();
         // Saturating: zero where SND.NXT is at or past the window's right edge.
-        let room = (self.snd_una + self.snd_wnd as usize) - self.snd_nxt;
+        let room = self.snd_wnd_end() - self.snd_nxt;
         unsent > 0 && room < unsent.min(usize::from(self.eff_mss()))
     }
 }

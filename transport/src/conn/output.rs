@@ -128,8 +128,23 @@ impl Connection {
     /// forever. So, like Linux's `tcp_acceptable_seq`, use the highest sequence number sent,
     /// but never past the right edge of the peer's window.
     fn acceptable_seq(&self) -> SeqNum {
-        let wnd_end = self.snd_una + self.snd_wnd as usize;
+        let wnd_end = self.snd_wnd_end();
         if self.snd_max <= wnd_end { self.snd_max } else { wnd_end }
+    }
+
+    /// 1 while our SYN is unacknowledged and something followed it (a Fast Open server
+    /// sending in SYN-RECEIVED), else 0. The SYN is in neither window: the congestion
+    /// window counts data, and the window of the peer's SYN (which acknowledges nothing)
+    /// is room for our data from ISS + 1 (Linux's Fast Open child starts with SND.UNA
+    /// there and has its whole initial window).
+    pub(super) fn unacked_syn(&self) -> usize {
+        usize::from(self.snd_una == self.iss && self.snd_nxt > self.iss)
+    }
+
+    /// The right edge of the peer's receive window (SND.UNA + SND.WND, past our SYN
+    /// while it is unacknowledged: see [`unacked_syn`](Self::unacked_syn)).
+    pub(super) fn snd_wnd_end(&self) -> SeqNum {
+        self.snd_una + (self.snd_wnd as usize + self.unacked_syn())
     }
 
     /// Data, retransmissions and FIN.
@@ -167,11 +182,6 @@ impl Connection {
         if self.snd_una == self.snd_max && self.tx_end() > self.snd_nxt && self.snd_wnd > 0 && !self.recovery.active {
             self.restart_after_idle(ctx);
         }
-        // Our SYN while it is unacknowledged: a Fast Open server sending in SYN-RECEIVED.
-        // It is in neither window: the congestion window counts data, and the window of
-        // the peer's SYN (which acknowledges nothing) is room for our data, from ISS + 1
-        // (Linux's Fast Open child starts with SND.UNA there and its whole initial window).
-        let syn = usize::from(self.snd_una == self.iss && self.snd_nxt > self.iss);
         let sack_recovery = self.recovery.active && self.opts.sack;
         let cwnd_room = if sack_recovery {
             // RFC 6937 in place of RFC 6675 §5 step (C)'s cwnd − pipe: what the last ACK
@@ -196,7 +206,7 @@ impl Connection {
             // until the RTO.
             let new_data_may_go = self.snd_nxt == self.snd_max
                 && self.tx_end() > self.snd_nxt
-                && self.snd_una + self.snd_wnd as usize > self.snd_nxt;
+                && self.snd_wnd_end() > self.snd_nxt;
             if !new_data_may_go
                 && let Some((l, r)) = self.sack.next_unsacked(self.snd_una, self.snd_max, self.recovery.high_rxt)
             {
@@ -215,7 +225,7 @@ impl Connection {
             };
             let cwnd = self.cc.cwnd() as usize + self.recovery.inflation as usize + limited;
             // SACKed data above SND.NXT (pulled back by an RTO) is not in this flight.
-            let flight = (self.snd_nxt - self.snd_una).saturating_sub(self.sack.sacked_below(self.snd_nxt) + syn);
+            let flight = (self.snd_nxt - self.snd_una).saturating_sub(self.sack.sacked_below(self.snd_nxt) + self.unacked_syn());
             let room = cwnd.saturating_sub(flight);
             if probe { room.max(max_payload) } else { room }
         };
@@ -229,7 +239,7 @@ impl Connection {
         let retransmit = self.snd_nxt < self.snd_max;
         let data_end = self.tx_end();
         let avail = data_end - self.snd_nxt;
-        let wnd_room = (self.snd_una + (self.snd_wnd as usize + syn)) - self.snd_nxt;
+        let wnd_room = self.snd_wnd_end() - self.snd_nxt;
         // New data outside loss recovery may leave as one super-segment where the device
         // segments: the segments are the ones that would have left one by one now (the
         // same windows, so ACK clocking and congestion control see no difference), and the

@@ -89,7 +89,7 @@ impl Connection {
     /// New data may go as the probe: some is unsent and the receive window takes it.
     pub(super) fn probe_with_new_data(&self, max_payload: usize) -> bool {
         let avail = self.tx_end() - self.snd_nxt;
-        let wnd_room = (self.snd_una + self.snd_wnd as usize) - self.snd_nxt;
+        let wnd_room = self.snd_wnd_end() - self.snd_nxt;
         self.snd_nxt == self.snd_max && avail > 0 && wnd_room >= avail.min(max_payload)
     }
 
