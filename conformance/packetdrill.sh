@@ -84,6 +84,13 @@ for d in "$out/corpus/common/defaults.sh" "$out/corpus/tcp/common/defaults.sh"; 
     rm -f "$d"
     { grep -v -e '^tc ' -e '^ip tcp_metrics' "$src/gtests/net/common/defaults.sh"; echo 'exit 0'; } > "$d"
 done
+# The corpus keeps the sysctls it changes in /tmp/sysctl_restore_<pid>.sh, one file per
+# script, never removed; the copy keeps them in a directory of the runner's own, emptied
+# at every run.
+rm -rf "$out/restore" && mkdir -p "$out/restore"
+grep -rlF /tmp/sysctl_restore_ "$out/corpus" | while read -r f; do
+    sed -i "s|/tmp/sysctl_restore_|$out/restore/sysctl_restore_|g" "$f"
+done
 find "$out/corpus" -name '*.sh' -exec chmod +x {} +
 find "$out/corpus" -name '*.py' -exec chmod +x {} +
 
