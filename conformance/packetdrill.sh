@@ -91,7 +91,30 @@ rm -rf "$out/restore" && mkdir -p "$out/restore"
 grep -rlF /tmp/sysctl_restore_ "$out/corpus" | while read -r f; do
     sed -i "s|/tmp/sysctl_restore_|$out/restore/sysctl_restore_|g" "$f"
 done
+# One script redirects with bash's `&>`, which a /bin/sh that is not bash (Debian's dash)
+# reads as `&` then `>`: its command would go to the background and the one after `||`
+# never run. The copy spells it the POSIX way.
+grep -rlF '&> /dev/null' "$out/corpus" | while read -r f; do
+    sed -i 's|&> /dev/null|> /dev/null 2>\&1|g' "$f"
+done
 find "$out/corpus" -name '*.sh' -exec chmod +x {} +
+
+# Stand-ins for the commands scripts run against the kernel's TCP, first in the PATH of
+# packetdrill's shell: they reach the adapter's shard through a marker directory of each
+# script run's own (conformance/src/shell_controls.rs). Anything else goes to the real
+# tool.
+rm -rf "$out/shims" "$out/ctl" && mkdir -p "$out/shims" "$out/ctl"
+real_ip="$(command -v ip || true)"
+cat > "$out/shims/ip" << SHIM
+#!/bin/sh
+if [ "\$1" = tcp_metrics ] && [ "\$2" = flush ] && [ -n "\$RINGTCP_PD_CTL" ]; then
+    : > "\$RINGTCP_PD_CTL/tcp_metrics_flush"
+    exit 0
+fi
+[ -n "$real_ip" ] || { echo "ip: not installed" >&2; exit 127; }
+exec "$real_ip" "\$@"
+SHIM
+chmod +x "$out/shims/ip"
 find "$out/corpus" -name '*.py' -exec chmod +x {} +
 
 # The adapter.
@@ -160,7 +183,7 @@ PY
 # Runs one script; prints its line (and, with PACKETDRILL_VERBOSE=1, its output when it
 # fails). Returns 0 pass, 1 fail, 2 skip, 3 fail of a listed script.
 run_one() {
-    local s="$1" path name dir flags own_local own_remote run_name masked log rc why i
+    local s="$1" path name dir flags own_local own_remote run_name masked log rc why i ctl
     case "$s" in
         /*) path="$s" ;;
         *) if [ -f "$out/corpus/tcp/$s" ]; then path="$out/corpus/tcp/$s"; else path="$(pwd)/$s"; fi ;;
@@ -214,12 +237,17 @@ run_one() {
         done
         masked=" (PSH masked)"
     fi
+    ctl="$(mktemp -d "$out/ctl/run-XXXXXX")"
+    for i in "${!flags[@]}"; do
+        case "${flags[$i]}" in --so_flags=*) flags[i]="${flags[$i]},ctl_dir=$ctl" ;; esac
+    done
     # Preloaded as well as loaded: packetdrill reads TCP_INFO for a script's `%{ }%`
     # assertions with the process's own getsockopt(), which the library's exported
     # getsockopt answers for its sockets (conformance/src/getsockopt.rs).
-    log="$(cd "$dir" && LD_PRELOAD="$so" timeout "$timeout_secs" unshare -n "$out/src/packetdrill" \
+    log="$(cd "$dir" && PATH="$out/shims:$PATH" RINGTCP_PD_CTL="$ctl" LD_PRELOAD="$so" timeout "$timeout_secs" unshare -n "$out/src/packetdrill" \
         --so_filename="$so" "${flags[@]}" "$run_name" 2>&1)"
     rc=$?
+    rm -rf "$ctl"
     [ -n "$masked" ] && rm -f "$dir/$run_name"
     if [ $rc -eq 0 ]; then
         echo "pass  $name$masked"

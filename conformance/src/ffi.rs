@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use crate::adapter::{Adapter, FdNumbers, PACKET_WAIT_LIMIT, Res, config_from_sysctls, fast_open_key_from_sysctl, linux_like_config};
 use crate::getsockopt;
+use crate::shell_controls;
 use crate::waiting::{Inner, Shared, Ud, Wait, call};
 use crate::sockaddr::{read_addr, write_addr};
 
@@ -111,6 +112,9 @@ unsafe extern "C" fn pd_socket(ud: Ud, domain: c_int, ty: c_int, protocol: c_int
             call(ud, Wait::Never, |a| {
                 let cfg = config_from_sysctls(ipv4_sysctl);
                 a.refresh_handshake_options(&cfg);
+                if shell_controls::take_tcp_metrics_flush() {
+                    a.forget_fast_open_cookies();
+                }
                 a.configure_once(|| cfg, || ipv4_sysctl("tcp_fastopen_key").as_deref().and_then(fast_open_key_from_sysctl));
                 a.socket(domain, ty, protocol)
             })
@@ -664,6 +668,7 @@ pub unsafe extern "C" fn packetdrill_interface_init(flags: *const c_char, ifc: *
     let mut cfg = linux_like_config();
     cfg.mtu = flag(flags, "mtu").unwrap_or(cfg.mtu);
     let mut adapter = Adapter::new(local_ip_from_flags(flags), cfg, FdNumbers { take: real_fd, give_back: release_real_fd });
+    shell_controls::init(flag(flags, "ctl_dir"));
     if flag(flags, "mask_psh") == Some(1u8) {
         adapter.mask_psh();
     }

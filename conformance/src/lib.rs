@@ -17,5 +17,6 @@ pub mod cmsg;
 pub mod ffi;
 pub mod getsockopt;
 pub mod psh_mask;
+mod shell_controls;
 mod sockaddr;
 mod waiting;

@@ -413,3 +413,25 @@ fn syn_data_acknowledged_in_part_is_not_counted_as_taken_and_its_resent_rest_is_
     to_port(&mut p, 5002, Seg::new(flags("ACK"), 9001, syn.seq + 1001));
     assert_eq!(p.shard.tcp_info(h, p.now).unwrap().unwrap().retransmitted_in_flight, 0);
 }
+
+#[test]
+fn forgetting_cookies_makes_the_next_syn_ask_again_in_the_assigned_form() {
+    let mut p = Peer::new(plain_config());
+    // A server that answered nothing once: the next request would be experimental.
+    let (_, _, syn) = client_syn(&mut p, 5001, b"");
+    to_port(&mut p, 5001, synack(syn.seq + 1, None));
+    p.sent();
+    let (_, _, syn) = client_syn(&mut p, 5002, b"");
+    assert!(syn.opts.fast_open.is_some_and(|o| o.experimental));
+    let cookie = FastOpenOption::new(true, &[9; 8]).unwrap();
+    to_port(&mut p, 5002, synack(syn.seq + 1, Some(cookie)));
+    p.sent();
+    assert!(p.shard.has_fast_open_cookie(p.peer.ip()));
+
+    p.shard.forget_fast_open_cookies();
+    assert!(!p.shard.has_fast_open_cookie(p.peer.ip()));
+    // As on a fresh shard: a cookie request in the assigned form, no data in the SYN.
+    let (_, taken, syn) = client_syn(&mut p, 5003, b"GET /");
+    assert_eq!((taken, syn.payload.len()), (0, 0));
+    assert_eq!(syn.opts.fast_open, FastOpenOption::new(false, &[]));
+}

@@ -255,6 +255,11 @@ impl Adapter {
         self.mask_psh = true;
     }
 
+    /// `ip tcp_metrics flush`: the shard forgets the Fast Open cookies it learned.
+    pub fn forget_fast_open_cookies(&mut self) {
+        self.shard.forget_fast_open_cookies();
+    }
+
     /// The stack's own address.
     pub fn local_ip(&self) -> IpAddr {
         self.local_ip

@@ -71,6 +71,10 @@ impl FastOpenCache {
     fn get(&self, server: IpAddr) -> Option<Server> {
         self.servers.get(&server).copied()
     }
+
+    fn clear(&mut self) {
+        self.servers = HashMap::new();
+    }
 }
 
 impl Shard {
@@ -146,5 +150,36 @@ impl Shard {
     /// [`connect_fast_open`](Shard::connect_fast_open) for an example).
     pub fn has_fast_open_cookie(&self, server: IpAddr) -> bool {
         self.fast_open_cache.get(server.to_canonical()).is_some_and(|s| s.cookie.is_some())
+    }
+
+    /// Forgets what every server told this shard about Fast Open: its cookies, MSS and the
+    /// form its cookie requests take (Linux's `ip tcp_metrics flush all`). The next
+    /// [`connect_fast_open`](Shard::connect_fast_open) to any server asks for a cookie
+    /// again, as after a start; useful when servers have changed their keys.
+    ///
+    /// ```
+    /// use ringtcp_transport::{Config, Instant, Secret, Shard, SocketOptions};
+    ///
+    /// let mut server = Shard::new(Config::default(), &["10.0.0.1".parse().unwrap()], Secret([1; 16]));
+    /// let mut client = Shard::new(Config::default(), &["10.0.0.2".parse().unwrap()], Secret([2; 16]));
+    /// let fast_open = SocketOptions { fast_open: Some(16), ..SocketOptions::default() };
+    /// server.listen_with("10.0.0.1:80".parse().unwrap(), 128, fast_open).unwrap();
+    /// let (now, remote) = (Instant::ZERO, "10.0.0.1:80".parse().unwrap());
+    /// let mut buf = [0u8; 1600];
+    /// client.connect_fast_open(now, remote, None, SocketOptions::default(), b"GET /").unwrap();
+    /// for _ in 0..3 {
+    ///     while let Some(n) = client.poll_transmit(now, &mut buf) { server.handle_packet(now, &buf[..n]); }
+    ///     while let Some(n) = server.poll_transmit(now, &mut buf) { client.handle_packet(now, &buf[..n]); }
+    /// }
+    /// assert!(client.has_fast_open_cookie(remote.ip()));
+    ///
+    /// client.forget_fast_open_cookies();
+    /// assert!(!client.has_fast_open_cookie(remote.ip()));
+    /// // Asks again: nothing goes in the SYN.
+    /// let (_, in_syn) = client.connect_fast_open(now, remote, None, SocketOptions::default(), b"GET /").unwrap();
+    /// assert_eq!(in_syn, 0);
+    /// ```
+    pub fn forget_fast_open_cookies(&mut self) {
+        self.fast_open_cache.clear();
     }
 }
