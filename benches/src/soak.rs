@@ -84,6 +84,8 @@ pub struct Sample {
     pub records: usize,
     /// Buffer bytes both stacks count.
     pub buffer_memory: usize,
+    /// Bytes both stacks' FIN caches hold (records, spare chunks, indexes).
+    pub fin_cache_bytes: u64,
     /// Operations completed so far.
     pub ops: u64,
 }
@@ -326,14 +328,15 @@ fn serve(server: &Stack) {
     });
 }
 
-fn stack_totals(stacks: &[&Stack]) -> (usize, usize, usize, u64) {
-    let mut t = (0, 0, 0, 0);
+fn stack_totals(stacks: &[&Stack]) -> (usize, usize, usize, u64, u64) {
+    let mut t = (0, 0, 0, 0, 0);
     for s in stacks {
         if let Ok(st) = s.stats() {
             t.0 += st.shards.iter().map(|x| x.live_connections).sum::<usize>();
             t.1 += st.shards.iter().map(|x| x.fin_cache.live.iter().sum::<u64>() as usize).sum::<usize>();
             t.2 += st.shards.iter().map(|x| x.buffer_memory).sum::<usize>();
             t.3 += st.transport().tcp_retrans_segs;
+            t.4 += st.shards.iter().map(|x| x.fin_cache.bytes).sum::<u64>();
         }
     }
     t
@@ -381,8 +384,17 @@ pub fn run(cfg: &SoakConfig, mut progress: impl FnMut(&Sample)) -> SoakReport {
     let start = Instant::now();
     while start.elapsed() < cfg.duration {
         std::thread::sleep(cfg.sample_every.min(cfg.duration.saturating_sub(start.elapsed())).max(Duration::from_millis(10)));
-        let (connections, records, buffer_memory, _) = stack_totals(&[&client, &server]);
-        let s = Sample { at: start.elapsed(), rss: rss(), heap_in_use: heap_in_use(), connections, records, buffer_memory, ops: sh.ops.load(Ordering::Relaxed) };
+        let (connections, records, buffer_memory, _, fin_cache_bytes) = stack_totals(&[&client, &server]);
+        let s = Sample {
+            at: start.elapsed(),
+            rss: rss(),
+            heap_in_use: heap_in_use(),
+            connections,
+            records,
+            buffer_memory,
+            fin_cache_bytes,
+            ops: sh.ops.load(Ordering::Relaxed),
+        };
         progress(&s);
         report.samples.push(s);
     }
@@ -398,7 +410,7 @@ pub fn run(cfg: &SoakConfig, mut progress: impl FnMut(&Sample)) -> SoakReport {
     // but the listeners.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let (connections, records, _, retrans) = stack_totals(&[&client, &server]);
+        let (connections, records, _, retrans, _) = stack_totals(&[&client, &server]);
         report.leaked_connections = connections;
         report.leaked_records = records;
         report.retransmissions = retrans;
@@ -431,7 +443,7 @@ mod tests {
         let samples = rss_mib
             .iter()
             .enumerate()
-            .map(|(i, &m)| Sample { at: Duration::from_secs(10 * (i as u64 + 1)), rss: m << 20, heap_in_use: 0, connections: 0, records: 0, buffer_memory: 0, ops: 0 })
+            .map(|(i, &m)| Sample { at: Duration::from_secs(10 * (i as u64 + 1)), rss: m << 20, heap_in_use: 0, connections: 0, records: 0, buffer_memory: 0, fin_cache_bytes: 0, ops: 0 })
             .collect();
         SoakReport { samples, ..SoakReport::default() }
     }

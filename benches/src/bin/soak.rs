@@ -50,17 +50,18 @@ fn main() {
             }
         }
     }
-    println!("{:>8} {:>10} {:>10} {:>8} {:>8} {:>12} {:>10}", "seconds", "rss_MiB", "heap_MiB", "conns", "records", "buf_bytes", "ops");
+    println!("{:>8} {:>10} {:>10} {:>8} {:>8} {:>12} {:>12} {:>10}", "seconds", "rss_MiB", "heap_MiB", "conns", "records", "buf_bytes", "fincache_b", "ops");
     let mib = |b: u64| b as f64 / (1 << 20) as f64;
     let report = soak::run(&cfg, |s| {
         println!(
-            "{:>8.0} {:>10.1} {:>10.1} {:>8} {:>8} {:>12} {:>10}",
+            "{:>8.0} {:>10.1} {:>10.1} {:>8} {:>8} {:>12} {:>12} {:>10}",
             s.at.as_secs_f64(),
             mib(s.rss),
             mib(s.heap_in_use),
             s.connections,
             s.records,
             s.buffer_memory,
+            s.fin_cache_bytes,
             s.ops
         );
     });

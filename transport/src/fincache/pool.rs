@@ -83,8 +83,13 @@ pub(super) struct ChunkPool<T, M> {
     /// enough to stay in cache, instead of in every record.
     chunks: Vec<Option<(Chunk<T, M>, u8)>>,
     free_ids: Vec<u16>,
-    /// One emptied chunk kept back, so a FIFO that hovers around a chunk boundary does not
-    /// allocate and free on every record.
+    /// The chunk of a FIFO that emptied, kept back: a FIFO that empties between records
+    /// (a trickle of connections, each record expiring before the next comes) would
+    /// otherwise allocate and free a whole chunk for every record. A chunk a FIFO passes
+    /// while it still holds records is freed: it needs its next one only 4,096 records
+    /// later, and kept, the spare of every table of every shard would stay allocated for
+    /// good from the first time its FIFO moved past a chunk (a step of a chunk per table
+    /// that a soak's memory showed as creep).
     spare: Option<Chunk<T, M>>,
 }
 
@@ -111,10 +116,10 @@ impl<T: Zeroable, M: Zeroable> ChunkPool<T, M> {
         id
     }
 
-    /// A chunk a FIFO is done with.
-    fn give_back(&mut self, id: u16) {
+    /// A chunk a FIFO is done with; `emptied` if the FIFO holds no record now.
+    fn give_back(&mut self, id: u16, emptied: bool) {
         if let Some((chunk, _)) = self.chunks.get_mut(usize::from(id)).and_then(Option::take) {
-            if self.spare.is_none() {
+            if emptied && self.spare.is_none() {
                 self.spare = Some(chunk);
             }
             self.free_ids.push(id);
@@ -220,7 +225,7 @@ impl Fifo {
         if ((self.base as usize).is_multiple_of(CHUNK) || self.len == 0)
             && let Some(id) = self.ids.pop_front()
         {
-            pool.give_back(id);
+            pool.give_back(id, self.len == 0);
         }
     }
 
@@ -257,9 +262,26 @@ mod tests {
     }
 
     #[test]
+    fn a_fifo_that_empties_between_records_reuses_one_chunk() {
+        let mut pool: ChunkPool<u32, u32> = ChunkPool::new();
+        let mut f = Fifo::new(0);
+        f.push_back(&mut pool, (1, 0));
+        let first = pool.chunks.iter().flatten().map(|(c, _)| &**c as *const Slab<u32, u32>).next();
+        for i in 2..100 {
+            f.pop_front(&mut pool);
+            assert!(pool.spare.is_some(), "the emptied FIFO's chunk is kept back");
+            f.push_back(&mut pool, (i, 0));
+            assert!(pool.spare.is_none());
+            let now = pool.chunks.iter().flatten().map(|(c, _)| &**c as *const Slab<u32, u32>).next();
+            assert_eq!(now, first, "the same chunk every time, never a new one");
+        }
+    }
+
+    #[test]
     fn three_fifos_share_chunks_and_keep_their_order() {
         // Steady state (push one, pop one) on three FIFOs over one pool: every value comes
-        // back in order, chunks are reused by id, and memory stays what is in use + spare.
+        // back in order, chunks are reused by id, and memory stays what is in use: a chunk
+        // passed by a FIFO that still holds records is freed, not kept.
         let mut pool: ChunkPool<u32, u32> = ChunkPool::new();
         let mut fifos = [Fifo::new(0), Fifo::new(1), Fifo::new(2)];
         let (mut next_in, mut next_out) = ([0u32; 3], [0u32; 3]);
@@ -280,6 +302,8 @@ mod tests {
         let in_use: usize = fifos.iter().map(|f| f.ids.len()).sum();
         let held = pool.chunks.iter().filter(|c| c.is_some()).count();
         assert_eq!(held, in_use);
+        assert!(pool.spare.is_none(), "no FIFO emptied: nothing kept back");
+        assert_eq!(pool.allocated(), CHUNK * 8 * in_use + pool.table_bytes());
         assert!(pool.chunks.len() <= in_use + 3, "ids are reused: {} for {in_use}", pool.chunks.len());
         for (k, f) in fifos.iter_mut().enumerate() {
             while let Some(l) = f.front() {
