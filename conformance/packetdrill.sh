@@ -114,7 +114,22 @@ fi
 [ -n "$real_ip" ] || { echo "ip: not installed" >&2; exit 127; }
 exec "$real_ip" "\$@"
 SHIM
-chmod +x "$out/shims/ip"
+real_nstat="$(command -v nstat || true)"
+cat > "$out/shims/nstat" << SHIM
+#!/bin/sh
+if [ \$# -ne 0 ] || [ -z "\$RINGTCP_PD_CTL" ]; then
+    [ -n "$real_nstat" ] || { echo "nstat: not installed" >&2; exit 127; }
+    exec "$real_nstat" "\$@"
+fi
+now="\$RINGTCP_PD_CTL/counters"
+history="\$RINGTCP_PD_CTL/nstat.history"
+[ -f "\$now" ] || : > "\$now"
+[ -f "\$history" ] || : > "\$history"
+echo "#kernel"
+awk 'NR == FNR { old[\$1] = \$2; next } { d = \$2 - old[\$1]; if (d != 0) printf "%-32s %-18d %s\\n", \$1, d, "0.0" }' "\$history" "\$now"
+cp "\$now" "\$history"
+SHIM
+chmod +x "$out/shims/ip" "$out/shims/nstat"
 find "$out/corpus" -name '*.py' -exec chmod +x {} +
 
 # The adapter.

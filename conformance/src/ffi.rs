@@ -534,6 +534,7 @@ unsafe extern "C" fn pd_netdev_send(ud: Ud, buf: *const c_void, len: usize) -> c
     let packet = unsafe { in_slice(buf, len) };
     guarded(|| call(ud, Wait::Never, |a| {
         a.inject(packet?);
+        shell_controls::publish_counters(&a.kernel_counters());
         Ok(0)
     }), -1)
 }

@@ -10,12 +10,17 @@
 //! - `ip tcp_metrics flush`: Linux's TCP metrics cache holds the Fast Open cookies a client
 //!   learned; the shard forgets its own ([`Shard::forget_fast_open_cookies`]).
 //!
+//! The other way, `nstat` (no arguments: the counters that moved since its last run)
+//! reads the shard's counters under Linux's names from a file the adapter rewrites
+//! whenever one of them changes ([`publish_counters`]), and keeps its own history beside
+//! it, as the real one does in the user's home.
+//!
 //! Every other command goes to the real tool.
 //!
 //! [`Shard::forget_fast_open_cookies`]: ringtcp_transport::Shard::forget_fast_open_cookies
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
 /// The marker `ip tcp_metrics flush` leaves (the runner's stand-in writes this name).
 pub(crate) const TCP_METRICS_FLUSH: &str = "tcp_metrics_flush";
@@ -37,6 +42,36 @@ pub(crate) fn take_tcp_metrics_flush() -> bool {
     take(DIR.get(), TCP_METRICS_FLUSH)
 }
 
+/// The file `nstat`'s stand-in reads: one `Name value` line per counter.
+pub(crate) const COUNTERS: &str = "counters";
+
+/// The values last written to [`COUNTERS`].
+static PUBLISHED: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
+/// Writes `counters` (Linux's names, the shard's values) where `nstat`'s stand-in reads
+/// them, when they differ from what was written last (a script's packets change them
+/// seldom, and each packet calls this).
+pub(crate) fn publish_counters(counters: &[(&str, u64)]) {
+    if let Some(dir) = DIR.get() {
+        let mut last = PUBLISHED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        write_counters(dir, counters, &mut last);
+    }
+}
+
+fn write_counters(dir: &Path, counters: &[(&str, u64)], last: &mut Vec<u64>) {
+    let values: Vec<u64> = counters.iter().map(|c| c.1).collect();
+    if *last == values && dir.join(COUNTERS).exists() {
+        return;
+    }
+    let text: String = counters.iter().map(|(name, v)| format!("{name} {v}\n")).collect();
+    // Written whole beside the file, then renamed over it: a reader sees the old
+    // counters or the new ones.
+    let tmp = dir.join(".counters.tmp");
+    if std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, dir.join(COUNTERS))).is_ok() {
+        *last = values;
+    }
+}
+
 /// Consumes marker `name` in `dir`: true if it was there.
 fn take(dir: Option<&PathBuf>, name: &str) -> bool {
     dir.is_some_and(|d| std::fs::remove_file(d.join(name)).is_ok())
@@ -56,5 +91,17 @@ mod tests {
         assert!(!take(Some(&dir), TCP_METRICS_FLUSH), "one flush acts once");
         assert!(!take(None, TCP_METRICS_FLUSH), "no directory, no controls");
         std::fs::remove_dir(&dir).unwrap();
+    }
+
+    #[test]
+    fn counters_are_rewritten_when_they_change() {
+        let dir = std::env::temp_dir().join(format!("ringtcp-shell-counters-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut last = Vec::new();
+        write_counters(&dir, &[("TcpExtOutOfWindowIcmps", 0), ("TcpExtX", 7)], &mut last);
+        assert_eq!(std::fs::read_to_string(dir.join(COUNTERS)).unwrap(), "TcpExtOutOfWindowIcmps 0\nTcpExtX 7\n");
+        write_counters(&dir, &[("TcpExtOutOfWindowIcmps", 1), ("TcpExtX", 7)], &mut last);
+        assert_eq!(std::fs::read_to_string(dir.join(COUNTERS)).unwrap(), "TcpExtOutOfWindowIcmps 1\nTcpExtX 7\n");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -255,6 +255,13 @@ impl Adapter {
         self.mask_psh = true;
     }
 
+    /// The shard's counters that scripts read with `nstat`, under Linux's names:
+    /// `TcpExtOutOfWindowIcmps` is the ICMP errors that matched no connection or quoted a
+    /// sequence number not in flight (RFC 5927 §4.1).
+    pub fn kernel_counters(&self) -> [(&'static str, u64); 1] {
+        [("TcpExtOutOfWindowIcmps", self.shard.drops().icmp_unmatched)]
+    }
+
     /// `ip tcp_metrics flush`: the shard forgets the Fast Open cookies it learned.
     pub fn forget_fast_open_cookies(&mut self) {
         self.shard.forget_fast_open_cookies();
