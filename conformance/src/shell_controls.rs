@@ -60,7 +60,9 @@ pub(crate) fn publish_counters(counters: &[(&str, u64)]) {
 
 fn write_counters(dir: &Path, counters: &[(&str, u64)], last: &mut Vec<u64>) {
     let values: Vec<u64> = counters.iter().map(|c| c.1).collect();
-    if *last == values && dir.join(COUNTERS).exists() {
+    // The first call always writes (nothing was written yet), so the file exists from the
+    // first packet on.
+    if !last.is_empty() && *last == values {
         return;
     }
     let text: String = counters.iter().map(|(name, v)| format!("{name} {v}\n")).collect();

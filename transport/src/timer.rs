@@ -136,9 +136,9 @@ impl TimerQueue {
                     self.occupied[s / 64] &= !(1 << (s % 64));
                     // Given back, however small: kept, each of the 4,096 slots would hold
                     // the most entries it ever held, and that sum only rises as rarer
-                    // bursts land on more slots (a megabyte per shard crept up over a
-                    // soak). Freed, the wheel holds memory for pending timers only, for at
-                    // most one allocation per tick (1,000 a second).
+                    // bursts land on more slots (about a megabyte over a soak's four
+                    // shards crept up this way). Freed, the wheel holds memory for pending
+                    // timers only, for at most one allocation per tick (1,000 a second).
                     *slot = Vec::new();
                 }
                 self.len -= 1;
