@@ -29,6 +29,14 @@ src="${PACKETDRILL_SRC:-$root/../shared/packetdrill}"
 [ -d "$src" ] || src=/work/shared/packetdrill
 out="$root/target/packetdrill"
 timeout_secs="${PACKETDRILL_TIMEOUT:-60}"
+# Each script run's marker directory reaches the adapter inside --so_flags, whose values
+# are separated by commas and spaces.
+case "$out" in
+    *[,\ ]*)
+        echo "the repository's path ($root) contains a comma or a space, which --so_flags cannot carry: clone it elsewhere" >&2
+        exit 2
+        ;;
+esac
 
 if [ ! -d "$src/gtests/net/packetdrill" ]; then
     echo "packetdrill sources not found at $src (set PACKETDRILL_SRC to a google/packetdrill checkout)" >&2
