@@ -13,7 +13,7 @@
 //! The other way, `nstat` (no arguments: the counters that moved since its last run)
 //! reads the shard's counters under Linux's names from a file the adapter rewrites
 //! whenever one of them changes ([`publish_counters`]), and keeps its own history beside
-//! it, as the real one does in the user's home.
+//! it, as the real one keeps a history file of its own.
 //!
 //! Every other command goes to the real tool.
 //!
