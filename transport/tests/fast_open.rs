@@ -222,6 +222,18 @@ fn a_client_asks_for_a_cookie_then_sends_its_first_data_in_the_syn() {
     assert_eq!(p.shard.stats().fast_open_connects, 2);
 }
 
+/// From local ports 5001 and 5002: a cookie request the server leaves unanswered, then
+/// the experimental-form request it answers with `cookie`.
+fn learn_in_the_experimental_form(p: &mut Peer, cookie: FastOpenOption) {
+    let (_, _, syn) = client_syn(p, 5001, b"");
+    to_port(p, 5001, synack(syn.seq + 1, None));
+    p.sent();
+    let (_, _, syn) = client_syn(p, 5002, b"");
+    assert!(syn.opts.fast_open.is_some_and(|o| o.experimental), "after an unanswered request, the experimental form");
+    to_port(p, 5002, synack(syn.seq + 1, Some(cookie)));
+    p.sent();
+}
+
 #[test]
 fn an_unanswered_cookie_request_is_tried_once_in_the_experimental_form() {
     let mut p = Peer::new(plain_config());
@@ -240,14 +252,8 @@ fn an_unanswered_cookie_request_is_tried_once_in_the_experimental_form() {
     // A server that answers the experimental request: its cookie goes back in its form,
     // until it hands out one in the assigned form.
     let mut p = Peer::new(plain_config());
-    let (_, _, syn) = client_syn(&mut p, 5001, b"");
-    to_port(&mut p, 5001, synack(syn.seq + 1, None));
-    p.sent();
-    let (_, _, syn) = client_syn(&mut p, 5002, b"");
-    assert!(syn.opts.fast_open.is_some_and(|o| o.experimental));
     let old_form = FastOpenOption::new(true, &[0x12, 0x34, 0xab, 0xcd]).unwrap();
-    to_port(&mut p, 5002, synack(syn.seq + 1, Some(old_form)));
-    p.sent();
+    learn_in_the_experimental_form(&mut p, old_form);
     let (_, taken, syn) = client_syn(&mut p, 5003, b"GET /");
     assert_eq!((taken, syn.opts.fast_open), (5, Some(old_form)));
     let new_form = FastOpenOption::new(false, &[0xab, 0xcd, 0x56, 0x78]).unwrap();
@@ -417,15 +423,8 @@ fn syn_data_acknowledged_in_part_is_not_counted_as_taken_and_its_resent_rest_is_
 #[test]
 fn forgetting_cookies_makes_the_next_syn_ask_again_in_the_assigned_form() {
     let mut p = Peer::new(plain_config());
-    // A server that answered nothing once: the next request would be experimental.
-    let (_, _, syn) = client_syn(&mut p, 5001, b"");
-    to_port(&mut p, 5001, synack(syn.seq + 1, None));
-    p.sent();
-    let (_, _, syn) = client_syn(&mut p, 5002, b"");
-    assert!(syn.opts.fast_open.is_some_and(|o| o.experimental));
-    let cookie = FastOpenOption::new(true, &[9; 8]).unwrap();
-    to_port(&mut p, 5002, synack(syn.seq + 1, Some(cookie)));
-    p.sent();
+    // A server that left the first request unanswered and answered the experimental one.
+    learn_in_the_experimental_form(&mut p, FastOpenOption::new(true, &[9; 8]).unwrap());
     assert!(p.shard.has_fast_open_cookie(p.peer.ip()));
 
     p.shard.forget_fast_open_cookies();
