@@ -92,19 +92,21 @@ for d in "$out/corpus/common/defaults.sh" "$out/corpus/tcp/common/defaults.sh"; 
     rm -f "$d"
     { grep -v -e '^tc ' -e '^ip tcp_metrics' "$src/gtests/net/common/defaults.sh"; echo 'exit 0'; } > "$d"
 done
+# Runs sed expression $2 on every file of the copy that holds the text $1.
+rewrite_corpus() {
+    grep -rlF "$1" "$out/corpus" | while read -r f; do
+        sed -i "$2" "$f"
+    done
+}
 # The corpus keeps the sysctls it changes in /tmp/sysctl_restore_<pid>.sh, one file per
 # script, never removed; the copy keeps them in a directory of the runner's own, emptied
 # at every run.
 rm -rf "$out/restore" && mkdir -p "$out/restore"
-grep -rlF /tmp/sysctl_restore_ "$out/corpus" | while read -r f; do
-    sed -i "s|/tmp/sysctl_restore_|$out/restore/sysctl_restore_|g" "$f"
-done
+rewrite_corpus /tmp/sysctl_restore_ "s|/tmp/sysctl_restore_|$out/restore/sysctl_restore_|g"
 # One script redirects with bash's `&>`, which a /bin/sh that is not bash (Debian's dash)
 # reads as `&` then `>`: its command would go to the background and the one after `||`
 # never run. The copy spells it the POSIX way.
-grep -rlF '&> /dev/null' "$out/corpus" | while read -r f; do
-    sed -i 's|&> /dev/null|> /dev/null 2>\&1|g' "$f"
-done
+rewrite_corpus '&> /dev/null' 's|&> /dev/null|> /dev/null 2>\&1|g'
 find "$out/corpus" -name '*.sh' -exec chmod +x {} +
 
 # Stand-ins for the commands scripts run against the kernel's TCP, first in the PATH of

@@ -328,15 +328,25 @@ fn serve(server: &Stack) {
     });
 }
 
-fn stack_totals(stacks: &[&Stack]) -> (usize, usize, usize, u64, u64) {
-    let mut t = (0, 0, 0, 0, 0);
+/// What both stacks hold and have done, summed over their shards.
+#[derive(Default)]
+struct Totals {
+    connections: usize,
+    records: usize,
+    buffer_memory: usize,
+    retransmissions: u64,
+    fin_cache_bytes: u64,
+}
+
+fn stack_totals(stacks: &[&Stack]) -> Totals {
+    let mut t = Totals::default();
     for s in stacks {
         if let Ok(st) = s.stats() {
-            t.0 += st.shards.iter().map(|x| x.live_connections).sum::<usize>();
-            t.1 += st.shards.iter().map(|x| x.fin_cache.live.iter().sum::<u64>() as usize).sum::<usize>();
-            t.2 += st.shards.iter().map(|x| x.buffer_memory).sum::<usize>();
-            t.3 += st.transport().tcp_retrans_segs;
-            t.4 += st.shards.iter().map(|x| x.fin_cache.bytes).sum::<u64>();
+            t.connections += st.shards.iter().map(|x| x.live_connections).sum::<usize>();
+            t.records += st.shards.iter().map(|x| x.fin_cache.live.iter().sum::<u64>() as usize).sum::<usize>();
+            t.buffer_memory += st.shards.iter().map(|x| x.buffer_memory).sum::<usize>();
+            t.retransmissions += st.transport().tcp_retrans_segs;
+            t.fin_cache_bytes += st.shards.iter().map(|x| x.fin_cache.bytes).sum::<u64>();
         }
     }
     t
@@ -384,15 +394,15 @@ pub fn run(cfg: &SoakConfig, mut progress: impl FnMut(&Sample)) -> SoakReport {
     let start = Instant::now();
     while start.elapsed() < cfg.duration {
         std::thread::sleep(cfg.sample_every.min(cfg.duration.saturating_sub(start.elapsed())).max(Duration::from_millis(10)));
-        let (connections, records, buffer_memory, _, fin_cache_bytes) = stack_totals(&[&client, &server]);
+        let t = stack_totals(&[&client, &server]);
         let s = Sample {
             at: start.elapsed(),
             rss: rss(),
             heap_in_use: heap_in_use(),
-            connections,
-            records,
-            buffer_memory,
-            fin_cache_bytes,
+            connections: t.connections,
+            records: t.records,
+            buffer_memory: t.buffer_memory,
+            fin_cache_bytes: t.fin_cache_bytes,
             ops: sh.ops.load(Ordering::Relaxed),
         };
         progress(&s);
@@ -410,11 +420,11 @@ pub fn run(cfg: &SoakConfig, mut progress: impl FnMut(&Sample)) -> SoakReport {
     // but the listeners.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let (connections, records, _, retrans, _) = stack_totals(&[&client, &server]);
-        report.leaked_connections = connections;
-        report.leaked_records = records;
-        report.retransmissions = retrans;
-        if (connections == 0 && records == 0) || Instant::now() > deadline {
+        let t = stack_totals(&[&client, &server]);
+        report.leaked_connections = t.connections;
+        report.leaked_records = t.records;
+        report.retransmissions = t.retransmissions;
+        if (t.connections == 0 && t.records == 0) || Instant::now() > deadline {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));

@@ -59,12 +59,12 @@ pub(crate) fn publish_counters(counters: &[(&str, u64)]) {
 }
 
 fn write_counters(dir: &Path, counters: &[(&str, u64)], last: &mut Vec<u64>) {
-    let values: Vec<u64> = counters.iter().map(|c| c.1).collect();
     // The first call always writes (nothing was written yet), so the file exists from the
-    // first packet on.
-    if !last.is_empty() && *last == values {
+    // first packet on. Compared in place: this runs for every packet.
+    if !last.is_empty() && last.iter().eq(counters.iter().map(|c| &c.1)) {
         return;
     }
+    let values: Vec<u64> = counters.iter().map(|c| c.1).collect();
     let text: String = counters.iter().map(|(name, v)| format!("{name} {v}\n")).collect();
     // Written whole beside the file, then renamed over it: a reader sees the old
     // counters or the new ones.
