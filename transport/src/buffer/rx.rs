@@ -31,6 +31,10 @@ impl Range {
     }
 }
 
+/// The largest allocation of ours [`RxBuffer::read_into`] hands to an empty reader
+/// whatever the reader's own.
+const SMALL_TRADE: usize = 2048;
+
 #[derive(Debug)]
 pub(crate) struct RxBuffer {
     readable: VecDeque<u8>,
@@ -164,9 +168,18 @@ impl RxBuffer {
     /// has not taken, by moving those in front of ours first. During a bulk transfer the
     /// reader is seldom quite done when more arrives; two copies of the leftover cost less
     /// than one of the arrivals while the leftover is under half their size.
+    ///
+    /// An empty `out` also takes a small allocation of ours (at most [`SMALL_TRADE`]
+    /// bytes) whatever its own: a short exchange's bytes (a request, a reply) then cost
+    /// one allocation, not two and a copy, and the next arrivals here start afresh, as
+    /// they would from what a reader that small would give.
     pub(crate) fn read_into(&mut self, out: &mut VecDeque<u8>, max: usize) -> usize {
         let n = max.min(self.readable.len());
         let left = out.len();
+        if n > 0 && n == self.readable.len() && left == 0 && self.readable.capacity() <= SMALL_TRADE {
+            std::mem::swap(out, &mut self.readable);
+            return n;
+        }
         if n > 0 && n == self.readable.len() && out.capacity() >= self.readable.capacity().min(self.cap) {
             if left == 0 {
                 std::mem::swap(out, &mut self.readable);
@@ -274,6 +287,33 @@ mod tests {
         assert_eq!(rx.read_into(&mut small, 100), 3);
         assert_eq!((small, rx.len()), (VecDeque::from(b"rld".to_vec()), 0));
         assert!(rx.readable.capacity() >= 4096, "a copy leaves the allocation where it was");
+    }
+
+    #[test]
+    fn an_empty_reader_takes_a_small_buffer_whole() {
+        let base = SeqNum(40);
+        let mut rx = RxBuffer::new(1 << 16, 8);
+        assert_eq!(rx.insert(base, base, b"GET / HTTP/1.1"), RxInsert::InOrder(14));
+        let ours = rx.readable.as_slices().0.as_ptr();
+        // A reader with no allocation of its own gets ours, not a copy in a new one.
+        let mut out = VecDeque::new();
+        assert_eq!(rx.read_into(&mut out, 1 << 16), 14);
+        assert_eq!(out, b"GET / HTTP/1.1");
+        assert_eq!(out.as_slices().0.as_ptr(), ours);
+        assert_eq!((rx.len(), rx.readable.capacity()), (0, 0));
+        // The next bytes arrive and read intact.
+        assert_eq!(rx.insert(base + 14, base + 14, b"\r\n"), RxInsert::InOrder(2));
+        let mut next = VecDeque::new();
+        assert_eq!(rx.read_into(&mut next, 1 << 16), 2);
+        assert_eq!(next, b"\r\n");
+        // A large buffer of ours stays ours: the small reader gets a copy.
+        let big: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
+        rx.readable.reserve(8192);
+        assert_eq!(rx.insert(base + 16, base + 16, &big), RxInsert::InOrder(3000));
+        let mut small = VecDeque::new();
+        assert_eq!(rx.read_into(&mut small, 1 << 16), 3000);
+        assert!(small.iter().copied().eq(big.iter().copied()));
+        assert!(rx.readable.capacity() >= 8192);
     }
 
     #[test]

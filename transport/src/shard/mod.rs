@@ -18,6 +18,7 @@ mod fast_open;
 mod ingress;
 mod invariants;
 mod listen;
+mod spare_conns;
 mod time_wait;
 
 use std::collections::{HashMap, VecDeque};
@@ -173,6 +174,8 @@ pub struct Shard {
     addrs: Vec<IpAddr>,
     isn: IsnGenerator,
     conns: Slab<Slot>,
+    /// Boxes of ended connections for new ones.
+    spare_conns: spare_conns::SpareConns,
     next_generation: u32,
     table: ConnTable,
     listeners: Slab<Listener>,
@@ -221,6 +224,7 @@ impl Shard {
             addrs: addrs.to_vec(),
             isn: IsnGenerator::new(secret),
             conns: Slab::new(),
+            spare_conns: spare_conns::SpareConns::default(),
             next_generation: 1,
             table: ConnTable::default(),
             listeners: Slab::new(),
@@ -391,7 +395,8 @@ impl Shard {
     /// Adds a connection to the slab, counted as live.
     fn insert_slot(&mut self, conn: Connection) -> u32 {
         self.live += 1;
-        self.conns.insert(Slot::Live(Box::new(conn))) as u32
+        let conn = self.spare_conns.boxed(conn);
+        self.conns.insert(Slot::Live(conn)) as u32
     }
 
     /// Frees slot `idx` and everything it counted.
@@ -399,7 +404,9 @@ impl Shard {
         let accounted = match self.conns.try_remove(idx as usize) {
             Some(Slot::Live(c)) => {
                 self.live -= 1;
-                c.accounted
+                let accounted = c.accounted;
+                self.spare_conns.give_back(c);
+                accounted
             }
             Some(Slot::Remnant(r)) => (r.accounted, 0),
             None => return,
@@ -409,14 +416,15 @@ impl Shard {
 
     /// Replaces live connection `idx` with what its owner keeps of it.
     fn make_remnant(&mut self, idx: u32, remnant: Remnant) {
-        if let Some(Slot::Live(_)) = self.conns.get(idx as usize) {
-            self.live -= 1;
-        }
-        let old = match self.conns.get(idx as usize) {
-            Some(Slot::Live(c)) => c.accounted,
-            _ => (0, 0),
+        let old = match core::mem::replace(&mut self.conns[idx as usize], Slot::Remnant(Box::new(remnant))) {
+            Slot::Live(c) => {
+                self.live -= 1;
+                let accounted = c.accounted;
+                self.spare_conns.give_back(c);
+                accounted
+            }
+            Slot::Remnant(_) => (0, 0),
         };
-        self.conns[idx as usize] = Slot::Remnant(Box::new(remnant));
         self.memory.update(old, (0, 0));
         self.account(idx);
     }
