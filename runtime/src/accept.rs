@@ -75,12 +75,13 @@ impl AcceptQueue {
         self.backlog.saturating_sub(self.inner.lock().ready.len())
     }
 
-    /// Adds connections, wakes the acceptor, and returns how many now wait. A full queue
-    /// asks the next `take` to tell the shard.
-    pub(crate) fn push_all(&self, fresh: Vec<Arc<SocketShared>>) -> usize {
+    /// Adds connections (emptying `fresh`, whose allocation the caller keeps for the next
+    /// time), wakes the acceptor, and returns how many now wait. A full queue asks the
+    /// next `take` to tell the shard.
+    pub(crate) fn push_all(&self, fresh: &mut Vec<Arc<SocketShared>>) -> usize {
         let mut q = self.inner.lock();
         let woke = !fresh.is_empty();
-        q.ready.extend(fresh);
+        q.ready.extend(fresh.drain(..));
         let waiting = q.ready.len();
         q.notify_on_take = waiting >= self.backlog;
         let waker = if woke { q.waker.take() } else { None };

@@ -28,6 +28,8 @@ pub(crate) struct ShardLoop {
     closing: HashMap<SocketHandle, Arc<SocketShared>>,
     /// Each listener's accept queue and the settings of the connections it accepts.
     listeners: HashMap<ListenerHandle, (Arc<AcceptQueue>, SocketSettings)>,
+    /// Connections on their way to an accept queue (kept to reuse its allocation).
+    fresh: Vec<Arc<SocketShared>>,
     socket_buffer: usize,
     /// A `Shutdown` command arrived.
     shutdown: bool,
@@ -53,6 +55,7 @@ impl ShardLoop {
             sockets: HashMap::new(),
             closing: HashMap::new(),
             listeners: HashMap::new(),
+            fresh: Vec::new(),
             socket_buffer: spec.socket_buffer,
             shutdown: false,
             busy_poll: spec.busy_poll,
@@ -237,7 +240,7 @@ impl ShardLoop {
     fn accept_all(&mut self, l: ListenerHandle) {
         let Some((queue, mut settings)) = self.listeners.get(&l).cloned() else { return };
         settings.ttl = queue.ttl().or(settings.ttl);
-        let mut fresh = Vec::new();
+        let mut fresh = std::mem::take(&mut self.fresh);
         for _ in 0..queue.room() {
             let Ok(Some(h)) = self.shard.accept(l) else { break };
             let s = SocketShared::new(self.handle.clone(), Phase::Open, self.socket_buffer, &settings);
@@ -246,7 +249,8 @@ impl ShardLoop {
             self.update(&s);
             fresh.push(s);
         }
-        let waiting = queue.push_all(fresh);
+        let waiting = queue.push_all(&mut fresh);
+        self.fresh = fresh;
         let _ = self.shard.set_handed_out(l, waiting);
     }
 
