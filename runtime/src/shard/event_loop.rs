@@ -181,13 +181,13 @@ impl ShardLoop {
                         }
                         socket.attach(h, self.shard.local_addr(h).ok(), Some(remote));
                         self.sockets.insert(h, socket.clone());
-                        self.update(&socket);
+                        self.update(&socket, now);
                     }
                     Err(e) => socket.fail(SocketError::Transport(e)),
                 },
-                Command::Socket(Request::Update(s)) => self.update(&s),
+                Command::Socket(Request::Update(s)) => self.update(&s, now),
                 Command::Socket(Request::Close(s)) => self.release(&s, now),
-                Command::Socket(Request::AcceptRoom(l)) => self.accept_all(l),
+                Command::Socket(Request::AcceptRoom(l)) => self.accept_all(l, now),
                 Command::Stats(reply) => {
                     let _ = reply.send(self.snapshot());
                 }
@@ -224,12 +224,12 @@ impl ShardLoop {
             match ev {
                 Event::Socket(h) => {
                     if let Some(s) = self.sockets.get(&h).cloned() {
-                        self.update(&s);
+                        self.update(&s, now);
                     } else if let Some(s) = self.closing.get(&h).cloned() {
                         self.release(&s, now);
                     }
                 }
-                Event::Listener(l) => self.accept_all(l),
+                Event::Listener(l) => self.accept_all(l, now),
             }
         }
     }
@@ -237,7 +237,7 @@ impl ShardLoop {
     /// Moves established connections from the transport to the listener's accept queue
     /// while it has room, and tells the transport how many wait there for the application
     /// (they count against the backlog until the application takes them).
-    fn accept_all(&mut self, l: ListenerHandle) {
+    fn accept_all(&mut self, l: ListenerHandle, now: Instant) {
         let Some((queue, mut settings)) = self.listeners.get(&l).cloned() else { return };
         settings.ttl = queue.ttl().or(settings.ttl);
         let mut fresh = std::mem::take(&mut self.fresh);
@@ -246,7 +246,7 @@ impl ShardLoop {
             let s = SocketShared::new(self.handle.clone(), Phase::Open, self.socket_buffer, &settings);
             s.attach(h, self.shard.local_addr(h).ok(), self.shard.peer_addr(h).ok());
             self.sockets.insert(h, s.clone());
-            self.update(&s);
+            self.update(&s, now);
             fresh.push(s);
         }
         let waiting = queue.push_all(&mut fresh);
@@ -255,8 +255,7 @@ impl ShardLoop {
     }
 
     /// Brings a socket and its connection up to date (see [`SocketShared::exchange`]).
-    fn update(&mut self, s: &Arc<SocketShared>) {
-        let now = self.now();
+    fn update(&mut self, s: &Arc<SocketShared>, now: Instant) {
         let delta = s.exchange(&mut self.shard, now);
         self.count_app_bytes(delta);
     }
