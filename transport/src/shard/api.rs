@@ -312,7 +312,11 @@ impl Shard {
         c.mem = mem;
         c.mem_hard = hard;
         let r = read(ReadFrom::Live(c, now));
-        self.after(h.idx);
+        // A read that found nothing changed nothing (it is a reader loop's usual last
+        // call): no books to bring up to date.
+        if r != Err(Error::WouldBlock) {
+            self.after(h.idx);
+        }
         r
     }
 
