@@ -176,17 +176,14 @@ impl RxBuffer {
     pub(crate) fn read_into(&mut self, out: &mut VecDeque<u8>, max: usize) -> usize {
         let n = max.min(self.readable.len());
         let left = out.len();
-        if n > 0 && n == self.readable.len() && left == 0 && self.readable.capacity() <= SMALL_TRADE {
-            std::mem::swap(out, &mut self.readable);
-            return n;
-        }
-        if n > 0 && n == self.readable.len() && out.capacity() >= self.readable.capacity().min(self.cap) {
-            if left == 0 {
+        if n > 0 && n == self.readable.len() {
+            let roomy = out.capacity() >= self.readable.capacity().min(self.cap);
+            if left == 0 && (roomy || self.readable.capacity() <= SMALL_TRADE) {
                 std::mem::swap(out, &mut self.readable);
                 return n;
             }
             // The leftover fits without growing ours (growing would copy all of it).
-            if 2 * left < n && self.readable.capacity() - n >= left {
+            if roomy && 2 * left < n && self.readable.capacity() - n >= left {
                 super::move_front(out, &mut self.readable, left);
                 self.readable.rotate_right(left);
                 std::mem::swap(out, &mut self.readable);

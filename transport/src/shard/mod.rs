@@ -402,12 +402,7 @@ impl Shard {
     /// Frees slot `idx` and everything it counted.
     fn remove_slot(&mut self, idx: u32) {
         let accounted = match self.conns.try_remove(idx as usize) {
-            Some(Slot::Live(c)) => {
-                self.live -= 1;
-                let accounted = c.accounted;
-                self.spare_conns.give_back(c);
-                accounted
-            }
+            Some(Slot::Live(c)) => self.end_live(c),
             Some(Slot::Remnant(r)) => (r.accounted, 0),
             None => return,
         };
@@ -417,16 +412,20 @@ impl Shard {
     /// Replaces live connection `idx` with what its owner keeps of it.
     fn make_remnant(&mut self, idx: u32, remnant: Remnant) {
         let old = match core::mem::replace(&mut self.conns[idx as usize], Slot::Remnant(Box::new(remnant))) {
-            Slot::Live(c) => {
-                self.live -= 1;
-                let accounted = c.accounted;
-                self.spare_conns.give_back(c);
-                accounted
-            }
+            Slot::Live(c) => self.end_live(c),
             Slot::Remnant(_) => (0, 0),
         };
         self.memory.update(old, (0, 0));
         self.account(idx);
+    }
+
+    /// A live connection taken out of its slot: no longer counted as live, its box kept
+    /// for the next one. Returns what it had counted against the memory account.
+    fn end_live(&mut self, c: Box<Connection>) -> (usize, usize) {
+        self.live -= 1;
+        let accounted = c.accounted;
+        self.spare_conns.give_back(c);
+        accounted
     }
 
     /// Bookkeeping after anything touched connection `idx`: hand established connections
