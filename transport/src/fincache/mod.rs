@@ -283,15 +283,38 @@ impl FinCache {
 
     /// Adds a record for a connection that just entered TIME-WAIT. If the cache is full
     /// the oldest record of either family (live or dead) goes first.
+    // Only the family dispatch is inlined: the caller then hands the family's own key
+    // (an IPv6 address as a `u128`) to an out-of-line insert. Passed whole, the `TwKey`
+    // reached the insert through memory and its `IpAddr` was read back with loads that
+    // straddled the caller's stores: IPv6 inserts ran the same instructions as IPv4 ones
+    // (callgrind) and took the same time when serialised, yet in a run of inserts 1.56
+    // times as long (`fincache_compare`), their index misses no longer overlapping. Now
+    // 1.05 times.
+    #[inline(always)]
     pub fn insert(&mut self, now: Instant, key: TwKey, state: TwState) {
+        match key.family() {
+            FamilyKey::V4(k) => self.insert_v4(now, k, state),
+            FamilyKey::V6(k) => self.insert_v6(now, k, state),
+        }
+    }
+
+    fn insert_v4(&mut self, now: Instant, key: RawKey<u32>, state: TwState) {
+        self.make_room();
+        self.v4.insert(&self.cfg, now, key, state);
+    }
+
+    fn insert_v6(&mut self, now: Instant, key: RawKey<u128>, state: TwState) {
+        self.make_room();
+        self.v6.insert(&self.cfg, now, key, state);
+    }
+
+    /// Evicts the oldest records until a new one fits.
+    #[inline(always)]
+    fn make_room(&mut self) {
         while self.v4.slots + self.v6.slots >= self.cfg.capacity {
             if !self.pop_oldest() {
                 break;
             }
-        }
-        match key.family() {
-            FamilyKey::V4(k) => self.v4.insert(&self.cfg, now, k, state),
-            FamilyKey::V6(k) => self.v6.insert(&self.cfg, now, k, state),
         }
     }
 
