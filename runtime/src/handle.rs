@@ -69,7 +69,22 @@ pub struct ShardHandle {
     /// How the shard reads its device (`ReadMode` as 0 plain, 1 multishot, 2 in-process).
     read_mode: AtomicU8,
     /// Commands were queued since the shard last drained them (read by busy polling).
-    queued: AtomicBool,
+    /// On a line of its own: the shard clears it every turn commands came, and the
+    /// fields above, which every send reads, would otherwise move with it.
+    queued: Padded<AtomicBool>,
+}
+
+/// A value alone on its cache line (128 bytes: the adjacent-line prefetcher of x86 moves
+/// lines in pairs).
+#[derive(Debug)]
+#[repr(align(128))]
+struct Padded<T>(T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
 impl ShardHandle {
@@ -80,7 +95,7 @@ impl ShardHandle {
             doorbell,
             dead: AtomicBool::new(false),
             read_mode: AtomicU8::new(0),
-            queued: AtomicBool::new(false),
+            queued: Padded(AtomicBool::new(false)),
         }
     }
 
@@ -100,7 +115,8 @@ impl ShardHandle {
 
     /// Clears and returns the commands-queued flag (the shard is about to drain them).
     pub(crate) fn take_queued(&self) -> bool {
-        self.queued.swap(false, Ordering::AcqRel)
+        // Read first: a turn that finds nothing queued leaves the line where it is.
+        self.queued.load(Ordering::Acquire) && self.queued.swap(false, Ordering::AcqRel)
     }
 
     /// True if commands wait (no lock taken).
