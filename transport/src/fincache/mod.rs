@@ -286,8 +286,8 @@ impl FinCache {
     // Only the family dispatch is inlined: the caller then hands the family's own key
     // (an IPv6 address as a `u128`) to an out-of-line insert. Passed whole, the `TwKey`
     // reached the insert through memory and its `IpAddr` was read back with loads that
-    // straddled the caller's stores: IPv6 inserts ran the same instructions as IPv4 ones
-    // (callgrind) and took the same time when serialised, yet in a run of inserts 1.56
+    // straddled the caller's stores: IPv6 inserts ran about as many instructions as IPv4
+    // ones (callgrind) and took the same time when serialised, yet in a run of inserts 1.56
     // times as long (`fincache_compare`), their index misses no longer overlapping. Now
     // 1.03–1.10 times.
     #[inline(always)]
