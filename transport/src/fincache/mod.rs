@@ -327,18 +327,16 @@ impl FinCache {
     }
 
     /// Restarts the 2·MSL of `key` (RFC 9293 §3.10.7.4: a retransmitted FIN): the record
-    /// moves to the tail of its FIFO with `now` as its time.
+    /// moves to the tail of its FIFO with `now` as its time. The old slot stays behind,
+    /// dead, until its FIFO's head reaches it, so the new one makes room as an insert
+    /// does: a peer resending its FIN cannot grow the cache past its capacity.
     pub fn restart(&mut self, now: Instant, key: &TwKey) {
         if let Some(st) = self.remove(key) {
+            self.insert(now, *key, st);
+            // Not a new record: the counter says how many connections entered TIME-WAIT.
             match key.family() {
-                FamilyKey::V4(k) => {
-                    self.v4.insert(&self.cfg, now, k, st);
-                    self.v4.counts.inserted -= 1;
-                }
-                FamilyKey::V6(k) => {
-                    self.v6.insert(&self.cfg, now, k, st);
-                    self.v6.counts.inserted -= 1;
-                }
+                FamilyKey::V4(_) => self.v4.counts.inserted -= 1,
+                FamilyKey::V6(_) => self.v6.counts.inserted -= 1,
             }
         }
     }
@@ -456,6 +454,23 @@ mod tests {
         fc.expire(Instant::from_millis(90_000));
         assert!(fc.is_empty());
         assert_eq!(fc.stats().expired, 9_999);
+    }
+
+    #[test]
+    fn a_peer_retransmitting_its_fin_without_end_cannot_push_the_cache_past_its_capacity() {
+        // Each restart leaves the old slot dead in its FIFO and takes a new one at the
+        // tail: it must make room as an insert does, or a peer that keeps resending its
+        // FIN grows the FIFO by a slot per FIN for a whole TIME-WAIT.
+        let mut fc = FinCache::new(FinCacheConfig { capacity: 1_000, ..FinCacheConfig::default() });
+        for i in 0..1_000 {
+            fc.insert(Instant::from_millis(1), key(i), state(i, MslClass::Remote));
+        }
+        for n in 0..20_000u64 {
+            fc.restart(Instant::from_millis(2 + n / 100), &key(7));
+            assert!(fc.v4.slots + fc.v6.slots <= 1_000, "{} slots after {n} restarts", fc.v4.slots);
+        }
+        assert_eq!(fc.get(&key(7)), Some(state(7, MslClass::Remote)), "the restarted record lives on");
+        assert_eq!(fc.stats().inserted, 1_000, "a restart is not an insertion");
     }
 
     #[test]
