@@ -39,8 +39,8 @@ pub struct SoakConfig {
     pub http: usize,
     /// The impairment both ways.
     pub impair: Impairment,
-    /// How often each stack gives freed memory back (`StackBuilder::allocator_trim`).
-    pub allocator_trim: Option<Duration>,
+    /// What becomes of freed memory (`StackBuilder::freed_memory`).
+    pub freed_memory: ringtcp::FreedMemory,
 }
 
 impl SoakConfig {
@@ -62,7 +62,7 @@ impl SoakConfig {
                 delay: Duration::from_micros(200),
                 jitter: Duration::from_micros(100),
             },
-            allocator_trim: Some(ringtcp_runtime::stack::DEFAULT_ALLOCATOR_TRIM),
+            freed_memory: ringtcp::FreedMemory::default(),
         }
     }
 }
@@ -364,7 +364,7 @@ pub fn run(cfg: &SoakConfig, mut progress: impl FnMut(&Sample)) -> SoakReport {
         .shards(2)
         .config(config)
         .impair(ImpairConfig::symmetric(cfg.impair.clone(), 0x50a4))
-        .allocator_trim(cfg.allocator_trim)
+        .freed_memory(cfg.freed_memory)
         .memory_pair(CLIENT, SERVER)
         .expect("in-memory stacks");
     let sh = Arc::new(Shared {

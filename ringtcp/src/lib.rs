@@ -32,6 +32,7 @@ pub use socket::TcpSocket;
 pub use ringtcp_runtime::impair::{ImpairConfig, Impairment};
 pub use ringtcp_runtime::lock::{LockScope, LockSnapshot};
 pub use ringtcp_runtime::device::ReadMode;
+pub use ringtcp_runtime::freed_memory::FreedMemory;
 pub use ringtcp_runtime::stats::{AfXdpStats, IoStats};
 pub use ringtcp_runtime::stats::ShardStats;
 pub use ringtcp_runtime::transport;

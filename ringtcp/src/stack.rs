@@ -242,20 +242,28 @@ impl StackBuilder {
         self
     }
 
-    /// How often a thread of the stack asks glibc's allocator to give the memory the
-    /// process has freed back to the system (default every 10 s; `None` never; an interval
-    /// of zero makes building the stack fail with `InvalidInput`). A
-    /// stack's buffers grow with its transfers and are freed when they pause, and glibc
-    /// keeps what is freed (more and more of it, see [`ringtcp_runtime::allocator_trim`]);
-    /// jemalloc and mimalloc give it back on their own, and with them this costs only a
-    /// walk over glibc's idle heap. Counted in [`StackStats::allocator_trims`](crate::StackStats::allocator_trims).
+    /// What becomes of the memory the process frees. A stack's buffers grow with its
+    /// transfers and are freed when connections close. By default
+    /// ([`FreedMemory::GiveBackEvery`](crate::FreedMemory::GiveBackEvery), 10 s) a thread
+    /// hands free pages back to the system now and then (counted in
+    /// [`StackStats::allocator_trims`](crate::StackStats::allocator_trims)), so the
+    /// process stays small. [`FreedMemory::Keep`](crate::FreedMemory::Keep) keeps freed
+    /// memory for the next buffers instead: no page faults when buffers grow again, and
+    /// with `MALLOC_ARENA_MAX=1` in the environment a resident size that rises to the
+    /// load's high-water mark and stays flat there.
+    /// [`FreedMemory::AllocatorDefault`](crate::FreedMemory::AllocatorDefault) leaves the
+    /// allocator as the environment set it. The setting is the process's: the last stack
+    /// built decides. See [`ringtcp_runtime::freed_memory`] for the measurements.
+    /// Building fails with `InvalidInput` for `GiveBackEvery(0)`.
     ///
     /// ```
-    /// let b = ringtcp::Stack::builder().allocator_trim(Some(std::time::Duration::from_secs(30)));
+    /// use ringtcp::FreedMemory;
+    ///
+    /// let b = ringtcp::Stack::builder().freed_memory(FreedMemory::Keep { bytes: 64 << 20 });
     /// # let _ = b;
     /// ```
-    pub fn allocator_trim(mut self, every: Option<std::time::Duration>) -> Self {
-        self.cfg.allocator_trim = every;
+    pub fn freed_memory(mut self, policy: crate::FreedMemory) -> Self {
+        self.cfg.freed_memory = policy;
         self
     }
 
@@ -400,8 +408,9 @@ impl StackBuilder {
     /// or `false`: see [`StackBuilder::offloads`]), `RINGTCP_MAX_CONNECTIONS`
     /// (see [`StackBuilder::max_connections`]), `RINGTCP_BUFFER_MEMORY_MB` (see
     /// [`StackBuilder::buffer_memory`]), `RINGTCP_SYN_COOKIES` (`off`, `when-full` or
-    /// `always`: see [`StackBuilder::syn_cookies`]) and `RINGTCP_ALLOCATOR_TRIM_MS` (`0`
-    /// for never: see [`StackBuilder::allocator_trim`]).
+    /// `always`: see [`StackBuilder::syn_cookies`]) and `RINGTCP_FREED_MEMORY`
+    /// (`give-back:<ms>`, default `give-back:10000`; `keep` or `keep:<MB>`; `allocator`:
+    /// see [`StackBuilder::freed_memory`]).
     ///
     /// `RINGTCP_AF_XDP=<interface>` serves that interface through AF_XDP instead of a
     /// TUN device (see [`StackBuilder::af_xdp`]): `RINGTCP_ADDR` and `RINGTCP_PREFIX` are
@@ -430,9 +439,11 @@ impl StackBuilder {
                 return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("RINGTCP_SYN_COOKIES={v:?} is not valid: use off, when-full or always")));
             }
         };
-        let trim_ms: u64 = env_or("RINGTCP_ALLOCATOR_TRIM_MS", ringtcp_runtime::stack::DEFAULT_ALLOCATOR_TRIM.as_millis() as u64)?;
-        let trim = (trim_ms > 0).then(|| std::time::Duration::from_millis(trim_ms));
-        let b = b.max_connections(max_conns).buffer_memory(memory_mb << 20).syn_cookies(cookies).allocator_trim(trim);
+        let freed = match std::env::var("RINGTCP_FREED_MEMORY") {
+            Ok(v) => v.parse().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("RINGTCP_FREED_MEMORY={v:?}: {e}")))?,
+            Err(_) => crate::FreedMemory::default(),
+        };
+        let b = b.max_connections(max_conns).buffer_memory(memory_mb << 20).syn_cookies(cookies).freed_memory(freed);
         let mut config = b.cfg.config.clone();
         config.mtu = env_or("RINGTCP_MTU", config.mtu)?;
         if let Ok(interface) = std::env::var("RINGTCP_AF_XDP") {

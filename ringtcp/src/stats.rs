@@ -32,7 +32,7 @@ pub struct StackStats {
     /// Wait statistics of every traced lock (process-wide: locks are named by role).
     pub locks: Vec<LockSnapshot>,
     /// What the stack's thread giving freed memory back to the system has done (see
-    /// [`StackBuilder::allocator_trim`](crate::StackBuilder::allocator_trim)).
+    /// [`StackBuilder::freed_memory`](crate::StackBuilder::freed_memory)).
     pub allocator_trims: TrimStats,
 }
 

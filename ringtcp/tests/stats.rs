@@ -193,7 +193,7 @@ async fn loss_shows_as_retransmissions_and_out_of_order_arrivals() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 async fn freed_buffers_are_handed_back_to_the_system_on_the_trim_interval() {
-    let (client, server) = Stack::builder().shards(1).allocator_trim(Some(Duration::from_millis(20))).memory_pair(A, B).unwrap();
+    let (client, server) = Stack::builder().shards(1).freed_memory(ringtcp::FreedMemory::GiveBackEvery(Duration::from_millis(20))).memory_pair(A, B).unwrap();
     let listener = server.bind((B, 81)).await.unwrap();
     // A megabyte echoed grows both stacks' buffers; they are freed once it is done.
     let echo = tokio::spawn(async move {
@@ -227,7 +227,7 @@ async fn freed_buffers_are_handed_back_to_the_system_on_the_trim_interval() {
     assert!(text.contains(&format!("ringtcp_allocator_trims{{allocator=\"glibc\",outcome=\"asked\"}} {}", t.trims)), "{text}");
 
     // Off: no thread, nothing counted.
-    let (quiet, _peer) = Stack::builder().shards(1).allocator_trim(None).memory_pair(Ipv4Addr::new(10, 56, 1, 1), Ipv4Addr::new(10, 56, 1, 2)).unwrap();
+    let (quiet, _peer) = Stack::builder().shards(1).freed_memory(ringtcp::FreedMemory::AllocatorDefault).memory_pair(Ipv4Addr::new(10, 56, 1, 1), Ipv4Addr::new(10, 56, 1, 2)).unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(quiet.stats().unwrap().allocator_trims, Default::default());
 }

@@ -14,7 +14,7 @@
 //! lists, on this thread (about half a millisecond a call in the soak's 15 MB process),
 //! during which each arena's lock is held in turn, so a thread allocating from that arena
 //! meanwhile waits; and page faults when the memory is used again. A server with a large
-//! heap and tight latency bounds can turn it off (`StackConfig::allocator_trim`). A program
+//! heap and tight latency bounds can turn it off (`StackConfig::freed_memory`). A program
 //! that uses another global allocator pays only the walk over glibc's own, mostly empty,
 //! heap.
 
@@ -71,7 +71,7 @@ impl Trimmer {
     /// spawn error.
     pub(crate) fn start(every: Duration) -> io::Result<Option<Trimmer>> {
         if every.is_zero() {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "allocator_trim: an interval of zero would trim without pause; use None to turn it off"));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "allocator_trim: an interval of zero would trim without pause; use FreedMemory::AllocatorDefault to leave the allocator alone"));
         }
         if !cfg!(all(target_os = "linux", target_env = "gnu")) {
             return Ok(None);
@@ -133,7 +133,7 @@ mod tests {
     fn an_interval_of_zero_is_refused() {
         let e = Trimmer::start(Duration::ZERO).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
-        assert!(e.to_string().contains("use None"), "{e}");
+        assert!(e.to_string().contains("AllocatorDefault"), "{e}");
     }
 
     #[test]

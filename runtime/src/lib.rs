@@ -13,6 +13,7 @@
 
 pub mod accept;
 pub mod allocator_trim;
+pub mod freed_memory;
 mod bufring;
 mod conn_trace;
 pub mod device;

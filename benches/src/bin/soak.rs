@@ -4,8 +4,9 @@
 //! No root needed (two stacks in this process, joined by the in-memory link).
 //!
 //! Run: `cargo run --release -p ringtcp-benches --bin soak -- [--seconds 600] [--warm-up 60]
-//! [--allocator-trim-ms 10000]` (`--short` is the 20-second mode CI runs as a test;
-//! `--allocator-trim-ms 0` runs the stacks without handing freed memory back).
+//! [--freed-memory keep|keep:<MB>|give-back:<ms>|allocator]` (`--short` is the 20-second
+//! mode CI runs as a test; `--freed-memory` picks `StackBuilder::freed_memory`,
+//! `give-back:10000` by default).
 
 use std::time::Duration;
 
@@ -29,12 +30,12 @@ fn main() {
                 });
                 cfg.warm_up = Duration::from_secs(secs);
             }
-            "--allocator-trim-ms" => {
-                let ms: u64 = args.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
-                    eprintln!("soak: --allocator-trim-ms takes a number of milliseconds (0: never)");
+            "--freed-memory" => {
+                let v = args.next().unwrap_or_default();
+                cfg.freed_memory = v.parse().unwrap_or_else(|e| {
+                    eprintln!("soak: --freed-memory {v:?}: {e}");
                     std::process::exit(2)
                 });
-                cfg.allocator_trim = (ms > 0).then(|| Duration::from_millis(ms));
             }
             "--seconds" => {
                 let secs: u64 = args.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| {

@@ -10,6 +10,7 @@ use ringtcp_transport::{BufferMemory, Config, Secret};
 
 use super::Shards;
 use crate::device::{Device, af_xdp, in_process, socket_pair, tun};
+use crate::freed_memory::FreedMemory;
 use crate::impair::ImpairConfig;
 use crate::shard::ShardSpec;
 
@@ -50,10 +51,9 @@ pub struct StackConfig {
     pub max_connections: usize,
     /// Buffer bytes of the whole stack at most, shared evenly by the shards.
     pub buffer_memory: usize,
-    /// How often a thread of the stack asks glibc's allocator to give freed memory back
-    /// to the system (see [`crate::allocator_trim`]); `None` never. Where the allocator
-    /// is not glibc's, no thread is started.
-    pub allocator_trim: Option<Duration>,
+    /// What becomes of the memory the process frees (see [`crate::freed_memory`]): by
+    /// default a thread hands it back to the system every 10 s.
+    pub freed_memory: FreedMemory,
 }
 
 impl Default for StackConfig {
@@ -69,7 +69,7 @@ impl Default for StackConfig {
             offloads: true,
             max_connections: 1 << 20,
             buffer_memory: default_buffer_memory(),
-            allocator_trim: Some(DEFAULT_ALLOCATOR_TRIM),
+            freed_memory: FreedMemory::default(),
         }
     }
 }
@@ -253,18 +253,12 @@ impl StackConfig {
                 }
             })
             .collect();
+        self.freed_memory.validate()?;
         let mut shards = Shards::start(specs, addrs)?;
-        if let Some(every) = self.allocator_trim {
-            shards.trimmer = crate::allocator_trim::Trimmer::start(every)?;
-        }
+        shards.trimmer = self.freed_memory.apply()?;
         Ok(shards)
     }
 }
-
-/// How often a stack gives freed memory back by default: as jemalloc's default decay
-/// (10 s), long enough that a transfer's pause and restart do not fault its buffers in
-/// again and again.
-pub const DEFAULT_ALLOCATOR_TRIM: Duration = Duration::from_secs(10);
 
 /// The ports an AF_XDP stack opens connections from by default: above Linux's default
 /// `ip_local_port_range` (32768-60999), so that the kernel's own connections on the

@@ -20,7 +20,7 @@ use crate::thread_per_core;
 
 mod assembly;
 
-pub use assembly::{AF_XDP_EPHEMERAL_PORTS, DEFAULT_ALLOCATOR_TRIM, PairLink, StackConfig, TunAddrs, TunAddrs6, default_buffer_memory};
+pub use assembly::{AF_XDP_EPHEMERAL_PORTS, PairLink, StackConfig, TunAddrs, TunAddrs6, default_buffer_memory};
 
 /// One shard's part of a listener.
 #[derive(Debug, Clone)]
@@ -50,7 +50,7 @@ pub struct Shards {
     /// How many shards the device steers flows over by port (`Config::port_steering`),
     /// when it does.
     steering: Option<u16>,
-    /// The thread giving freed memory back (`StackConfig::allocator_trim`).
+    /// The thread giving freed memory back (`FreedMemory::GiveBackEvery`).
     pub(crate) trimmer: Option<crate::allocator_trim::Trimmer>,
 }
 
@@ -287,13 +287,13 @@ impl Shards {
         self.trimmer = None;
     }
 
-    /// What the stack's allocator trimming has done (`StackConfig::allocator_trim`); all
+    /// What the stack's allocator trimming has done (`FreedMemory::GiveBackEvery`); all
     /// zero where none runs.
     ///
     /// ```
     /// use ringtcp_runtime::stack::{PairLink, StackConfig};
     ///
-    /// let cfg = StackConfig { shards: 1, allocator_trim: None, ..StackConfig::default() };
+    /// let cfg = StackConfig { shards: 1, ..StackConfig::default() };
     /// let (a, _b) = cfg.start_pair("10.9.4.1".parse().unwrap(), "10.9.4.2".parse().unwrap(), PairLink::InProcess)?;
     /// assert_eq!(a.allocator_trims().trims, 0);
     /// # Ok::<(), std::io::Error>(())
