@@ -25,10 +25,10 @@
 //! once and kept). Flat needs one heap too: glibc gives each thread that allocates an
 //! arena of its own (up to eight per core), each keeps its own high-water mark, and
 //! their sum creeps up as rarer peaks coincide. Ten-minute soaks (2026-12-05, 2-minute
-//! warm-up): `Keep` with `MALLOC_ARENA_MAX=1` in the environment, resident 12.2–12.6 MB
-//! after warm-up, peak +3.4 % over its first sample (and +0.4 % in a run with the same
-//! thresholds set through glibc's variables): flat; `Keep` with glibc's arenas,
-//! 17.7–19.9 MB, +15 %. One arena costs every thread's allocations a shared lock
+//! warm-up): `Keep` with `MALLOC_ARENA_MAX=1` in the environment, resident 11.9–12.6 MB
+//! after warm-up, peak +0.4 %, +3.4 % and +6.1 % over the first sample in three runs
+//! (the last one step of 0.7 MB, a growing buffer that found no free block large
+//! enough); `Keep` with glibc's arenas, 17.7–19.9 MB, +15 %. One arena costs every thread's allocations a shared lock
 //! (`churn_compare`'s ringtcp rate, side by side: 0.81–0.88× with one arena, 1.00×
 //! with `Keep`'s thresholds alone), which is why the stack does not set it itself.
 //! The price of `Keep`: memory a burst took stays with the process until it exits
