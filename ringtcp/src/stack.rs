@@ -252,8 +252,8 @@ impl StackBuilder {
     /// with `MALLOC_ARENA_MAX=1` in the environment a resident size that rises to the
     /// load's high-water mark and stays flat there.
     /// [`FreedMemory::AllocatorDefault`](crate::FreedMemory::AllocatorDefault) leaves the
-    /// allocator as the environment set it. The setting is the process's: the last stack
-    /// built decides. See [`ringtcp_runtime::freed_memory`] for the measurements.
+    /// allocator as the environment set it. The allocator is the process's: `Keep`, once
+    /// set by any stack, stays. See [`ringtcp_runtime::freed_memory`] for the measurements.
     /// Building fails with `InvalidInput` for `GiveBackEvery(0)`.
     ///
     /// ```

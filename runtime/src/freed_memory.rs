@@ -28,15 +28,18 @@
 //! warm-up): `Keep` with `MALLOC_ARENA_MAX=1` in the environment, resident 11.9–12.6 MB
 //! after warm-up, peak +0.4 %, +3.4 % and +6.1 % over the first sample in three runs
 //! (the last one step of 0.7 MB, a growing buffer that found no free block large
-//! enough); `Keep` with glibc's arenas, 17.7–19.9 MB, +15 %. One arena costs every thread's allocations a shared lock
-//! (`churn_compare`'s ringtcp rate, side by side: 0.81–0.88× with one arena, 1.00×
-//! with `Keep`'s thresholds alone), which is why the stack does not set it itself.
-//! The price of `Keep`: memory a burst took stays with the process until it exits
-//! (within the bound on each heap's free top).
+//! enough); `Keep` with glibc's arenas, 17.7–19.9 MB, +15 %. One arena costs every
+//! thread's allocations a shared lock (`churn_compare`'s ringtcp rate, side by side:
+//! 0.81–0.88× with one arena, 1.00× with `Keep`'s thresholds alone), which is why the
+//! stack does not set it itself. The price of `Keep`: memory a burst took stays with
+//! the process until it exits (within the bound on each heap's free top).
 //!
-//! The settings belong to the process, not to one stack: the last stack built sets them.
-//! Where the allocator is not glibc's (another global allocator, another libc), `Keep`
-//! changes nothing and `GiveBackEvery` only walks glibc's idle heap.
+//! The allocator's settings belong to the process, not to one stack. `Keep`'s thresholds,
+//! once set, stay for the life of the process (glibc has no way back to its adaptive
+//! ones), whatever a stack built later asks for; `GiveBackEvery` runs one trimming
+//! thread per stack that asks for it. Where the allocator is not glibc's (another global
+//! allocator, another libc), `Keep` changes nothing and `GiveBackEvery` only walks
+//! glibc's idle heap.
 
 use std::io;
 use std::time::Duration;
@@ -54,8 +57,9 @@ use std::time::Duration;
 pub enum FreedMemory {
     /// Keep freed memory for reuse: glibc's thresholds fixed where its own drift ends
     /// (blocks up to 32 MB from the heap; up to `bytes` of free space kept at the top of
-    /// each heap). Resident memory stays at the load's high-water mark (with
-    /// `MALLOC_ARENA_MAX=1`, see the module docs).
+    /// each heap). Resident memory rises to the load's high-water mark and stays near
+    /// it (with `MALLOC_ARENA_MAX=1`, see the module docs). For the rest of the process's
+    /// life: glibc has no way back to its adaptive thresholds.
     Keep {
         /// Free bytes each heap keeps at its top before glibc gives the rest back (at
         /// most `i32::MAX`, what glibc's `mallopt` takes).
