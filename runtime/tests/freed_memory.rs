@@ -40,14 +40,15 @@ fn faults_of_reuse(bytes: usize) -> u64 {
 #[test]
 fn with_keep_a_freed_buffer_is_reused_without_page_faults() {
     // glibc untouched: a 24 MB block is mmapped and unmapped, and the next one, which
-    // the raised threshold then puts on the heap, grows the heap and faults every page.
-    let pages = (24 << 20) / 4096;
+    // the raised threshold then puts on the heap, grows the heap and faults every page
+    // (6,144 faults of 4 KB pages; at least one per 2 MB where transparent huge pages
+    // back the heap).
     let untouched = faults_of_reuse(24 << 20);
-    assert!(untouched >= pages / 2, "glibc's defaults fault the second buffer in: {untouched} faults");
+    assert!(untouched >= 12, "glibc's defaults fault the second buffer in: {untouched} faults");
 
     let cfg = StackConfig { shards: 1, freed_memory: FreedMemory::Keep { bytes: 64 << 20 }, ..StackConfig::default() };
     let (_a, _b) = cfg.start_pair(Ipv4Addr::new(10, 59, 0, 1), Ipv4Addr::new(10, 59, 0, 2), PairLink::InProcess).expect("stacks");
     // A size glibc's thresholds have not grown to yet (they follow the largest block freed).
     let kept = faults_of_reuse(28 << 20);
-    assert!(kept < 64, "with Keep the freed 28 MB is reused as it is: {kept} faults (untouched glibc: {untouched})");
+    assert!(kept <= untouched / 8, "with Keep the freed 28 MB is reused as it is: {kept} faults (untouched glibc: {untouched})");
 }
