@@ -250,7 +250,8 @@ impl StackBuilder {
     /// process stays small. [`FreedMemory::Keep`](crate::FreedMemory::Keep) keeps freed
     /// memory for the next buffers instead: no page faults when buffers grow again, and
     /// with `MALLOC_ARENA_MAX=1` in the environment a resident size that rises to the
-    /// load's high-water mark and stays flat there.
+    /// load's high-water mark and stays there, stepping up only when fragmentation
+    /// leaves no free block large enough.
     /// [`FreedMemory::AllocatorDefault`](crate::FreedMemory::AllocatorDefault) leaves the
     /// allocator as the environment set it. The allocator is the process's: `Keep`, once
     /// set by any stack, stays. See [`ringtcp_runtime::freed_memory`] for the measurements.

@@ -25,10 +25,10 @@
 //! once and kept). Flat needs one heap too: glibc gives each thread that allocates an
 //! arena of its own (up to eight per core), each keeps its own high-water mark, and
 //! their sum creeps up as rarer peaks coincide. Ten-minute soaks (2026-12-05, 2-minute
-//! warm-up): `Keep` with `MALLOC_ARENA_MAX=1` in the environment, resident 11.9–12.6 MB
-//! after warm-up, peak +0.4 %, +3.4 % and +6.1 % over the first sample in three runs
-//! (the last one step of 0.7 MB, a growing buffer that found no free block large
-//! enough); `Keep` with glibc's arenas, 17.7–19.9 MB, +15 %. One arena costs every
+//! warm-up): `Keep` with `MALLOC_ARENA_MAX=1` in the environment, resident 11.3–13.7 MB
+//! after warm-up, peak +0.4 %, +3.4 %, +6.1 % and +21.1 % over the first sample in four
+//! runs: level for minutes, then a step of 0.5–1.7 MB when a growing buffer finds no
+//! free block large enough; `Keep` with glibc's arenas, 17.7–19.9 MB, +15 %. One arena costs every
 //! thread's allocations a shared lock (`churn_compare`'s ringtcp rate, side by side:
 //! 0.81–0.88× with one arena, 1.00× with `Keep`'s thresholds alone), which is why the
 //! stack does not set it itself. The price of `Keep`: memory a burst took stays with
@@ -57,8 +57,9 @@ use std::time::Duration;
 pub enum FreedMemory {
     /// Keep freed memory for reuse: glibc's thresholds fixed where its own drift ends
     /// (blocks up to 32 MB from the heap; up to `bytes` of free space kept at the top of
-    /// each heap). Resident memory rises to the load's high-water mark and stays near
-    /// it (with `MALLOC_ARENA_MAX=1`, see the module docs). For the rest of the process's
+    /// each heap). Resident memory rises to the load's high-water mark and stays there,
+    /// but for steps when fragmentation leaves no free block large enough (with
+    /// `MALLOC_ARENA_MAX=1`, see the module docs). For the rest of the process's
     /// life: glibc has no way back to its adaptive thresholds.
     Keep {
         /// Free bytes each heap keeps at its top before glibc gives the rest back (at
