@@ -6,6 +6,7 @@ pub mod flood;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::process::Command;
+use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Whether privileged tests can run. Without root they skip with a message, unless
@@ -41,6 +42,8 @@ impl Netns {
     /// # Panics
     /// If `ip netns add` fails (a test set-up failure).
     pub fn new(tag: &str) -> Netns {
+        static ORPHANS: Once = Once::new();
+        ORPHANS.call_once(remove_orphans);
         let name = format!("rt-{tag}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
         let ok = Command::new("ip").args(["netns", "add", &name]).status().expect("run ip").success();
         assert!(ok, "ip netns add {name} failed");
@@ -74,6 +77,70 @@ impl Netns {
 impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}
+
+/// Deletes the namespaces [`Netns::new`] named for processes that are gone. A run stopped
+/// by a signal (a benchmark interrupted with Ctrl-C, a test killed at its timeout) never
+/// reaches `Drop`, and its namespaces, with their TUN and veth devices, would stay until
+/// reboot. Only names of the form `rt-<tag>-<pid>-<n>` whose pid no longer runs are
+/// touched: another run beside this one keeps its own.
+fn remove_orphans() {
+    let Ok(dir) = std::fs::read_dir("/var/run/netns") else { return };
+    for entry in dir.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if owner(&name).is_some_and(|pid| !running(pid)) {
+            let _ = Command::new("ip").args(["netns", "del", &name]).status();
+        }
+    }
+}
+
+/// The pid in a namespace name `rt-<tag>-<pid>-<n>`.
+fn owner(name: &str) -> Option<libc::pid_t> {
+    let mut parts = name.strip_prefix("rt-")?.rsplitn(3, '-');
+    parts.next()?.parse::<usize>().ok()?;
+    let pid = parts.next()?.parse().ok()?;
+    parts.next().filter(|tag| !tag.is_empty())?;
+    Some(pid)
+}
+
+/// True if a process with this pid exists (signal 0 checks without sending anything;
+/// `EPERM` means it exists under another user).
+fn running(pid: libc::pid_t) -> bool {
+    // SAFETY: kill with signal 0 sends nothing.
+    pid > 0 && (unsafe { libc::kill(pid, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_names_of_the_scheme_have_an_owner() {
+        assert_eq!(owner("rt-bulkr-13162-0"), Some(13162));
+        assert_eq!(owner("rt-af-xdp-near-77-12"), Some(77), "a tag may hold dashes");
+        for other in ["bulkr-13162-0", "rt--13162-0", "rt-x-13162", "rt-x-abc-0", "rt-x-1-y", "ringtcp-ns"] {
+            assert_eq!(owner(other), None, "{other}");
+        }
+        assert!(running(std::process::id() as libc::pid_t));
+    }
+
+    #[test]
+    fn a_namespace_left_by_a_process_that_is_gone_is_deleted_and_a_live_one_kept() {
+        if !privileged("a_namespace_left_by_a_process_that_is_gone_is_deleted_and_a_live_one_kept") {
+            return;
+        }
+        let mut child = Command::new("true").spawn().expect("spawn true");
+        let gone = child.id();
+        child.wait().expect("wait");
+        let orphan = format!("rt-orphan-{gone}-0");
+        assert!(Command::new("ip").args(["netns", "add", &orphan]).status().expect("ip").success());
+        let live = Netns::new("kept");
+        remove_orphans();
+        let left: Vec<String> = std::fs::read_dir("/var/run/netns").unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        let _ = Command::new("ip").args(["netns", "del", &orphan]).status();
+        assert!(!left.contains(&orphan), "the orphan of pid {gone} was deleted: {left:?}");
+        assert!(left.contains(&live.name), "this process's own namespace stays: {left:?}");
     }
 }
 
