@@ -13,6 +13,7 @@ use ringtcp_runtime::stack::{PairLink, StackConfig};
 
 /// Minor page faults of this thread so far.
 fn minor_faults() -> u64 {
+    // SAFETY: rusage is plain integers, for which all zeros is a value.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: getrusage fills the struct it is given.
     assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut u) }, 0);

@@ -291,9 +291,10 @@ impl Shards {
     /// zero where none runs.
     ///
     /// ```
+    /// use ringtcp_runtime::freed_memory::FreedMemory;
     /// use ringtcp_runtime::stack::{PairLink, StackConfig};
     ///
-    /// let cfg = StackConfig { shards: 1, ..StackConfig::default() };
+    /// let cfg = StackConfig { shards: 1, freed_memory: FreedMemory::AllocatorDefault, ..StackConfig::default() };
     /// let (a, _b) = cfg.start_pair("10.9.4.1".parse().unwrap(), "10.9.4.2".parse().unwrap(), PairLink::InProcess)?;
     /// assert_eq!(a.allocator_trims().trims, 0);
     /// # Ok::<(), std::io::Error>(())
