@@ -12,14 +12,14 @@
 //! without such rewrites must a stream that ends have every byte. Keepalive is on, as a
 //! server on the internet would have it, so a connection whose peer is gone ends too.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
 use ringtcp_transport::fincache::FinCacheConfig;
 use ringtcp_transport::wire::{Ipv4Packet, TcpFlags, TcpSegment, Timestamps};
-use ringtcp_transport::{Config, Error, Instant, Keepalive, ListenerHandle, Secret, Shard, SocketHandle, State};
+use ringtcp_transport::{ByteQueue, Config, Error, Instant, Keepalive, ListenerHandle, Secret, Shard, SocketHandle, State};
 
 use crate::emit::{check_sent, tcp_packet};
 
@@ -94,14 +94,14 @@ impl End {
         }
         // The server side (odd streams) moves bytes through `send_from` / `recv_into`, as the
         // runtime does; the client side through slices.
-        let via_deques = self.stream_out % 2 == 1;
+        let via_queues = self.stream_out % 2 == 1;
         let mut chunk = [0u8; 4096];
         while self.sent < self.size {
             let n = (self.size - self.sent).min(chunk.len());
             for (i, b) in chunk[..n].iter_mut().enumerate() {
                 *b = pattern(self.stream_out, self.sent + i);
             }
-            let r = if via_deques { shard.send_from(h, &mut VecDeque::from(chunk[..n].to_vec())) } else { shard.send(h, &chunk[..n]) };
+            let r = if via_queues { shard.send_from(h, &mut ByteQueue::from(&chunk[..n])) } else { shard.send(h, &chunk[..n]) };
             match r {
                 Ok(0) | Err(Error::WouldBlock) => break,
                 Ok(k) => self.sent += k,
@@ -114,13 +114,15 @@ impl End {
             self.shut = true;
         }
         while !self.eof {
-            // Every other read into an empty deque with room, which may trade buffers.
-            let mut inbox = VecDeque::with_capacity(if self.received % 2 == 0 { 1 << 16 } else { 0 });
-            let r = if via_deques { shard.recv_into(h, &mut inbox, chunk.len()) } else { shard.recv(h, &mut chunk) };
-            if via_deques {
-                let (a, b) = inbox.as_slices();
-                chunk[..a.len()].copy_from_slice(a);
-                chunk[a.len()..a.len() + b.len()].copy_from_slice(b);
+            // Every other read onto a queue that already holds a few bytes, whose last
+            // chunk then takes the small pieces.
+            let mut inbox = ByteQueue::new();
+            let held = if self.received % 2 == 0 { 3 } else { 0 };
+            inbox.extend_from_slice(&b"old"[..held]);
+            let r = if via_queues { shard.recv_into(h, &mut inbox, chunk.len()) } else { shard.recv(h, &mut chunk) };
+            if via_queues {
+                let n = inbox.len() - held;
+                inbox.copy_at(held, &mut chunk[..n]);
             }
             match r {
                 Ok(0) => {

@@ -600,7 +600,8 @@ impl Stack {
     /// shard threads (the call waits for every shard).
     pub fn stats(&self) -> io::Result<crate::StackStats> {
         let allocator_trims = self.inner.shards.allocator_trims();
-        Ok(crate::StackStats { shards: self.inner.shards.stats()?, locks: ringtcp_runtime::lock::all_stats(), allocator_trims })
+        let buffer_pool = ringtcp_runtime::transport::buffer_pool::stats();
+        Ok(crate::StackStats { shards: self.inner.shards.stats()?, locks: ringtcp_runtime::lock::all_stats(), allocator_trims, buffer_pool })
     }
 
     /// True if the stack was built with [`StackBuilder::thread_per_core`].

@@ -6,6 +6,7 @@ use std::fmt::{self, Write as _};
 use ringtcp_runtime::allocator_trim::TrimStats;
 use ringtcp_runtime::lock::LockSnapshot;
 use ringtcp_runtime::stats::ShardStats;
+use ringtcp_runtime::transport::buffer_pool::PoolStats;
 use ringtcp_runtime::transport::{Drops, State, Stats};
 
 /// One per-shard metric: name, Prometheus type, help text, how to read it.
@@ -34,6 +35,9 @@ pub struct StackStats {
     /// What the stack's thread giving freed memory back to the system has done (see
     /// [`StackBuilder::freed_memory`](crate::StackBuilder::freed_memory)).
     pub allocator_trims: TrimStats,
+    /// The memory of the process's buffer pool, where every connection buffer's chunks
+    /// come from (process-wide: all stacks share it).
+    pub buffer_pool: PoolStats,
 }
 
 impl StackStats {
@@ -181,6 +185,11 @@ impl StackStats {
         let _ = writeln!(out, "ringtcp_allocator_trims{{allocator=\"glibc\",outcome=\"asked\"}} {}\nringtcp_allocator_trims{{allocator=\"glibc\",outcome=\"released\"}} {}", t.trims, t.released);
         let _ = writeln!(out, "# HELP ringtcp_allocator_trim_seconds Time spent handing freed memory back.\n# TYPE ringtcp_allocator_trim_seconds counter");
         let _ = writeln!(out, "ringtcp_allocator_trim_seconds{{allocator=\"glibc\"}} {}", t.time.as_secs_f64());
+        let p = &self.buffer_pool;
+        let _ = writeln!(out, "# HELP ringtcp_buffer_pool_bytes Memory of the buffer pool: allocated (in buffers or free), and free in the queue all threads share.\n# TYPE ringtcp_buffer_pool_bytes gauge");
+        let _ = writeln!(out, "ringtcp_buffer_pool_bytes{{state=\"allocated\"}} {}\nringtcp_buffer_pool_bytes{{state=\"shared_free\"}} {}", p.allocated_bytes, p.shared_free_bytes);
+        let _ = writeln!(out, "# HELP ringtcp_buffer_pool_given_back_bytes Idle buffer-pool memory given back to the allocator.\n# TYPE ringtcp_buffer_pool_given_back_bytes counter");
+        let _ = writeln!(out, "ringtcp_buffer_pool_given_back_bytes{{reason=\"idle\"}} {}", t.pool_bytes);
         let _ = writeln!(out, "# HELP ringtcp_lock_wait_seconds Contended lock waits.\n# TYPE ringtcp_lock_wait_seconds summary");
         for l in &self.locks {
             let secs = |ns: u64| ns as f64 / 1e9;
@@ -218,6 +227,8 @@ impl fmt::Display for StackStats {
                 s.io.packets_in
             )?;
         }
+        let p = &self.buffer_pool;
+        writeln!(f, "buffer pool: {} bytes allocated, {} free in the shared queue, {} given back", p.allocated_bytes, p.shared_free_bytes, self.allocator_trims.pool_bytes)?;
         writeln!(f, "{:<16} {:<8} {:>10} {:>12} {:>12} {:>12}", "lock", "scope", "waits", "p50_ns", "p99_ns", "max_ns")?;
         for l in &self.locks {
             let scope = format!("{:?}", l.scope);

@@ -72,6 +72,9 @@ async fn churn_moves_opens_segments_time_wait_and_io_counters() {
     let prom = s.to_prometheus();
     assert!(prom.contains(&format!("ringtcp_passive_opens{{shard=\"0\"}} {}", s.shards[0].transport.passive_opens)), "{prom}");
     assert!(prom.contains("# TYPE ringtcp_lock_wait_seconds summary"));
+    // The connections' data passed through buffers of pooled chunks.
+    assert!(s.buffer_pool.allocated_bytes > 0, "{s}");
+    assert!(prom.contains("ringtcp_buffer_pool_bytes{state=\"allocated\"} "), "{prom}");
     // Every sample line is `ringtcp_<name>{<labels>} <number>`, which a Prometheus scraper parses.
     for line in prom.lines().filter(|l| !l.starts_with("# ")) {
         let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));

@@ -115,7 +115,7 @@ impl FreedMemory {
     }
 
     /// Applies the policy to the process; under `GiveBackEvery`, starts the thread that
-    /// trims (`None` where the allocator is not glibc's).
+    /// trims.
     pub(crate) fn apply(&self) -> io::Result<Option<crate::allocator_trim::Trimmer>> {
         self.validate()?;
         match *self {
@@ -123,7 +123,7 @@ impl FreedMemory {
                 keep(bytes);
                 Ok(None)
             }
-            FreedMemory::GiveBackEvery(every) => crate::allocator_trim::Trimmer::start(every),
+            FreedMemory::GiveBackEvery(every) => crate::allocator_trim::Trimmer::start(every).map(Some),
             FreedMemory::AllocatorDefault => Ok(None),
         }
     }

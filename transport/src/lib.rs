@@ -41,6 +41,8 @@ pub mod wire;
 #[cfg(feature = "sim")]
 pub mod sim;
 
+pub use buffer::ByteQueue;
+pub use buffer::pool as buffer_pool;
 pub use config::{BufferMemory, CongestionAlgorithm, Config, Keepalive, SynCookies};
 pub use conn::{CongestionState, State, TcpInfo};
 pub use error::Error;

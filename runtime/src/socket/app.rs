@@ -11,7 +11,7 @@ use std::time::Duration;
 use ringtcp_transport::{Error, Keepalive};
 use tokio::io::{Interest, ReadBuf, Ready};
 
-use super::{Phase, RELEASE_ABOVE, Request, SocketError, SocketShared, SocketState};
+use super::{Phase, Request, SocketError, SocketShared, SocketState};
 
 impl SocketState {
     /// The error a call gets once the connection has failed (or never was).
@@ -21,13 +21,9 @@ impl SocketState {
 
     /// Copies the front of the receive buffer into `out`, consuming it if `consume`.
     fn take(&mut self, out: &mut [u8], consume: bool) -> usize {
-        let n = self.rx.len().min(out.len());
-        let (a, b) = self.rx.as_slices();
-        let na = n.min(a.len());
-        out[..na].copy_from_slice(&a[..na]);
-        out[na..n].copy_from_slice(&b[..n - na]);
+        let n = self.rx.copy_front(out);
         if consume {
-            self.rx.drain(..n);
+            self.rx.consume(n);
         }
         n
     }
@@ -48,24 +44,16 @@ impl SocketShared {
         Ok(None)
     }
 
-    /// After a read consumed bytes that were `before` in the buffer: when buffer memory is
-    /// tight a drained buffer is freed at once and the shard asked to count it as given
-    /// back; a large drained one goes to the shard, which trades it for the bytes that
-    /// have arrived meanwhile or frees it if none have (freed here, the next arrivals
-    /// would grow a new one from nothing, copying as it doubles). Then, if the buffer was
-    /// at least half full or the shard said the transport holds more (it fills less at
-    /// the memory limit), the shard is asked for more.
+    /// After a read consumed bytes that were `before` in the buffer (the chunks it drained
+    /// went back to the pool as it did): when buffer memory is tight and the buffer is
+    /// now empty, the shard is told at once, so that it counts the memory as given back.
+    /// Otherwise, if the buffer was at least half full or the shard said the transport
+    /// holds more (it fills less at the memory limit), the shard is asked for more.
     fn after_consuming(self: &Arc<Self>, st: &mut SocketState, before: usize) -> io::Result<()> {
-        if st.rx.is_empty() && st.rx.capacity() > 0 {
-            if st.memory_tight {
-                st.rx = Default::default();
-                return self.request_update(st);
-            }
-            if st.rx.capacity() > RELEASE_ABOVE {
-                return self.request_update(st);
-            }
+        if (st.rx.is_empty() && st.memory_tight) || before >= st.rx_cap / 2 || st.rx_more {
+            return self.request_update(st);
         }
-        if before >= st.rx_cap / 2 || st.rx_more { self.request_update(st) } else { Ok(()) }
+        Ok(())
     }
 
     /// Copies up to `out` bytes; `consume` false peeks. `Ok(None)`: nothing yet (waker set).
@@ -111,11 +99,8 @@ impl SocketShared {
         // a large, uninitialised read buffer is not zeroed first.
         let before = st.rx.len();
         let n = before.min(buf.remaining());
-        let (a, b) = st.rx.as_slices();
-        let na = n.min(a.len());
-        buf.put_slice(&a[..na]);
-        buf.put_slice(&b[..n - na]);
-        st.rx.drain(..n);
+        st.rx.front(n).for_each(|part| buf.put_slice(part));
+        st.rx.consume(n);
         Poll::Ready(self.after_consuming(&mut st, before))
     }
 
@@ -190,7 +175,7 @@ impl SocketShared {
         let mut n = 0;
         for d in data {
             let k = room.min(d.len());
-            st.tx.extend(&d[..k]);
+            st.tx.extend_from_slice(&d[..k]);
             n += k;
             room -= k;
             if room == 0 {
@@ -477,11 +462,12 @@ impl SocketShared {
         while buf.has_remaining_mut() && !st.rx.is_empty() {
             let chunk = buf.chunk_mut();
             let n = chunk.len().min(st.rx.len());
-            let (a, b) = st.rx.as_slices();
-            let na = n.min(a.len());
-            chunk[..na].copy_from_slice(&a[..na]);
-            chunk[na..n].copy_from_slice(&b[..n - na]);
-            st.rx.drain(..n);
+            let mut done = 0;
+            for part in st.rx.front(n) {
+                chunk[done..done + part.len()].copy_from_slice(part);
+                done += part.len();
+            }
+            st.rx.consume(n);
             // SAFETY: the first `n` bytes of the chunk were just written.
             unsafe { buf.advance_mut(n) };
             total += n;

@@ -8,7 +8,6 @@
 //! transport state: it fills and drains these buffers and asks the shard, through a
 //! `SocketHost`, to update the connection.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -16,7 +15,7 @@ use std::sync::{Arc, Condvar, MutexGuard};
 use std::task::Waker;
 use std::time::Duration;
 
-use ringtcp_transport::{Keepalive, ListenerHandle, SocketHandle, SocketOptions};
+use ringtcp_transport::{ByteQueue, Keepalive, ListenerHandle, SocketHandle, SocketOptions};
 
 use crate::conn_trace::ConnTrace;
 use crate::lock::{LockScope, LockStats, TracedMutex};
@@ -28,11 +27,6 @@ pub(crate) use shard_side::Released;
 
 /// The per-socket lock (bytes and wakers shared by an application task and its shard).
 pub static SOCKET_LOCK: LockStats = LockStats::new("socket", LockScope::Socket);
-
-/// An application-side buffer larger than this is freed once drained (as the transport
-/// does with its own; the send buffer once its writer has paused), so idle connections
-/// stay small.
-pub const RELEASE_ABOVE: usize = 64 * 1024;
 
 /// Why a socket call failed: the transport's own error, or the shard gone. Converts into
 /// the `io::Error` tokio would return for the same event (its kind), carrying this value
@@ -169,7 +163,7 @@ pub(crate) enum Phase {
 #[derive(Debug)]
 struct SocketState {
     /// Received bytes not yet read by the application.
-    rx: VecDeque<u8>,
+    rx: ByteQueue,
     /// End of stream: the peer's FIN arrived and everything before it is in `rx`.
     rx_eof: bool,
     /// The transport holds more received bytes than `rx` had room for: a read that makes
@@ -179,7 +173,7 @@ struct SocketState {
     /// that it counts the bytes as given back).
     memory_tight: bool,
     /// Bytes written by the application, not yet taken by the transport.
-    tx: VecDeque<u8>,
+    tx: ByteQueue,
     /// The application shut down writing.
     tx_shutdown: bool,
     /// The first error, kept for every later call.
@@ -277,11 +271,11 @@ impl SocketShared {
             host,
             state: TracedMutex::new(
                 SocketState {
-                    rx: VecDeque::new(),
+                    rx: ByteQueue::new(),
                     rx_eof: false,
                     rx_more: false,
                     memory_tight: false,
-                    tx: VecDeque::new(),
+                    tx: ByteQueue::new(),
                     tx_shutdown: false,
                     error: None,
                     phase,

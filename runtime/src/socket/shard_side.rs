@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ringtcp_transport::{BufferMemory, Error, Instant, Shard, SocketHandle, State};
 
-use super::{Phase, RELEASE_ABOVE, SocketError, SocketShared};
+use super::{Phase, SocketError, SocketShared};
 use crate::conn_trace::ConnTrace;
 
 /// What closing a socket came to.
@@ -85,7 +85,7 @@ impl SocketShared {
         }
         let tx_before = st.tx.len();
         if !st.tx.is_empty() {
-            // Moved, not copied, when the connection has nothing else queued.
+            // Full chunks move, not copied.
             match shard.send_from(h, &mut st.tx) {
                 Ok(0) | Err(Error::WouldBlock) => {}
                 Ok(n) => {
@@ -101,24 +101,18 @@ impl SocketShared {
         }
         let wrote = st.tx.len() < tx_before;
         st.memory_tight = shard.memory_tight();
-        // A large drained buffer is freed once the writer has paused (an exchange that
-        // moved nothing), not while it writes: freed at every hand-off, each batch of
-        // writes would grow a new one from nothing, copying as it doubles.
-        if st.tx.is_empty() && (st.memory_tight || (st.tx.capacity() > RELEASE_ABOVE && !wrote)) {
-            st.tx = Default::default();
-        }
         let mut got = false;
         // At the memory limit the application side grows no more either (beyond a floor,
         // so that every connection can still be read).
         let cap = if shard.memory_exhausted() {
-            st.rx_cap.min(st.rx.capacity().max(BufferMemory::MIN_BUFFER))
+            st.rx_cap.min(st.rx.allocated().max(BufferMemory::MIN_BUFFER))
         } else {
             st.rx_cap
         };
         while st.rx.len() < cap && !st.rx_eof {
             let room = cap - st.rx.len();
-            // Straight into the socket's buffer: no bounce through a scratch buffer, and
-            // none at all when the application has read everything before.
+            // Straight into the socket's buffer: full chunks move, no bounce through a
+            // scratch buffer.
             match shard.recv_into(h, &mut st.rx, room) {
                 Ok(0) => {
                     st.rx_eof = true;
@@ -158,15 +152,8 @@ impl SocketShared {
             }
             Err(_) => {}
         }
-        // A large buffer the reader drained and nothing refilled: given back, so that a
-        // connection that has gone quiet stays small. (Kept by the connection as a spare
-        // for the next arrivals instead, it saved 3 % of a bulk transfer's CPU and held
-        // a megabyte more of heap in the soak.)
-        if st.rx.is_empty() && st.rx.capacity() > RELEASE_ABOVE && !got {
-            st.rx = Default::default();
-        }
         st.rx_more = !st.rx_eof && shard.recv_queue(h).is_ok_and(|n| n > 0);
-        let held = st.rx.capacity() + st.tx.capacity();
+        let held = st.rx.allocated() + st.tx.allocated();
         let delta = held as isize - st.accounted as isize;
         st.accounted = held;
         let reader = if got { st.read_waker.take() } else { None };

@@ -1,31 +1,14 @@
-//! Per-connection byte buffers. Both grow on demand up to their bound, so a connection
-//! that carries 64 bytes costs 64 bytes of buffer, not the configured maximum.
-//!
-//! A drained buffer keeps its allocation while data keeps coming: freeing it at every
-//! drain made a bulk transfer allocate, fault in and free its buffer over and over (page
-//! faults and a realloc copy per growth step showed in the shard's profile). The
-//! connection gives a large empty allocation back after [`IDLE_RELEASE`] without new
-//! data, or at once when buffer memory is tight.
+//! Per-connection byte buffers, made of chunks from a process-wide pool. Both grow on
+//! demand up to their bound, a chunk at a time, so a connection that carries 64 bytes
+//! holds one small chunk, not the configured maximum, and one that is idle holds none: a
+//! drained chunk goes back to the pool at once (taking it again costs no page fault and no
+//! allocation, which is why buffers once kept their allocations while data kept coming).
 
+pub mod pool;
+mod queue;
 mod rx;
 mod tx;
 
+pub use queue::ByteQueue;
 pub(crate) use rx::{RxBuffer, RxInsert};
 pub(crate) use tx::TxBuffer;
-
-/// Copies the first `n` bytes of `from` (both halves of its ring) to the end of `to`,
-/// then drops them from `from`.
-fn move_front(from: &mut std::collections::VecDeque<u8>, to: &mut std::collections::VecDeque<u8>, n: usize) {
-    let (a, b) = from.as_slices();
-    let na = n.min(a.len());
-    to.extend(&a[..na]);
-    to.extend(&b[..n - na]);
-    from.drain(..n);
-}
-
-/// Bytes of empty allocation a connection keeps however idle it is.
-pub(crate) const IDLE_KEEP: usize = 64 * 1024;
-
-/// How long a drained buffer larger than [`IDLE_KEEP`] waits for data before its
-/// allocation is given back.
-pub(crate) const IDLE_RELEASE: core::time::Duration = core::time::Duration::from_millis(100);

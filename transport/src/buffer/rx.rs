@@ -1,8 +1,7 @@
 //! The receive buffer: in-order bytes the application has not read yet, plus a bounded
 //! set of out-of-order ranges waiting for the hole before them to fill.
 
-use std::collections::VecDeque;
-
+use super::ByteQueue;
 use crate::seq::SeqNum;
 use crate::wire::SackBlocks;
 
@@ -22,7 +21,7 @@ pub(crate) enum RxInsert {
 #[derive(Debug)]
 struct Range {
     start: SeqNum,
-    data: Vec<u8>,
+    data: ByteQueue,
 }
 
 impl Range {
@@ -31,13 +30,9 @@ impl Range {
     }
 }
 
-/// The largest allocation of ours [`RxBuffer::read_into`] hands to an empty reader
-/// whatever the reader's own.
-const SMALL_TRADE: usize = 2048;
-
 #[derive(Debug)]
 pub(crate) struct RxBuffer {
-    readable: VecDeque<u8>,
+    readable: ByteQueue,
     cap: usize,
     /// Out-of-order data above RCV.NXT, sorted, disjoint and non-adjacent.
     ooo: Vec<Range>,
@@ -49,7 +44,7 @@ pub(crate) struct RxBuffer {
 
 impl RxBuffer {
     pub(crate) fn new(cap: usize, max_ranges: usize) -> Self {
-        RxBuffer { readable: VecDeque::new(), cap, ooo: Vec::new(), max_ranges, latest: None }
+        RxBuffer { readable: ByteQueue::new(), cap, ooo: Vec::new(), max_ranges, latest: None }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -65,10 +60,10 @@ impl RxBuffer {
         self.cap - self.readable.len()
     }
 
-    /// Room for in-order data that needs no allocation, or up to `floor` readable bytes in
-    /// all; never more than the window.
+    /// Room for in-order data that needs no more memory (the room in the last chunk), or
+    /// up to `floor` readable bytes in all; never more than the window.
     pub(crate) fn window_without_growth(&self, floor: usize) -> usize {
-        let room = (self.readable.capacity() - self.readable.len()).max(floor.saturating_sub(self.readable.len()));
+        let room = self.readable.room().max(floor.saturating_sub(self.readable.len()));
         room.min(self.window())
     }
 
@@ -92,23 +87,24 @@ impl RxBuffer {
             return RxInsert::Duplicate;
         }
         if seq == rcv_nxt {
+            self.readable.extend_from_slice(data);
             if self.ooo.is_empty() {
                 // The fast path: an in-order segment with nothing held back.
-                self.readable.extend(data);
                 return RxInsert::InOrder(data.len());
             }
             let mut next = rcv_nxt + data.len();
-            self.readable.extend(data);
-            // Pull in every held range the new data reaches.
+            // Pull in every held range the new data reaches; their chunks move over.
             while let Some(r) = self.ooo.first() {
                 if r.start > next {
                     break;
                 }
-                let r = self.ooo.remove(0);
-                if r.end() > next {
-                    let skip = next - r.start;
-                    self.readable.extend(&r.data[skip..]);
-                    next = r.end();
+                let mut r = self.ooo.remove(0);
+                let end = r.end();
+                if end > next {
+                    r.data.consume(next - r.start);
+                    next = end;
+                    let n = r.data.len();
+                    r.data.move_front_to(&mut self.readable, n);
                 }
             }
             if self.ooo.is_empty() {
@@ -131,7 +127,7 @@ impl RxBuffer {
             if self.ooo.len() >= self.max_ranges {
                 return RxInsert::NoRoom;
             }
-            self.ooo.insert(first, Range { start: seq, data: data.to_vec() });
+            self.ooo.insert(first, Range { start: seq, data: ByteQueue::from(data) });
             self.latest = Some(seq);
             return RxInsert::OutOfOrder;
         }
@@ -139,82 +135,47 @@ impl RxBuffer {
         if covered {
             return RxInsert::Duplicate;
         }
+        // The merged range: the new bytes where nothing is held (before, between and after
+        // the ranges it touches), the held ranges' chunks moved in between. Where both
+        // hold a byte it is the same byte from the peer; the one held stays.
         let start = seq.min(self.ooo[first].start);
-        let stop = end.max(self.ooo[last - 1].end());
-        let mut merged = vec![0u8; stop - start];
-        for r in &self.ooo[first..last] {
-            let off = r.start - start;
-            merged[off..off + r.data.len()].copy_from_slice(&r.data);
+        let mut merged = ByteQueue::new();
+        let mut at = start;
+        for mut r in self.ooo.drain(first..last) {
+            if at < r.start {
+                merged.extend_from_slice(&data[at - seq..r.start - seq]);
+            }
+            at = r.end();
+            let n = r.data.len();
+            r.data.move_front_to(&mut merged, n);
         }
-        // New bytes win where they overlap; both copies are the same data from the peer.
-        let off = seq - start;
-        merged[off..off + data.len()].copy_from_slice(data);
-        self.ooo.splice(first..last, [Range { start, data: merged }]);
+        if at < end {
+            merged.extend_from_slice(&data[at - seq..]);
+        }
+        self.ooo.insert(first, Range { start, data: merged });
         self.latest = Some(start);
         RxInsert::OutOfOrder
     }
 
     /// Copies up to `out.len()` readable bytes out.
     pub(crate) fn read(&mut self, out: &mut [u8]) -> usize {
-        let n = self.peek(out);
-        self.readable.drain(..n);
+        let n = self.readable.copy_front(out);
+        self.readable.consume(n);
         n
     }
 
-    /// Moves up to `max` readable bytes to the end of `out`. When `out` can take all of
-    /// them, with an allocation at least as large as ours (a smaller one would make the
-    /// next arrivals allocate and grow again), it trades allocations with this buffer
-    /// instead: at once when it is empty, and when it still holds a few bytes its reader
-    /// has not taken, by moving those in front of ours first. During a bulk transfer the
-    /// reader is seldom quite done when more arrives; two copies of the leftover cost less
-    /// than one of the arrivals while the leftover is under half their size.
-    ///
-    /// An empty `out` also takes a small allocation of ours (at most [`SMALL_TRADE`]
-    /// bytes) whatever its own: a short exchange's bytes (a request, a reply) then cost
-    /// one allocation, not two and a copy, and the next arrivals here start afresh, as
-    /// they would from what a reader that small would give.
-    pub(crate) fn read_into(&mut self, out: &mut VecDeque<u8>, max: usize) -> usize {
+    /// Moves up to `max` readable bytes to the end of `out`: whole chunks are handed over
+    /// (see [`ByteQueue::move_front_to`]), so a reader of a bulk transfer takes the bytes
+    /// without a copy.
+    pub(crate) fn read_into(&mut self, out: &mut ByteQueue, max: usize) -> usize {
         let n = max.min(self.readable.len());
-        let left = out.len();
-        if n > 0 && n == self.readable.len() {
-            let roomy = out.capacity() >= self.readable.capacity().min(self.cap);
-            if left == 0 && (roomy || self.readable.capacity() <= SMALL_TRADE) {
-                std::mem::swap(out, &mut self.readable);
-                return n;
-            }
-            // The leftover fits without growing ours (growing would copy all of it).
-            if roomy && 2 * left < n && self.readable.capacity() - n >= left {
-                super::move_front(out, &mut self.readable, left);
-                self.readable.rotate_right(left);
-                std::mem::swap(out, &mut self.readable);
-                return n;
-            }
-        }
-        super::move_front(&mut self.readable, out, n);
+        self.readable.move_front_to(out, n);
         n
-    }
-
-    /// True if the in-order buffer is empty but holds a large allocation: one the
-    /// connection should give back if data does not come again soon.
-    pub(crate) fn holds_idle_allocation(&self) -> bool {
-        self.readable.is_empty() && self.readable.capacity() > super::IDLE_KEEP
-    }
-
-    /// Frees the in-order buffer's allocation if nothing is left in it.
-    pub(crate) fn release_if_empty(&mut self) {
-        if self.readable.is_empty() {
-            self.readable = VecDeque::new();
-        }
     }
 
     /// Copies up to `out.len()` readable bytes out without consuming them.
     pub(crate) fn peek(&self, out: &mut [u8]) -> usize {
-        let n = out.len().min(self.readable.len());
-        let (a, b) = self.readable.as_slices();
-        let na = n.min(a.len());
-        out[..na].copy_from_slice(&a[..na]);
-        out[na..n].copy_from_slice(&b[..n - na]);
-        n
+        self.readable.copy_front(out)
     }
 
     /// SACK blocks to report (RFC 2018 §4): the most recent range first, then the others
@@ -245,7 +206,7 @@ impl RxBuffer {
     }
 
     pub(crate) fn allocated(&self) -> usize {
-        self.readable.capacity() + self.ooo.iter().map(|r| r.data.capacity()).sum::<usize>()
+        self.readable.allocated() + self.ooo.iter().map(|r| r.data.allocated()).sum::<usize>()
     }
 
     /// Drops held out-of-order data (the connection is gone).
@@ -267,84 +228,44 @@ mod tests {
     }
 
     #[test]
-    fn read_into_trades_allocations_only_when_nothing_is_lost() {
+    fn read_into_hands_over_chunks_and_a_drained_buffer_holds_nothing() {
         let base = SeqNum(7);
-        let mut rx = RxBuffer::new(1 << 16, 8);
+        let mut rx = RxBuffer::new(1 << 20, 8);
         assert_eq!(rx.insert(base, base, b"hello"), RxInsert::InOrder(5));
-        // An empty reader with room to spare takes the bytes by trading buffers.
-        let mut out = VecDeque::with_capacity(4096);
+        let mut out = ByteQueue::new();
         assert_eq!(rx.read_into(&mut out, 100), 5);
-        assert_eq!(out, b"hello");
-        assert!(rx.readable.capacity() >= 4096, "the buffer kept the reader's allocation");
-        // A reader that already holds bytes, or takes less than all, gets a copy.
-        assert_eq!(rx.insert(base + 5, base + 5, b" world"), RxInsert::InOrder(6));
-        assert_eq!(rx.read_into(&mut out, 3), 3);
-        assert_eq!(out, b"hello wo");
-        let mut small = VecDeque::new();
-        assert_eq!(rx.read_into(&mut small, 100), 3);
-        assert_eq!((small, rx.len()), (VecDeque::from(b"rld".to_vec()), 0));
-        assert!(rx.readable.capacity() >= 4096, "a copy leaves the allocation where it was");
+        assert_eq!(out.to_vec(), b"hello");
+        assert_eq!(rx.allocated(), 0, "drained: its chunk went with the bytes");
+        // A large arrival moves over in chunks; a limit leaves the rest readable here.
+        let big: Vec<u8> = (0..100_000u32).map(|i| (i * 13) as u8).collect();
+        assert_eq!(rx.insert(base + 5, base + 5, &big), RxInsert::InOrder(100_000));
+        assert_eq!(rx.read_into(&mut out, 60_000), 60_000);
+        assert_eq!(rx.len(), 40_000);
+        assert!(rx.allocated() < 40_000 + 2 * crate::buffer::pool::CHUNK);
+        let mut rest = vec![0u8; 40_000];
+        assert_eq!(rx.read(&mut rest), 40_000);
+        let mut want = b"hello".to_vec();
+        want.extend_from_slice(&big[..60_000]);
+        assert_eq!(out.to_vec(), want);
+        assert_eq!(rest, &big[60_000..]);
+        assert_eq!(rx.allocated(), 0);
     }
 
     #[test]
-    fn an_empty_reader_takes_a_small_buffer_whole() {
-        let base = SeqNum(40);
-        let mut rx = RxBuffer::new(1 << 16, 8);
-        assert_eq!(rx.insert(base, base, b"GET / HTTP/1.1"), RxInsert::InOrder(14));
-        let ours = rx.readable.as_slices().0.as_ptr();
-        // A reader with no allocation of its own gets ours, not a copy in a new one.
-        let mut out = VecDeque::new();
-        assert_eq!(rx.read_into(&mut out, 1 << 16), 14);
-        assert_eq!(out, b"GET / HTTP/1.1");
-        assert_eq!(out.as_slices().0.as_ptr(), ours);
-        assert_eq!((rx.len(), rx.readable.capacity()), (0, 0));
-        // The next bytes arrive and read intact.
-        assert_eq!(rx.insert(base + 14, base + 14, b"\r\n"), RxInsert::InOrder(2));
-        let mut next = VecDeque::new();
-        assert_eq!(rx.read_into(&mut next, 1 << 16), 2);
-        assert_eq!(next, b"\r\n");
-        // A large buffer of ours stays ours: the small reader gets a copy.
-        let big: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
-        rx.readable.reserve(8192);
-        assert_eq!(rx.insert(base + 16, base + 16, &big), RxInsert::InOrder(3000));
-        let mut small = VecDeque::new();
-        assert_eq!(rx.read_into(&mut small, 1 << 16), 3000);
-        assert!(small.iter().copied().eq(big.iter().copied()));
-        assert!(rx.readable.capacity() >= 8192);
-    }
-
-    #[test]
-    fn read_into_puts_a_small_leftover_in_front_and_trades() {
-        let base = SeqNum(1);
-        let mut rx = RxBuffer::new(1 << 16, 8);
-        let arrived: Vec<u8> = (0..3000u32).map(|i| (i * 7 + 1) as u8).collect();
-        // The reader's buffer wraps (read from the front, refilled at the back) and
-        // still holds 100 bytes its reader has not taken.
-        let mut out: VecDeque<u8> = VecDeque::with_capacity(8192);
-        out.extend(std::iter::repeat_n(0u8, 8000));
-        out.drain(..7950);
-        out.extend(std::iter::repeat_n(9u8, 50));
-        let leftover: Vec<u8> = out.iter().copied().collect();
-        let theirs = out.as_slices().0.as_ptr();
-        // Ours has room for the leftover: trading beats copying 3,000 bytes.
-        rx.readable.reserve(4000);
-        assert_eq!(rx.insert(base, base, &arrived), RxInsert::InOrder(3000));
-        assert_eq!(rx.read_into(&mut out, 1 << 16), 3000);
-        let want: Vec<u8> = leftover.iter().chain(&arrived).copied().collect();
-        assert_eq!(out.iter().copied().collect::<Vec<u8>>(), want, "leftover first, then the arrivals");
-        assert!(rx.readable.is_empty() && rx.readable.capacity() >= 8192, "the reader's allocation came in");
-        assert_ne!(out.as_slices().0.as_ptr(), theirs);
-        // A leftover half the arrivals or more is cheaper left where it is: copied.
-        let mut rx = RxBuffer::new(1 << 16, 8);
-        rx.readable.reserve(8192);
-        assert_eq!(rx.insert(base, base, &arrived[..150]), RxInsert::InOrder(150));
-        let mut out: VecDeque<u8> = VecDeque::with_capacity(8192);
-        out.extend(std::iter::repeat_n(5u8, 100));
-        let theirs = out.as_slices().0.as_ptr();
-        assert_eq!(rx.read_into(&mut out, 1 << 16), 150);
-        assert_eq!(out.len(), 250);
-        assert_eq!(out.as_slices().0.as_ptr(), theirs, "copied onto the reader's own buffer");
-        assert!(out.iter().skip(100).copied().eq(arrived[..150].iter().copied()));
+    fn held_ranges_keep_their_bytes_through_merges_and_pull_in() {
+        // Segments of a 40,000-byte stream arrive shuffled, overlapping and duplicated.
+        let base = SeqNum(u32::MAX - 20_000);
+        let stream: Vec<u8> = (0..40_000u32).map(|i| (i * 7 + 3) as u8).collect();
+        let mut rx = RxBuffer::new(1 << 20, 16);
+        let pieces = [(30_000, 40_000), (5_000, 9_000), (8_000, 12_000), (20_000, 21_000), (12_000, 20_500), (4_000, 5_000), (1_000, 31_000)];
+        for (a, b) in pieces {
+            assert_eq!(rx.insert(base, base + a, &stream[a..b]), RxInsert::OutOfOrder, "{a}..{b}");
+        }
+        assert_eq!(rx.sack_blocks(4).as_slice(), &[(base + 1_000, base + 40_000)]);
+        assert_eq!(rx.insert(base, base, &stream[..1_500]), RxInsert::InOrder(40_000));
+        assert_eq!(read_all(&mut rx), stream);
+        assert!(!rx.has_out_of_order());
+        assert_eq!(rx.allocated(), 0);
     }
 
     #[test]

@@ -28,7 +28,7 @@ impl Connection {
 
     /// As [`send`](Connection::send), moving the bytes out of `src` (see
     /// [`TxBuffer::push_from`](crate::buffer::tx::TxBuffer::push_from)).
-    pub(crate) fn send_from(&mut self, src: &mut std::collections::VecDeque<u8>) -> Result<usize, Error> {
+    pub(crate) fn send_from(&mut self, src: &mut crate::ByteQueue) -> Result<usize, Error> {
         self.writable()?;
         let had = !src.is_empty();
         let n = self.tx.push_from(src, self.send_capacity());
@@ -103,16 +103,14 @@ impl Connection {
         self.tx.len()
     }
 
-    /// A buffer may have drained: when memory is tight an empty buffer gives its
-    /// allocation back at once; otherwise a large one is given back if no data comes
-    /// within `IDLE_RELEASE`.
+    /// A buffer may have drained (its chunks went back to the pool as it did): when
+    /// memory is tight RACK's empty segment log gives its allocation back at once;
+    /// otherwise a large one is given back if no data comes within `IDLE_RELEASE`.
     pub(crate) fn buffers_drained(&mut self, now: Instant) {
         if self.mem != MemoryState::Normal {
-            self.rx.release_if_empty();
-            self.tx.release_if_empty();
             self.rack.release_if_empty();
-        } else if self.release_at.is_none() && (self.rx.holds_idle_allocation() || self.tx.holds_idle_allocation() || self.rack.holds_idle_allocation()) {
-            self.release_at = Some(now + crate::buffer::IDLE_RELEASE);
+        } else if self.release_at.is_none() && self.rack.holds_idle_allocation() {
+            self.release_at = Some(now + super::rack::IDLE_RELEASE);
         }
     }
 
@@ -141,7 +139,7 @@ impl Connection {
     /// otherwise as [`recv`](Self::recv).
     ///
     /// [`RxBuffer::read_into`]: crate::buffer::rx::RxBuffer::read_into
-    pub(crate) fn recv_into(&mut self, out: &mut std::collections::VecDeque<u8>, max: usize, now: Instant) -> Result<usize, Error> {
+    pub(crate) fn recv_into(&mut self, out: &mut crate::ByteQueue, max: usize, now: Instant) -> Result<usize, Error> {
         if self.rx.len() > 0 && max > 0 {
             let n = self.rx.read_into(out, max);
             self.buffers_drained(now);

@@ -348,8 +348,8 @@ pub(crate) struct Connection {
     stalled_since: Instant,
     keepalive: Option<Keepalive>,
     keepalive_at: Option<Instant>,
-    /// When drained buffers holding large allocations give them back (unless data came
-    /// again): see `buffer::IDLE_RELEASE`.
+    /// When RACK's drained segment log gives its large allocation back (unless data came
+    /// again): see `rack::IDLE_RELEASE`.
     pub(crate) release_at: Option<Instant>,
     keepalive_probes: u32,
     /// TIME-WAIT expiry or the orphaned FIN-WAIT-2 limit.

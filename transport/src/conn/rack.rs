@@ -27,6 +27,9 @@ const MAX_PIECES: usize = 1024;
 /// bulk transfer) is given back when the connection's idle buffers are, so an idle
 /// connection does not hold it.
 const KEEP_PIECES: usize = 32;
+/// How long an emptied log larger than [`KEEP_PIECES`] waits for data before its
+/// allocation is given back.
+pub(super) const IDLE_RELEASE: Duration = Duration::from_millis(100);
 /// What Linux adds to its reordering and probe timers so they never fire a tick early
 /// (TCP_TIMEOUT_MIN).
 pub(super) const TIMER_SLACK: Duration = Duration::from_millis(2);

@@ -25,7 +25,7 @@ impl Remnant {
         self.rx.read(out)
     }
 
-    pub(crate) fn recv_into(&mut self, out: &mut std::collections::VecDeque<u8>, max: usize) -> usize {
+    pub(crate) fn recv_into(&mut self, out: &mut crate::ByteQueue, max: usize) -> usize {
         self.rx.read_into(out, max)
     }
 

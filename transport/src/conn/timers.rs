@@ -61,11 +61,9 @@ impl Connection {
             self.on_keepalive(ctx);
         }
         if due(self.release_at, now) {
-            // No data since the buffers drained: give empty allocations back (one that
-            // filled again keeps its allocation until it drains again).
+            // No data since RACK's log drained: give its allocation back (one that filled
+            // again keeps its allocation until it drains again).
             self.release_at = None;
-            self.rx.release_if_empty();
-            self.tx.release_if_empty();
             self.rack.release_if_empty();
         }
     }

@@ -208,21 +208,19 @@ impl Shard {
     }
 
     /// Queues bytes as [`send`](Shard::send) does, moving them out of `src` (what is taken
-    /// is drained from its front). When the connection has nothing queued or unacknowledged
-    /// and can take all of `src`, the bytes are not copied: `src` and the send buffer
-    /// trade allocations.
+    /// is drained from its front). Full chunks of `src` join the send buffer without a
+    /// copy (see [`ByteQueue::move_front_to`](crate::ByteQueue::move_front_to)).
     ///
     /// ```
-    /// use std::collections::VecDeque;
-    /// use ringtcp_transport::{Config, Instant, Secret, Shard};
+    /// use ringtcp_transport::{ByteQueue, Config, Instant, Secret, Shard};
     ///
     /// let mut shard = Shard::new(Config::default(), &["10.0.0.1".parse().unwrap()], Secret([1; 16]));
     /// let h = shard.connect(Instant::ZERO, "10.0.0.2:80".parse().unwrap(), None).unwrap();
-    /// let mut outbox = VecDeque::from(b"GET / HTTP/1.1\r\n\r\n".to_vec());
+    /// let mut outbox = ByteQueue::from(&b"GET / HTTP/1.1\r\n\r\n"[..]);
     /// assert_eq!(shard.send_from(h, &mut outbox).unwrap(), 18);
     /// assert!(outbox.is_empty());
     /// ```
-    pub fn send_from(&mut self, h: SocketHandle, src: &mut std::collections::VecDeque<u8>) -> Result<usize, Error> {
+    pub fn send_from(&mut self, h: SocketHandle, src: &mut crate::ByteQueue) -> Result<usize, Error> {
         let wanted = src.len();
         self.queue_with(h, wanted, false, |c| c.send_from(src))
     }
@@ -277,22 +275,19 @@ impl Shard {
 
     /// Reads up to `max` bytes onto the end of `out`, as [`recv`](Shard::recv) reads into
     /// a slice: `Ok(0)` is end of stream (or `max` was 0), `Err(WouldBlock)` nothing yet.
-    /// When everything readable fits in `max` and `out` is empty, or holds only a little
-    /// not yet read, the bytes are not copied: `out` and the connection's receive buffer
-    /// trade allocations (the little is moved in front first), so a reader that keeps up
-    /// takes each batch as it arrived.
+    /// Full chunks of the receive buffer move to `out` without a copy, so a reader that
+    /// keeps up takes each batch as it arrived.
     ///
     /// ```
-    /// use std::collections::VecDeque;
-    /// use ringtcp_transport::{Config, Error, Instant, Secret, Shard};
+    /// use ringtcp_transport::{ByteQueue, Config, Error, Instant, Secret, Shard};
     ///
     /// let mut shard = Shard::new(Config::default(), &["10.0.0.1".parse().unwrap()], Secret([1; 16]));
     /// let h = shard.connect(Instant::ZERO, "10.0.0.2:80".parse().unwrap(), None).unwrap();
-    /// let mut inbox = VecDeque::new();
+    /// let mut inbox = ByteQueue::new();
     /// // Nothing has arrived while the handshake is under way.
     /// assert_eq!(shard.recv_into(h, &mut inbox, 4096), Err(Error::WouldBlock));
     /// ```
-    pub fn recv_into(&mut self, h: SocketHandle, out: &mut std::collections::VecDeque<u8>, max: usize) -> Result<usize, Error> {
+    pub fn recv_into(&mut self, h: SocketHandle, out: &mut crate::ByteQueue, max: usize) -> Result<usize, Error> {
         self.dequeue_with(h, |from| match from {
             ReadFrom::Remnant(r) => Ok(r.recv_into(out, max)),
             ReadFrom::Live(c, now) => c.recv_into(out, max, now),

@@ -1,0 +1,464 @@
+//! A queue of bytes held in chunks from the [pool](super::pool): every connection buffer,
+//! the transport's and the application side's.
+//!
+//! Chunks make the two things a buffer does most cheap: growing takes one more chunk (no
+//! reallocation that copies what is held), and handing bytes on (transport to socket,
+//! socket to transport) moves whole chunks, copying only what fits in the receiver's last
+//! chunk anyway. A drained chunk goes back to the pool at once, so an idle connection
+//! holds none.
+
+use std::collections::VecDeque;
+use std::fmt;
+
+use super::pool::{self, CHUNK, Memory, SMALL_CHUNK};
+
+/// One chunk and the part of it that holds queued bytes.
+struct Chunk {
+    mem: Memory,
+    start: usize,
+    end: usize,
+}
+
+impl Chunk {
+    fn bytes(&self) -> &[u8] {
+        &self.mem[self.start..self.end]
+    }
+
+    fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    fn room(&self) -> usize {
+        self.mem.len() - self.end
+    }
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        let mem = std::mem::take(&mut self.mem);
+        if !mem.is_empty() {
+            pool::give(mem);
+        }
+    }
+}
+
+/// The chunks of a queue in order: the first inline, the rest in a ring allocated only
+/// when there are two or more, so that a short exchange (one chunk) costs no allocation
+/// besides its chunk.
+#[derive(Default)]
+struct Chunks {
+    first: Option<Chunk>,
+    rest: VecDeque<Chunk>,
+}
+
+impl Chunks {
+    const fn new() -> Chunks {
+        Chunks { first: None, rest: VecDeque::new() }
+    }
+
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+
+    fn front(&self) -> Option<&Chunk> {
+        self.first.as_ref()
+    }
+
+    fn front_mut(&mut self) -> Option<&mut Chunk> {
+        self.first.as_mut()
+    }
+
+    fn back(&self) -> Option<&Chunk> {
+        self.rest.back().or(self.first.as_ref())
+    }
+
+    fn back_mut(&mut self) -> Option<&mut Chunk> {
+        self.rest.back_mut().or(self.first.as_mut())
+    }
+
+    fn push_back(&mut self, c: Chunk) {
+        if self.first.is_none() {
+            self.first = Some(c);
+        } else {
+            self.rest.push_back(c);
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<Chunk> {
+        let c = self.first.take();
+        self.first = self.rest.pop_front();
+        c
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Chunk> {
+        self.first.iter().chain(self.rest.iter())
+    }
+
+    /// Slots of the ring beyond the first chunk.
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        self.rest.capacity()
+    }
+}
+
+impl core::ops::Index<usize> for Chunks {
+    type Output = Chunk;
+
+    fn index(&self, i: usize) -> &Chunk {
+        match i {
+            0 => self.first.as_ref().expect("a first chunk"),
+            _ => &self.rest[i - 1],
+        }
+    }
+}
+
+/// Bytes in order, appended at the back and taken from the front, held in chunks of
+/// pooled memory (see [`buffer_pool`](crate::buffer_pool)). What a socket's send and
+/// receive buffers are made of; [`Shard::send_from`](crate::Shard::send_from) and
+/// [`Shard::recv_into`](crate::Shard::recv_into) move bytes between the application's
+/// queue and the connection's, whole chunks at a time where they can.
+///
+/// ```
+/// use ringtcp_transport::ByteQueue;
+///
+/// let mut q = ByteQueue::new();
+/// q.extend_from_slice(b"hello, ");
+/// q.extend_from_slice(b"world");
+/// let mut out = [0u8; 5];
+/// assert_eq!(q.copy_front(&mut out), 5);
+/// q.consume(7);
+/// assert_eq!(q.to_vec(), b"world");
+/// let mut other = ByteQueue::new();
+/// q.move_front_to(&mut other, 3);
+/// assert_eq!((other.to_vec(), q.to_vec()), (b"wor".to_vec(), b"ld".to_vec()));
+/// ```
+#[derive(Default)]
+pub struct ByteQueue {
+    chunks: Chunks,
+    len: usize,
+    /// Bytes of chunk memory held.
+    held: usize,
+    /// Where the last [`copy_at`](Self::copy_at) ended: the chunk's index and the offset
+    /// of its first queued byte, so that a sender copying segment after segment does not
+    /// walk the chunks from the front each time.
+    cursor: (usize, usize),
+}
+
+impl fmt::Debug for ByteQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ByteQueue").field("len", &self.len).field("chunks", &self.chunks.len()).finish()
+    }
+}
+
+impl ByteQueue {
+    /// An empty queue; it holds no memory until bytes arrive.
+    pub const fn new() -> ByteQueue {
+        ByteQueue { chunks: Chunks::new(), len: 0, held: 0, cursor: (0, 0) }
+    }
+
+    /// Bytes queued.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes of memory the queue's chunks take.
+    pub fn allocated(&self) -> usize {
+        self.held
+    }
+
+    /// Bytes that can be appended without taking another chunk.
+    pub fn room(&self) -> usize {
+        self.chunks.back().map_or(0, Chunk::room)
+    }
+
+    /// Appends `data`.
+    pub fn extend_from_slice(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            if self.room() == 0 {
+                self.push_chunk();
+            }
+            let c = self.chunks.back_mut().expect("a chunk with room");
+            let n = c.room().min(data.len());
+            c.mem[c.end..c.end + n].copy_from_slice(&data[..n]);
+            c.end += n;
+            self.len += n;
+            data = &data[n..];
+        }
+    }
+
+    /// Adds an empty chunk at the back: a small one while the queue holds less than two
+    /// (a short exchange, a buffer bounded at a few KB, or the start of a transfer: so
+    /// that the 4 KB a connection may always buffer, whatever the memory state, take
+    /// 4 KB), a full-sized one otherwise.
+    fn push_chunk(&mut self) {
+        let size = if self.held < 2 * SMALL_CHUNK { SMALL_CHUNK } else { CHUNK };
+        self.held += size;
+        self.chunks.push_back(Chunk { mem: pool::take(size), start: 0, end: 0 });
+    }
+
+    /// Copies bytes from the front into `out` without taking them; returns how many.
+    pub fn copy_front(&self, out: &mut [u8]) -> usize {
+        let mut done = 0;
+        for c in self.chunks.iter() {
+            if done == out.len() {
+                break;
+            }
+            let n = c.len().min(out.len() - done);
+            out[done..done + n].copy_from_slice(&c.bytes()[..n]);
+            done += n;
+        }
+        done
+    }
+
+    /// Copies the bytes starting `offset` bytes after the front into `out`, as many as
+    /// there are up to its length; returns how many.
+    pub fn copy_at(&mut self, offset: usize, out: &mut [u8]) -> usize {
+        let (mut i, mut base) = self.cursor;
+        if base > offset || i >= self.chunks.len() {
+            (i, base) = (0, 0);
+        }
+        // Find the chunk holding `offset`.
+        while i < self.chunks.len() && base + self.chunks[i].len() <= offset {
+            base += self.chunks[i].len();
+            i += 1;
+        }
+        let mut done = 0;
+        let mut at = offset - base.min(offset);
+        while done < out.len() && i < self.chunks.len() {
+            let c = &self.chunks[i];
+            let n = (c.len() - at).min(out.len() - done);
+            out[done..done + n].copy_from_slice(&c.bytes()[at..at + n]);
+            done += n;
+            at += n;
+            if at == c.len() {
+                base += c.len();
+                i += 1;
+                at = 0;
+            }
+        }
+        // Remember a chunk that is there: the last one may still grow, so the cursor never
+        // points past it.
+        if i == self.chunks.len() && i > 0 {
+            i -= 1;
+            base -= self.chunks[i].len();
+        }
+        self.cursor = (i, base);
+        done
+    }
+
+    /// Drops `n` bytes from the front (all there are if fewer); drained chunks go back to
+    /// the pool.
+    pub fn consume(&mut self, n: usize) {
+        let mut n = n.min(self.len);
+        if n == self.len {
+            self.clear();
+            return;
+        }
+        self.len -= n;
+        self.cursor = (0, 0);
+        while n > 0 {
+            let c = self.chunks.front_mut().expect("bytes to consume");
+            let k = c.len().min(n);
+            c.start += k;
+            n -= k;
+            if c.start == c.end {
+                self.held -= c.mem.len();
+                self.chunks.pop_front();
+            }
+        }
+    }
+
+    /// Drops every byte and gives all memory back.
+    pub fn clear(&mut self) {
+        // A queue that held many chunks drops its index too: idle connections stay small.
+        *self = ByteQueue::new();
+    }
+
+    /// Moves the first `n` bytes (all there are if fewer) to the end of `to`. Chunks move
+    /// whole; bytes are copied only where they fit in `to`'s last chunk, or where `n` ends
+    /// inside a chunk.
+    pub fn move_front_to(&mut self, to: &mut ByteQueue, n: usize) {
+        let mut n = n.min(self.len);
+        while n > 0 {
+            let c = self.chunks.front().expect("bytes to move");
+            let k = c.len();
+            if k <= n && k > to.room() {
+                let c = self.chunks.pop_front().expect("the front chunk");
+                let size = c.mem.len();
+                self.held -= size;
+                self.len -= k;
+                to.held += size;
+                to.len += k;
+                to.chunks.push_back(c);
+                n -= k;
+            } else {
+                let k = k.min(n);
+                to.extend_from_slice(&c.bytes()[..k]);
+                self.consume(k);
+                n -= k;
+            }
+        }
+        self.cursor = (0, 0);
+        if self.len == 0 {
+            self.clear();
+        }
+    }
+
+    /// The first `n` queued bytes (all there are if fewer), chunk by chunk.
+    pub fn front(&self, n: usize) -> impl Iterator<Item = &[u8]> + '_ {
+        let mut left = n.min(self.len);
+        self.chunks.iter().map_while(move |c| {
+            if left == 0 {
+                return None;
+            }
+            let k = c.len().min(left);
+            left -= k;
+            Some(&c.bytes()[..k])
+        })
+    }
+
+    /// The queued bytes, chunk by chunk, front first.
+    pub fn chunks(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.chunks.iter().map(Chunk::bytes)
+    }
+
+    /// A copy of the queued bytes.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.len);
+        self.chunks().for_each(|c| v.extend_from_slice(c));
+        v
+    }
+}
+
+impl From<&[u8]> for ByteQueue {
+    fn from(bytes: &[u8]) -> ByteQueue {
+        let mut q = ByteQueue::new();
+        q.extend_from_slice(bytes);
+        q
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn pattern(n: usize, seed: u8) -> Vec<u8> {
+        (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    }
+
+    #[test]
+    fn a_short_exchange_takes_one_small_chunk_and_gives_it_back_drained() {
+        let mut q = ByteQueue::new();
+        assert_eq!(q.allocated(), 0);
+        q.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n");
+        assert_eq!(q.allocated(), SMALL_CHUNK);
+        q.consume(6);
+        assert_eq!(q.to_vec(), b"HTTP/1.1\r\n\r\n");
+        q.consume(100);
+        assert_eq!((q.len(), q.allocated(), q.chunks.capacity()), (0, 0, 0), "drained: nothing held");
+    }
+
+    #[test]
+    fn growth_adds_chunks_without_moving_what_is_held() {
+        let data = pattern(40_000, 3);
+        let mut q = ByteQueue::new();
+        q.extend_from_slice(&data[..1000]);
+        let first = q.chunks[0].mem.as_ptr();
+        q.extend_from_slice(&data[1000..]);
+        assert_eq!(q.chunks[0].mem.as_ptr(), first, "held bytes stay where they are");
+        assert_eq!(q.allocated(), 2 * SMALL_CHUNK + 3 * CHUNK, "the first 4 KB in small chunks");
+        assert_eq!(q.to_vec(), data);
+        // Consuming across chunk boundaries frees the drained ones.
+        q.consume(2 * SMALL_CHUNK + CHUNK + 10);
+        assert_eq!(q.allocated(), 2 * CHUNK);
+        assert_eq!(q.to_vec(), &data[2 * SMALL_CHUNK + CHUNK + 10..]);
+    }
+
+    #[test]
+    fn moving_hands_over_whole_chunks_and_copies_only_small_pieces() {
+        let data = pattern(3 * CHUNK, 9);
+        let mut from = ByteQueue::new();
+        from.extend_from_slice(&data[..CHUNK]);
+        from.extend_from_slice(&data[CHUNK..]);
+        let second = from.chunks[1].mem.as_ptr();
+        let mut to = ByteQueue::new();
+        to.extend_from_slice(b"head");
+        from.move_front_to(&mut to, 2 * CHUNK + 100);
+        assert!(to.chunks.iter().any(|c| c.mem.as_ptr() == second), "a full chunk moved, not copied");
+        let mut want = b"head".to_vec();
+        want.extend_from_slice(&data[..2 * CHUNK + 100]);
+        assert_eq!(to.to_vec(), want);
+        assert_eq!(from.to_vec(), &data[2 * CHUNK + 100..]);
+        // A piece that fits in the receiver's last chunk is copied into it.
+        let mut small = ByteQueue::from(&b"abc"[..]);
+        let chunks = to.chunks.len();
+        small.move_front_to(&mut to, 3);
+        assert_eq!((to.chunks.len(), small.allocated()), (chunks, 0));
+        assert!(to.to_vec().ends_with(b"abc"));
+        assert_eq!(to.allocated() + from.allocated(), to.chunks.iter().chain(from.chunks.iter()).map(|c| c.mem.len()).sum::<usize>());
+    }
+
+    #[test]
+    fn copy_at_reads_any_offset_in_any_order() {
+        let data = pattern(5 * CHUNK, 1);
+        let mut q = ByteQueue::new();
+        for piece in data.chunks(7000) {
+            q.extend_from_slice(piece);
+        }
+        let mut out = vec![0u8; 1448];
+        for offset in [0, 1448, 16_000, CHUNK - 1, 3 * CHUNK - 700, 10, 5 * CHUNK - 1448] {
+            assert_eq!(q.copy_at(offset, &mut out), 1448);
+            assert_eq!(out, &data[offset..offset + 1448], "offset {offset}");
+        }
+        assert_eq!(q.copy_at(5 * CHUNK - 100, &mut out), 100, "only what there is");
+    }
+
+    proptest! {
+        /// Any sequence of appends, takes, moves and copies keeps the same bytes as a
+        /// plain `VecDeque` would, and the memory held is that of chunks that hold bytes.
+        #[test]
+        fn behaves_as_a_deque(ops in proptest::collection::vec((0u8..4, 0usize..40_000, 0usize..40_000), 1..60)) {
+            let mut q = ByteQueue::new();
+            let mut other = ByteQueue::new();
+            let mut model: VecDeque<u8> = VecDeque::new();
+            let mut other_model: Vec<u8> = Vec::new();
+            let mut seed = 0u8;
+            for (op, a, b) in ops {
+                match op {
+                    0 => {
+                        seed = seed.wrapping_add(1);
+                        let d = pattern(a, seed);
+                        q.extend_from_slice(&d);
+                        model.extend(&d);
+                    }
+                    1 => {
+                        q.consume(a);
+                        model.drain(..a.min(model.len()));
+                    }
+                    2 => {
+                        let n = a.min(q.len());
+                        q.move_front_to(&mut other, a);
+                        other_model.extend(model.drain(..n));
+                    }
+                    _ => {
+                        let mut out = vec![0u8; b % 5000];
+                        let n = q.copy_at(a, &mut out);
+                        let want: Vec<u8> = model.iter().skip(a).take(out.len()).copied().collect();
+                        prop_assert_eq!(&out[..n], &want[..]);
+                    }
+                }
+                prop_assert_eq!(q.len(), model.len());
+                prop_assert_eq!(q.to_vec(), model.iter().copied().collect::<Vec<u8>>());
+                prop_assert_eq!(other.to_vec(), other_model.clone());
+                prop_assert_eq!(q.allocated(), q.chunks.iter().map(|c| c.mem.len()).sum::<usize>());
+                prop_assert!(q.chunks.iter().all(|c| c.len() > 0), "no chunk is held empty");
+            }
+        }
+    }
+}
