@@ -124,6 +124,21 @@ fi
 [ -n "$real_ip" ] || { echo "ip: not installed" >&2; exit 127; }
 exec "$real_ip" "\$@"
 SHIM
+real_tc="$(command -v tc || true)"
+cat > "$out/shims/tc" << SHIM
+#!/bin/sh
+# tc qdisc add|replace|change|del dev tun0 root [pfifo limit 0 | another qdisc]
+if [ "\$1" = qdisc ] && [ "\$3" = dev ] && [ "\$4" = tun0 ] && [ -n "\$RINGTCP_PD_CTL" ]; then
+    if [ "\$6 \$7 \$8" = "pfifo limit 0" ] && [ "\$2" != del ] && [ "\$2" != delete ]; then
+        : > "\$RINGTCP_PD_CTL/qdisc_drops_all"
+    else
+        rm -f "\$RINGTCP_PD_CTL/qdisc_drops_all"
+    fi
+    exit 0
+fi
+[ -n "$real_tc" ] || { echo "tc: not installed" >&2; exit 127; }
+exec "$real_tc" "\$@"
+SHIM
 real_nstat="$(command -v nstat || true)"
 cat > "$out/shims/nstat" << SHIM
 #!/bin/sh
@@ -139,7 +154,7 @@ echo "#kernel"
 awk 'NR == FNR { old[\$1] = \$2; next } { d = \$2 - old[\$1]; if (d != 0) printf "%-32s %-18d %s\\n", \$1, d, "0.0" }' "\$history" "\$now"
 cp "\$now" "\$history"
 SHIM
-chmod +x "$out/shims/ip" "$out/shims/nstat"
+chmod +x "$out/shims/ip" "$out/shims/nstat" "$out/shims/tc"
 find "$out/corpus" -name '*.py' -exec chmod +x {} +
 
 # The adapter.

@@ -86,6 +86,8 @@ pub struct Sample {
     pub buffer_memory: usize,
     /// Bytes both stacks' FIN caches hold (records, spare chunks, indexes).
     pub fin_cache_bytes: u64,
+    /// Bytes of the process's buffer pool (chunks in buffers or free for reuse).
+    pub pool_bytes: usize,
     /// Operations completed so far.
     pub ops: u64,
 }
@@ -403,6 +405,7 @@ pub fn run(cfg: &SoakConfig, mut progress: impl FnMut(&Sample)) -> SoakReport {
             records: t.records,
             buffer_memory: t.buffer_memory,
             fin_cache_bytes: t.fin_cache_bytes,
+            pool_bytes: ringtcp::transport::buffer_pool::stats().allocated_bytes,
             ops: sh.ops.load(Ordering::Relaxed),
         };
         progress(&s);
@@ -453,7 +456,7 @@ mod tests {
         let samples = rss_mib
             .iter()
             .enumerate()
-            .map(|(i, &m)| Sample { at: Duration::from_secs(10 * (i as u64 + 1)), rss: m << 20, heap_in_use: 0, connections: 0, records: 0, buffer_memory: 0, fin_cache_bytes: 0, ops: 0 })
+            .map(|(i, &m)| Sample { at: Duration::from_secs(10 * (i as u64 + 1)), rss: m << 20, heap_in_use: 0, connections: 0, records: 0, buffer_memory: 0, fin_cache_bytes: 0, pool_bytes: 0, ops: 0 })
             .collect();
         SoakReport { samples, ..SoakReport::default() }
     }

@@ -164,6 +164,7 @@ fn linux_tcp_info(state: State, info: Option<&TcpInfo>) -> LinuxTcpInfo {
     t.sacked = segments(i.sacked, mss);
     t.lost = i.lost;
     t.reordering = i.reordering;
+    t.reord_seen = i.reord_seen;
     t.last_data_sent = millis(i.since_data_sent);
     t.last_data_recv = millis(i.since_data_received);
     t.last_ack_recv = millis(i.since_ack_received);

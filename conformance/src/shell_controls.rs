@@ -9,6 +9,12 @@
 //!
 //! - `ip tcp_metrics flush`: Linux's TCP metrics cache holds the Fast Open cookies a client
 //!   learned; the shard forgets its own ([`Shard::forget_fast_open_cookies`]).
+//! - `tc qdisc add|replace dev tun0 root pfifo limit 0`: Linux's own queueing discipline
+//!   then drops every packet its TCP sends. The adapter is the device here, so it drops
+//!   every packet the shard sends, for as long as the marker stays (removed by `tc qdisc
+//!   del` or by another qdisc, `fq` included: ringtcp has no queueing discipline of its
+//!   own to configure). Unlike the other markers this one is a state, read as packets go
+//!   out, not consumed.
 //!
 //! The other way, `nstat` (no arguments: the counters that moved since its last run)
 //! reads the shard's counters under Linux's names from a file the adapter rewrites
@@ -40,6 +46,14 @@ pub(crate) fn init(ctl_dir: Option<String>) {
 /// True once for each `ip tcp_metrics flush` the script ran since the last call.
 pub(crate) fn take_tcp_metrics_flush() -> bool {
     take(DIR.get(), TCP_METRICS_FLUSH)
+}
+
+/// The marker a `pfifo limit 0` qdisc on tun0 leaves, while it is installed.
+pub(crate) const QDISC_DROPS_ALL: &str = "qdisc_drops_all";
+
+/// True while the script's qdisc drops every packet the stack sends.
+pub(crate) fn qdisc_drops_all() -> bool {
+    DIR.get().is_some_and(|d| d.join(QDISC_DROPS_ALL).exists())
 }
 
 /// The file `nstat`'s stand-in reads: one `Name value` line per counter.

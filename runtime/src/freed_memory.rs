@@ -13,9 +13,16 @@
 //! its first sample after warm-up while the heap in use only followed the bytes in
 //! flight.
 //!
-//! The default, [`FreedMemory::GiveBackEvery`] (10 s), has a thread ask glibc to hand
-//! free pages back now and then (see [`crate::allocator_trim`]): the process stays small
-//! (the soak: 11–16 MB), its resident size moving with the load between two trims.
+//! Connection buffers no longer take blocks of every size from glibc: they are chunks of
+//! two sizes from the process's buffer pool ([`ringtcp_transport::buffer_pool`]), which
+//! keeps freed chunks for reuse, so they neither fragment glibc's heaps nor fault pages in
+//! again. What this policy decides for them is whether idle chunks are ever given back.
+//!
+//! The default, [`FreedMemory::GiveBackEvery`] (10 s), has a thread give back the pool's
+//! chunks that stayed unused for a minute and ask glibc to hand free pages back (see
+//! [`crate::allocator_trim`]): memory the load keeps using stays, what a burst took goes
+//! back a minute after it. `Keep` and `AllocatorDefault` run no such thread: the pool
+//! keeps every chunk it ever held.
 //!
 //! [`FreedMemory::Keep`] fixes the thresholds where glibc's drift ends, at once: blocks
 //! up to 32 MB come from the heap, and up to `bytes` of free space stays at the top of
@@ -25,7 +32,8 @@
 //! once and kept). Flat needs one heap too: glibc gives each thread that allocates an
 //! arena of its own (up to eight per core), each keeps its own high-water mark, and
 //! their sum creeps up as rarer peaks coincide. Ten-minute soaks (2026-12-05, 2-minute
-//! warm-up): `Keep` with `MALLOC_ARENA_MAX=1` in the environment, resident 11.3–13.7 MB
+//! warm-up, before buffers were pooled chunks): `Keep` with `MALLOC_ARENA_MAX=1` in the
+//! environment, resident 11.3–13.7 MB
 //! after warm-up, peak +0.4 %, +3.4 %, +6.1 % and +21.1 % over the first sample in four
 //! runs: level for minutes, then a step of 0.5–1.7 MB when a growing buffer finds no
 //! free block large enough; `Keep` with glibc's arenas, 17.7–19.9 MB, +15 %. One arena costs every

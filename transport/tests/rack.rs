@@ -86,6 +86,25 @@ fn reordering_inside_the_window_costs_no_retransmission() {
 }
 
 #[test]
+fn each_ack_that_shows_data_delivered_out_of_order_counts_once() {
+    let (mut p, h, first) = established();
+    p.shard.send(h, &vec![3u8; 4 * MSS as usize]).unwrap();
+    assert_eq!(p.sent().len(), 4);
+    p.advance(Duration::from_millis(100));
+    // The last segment SACKed: nothing below it has been delivered yet, so no reordering.
+    sack(&mut p, first, &[(first + 3 * MSS, first + 4 * MSS)]);
+    assert_eq!(info(&p, h).reord_seen, 0);
+    // The second SACKed below it: one ACK showing reordering.
+    sack(&mut p, first, &[(first + MSS, first + 2 * MSS), (first + 3 * MSS, first + 4 * MSS)]);
+    assert_eq!(info(&p, h).reord_seen, 1);
+    // The first and third acknowledged cumulatively, both below what was SACKed: one ACK,
+    // one more (as Linux's `tcpi_reord_seen` counts the packetdrill script's "2 cases").
+    sack(&mut p, first + 4 * MSS, &[]);
+    let i = info(&p, h);
+    assert_eq!((i.reord_seen, p.shard.stats().tcp_retrans_segs), (2, 0));
+}
+
+#[test]
 fn a_lost_retransmission_is_resent_without_waiting_for_the_rto() {
     let (mut p, h, first) = established();
     p.shard.send(h, &vec![3u8; 12 * MSS as usize]).unwrap();

@@ -51,14 +51,15 @@ fn main() {
             }
         }
     }
-    println!("{:>8} {:>10} {:>10} {:>8} {:>8} {:>12} {:>12} {:>10}", "seconds", "rss_MiB", "heap_MiB", "conns", "records", "buf_bytes", "fincache_b", "ops");
+    println!("{:>8} {:>10} {:>10} {:>10} {:>8} {:>8} {:>12} {:>12} {:>10}", "seconds", "rss_MiB", "heap_MiB", "pool_MiB", "conns", "records", "buf_bytes", "fincache_b", "ops");
     let mib = |b: u64| b as f64 / (1 << 20) as f64;
     let report = soak::run(&cfg, |s| {
         println!(
-            "{:>8.0} {:>10.1} {:>10.1} {:>8} {:>8} {:>12} {:>12} {:>10}",
+            "{:>8.0} {:>10.1} {:>10.1} {:>10.1} {:>8} {:>8} {:>12} {:>12} {:>10}",
             s.at.as_secs_f64(),
             mib(s.rss),
             mib(s.heap_in_use),
+            mib(s.pool_bytes as u64),
             s.connections,
             s.records,
             s.buffer_memory,

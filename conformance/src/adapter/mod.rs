@@ -322,10 +322,16 @@ impl Adapter {
         }
     }
 
-    /// Queues what the shard has to send, stamped now.
+    /// Queues what the shard has to send, stamped now; while the script's qdisc drops
+    /// everything (see [`crate::shell_controls`]), the packets leave the shard and go no
+    /// further.
     pub(super) fn collect(&mut self) {
         let stamp = self.now_usecs();
+        let drop_all = crate::shell_controls::qdisc_drops_all();
         while let Some(n) = self.shard.poll_transmit(self.now, &mut self.tx_buf) {
+            if drop_all {
+                continue;
+            }
             if self.mask_psh {
                 crate::psh_mask::clear_psh(&mut self.tx_buf[..n]);
             }

@@ -100,6 +100,9 @@ pub struct TcpInfo {
     /// How far out of order, in segments, the peer's SACKs showed data arriving at most;
     /// RFC 6675's DupThresh (3) until any reordering is seen (`tcpi_reordering`).
     pub reordering: u32,
+    /// ACKs that showed data delivered out of order: below data SACKed or acknowledged
+    /// before, and sent once (`tcpi_reord_seen`).
+    pub reord_seen: u32,
     /// Segments the peer acknowledged, cumulatively or with SACK, SYN and FIN included
     /// (counted in full-sized segments for data).
     pub delivered: u32,
@@ -188,6 +191,7 @@ impl Connection {
             retransmitted_in_flight: u32::try_from(self.retransmitted.bytes_outside(&self.sack)).unwrap_or(u32::MAX),
             lost: self.rack.lost_segments(self.count_lost_edge()),
             reordering: self.rack.reordering(),
+            reord_seen: self.rack.reord_seen(),
             delivered: self.activity.delivered,
             bytes_acked: self.activity.bytes_acked,
             bytes_received: self.activity.bytes_received,

@@ -94,6 +94,10 @@ pub(super) struct Rack {
     /// How far out of order (in segments) data arrived at most, Linux's
     /// `tcpi_reordering` (DupThresh until reordering is seen).
     reordering: u32,
+    /// ACKs that showed data delivered out of order (Linux's `tcpi_reord_seen`).
+    reord_seen: u32,
+    /// The ACK being taken in showed reordering.
+    reordered_now: bool,
     reo_wnd_mult: u32,
     reo_wnd_persist: u32,
     /// SND.NXT when the last round with a D-SACK began.
@@ -119,6 +123,8 @@ impl Default for Rack {
             fack: None,
             reordering_seen: false,
             reordering: DUP_THRESH as u32,
+            reord_seen: 0,
+            reordered_now: false,
             reo_wnd_mult: 1,
             reo_wnd_persist: 0,
             dsack_round: None,
@@ -208,6 +214,7 @@ impl Rack {
         let mut best = None;
         self.resent_delivered = false;
         self.resent_lost = false;
+        self.reordered_now = false;
         while let Some(&p) = self.pieces.front() {
             if p.start >= una {
                 break;
@@ -251,6 +258,7 @@ impl Rack {
                 self.newest = Some((sent, end));
             }
         }
+        self.reord_seen += u32::from(self.reordered_now);
         sample
     }
 
@@ -262,6 +270,7 @@ impl Rack {
             Some(fack) if p.end < fack => {
                 if !p.has(RESENT) {
                     self.reordering_seen = true;
+                    self.reordered_now = true;
                     let extent = (fack - p.start).div_ceil(mss.max(1));
                     self.reordering = self.reordering.max(u32::try_from(extent).unwrap_or(u32::MAX));
                 }
@@ -422,6 +431,11 @@ impl Rack {
         if self.holds_idle_allocation() {
             self.pieces = VecDeque::new();
         }
+    }
+
+    /// ACKs that showed reordering so far.
+    pub(super) fn reord_seen(&self) -> u32 {
+        self.reord_seen
     }
 
     /// RACK.reordering_seen.
