@@ -127,12 +127,15 @@ SHIM
 real_tc="$(command -v tc || true)"
 cat > "$out/shims/tc" << SHIM
 #!/bin/sh
-# tc qdisc add|replace|change|del dev tun0 root [pfifo limit 0 | another qdisc]
+# tc qdisc add|replace|change|del dev tun0 root [pfifo limit 0 | fq | another qdisc]
 if [ "\$1" = qdisc ] && [ "\$3" = dev ] && [ "\$4" = tun0 ] && [ -n "\$RINGTCP_PD_CTL" ]; then
-    if [ "\$6 \$7 \$8" = "pfifo limit 0" ] && [ "\$2" != del ] && [ "\$2" != delete ]; then
-        : > "\$RINGTCP_PD_CTL/qdisc_drops_all"
-    else
-        rm -f "\$RINGTCP_PD_CTL/qdisc_drops_all"
+    rm -f "\$RINGTCP_PD_CTL/qdisc_drops_all" "\$RINGTCP_PD_CTL/qdisc_fq"
+    if [ "\$2" != del ] && [ "\$2" != delete ]; then
+        if [ "\$6 \$7 \$8" = "pfifo limit 0" ]; then
+            : > "\$RINGTCP_PD_CTL/qdisc_drops_all"
+        elif [ "\$6" = fq ]; then
+            : > "\$RINGTCP_PD_CTL/qdisc_fq"
+        fi
     fi
     exit 0
 fi

@@ -110,7 +110,7 @@ unsafe extern "C" fn pd_socket(ud: Ud, domain: c_int, ty: c_int, protocol: c_int
     guarded(
         || {
             call(ud, Wait::Never, |a| {
-                let cfg = config_from_sysctls(ipv4_sysctl);
+                let cfg = ringtcp_transport::Config { pacing: shell_controls::qdisc_paces(), ..config_from_sysctls(ipv4_sysctl) };
                 a.refresh_handshake_options(&cfg);
                 if shell_controls::take_tcp_metrics_flush() {
                     a.forget_fast_open_cookies();

@@ -12,9 +12,11 @@
 //! - `tc qdisc add|replace dev tun0 root pfifo limit 0`: Linux's own queueing discipline
 //!   then drops every packet its TCP sends. The adapter is the device here, so it drops
 //!   every packet the shard sends, for as long as the marker stays (removed by `tc qdisc
-//!   del` or by another qdisc, `fq` included: ringtcp has no queueing discipline of its
-//!   own to configure). Unlike the other markers this one is a state, read as packets go
-//!   out, not consumed.
+//!   del` or by another qdisc). Unlike the other markers this one is a state, read as
+//!   packets go out, not consumed.
+//! - `tc qdisc add|replace dev tun0 root fq`: Linux's fq qdisc paces every flow at the
+//!   rate its TCP computes; the shard the script's first socket builds paces its
+//!   connections at that rate itself (`Config::pacing`). Read once, with the sysctls.
 //!
 //! The other way, `nstat` (no arguments: the counters that moved since its last run)
 //! reads the shard's counters under Linux's names from a file the adapter rewrites
@@ -54,6 +56,14 @@ pub(crate) const QDISC_DROPS_ALL: &str = "qdisc_drops_all";
 /// True while the script's qdisc drops every packet the stack sends.
 pub(crate) fn qdisc_drops_all() -> bool {
     DIR.get().is_some_and(|d| d.join(QDISC_DROPS_ALL).exists())
+}
+
+/// The marker an `fq` qdisc on tun0 leaves, while it is installed.
+pub(crate) const QDISC_FQ: &str = "qdisc_fq";
+
+/// True while the script's qdisc on tun0 is fq, which paces what the stack sends.
+pub(crate) fn qdisc_paces() -> bool {
+    DIR.get().is_some_and(|d| d.join(QDISC_FQ).exists())
 }
 
 /// The file `nstat`'s stand-in reads: one `Name value` line per counter.

@@ -411,7 +411,8 @@ impl StackBuilder {
     /// [`StackBuilder::buffer_memory`]), `RINGTCP_SYN_COOKIES` (`off`, `when-full` or
     /// `always`: see [`StackBuilder::syn_cookies`]) and `RINGTCP_FREED_MEMORY`
     /// (`give-back:<ms>`, default `give-back:10000`; `keep` or `keep:<MB>`; `allocator`:
-    /// see [`StackBuilder::freed_memory`]).
+    /// see [`StackBuilder::freed_memory`]); `RINGTCP_PACING=1` paces data segments
+    /// (`Config::pacing`).
     ///
     /// `RINGTCP_AF_XDP=<interface>` serves that interface through AF_XDP instead of a
     /// TUN device (see [`StackBuilder::af_xdp`]): `RINGTCP_ADDR` and `RINGTCP_PREFIX` are
@@ -447,6 +448,7 @@ impl StackBuilder {
         let b = b.max_connections(max_conns).buffer_memory(memory_mb << 20).syn_cookies(cookies).freed_memory(freed);
         let mut config = b.cfg.config.clone();
         config.mtu = env_or("RINGTCP_MTU", config.mtu)?;
+        config.pacing = env_switch("RINGTCP_PACING", config.pacing)?;
         if let Ok(interface) = std::env::var("RINGTCP_AF_XDP") {
             return af_xdp_from_env(b.shards(shards).config(config), &interface);
         }

@@ -74,7 +74,8 @@ pub enum FreedMemory {
         /// most `i32::MAX`, what glibc's `mallopt` takes).
         bytes: usize,
     },
-    /// A thread of the stack asks glibc to hand free pages back every interval
+    /// A thread of the stack, every interval, gives back the buffer pool's chunks that
+    /// no connection needed for a minute and asks glibc to hand free pages back
     /// (`malloc_trim`); counted in the stack's `allocator_trims`. The default, every
     /// [`DEFAULT_GIVE_BACK`].
     GiveBackEvery(Duration),

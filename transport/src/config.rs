@@ -140,6 +140,10 @@ pub struct Config {
     /// on a connection with SACK, two RTTs of silence after the last transmission send
     /// one probe, so a lost tail is repaired by fast recovery instead of an RTO.
     pub tail_loss_probe: bool,
+    /// Space data segments at a rate drawn from cwnd and SRTT (200 % of cwnd · MSS / SRTT
+    /// in slow start, 120 % after, as Linux paces behind its fq qdisc) instead of sending
+    /// what each ACK frees at once. Off by default, as Linux without fq or BBR.
+    pub pacing: bool,
     /// TCP Fast Open beyond the listeners that ask for it (`SocketOptions::fast_open`);
     /// the cookie key is drawn from the shard's secret unless set with
     /// `Shard::set_fast_open_key`.
@@ -206,6 +210,7 @@ impl Default for Config {
             nodelay: false,
             slow_start_after_idle: true,
             tail_loss_probe: true,
+            pacing: false,
             fast_open: crate::FastOpenServer::default(),
             challenge_ack_limit: 1000,
             reassembly_ranges: 64,

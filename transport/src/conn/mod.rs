@@ -15,6 +15,7 @@ mod input;
 mod invariants;
 mod notsent;
 mod output;
+mod pacing;
 mod prr;
 mod rack;
 mod records;
@@ -317,6 +318,7 @@ pub(crate) struct Connection {
     persist_probes: u32,
     /// Tail loss probing (RFC 8985 §7).
     tlp: TailProbe,
+    pacing: pacing::Pacing,
     /// Record ends (`MSG_EOR`) no segment may cross.
     records: RecordEnds,
     /// The end of the last segment sent shorter than a full one (Nagle, Minshall's form).
@@ -497,6 +499,7 @@ impl Connection {
             persist_at: None,
             persist_probes: 0,
             tlp: TailProbe::default(),
+            pacing: pacing::Pacing::default(),
             records: RecordEnds::default(),
             snd_sml: o.iss,
             user_timeout: None,
@@ -690,6 +693,7 @@ impl Connection {
         self.persist_at = None;
         self.keepalive_at = None;
         self.close_at = None;
+        self.pacing.at = None;
     }
 
     /// Moves to CLOSED, recording why (`None`: a normal end).
@@ -736,7 +740,7 @@ impl Connection {
 
     /// The earliest deadline of this connection.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        [self.rtx_at, self.tlp.at, self.rack.at, self.delack_at, self.persist_at, self.keepalive_at, self.close_at, self.release_at].into_iter().flatten().min()
+        [self.rtx_at, self.tlp.at, self.rack.at, self.delack_at, self.persist_at, self.keepalive_at, self.close_at, self.release_at, self.pacing.at].into_iter().flatten().min()
     }
 
     fn ts_now(&self, now: Instant) -> u32 {

@@ -156,6 +156,9 @@ impl Connection {
         {
             return None;
         }
+        if self.pacing_holds(ctx) {
+            return None;
+        }
         let mss = usize::from(self.eff_mss());
         let max_payload = self.max_payload();
 
@@ -318,6 +321,7 @@ impl Connection {
         let offset = seq - self.tx_seq;
         let segment_size = (len > max_payload).then(|| u16::try_from(max_payload).unwrap_or(u16::MAX));
         let n = self.emit(ctx, buf, Plan { seq, flags, data: (offset, len), syn: false, segment_size })?;
+        self.paced(ctx, len, len.div_ceil(max_payload).max(1));
         self.snd_nxt = seq + len + usize::from(fin);
         if self.snd_nxt > self.snd_max {
             self.note_new_segment(seq);
@@ -413,6 +417,7 @@ impl Connection {
         }
         let offset = seq - self.tx_seq;
         let n = self.emit(ctx, buf, Plan { seq, flags, data: (offset, len), syn: false, segment_size: None })?;
+        self.paced(ctx, len, 1);
         if self.recovery.active {
             self.recovery.high_rxt = self.recovery.high_rxt.max(seq + len);
             self.recovery.prr.sent(len);

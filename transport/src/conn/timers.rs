@@ -34,6 +34,10 @@ impl Connection {
                 self.interactive = false;
             }
         }
+        if due(self.pacing.at, now) {
+            // Data held for pacing may go: the shard polls the connection after this.
+            self.pacing.at = None;
+        }
         if due(self.rack.at, now) {
             self.rack.at = None;
             self.on_reorder_timeout(ctx);
