@@ -5,7 +5,8 @@
 # Scripts are named relative to gtests/net/tcp/ (for example `blocking/blocking-read.pkt`)
 # or as paths; with none, the expected-pass lists run: conformance/expected-pass.txt as
 # they are, conformance/expected-pass-psh-masked.txt with PSH masked (below).
-# Prints one line per script and ends with `packetdrill (MODE) passed=N failed=M skipped=K`;
+# Prints one line per script, then `packetdrill mode=MODE`, and ends with the line
+# `packetdrill passed=N failed=M skipped=K`;
 # exits non-zero when a script of the expected-pass list fails.
 #
 # packetdrill (GPL-2.0) is a test tool kept outside the repository: it is built from
@@ -341,5 +342,6 @@ for ((k = 0; k < n; k++)); do
     esac
 done
 
-echo "packetdrill ($ip_version) passed=$passed failed=$failed skipped=$skipped"
+echo "packetdrill mode=$ip_version"
+echo "packetdrill passed=$passed failed=$failed skipped=$skipped"
 [ $failed_expected -eq 0 ]
