@@ -5,7 +5,7 @@
 //! allocation, which is why buffers once kept their allocations while data kept coming).
 
 pub mod pool;
-mod queue;
+pub(crate) mod queue;
 mod rx;
 mod tx;
 

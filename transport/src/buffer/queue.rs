@@ -12,24 +12,25 @@ use std::fmt;
 
 use super::pool::{self, CHUNK, Memory, SMALL_CHUNK};
 
-/// One chunk and the part of it that holds queued bytes.
+/// One chunk and the part of it that holds queued bytes (offsets within a chunk of at
+/// most [`CHUNK`] bytes).
 struct Chunk {
     mem: Memory,
-    start: usize,
-    end: usize,
+    start: u32,
+    end: u32,
 }
 
 impl Chunk {
     fn bytes(&self) -> &[u8] {
-        &self.mem[self.start..self.end]
+        &self.mem[self.start as usize..self.end as usize]
     }
 
     fn len(&self) -> usize {
-        self.end - self.start
+        (self.end - self.start) as usize
     }
 
     fn room(&self) -> usize {
-        self.mem.len() - self.end
+        self.mem.len() - self.end as usize
     }
 }
 
@@ -43,21 +44,21 @@ impl Drop for Chunk {
 }
 
 /// The chunks of a queue in order: the first inline, the rest in a ring allocated only
-/// when there are two or more, so that a short exchange (one chunk) costs no allocation
-/// besides its chunk.
+/// while there are two or more, so that a short exchange (one chunk) costs no allocation
+/// besides its chunk and an idle queue takes 32 bytes (every connection has four).
 #[derive(Default)]
 struct Chunks {
     first: Option<Chunk>,
-    rest: VecDeque<Chunk>,
+    rest: Option<Box<VecDeque<Chunk>>>,
 }
 
 impl Chunks {
     const fn new() -> Chunks {
-        Chunks { first: None, rest: VecDeque::new() }
+        Chunks { first: None, rest: None }
     }
 
     fn len(&self) -> usize {
-        usize::from(self.first.is_some()) + self.rest.len()
+        usize::from(self.first.is_some()) + self.rest.as_deref().map_or(0, VecDeque::len)
     }
 
     fn front(&self) -> Option<&Chunk> {
@@ -69,35 +70,43 @@ impl Chunks {
     }
 
     fn back(&self) -> Option<&Chunk> {
-        self.rest.back().or(self.first.as_ref())
+        self.rest.as_deref().and_then(VecDeque::back).or(self.first.as_ref())
     }
 
     fn back_mut(&mut self) -> Option<&mut Chunk> {
-        self.rest.back_mut().or(self.first.as_mut())
+        match self.rest.as_deref_mut().and_then(VecDeque::back_mut) {
+            Some(c) => Some(c),
+            None => self.first.as_mut(),
+        }
     }
 
     fn push_back(&mut self, c: Chunk) {
         if self.first.is_none() {
             self.first = Some(c);
         } else {
-            self.rest.push_back(c);
+            self.rest.get_or_insert_with(Default::default).push_back(c);
         }
     }
 
     fn pop_front(&mut self) -> Option<Chunk> {
         let c = self.first.take();
-        self.first = self.rest.pop_front();
+        if let Some(rest) = self.rest.as_deref_mut() {
+            self.first = rest.pop_front();
+            if rest.is_empty() {
+                self.rest = None;
+            }
+        }
         c
     }
 
     fn iter(&self) -> impl Iterator<Item = &Chunk> {
-        self.first.iter().chain(self.rest.iter())
+        self.first.iter().chain(self.rest.iter().flat_map(|r| r.iter()))
     }
 
     /// Slots of the ring beyond the first chunk.
     #[cfg(test)]
     fn capacity(&self) -> usize {
-        self.rest.capacity()
+        self.rest.as_deref().map_or(0, VecDeque::capacity)
     }
 }
 
@@ -107,7 +116,7 @@ impl core::ops::Index<usize> for Chunks {
     fn index(&self, i: usize) -> &Chunk {
         match i {
             0 => self.first.as_ref().expect("a first chunk"),
-            _ => &self.rest[i - 1],
+            _ => &self.rest.as_deref().expect("more than one chunk")[i - 1],
         }
     }
 }
@@ -138,10 +147,16 @@ pub struct ByteQueue {
     len: usize,
     /// Bytes of chunk memory held.
     held: usize,
-    /// Where the last [`copy_at`](Self::copy_at) ended: the chunk's index and the offset
-    /// of its first queued byte, so that a sender copying segment after segment does not
-    /// walk the chunks from the front each time.
-    cursor: (usize, usize),
+}
+
+/// Where a [`ByteQueue::copy_at`] ended (a chunk's index and the queue offset of its
+/// first byte), so that a sender copying segment after segment does not walk the chunks
+/// from the front each time. Valid until bytes are taken from the front; appending keeps
+/// it valid.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Cursor {
+    chunk: usize,
+    base: usize,
 }
 
 impl fmt::Debug for ByteQueue {
@@ -153,7 +168,7 @@ impl fmt::Debug for ByteQueue {
 impl ByteQueue {
     /// An empty queue; it holds no memory until bytes arrive.
     pub const fn new() -> ByteQueue {
-        ByteQueue { chunks: Chunks::new(), len: 0, held: 0, cursor: (0, 0) }
+        ByteQueue { chunks: Chunks::new(), len: 0, held: 0 }
     }
 
     /// Bytes queued.
@@ -184,8 +199,9 @@ impl ByteQueue {
             }
             let c = self.chunks.back_mut().expect("a chunk with room");
             let n = c.room().min(data.len());
-            c.mem[c.end..c.end + n].copy_from_slice(&data[..n]);
-            c.end += n;
+            let end = c.end as usize;
+            c.mem[end..end + n].copy_from_slice(&data[..n]);
+            c.end += n as u32;
             self.len += n;
             data = &data[n..];
         }
@@ -217,8 +233,15 @@ impl ByteQueue {
 
     /// Copies the bytes starting `offset` bytes after the front into `out`, as many as
     /// there are up to its length; returns how many.
-    pub fn copy_at(&mut self, offset: usize, out: &mut [u8]) -> usize {
-        let (mut i, mut base) = self.cursor;
+    pub fn copy_at(&self, offset: usize, out: &mut [u8]) -> usize {
+        self.copy_at_from(offset, out, &mut Cursor::default())
+    }
+
+    /// As [`copy_at`](Self::copy_at), looking for `offset` from `cursor` on (left by an
+    /// earlier copy from this queue, with nothing taken from its front since) and leaving
+    /// it where this copy ended.
+    pub(crate) fn copy_at_from(&self, offset: usize, out: &mut [u8], cursor: &mut Cursor) -> usize {
+        let (mut i, mut base) = (cursor.chunk, cursor.base);
         if base > offset || i >= self.chunks.len() {
             (i, base) = (0, 0);
         }
@@ -247,7 +270,7 @@ impl ByteQueue {
             i -= 1;
             base -= self.chunks[i].len();
         }
-        self.cursor = (i, base);
+        *cursor = Cursor { chunk: i, base };
         done
     }
 
@@ -260,11 +283,10 @@ impl ByteQueue {
             return;
         }
         self.len -= n;
-        self.cursor = (0, 0);
         while n > 0 {
             let c = self.chunks.front_mut().expect("bytes to consume");
             let k = c.len().min(n);
-            c.start += k;
+            c.start += k as u32;
             n -= k;
             if c.start == c.end {
                 self.held -= c.mem.len();
@@ -303,7 +325,6 @@ impl ByteQueue {
                 n -= k;
             }
         }
-        self.cursor = (0, 0);
         if self.len == 0 {
             self.clear();
         }
@@ -429,6 +450,8 @@ mod tests {
             let mut model: VecDeque<u8> = VecDeque::new();
             let mut other_model: Vec<u8> = Vec::new();
             let mut seed = 0u8;
+            // Kept across appends, as a sender keeps it; reset when the front is taken.
+            let mut cursor = Cursor::default();
             for (op, a, b) in ops {
                 match op {
                     0 => {
@@ -438,17 +461,19 @@ mod tests {
                         model.extend(&d);
                     }
                     1 => {
+                        cursor = Cursor::default();
                         q.consume(a);
                         model.drain(..a.min(model.len()));
                     }
                     2 => {
                         let n = a.min(q.len());
+                        cursor = Cursor::default();
                         q.move_front_to(&mut other, a);
                         other_model.extend(model.drain(..n));
                     }
                     _ => {
                         let mut out = vec![0u8; b % 5000];
-                        let n = q.copy_at(a, &mut out);
+                        let n = q.copy_at_from(a, &mut out, &mut cursor);
                         let want: Vec<u8> = model.iter().skip(a).take(out.len()).copied().collect();
                         prop_assert_eq!(&out[..n], &want[..]);
                     }

@@ -2,16 +2,19 @@
 //! can be retransmitted. Retransmission needs no per-segment state: a segment is a range.
 
 use super::ByteQueue;
+use super::queue::Cursor;
 
 #[derive(Debug)]
 pub(crate) struct TxBuffer {
     data: ByteQueue,
     cap: usize,
+    /// Where the last segment was copied from (segments are cut in order).
+    cursor: Cursor,
 }
 
 impl TxBuffer {
     pub(crate) fn new(cap: usize) -> Self {
-        TxBuffer { data: ByteQueue::new(), cap }
+        TxBuffer { data: ByteQueue::new(), cap, cursor: Cursor::default() }
     }
 
     /// Bytes held (sent-but-unacked plus not yet sent).
@@ -59,16 +62,18 @@ impl TxBuffer {
     /// Drops `n` acknowledged bytes from the front.
     pub(crate) fn consume(&mut self, n: usize) {
         self.data.consume(n);
+        self.cursor = Cursor::default();
     }
 
     /// Copies `out.len()` bytes starting `offset` bytes after SND.UNA.
     pub(crate) fn copy_out(&mut self, offset: usize, out: &mut [u8]) {
-        let n = self.data.copy_at(offset, out);
+        let n = self.data.copy_at_from(offset, out, &mut self.cursor);
         debug_assert_eq!(n, out.len(), "segments are cut from bytes held");
     }
 
     pub(crate) fn release(&mut self) {
         self.data.clear();
+        self.cursor = Cursor::default();
     }
 
     pub(crate) fn allocated(&self) -> usize {

@@ -693,7 +693,7 @@ impl Connection {
         self.persist_at = None;
         self.keepalive_at = None;
         self.close_at = None;
-        self.pacing.at = None;
+        self.pacing.waiting = false;
     }
 
     /// Moves to CLOSED, recording why (`None`: a normal end).
@@ -740,7 +740,7 @@ impl Connection {
 
     /// The earliest deadline of this connection.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        [self.rtx_at, self.tlp.at, self.rack.at, self.delack_at, self.persist_at, self.keepalive_at, self.close_at, self.release_at, self.pacing.at].into_iter().flatten().min()
+        [self.rtx_at, self.tlp.at, self.rack.at, self.delack_at, self.persist_at, self.keepalive_at, self.close_at, self.release_at, self.pacing.timer()].into_iter().flatten().min()
     }
 
     fn ts_now(&self, now: Instant) -> u32 {

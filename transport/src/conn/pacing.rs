@@ -20,7 +20,7 @@ use crate::cc::CongestionControl;
 use crate::time::Instant;
 
 /// Segments a connection sends before pacing starts (Linux: `data_segs_out >= 10`).
-const UNPACED_SEGMENTS: u64 = 10;
+const UNPACED_SEGMENTS: u8 = 10;
 /// Pacing rate in percent of cwnd · MSS / SRTT: slow start, then congestion avoidance
 /// (Linux's `tcp_pacing_ss_ratio` and `tcp_pacing_ca_ratio`).
 const SLOW_START_RATIO: u64 = 200;
@@ -29,12 +29,20 @@ const AVOIDANCE_RATIO: u64 = 120;
 /// A connection's pacing state.
 #[derive(Debug, Default)]
 pub(super) struct Pacing {
-    /// When the next data segment may leave.
-    next: Option<Instant>,
-    /// The timer that wakes the connection at `next` while data waits for it.
-    pub(super) at: Option<Instant>,
-    /// Data segments sent so far.
-    segments: u64,
+    /// When the next data segment may leave (`Instant::ZERO`: at once).
+    next: Instant,
+    /// Data waits for `next`: the connection's timer wakes it then.
+    pub(super) waiting: bool,
+    /// Data segments sent so far, up to [`UNPACED_SEGMENTS`] (kept small: every
+    /// connection carries this).
+    segments: u8,
+}
+
+impl Pacing {
+    /// When the connection's pacing timer fires, while data waits for it.
+    pub(super) fn timer(&self) -> Option<Instant> {
+        self.waiting.then_some(self.next)
+    }
 }
 
 impl Connection {
@@ -43,13 +51,11 @@ impl Connection {
         if !ctx.cfg.pacing {
             return false;
         }
-        match self.pacing.next {
-            Some(t) if t > ctx.now => {
-                self.pacing.at = Some(t);
-                true
-            }
-            _ => false,
+        if self.pacing.next > ctx.now {
+            self.pacing.waiting = true;
+            return true;
         }
+        false
     }
 
     /// A data segment of `len` payload bytes (`segments` on the wire) left now: sets when
@@ -58,10 +64,11 @@ impl Connection {
         if !ctx.cfg.pacing {
             return;
         }
-        self.pacing.segments += segments as u64;
-        let prior = self.pacing.next.unwrap_or(ctx.now);
+        let segments = u8::try_from(segments).unwrap_or(u8::MAX);
+        self.pacing.segments = self.pacing.segments.saturating_add(segments).min(UNPACED_SEGMENTS);
+        let prior = self.pacing.next;
         let left = prior.max(ctx.now);
-        self.pacing.next = Some(left);
+        self.pacing.next = left;
         let Some(rate) = self.pacing_rate() else { return };
         if self.pacing.segments < UNPACED_SEGMENTS || rate == 0 {
             return;
@@ -70,7 +77,7 @@ impl Connection {
         // Up to half the gap is forgiven to a segment that left late.
         let late = (left - prior).as_nanos() as u64;
         let gap = gap - (gap / 2).min(late);
-        self.pacing.next = Some(left + Duration::from_nanos(gap));
+        self.pacing.next = left + Duration::from_nanos(gap);
     }
 
     /// Bytes per second, or `None` before the first RTT sample (nothing to pace by).

@@ -34,9 +34,9 @@ impl Connection {
                 self.interactive = false;
             }
         }
-        if due(self.pacing.at, now) {
+        if due(self.pacing.timer(), now) {
             // Data held for pacing may go: the shard polls the connection after this.
-            self.pacing.at = None;
+            self.pacing.waiting = false;
         }
         if due(self.rack.at, now) {
             self.rack.at = None;
