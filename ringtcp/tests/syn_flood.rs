@@ -117,6 +117,8 @@ fn a_blind_in_window_attack_neither_resets_nor_corrupts_a_connection() {
         round = round.wrapping_add(1).max(2);
     }
     let (sent, _) = flood.stop().unwrap();
+    // The rounds take longer on a loaded machine: the limit is per second of attack.
+    let attacked = started.elapsed().as_secs_f64();
     check(1);
     drop(tx);
     client.join().unwrap();
@@ -125,7 +127,10 @@ fn a_blind_in_window_attack_neither_resets_nor_corrupts_a_connection() {
     let (t, d) = (stats.transport(), stats.drops());
     assert_eq!(t.estab_resets, 0, "no established connection was reset: {t:?}");
     assert!(t.challenge_acks + d.challenge_ack_limited + d.out_of_window > 1_000, "the guesses were counted: {t:?} {d:?}");
-    assert!(t.challenge_acks <= 2 * 1000 * 4, "challenge ACKs stay within their limit per second per shard: {}", t.challenge_acks);
+    // 1,000 a second on each of the two shards, with a second of slack for the limiter's
+    // window boundaries and the segments still queued when the flood stopped.
+    let bound = (2.0 * 1000.0 * (attacked.ceil() + 1.0)) as u64;
+    assert!(t.challenge_acks <= bound, "challenge ACKs stay within their limit per second per shard: {} in {attacked:.1} s", t.challenge_acks);
 }
 
 #[test]

@@ -19,11 +19,27 @@ use std::cell::RefCell;
 
 use crossbeam_queue::SegQueue;
 
-/// Bytes of a small chunk: the first chunk of a buffer whose first data fit in one. Most
-/// short exchanges (a request, a reply) fit; they then cost no more than 2 KB each.
+/// Bytes of a small chunk: a buffer's first 4 KB are two of these. Most short exchanges
+/// (a request, a reply) fit in one; they then cost no more than 2 KB each.
+///
+/// ```
+/// use ringtcp_transport::ByteQueue;
+/// use ringtcp_transport::buffer_pool::SMALL_CHUNK;
+///
+/// let q = ByteQueue::from(&b"GET / HTTP/1.1\r\n\r\n"[..]);
+/// assert_eq!(q.allocated(), SMALL_CHUNK);
+/// ```
 pub const SMALL_CHUNK: usize = 2048;
 
 /// Bytes of every other chunk.
+///
+/// ```
+/// use ringtcp_transport::ByteQueue;
+/// use ringtcp_transport::buffer_pool::{CHUNK, SMALL_CHUNK};
+///
+/// let q = ByteQueue::from(&[0u8; 20_000][..]);
+/// assert_eq!(q.allocated(), 2 * SMALL_CHUNK + CHUNK);
+/// ```
 pub const CHUNK: usize = 16 * 1024;
 
 const CLASSES: usize = 2;
@@ -135,6 +151,13 @@ pub struct PoolStats {
 }
 
 /// The pool's figures now.
+///
+/// ```
+/// use ringtcp_transport::{ByteQueue, buffer_pool};
+///
+/// let q = ByteQueue::from(&[1u8; 100_000][..]);
+/// assert!(buffer_pool::stats().allocated_bytes >= q.allocated());
+/// ```
 pub fn stats() -> PoolStats {
     let mut s = PoolStats::default();
     for class in 0..CLASSES {
