@@ -330,6 +330,13 @@ impl ByteQueue {
         }
     }
 
+    /// Moves every byte of `other` to the end of this queue, as
+    /// [`move_front_to`](Self::move_front_to) moves them.
+    pub fn append(&mut self, other: &mut ByteQueue) {
+        let n = other.len();
+        other.move_front_to(self, n);
+    }
+
     /// The first `n` queued bytes (all there are if fewer), chunk by chunk.
     pub fn front(&self, n: usize) -> impl Iterator<Item = &[u8]> + '_ {
         let mut left = n.min(self.len);

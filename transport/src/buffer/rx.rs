@@ -103,8 +103,7 @@ impl RxBuffer {
                 if end > next {
                     r.data.consume(next - r.start);
                     next = end;
-                    let n = r.data.len();
-                    r.data.move_front_to(&mut self.readable, n);
+                    self.readable.append(&mut r.data);
                 }
             }
             if self.ooo.is_empty() {
@@ -146,8 +145,7 @@ impl RxBuffer {
                 merged.extend_from_slice(&data[at - seq..r.start - seq]);
             }
             at = r.end();
-            let n = r.data.len();
-            r.data.move_front_to(&mut merged, n);
+            merged.append(&mut r.data);
         }
         if at < end {
             merged.extend_from_slice(&data[at - seq..]);

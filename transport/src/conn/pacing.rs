@@ -64,6 +64,8 @@ impl Connection {
         if !ctx.cfg.pacing {
             return;
         }
+        // What waited has gone; a hold after this arms the timer anew.
+        self.pacing.waiting = false;
         let segments = u8::try_from(segments).unwrap_or(u8::MAX);
         self.pacing.segments = self.pacing.segments.saturating_add(segments).min(UNPACED_SEGMENTS);
         let prior = self.pacing.next;
