@@ -16,8 +16,15 @@
 //! the kernel's routing of the flooder's own packets is not part of the measurement.
 //! `--rate` caps it (packets per second), to compare both stacks at one rate.
 //!
+//! A third server, ringtcp over AF_XDP on a two-queue veth pair (`--stacks` picks), meets
+//! the flood on the same kind of link as the kernel: over TUN the flooder hands a packet
+//! to the device's queue for little more than a copy, while into a veth it pays the
+//! receiving side's driver work, as on a real link (the kernel's SYN handling runs in the
+//! sender's context there too). Over TUN one core sends about twice what it sends into a
+//! veth, and the stack has to take every packet from the kernel with a system call.
+//!
 //! Run: `sudo -E env "PATH=$PATH" cargo run --release -p ringtcp-benches --bin flood --
-//! [--seconds 30] [--kinds syn,ack,rst] [--clients 4] [--rate N]`
+//! [--seconds 30] [--kinds syn,ack,rst] [--clients 4] [--rate N] [--stacks ringtcp,af_xdp,kernel]`
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
@@ -25,6 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use ringtcp_benches::netlab::{self, Netns, Sample, Server, quantile};
+use ringtcp_runtime::testing::VethPair;
 use ringtcp_runtime::testing::flood::{FloodConfig, FloodKind, Flooder};
 
 const PORT: u16 = 3000;
@@ -33,6 +41,10 @@ const VETH_CLIENT: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 1);
 const VETH_SERVER: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 2);
 /// A gateway that does not exist, whose neighbour entry points at the client's veth.
 const VETH_GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 9);
+/// ringtcp's address on the AF_XDP pair (the kernel's own there is .2, the client's .1).
+const XDP_STACK: Ipv4Addr = Ipv4Addr::new(10, 89, 0, 3);
+/// The servers: ringtcp over TUN, ringtcp over AF_XDP on veth, the kernel over veth.
+const STACKS: [&str; 3] = ["ringtcp", "af_xdp", "kernel"];
 const BASELINE: Duration = Duration::from_secs(3);
 const AFTER: Duration = Duration::from_secs(3);
 
@@ -41,6 +53,7 @@ struct Args {
     kinds: Vec<FloodKind>,
     clients: usize,
     rate: Option<u64>,
+    stacks: Vec<String>,
 }
 
 /// The clients' side of either stack also receives the replies to the spoofed sources
@@ -53,7 +66,7 @@ fn no_early_demux(ns: &Netns) {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut a = Args { seconds: 30, kinds: vec![FloodKind::Syn, FloodKind::Ack, FloodKind::Rst], clients: 4, rate: None };
+    let mut a = Args { seconds: 30, kinds: vec![FloodKind::Syn, FloodKind::Ack, FloodKind::Rst], clients: 4, rate: None, stacks: STACKS.iter().map(|s| s.to_string()).collect() };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
@@ -61,6 +74,12 @@ fn parse_args() -> Result<Args, String> {
             "--seconds" => a.seconds = value()?.parse().map_err(|_| "--seconds takes a number")?,
             "--clients" => a.clients = value()?.parse().map_err(|_| "--clients takes a number")?,
             "--rate" => a.rate = Some(value()?.parse().map_err(|_| "--rate takes packets per second")?),
+            "--stacks" => {
+                a.stacks = value()?.split(',').map(str::to_owned).collect();
+                if let Some(other) = a.stacks.iter().find(|s| !STACKS.contains(&s.as_str())) {
+                    return Err(format!("unknown stack {other}: use {}", STACKS.join(", ")));
+                }
+            }
             "--kinds" => {
                 a.kinds = value()?
                     .split(',')
@@ -83,15 +102,16 @@ fn parse_args() -> Result<Args, String> {
 }
 
 /// Server mode (a child process in its namespace): axum `GET /` on ringtcp's default
-/// stack (TUN from the `RINGTCP_*` variables) or on the kernel; prints `ready`, and when
-/// stdin closes prints its counters and exits.
+/// stack (TUN or AF_XDP from the `RINGTCP_*` variables; `ringtcp=ADDR` binds that
+/// address) or on the kernel; prints `ready`, and when stdin closes prints its counters
+/// and exits.
 fn serve(stack: &str) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let app = axum::Router::new().route("/", axum::routing::get(|| async { "hello\n" }));
-    let ringtcp = stack == "ringtcp";
+    let ringtcp = stack.strip_prefix("ringtcp=").map(|a| a.parse::<Ipv4Addr>().expect("--serve ringtcp=ADDR"));
     let stats_stack = rt.block_on(async move {
-        if ringtcp {
-            let listener = ringtcp::TcpListener::bind((TUN_STACK, PORT)).await.expect("bind on ringtcp");
+        if let Some(addr) = ringtcp {
+            let listener = ringtcp::TcpListener::bind((addr, PORT)).await.expect("bind on ringtcp");
             tokio::spawn(async move { axum::serve(listener, app).await });
             Some(ringtcp::Stack::default_stack().expect("default stack"))
         } else {
@@ -214,52 +234,85 @@ fn main() {
     let exe = exe.to_str().expect("path");
     let mut results: Vec<(&str, Outcome)> = Vec::new();
 
-    // ringtcp: the TUN device and its kernel side in one namespace with the clients.
-    let r = Netns::new("flood-r");
-    no_early_demux(&r);
-    let server = Server::start(&r, exe, &["--serve", "ringtcp"], &[("RINGTCP_SHARDS", "2")]);
-    let target = SocketAddrV4::new(TUN_STACK, PORT);
-    for &kind in &args.kinds {
-        results.push(("ringtcp", measure(&r, &server, target, ("ringtcp0", None), kind, args.seconds, args.clients, args.rate)));
-        report("ringtcp", &results.last().expect("just pushed").1);
-    }
-    let ring_stats = server.finish();
+    let wanted = |s: &str| args.stacks.iter().any(|x| x == s);
+    let mut counters = Vec::new();
 
-    // The kernel: tokio::net in S, clients and flooder in C, a veth pair between; S routes
-    // the spoofed sources through a gateway pinned to C's MAC address.
-    let (s, c) = (Netns::new("flood-s"), Netns::new("flood-c"));
-    let tag = format!("f{}", std::process::id() % 100_000);
-    let (mac, server_mac) = netlab::veth(&tag, &c, VETH_CLIENT, &s, VETH_SERVER);
-    let (client_dev, dev) = (format!("va{tag}"), format!("vb{tag}"));
-    let mac = netlab::format_mac(&mac);
-    let run = |ns: &Netns, args: &[&str]| {
-        let ok = ns.command(args[0]).args(&args[1..]).status().map(|s| s.success()).unwrap_or(false);
-        assert!(ok, "{args:?} in {} failed", ns.name);
-    };
-    run(&s, &["ip", "neigh", "add", &VETH_GATEWAY.to_string(), "lladdr", &mac, "dev", &dev, "nud", "permanent"]);
-    run(&s, &["ip", "route", "add", "198.18.0.0/15", "via", &VETH_GATEWAY.to_string(), "dev", &dev]);
-    no_early_demux(&c);
-    for ns in [&s, &c] {
-        netlab::sysctl(ns, "net.ipv4.conf.all.rp_filter=0");
-        netlab::sysctl(ns, "net.ipv4.conf.default.rp_filter=0");
+    // ringtcp: the TUN device and its kernel side in one namespace with the clients.
+    if wanted("ringtcp") {
+        let r = Netns::new("flood-r");
+        no_early_demux(&r);
+        let server = Server::start(&r, exe, &["--serve", &format!("ringtcp={TUN_STACK}")], &[("RINGTCP_SHARDS", "2")]);
+        let target = SocketAddrV4::new(TUN_STACK, PORT);
+        for &kind in &args.kinds {
+            results.push(("ringtcp", measure(&r, &server, target, ("ringtcp0", None), kind, args.seconds, args.clients, args.rate)));
+            report("ringtcp", &results.last().expect("just pushed").1);
+        }
+        counters.push(("ringtcp", server.finish()));
     }
-    netlab::sysctl(&s, "net.ipv4.tcp_syncookies=1");
-    netlab::sysctl(&c, "net.ipv4.tcp_tw_reuse=1");
-    let server = Server::start(&s, exe, &["--serve", "kernel"], &[]);
-    let target = SocketAddrV4::new(VETH_SERVER, PORT);
-    for &kind in &args.kinds {
-        results.push(("kernel", measure(&c, &server, target, (&client_dev, Some(server_mac)), kind, args.seconds, args.clients, args.rate)));
-        report("kernel", &results.last().expect("just pushed").1);
+
+    // ringtcp over AF_XDP: two shards on the near end of a two-queue veth pair, clients and
+    // flooder at the far end, which is also the gateway the SYN-ACKs to the spoofed
+    // sources go to (its kernel drops them, as the kernel's client side does below).
+    if wanted("af_xdp") {
+        let pair = VethPair::new("flood-x", &["10.89.0.2/24"], &["10.89.0.1/24"]);
+        no_early_demux(&pair.far);
+        netlab::sysctl(&pair.far, "net.ipv4.tcp_tw_reuse=1");
+        let mac = netlab::parse_mac(&pair.near_mac()).expect("MAC of xr");
+        let env = [
+            ("RINGTCP_SHARDS", "2"),
+            ("RINGTCP_AF_XDP", "xr"),
+            ("RINGTCP_ADDR", "10.89.0.3"),
+            ("RINGTCP_PREFIX", "24"),
+            ("RINGTCP_GATEWAY", "10.89.0.1"),
+        ];
+        let server = Server::start(&pair.near, exe, &["--serve", &format!("ringtcp={XDP_STACK}")], &env);
+        let target = SocketAddrV4::new(XDP_STACK, PORT);
+        for &kind in &args.kinds {
+            results.push(("af_xdp", measure(&pair.far, &server, target, ("xk", Some(mac)), kind, args.seconds, args.clients, args.rate)));
+            report("af_xdp", &results.last().expect("just pushed").1);
+        }
+        counters.push(("af_xdp", server.finish()));
     }
-    let cookies = (netlab::netstat(&s, "TcpExt", "SyncookiesSent"), netlab::netstat(&s, "TcpExt", "SyncookiesRecv"));
-    drop(server);
+
+    if wanted("kernel") {
+        // The kernel: tokio::net in S, clients and flooder in C, a veth pair between; S routes
+        // the spoofed sources through a gateway pinned to C's MAC address.
+        let (s, c) = (Netns::new("flood-s"), Netns::new("flood-c"));
+        let tag = format!("f{}", std::process::id() % 100_000);
+        let (mac, server_mac) = netlab::veth(&tag, &c, VETH_CLIENT, &s, VETH_SERVER);
+        let (client_dev, dev) = (format!("va{tag}"), format!("vb{tag}"));
+        let mac = netlab::format_mac(&mac);
+        let run = |ns: &Netns, args: &[&str]| {
+            let ok = ns.command(args[0]).args(&args[1..]).status().map(|s| s.success()).unwrap_or(false);
+            assert!(ok, "{args:?} in {} failed", ns.name);
+        };
+        run(&s, &["ip", "neigh", "add", &VETH_GATEWAY.to_string(), "lladdr", &mac, "dev", &dev, "nud", "permanent"]);
+        run(&s, &["ip", "route", "add", "198.18.0.0/15", "via", &VETH_GATEWAY.to_string(), "dev", &dev]);
+        no_early_demux(&c);
+        for ns in [&s, &c] {
+            netlab::sysctl(ns, "net.ipv4.conf.all.rp_filter=0");
+            netlab::sysctl(ns, "net.ipv4.conf.default.rp_filter=0");
+        }
+        netlab::sysctl(&s, "net.ipv4.tcp_syncookies=1");
+        netlab::sysctl(&c, "net.ipv4.tcp_tw_reuse=1");
+        let server = Server::start(&s, exe, &["--serve", "kernel"], &[]);
+        let target = SocketAddrV4::new(VETH_SERVER, PORT);
+        for &kind in &args.kinds {
+            results.push(("kernel", measure(&c, &server, target, (&client_dev, Some(server_mac)), kind, args.seconds, args.clients, args.rate)));
+            report("kernel", &results.last().expect("just pushed").1);
+        }
+        let cookies = (netlab::netstat(&s, "TcpExt", "SyncookiesSent"), netlab::netstat(&s, "TcpExt", "SyncookiesRecv"));
+        drop(server);
+        counters.push(("kernel", format!("SyncookiesSent {}\nSyncookiesRecv {}\n", cookies.0, cookies.1)));
+    }
 
     println!("\nside by side ({} s per flood, {} closed-loop clients on fresh connections):", args.seconds, args.clients);
     for (stack, o) in &results {
         report(stack, o);
     }
-    println!("\nringtcp server counters:\n{}", ring_stats.trim_end());
-    println!("kernel server: SyncookiesSent {} SyncookiesRecv {}", cookies.0, cookies.1);
+    for (stack, text) in &counters {
+        println!("\n{stack} server counters:\n{}", text.trim_end());
+    }
     for (stack, o) in &results {
         let base = quantile(&o.before, 0.99);
         let during = quantile(&o.during, 0.99);

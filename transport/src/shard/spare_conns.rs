@@ -14,6 +14,9 @@ use crate::conn::Connection;
 /// turn, about 85 KB.
 const KEEP: usize = 64;
 
+// Boxes on purpose: what is kept is the connection's own allocation, handed back out
+// whole to a new connection without a copy.
+#[allow(clippy::vec_box)]
 #[derive(Debug, Default)]
 pub(super) struct SpareConns(Vec<Box<MaybeUninit<Connection>>>);
 
