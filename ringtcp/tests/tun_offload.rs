@@ -72,6 +72,9 @@ fn kernel_super_packets_and_partial_checksums_are_taken_whole() {
     // with checksums left partial.
     assert!(sum(&stats, |io| io.super_packets_in) > 0, "no super-packet arrived: {:?}", stats.shards[0].io);
     assert!(sum(&stats, |io| io.checksum_vouched_in) > 0);
+    // Large in-order super-packets stayed in the blocks they were read into (the 50 MB
+    // arrived intact all the same).
+    assert!(sum(&stats, |io| io.blocks_kept_in) > 0, "no packet block kept: {:?}", stats.shards[0].io);
     // And the echo server's 50 MB went out as super-segments the kernel cut.
     assert!(sum(&stats, |io| io.super_packets_out) > 0, "no super-segment written: {:?}", stats.shards[0].io);
     assert!(stats.transport().tcp_out_segs > sum(&stats, |io| io.packets_out), "segments outnumber packets written");
@@ -86,6 +89,7 @@ fn the_same_transfers_with_offloads_forced_off() {
     let stats = echo_both_families(false);
     assert!(stats.shards.iter().all(|s| !s.io.offloads));
     assert_eq!((sum(&stats, |io| io.super_packets_in), sum(&stats, |io| io.checksum_vouched_in)), (0, 0));
+    assert_eq!(sum(&stats, |io| io.blocks_kept_in), 0, "no super-packet, nothing large to keep");
     assert_eq!(sum(&stats, |io| io.super_packets_out), 0);
 }
 

@@ -105,4 +105,8 @@ pub struct IoStats {
     /// Packets read whose TCP checksum the kernel vouched for (partial, or verified), so
     /// the transport did not check it.
     pub checksum_vouched_in: u64,
+    /// Packets read whose payload the connection kept where it was read (a packet block
+    /// of the buffer pool became part of its receive buffer) instead of copying it out:
+    /// large in-order super-packets.
+    pub blocks_kept_in: u64,
 }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use io_uring::{IoUring, opcode, types};
+use ringtcp_transport::buffer_pool::PACKET_BLOCK;
 use ringtcp_transport::{Instant, Shard};
 
 use crate::bufring::{self, BufRing};
@@ -135,7 +136,10 @@ impl DeviceIo {
         let frame_len = if vnet { vnet::HEADER_LEN + vnet::MAX_PACKET } else { small_frame };
         let big_frame = offloads.then_some(if vnet { vnet::HEADER_LEN } else { 0 } + vnet::MAX_PACKET);
         let ring_buffers = if vnet { RING_BUFFERS_VNET } else { RING_BUFFERS };
-        let bufring = if multishot { BufRing::new(&ring, ring_buffers, frame_len).ok() } else { None };
+        // With a virtio-net header the ring's buffers are the pool's packet blocks, which a
+        // receive buffer may keep (`deliver_block`).
+        let ring_frame = if vnet { PACKET_BLOCK } else { frame_len };
+        let bufring = if multishot { BufRing::new(&ring, ring_buffers, ring_frame).ok() } else { None };
         read_mode(if xdp.is_some() {
             ReadMode::AfXdp
         } else if in_process {
@@ -265,6 +269,34 @@ impl DeviceIo {
         }
     }
 
+    /// Gives the transport the frame in `block[..len]`, a virtio-net header and a packet,
+    /// letting it keep the block for a large payload (one copy fewer on the way to the
+    /// application); returns the block unless it was kept.
+    fn deliver_block(&mut self, shard: &mut Shard, now: Instant, block: Box<[u8]>, len: usize) -> Option<Box<[u8]>> {
+        self.stats.packets_in += 1;
+        let Some(vouched) = Self::vnet_frame(&mut self.stats, &block[..len.min(block.len())]) else { return Some(block) };
+        let back = shard.handle_packet_in(now, block, vnet::HEADER_LEN..len, vouched);
+        self.stats.blocks_kept_in += u64::from(back.is_none());
+        back
+    }
+
+    /// The virtio-net header of `frame`, counted: `Some(true)` if the kernel vouches for
+    /// the packet's checksum, `None` if the frame is shorter than its header (not a packet
+    /// the kernel would hand over).
+    fn vnet_frame(stats: &mut IoStats, frame: &[u8]) -> Option<bool> {
+        let Some(header) = vnet::VnetHeader::parse(frame) else {
+            stats.io_errors += 1;
+            return None;
+        };
+        if header.is_super_packet() {
+            stats.super_packets_in += 1;
+        }
+        if header.checksum_vouched() {
+            stats.checksum_vouched_in += 1;
+        }
+        Some(header.checksum_vouched())
+    }
+
     /// Gives the transport one frame: with a virtio-net header, a packet whose checksum
     /// the kernel vouches for skips the transport's check; from the other ringtcp stack of
     /// an in-process link, every packet does.
@@ -274,17 +306,9 @@ impl DeviceIo {
             Framing::Trusted => return shard.handle_offloaded_packet(now, frame),
             Framing::Vnet => {}
         }
-        let Some(header) = vnet::VnetHeader::parse(frame) else {
-            // Shorter than its header: not a packet the kernel would hand over.
-            stats.io_errors += 1;
-            return;
-        };
+        let Some(vouched) = Self::vnet_frame(stats, frame) else { return };
         let packet = &frame[vnet::HEADER_LEN..];
-        if header.is_super_packet() {
-            stats.super_packets_in += 1;
-        }
-        if header.checksum_vouched() {
-            stats.checksum_vouched_in += 1;
+        if vouched {
             shard.handle_offloaded_packet(now, packet);
         } else {
             shard.handle_packet(now, packet);
@@ -511,11 +535,15 @@ impl DeviceIo {
 
     fn multishot_read_done(&mut self, shard: &mut Shard, now: Instant, res: i32, flags: u32, read_mode: &impl Fn(ReadMode)) {
         if let Some(bid) = io_uring::cqueue::buffer_select(flags) {
-            if let Some(br) = self.bufring.take() {
-                if res > 0 {
+            if let Some(mut br) = self.bufring.take() {
+                if res > 0 && matches!(self.framing(), Framing::Vnet) && self.impair.is_none() {
+                    let block = br.take(bid);
+                    let back = self.deliver_block(shard, now, block, res as usize);
+                    let buf = back.unwrap_or_else(|| br.new_buffer());
+                    br.put(bid, buf);
+                } else if res > 0 {
                     self.deliver(shard, now, br.data(bid, res as usize));
                 }
-                let mut br = br;
                 br.recycle(bid);
                 self.bufring = Some(br);
             }

@@ -4,6 +4,7 @@
 //! drained chunk goes back to the pool at once (taking it again costs no page fault and no
 //! allocation, which is why buffers once kept their allocations while data kept coming).
 
+pub(crate) mod adopt;
 pub mod pool;
 pub(crate) mod queue;
 mod rx;

@@ -42,25 +42,43 @@ pub const SMALL_CHUNK: usize = 2048;
 /// ```
 pub const CHUNK: usize = 16 * 1024;
 
-const CLASSES: usize = 2;
-const SIZES: [usize; CLASSES] = [SMALL_CHUNK, CHUNK];
+/// Bytes of a packet block: a device's receive buffer for one packet of up to 64 KB (a
+/// super-packet the kernel coalesced) and a virtio-net header before it. A device that
+/// reads into blocks from the pool lets the transport keep a block whose payload is
+/// large as a chunk of the receive buffer ([`Shard::handle_packet_in`]), instead of
+/// copying the payload out of it.
+///
+/// ```
+/// use ringtcp_transport::buffer_pool::{PACKET_BLOCK, take_block};
+///
+/// let block = take_block();
+/// assert_eq!(block.len(), PACKET_BLOCK);
+/// assert!(PACKET_BLOCK >= 12 + 65_535);
+/// ```
+///
+/// [`Shard::handle_packet_in`]: crate::Shard::handle_packet_in
+pub const PACKET_BLOCK: usize = 65_536 + 64;
+
+const CLASSES: usize = 3;
+const SIZES: [usize; CLASSES] = [SMALL_CHUNK, CHUNK, PACKET_BLOCK];
 /// Free chunks a thread keeps of each class before passing a batch on (256 KB each way).
-const LOCAL_MAX: [usize; CLASSES] = [128, 16];
+const LOCAL_MAX: [usize; CLASSES] = [128, 16, 4];
 
 /// One chunk's memory; its length is one of [`SIZES`].
 pub(crate) type Memory = Box<[u8]>;
 
-fn class_of(size: usize) -> usize {
-    usize::from(size != SMALL_CHUNK)
+/// The class of memory of `size` bytes; `None` for a size the pool does not keep.
+fn class_of(size: usize) -> Option<usize> {
+    SIZES.iter().position(|&s| s == size)
 }
 
 /// The queues every thread shares: batches of free chunks, one queue per class.
-static SHARED: [SegQueue<Vec<Memory>>; CLASSES] = [SegQueue::new(), SegQueue::new()];
+static SHARED: [SegQueue<Vec<Memory>>; CLASSES] = [SegQueue::new(), SegQueue::new(), SegQueue::new()];
 /// Chunks in the shared queues, and the fewest there since the last [`IdleChunks::tick`].
-static SHARED_FREE: [AtomicUsize; CLASSES] = [AtomicUsize::new(0), AtomicUsize::new(0)];
-static SHARED_LOW: [AtomicUsize; CLASSES] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+static SHARED_FREE: [AtomicUsize; CLASSES] = [AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0)];
+static SHARED_LOW: [AtomicUsize; CLASSES] = [AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0)];
 /// Chunks allocated from the system and not given back.
-static ALLOCATED: [AtomicUsize; CLASSES] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+static ALLOCATED: [AtomicUsize; CLASSES] = [AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0)];
 
 struct Local {
     free: [Vec<Memory>; CLASSES],
@@ -78,7 +96,7 @@ impl Drop for Local {
 }
 
 thread_local! {
-    static LOCAL: RefCell<Local> = const { RefCell::new(Local { free: [Vec::new(), Vec::new()] }) };
+    static LOCAL: RefCell<Local> = const { RefCell::new(Local { free: [Vec::new(), Vec::new(), Vec::new()] }) };
 }
 
 fn push_shared(class: usize, batch: Vec<Memory>) {
@@ -101,7 +119,31 @@ fn allocate(class: usize) -> Memory {
 /// A chunk of `size` bytes ([`SMALL_CHUNK`] or [`CHUNK`]): a free one of this thread's,
 /// else a batch from the shared queue, else new memory.
 pub(crate) fn take(size: usize) -> Memory {
-    let class = class_of(size);
+    take_class(class_of(size).expect("a size the pool keeps"))
+}
+
+/// A packet block ([`PACKET_BLOCK`] bytes) for a device to read packets into. Hand it
+/// back with [`give_block`]; one the transport keeps comes back once the application has
+/// read its bytes.
+pub fn take_block() -> Box<[u8]> {
+    take_class(2)
+}
+
+/// Returns a block from [`take_block`] for reuse (anything else is simply freed).
+///
+/// ```
+/// use ringtcp_transport::buffer_pool::{give_block, take_block};
+///
+/// let block = take_block();
+/// let at = block.as_ptr();
+/// give_block(block);
+/// assert_eq!(take_block().as_ptr(), at, "this thread's free block is reused first");
+/// ```
+pub fn give_block(block: Box<[u8]>) {
+    give(block);
+}
+
+fn take_class(class: usize) -> Memory {
     let got = LOCAL.try_with(|l| {
         let mut l = l.borrow_mut();
         let free = &mut l.free[class];
@@ -115,9 +157,9 @@ pub(crate) fn take(size: usize) -> Memory {
     got.ok().flatten().unwrap_or_else(|| allocate(class))
 }
 
-/// Returns a chunk for reuse.
+/// Returns a chunk for reuse (memory of a size the pool does not keep is freed).
 pub(crate) fn give(mem: Memory) {
-    let class = class_of(mem.len());
+    let Some(class) = class_of(mem.len()) else { return };
     let mut mem = Some(mem);
     let _ = LOCAL.try_with(|l| {
         let mut l = l.borrow_mut();
@@ -147,6 +189,8 @@ pub struct PoolStats {
     pub allocated_bytes: usize,
     /// Of those, bytes free in the queue all threads share (each thread also keeps up to
     /// 256 KB per chunk size of its own).
+    ///
+    /// Both count [`PACKET_BLOCK`]s too, in a device's read buffers or in receive buffers.
     pub shared_free_bytes: usize,
 }
 

@@ -13,7 +13,7 @@ use std::fmt;
 use super::pool::{self, CHUNK, Memory, SMALL_CHUNK};
 
 /// One chunk and the part of it that holds queued bytes (offsets within a chunk of at
-/// most [`CHUNK`] bytes).
+/// most [`CHUNK`] bytes, or a packet block the receive buffer kept).
 struct Chunk {
     mem: Memory,
     start: u32,
@@ -217,6 +217,16 @@ impl ByteQueue {
         let size = if self.held < 2 * SMALL_CHUNK { SMALL_CHUNK } else { CHUNK };
         self.held += size;
         self.chunks.push_back(Chunk { mem: pool::take(size), start: 0, end: 0 });
+    }
+
+    /// Appends `mem[range]` by taking `mem` as a chunk of its own (no copy): a packet
+    /// block whose payload the receive buffer keeps. The block's room after `range` takes
+    /// later appends.
+    pub(crate) fn push_memory(&mut self, mem: Memory, range: core::ops::Range<usize>) {
+        assert!(range.start <= range.end && range.end <= mem.len() && u32::try_from(mem.len()).is_ok(), "a range inside the memory");
+        self.held += mem.len();
+        self.len += range.len();
+        self.chunks.push_back(Chunk { mem, start: range.start as u32, end: range.end as u32 });
     }
 
     /// Copies bytes from the front into `out` without taking them; returns how many.

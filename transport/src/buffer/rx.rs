@@ -40,15 +40,19 @@ pub(crate) struct RxBuffer {
     /// Start of the range holding the most recent out-of-order arrival (RFC 2018 §4: the
     /// first SACK block reports it).
     latest: Option<SeqNum>,
+    /// In-order bytes received into a packet block the shard hands over once the packet
+    /// is processed ([`super::adopt`]); they follow `readable`. Zero whenever the
+    /// application side can look.
+    reserved: usize,
 }
 
 impl RxBuffer {
     pub(crate) fn new(cap: usize, max_ranges: usize) -> Self {
-        RxBuffer { readable: ByteQueue::new(), cap, ooo: Vec::new(), max_ranges, latest: None }
+        RxBuffer { readable: ByteQueue::new(), cap, ooo: Vec::new(), max_ranges, latest: None, reserved: 0 }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.readable.len()
+        self.readable.len() + self.reserved
     }
 
     pub(crate) fn capacity(&self) -> usize {
@@ -57,13 +61,13 @@ impl RxBuffer {
 
     /// Room for more in-order data: the receive window.
     pub(crate) fn window(&self) -> usize {
-        self.cap - self.readable.len()
+        self.cap - self.len()
     }
 
     /// Room for in-order data that needs no more memory (the room in the last chunk), or
     /// up to `floor` readable bytes in all; never more than the window.
     pub(crate) fn window_without_growth(&self, floor: usize) -> usize {
-        let room = self.readable.room().max(floor.saturating_sub(self.readable.len()));
+        let room = if self.reserved > 0 { 0 } else { self.readable.room() }.max(floor.saturating_sub(self.len()));
         room.min(self.window())
     }
 
@@ -114,6 +118,25 @@ impl RxBuffer {
         self.insert_out_of_order(seq, data)
     }
 
+    /// Takes `len` bytes at RCV.NXT, with nothing held out of order, whose memory comes
+    /// with [`fulfil`](Self::fulfil) once their packet is processed.
+    pub(crate) fn reserve(&mut self, len: usize) -> RxInsert {
+        debug_assert!(self.ooo.is_empty() && self.reserved == 0, "one in-order reservation at a time");
+        self.reserved += len;
+        RxInsert::InOrder(len)
+    }
+
+    /// The memory of the reserved bytes: `mem[range]`. Hands `mem` back if this buffer
+    /// holds no reservation of that length (it was dropped meanwhile).
+    pub(crate) fn fulfil(&mut self, mem: Box<[u8]>, range: core::ops::Range<usize>) -> Result<(), Box<[u8]>> {
+        if self.reserved == 0 || self.reserved != range.len() {
+            return Err(mem);
+        }
+        self.readable.push_memory(mem, range);
+        self.reserved = 0;
+        Ok(())
+    }
+
     fn insert_out_of_order(&mut self, seq: SeqNum, data: &[u8]) -> RxInsert {
         let end = seq + data.len();
         // Find the ranges this one touches (overlapping or adjacent) and merge them.
@@ -157,6 +180,7 @@ impl RxBuffer {
 
     /// Copies up to `out.len()` readable bytes out.
     pub(crate) fn read(&mut self, out: &mut [u8]) -> usize {
+        debug_assert_eq!(self.reserved, 0, "read while a packet is processed");
         let n = self.readable.copy_front(out);
         self.readable.consume(n);
         n
@@ -166,6 +190,7 @@ impl RxBuffer {
     /// (see [`ByteQueue::move_front_to`]), so a reader of a bulk transfer takes the bytes
     /// without a copy.
     pub(crate) fn read_into(&mut self, out: &mut ByteQueue, max: usize) -> usize {
+        debug_assert_eq!(self.reserved, 0, "read while a packet is processed");
         let n = max.min(self.readable.len());
         self.readable.move_front_to(out, n);
         n

@@ -139,6 +139,12 @@ impl Connection {
     /// otherwise as [`recv`](Self::recv).
     ///
     /// [`RxBuffer::read_into`]: crate::buffer::rx::RxBuffer::read_into
+    /// Hands the memory of a reserved payload to the receive buffer (see
+    /// [`Shard::handle_packet_in`](crate::Shard::handle_packet_in)).
+    pub(crate) fn fulfil_rx(&mut self, mem: Box<[u8]>, range: core::ops::Range<usize>) -> Result<(), Box<[u8]>> {
+        self.rx.fulfil(mem, range)
+    }
+
     pub(crate) fn recv_into(&mut self, out: &mut crate::ByteQueue, max: usize, now: Instant) -> Result<usize, Error> {
         if self.rx.len() > 0 && max > 0 {
             let n = self.rx.read_into(out, max);

@@ -627,7 +627,14 @@ impl Connection {
                 }
             }
             let had_holes = self.rx.has_out_of_order();
-            let inserted = if data.is_empty() { None } else { Some(self.rx.insert(self.rcv_nxt, start, data)) };
+            let inserted = if data.is_empty() {
+                None
+            } else if !had_holes && start == self.rcv_nxt && ctx.adopt.reserve(data) {
+                // The packet's memory becomes the receive buffer's once it is processed.
+                Some(self.rx.reserve(data.len()))
+            } else {
+                Some(self.rx.insert(self.rcv_nxt, start, data))
+            };
             match inserted {
                 None => {}
                 Some(RxInsert::InOrder(n)) => {

@@ -36,6 +36,7 @@ use window_growth::WindowGrowth;
 use core::time::Duration;
 use std::net::SocketAddr;
 
+use crate::buffer::adopt::Adoption;
 use crate::buffer::{RxBuffer, RxInsert, TxBuffer};
 use crate::cc::Controller;
 use crate::config::{Config, Keepalive};
@@ -134,6 +135,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) ip_ident: &'a mut u16,
     /// What the device takes for the packet being built, and what it was told.
     pub(crate) tx: &'a mut TxOffload,
+    /// Whether the payload of the packet being processed may stay where it is.
+    pub(crate) adopt: &'a mut Adoption,
 }
 
 /// Segmentation and checksum offload for one packet out: whether the device takes them

@@ -25,6 +25,10 @@ impl Remnant {
         self.rx.read(out)
     }
 
+    pub(crate) fn fulfil_rx(&mut self, mem: Box<[u8]>, range: core::ops::Range<usize>) -> Result<(), Box<[u8]>> {
+        self.rx.fulfil(mem, range)
+    }
+
     pub(crate) fn recv_into(&mut self, out: &mut crate::ByteQueue, max: usize) -> usize {
         self.rx.read_into(out, max)
     }

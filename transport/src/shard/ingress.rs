@@ -84,6 +84,58 @@ impl Shard {
         }
     }
 
+    /// Processes the packet `block[packet]` as [`Shard::handle_packet`] (or, with
+    /// `checksum_vouched`, as [`Shard::handle_offloaded_packet`]) does, where the shard may
+    /// keep the memory: a large in-order payload (at least 32 KB, a super-packet the
+    /// kernel coalesced) then becomes part of the connection's receive buffer as it lies
+    /// in the block, without a copy. Returns the block unless it was kept; a kept one goes
+    /// back to the [buffer pool](crate::buffer_pool) once the application has read it, so
+    /// blocks from [`take_block`](crate::buffer_pool::take_block) are reused.
+    ///
+    /// ```
+    /// use ringtcp_transport::buffer_pool::take_block;
+    /// use ringtcp_transport::{Config, Instant, Secret, Shard};
+    /// use std::net::{IpAddr, Ipv4Addr};
+    ///
+    /// let (a, b) = (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)));
+    /// let mut server = Shard::new(Config::default(), &[a], Secret([1; 16]));
+    /// let mut client = Shard::new(Config::default(), &[b], Secret([2; 16]));
+    /// server.listen("10.0.0.1:80".parse().unwrap(), 8).unwrap();
+    /// client.connect(Instant::ZERO, "10.0.0.1:80".parse().unwrap(), None).unwrap();
+    /// // A device reads into a pooled block, after a header of its own (12 bytes here).
+    /// let mut block = take_block();
+    /// let n = client.poll_transmit(Instant::ZERO, &mut block[12..]).unwrap();
+    /// // A SYN has no payload to keep: the block comes back for the next read.
+    /// let back = server.handle_packet_in(Instant::ZERO, block, 12..12 + n, false);
+    /// assert!(back.is_some());
+    /// assert!(server.poll_transmit(Instant::ZERO, &mut [0u8; 1600]).is_some(), "SYN-ACK");
+    /// ```
+    pub fn handle_packet_in(&mut self, now: Instant, block: Box<[u8]>, packet: core::ops::Range<usize>, checksum_vouched: bool) -> Option<Box<[u8]>> {
+        let Some(bytes) = block.get(packet.clone()) else {
+            self.drops.truncated += 1;
+            return Some(block);
+        };
+        self.adopt.begin(bytes);
+        self.handle_ip(now, bytes, checksum_vouched);
+        let Some(r) = self.adopt.end() else { return Some(block) };
+        // The packet is processed and nothing borrows the block: hand it to the receive
+        // buffer that counted its payload (a connection that ended meanwhile took the
+        // reservation with it, and the block comes back).
+        let range = packet.start + r.offset..packet.start + r.offset + r.len;
+        let (idx, generation) = r.conn;
+        let kept = match self.conns.get_mut(idx as usize) {
+            Some(slot) if slot.generation() == generation => slot.fulfil_rx(block, range),
+            _ => Err(block),
+        };
+        match kept {
+            Ok(()) => {
+                self.account(idx);
+                None
+            }
+            Err(block) => Some(block),
+        }
+    }
+
     fn handle_ip(&mut self, now: Instant, bytes: &[u8], checksum_vouched: bool) {
         self.last_now = now;
         self.stats.ip_in_receives += 1;
@@ -176,6 +228,9 @@ impl Shard {
                 self.drops.accept_queue_full += 1;
                 self.listener_event(l);
                 return;
+            }
+            if let Some(slot) = self.conns.get(idx as usize) {
+                self.adopt.to_connection((idx, slot.generation()));
             }
             self.with_conn(now, idx, |c, ctx| c.on_segment(ctx, seg));
             return;

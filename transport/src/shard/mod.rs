@@ -26,6 +26,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use slab::Slab;
 
+use crate::buffer::adopt::Adoption;
 use crate::config::Config;
 use crate::conn::{ChallengeLimiter, Connection, Ctx, Events, Remnant, State, TxOffload};
 use crate::fincache::FinCache;
@@ -122,6 +123,14 @@ impl Slot {
             Slot::Remnant(r) => r.generation,
         }
     }
+
+    /// Hands the memory of a reserved payload to the receive buffer that reserved it.
+    fn fulfil_rx(&mut self, mem: Box<[u8]>, range: core::ops::Range<usize>) -> Result<(), Box<[u8]>> {
+        match self {
+            Slot::Live(c) => c.fulfil_rx(mem, range),
+            Slot::Remnant(r) => r.fulfil_rx(mem, range),
+        }
+    }
 }
 
 /// A packet [`Shard::poll_transmit_offload`] wrote, and what the device must do with it.
@@ -200,6 +209,8 @@ pub struct Shard {
     memory: MemoryAccount,
     ip_ident: u16,
     tx_offload: TxOffload,
+    /// The payload reservation of the packet being processed ([`Shard::handle_packet_in`]).
+    adopt: Adoption,
     /// Next port to try for `listen` on port 0.
     port_counter: u32,
     /// RFC 6056 Algorithm 4 counters for `connect`.
@@ -245,6 +256,7 @@ impl Shard {
             memory,
             ip_ident: 0,
             tx_offload: TxOffload::default(),
+            adopt: Adoption::default(),
             port_counter: 0,
             port_table: Box::new([0; crate::isn::PORT_TABLE]),
             last_now: Instant::ZERO,
@@ -356,6 +368,7 @@ impl Shard {
                 challenge: &mut self.challenge,
                 ip_ident: &mut self.ip_ident,
                 tx: &mut self.tx_offload,
+                adopt: &mut self.adopt,
             },
             &mut self.conns,
         )
