@@ -14,15 +14,23 @@ use crate::world::World;
 enum Input {
     Segment { tuple: u8, spec: SegSpec },
     Raw { keep_checksums: bool, bytes: Vec<u8> },
+    /// As a TUN device with offloads hands a packet over: in a block the shard may keep.
+    InBlock { tuple: u8, spec: SegSpec, large: bool, vouched: bool },
 }
 
 /// Runs one input.
 pub fn run(data: &[u8]) {
     let Ok(input) = Input::arbitrary_take_rest(Unstructured::new(data)) else { return };
     crate::debug(&input);
-    let mut w = World::new();
+    let mut w = match input {
+        Input::InBlock { .. } => World::with_config(crate::world::bulk_config()),
+        _ => World::new(),
+    };
     match &input {
         Input::Segment { tuple, spec } => w.inject(usize::from(*tuple), spec),
+        Input::InBlock { tuple, spec, large, vouched } => {
+            w.inject_in_block(usize::from(*tuple), spec, *large, *vouched);
+        }
         Input::Raw { keep_checksums, bytes } => {
             let mut p = bytes.clone();
             if !keep_checksums {

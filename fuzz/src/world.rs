@@ -9,6 +9,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
+use ringtcp_transport::buffer_pool;
 use ringtcp_transport::fincache::FinCacheConfig;
 use ringtcp_transport::wire::{TcpFlags, TcpHeader, TcpOptions, Timestamps};
 use ringtcp_transport::{BufferMemory, Config, FastOpenServer, Instant, ListenerHandle, Secret, SeqNum, Shard, SocketHandle};
@@ -63,9 +64,19 @@ fn ts(val: u32, ecr: u32) -> TcpOptions {
     TcpOptions { timestamps: Some(Timestamps { val, ecr }), ..TcpOptions::default() }
 }
 
+/// The world's settings with room for a bulk transfer's segments: receive windows of 64 KB
+/// and more, so a super-packet's payload can be kept in its block.
+pub(crate) fn bulk_config() -> Config {
+    Config { rx_buffer: 256 * 1024, buffer_memory: BufferMemory { pressure: 2 << 20, limit: 4 << 20 }, ..config() }
+}
+
 impl World {
     pub(crate) fn new() -> World {
-        let shard = Shard::new(config(), &OURS, Secret([0x5a; 16]));
+        World::with_config(config())
+    }
+
+    pub(crate) fn with_config(cfg: Config) -> World {
+        let shard = Shard::new(cfg, &OURS, Secret([0x5a; 16]));
         let mut w = World { shard, now: Instant::from_millis(1_000), tuples: Vec::new(), sockets: Vec::new(), listeners: Vec::new() };
         let l80 = w.shard.listen(SocketAddr::new(US.into(), 80), 2).expect("listen 80");
         let l81 = w.shard.listen(SocketAddr::new(US.into(), 81), 1).expect("listen 81");
@@ -197,6 +208,51 @@ impl World {
         self.shard.handle_packet(self.now, &tcp_packet(t.peer, t.local, &h, &payload));
     }
 
+    /// Injects a generated segment for tuple `i` as a TUN device with offloads hands one
+    /// over: in a packet block the shard may keep, after a 12-byte header, its checksum
+    /// vouched for or not; with `large`, a payload of `spec.payload` bytes (up to 64 KB, a
+    /// super-packet) instead of at most an MTU's. Whatever the shard does, the block it
+    /// hands back is whole and every byte it kept is read back intact. True if the shard
+    /// kept the block.
+    pub(crate) fn inject_in_block(&mut self, i: usize, spec: &SegSpec, large: bool, vouched: bool) -> bool {
+        let t = self.tuples[i % self.tuples.len()];
+        let (h, mut payload) = spec.header(t.peer, t.local, &t.expect);
+        if large {
+            payload.resize(usize::from(spec.payload).min(65_000), spec.fill);
+        }
+        let packet = tcp_packet(t.peer, t.local, &h, &payload);
+        let mut block = buffer_pool::take_block();
+        let Some(room) = block.get_mut(12..12 + packet.len()) else {
+            buffer_pool::give_block(block);
+            return false;
+        };
+        room.copy_from_slice(&packet);
+        let before: Vec<Vec<u8>> = self.sockets.iter().map(|&s| self.readable(s)).collect();
+        let back = self.shard.handle_packet_in(self.now, block, 12..12 + packet.len(), vouched);
+        let kept = back.is_none();
+        if let Some(back) = back {
+            assert_eq!(back.len(), buffer_pool::PACKET_BLOCK, "the block comes back whole");
+            buffer_pool::give_block(back);
+        }
+        // What a socket could read before is still there, and anything after it came
+        // from this segment, whose payload bytes are all `fill` (the world holds no
+        // out-of-order data this segment could have pulled in).
+        for (&s, old) in self.sockets.iter().zip(&before) {
+            let now = self.readable(s);
+            assert!(now.starts_with(old), "bytes received earlier stay as they were");
+            assert!(now[old.len()..].iter().all(|&b| b == spec.fill), "new bytes are the segment's payload");
+        }
+        kept
+    }
+
+    /// The bytes socket `s` can read now (none for a socket that has ended).
+    fn readable(&self, s: SocketHandle) -> Vec<u8> {
+        let mut out = vec![0u8; 1 << 20];
+        let n = self.shard.peek(s, &mut out).unwrap_or(0);
+        out.truncate(n);
+        out
+    }
+
     /// Takes everything the shard sends, checks it, and learns from it what each tuple's
     /// peer should expect next.
     pub(crate) fn drain(&mut self) -> Vec<Sent> {
@@ -244,5 +300,40 @@ impl World {
         if let Err(e) = self.shard.check_invariants() {
             panic!("invariant broken: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emit::Rel;
+
+    /// The packet target's `InBlock` inputs reach a kept block: a large in-order segment
+    /// on the established connection becomes readable as sent.
+    #[test]
+    fn a_large_in_order_segment_in_a_block_is_kept_and_reads_back() {
+        let mut w = World::with_config(bulk_config());
+        let before = w.readable(w.sockets[0]).len();
+        let t = w.tuples[0];
+        let spec = SegSpec {
+            flags: TcpFlags::ACK.0,
+            seq: Rel::Exact,
+            ack: Rel::Exact,
+            window: 1024,
+            mss: None,
+            wscale: None,
+            sack_permitted: false,
+            fast_open: None,
+            ts: Some((Rel::Ahead(1), true)),
+            sack: Vec::new(),
+            payload: 40_000,
+            fill: 0xab,
+        };
+        assert!(w.inject_in_block(0, &spec, true, true), "kept in its block");
+        let now = w.readable(w.sockets[0]);
+        assert_eq!(now.len(), before + 40_000, "the segment's payload became readable");
+        assert!(now[before..].iter().all(|&b| b == 0xab));
+        assert!(w.shard.check_invariants().is_ok());
+        assert_eq!(w.tuples[0].peer, t.peer);
     }
 }
