@@ -152,7 +152,7 @@ impl StackStats {
             ("fin_cache_acks_sent", "counter", "ACKs sent from records.", |s| s.fin_cache.acks_sent),
             ("fin_cache_dropped", "counter", "Segments to a record dropped.", |s| s.fin_cache.dropped),
         ];
-        let io: [Metric; 8] = [
+        let io: [Metric; 9] = [
             ("io_submissions", "counter", "io_uring submission queue entries submitted.", |s| s.io.submissions),
             ("io_completions", "counter", "io_uring completions reaped.", |s| s.io.completions),
             ("io_packets_in", "counter", "Packets read from the device.", |s| s.io.packets_in),
@@ -161,6 +161,7 @@ impl StackStats {
             ("io_tx_deferred", "counter", "Times packets waited in the transport for a free write slot.", |s| s.io.tx_deferred),
             ("io_errors", "counter", "Device reads or writes that failed.", |s| s.io.io_errors),
             ("io_blocks_kept_in", "counter", "Packets read whose payload a receive buffer kept in place instead of copying it.", |s| s.io.blocks_kept_in),
+            ("io_gathered_out", "counter", "Packets written with their payload taken from the send buffer without a copy.", |s| s.io.gathered_out),
         ];
         for (name, kind, help, f) in fin.into_iter().chain(io) {
             per_shard(&mut out, name, kind, help, &f);

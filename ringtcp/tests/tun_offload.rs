@@ -75,6 +75,8 @@ fn kernel_super_packets_and_partial_checksums_are_taken_whole() {
     // Large in-order super-packets stayed in the blocks they were read into (the 50 MB
     // arrived intact all the same).
     assert!(sum(&stats, |io| io.blocks_kept_in) > 0, "no packet block kept: {:?}", stats.shards[0].io);
+    // And the echo's data left straight from the send buffers.
+    assert!(sum(&stats, |io| io.gathered_out) > 0, "no gathered write: {:?}", stats.shards[0].io);
     // And the echo server's 50 MB went out as super-segments the kernel cut.
     assert!(sum(&stats, |io| io.super_packets_out) > 0, "no super-segment written: {:?}", stats.shards[0].io);
     assert!(stats.transport().tcp_out_segs > sum(&stats, |io| io.packets_out), "segments outnumber packets written");
@@ -90,6 +92,7 @@ fn the_same_transfers_with_offloads_forced_off() {
     assert!(stats.shards.iter().all(|s| !s.io.offloads));
     assert_eq!((sum(&stats, |io| io.super_packets_in), sum(&stats, |io| io.checksum_vouched_in)), (0, 0));
     assert_eq!(sum(&stats, |io| io.blocks_kept_in), 0, "no super-packet, nothing large to keep");
+    assert_eq!(sum(&stats, |io| io.gathered_out), 0, "without checksum offload every packet is built whole");
     assert_eq!(sum(&stats, |io| io.super_packets_out), 0);
 }
 

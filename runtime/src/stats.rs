@@ -109,4 +109,8 @@ pub struct IoStats {
     /// of the buffer pool became part of its receive buffer) instead of copying it out:
     /// large in-order super-packets.
     pub blocks_kept_in: u64,
+    /// Packets written with their payload taken straight from the send buffer (a
+    /// `writev` of the headers and the send buffer's chunks) instead of copied into a
+    /// write buffer first.
+    pub gathered_out: u64,
 }

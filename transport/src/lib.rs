@@ -50,7 +50,7 @@ pub use isn::Secret;
 pub use listener::fast_open::FastOpenServer;
 pub use options::{PathMtuDiscovery, SocketOptions, ipv6_socket_form};
 pub use seq::SeqNum;
-pub use shard::{Event, ListenerHandle, Shard, SocketHandle, Transmit};
+pub use shard::{Event, Gathered, ListenerHandle, PayloadSlice, Shard, SocketHandle, Transmit};
 pub use stats::{Drops, Stats};
 pub use steering::{STEERING_MULTIPLIER, flow_hash, flow_shard};
 pub use time::Instant;

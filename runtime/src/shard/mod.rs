@@ -2,7 +2,8 @@
 //!
 //! - `event_loop.rs`: the loop's state and one turn of it (commands, timers, sockets,
 //!   packets out);
-//! - `device_io.rs`: the ring and the device (reads, writes, the impairment layer);
+//! - `device_io/`: the ring and the device (reads, writes, the impairment layer);
+//! - `gathered_writes.rs`: writes whose payload comes straight from send buffers;
 //! - `wait.rs`: the loop itself and its two ways of waiting (in `io_uring_enter`, or as a
 //!   task of the shard thread's tokio runtime in thread-per-core mode).
 
@@ -21,6 +22,7 @@ use crate::handle::{Command, ShardHandle};
 
 mod event_loop;
 mod device_io;
+mod gathered_writes;
 mod tx_buffers;
 mod wait;
 mod xdp_io;

@@ -157,9 +157,69 @@ fn take_class(class: usize) -> Memory {
     got.ok().flatten().unwrap_or_else(|| allocate(class))
 }
 
+/// Memory given back on a thread while it holds freed memory ([`hold_freed`]).
+struct Held(Option<Vec<Memory>>);
+
+impl Drop for Held {
+    // A thread that ends while holding leaves what it held to the others.
+    fn drop(&mut self) {
+        for mem in self.0.take().into_iter().flatten() {
+            if let Some(class) = class_of(mem.len()) {
+                push_shared(class, vec![mem]);
+            }
+        }
+    }
+}
+
+thread_local! {
+    static HELD: RefCell<Held> = const { RefCell::new(Held(None)) };
+}
+
+/// With `true`, memory given back on the calling thread from now on is held, not reused:
+/// for a device that writes packets straight from send buffers
+/// ([`Shard::poll_transmit_gather`](crate::Shard::poll_transmit_gather)) while a write
+/// may still read memory an acknowledgement has freed meanwhile. With `false`, what was
+/// held goes back to the pool (call it once every such write has completed).
+///
+/// ```
+/// use ringtcp_transport::buffer_pool::{give_block, hold_freed, take_block};
+///
+/// let block = take_block();
+/// let at = block.as_ptr();
+/// hold_freed(true);
+/// give_block(block);
+/// let other = take_block();
+/// assert_ne!(other.as_ptr(), at, "held memory is not handed out again");
+/// hold_freed(false);
+/// give_block(other);
+/// let again = [take_block(), take_block()];
+/// assert!(again.iter().any(|b| b.as_ptr() == at), "once released it is reused");
+/// ```
+pub fn hold_freed(on: bool) {
+    let released = HELD.try_with(|h| {
+        let mut h = h.borrow_mut();
+        if on {
+            h.0.get_or_insert_with(Vec::new);
+            None
+        } else {
+            h.0.take()
+        }
+    });
+    for mem in released.ok().flatten().into_iter().flatten() {
+        give(mem);
+    }
+}
+
 /// Returns a chunk for reuse (memory of a size the pool does not keep is freed).
 pub(crate) fn give(mem: Memory) {
     let Some(class) = class_of(mem.len()) else { return };
+    let mut mem = Some(mem);
+    let _ = HELD.try_with(|h| {
+        if let Some(held) = h.borrow_mut().0.as_mut() {
+            held.push(mem.take().expect("given once"));
+        }
+    });
+    let Some(mem) = mem else { return };
     let mut mem = Some(mem);
     let _ = LOCAL.try_with(|l| {
         let mut l = l.borrow_mut();

@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use std::fmt;
 
 use super::pool::{self, CHUNK, Memory, SMALL_CHUNK};
+use crate::shard::PayloadSlice;
 
 /// One chunk and the part of it that holds queued bytes (offsets within a chunk of at
 /// most [`CHUNK`] bytes, or a packet block the receive buffer kept).
@@ -278,6 +279,41 @@ impl ByteQueue {
         }
         // Remember a chunk that is there: the last one may still grow, so the cursor never
         // points past it.
+        if i == self.chunks.len() && i > 0 {
+            i -= 1;
+            base -= self.chunks[i].len();
+        }
+        *cursor = Cursor { chunk: i, base };
+        done
+    }
+
+    /// As [`copy_at_from`](Self::copy_at_from) without the copy: appends to `out` where
+    /// the `len` bytes starting `offset` bytes after the front lie in the chunks (one
+    /// slice per chunk they touch); returns how many bytes that is.
+    pub(crate) fn slices_at_from(&self, offset: usize, len: usize, out: &mut Vec<PayloadSlice>, cursor: &mut Cursor) -> usize {
+        let (mut i, mut base) = (cursor.chunk, cursor.base);
+        if base > offset || i >= self.chunks.len() {
+            (i, base) = (0, 0);
+        }
+        while i < self.chunks.len() && base + self.chunks[i].len() <= offset {
+            base += self.chunks[i].len();
+            i += 1;
+        }
+        let mut done = 0;
+        let mut at = offset - base.min(offset);
+        while done < len && i < self.chunks.len() {
+            let c = &self.chunks[i];
+            let n = (c.len() - at).min(len - done);
+            let bytes = &c.bytes()[at..at + n];
+            out.push(PayloadSlice { addr: bytes.as_ptr(), len: n });
+            done += n;
+            at += n;
+            if at == c.len() {
+                base += c.len();
+                i += 1;
+                at = 0;
+            }
+        }
         if i == self.chunks.len() && i > 0 {
             i -= 1;
             base -= self.chunks[i].len();

@@ -6,7 +6,7 @@ use super::{AckState, Connection, Ctx, State};
 use crate::cc::CongestionControl;
 use crate::seq::SeqNum;
 use crate::wire::{
-    PROTO_TCP, TcpFlags, TcpHeader, TcpOptions, Timestamps, emit_ip_header, fill_tcp_checksum, fill_tcp_checksum_partial,
+    PROTO_TCP, TcpFlags, TcpHeader, TcpOptions, Timestamps, emit_ip_header, fill_tcp_checksum, fill_tcp_checksum_partial_for,
     ip_header_len,
 };
 
@@ -249,7 +249,7 @@ impl Connection {
         // device cuts them at `max_payload`, so every later retransmission, SACK block
         // and hole lines up with what the peer received.
         let super_cap = if ctx.tx.enabled && !retransmit && !self.recovery.active {
-            let room = buf.len().min(MAX_SUPER_PACKET).saturating_sub(ip_header_len(self.remote.ip()) + MAX_TCP_HEADER);
+            let room = ctx.gather.room(buf).min(MAX_SUPER_PACKET).saturating_sub(ip_header_len(self.remote.ip()) + MAX_TCP_HEADER);
             (room / max_payload * max_payload).max(max_payload)
         } else {
             max_payload
@@ -535,7 +535,11 @@ impl Connection {
         let (offset, len) = plan.data;
         let ip_len = ip_header_len(remote.ip());
         let total = ip_len + hlen + len;
-        if buf.len() < total {
+        // A data segment for a device that checksums and gathers leaves its payload in
+        // the send buffer: only the headers are built here.
+        let gathered = ctx.gather.on && ctx.tx.enabled && len > 0;
+        let built = if gathered { ip_len + hlen } else { total };
+        if ctx.gather.room(buf) < total || buf.len() < built {
             return None;
         }
         emit_ip_header(buf, local.ip(), remote.ip(), PROTO_TCP, hlen + len, self.ttl, *ctx.ip_ident, self.tos)?;
@@ -543,9 +547,11 @@ impl Connection {
             crate::wire::clear_ipv4_dont_fragment(buf);
         }
         *ctx.ip_ident = ctx.ip_ident.wrapping_add(1);
-        let seg = &mut buf[ip_len..total];
+        let seg = &mut buf[ip_len..built];
         header.emit(seg);
-        if len > 0 {
+        if gathered {
+            self.tx.gather_out(offset, len, &mut ctx.gather.slices);
+        } else if len > 0 {
             self.tx.copy_out(offset, &mut seg[hlen..]);
         }
         // A device that checksums completes a data segment's checksum (the part worth
@@ -553,7 +559,7 @@ impl Connection {
         ctx.tx.segment_size = plan.segment_size;
         ctx.tx.partial_checksum = ctx.tx.enabled && len > 0;
         if ctx.tx.partial_checksum {
-            fill_tcp_checksum_partial(seg, local.ip(), remote.ip());
+            fill_tcp_checksum_partial_for(seg, local.ip(), remote.ip(), hlen + len);
         } else {
             fill_tcp_checksum(seg, local.ip(), remote.ip());
         }

@@ -15,11 +15,15 @@
 
 mod api;
 mod fast_open;
+mod gather;
 mod ingress;
 mod invariants;
 mod listen;
 mod spare_conns;
 mod time_wait;
+
+pub(crate) use gather::Gather;
+pub use gather::{Gathered, PayloadSlice};
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -211,6 +215,8 @@ pub struct Shard {
     tx_offload: TxOffload,
     /// The payload reservation of the packet being processed ([`Shard::handle_packet_in`]).
     adopt: Adoption,
+    /// Where the payload of the packet being built lies ([`Shard::poll_transmit_gather`]).
+    gather: Gather,
     /// Next port to try for `listen` on port 0.
     port_counter: u32,
     /// RFC 6056 Algorithm 4 counters for `connect`.
@@ -257,6 +263,7 @@ impl Shard {
             ip_ident: 0,
             tx_offload: TxOffload::default(),
             adopt: Adoption::default(),
+            gather: Gather::default(),
             port_counter: 0,
             port_table: Box::new([0; crate::isn::PORT_TABLE]),
             last_now: Instant::ZERO,
@@ -369,6 +376,7 @@ impl Shard {
                 ip_ident: &mut self.ip_ident,
                 tx: &mut self.tx_offload,
                 adopt: &mut self.adopt,
+                gather: &mut self.gather,
             },
             &mut self.conns,
         )

@@ -27,7 +27,7 @@ pub use ipv6::{IPV6_HEADER_LEN, Ipv6Packet, MAX_EXTENSION_HEADERS, PROTO_ICMPV6,
 pub use ndp::{NDP_PACKET_LEN, NdpMessage, emit_neighbor_advertisement, emit_neighbor_solicitation, solicited_node};
 pub use tcp::{
     FastOpenOption, SackBlocks, TCP_HEADER_LEN, TcpFlags, TcpHeader, TcpOptions, TcpSegment, Timestamps,
-    fill_tcp_checksum, fill_tcp_checksum_partial, fill_tcp_checksum_v4,
+    fill_tcp_checksum, fill_tcp_checksum_partial, fill_tcp_checksum_partial_for, fill_tcp_checksum_v4,
 };
 
 use std::fmt;

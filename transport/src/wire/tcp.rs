@@ -551,8 +551,29 @@ pub fn fill_tcp_checksum(buf: &mut [u8], src: IpAddr, dst: IpAddr) {
 /// assert!(TcpSegment::parse(&seg, a, b).is_err());
 /// ```
 pub fn fill_tcp_checksum_partial(buf: &mut [u8], src: IpAddr, dst: IpAddr) {
-    let partial = !checksum::finish(tcp_pseudo_header(src, dst, buf.len()));
-    buf[16..18].copy_from_slice(&partial.to_be_bytes());
+    let len = buf.len();
+    fill_tcp_checksum_partial_for(buf, src, dst, len);
+}
+
+/// As [`fill_tcp_checksum_partial`], for a segment of `tcp_len` bytes of which `header`
+/// holds the first (its payload lies elsewhere: a gathered write).
+///
+/// ```
+/// use ringtcp_transport::wire::{TcpFlags, TcpHeader, fill_tcp_checksum_partial, fill_tcp_checksum_partial_for};
+/// use std::net::{IpAddr, Ipv4Addr};
+///
+/// let (a, b) = (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)));
+/// let h = TcpHeader { src_port: 1, dst_port: 2, flags: TcpFlags::ACK, ..TcpHeader::default() };
+/// let (mut whole, mut header) = ([0u8; 24], [0u8; 20]);
+/// h.emit(&mut whole);
+/// h.emit(&mut header);
+/// fill_tcp_checksum_partial(&mut whole, a, b);
+/// fill_tcp_checksum_partial_for(&mut header, a, b, 24);
+/// assert_eq!(whole[..20], header);
+/// ```
+pub fn fill_tcp_checksum_partial_for(header: &mut [u8], src: IpAddr, dst: IpAddr, tcp_len: usize) {
+    let partial = !checksum::finish(tcp_pseudo_header(src, dst, tcp_len));
+    header[16..18].copy_from_slice(&partial.to_be_bytes());
 }
 
 #[cfg(test)]

@@ -24,10 +24,13 @@ use crate::segmenter;
 use crate::setup::io_uring_error;
 use crate::stats::IoStats;
 
+use super::gathered_writes::GatheredWrites;
 use super::tx_buffers::TxBuffers;
 use super::xdp_io::XdpIo;
 
 /// Plain reads kept posted on a device without multishot reads.
+mod writes;
+
 const PLAIN_READS: usize = 32;
 const MAX_WRITES_IN_FLIGHT: usize = 512;
 /// Bytes of packets gathered for an in-process link after which they are handed over in
@@ -76,6 +79,9 @@ pub(super) struct DeviceIo {
     tx_slots: Vec<Option<Box<[u8]>>>,
     tx_free: Vec<usize>,
     tx_buffers: TxBuffers,
+    /// Writes whose payload comes straight from send buffers (after `ring`: dropped once
+    /// the ring can no longer read their memory).
+    gathered: GatheredWrites,
     doorbell_buf: Box<u64>,
     /// Completions of one wake-up, reused so reaping allocates nothing.
     completions: Vec<(u64, i32, u32)>,
@@ -160,6 +166,7 @@ impl DeviceIo {
             tx_slots: Vec::new(),
             tx_free: Vec::new(),
             tx_buffers: TxBuffers::new(small_frame, big_frame),
+            gathered: GatheredWrites::default(),
             doorbell_buf: Box::new(0),
             completions: Vec::with_capacity(256),
             offloads,
@@ -483,6 +490,7 @@ impl DeviceIo {
                     if let Some(buf) = self.tx_slots[idx].take() {
                         self.tx_buffers.give_back(buf);
                     }
+                    self.gathered.completed(idx);
                     self.tx_free.push(idx);
                 }
                 KIND_DOORBELL => {
@@ -566,218 +574,6 @@ impl DeviceIo {
         if !io_uring::cqueue::more(flags) {
             self.post_read_multi();
         }
-    }
-
-    /// Hands the transport's packets to the device while there are write slots; what does
-    /// not fit stays queued in the transport (its control queue and its connections), and
-    /// the completions of the writes in flight bring the loop back for it. Dropping here
-    /// instead would cost a retransmission timeout for a data segment under load.
-    pub(super) fn flush(&mut self, shard: &mut Shard, now: Instant) {
-        if let (Device::AfXdp(port), Some(xdp)) = (&mut self.device, &mut self.xdp) {
-            xdp.flush(port, shard, now, &mut self.stats);
-            return;
-        }
-        if matches!(self.device, Device::InProcess(_)) && self.impair.is_none() {
-            self.flush_in_process(shard, now);
-            return;
-        }
-        self.flush_by_buffers(shard, now);
-        self.send_outgoing();
-    }
-
-    /// Builds the transport's packets straight into the batch for an in-process link and
-    /// hands it over at the end: the packet's bytes are written once, where the other
-    /// shard reads them. A batch of [`HAND_OVER_AT`] bytes goes early if the other side
-    /// has taken everything before, so that it need not wait for the rest; otherwise the
-    /// batch grows, which keeps the batches in circulation few (each new one is grown
-    /// and zeroed from nothing: handed over at every 128 KB, four streams at once made
-    /// so many that the reader freed them faster than they came back, and the link cost
-    /// more than the copy it saves).
-    fn flush_in_process(&mut self, shard: &mut Shard, now: Instant) {
-        let max = self.tx_buffers.build_len();
-        loop {
-            let room = self.outgoing.begin(max);
-            let built = if self.offloads {
-                // The other ringtcp stack takes the super-segment whole.
-                shard.poll_transmit_offload(now, room).map(|t| {
-                    self.stats.super_packets_out += u64::from(t.segment_size.is_some());
-                    t.len
-                })
-            } else {
-                shard.poll_transmit(now, room)
-            };
-            let Some(n) = built else { break };
-            self.outgoing.commit(n);
-            if self.outgoing.bytes() >= HAND_OVER_AT && matches!(&self.device, Device::InProcess(p) if p.outbound_taken()) {
-                self.send_outgoing();
-            }
-        }
-        self.send_outgoing();
-    }
-
-    /// Moves the packets gathered for an in-process link to its queue; what its limits
-    /// leave out is dropped as a full NIC queue drops it, and TCP retransmits.
-    fn send_outgoing(&mut self) {
-        let Device::InProcess(port) = &self.device else { return };
-        if self.outgoing.is_empty() {
-            return;
-        }
-        let packets = self.outgoing.len() as u64;
-        match port.send_batch(&mut self.outgoing) {
-            Ok(dropped) => {
-                self.stats.packets_out += packets - dropped as u64;
-                self.stats.tx_overflow += dropped as u64;
-            }
-            Err(_) => self.stats.io_errors += packets,
-        }
-    }
-
-    /// As [`flush`](DeviceIo::flush), each packet built in a write buffer of its own.
-    fn flush_by_buffers(&mut self, shard: &mut Shard, now: Instant) {
-        loop {
-            if !self.write_slot_available() {
-                self.stats.tx_deferred += 1;
-                return;
-            }
-            let mut buf = self.tx_buffers.for_building();
-            let built = if matches!(self.device, Device::Vnet(_)) {
-                // With offloads the frame starts with a virtio-net header saying what the
-                // kernel must do: cut a super-segment, complete a partial checksum.
-                shard.poll_transmit_offload(now, &mut buf[vnet::HEADER_LEN..]).map(|t| {
-                    vnet::write_header(&mut buf, &t);
-                    self.stats.super_packets_out += u64::from(t.segment_size.is_some());
-                    (vnet::HEADER_LEN + t.len, t.segment_size)
-                })
-            } else if self.offloads {
-                // The other ringtcp stack takes the super-segment whole.
-                shard.poll_transmit_offload(now, &mut buf).map(|t| {
-                    self.stats.super_packets_out += u64::from(t.segment_size.is_some());
-                    (t.len, t.segment_size)
-                })
-            } else {
-                shard.poll_transmit(now, &mut buf).map(|n| (n, None))
-            };
-            let Some((n, segment_size)) = built else {
-                self.tx_buffers.give_back(buf);
-                return;
-            };
-            if self.impair.is_some()
-                && let Some(size) = segment_size
-                && let Some(segments) = self.cut_outbound(&buf[..n], size)
-            {
-                // Impaired segment by segment, as the link beyond the device would.
-                self.tx_buffers.give_back(buf);
-                for seg in &segments {
-                    let copies = self.impair.as_mut().map_or(1, |imp| imp.admit(now, Direction::Outbound, seg));
-                    for _ in 0..copies {
-                        self.write_copy(seg);
-                    }
-                }
-                continue;
-            }
-            let buf = self.tx_buffers.fit(buf, n);
-            let copies = match &mut self.impair {
-                Some(imp) => imp.admit(now, Direction::Outbound, &buf[..n]),
-                None => 1,
-            };
-            if copies == 2 {
-                self.write_copy(&buf[..n]);
-            }
-            if copies == 0 {
-                self.tx_buffers.give_back(buf);
-            } else {
-                self.submit_write(buf, n);
-            }
-        }
-    }
-
-    /// Writes what the transport has to send and waits, at most `limit`, for every write
-    /// to complete: for a shard's last packets, which must reach the device before the
-    /// ring and the device are closed.
-    pub(super) fn finish_writes(&mut self, shard: &mut Shard, now: Instant, limit: Duration, read_mode: impl Fn(ReadMode)) {
-        let deadline = std::time::Instant::now() + limit;
-        loop {
-            self.flush(shard, now);
-            // With no write in flight every slot is free, so `flush` emptied the transport.
-            if self.tx_slots.iter().all(Option::is_none) {
-                return;
-            }
-            let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) else { return };
-            if self.submit_and_wait(Some(left)).is_err() {
-                return;
-            }
-            self.reap(shard, now, &read_mode);
-        }
-    }
-
-    /// Delivers or writes the impaired packets whose delay is over.
-    pub(super) fn release_held(&mut self, shard: &mut Shard, now: Instant) {
-        while let Some((dir, bytes)) = self.impair.as_mut().and_then(|i| i.due(now)) {
-            match dir {
-                Direction::Inbound if self.xdp.is_some() => {
-                    if let Some(xdp) = &mut self.xdp {
-                        xdp.link().handle_frame(now, &bytes, shard);
-                    }
-                }
-                Direction::Inbound => {
-                    let framing = self.framing();
-                    Self::hand_over(&mut self.stats, framing, shard, now, &bytes);
-                }
-                Direction::Outbound => self.write_copy(&bytes),
-            }
-        }
-    }
-
-    /// A super-segment about to be written, cut into frames of this device's framing.
-    fn cut_outbound(&self, frame: &[u8], size: u16) -> Option<Vec<Vec<u8>>> {
-        if matches!(self.device, Device::Vnet(_)) {
-            let segments = segmenter::split(frame.get(vnet::HEADER_LEN..)?, usize::from(size))?;
-            Some(segments.into_iter().map(with_plain_vnet_header).collect())
-        } else {
-            segmenter::split(frame, usize::from(size))
-        }
-    }
-
-    /// Writes a copy of `packet` (held or duplicated by the impairment layer).
-    fn write_copy(&mut self, packet: &[u8]) {
-        let mut buf = self.tx_buffers.for_copy(packet.len());
-        let n = packet.len().min(buf.len());
-        buf[..n].copy_from_slice(&packet[..n]);
-        self.submit_write(buf, n);
-    }
-
-    /// True if a write can be queued now (an in-process link takes every packet).
-    fn write_slot_available(&self) -> bool {
-        matches!(self.device, Device::InProcess(_)) || !self.tx_free.is_empty() || self.tx_slots.len() < MAX_WRITES_IN_FLIGHT
-    }
-
-    /// Queues a write of `buf[..n]`; the buffer is kept until its completion.
-    fn submit_write(&mut self, buf: Box<[u8]>, n: usize) {
-        if let Device::InProcess(_) = &self.device {
-            // Gathered with the rest, in order; handed over at the end of the flush.
-            if !self.outgoing.push(&buf[..n]) {
-                self.stats.tx_overflow += 1;
-            }
-            self.tx_buffers.give_back(buf);
-            return;
-        }
-        let slot = match self.tx_free.pop() {
-            Some(s) => s,
-            None if self.tx_slots.len() < MAX_WRITES_IN_FLIGHT => {
-                self.tx_slots.push(None);
-                self.tx_slots.len() - 1
-            }
-            None => {
-                // Every write slot busy: drop the packet as a full NIC queue would; TCP
-                // retransmits it.
-                self.stats.tx_overflow += 1;
-                self.tx_buffers.give_back(buf);
-                return;
-            }
-        };
-        let sqe = opcode::Write::new(types::Fd(self.device_fd()), buf.as_ptr(), n as u32).build().user_data(KIND_WRITE | slot as u64);
-        self.tx_slots[slot] = Some(buf);
-        self.push(sqe);
     }
 }
 
