@@ -5,6 +5,7 @@
 //! allocation, which is why buffers once kept their allocations while data kept coming).
 
 pub(crate) mod adopt;
+pub(crate) mod gather;
 pub mod pool;
 pub(crate) mod queue;
 mod rx;

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::fmt;
 
 use super::pool::{self, CHUNK, Memory, SMALL_CHUNK};
-use crate::shard::PayloadSlice;
+use super::gather::PayloadSlice;
 
 /// One chunk and the part of it that holds queued bytes (offsets within a chunk of at
 /// most [`CHUNK`] bytes, or a packet block the receive buffer kept).

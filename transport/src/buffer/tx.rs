@@ -73,7 +73,7 @@ impl TxBuffer {
 
     /// As [`copy_out`](Self::copy_out), leaving the bytes where they are: appends where
     /// they lie to `out`.
-    pub(crate) fn gather_out(&mut self, offset: usize, len: usize, out: &mut Vec<crate::shard::PayloadSlice>) {
+    pub(crate) fn gather_out(&mut self, offset: usize, len: usize, out: &mut Vec<super::gather::PayloadSlice>) {
         let n = self.data.slices_at_from(offset, len, out, &mut self.cursor);
         debug_assert_eq!(n, len, "segments are cut from bytes held");
     }

@@ -138,7 +138,7 @@ pub(crate) struct Ctx<'a> {
     /// Whether the payload of the packet being processed may stay where it is.
     pub(crate) adopt: &'a mut Adoption,
     /// Whether the payload of the packet being built is gathered instead of copied.
-    pub(crate) gather: &'a mut crate::shard::Gather,
+    pub(crate) gather: &'a mut crate::buffer::gather::Gather,
 }
 
 /// Segmentation and checksum offload for one packet out: whether the device takes them

@@ -22,8 +22,9 @@ mod listen;
 mod spare_conns;
 mod time_wait;
 
-pub(crate) use gather::Gather;
-pub use gather::{Gathered, PayloadSlice};
+pub use crate::buffer::gather::PayloadSlice;
+use crate::buffer::gather::Gather;
+pub use gather::Gathered;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
