@@ -254,6 +254,25 @@ impl ByteQueue {
     /// earlier copy from this queue, with nothing taken from its front since) and leaving
     /// it where this copy ended.
     pub(crate) fn copy_at_from(&self, offset: usize, out: &mut [u8], cursor: &mut Cursor) -> usize {
+        let mut done = 0;
+        self.walk_from(offset, out.len(), cursor, |bytes| {
+            out[done..done + bytes.len()].copy_from_slice(bytes);
+            done += bytes.len();
+        });
+        done
+    }
+
+    /// As [`copy_at_from`](Self::copy_at_from) without the copy: appends to `out` where
+    /// the `len` bytes starting `offset` bytes after the front lie in the chunks (one
+    /// slice per chunk they touch); returns how many bytes that is.
+    pub(crate) fn slices_at_from(&self, offset: usize, len: usize, out: &mut Vec<PayloadSlice>, cursor: &mut Cursor) -> usize {
+        self.walk_from(offset, len, cursor, |bytes| out.push(PayloadSlice { addr: bytes.as_ptr(), len: bytes.len() }))
+    }
+
+    /// Hands `f` the pieces, chunk by chunk, of up to `len` bytes starting `offset` bytes
+    /// after the front, looking for `offset` from `cursor` on and leaving it where the
+    /// walk ended; returns how many bytes the pieces hold.
+    fn walk_from(&self, offset: usize, len: usize, cursor: &mut Cursor, mut f: impl FnMut(&[u8])) -> usize {
         let (mut i, mut base) = (cursor.chunk, cursor.base);
         if base > offset || i >= self.chunks.len() {
             (i, base) = (0, 0);
@@ -265,10 +284,10 @@ impl ByteQueue {
         }
         let mut done = 0;
         let mut at = offset - base.min(offset);
-        while done < out.len() && i < self.chunks.len() {
+        while done < len && i < self.chunks.len() {
             let c = &self.chunks[i];
-            let n = (c.len() - at).min(out.len() - done);
-            out[done..done + n].copy_from_slice(&c.bytes()[at..at + n]);
+            let n = (c.len() - at).min(len - done);
+            f(&c.bytes()[at..at + n]);
             done += n;
             at += n;
             if at == c.len() {
@@ -279,41 +298,6 @@ impl ByteQueue {
         }
         // Remember a chunk that is there: the last one may still grow, so the cursor never
         // points past it.
-        if i == self.chunks.len() && i > 0 {
-            i -= 1;
-            base -= self.chunks[i].len();
-        }
-        *cursor = Cursor { chunk: i, base };
-        done
-    }
-
-    /// As [`copy_at_from`](Self::copy_at_from) without the copy: appends to `out` where
-    /// the `len` bytes starting `offset` bytes after the front lie in the chunks (one
-    /// slice per chunk they touch); returns how many bytes that is.
-    pub(crate) fn slices_at_from(&self, offset: usize, len: usize, out: &mut Vec<PayloadSlice>, cursor: &mut Cursor) -> usize {
-        let (mut i, mut base) = (cursor.chunk, cursor.base);
-        if base > offset || i >= self.chunks.len() {
-            (i, base) = (0, 0);
-        }
-        while i < self.chunks.len() && base + self.chunks[i].len() <= offset {
-            base += self.chunks[i].len();
-            i += 1;
-        }
-        let mut done = 0;
-        let mut at = offset - base.min(offset);
-        while done < len && i < self.chunks.len() {
-            let c = &self.chunks[i];
-            let n = (c.len() - at).min(len - done);
-            let bytes = &c.bytes()[at..at + n];
-            out.push(PayloadSlice { addr: bytes.as_ptr(), len: n });
-            done += n;
-            at += n;
-            if at == c.len() {
-                base += c.len();
-                i += 1;
-                at = 0;
-            }
-        }
         if i == self.chunks.len() && i > 0 {
             i -= 1;
             base -= self.chunks[i].len();
