@@ -94,8 +94,13 @@ impl Default for BufferMemory {
 pub struct Config {
     /// Link MTU; the advertised MSS is this minus 40.
     pub mtu: u16,
-    /// Receive buffer per connection (also the largest window advertised).
+    /// Receive buffer per connection to begin with.
     pub rx_buffer: usize,
+    /// The most a connection's receive buffer (and so its window) grows to while the
+    /// application reads as fast as data arrives (receive-buffer autotuning, Linux's
+    /// `tcp_rmem[2]`); a socket that sets its own receive buffer keeps that. No growth
+    /// when it is at most `rx_buffer`.
+    pub rx_buffer_max: usize,
     /// Send buffer per connection.
     pub tx_buffer: usize,
     /// At most about this many bytes written and not yet sent, for every connection
@@ -192,6 +197,7 @@ impl Default for Config {
         Config {
             mtu: 1500,
             rx_buffer: 256 * 1024,
+            rx_buffer_max: 6 << 20,
             tx_buffer: 256 * 1024,
             notsent_lowat: None,
             congestion: CongestionAlgorithm::Cubic,

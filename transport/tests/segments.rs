@@ -54,7 +54,8 @@ impl RemoteAddr for Peer {
 
 #[test]
 fn closed_to_syn_sent_offers_every_option() {
-    let cfg = Config { rx_buffer: 256 * 1024, ..Config::default() };
+    // No autotuning: the buffer alone sets the window scale.
+    let cfg = Config { rx_buffer: 256 * 1024, rx_buffer_max: 0, ..Config::default() };
     let mut p = Peer::new(cfg);
     let h = p.shard.connect(p.now, p.peer, Some(p.us)).unwrap();
     assert_eq!(p.shard.state(h).unwrap(), State::SynSent);
@@ -418,7 +419,7 @@ fn closed_port_answers_rst() {
 
 #[test]
 fn window_scale_timestamps_and_sack_are_negotiated() {
-    let cfg = Config { rx_buffer: 1 << 20, ..Config::default() };
+    let cfg = Config { rx_buffer: 1 << 20, rx_buffer_max: 0, ..Config::default() };
     let mut p = Peer::new(cfg);
     let l = p.shard.listen(p.us, 8).unwrap();
     let syn_opts = TcpOptions {

@@ -24,7 +24,8 @@ struct Conn {
 
 /// An accepted connection whose peer offered window scaling (shift 7) and an MSS of 1,000.
 fn accepted(rx_buffer: usize) -> Conn {
-    let cfg = Config { rx_buffer, window_scaling: true, ..plain_config() };
+    // A fixed buffer (no autotuning): the growth within it is what is tested here.
+    let cfg = Config { rx_buffer, rx_buffer_max: 0, window_scaling: true, ..plain_config() };
     let mut p = Peer::new(cfg);
     let l = p.shard.listen(p.us, 8).unwrap();
     let syn = TcpOptions { mss: Some(1000), window_scale: Some(7), ..TcpOptions::default() };

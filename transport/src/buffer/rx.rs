@@ -59,6 +59,11 @@ impl RxBuffer {
         self.cap
     }
 
+    /// Raises the bound to `cap` (receive-buffer autotuning; it never shrinks).
+    pub(crate) fn grow_capacity(&mut self, cap: usize) {
+        self.cap = self.cap.max(cap);
+    }
+
     /// Room for more in-order data: the receive window.
     pub(crate) fn window(&self) -> usize {
         self.cap - self.len()

@@ -118,6 +118,7 @@ impl Connection {
     pub(crate) fn recv(&mut self, out: &mut [u8], now: Instant) -> Result<usize, Error> {
         if self.rx.len() > 0 {
             let n = self.rx.read(out);
+            self.rx_taken(n, now);
             self.buffers_drained(now);
             self.maybe_window_update();
             return Ok(n);
@@ -148,6 +149,7 @@ impl Connection {
     pub(crate) fn recv_into(&mut self, out: &mut crate::ByteQueue, max: usize, now: Instant) -> Result<usize, Error> {
         if self.rx.len() > 0 && max > 0 {
             let n = self.rx.read_into(out, max);
+            self.rx_taken(n, now);
             self.buffers_drained(now);
             self.maybe_window_update();
             return Ok(n);

@@ -641,6 +641,7 @@ impl Connection {
                     self.grow_window(n);
                     self.data_rcv_at = Some(ctx.now);
                     self.rcv_nxt += n;
+                    self.rcv_rtt_measure(ctx.now);
                     self.activity.bytes_received += n as u64;
                     self.unacked_bytes += n;
                     self.events.set(Events::READABLE);

@@ -22,6 +22,7 @@ mod records;
 mod remnant;
 mod tail_probe;
 mod timers;
+mod rx_autotune;
 mod window_growth;
 
 pub use info::{CongestionState, TcpInfo};
@@ -31,6 +32,7 @@ use cwnd_validation::CwndUse;
 use info::Activity;
 use records::RecordEnds;
 use tail_probe::TailProbe;
+use rx_autotune::RxAutotune;
 use window_growth::WindowGrowth;
 
 use core::time::Duration;
@@ -278,6 +280,8 @@ pub(crate) struct Connection {
     rx: RxBuffer,
     /// How far the offered window may open yet.
     window_growth: WindowGrowth,
+    /// Receive-buffer autotuning (off where the socket set its own buffer).
+    rx_autotune: RxAutotune,
     /// The peer's FIN has been received (in order).
     fin_received: bool,
     /// An out-of-order FIN waiting for the data before it.
@@ -432,7 +436,11 @@ impl Connection {
         let cfg = o.cfg;
         let rcv_mss = o.opts.mss_for(cfg, o.remote.ip());
         let (rx_cap, tx_cap) = (o.opts.rx(cfg.rx_buffer), o.opts.tx(cfg.tx_buffer));
-        let rcv_wscale = if cfg.window_scaling { window_shift(rx_cap) } else { 0 };
+        // Autotuning for a socket without a receive buffer of its own; the window scale
+        // must then reach the most the buffer may grow to.
+        let bound = rx_buffer_bound(cfg, &o.opts);
+        let rx_autotune = RxAutotune::new(if bound > rx_cap { bound } else { 0 });
+        let rcv_wscale = if cfg.window_scaling { window_shift(bound) } else { 0 };
         let snd_mss = 536;
         Connection {
             state,
@@ -468,6 +476,7 @@ impl Connection {
             rcv_adv: SeqNum(0),
             rx: RxBuffer::new(rx_cap, cfg.reassembly_ranges),
             window_growth: WindowGrowth::new(rx_cap),
+            rx_autotune,
             fin_received: false,
             ooo_fin: None,
             opts: Negotiated {
@@ -771,6 +780,14 @@ impl Connection {
 /// mode does (up to 16): while the peer's congestion window is small, each delayed ACK
 /// would hold its slow start back by the delayed-ACK time.
 const QUICK_ACKS: u8 = 16;
+
+/// The most a connection's receive buffer may hold: the socket's own size where it set
+/// one, else the configured autotuning bound (or the initial buffer, if larger). Its
+/// window scale must reach this far, in a SYN-ACK from state and from a cookie alike.
+pub(crate) fn rx_buffer_bound(cfg: &Config, opts: &SocketOptions) -> usize {
+    let rx = opts.rx(cfg.rx_buffer);
+    if opts.rx_buffer.is_none() { rx.max(cfg.rx_buffer_max) } else { rx }
+}
 
 pub(crate) fn window_shift(buffer: usize) -> u8 {
     let mut shift = 0u8;

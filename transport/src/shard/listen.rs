@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::{Control, Event, ListenerHandle, Shard, Slot, SocketHandle};
-use crate::conn::{Connection, State, default_peer_mss, window_shift};
+use crate::conn::{Connection, State, default_peer_mss, rx_buffer_bound, window_shift};
 use crate::error::Error;
 use crate::listener::cookie::{CookieCheck, CookieOptions};
 use crate::listener::fast_open::{self, FastOpenConn, FastOpenKey, FastOpenVerdict};
@@ -347,7 +347,7 @@ impl Shard {
         let (iss, bits) = self.cookies.issue(now, &local, &remote, h.seq, peer_mss, kept);
         let opts = self.listeners[l as usize].opts;
         let rx_buffer = opts.rx(self.cfg.rx_buffer);
-        let our_shift = window_shift(rx_buffer);
+        let our_shift = window_shift(rx_buffer_bound(&self.cfg, &opts));
         self.push_control(Control::CookieSynAck {
             local,
             remote,
