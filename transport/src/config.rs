@@ -101,8 +101,12 @@ pub struct Config {
     /// `tcp_rmem[2]`); a socket that sets its own receive buffer keeps that. No growth
     /// when it is at most `rx_buffer`.
     pub rx_buffer_max: usize,
-    /// Send buffer per connection.
+    /// Send buffer per connection to begin with.
     pub tx_buffer: usize,
+    /// The most a connection's send buffer grows to as its congestion window opens (twice
+    /// the window; Linux's `tcp_wmem[2]`); a socket that sets its own send buffer keeps
+    /// that. No growth when it is at most `tx_buffer`.
+    pub tx_buffer_max: usize,
     /// At most about this many bytes written and not yet sent, for every connection
     /// whose socket sets none (Linux's `net.ipv4.tcp_notsent_lowat`; `None`, the
     /// default, as Linux's: only the send buffer bounds them). See
@@ -199,6 +203,7 @@ impl Default for Config {
             rx_buffer: 256 * 1024,
             rx_buffer_max: 6 << 20,
             tx_buffer: 256 * 1024,
+            tx_buffer_max: 4 << 20,
             notsent_lowat: None,
             congestion: CongestionAlgorithm::Cubic,
             rto_initial: Duration::from_secs(1),

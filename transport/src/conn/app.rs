@@ -287,6 +287,8 @@ impl Connection {
     /// a writer waiting for room may go on if it grew.
     pub(crate) fn set_send_buffer(&mut self, bytes: usize) {
         self.tx.set_bound(bytes.max(crate::options::SocketOptions::MIN_BUFFER));
+        // Its own size from now on: no autotuning (as Linux's SOCK_SNDBUF_LOCK).
+        self.tx_bound_max = 0;
         self.events.set(super::Events::WRITABLE);
     }
 

@@ -521,6 +521,7 @@ impl Connection {
         }
         self.recovery.dupacks = 0;
         if data_acked > 0 {
+            self.tx_expand();
             self.events.set(Events::WRITABLE);
             self.cork_acked();
         }

@@ -23,6 +23,7 @@ mod remnant;
 mod tail_probe;
 mod timers;
 mod rx_autotune;
+mod tx_autotune;
 mod window_growth;
 
 pub use info::{CongestionState, TcpInfo};
@@ -282,6 +283,9 @@ pub(crate) struct Connection {
     window_growth: WindowGrowth,
     /// Receive-buffer autotuning (off where the socket set its own buffer).
     rx_autotune: RxAutotune,
+    /// The most the send buffer grows to with the congestion window; zero: it does not
+    /// (the socket set its own).
+    tx_bound_max: u32,
     /// The peer's FIN has been received (in order).
     fin_received: bool,
     /// An out-of-order FIN waiting for the data before it.
@@ -477,6 +481,7 @@ impl Connection {
             rx: RxBuffer::new(rx_cap, cfg.reassembly_ranges),
             window_growth: WindowGrowth::new(rx_cap),
             rx_autotune,
+            tx_bound_max: if o.opts.tx_buffer.is_none() && cfg.tx_buffer_max > tx_cap { u32::try_from(cfg.tx_buffer_max).unwrap_or(u32::MAX) } else { 0 },
             fin_received: false,
             ooo_fin: None,
             opts: Negotiated {
