@@ -33,6 +33,7 @@ use cwnd_validation::CwndUse;
 use info::Activity;
 use records::RecordEnds;
 use tail_probe::TailProbe;
+pub(crate) use rx_autotune::{rx_buffer_bound, window_shift};
 use rx_autotune::RxAutotune;
 use window_growth::WindowGrowth;
 
@@ -780,24 +781,7 @@ impl Connection {
     }
 }
 
-/// The smallest shift that lets a window of `buffer` bytes fit the 16-bit field (RFC 7323 §2.3).
 /// ACKs sent at once for the first data segments of a connection, as Linux's quick-ACK
 /// mode does (up to 16): while the peer's congestion window is small, each delayed ACK
 /// would hold its slow start back by the delayed-ACK time.
 const QUICK_ACKS: u8 = 16;
-
-/// The most a connection's receive buffer may hold: the socket's own size where it set
-/// one, else the configured autotuning bound (or the initial buffer, if larger). Its
-/// window scale must reach this far, in a SYN-ACK from state and from a cookie alike.
-pub(crate) fn rx_buffer_bound(cfg: &Config, opts: &SocketOptions) -> usize {
-    let rx = opts.rx(cfg.rx_buffer);
-    if opts.rx_buffer.is_none() { rx.max(cfg.rx_buffer_max) } else { rx }
-}
-
-pub(crate) fn window_shift(buffer: usize) -> u8 {
-    let mut shift = 0u8;
-    while shift < 14 && (buffer >> shift) > 65_535 {
-        shift += 1;
-    }
-    shift
-}

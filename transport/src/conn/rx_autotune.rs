@@ -11,6 +11,8 @@
 use core::time::Duration;
 
 use super::{Connection, MemoryState};
+use crate::config::Config;
+use crate::options::SocketOptions;
 use crate::seq::SeqNum;
 use crate::time::Instant;
 
@@ -93,4 +95,21 @@ impl Connection {
         t.rtt_edge = self.rcv_adv.max(self.rcv_nxt + 1);
         t.rtt_start = now;
     }
+}
+
+/// The most a connection's receive buffer may hold: the socket's own size where it set
+/// one, else the configured autotuning bound (or the initial buffer, if larger). Its
+/// window scale must reach this far, in a SYN-ACK from state and from a cookie alike.
+pub(crate) fn rx_buffer_bound(cfg: &Config, opts: &SocketOptions) -> usize {
+    let rx = opts.rx(cfg.rx_buffer);
+    if opts.rx_buffer.is_none() { rx.max(cfg.rx_buffer_max) } else { rx }
+}
+
+/// The window scale (RFC 7323 §2.3) that lets a window field reach `buffer` bytes.
+pub(crate) fn window_shift(buffer: usize) -> u8 {
+    let mut shift = 0u8;
+    while shift < 14 && (buffer >> shift) > 65_535 {
+        shift += 1;
+    }
+    shift
 }
