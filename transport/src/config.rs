@@ -201,9 +201,11 @@ impl Default for Config {
         Config {
             mtu: 1500,
             rx_buffer: 256 * 1024,
-            rx_buffer_max: 6 << 20,
+            // Autotuning is opt-in for now: with bounds of 6 MB / 4 MB (Linux's) the
+            // 10-minute soak's resident memory stepped up 8-11 % (flat without).
+            rx_buffer_max: 256 * 1024,
             tx_buffer: 256 * 1024,
-            tx_buffer_max: 4 << 20,
+            tx_buffer_max: 256 * 1024,
             notsent_lowat: None,
             congestion: CongestionAlgorithm::Cubic,
             rto_initial: Duration::from_secs(1),

@@ -60,7 +60,7 @@ fn a_full_syn_queue_answers_with_a_cookie_and_keeps_nothing() {
     assert_eq!(sa.flags, flags("SYN|ACK"));
     assert_eq!(sa.ack, PEER_ISS + 1);
     assert_eq!(sa.opts.mss, Some(1460), "our MSS");
-    assert_eq!(sa.opts.window_scale, Some(7), "our shift for a buffer that may grow to 6 MiB");
+    assert_eq!(sa.opts.window_scale, Some(3), "our shift for a 256 KiB buffer");
     assert!(sa.opts.sack_permitted);
     let t = sa.opts.timestamps.expect("timestamps kept");
     assert_eq!(t.ecr, 500);
@@ -101,10 +101,10 @@ fn a_valid_cookie_opens_a_connection_with_the_negotiated_options() {
     let sent: usize = data.iter().map(|s| s.payload.len()).sum();
     assert!(sent > 1_368 && sent <= 12_800, "window scaling: {sent} bytes in flight");
     assert!(data.iter().all(|s| s.opts.timestamps.is_some_and(|t| t.ecr == 501)));
-    // Our window field is scaled by the shift the cookie's SYN-ACK announced (7, for a
-    // buffer that may grow to 6 MiB): 64 KiB of the 256 KiB buffer, all a peer that has
-    // sent only a short request is offered yet (window_growth.rs).
-    assert_eq!(usize::from(data[0].win), 65_536 >> 7);
+    // Our window field is scaled by the shift the cookie's SYN-ACK announced (3): 64 KiB
+    // of the 256 KiB buffer, all a peer that has sent only a short request is offered
+    // yet (window_growth.rs).
+    assert_eq!(usize::from(data[0].win), 65_536 >> 3);
     let mut got = Vec::new();
     for s in &data {
         got.extend_from_slice(&s.payload);
